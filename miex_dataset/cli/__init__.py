@@ -1,0 +1,80 @@
+"""The ``miex`` command line.
+
+Each subcommand lives in its own module under :mod:`miex_dataset.cli` (or :mod:`miex_train.cli`) exposing
+``configure(parser)`` and ``run(args) -> int``. Modules are imported only when their command runs, so ``miex --help``
+stays fast even though commands pull in torch, mediapipe or datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import MiexInputError
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    module: str
+    summary: str
+
+
+# The data flow, in order: corpora -> faces/AUs -> AU sources -> plan -> generator -> shards -> Hub; then training.
+COMMANDS: tuple[Command, ...] = (
+    Command("corpus", "miex_dataset.cli.corpus", "read a real MiE/MaE corpus into a clip table (parquet)"),
+)
+
+EPILOG = """\
+typical flow:
+  miex corpus megc2019 DATA/ --out clips.parquet     # real clips, labels merged to 3 classes
+run `miex COMMAND --help` for the options of each command.
+"""
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="miex",
+        description="Synthesize trainable micro-expression datasets (MiE-X) and train recognizers on them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        sub = subparsers.add_parser(
+            command.name,
+            help=command.summary,
+            description=command.summary[0].upper() + command.summary[1:] + ".",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if command.name == selected:
+            module = importlib.import_module(command.module)
+            module.configure(sub)
+            sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = {command.name for command in COMMANDS}
+    selected = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser = build_parser(selected if selected in names else None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(args._run(args) or 0)
+    except MiexInputError as error:
+        print(f"miex {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""The clip table: one row per annotated clip of a real corpus, the common output of every corpus reader.
+
+Columns:
+
+- ``dataset``: corpus key (``casme2``, ``samm``, ``smic``, ``ckplus``, ``mmew``, or a user name for sequence folders);
+- ``subject``: the subject as named by the corpus FOLDER (``sub01``, ``006``, ``s1``, ``S005``), unique within a
+  dataset; folds and the synthetic-sample fold filter key on ``(dataset, subject)``;
+- ``clip``: the clip's folder name (unique within dataset and subject);
+- ``frames``: ordered frame file paths (the reader's root joined with the release's relative paths);
+- ``frame_numbers``: the absolute frame number of each entry of ``frames``;
+- ``onset``, ``apex``, ``offset``: 0-based INDICES into ``frames`` (not frame numbers);
+- ``emotion``: the corpus's native label, canonical spelling (see :mod:`miex_dataset.corpora.labels`);
+- ``label``: 3-class label (0 negative, 1 positive, 2 surprise; -1 when the emotion has no 3-class counterpart);
+- ``fps``: recording frame rate; ``aus``: the FACS string of the corpus ('' when it has none);
+- ``expression``: ``micro`` or ``macro``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..aus.schema import NO_LABEL
+from ..errors import MiexInputError
+from .labels import label_name
+from .report import ValidationReport
+
+
+@dataclass
+class Clip:
+    dataset: str
+    subject: str
+    clip: str
+    frames: list[str]
+    frame_numbers: list[int]
+    onset: int
+    apex: int
+    offset: int
+    emotion: str
+    label: int
+    fps: float
+    aus: str = ""
+    expression: str = "micro"
+    extra: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.dataset, self.subject, self.clip)
+
+
+CLIP_COLUMNS: tuple[str, ...] = (
+    "dataset", "subject", "clip", "frames", "frame_numbers", "onset", "apex", "offset",
+    "emotion", "label", "fps", "aus", "expression",
+)  # fmt: skip
+
+
+def clip_table_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("dataset", pa.string()),
+            pa.field("subject", pa.string()),
+            pa.field("clip", pa.string()),
+            pa.field("frames", pa.list_(pa.string())),
+            pa.field("frame_numbers", pa.list_(pa.int64())),
+            pa.field("onset", pa.int32()),
+            pa.field("apex", pa.int32()),
+            pa.field("offset", pa.int32()),
+            pa.field("emotion", pa.string()),
+            pa.field("label", pa.int8()),
+            pa.field("fps", pa.float32()),
+            pa.field("aus", pa.string()),
+            pa.field("expression", pa.string()),
+        ],
+        metadata={b"miex.table": b"clips"},
+    )
+
+
+def clips_to_frame(clips: Iterable[Clip]) -> pd.DataFrame:
+    """Clips -> clip table DataFrame, sorted by (dataset, subject, clip) so output is deterministic."""
+    rows = []
+    for clip in clips:
+        row = asdict(clip)
+        row.pop("extra")
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(CLIP_COLUMNS))
+    return frame.sort_values(["dataset", "subject", "clip"], kind="stable").reset_index(drop=True)
+
+
+def duplicate_keys(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
+    dup = frame.duplicated(["dataset", "subject", "clip"], keep=False)
+    return sorted({tuple(x) for x in frame.loc[dup, ["dataset", "subject", "clip"]].itertuples(index=False)})
+
+
+def write_clip_table(frame: pd.DataFrame, path: str | PathLike[str]) -> Path:
+    """Write a clip table as parquet (atomic rename). Duplicate (dataset, subject, clip) keys are an error."""
+    duplicates = duplicate_keys(frame)
+    if duplicates:
+        raise MiexInputError(f"duplicate clips in clip table: {duplicates[:5]}", file=path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrow = pa.Table.from_pandas(frame[list(CLIP_COLUMNS)], schema=clip_table_schema(), preserve_index=False)
+    temporary = path.with_name(path.name + ".tmp")
+    pq.write_table(arrow, temporary)
+    temporary.replace(path)
+    return path
+
+
+def read_clip_table(path: str | PathLike[str]) -> pd.DataFrame:
+    """Read a clip table; missing columns are an error that names them."""
+    path = Path(path)
+    if not path.is_file():
+        raise MiexInputError("clip table not found (make one with `miex corpus ...`)", file=path)
+    frame = pq.read_table(path).to_pandas()
+    missing = [c for c in CLIP_COLUMNS if c not in frame.columns]
+    if missing:
+        raise MiexInputError(f"not a clip table: missing columns {missing}", file=path)
+    frame["frames"] = frame["frames"].map(list)
+    frame["frame_numbers"] = frame["frame_numbers"].map(lambda values: [int(v) for v in values])
+    return frame
+
+
+def check_clip_frames(
+    clip: Clip, report: ValidationReport, *, file: str | PathLike[str] = "", row: int | None = None
+) -> bool:
+    """Shared checks every reader runs: non-empty, indices ordered and in range, every frame file on disk."""
+    name = f"{clip.subject}/{clip.clip}"
+    if not clip.frames:
+        report.add("no frame files found for this clip", file=file, row=row, field="frames", clip=name)
+        return False
+    if not (0 <= clip.onset <= clip.apex <= clip.offset < len(clip.frames)):
+        report.add(
+            f"need onset <= apex <= offset within the clip's {len(clip.frames)} frames; got frame numbers "
+            f"onset {_number(clip, clip.onset)}, apex {_number(clip, clip.apex)}, offset {_number(clip, clip.offset)}",
+            file=file,
+            row=row,
+            field="ApexFrame",
+            clip=name,
+        )
+        return False
+    missing = [frame for frame in clip.frames if not Path(frame).is_file()]
+    if missing:
+        report.add(
+            f"{len(missing)} frame file(s) missing on disk, first {missing[0]}", file=file, row=row, field="frames",
+            clip=name,
+        )
+        return False
+    return True
+
+
+def _number(clip: Clip, index: int) -> str:
+    return str(clip.frame_numbers[index]) if 0 <= index < len(clip.frame_numbers) else f"index {index}"
+
+
+def index_of_frame(frame_numbers: Sequence[int], number: int) -> int:
+    """Index in the clip of absolute frame ``number``; -1 when the clip has no such frame."""
+    try:
+        return list(frame_numbers).index(number)
+    except ValueError:
+        return -1
+
+
+def summarize_clips(frame: pd.DataFrame) -> str:
+    """Clips per dataset and class, and subjects per dataset: the numbers a researcher checks first."""
+    if frame.empty:
+        return "0 clips."
+    labels = frame["label"].map(lambda value: label_name(int(value)))
+    counts = pd.crosstab(frame["dataset"], labels, margins=True, margins_name="total")
+    ordered = [c for c in ("negative", "positive", "surprise", "none") if c in counts.columns] + ["total"]
+    counts = counts[ordered]
+    subjects = frame.groupby("dataset")["subject"].nunique()
+    counts["subjects"] = [*subjects.reindex(counts.index[:-1]).tolist(), int(subjects.sum())]
+    unlabelled = int((frame["label"] == NO_LABEL).sum())
+    lines = [counts.to_string(), "", f"{len(frame)} clips, {int(subjects.sum())} subjects"]
+    if unlabelled:
+        lines.append(f"{unlabelled} clip(s) have no 3-class label (label -1): kept, excluded from 3-class training")
+    return "\n".join(lines)
