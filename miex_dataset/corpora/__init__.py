@@ -1,17 +1,59 @@
-"""Readers that turn each real micro-/macro-expression corpus into one clip table (see :mod:`.clips`)."""
+"""Readers that turn each real micro-/macro-expression corpus into one clip table (see :mod:`.clips`).
+
+:data:`READERS` maps a corpus name to its reader ``reader(root, **options) -> Corpus(clips, report)``; the CLI and
+other code look readers up there. Readers are imported lazily so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 
 from .clips import CLIP_COLUMNS, Clip, clips_to_frame, read_clip_table, summarize_clips, write_clip_table
+from .common import Corpus
 from .labels import canonical_emotion, emotion_to_label
 from .report import Problem, ValidationReport
+from .sheets import open_sheet
+
+_READER_PATHS: dict[str, str] = {
+    "casme2": "casme2:read_casme2",
+    "samm": "samm:read_samm",
+    "smic": "smic:read_smic",
+    "megc2019": "megc2019:read_megc2019",
+    "ckplus": "ckplus:read_ckplus",
+    "mmew": "mmew:read_mmew",
+    "sequences": "sequences:read_sequences",
+    "faces": "faces:read_faces",
+}
+
+
+class _Readers(Mapping[str, Callable[..., Corpus]]):
+    """name -> reader function, importing the reader's module on first lookup."""
+
+    def __getitem__(self, name: str) -> Callable[..., Corpus]:
+        module, _, function = _READER_PATHS[name].partition(":")
+        return getattr(importlib.import_module(f"{__name__}.{module}"), function)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_READER_PATHS)
+
+    def __len__(self) -> int:
+        return len(_READER_PATHS)
+
+
+READERS: Mapping[str, Callable[..., Corpus]] = _Readers()
 
 __all__ = [
     "CLIP_COLUMNS",
+    "READERS",
     "Clip",
+    "Corpus",
     "Problem",
     "ValidationReport",
     "canonical_emotion",
     "clips_to_frame",
     "emotion_to_label",
+    "open_sheet",
     "read_clip_table",
     "summarize_clips",
     "write_clip_table",

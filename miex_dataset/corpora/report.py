@@ -23,6 +23,8 @@ class Problem:
     row: int | None = None
     field: str = ""
     clip: str = ""
+    kept: bool = False
+    """True for a notice about a clip that was still taken (e.g. the MEGC2019 label overriding a sheet's emotion)."""
 
 
 @dataclass
@@ -51,6 +53,26 @@ class ValidationReport:
             )
         self.problems.append(problem)
 
+    def note(
+        self,
+        reason: str,
+        *,
+        file: str | PathLike[str] = "",
+        row: int | None = None,
+        field: str = "",
+        clip: str = "",
+    ) -> None:
+        """Record a notice about a clip that is KEPT; never raises, even in strict mode (nothing was rejected)."""
+        self.problems.append(Problem(reason=reason, file=str(file), row=row, field=field, clip=clip, kept=True))
+
+    @property
+    def skipped(self) -> list[Problem]:
+        return [p for p in self.problems if not p.kept]
+
+    @property
+    def notes(self) -> list[Problem]:
+        return [p for p in self.problems if p.kept]
+
     def extend(self, other: ValidationReport) -> None:
         self.problems.extend(other.problems)
 
@@ -61,16 +83,25 @@ class ValidationReport:
         return True
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(p) for p in self.problems], columns=["file", "row", "field", "clip", "reason"])
+        return pd.DataFrame(
+            [asdict(p) for p in self.problems], columns=["file", "row", "field", "clip", "reason", "kept"]
+        )
 
     def render(self) -> str:
         if not self.problems:
             return "No problems found."
-        lines = [f"{len(self.problems)} problem(s); the clips concerned were skipped:"]
-        for p in self.problems:
-            where = ", ".join(
-                part for part in (p.file, f"row {p.row}" if p.row is not None else "", p.field and f"field {p.field}")
-                if part
-            )
-            lines.append(f"  - {where}{' | ' if where else ''}{f'clip {p.clip}: ' if p.clip else ''}{p.reason}")
+        lines: list[str] = []
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} problem(s); the clips concerned were skipped:")
+            lines.extend(_render_line(p) for p in self.skipped)
+        if self.notes:
+            lines.append(f"{len(self.notes)} note(s); the clips concerned were kept:")
+            lines.extend(_render_line(p) for p in self.notes)
         return "\n".join(lines)
+
+
+def _render_line(p: Problem) -> str:
+    where = ", ".join(
+        part for part in (p.file, f"row {p.row}" if p.row is not None else "", p.field and f"field {p.field}") if part
+    )
+    return f"  - {where}{' | ' if where else ''}{f'clip {p.clip}: ' if p.clip else ''}{p.reason}"
