@@ -1,0 +1,55 @@
+"""``miex faces SRC --out DIR``: an identity pool of aligned face crops plus ``DIR/index.parquet``.
+
+Images with no face, several faces (without ``--multi``), unreadable, tiny or duplicate images are skipped and listed
+at the end. Rerunning with the same options only processes images that have no finished part yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ..faces.align import DEFAULT_SIZE
+from ..faces.runner import default_workers
+
+logger = logging.getLogger(__name__)
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Options every face command shares: workers and where the landmarker bundle comes from."""
+    parser.add_argument("--workers", type=int, default=default_workers(), help="processes (default: all cores)")
+    parser.add_argument("--model", metavar="TASK", help="path to face_landmarker.task (default: see miex faces docs)")
+    parser.add_argument(
+        "--download-model", action="store_true", help="fetch face_landmarker.task into the user cache if missing"
+    )
+
+
+def resolve_model(args: argparse.Namespace) -> str:
+    """Resolve the bundle once in the parent (download included) so workers only open a known file."""
+    from ..faces.bundle import resolve_bundle
+
+    return str(resolve_bundle(args.model, allow_download=args.download_model))
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="SRC", help="an image, or a folder of images (searched recursively)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (crops/ and index.parquet)")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"crop side in pixels (default {DEFAULT_SIZE})")
+    parser.add_argument("--multi", action="store_true", help="keep every face of a multi-face image")
+    parser.add_argument(
+        "--identity-from", choices=("image", "folder"), default="image",
+        help="identity per image (default) or the parent folder's name (<person>/<image> trees)",
+    )  # fmt: skip
+    add_common_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..faces.pool import build_face_pool
+
+    index, report = build_face_pool(
+        args.source, args.out, size=args.size, multi=args.multi, identity_from=args.identity_from,
+        model_path=resolve_model(args), workers=args.workers,
+    )  # fmt: skip
+    print(report.render())
+    print(f"{len(index)} face crop(s), {index['identity'].nunique()} identities -> {args.out}/index.parquet")
+    return 0

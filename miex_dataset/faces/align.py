@@ -1,0 +1,110 @@
+"""Align faces to a square crop by a similarity transform of stable landmarks onto a fixed template.
+
+For a clip the transform is computed once, on the ONSET frame, and the same transform is applied to every frame: a
+per-frame alignment would absorb (and so erase) the very facial motion a micro-expression consists of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .image import as_rgb
+
+DEFAULT_SIZE = 128
+"""GANimation's crop size (FACTS.md §1)."""
+
+# MediaPipe face-mesh indices of the stable points: eye corners (averaged to eye centres), nose tip, mouth corners.
+IMAGE_LEFT_EYE = (33, 133)
+IMAGE_RIGHT_EYE = (362, 263)
+NOSE_TIP = 1
+MOUTH_CORNERS = (61, 291)
+
+TEMPLATE = np.array(
+    [[0.33, 0.40], [0.67, 0.40], [0.50, 0.63], [0.33, 0.70], [0.67, 0.70]], dtype=np.float64
+)
+"""Template positions (fraction of the crop side) of: image-left eye centre, image-right eye centre, nose tip,
+image-left and image-right mouth corners. Symmetric, so a mirrored face aligns to the mirrored crop."""
+
+
+def stable_points(landmarks: np.ndarray) -> np.ndarray:
+    """The five stable points (5 x 2) in :data:`TEMPLATE` order from 478 MediaPipe landmarks."""
+    marks = np.asarray(landmarks, dtype=np.float64)
+    return np.stack([
+        marks[list(IMAGE_LEFT_EYE)].mean(axis=0),
+        marks[list(IMAGE_RIGHT_EYE)].mean(axis=0),
+        marks[NOSE_TIP],
+        marks[MOUTH_CORNERS[0]],
+        marks[MOUTH_CORNERS[1]],
+    ])  # fmt: skip
+
+
+def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation; no reflection) mapping ``source`` onto
+    ``target`` (Umeyama 1991), as a 2 x 3 matrix. Closed form, so identical inputs give identical bytes."""
+    src = np.asarray(source, dtype=np.float64)
+    dst = np.asarray(target, dtype=np.float64)
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    variance = (src_c**2).sum() / len(src)
+    if variance <= 1e-12:
+        raise ValueError("landmarks are degenerate (all at one point)")
+    u, singular, vt = np.linalg.svd(dst_c.T @ src_c / len(src))
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1
+    rotation = u @ np.diag(sign) @ vt
+    scale = (singular * sign).sum() / variance
+    matrix = np.empty((2, 3))
+    matrix[:, :2] = scale * rotation
+    matrix[:, 2] = dst_mean - matrix[:, :2] @ src_mean
+    return matrix
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A 2 x 3 similarity ``matrix`` from source-image pixels to ``size`` x ``size`` crop pixels."""
+
+    matrix: np.ndarray
+    size: int = DEFAULT_SIZE
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """Warp ``image`` (any of grayscale, RGB, RGBA) into the RGB crop; borders replicate edge pixels."""
+        import cv2
+
+        return cv2.warpAffine(
+            as_rgb(image), self.matrix, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+
+    def points(self, points: np.ndarray) -> np.ndarray:
+        """Map (N, 2) source pixel coordinates into crop coordinates (float32)."""
+        pts = np.asarray(points, dtype=np.float64)
+        return (pts @ self.matrix[:, :2].T + self.matrix[:, 2]).astype(np.float32)
+
+
+def alignment_for(landmarks: np.ndarray, size: int = DEFAULT_SIZE, template: np.ndarray = TEMPLATE) -> Alignment:
+    """The similarity that puts ``landmarks``' stable points onto ``template`` scaled to ``size``."""
+    if size < 8:
+        raise ValueError(f"crop size {size} is too small")
+    return Alignment(similarity_transform(stable_points(landmarks), np.asarray(template) * size), size)
+
+
+def align_face(
+    image: np.ndarray, landmarks: np.ndarray, size: int = DEFAULT_SIZE
+) -> tuple[np.ndarray, np.ndarray, Alignment]:
+    """Aligned crop, the 478 landmarks in crop coordinates, and the transform used."""
+    alignment = alignment_for(landmarks, size)
+    return alignment.apply(image), alignment.points(landmarks), alignment
+
+
+def align_clip(
+    frames: Sequence[np.ndarray], onset_landmarks: np.ndarray, size: int = DEFAULT_SIZE
+) -> tuple[list[np.ndarray], Alignment]:
+    """Align every frame of a clip with the transform of its onset landmarks (all frames must share one size)."""
+    shapes = {np.asarray(frame).shape[:2] for frame in frames}
+    if len(shapes) > 1:
+        raise ValueError(f"frames of one clip differ in size: {sorted(shapes)}")
+    alignment = alignment_for(onset_landmarks, size)
+    return [alignment.apply(frame) for frame in frames], alignment

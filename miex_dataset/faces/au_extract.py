@@ -1,0 +1,171 @@
+"""AU extraction: one interface, two backends, both giving the 17 OpenFace AUs on the 0 to 5 scale.
+
+- ``mediapipe``: the blendshape proxy of FACTS.md §7 (mean of left/right blendshapes × 5). It is UNCALIBRATED: the
+  blendshapes are not FACS intensities. :class:`Calibration` maps it towards OpenFace with a per-AU linear fit
+  (slope + intercept, least squares on frames that have real OpenFace output). Per-AU rather than a full 17 x 18 affine
+  because a few hundred calibration frames cannot constrain 306 parameters without cross-AU leakage.
+- ``openface``: reads OpenFace CSVs produced elsewhere and matches rows to frames by frame number or file name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..aus.openface import read_openface_csv
+from ..aus.schema import AU_MAX, AU_MIN, AU_NAMES, NUM_AUS
+from ..errors import MiexInputError
+from .landmarker import FaceAnalyzer, FaceRecord
+
+BLENDSHAPES_FOR_AU: dict[str, tuple[str, ...]] = {
+    "AU01": ("browInnerUp",),
+    "AU02": ("browOuterUpLeft", "browOuterUpRight"),
+    "AU04": ("browDownLeft", "browDownRight"),
+    "AU05": ("eyeWideLeft", "eyeWideRight"),
+    "AU06": ("cheekSquintLeft", "cheekSquintRight"),
+    "AU07": ("eyeSquintLeft", "eyeSquintRight"),
+    "AU09": ("noseSneerLeft", "noseSneerRight"),
+    "AU10": ("mouthUpperUpLeft", "mouthUpperUpRight"),
+    "AU12": ("mouthSmileLeft", "mouthSmileRight"),
+    "AU14": ("mouthDimpleLeft", "mouthDimpleRight"),
+    "AU15": ("mouthFrownLeft", "mouthFrownRight"),
+    "AU17": ("mouthShrugLower",),
+    "AU20": ("mouthStretchLeft", "mouthStretchRight"),
+    "AU23": ("mouthPressLeft", "mouthPressRight"),
+    "AU25": ("mouthLowerDownLeft", "mouthLowerDownRight"),
+    "AU26": ("jawOpen",),
+    "AU45": ("eyeBlinkLeft", "eyeBlinkRight"),
+}
+"""FACTS.md §7 correspondences; the 17 keys are in :data:`AU_NAMES` order."""
+
+CALIBRATION_FORMAT = "miex.au_calibration.v1"
+
+
+def blendshapes_to_aus(blendshapes: Mapping[str, float]) -> np.ndarray:
+    """The uncalibrated proxy: (17,) float32 on 0 to 5 (mean of the left/right blendshapes, × 5)."""
+    try:
+        values = [np.mean([blendshapes[name] for name in BLENDSHAPES_FOR_AU[au]]) for au in AU_NAMES]
+    except KeyError as error:
+        raise ValueError(f"blendshape {error} missing: the landmarker must run with output_face_blendshapes") from error
+    return np.clip(np.asarray(values, dtype=np.float32) * AU_MAX, AU_MIN, AU_MAX)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-AU linear map ``openface ≈ slope · proxy + intercept``, clipped to 0..5; stored as a small JSON."""
+
+    slope: np.ndarray  # (17,)
+    intercept: np.ndarray  # (17,)
+    frames: int = 0
+
+    def apply(self, aus: np.ndarray) -> np.ndarray:
+        values = np.asarray(aus, dtype=np.float64) * self.slope + self.intercept
+        return np.clip(values, AU_MIN, AU_MAX).astype(np.float32)
+
+    @classmethod
+    def fit(cls, proxy: np.ndarray, openface: np.ndarray) -> Calibration:
+        """Least squares per AU on paired (N, 17) arrays; an AU whose proxy is constant gets slope 0 (mean only)."""
+        x = np.asarray(proxy, dtype=np.float64)
+        y = np.asarray(openface, dtype=np.float64)
+        if x.shape != y.shape or x.ndim != 2 or x.shape[1] != NUM_AUS:
+            raise ValueError(f"need two (N, {NUM_AUS}) arrays of paired frames, got {x.shape} and {y.shape}")
+        if len(x) < 2:
+            raise ValueError("need at least 2 paired frames to fit a calibration")
+        dx = x - x.mean(axis=0)
+        variance = (dx**2).sum(axis=0)
+        safe = np.where(variance > 1e-12, variance, 1.0)
+        slope = np.where(variance > 1e-12, (dx * (y - y.mean(axis=0))).sum(axis=0) / safe, 0.0)
+        intercept = y.mean(axis=0) - slope * x.mean(axis=0)
+        return cls(slope, intercept, frames=len(x))
+
+    def save(self, path: str | PathLike[str]) -> Path:
+        path = Path(path)
+        payload = {
+            "format": CALIBRATION_FORMAT,
+            "model": "per-AU linear: openface = slope * mediapipe_proxy + intercept, clipped to 0..5",
+            "frames": self.frames,
+            "aus": {au: {"slope": float(s), "intercept": float(b)} for au, s, b in zip(
+                AU_NAMES, self.slope, self.intercept, strict=True)},
+        }  # fmt: skip
+        path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | PathLike[str]) -> Calibration:
+        path = Path(path)
+        try:
+            payload = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise MiexInputError(f"cannot read calibration JSON ({error})", file=path) from error
+        if not isinstance(payload, dict) or payload.get("format") != CALIBRATION_FORMAT:
+            raise MiexInputError(f"not a calibration file (expected format {CALIBRATION_FORMAT!r})", file=path)
+        try:
+            rows = [payload["aus"][au] for au in AU_NAMES]
+            slope = np.array([float(row["slope"]) for row in rows])
+            intercept = np.array([float(row["intercept"]) for row in rows])
+        except (KeyError, TypeError, ValueError) as error:
+            reason = f"calibration entry missing or not a number: {error}"
+            raise MiexInputError(reason, file=path, field="aus") from error
+        return cls(slope, intercept, frames=int(payload.get("frames", 0)))
+
+
+class MediapipeAUExtractor:
+    """``extract(rgb) -> (17,) 0-5 or None``: AUs of the largest face via the (optionally calibrated) proxy."""
+
+    def __init__(self, analyzer: FaceAnalyzer | None = None, calibration: Calibration | None = None) -> None:
+        self.analyzer = analyzer or FaceAnalyzer(max_faces=1)
+        self.calibration = calibration
+
+    @property
+    def name(self) -> str:
+        return "mediapipe+calibration" if self.calibration else "mediapipe"
+
+    def from_face(self, face: FaceRecord) -> np.ndarray:
+        aus = blendshapes_to_aus(face.blendshapes)
+        return self.calibration.apply(aus) if self.calibration else aus
+
+    def extract(self, image: np.ndarray) -> np.ndarray | None:
+        faces = self.analyzer.analyze(image)
+        return self.from_face(faces[0]) if faces else None
+
+
+class OpenFaceAUReader:
+    """AUs that OpenFace computed elsewhere, matched to frames by file name and frame number.
+
+    Layout of ``openface_dir``: ``<image stem>.csv`` per image (FaceLandmarkImg: the first face is used), or
+    ``<clip>.csv`` per clip folder (FeatureExtraction run on the clip's frame folder: OpenFace numbers the frames it
+    read 1..N in file-name order, so the frame at position ``i`` of the clip is OpenFace ``frame == i + 1``).
+    """
+
+    name = "openface"
+
+    def __init__(self, openface_dir: str | PathLike[str]) -> None:
+        self.root = Path(openface_dir)
+        self._tables: dict[Path, pd.DataFrame] = {}
+
+    def _table(self, csv: Path) -> pd.DataFrame:
+        if csv not in self._tables:
+            self._tables[csv] = read_openface_csv(csv)
+        return self._tables[csv]
+
+    def image_aus(self, image: str | PathLike[str]) -> np.ndarray:
+        """AUs of a single image from ``<stem>.csv``; raise :class:`MiexInputError` naming the missing file/row."""
+        csv = self.root / f"{Path(image).stem}.csv"
+        return self._row(csv, None)
+
+    def clip_aus(self, clip: str, position: int) -> np.ndarray:
+        """AUs of the frame at 0-based ``position`` of ``clip`` from ``<clip>.csv`` (OpenFace frame position+1)."""
+        return self._row(self.root / f"{clip}.csv", position + 1)
+
+    def _row(self, csv: Path, frame: int | None) -> np.ndarray:
+        table = self._table(csv)
+        rows = table if frame is None or "frame" not in table else table[table["frame"] == frame]
+        if rows.empty:
+            raise MiexInputError(f"no successful OpenFace row for frame {frame}", file=csv, field="frame")
+        return rows[list(AU_NAMES)].iloc[0].to_numpy(dtype=np.float32)

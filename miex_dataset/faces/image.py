@@ -1,0 +1,55 @@
+"""Reading images for the face pipeline: any readable file -> H x W x 3 uint8 RGB, or a clear per-item error."""
+
+from __future__ import annotations
+
+import hashlib
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MiexInputError
+
+MIN_SIDE = 32
+"""Smaller images cannot hold a face the landmarker can measure; they are reported, not analysed."""
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """Grayscale (H x W or H x W x 1), RGB, or RGBA (alpha dropped) -> contiguous uint8 H x W x 3."""
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {array.dtype}")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an H x W, H x W x 3 or H x W x 4 image, got shape {array.shape}")
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    return np.ascontiguousarray(array[:, :, :3])
+
+
+def read_rgb(path: str | PathLike[str], *, min_side: int = MIN_SIDE) -> np.ndarray:
+    """Decode ``path`` fully (a truncated file is an error, not a half-grey picture) as RGB uint8."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            image = opened.convert("RGBA" if "A" in opened.getbands() else "RGB") if opened.mode != "L" else opened
+            array = np.asarray(image)
+    except FileNotFoundError as error:
+        raise MiexInputError("image file not found", file=path) from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise MiexInputError(f"unreadable or truncated image ({error})", file=path) from error
+    rgb = as_rgb(array)
+    if min(rgb.shape[:2]) < min_side:
+        raise MiexInputError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, smaller than {min_side} px", file=path)
+    return rgb
+
+
+def pixel_digest(rgb: np.ndarray) -> str:
+    """Digest of the decoded pixels: equal for the same picture saved twice (exact-duplicate detection)."""
+    digest = hashlib.sha256(f"{rgb.shape}".encode())
+    digest.update(np.ascontiguousarray(rgb).tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,175 @@
+"""MediaPipe face landmarker (IMAGE mode) -> per face: 478 landmarks, 52 blendshapes, head pose and a score.
+
+The landmarker's detector is short-range (FACTS.md §7): a small face in a large photo is missed. When the whole image
+yields no face, :class:`FaceAnalyzer` scans overlapping crops at two scales and maps the landmarks back, so no Haar or
+other extra model is needed offline. The mediapipe object is not picklable: create one analyzer per process.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+from .bundle import resolve_bundle
+from .image import as_rgb
+
+TILE_SCALES: tuple[float, ...] = (0.5, 0.3)
+"""Crop sizes (fraction of the longer side) scanned when the full image has no face; 50 % overlap."""
+TILE_MIN_SIDE = 480
+"""Images smaller than this are not tiled: their faces are already within the detector's range."""
+UPSCALE_BELOW = 192
+"""Smaller images (e.g. 128 px aligned crops) are upscaled to :data:`UPSCALE_TO` first: a face filling a tiny image
+is at the edge of what the detector finds."""
+UPSCALE_TO = 256
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One detected face, in the pixel coordinates of the image given to :meth:`FaceAnalyzer.analyze`."""
+
+    landmarks: np.ndarray  # (478, 2) float32, x then y, MediaPipe order
+    blendshapes: dict[str, float] = field(repr=False)
+    yaw: float  # degrees, rotation about the vertical axis (positive: face turned towards image left)
+    pitch: float  # degrees, rotation about the horizontal axis
+    roll: float  # degrees, in-plane rotation
+    score: float  # fraction of the 478 landmarks inside the image: 1.0 for a fully visible face
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """Landmark bounding box ``(x0, y0, x1, y1)``."""
+        x0, y0 = self.landmarks.min(axis=0)
+        x1, y1 = self.landmarks.max(axis=0)
+        return float(x0), float(y0), float(x1), float(y1)
+
+
+def head_pose(matrix: np.ndarray) -> tuple[float, float, float]:
+    """Yaw, pitch, roll in degrees from MediaPipe's 4x4 facial transformation matrix (canonical face -> camera).
+
+    Decomposes the rotation as R = Rz(roll) · Ry(yaw) · Rx(pitch); MediaPipe's canonical face has x to the subject's
+    left in the image (image right), y up and z towards the camera, so a mirrored image negates yaw and roll.
+    """
+    rotation = np.asarray(matrix, dtype=np.float64)[:3, :3]
+    scale = np.linalg.norm(rotation[:, 0])
+    rotation = rotation / (scale if scale > 0 else 1.0)
+    yaw = math.degrees(math.asin(float(np.clip(-rotation[2, 0], -1.0, 1.0))))
+    pitch = math.degrees(math.atan2(rotation[2, 1], rotation[2, 2]))
+    roll = math.degrees(math.atan2(rotation[1, 0], rotation[0, 0]))
+    return yaw, pitch, roll
+
+
+def _in_frame_score(points: np.ndarray, width: int, height: int) -> float:
+    inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
+    return float(inside.mean())
+
+
+class FaceAnalyzer:
+    """Find faces in an RGB image: ``FaceAnalyzer().analyze(rgb) -> list[FaceRecord]`` (largest face first)."""
+
+    def __init__(
+        self,
+        model_path: str | PathLike[str] | None = None,
+        *,
+        max_faces: int = 4,
+        min_confidence: float = 0.5,
+        allow_download: bool = False,
+        tile: bool = True,
+    ) -> None:
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self.model_path = resolve_bundle(model_path, allow_download=allow_download)
+        self.max_faces = max_faces
+        self.tile = tile
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(self.model_path)),
+            running_mode=vision.RunningMode.IMAGE,
+            num_faces=max_faces,
+            min_face_detection_confidence=min_confidence,
+            min_face_presence_confidence=min_confidence,
+            output_face_blendshapes=True,
+            output_facial_transformation_matrixes=True,
+        )
+        self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
+
+    def close(self) -> None:
+        self._landmarker.close()
+
+    def __enter__(self) -> FaceAnalyzer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def analyze(self, image: np.ndarray) -> list[FaceRecord]:
+        """Faces in ``image`` (H x W x 3 uint8 RGB; grayscale and RGBA are converted), largest first."""
+        rgb = as_rgb(image)
+        height, width = rgb.shape[:2]
+        if max(height, width) < UPSCALE_BELOW:
+            return self._detect_upscaled(rgb)
+        faces = self._detect(rgb, offset=(0, 0), full=(width, height))
+        if not faces and self.tile and max(height, width) >= TILE_MIN_SIDE:
+            faces = self._detect_tiled(rgb)
+        return sorted(faces, key=_area, reverse=True)
+
+    def _detect(self, rgb: np.ndarray, *, offset: tuple[int, int], full: tuple[int, int]) -> list[FaceRecord]:
+        import mediapipe as mp
+
+        height, width = rgb.shape[:2]
+        result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
+        faces = []
+        for index, marks in enumerate(result.face_landmarks):
+            points = np.array([[p.x * width + offset[0], p.y * height + offset[1]] for p in marks], dtype=np.float32)
+            shapes = {c.category_name: float(c.score) for c in result.face_blendshapes[index]}
+            pose = head_pose(np.array(result.facial_transformation_matrixes[index]))
+            faces.append(FaceRecord(points, shapes, *pose, score=_in_frame_score(points, *full)))
+        return faces
+
+    def _detect_upscaled(self, rgb: np.ndarray) -> list[FaceRecord]:
+        import cv2
+
+        height, width = rgb.shape[:2]
+        factor = UPSCALE_TO / max(height, width)
+        size = (round(width * factor), round(height * factor))
+        big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+        faces = self._detect(big, offset=(0, 0), full=size)
+        scale = np.array([width / size[0], height / size[1]], dtype=np.float32)
+        return [replace(face, landmarks=face.landmarks * scale) for face in faces]
+
+    def _detect_tiled(self, rgb: np.ndarray) -> list[FaceRecord]:
+        """Scan overlapping square crops; keep one record per face (the first crop that found it wins)."""
+        height, width = rgb.shape[:2]
+        found: list[FaceRecord] = []
+        for fraction in TILE_SCALES:
+            side = max(64, int(max(height, width) * fraction))
+            for y0 in _starts(height, side):
+                for x0 in _starts(width, side):
+                    crop = rgb[y0 : y0 + side, x0 : x0 + side]
+                    for face in self._detect(crop, offset=(x0, y0), full=(width, height)):
+                        if not any(_overlaps(face, other) for other in found):
+                            found.append(face)
+            if found:
+                break
+        return found[: self.max_faces]
+
+
+def _starts(length: int, side: int) -> list[int]:
+    if length <= side:
+        return [0]
+    step = max(1, side // 2)
+    starts = list(range(0, length - side, step))
+    return [*starts, length - side]
+
+
+def _area(face: FaceRecord) -> float:
+    x0, y0, x1, y1 = face.box
+    return (x1 - x0) * (y1 - y0)
+
+
+def _overlaps(a: FaceRecord, b: FaceRecord) -> bool:
+    """Same face seen in two crops: its landmark centre lies inside the other's box."""
+    cx, cy = a.landmarks.mean(axis=0)
+    x0, y0, x1, y1 = b.box
+    return bool(x0 <= cx <= x1 and y0 <= cy <= y1)

@@ -1,0 +1,125 @@
+"""The mediapipe AU proxy, its linear calibration, and the OpenFace CSV backend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import face_fixtures as ff
+import numpy as np
+import pytest
+
+from miex_dataset.aus import AU_INDEX, AU_NAMES, NUM_AUS
+from miex_dataset.errors import MiexInputError
+from miex_dataset.faces import (
+    BLENDSHAPES_FOR_AU,
+    Calibration,
+    MediapipeAUExtractor,
+    OpenFaceAUReader,
+    align_face,
+    blendshapes_to_aus,
+)
+
+
+@pytest.fixture(scope="module")
+def extractor() -> MediapipeAUExtractor:
+    return MediapipeAUExtractor(ff.shared_analyzer())
+
+
+def test_mapping_covers_the_17_aus_in_order() -> None:
+    assert tuple(BLENDSHAPES_FOR_AU) == AU_NAMES
+
+
+def test_proxy_is_mean_of_left_right_times_five() -> None:
+    shapes = {name: 0.0 for names in BLENDSHAPES_FOR_AU.values() for name in names}
+    shapes.update(mouthSmileLeft=0.6, mouthSmileRight=0.8, jawOpen=0.5)
+    aus = blendshapes_to_aus(shapes)
+    assert aus[AU_INDEX["AU12"]] == pytest.approx(3.5) and aus[AU_INDEX["AU26"]] == pytest.approx(2.5)
+    assert aus.dtype == np.float32 and aus.shape == (NUM_AUS,)
+
+
+def test_astronaut_smiles(extractor: MediapipeAUExtractor) -> None:
+    aus = extractor.extract(ff.astronaut())
+    assert aus is not None and aus.shape == (17,) and aus.min() >= 0 and aus.max() <= 5
+    au12 = aus[AU_INDEX["AU12"]]
+    assert au12 > 3.0
+    assert au12 > aus[AU_INDEX["AU15"]] + 2.5 and au12 > aus[AU_INDEX["AU04"]] + 2.5
+
+
+def test_aligned_crop_and_mirror_give_the_same_aus(extractor: MediapipeAUExtractor) -> None:
+    face = ff.astronaut()
+    aus = extractor.extract(face)
+    crop, _, _ = align_face(face, extractor.analyzer.analyze(face)[0].landmarks)
+    for other in (extractor.extract(np.ascontiguousarray(face[:, ::-1])), extractor.extract(crop)):
+        assert other is not None
+        np.testing.assert_allclose(other, aus, atol=0.75)
+
+
+def test_noise_gives_no_aus(extractor: MediapipeAUExtractor) -> None:
+    assert extractor.extract(ff.noise_image()) is None
+
+
+def test_calibration_recovers_a_known_linear_map(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    proxy = rng.uniform(0, 5, (200, NUM_AUS))
+    slope, intercept = rng.uniform(0.2, 1.5, NUM_AUS), rng.uniform(-0.5, 0.5, NUM_AUS)
+    fitted = Calibration.fit(proxy, proxy * slope + intercept)
+    np.testing.assert_allclose(fitted.slope, slope, atol=1e-9)
+    np.testing.assert_allclose(fitted.intercept, intercept, atol=1e-9)
+    loaded = Calibration.load(fitted.save(tmp_path / "cal.json"))
+    np.testing.assert_allclose(loaded.slope, slope, atol=1e-12)
+    assert loaded.frames == 200
+    calibrated = loaded.apply(np.full(NUM_AUS, 2.0))
+    np.testing.assert_allclose(calibrated, np.clip(2.0 * slope + intercept, 0, 5), atol=1e-6)
+
+
+def test_calibration_of_a_constant_au_keeps_its_mean() -> None:
+    proxy = np.random.default_rng(4).uniform(0, 5, (10, NUM_AUS))
+    proxy[:, 0] = 1.0
+    target = proxy.copy()
+    target[:, 0] = np.linspace(0, 2, 10)
+    fitted = Calibration.fit(proxy, target)
+    assert fitted.slope[0] == 0 and fitted.intercept[0] == pytest.approx(1.0)
+
+
+def test_calibrated_extractor_is_named_and_applied(extractor: MediapipeAUExtractor) -> None:
+    calibration = Calibration(np.zeros(NUM_AUS), np.full(NUM_AUS, 1.25))
+    calibrated = MediapipeAUExtractor(extractor.analyzer, calibration)
+    assert calibrated.name == "mediapipe+calibration" and extractor.name == "mediapipe"
+    np.testing.assert_allclose(calibrated.extract(ff.astronaut()), 1.25)
+
+
+def test_bad_calibration_file_names_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps({"format": "miex.au_calibration.v1", "aus": {"AU01": {"slope": 1}}}))
+    with pytest.raises(MiexInputError, match="calibration entry"):
+        Calibration.load(path)
+    path.write_text("[]")
+    with pytest.raises(MiexInputError, match="not a calibration file"):
+        Calibration.load(path)
+
+
+def _openface_csv(path: Path, frames: list[int], *, success: list[int] | None = None) -> Path:
+    """An older-build OpenFace CSV (", " separators, so names carry a leading space), AU12 = frame / 10."""
+    header = ["frame", "face_id", "timestamp", "confidence", "success", *(f"{au}_r" for au in AU_NAMES)]
+    lines = [", ".join(header)]
+    for row, frame in enumerate(frames):
+        values = [0.0] * NUM_AUS
+        values[AU_INDEX["AU12"]] = frame / 10
+        ok = 1 if success is None else success[row]
+        lines.append(", ".join([str(frame), "0", f"{frame / 30:.3f}", "0.98", str(ok), *(f"{v:.2f}" for v in values)]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_openface_reader_matches_clip_positions_and_images(tmp_path: Path) -> None:
+    _openface_csv(tmp_path / "EP01.csv", [1, 2, 3], success=[1, 0, 1])
+    _openface_csv(tmp_path / "photo.csv", [1])
+    reader = OpenFaceAUReader(tmp_path)
+    assert reader.clip_aus("EP01", 2)[AU_INDEX["AU12"]] == pytest.approx(0.3)  # 3rd file = OpenFace frame 3
+    with pytest.raises(MiexInputError, match="no successful OpenFace row for frame 2"):
+        reader.clip_aus("EP01", 1)  # a failed track is never turned into a row
+    assert reader.image_aus("/anywhere/photo.jpg")[AU_INDEX["AU12"]] == pytest.approx(0.1)
+    with pytest.raises(MiexInputError, match="not found"):
+        reader.image_aus("other.png")
