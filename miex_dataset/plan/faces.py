@@ -1,0 +1,57 @@
+"""The face side of the plan: a face-pool folder (index.parquet, CONTRIBUTING.md) or a plain image folder."""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import MiexInputError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+FACE_COLUMNS = ("identity", "face", "yaw", "pitch", "roll")
+
+
+def load_faces(folder: str | PathLike[str]) -> pd.DataFrame:
+    """Faces as (identity, face path, yaw, pitch, roll), sorted by (identity, face) so input order never matters.
+
+    A plain image folder is one identity per image (the relative path without suffix); it has no head pose.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MiexInputError("face folder not found", file=folder)
+    index = folder / "index.parquet"
+    if index.is_file():
+        frame = pd.read_parquet(index)
+        missing = [c for c in ("identity", "file") if c not in frame.columns]
+        if missing:
+            raise MiexInputError(f"face index lacks columns {missing}", file=index)
+        faces = pd.DataFrame({
+            "identity": frame["identity"].astype(str),
+            "face": [str(folder / str(name)) for name in frame["file"]],
+            **{c: frame[c].astype(np.float64) if c in frame else np.nan for c in ("yaw", "pitch", "roll")},
+        })  # fmt: skip
+    else:
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        faces = pd.DataFrame({
+            "identity": [p.relative_to(folder).with_suffix("").as_posix() for p in files],
+            "face": [str(p) for p in files],
+            "yaw": np.nan, "pitch": np.nan, "roll": np.nan,
+        })  # fmt: skip
+    if faces.empty:
+        raise MiexInputError("no faces found (expected index.parquet or image files)", file=folder)
+    if faces["face"].duplicated().any():
+        raise MiexInputError(f"duplicate face file {faces.loc[faces['face'].duplicated(), 'face'].iloc[0]!r}",
+                             file=index, field="file")
+    return faces.sort_values(["identity", "face"], kind="stable").reset_index(drop=True)[list(FACE_COLUMNS)]
+
+
+def frontal(faces: pd.DataFrame, max_yaw: float, max_pitch: float, *, where: str = "faces") -> pd.DataFrame:
+    """Crops with |yaw| <= max_yaw and |pitch| <= max_pitch (degrees, from the face index)."""
+    if faces[["yaw", "pitch"]].isna().any().any():
+        raise MiexInputError("--frontal-only needs yaw/pitch for every crop: use a face pool made by `miex faces`",
+                             file=where, field="yaw")
+    keep = (faces["yaw"].abs() <= max_yaw) & (faces["pitch"].abs() <= max_pitch)
+    return faces.loc[keep].reset_index(drop=True)

@@ -1,0 +1,67 @@
+"""Fold-aware use of synthetic data (FACTS.md §2.1): a sample whose AUs come from a test-fold subject's real clip
+must never be trained on in that fold. Only the ``mie`` source carries real-subject AUs; ``mae`` (macro corpora)
+and ``expert`` samples are always trainable.
+
+Subjects are named as the clip table names them (corpus folder names: ``sub01``, ``006``, ``s1``). A test subject is
+a ``(dataset, subject)`` pair; a plain subject string is accepted only when exactly one dataset among the table's
+mie rows has that subject, because e.g. ``s1`` could otherwise exist in two corpora.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import MiexInputError
+
+PROVENANCE_COLUMNS = ("source", "source_dataset", "source_subject")
+TestSubject = tuple[str, str] | str
+
+
+def _columns(table: Any) -> dict[str, np.ndarray]:
+    """The three provenance columns of a DataFrame or a ``datasets.Dataset`` (no datasets import needed)."""
+    names = list(table.columns) if isinstance(table, pd.DataFrame) else list(getattr(table, "column_names", []))
+    missing = [c for c in PROVENANCE_COLUMNS if c not in names]
+    if missing:
+        raise MiexInputError(
+            f"cannot tell which samples derive from test subjects: missing provenance column(s) {missing}"
+        )
+    return {c: np.asarray([str(v) for v in table[c]], dtype=object) for c in PROVENANCE_COLUMNS}
+
+
+def _pairs(test_subjects: Iterable[TestSubject], datasets: np.ndarray, subjects: np.ndarray) -> set[tuple[str, str]]:
+    pairs: set[tuple[str, str]] = set()
+    for entry in test_subjects:
+        if isinstance(entry, str):
+            owners = sorted(set(datasets[subjects == entry]))
+            if len(owners) > 1:
+                raise MiexInputError(f"test subject {entry!r} is ambiguous: it exists in datasets {owners}; "
+                                     "pass (dataset, subject) pairs")
+            pairs.update((owner, entry) for owner in owners)
+        else:
+            dataset, subject = entry
+            pairs.add((str(dataset), str(subject)))
+    return pairs
+
+
+def trainable_mask(table: Any, test_subjects: Iterable[TestSubject]) -> np.ndarray:
+    """Boolean mask: False exactly for mie samples whose (source_dataset, source_subject) is a test subject."""
+    columns = _columns(table)
+    is_mie = columns["source"] == "mie"
+    pairs = _pairs(test_subjects, columns["source_dataset"][is_mie], columns["source_subject"][is_mie])
+    in_test = np.fromiter(
+        ((d, s) in pairs for d, s in zip(columns["source_dataset"], columns["source_subject"], strict=True)),
+        dtype=bool, count=len(is_mie),
+    )
+    return ~(is_mie & in_test)
+
+
+def filter_trainable(table: Any, test_subjects: Iterable[TestSubject]) -> Any:
+    """The rows of ``table`` that may be trained on in a fold with ``test_subjects`` (same type as ``table``)."""
+    mask = trainable_mask(table, test_subjects)
+    if isinstance(table, pd.DataFrame):
+        return table.loc[mask].reset_index(drop=True)
+    return table.select(np.flatnonzero(mask).tolist())

@@ -1,0 +1,51 @@
+"""Fold filter: no sample derived from a test subject's real clip gets through; everything else is kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from miex_dataset.errors import MiexInputError
+from miex_dataset.plan import filter_trainable, trainable_mask
+
+DATASETS = ("casme2", "samm", "smic")
+SUBJECTS = ("sub01", "sub02", "006", "s1")
+
+rows = st.lists(
+    st.tuples(st.sampled_from(("mie", "mae", "expert")), st.sampled_from(DATASETS), st.sampled_from(SUBJECTS)),
+    max_size=40,
+)
+pairs = st.sets(st.tuples(st.sampled_from(DATASETS), st.sampled_from(SUBJECTS)), max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=rows, test=pairs)
+def test_filter_never_leaks_test_subjects_and_keeps_the_rest(rows, test):
+    table = pd.DataFrame(rows, columns=["source", "source_dataset", "source_subject"])
+    mask = trainable_mask(table, test)
+    kept = filter_trainable(table, test)
+    assert len(kept) == int(mask.sum())
+    for (source, dataset, subject), keep in zip(rows, mask, strict=True):
+        assert keep == (source != "mie" or (dataset, subject) not in test)
+    assert not any(s == "mie" and (d, j) in test for s, d, j in kept.itertuples(index=False))
+
+
+def test_plain_subject_strings_only_when_unambiguous():
+    table = pd.DataFrame({"source": ["mie", "mie", "mie", "expert"], "source_dataset": ["casme2", "samm", "smic", ""],
+                          "source_subject": ["sub01", "006", "sub01", ""]})
+    np.testing.assert_array_equal(trainable_mask(table, ["006"]), [True, False, True, True])
+    with pytest.raises(MiexInputError, match="ambiguous"):
+        trainable_mask(table, ["sub01"])
+    with pytest.raises(MiexInputError, match="source_subject"):
+        trainable_mask(table.drop(columns=["source_subject"]), [("samm", "006")])
+
+
+def test_works_on_datasets_dataset():
+    datasets = pytest.importorskip("datasets")
+    table = datasets.Dataset.from_dict({"source": ["mie", "mae"], "source_dataset": ["samm", "samm"],
+                                        "source_subject": ["006", "006"], "x": [1, 2]})
+    kept = filter_trainable(table, {("samm", "006")})
+    assert kept["x"] == [2]
