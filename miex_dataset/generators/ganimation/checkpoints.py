@@ -1,0 +1,157 @@
+"""Read GANimation weights in either published layout (FACTS.md §4) or our own save format.
+
+- official (``net_epoch_E_id_G.pth``): ``main.*``, residual inner ``main.0/1/3/4``, ``img_reg.0``, ``attetion_reg.0``
+  (sic); affine norms, bias-free convs; critic ``main.*``, ``conv1``, ``conv2``;
+- replicate (``<epoch>_net_gen.pth``): ``model.*``, ``conv_block.0/3``, ``color_top.0``, ``au_top.0``; norms without
+  affine parameters, convs with bias; critic ``model.*``, ``dis_top``, ``aus_top``;
+- native: ``trunk.*``, ``block.*``, ``color_head.0``, ``attention_head.0``; critic ``realness_head``, ``au_head``.
+
+Indices are identical in all three, so conversion is a rename; the architecture flags are read off the keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from os import PathLike
+from pathlib import Path
+from typing import Literal
+
+import torch
+from safetensors.torch import load_file
+
+from ...errors import MiexInputError
+from .model import GANimationCritic, GANimationGenerator
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["generator", "critic"]
+LEGACY_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+_RENAMES: dict[tuple[str, str], list[tuple[str, str]]] = {
+    ("generator", "official"): [
+        (r"^main\.(\d+)\.main\.", r"trunk.\1.block."), (r"^main\.", "trunk."),
+        (r"^img_reg\.", "color_head."), (r"^attetion_reg\.", "attention_head."),
+    ],
+    ("generator", "replicate"): [
+        (r"^model\.(\d+)\.conv_block\.", r"trunk.\1.block."), (r"^model\.", "trunk."),
+        (r"^color_top\.", "color_head."), (r"^au_top\.", "attention_head."),
+    ],
+    ("critic", "official"): [(r"^main\.", "trunk."), (r"^conv1\.", "realness_head."), (r"^conv2\.", "au_head.")],
+    ("critic", "replicate"): [
+        (r"^model\.", "trunk."), (r"^dis_top\.", "realness_head."), (r"^aus_top\.", "au_head."),
+    ],
+}  # fmt: skip
+
+
+def detect_layout(state_dict: dict[str, torch.Tensor]) -> str:
+    """'official', 'replicate' or 'native', from the first key (after any ``module.`` prefix)."""
+    first = next(iter(state_dict), "")
+    for prefix, layout in (("main.", "official"), ("model.", "replicate"), ("trunk.", "native")):
+        if first.startswith(prefix):
+            return layout
+    raise MiexInputError(f"unrecognised GANimation checkpoint: first key {first!r} (expected main./model./trunk.)")
+
+
+def to_native(state_dict: dict[str, torch.Tensor], kind: Kind = "generator") -> dict[str, torch.Tensor]:
+    """Strip ``module.``, drop legacy norm buffers (with a warning) and rename keys to the native layout."""
+    stripped = {key.removeprefix("module."): value for key, value in state_dict.items()}
+    legacy = [key for key in stripped if key.rsplit(".", 1)[-1] in LEGACY_BUFFERS]
+    if legacy:
+        logger.warning("ignoring %d legacy normalisation buffers (e.g. %s): instance norm keeps none", len(legacy),
+                       legacy[0])  # fmt: skip
+    kept = {key: value for key, value in stripped.items() if key not in legacy}
+    layout = detect_layout(kept)
+    if layout == "native":
+        return kept
+    renamed = {}
+    for key, value in kept.items():
+        new = key
+        for pattern, replacement in _RENAMES[(kind, layout)]:
+            new, count = re.subn(pattern, replacement, new)
+            if count:
+                break
+        renamed[new] = value
+    return renamed
+
+
+def infer_config(state_dict: dict[str, torch.Tensor], kind: Kind = "generator") -> dict[str, object]:
+    """Architecture arguments implied by a native state_dict (width, blocks, AU count, norm/bias flags)."""
+    first = state_dict.get("trunk.0.weight")
+    if first is None:
+        raise MiexInputError(f"{kind} checkpoint has no first convolution ('trunk.0.weight' after renaming)")
+    if kind == "critic":
+        convs = [key for key in state_dict if re.fullmatch(r"trunk\.\d+\.weight", key)]
+        head = state_dict["au_head.weight"]
+        return {"num_aus": int(head.shape[0]), "width": int(first.shape[0]), "num_layers": len(convs),
+                "image_size": int(head.shape[-1]) * 2 ** len(convs)}  # fmt: skip
+    blocks = {int(m.group(1)) for key in state_dict if (m := re.match(r"trunk\.(\d+)\.block\.", key))}
+    return {
+        "num_aus": int(first.shape[1]) - 3,
+        "width": int(first.shape[0]),
+        "num_residual_blocks": len(blocks),
+        "norm_affine": "trunk.1.weight" in state_dict,
+        "conv_bias": "trunk.0.bias" in state_dict,
+    }
+
+
+def load_into(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], *, where: str = "checkpoint") -> None:
+    """Strict load with messages that name the offending key (missing, unexpected, or wrong shape)."""
+    expected = module.state_dict()
+    for key, value in state_dict.items():
+        if key not in expected:
+            raise MiexInputError(f"unexpected key {key!r} (not in the {type(module).__name__} architecture)",
+                                 file=where)  # fmt: skip
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise MiexInputError(
+                f"key {key!r} has shape {tuple(value.shape)}, the model expects {tuple(expected[key].shape)}",
+                file=where,
+            )
+    missing = sorted(set(expected) - set(state_dict))
+    if missing:
+        raise MiexInputError(f"missing keys {missing[:5]}{' …' if len(missing) > 5 else ''}", file=where)
+    module.load_state_dict(state_dict, strict=True)
+
+
+def read_state_dict(path: str | PathLike[str]) -> dict[str, torch.Tensor]:
+    """A ``.pth``/``.pt`` (tensors only: ``weights_only``) or ``.safetensors`` file as a state_dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise MiexInputError("checkpoint file not found", file=path)
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise MiexInputError(f"not a readable torch checkpoint ({error})", file=path) from error
+    if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict):
+        raise MiexInputError(f"expected a state_dict, got {type(loaded).__name__}", file=path)
+    return loaded
+
+
+def load_generator_weights(
+    source: str | PathLike[str] | dict[str, torch.Tensor], *, image_size: int = 128
+) -> GANimationGenerator:
+    """A generator from a ``save_pretrained`` folder, a ``.pth``/``.safetensors`` file or an in-memory state_dict."""
+    if not isinstance(source, dict) and Path(source).is_dir():
+        folder = Path(source)
+        for name in ("config.json", "model.safetensors"):
+            if not (folder / name).is_file():
+                raise MiexInputError(f"missing {name} (expected a folder written by save_pretrained)", file=folder)
+        return GANimationGenerator.from_pretrained(folder)
+    where = "state_dict" if isinstance(source, dict) else str(source)
+    state = to_native(source if isinstance(source, dict) else read_state_dict(source), "generator")
+    model = GANimationGenerator(**infer_config(state, "generator"), image_size=image_size)
+    load_into(model, state, where=where)
+    return model
+
+
+def load_critic_weights(source: str | PathLike[str] | dict[str, torch.Tensor]) -> GANimationCritic:
+    """A critic from a ``.pth``/``.safetensors`` file or state_dict in any of the three layouts."""
+    where = "state_dict" if isinstance(source, dict) else str(source)
+    state = to_native(source if isinstance(source, dict) else read_state_dict(source), "critic")
+    model = GANimationCritic(**infer_config(state, "critic"))
+    load_into(model, state, where=where)
+    return model

@@ -1,0 +1,57 @@
+"""GANimation behind the :class:`~miex_dataset.generators.base.FaceGenerator` interface (fast batched inference)."""
+
+from __future__ import annotations
+
+from os import PathLike
+from typing import Any
+
+import torch
+
+from ..base import FaceGenerator, scale_aus
+from .checkpoints import load_generator_weights
+from .model import GANimationGenerator
+
+
+class GANimationPipeline(FaceGenerator):
+    """Runs a trained generator: inference mode, channels_last, bf16 autocast on CUDA, optional ``torch.compile``."""
+
+    name = "ganimation"
+
+    def __init__(
+        self,
+        model: GANimationGenerator,
+        *,
+        checkpoint: str | None = None,
+        device: str | torch.device | None = None,
+        batch_size: int | None = None,
+        compile: bool = False,
+        bf16: bool | None = None,
+    ) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+        self.image_size = model.image_size
+        self.checkpoint = checkpoint
+        self.batch_size = batch_size or (32 if self.device.type == "cuda" else 8)  # CPU: activations stay in cache
+        self.bf16 = self.device.type == "cuda" if bf16 is None else bf16
+        self._forward = torch.compile(self.model.animate) if compile else self.model.animate
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | PathLike[str], **kwargs: Any) -> GANimationPipeline:
+        """Load from a ``save_pretrained`` folder or an official/replicate ``.pth`` file."""
+        return cls(load_generator_weights(checkpoint), checkpoint=str(checkpoint), **kwargs)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "checkpoint": self.checkpoint, "architecture": dict(self.model.architecture),
+                "bf16": self.bf16}  # fmt: skip
+
+    def _animate(self, faces: torch.Tensor, aus: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        del generator  # the network is deterministic
+        outputs = []
+        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
+            for start in range(0, faces.shape[0], self.batch_size):
+                chunk = faces[start : start + self.batch_size].to(self.device, memory_format=torch.channels_last)
+                conditioning = scale_aus(aus[start : start + self.batch_size].to(self.device))
+                frame, _ = self._forward(chunk * 2 - 1, conditioning)
+                outputs.append(((frame.float() + 1) / 2).clamp_(0, 1).to(faces.device))
+        return torch.cat(outputs).contiguous()

