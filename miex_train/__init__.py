@@ -1,6 +1,13 @@
 """miex_train: recognizers, subject-independent protocols and UF1/UAR evaluation for micro-expressions.
 
 Data flow: dataset -> protocol (folds) -> Trainer -> metrics -> model card.
+
+- :mod:`miex_train.models`: recognizer families (branches, apexme, dtscnn, ststnet, offapexnet) as transformers
+  config/model pairs registered with the Auto classes; ``create_model``, ``load_for_finetuning``.
+- :mod:`miex_train.protocols`: LOSO, subject-wise k-fold, leave-one-dataset-out; JSON split files; leakage filter.
+- :mod:`miex_train.data`: real clips and MiE-X as ``datasets`` objects, per-model inputs, ``Collator``.
+- :mod:`miex_train.transforms`, :mod:`miex_train.flow`: augmentation and flow-derived inputs in torch ops.
+- :mod:`miex_train.metrics`: pooled UF1/UAR functions and the offline ``evaluate`` module (``metrics.UF1_UAR``).
 """
 
 __version__ = "0.1.0"

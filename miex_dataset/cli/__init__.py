@@ -27,11 +27,24 @@ class Command:
 # The data flow, in order: corpora -> faces/AUs -> AU sources -> plan -> generator -> shards -> Hub; then training.
 COMMANDS: tuple[Command, ...] = (
     Command("corpus", "miex_dataset.cli.corpus", "read a real MiE/MaE corpus into a clip table (parquet)"),
+    Command("faces", "miex_dataset.cli.faces", "detect, align and index face crops into an identity pool"),
+    Command("extract-aus", "miex_dataset.cli.extract_aus", "measure 17 AUs (0-5) of images or clips into an AU table"),
+    Command("flow", "miex_dataset.cli.flow", "onset->apex optical flow and strain of every clip (aligned)"),
+    Command("train-generator", "miex_dataset.cli.train_generator", "train a GANimation face generator (accelerate)"),
+    Command("eval-generator", "miex_dataset.cli.eval_generator", "measure a generator's AU fidelity and identity"),
+    Command("au-pool", "miex_dataset.cli.au_pool", "AU triplets from real MiEs, early MaEs and expert knowledge"),
+    Command("plan", "miex_dataset.cli.plan", "deterministic synthesis plan: which face gets which AU triplet"),
 )
 
 EPILOG = """\
 typical flow:
   miex corpus megc2019 DATA/ --out clips.parquet     # real clips, labels merged to 3 classes
+  miex faces PHOTOS/ --out pool/                      # aligned 128x128 identity pool + index.parquet
+  miex extract-aus clips.parquet --out aus.parquet    # onset/apex AUs of real clips (0 to 5)
+  miex flow clips.parquet --out flow/                 # onset->apex TV-L1 flow + optical strain
+  miex eval-generator --generator warp --out warp.json    # AU fidelity of a face generator
+  miex au-pool --mie-clips clips.parquet --mie-aus aus.parquet --expert 500 --out pool.parquet
+  miex plan --faces pool/ --pool pool.parquet --out plan.parquet   # 9 samples per identity
 run `miex COMMAND --help` for the options of each command.
 """
 

@@ -1,0 +1,207 @@
+"""Datasets for training and evaluation: real clips and MiE-X as ``datasets`` objects, per-model inputs, collator.
+
+Both sources end up with the columns ``onset``, ``apex`` (Image) and ``label`` (ClassLabel); :func:`model_inputs`
+then maps a batch to what a model's ``forward`` takes (``pixel_values_onset``/``pixel_values_apex`` for Branches,
+``pixel_values`` for the one-input models, ``labels``), with training augmentation or the deterministic
+evaluation transform. The transform runs on the fly (``Dataset.with_transform``), so a Trainer needs
+``remove_unused_columns=False`` (FACTS.md §8) or it strips the image columns before the transform sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import pandas as pd
+import torch
+
+from miex_dataset.aus.schema import LABEL_NAMES, NO_LABEL
+from miex_dataset.corpora.clips import read_clip_table
+from miex_dataset.errors import MiexInputError
+
+from .flow import FlowFn, flow_channels, resize_square
+from .models.base import InputSpec, MiexConfig
+from .protocols import Fold, real_split, trainable_synthetic
+from .transforms import EvalTransform, TrainTransform, to_tensor
+
+logger = logging.getLogger(__name__)
+
+FRAME_COLUMNS: tuple[str, ...] = ("onset", "apex", "label")
+"""What every training source provides; real and MiE-X rows are concatenated on these."""
+
+
+def real_features(label_names: Sequence[str] = LABEL_NAMES) -> datasets.Features:
+    return datasets.Features(
+        {
+            "onset": datasets.Image(),
+            "apex": datasets.Image(),
+            "label": datasets.ClassLabel(names=list(label_names)),
+            "dataset": datasets.Value("string"),
+            "subject": datasets.Value("string"),
+            "clip": datasets.Value("string"),
+        }
+    )
+
+
+def real_dataset(clips: pd.DataFrame | str | PathLike[str], *, drop_unlabelled: bool = True) -> datasets.Dataset:
+    """Clip table -> one row per clip with its onset and apex frame images (decoded lazily by Pillow).
+
+    Clips without a 3-class label (-1) are dropped by default and the count is logged; a missing frame file is an
+    error naming the row.
+    """
+    source = None if isinstance(clips, pd.DataFrame) else clips
+    table = read_clip_table(clips) if source is not None else clips
+    unlabelled = table["label"].astype(int) == NO_LABEL
+    if drop_unlabelled and unlabelled.any():
+        logger.info("dropping %d clip(s) without a 3-class label (label -1)", int(unlabelled.sum()))
+        table = table[~unlabelled]
+    elif unlabelled.any():
+        raise MiexInputError("clip table has unlabelled (-1) clips; pass drop_unlabelled=True", file=source)
+    rows: dict[str, list[Any]] = {name: [] for name in real_features()}
+    for row, clip in zip(table.index, table.itertuples(index=False), strict=True):
+        for column in ("onset", "apex"):
+            index = int(getattr(clip, column))
+            if not 0 <= index < len(clip.frames) or not Path(clip.frames[index]).is_file():
+                raise MiexInputError(
+                    f"{column} frame (index {index}) missing on disk", file=source, row=row, field=column
+                )
+            rows[column].append(str(clip.frames[index]))
+        rows["label"].append(int(clip.label))
+        for column in ("dataset", "subject", "clip"):
+            rows[column].append(str(getattr(clip, column)))
+    return datasets.Dataset.from_dict(rows, features=real_features())
+
+
+MIEX_REQUIRED: tuple[str, ...] = ("onset", "apex", "label")
+
+
+def load_miex(path: str | PathLike[str], *, split: str = "train") -> datasets.Dataset:
+    """MiE-X written by synthesis: a ``save_to_disk`` folder, or a Hub-style folder of parquet shards + README."""
+    path = Path(path)
+    if not path.is_dir():
+        raise MiexInputError("MiE-X folder not found (make one with `miex synthesize ...`)", file=path)
+    if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
+        loaded = datasets.load_from_disk(str(path))
+        dataset = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+    else:
+        dataset = datasets.load_dataset(str(path), split=split)
+    missing = [c for c in MIEX_REQUIRED if c not in dataset.column_names]
+    if missing:
+        raise MiexInputError(f"not a MiE-X dataset: missing columns {missing}", file=path, field=missing[0])
+    label_names_of(dataset)
+    return dataset
+
+
+def label_names_of(dataset: datasets.Dataset) -> list[str]:
+    feature = dataset.features.get("label")
+    if not isinstance(feature, datasets.ClassLabel):
+        raise MiexInputError("dataset needs a ClassLabel 'label' column", field="label")
+    return list(feature.names)
+
+
+def check_label_space(dataset: datasets.Dataset, config: MiexConfig) -> None:
+    """The data's class names must be the model's, in the same order; else a clear error, never silent remapping."""
+    names = label_names_of(dataset)
+    if names != config.label_names:
+        raise MiexInputError(
+            f"label space mismatch: data classes {names} but model classes {config.label_names}; "
+            "fine-tune with miex_train.models.load_for_finetuning(path, label_names=...) for a fresh head",
+            field="label",
+        )
+
+
+def _rows(dataset: datasets.Dataset, indices: np.ndarray) -> datasets.Dataset:
+    return dataset.select(indices.tolist()).select_columns(list(FRAME_COLUMNS))
+
+
+def fold_datasets(
+    fold: Fold,
+    real: datasets.Dataset,
+    synthetic: datasets.Dataset | None = None,
+    *,
+    real_train: bool = True,
+) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """(train, test) of one fold: the fold's real training clips (unless ``real_train=False``: MiE-X only) plus the
+    MiE-X rows not derived from its test subjects; test = the real clips of its test subjects, with every column
+    kept (``dataset``, ``subject``, ``clip`` for per-dataset scores and submission logs)."""
+    subjects = real.select_columns(["dataset", "subject"]).to_pandas()
+    train_rows, test_rows = real_split(fold, subjects)
+    parts = [_rows(real, train_rows)] if real_train else []
+    if synthetic is not None:
+        if label_names_of(synthetic) != label_names_of(real):
+            raise MiexInputError(
+                f"label space mismatch: MiE-X classes {label_names_of(synthetic)} vs real {label_names_of(real)}",
+                field="label",
+            )
+        kept = trainable_synthetic(fold, synthetic)
+        parts.append(_rows(synthetic, kept).cast(_rows(real, test_rows).features))
+    if not parts:
+        raise MiexInputError(f"fold {fold.name!r}: no training data (real_train=False and no MiE-X given)")
+    return datasets.concatenate_datasets(parts), real.select(test_rows.tolist())
+
+
+def model_inputs(
+    config: MiexConfig,
+    *,
+    train: bool,
+    resize: int = 256,
+    crop_size: int = 224,
+    seed: int = 0,
+    flow_fn: FlowFn | None = None,
+) -> Callable[[dict[str, list[Any]]], dict[str, list[torch.Tensor]]]:
+    """A ``Dataset.set_transform`` function: batch of rows -> the model's keyword inputs plus ``labels``.
+
+    RGB inputs get :class:`TrainTransform` (seeded) when ``train`` else :class:`EvalTransform`. Flow inputs are
+    computed with ``flow_fn`` and resized without augmentation (random crops would move the flow field).
+    """
+    spec = config.input_spec()
+    if spec.flow and flow_fn is None:
+        raise MiexInputError(f"{config.model_type} reads optical flow: pass flow_fn=(onset, apex) -> (u, v)")
+    transform = (
+        TrainTransform(resize=resize, crop_size=crop_size, seed=seed) if train else EvalTransform(resize, crop_size)
+    )
+
+    def apply(batch: dict[str, list[Any]]) -> dict[str, list[torch.Tensor]]:
+        out: dict[str, list[torch.Tensor]] = {"labels": [torch.tensor(int(v)) for v in batch["label"]]}
+        if spec.frames:
+            keys = ["pixel_values"] if len(spec.frames) == 1 else [f"pixel_values_{f}" for f in spec.frames]
+            for key in keys:
+                out[key] = []
+            for sample in zip(*(batch[f] for f in spec.frames), strict=True):
+                for key, tensor in zip(keys, transform([to_tensor(image) for image in sample]), strict=True):
+                    out[key].append(tensor)
+        else:
+            out["pixel_values"] = [
+                _flow_input(onset, apex, flow_fn, spec, crop_size)
+                for onset, apex in zip(batch["onset"], batch["apex"], strict=True)
+            ]
+        return out
+
+    return apply
+
+
+def _flow_input(onset: Any, apex: Any, flow_fn: FlowFn, spec: InputSpec, default_size: int) -> torch.Tensor:
+    onset_grey, apex_grey = (to_tensor(image).mean(0).numpy() for image in (onset, apex))
+    u, v = (torch.as_tensor(np.asarray(c, dtype=np.float32)) for c in flow_fn(onset_grey, apex_grey))
+    return resize_square(flow_channels(u, v, spec.flow), spec.flow_size or default_size)
+
+
+def with_model_inputs(dataset: datasets.Dataset, config: MiexConfig, **options: Any) -> datasets.Dataset:
+    """``dataset`` with :func:`model_inputs` set as its on-the-fly transform, after checking the label space."""
+    check_label_space(dataset, config)
+    return dataset.with_transform(model_inputs(config, **options))
+
+
+class Collator:
+    """Stack ``pixel_values*`` tensors and ``labels`` into a batch; other fields (strings, ids) are left out."""
+
+    def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if not features:
+            raise MiexInputError("empty batch")
+        keys = [k for k in features[0] if k == "labels" or k.startswith("pixel_values")]
+        return {key: torch.stack([torch.as_tensor(f[key]) for f in features]) for key in keys}

@@ -1,0 +1,41 @@
+"""Flow-derived network inputs for the flow recognizers (STSTNet, OFF-ApexNet, ApexME on flow).
+
+Flow itself is computed by a user-supplied ``flow_fn(onset_grey, apex_grey) -> (u, v)`` (the face pipeline's optical
+flow in practice), so this module only turns ``(u, v)`` into the channels each model reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+FlowFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""(onset, apex) greyscale float arrays in [0, 1], shape (H, W) -> horizontal u and vertical v flow, shape (H, W)."""
+
+
+def optical_strain(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``sqrt(u_x² + v_y² + 0.5·(u_y + v_x)²)`` (FACTS.md §5) with central differences over the last two axes."""
+    u_y, u_x = torch.gradient(u, dim=(-2, -1))
+    v_y, v_x = torch.gradient(v, dim=(-2, -1))
+    return torch.sqrt(u_x**2 + v_y**2 + 0.5 * (u_y + v_x) ** 2)
+
+
+def flow_channels(u: torch.Tensor, v: torch.Tensor, kind: str) -> torch.Tensor:
+    """Stack (H, W) flow into the model's channels: ``uv`` (OFF-ApexNet), ``uv_strain`` (STSTNet),
+    ``uv_magnitude`` (ApexME on a 3-channel flow image, so ImageNet ResNet weights still fit)."""
+    if kind == "uv":
+        return torch.stack([u, v])
+    if kind == "uv_strain":
+        return torch.stack([u, v, optical_strain(u, v)])
+    if kind == "uv_magnitude":
+        return torch.stack([u, v, torch.sqrt(u**2 + v**2)])
+    raise ValueError(f"unknown flow channel layout {kind!r}")
+
+
+def resize_square(image: torch.Tensor, size: int) -> torch.Tensor:
+    """(C, H, W) -> (C, size, size) bilinear, no cropping (flow models see the whole aligned face)."""
+    if tuple(image.shape[-2:]) == (size, size):
+        return image
+    return torch.nn.functional.interpolate(image[None], size=(size, size), mode="bilinear", align_corners=False)[0]

@@ -1,0 +1,72 @@
+"""Fold -> rows: real train/test clips and the leakage-free synthetic training rows.
+
+Synthetic MiE-X samples whose AUs came from a test subject's real clip (``source == "mie"``) would leak that
+subject into training, so every fold drops them through :func:`miex_dataset.plan.folds.filter_trainable` (the one
+implementation of that rule, shared with synthesis planning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from miex_dataset.errors import MiexInputError
+
+from .folds import Fold, Subject
+
+PROVENANCE_COLUMNS: tuple[str, ...] = ("source", "source_dataset", "source_subject")
+
+
+def subject_mask(table: pd.DataFrame, subjects: Iterable[Subject]) -> np.ndarray:
+    """Rows of ``table`` whose ``(dataset, subject)`` is in ``subjects``."""
+    wanted = set(subjects)
+    pairs = zip(table["dataset"].astype(str), table["subject"].astype(str), strict=True)
+    return np.fromiter((pair in wanted for pair in pairs), dtype=bool, count=len(table))
+
+
+def validate_fold(fold: Fold, table: pd.DataFrame) -> None:
+    """A fold must keep train and test subjects apart and have test and training samples in ``table``."""
+    overlap = sorted(set(fold.train_subjects) & set(fold.test_subjects))
+    if overlap:
+        raise MiexInputError(f"fold {fold.name!r}: subjects in both train and test: {overlap[:5]}", field="subjects")
+    if not subject_mask(table, fold.test_subjects).any():
+        raise MiexInputError(
+            f"fold {fold.name!r} has no test samples: none of its test subjects {list(fold.test_subjects)[:5]} has a "
+            "clip in the table (wrong fold file for this table, or all its clips unlabelled?)",
+            field="test_subjects",
+        )
+    if not subject_mask(table, fold.train_subjects).any():
+        raise MiexInputError(f"fold {fold.name!r} has no real training samples", field="train_subjects")
+
+
+def real_split(fold: Fold, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (positions) of the fold's real training and test clips, after :func:`validate_fold`."""
+    validate_fold(fold, table)
+    return np.flatnonzero(subject_mask(table, fold.train_subjects)), np.flatnonzero(
+        subject_mask(table, fold.test_subjects)
+    )
+
+
+def trainable_synthetic(fold: Fold, synthetic: Any) -> np.ndarray:
+    """Row positions of a MiE-X table (DataFrame or ``datasets.Dataset``) usable for training in ``fold``."""
+    columns = list(synthetic.columns) if isinstance(synthetic, pd.DataFrame) else list(synthetic.column_names)
+    missing = [c for c in PROVENANCE_COLUMNS if c not in columns]
+    if missing:
+        raise MiexInputError(
+            f"MiE-X data lacks provenance column(s) {missing}: without them samples derived from fold "
+            f"{fold.name!r}'s test subjects cannot be removed from training (re-run synthesis with provenance)",
+            field=missing[0],
+        )
+    frame = (
+        synthetic
+        if isinstance(synthetic, pd.DataFrame)
+        else synthetic.select_columns(list(PROVENANCE_COLUMNS)).to_pandas()
+    )
+    from miex_dataset.plan.folds import filter_trainable
+
+    frame = frame[list(PROVENANCE_COLUMNS)].assign(_row=np.arange(len(frame)))
+    kept = filter_trainable(frame, set(fold.test_subjects))
+    return np.sort(kept["_row"].to_numpy(dtype=np.int64))
