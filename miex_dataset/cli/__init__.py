@@ -34,6 +34,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("eval-generator", "miex_dataset.cli.eval_generator", "measure a generator's AU fidelity and identity"),
     Command("au-pool", "miex_dataset.cli.au_pool", "AU triplets from real MiEs, early MaEs and expert knowledge"),
     Command("plan", "miex_dataset.cli.plan", "deterministic synthesis plan: which face gets which AU triplet"),
+    Command("synthesize", "miex_dataset.cli.synthesize", "render a plan into MiE-X parquet shards + dataset card"),
+    Command("push", "miex_dataset.cli.push", "upload a MiE-X folder to the Hugging Face Hub as a dataset repo"),
+    Command("import-legacy", "miex_dataset.cli.import_legacy", "convert the authors' MiE-X release to this format"),
+    Command("train", "miex_train.cli.train", "train and evaluate a recognizer from a recipe (YAML)"),
 )
 
 EPILOG = """\
@@ -45,6 +49,9 @@ typical flow:
   miex eval-generator --generator warp --out warp.json    # AU fidelity of a face generator
   miex au-pool --mie-clips clips.parquet --mie-aus aus.parquet --expert 500 --out pool.parquet
   miex plan --faces pool/ --pool pool.parquet --out plan.parquet   # 9 samples per identity
+  miex synthesize --faces pool/ --plan plan.parquet --out miex/    # MiE-X shards + card
+  miex push miex/ --repo ORG/miex                     # publish; then load_dataset("ORG/miex")
+  miex train --recipe recipes/table1_branches_miex_finetune.yaml   # UF1/UAR, logs, model card
 run `miex COMMAND --help` for the options of each command.
 """
 
