@@ -1,0 +1,204 @@
+"""Publish a MiE-X dataset folder (or a trained model folder) to the Hugging Face Hub.
+
+The folder is checked locally first so a half-made folder never reaches the Hub, then uploaded with
+``HfApi.upload_folder``: in huggingface_hub 2.x that is resumable and splits large folders into several commits, so
+running the same push again after an interruption only sends what is missing (files already on the Hub with the same
+content are skipped). Hub failures (bad token, no write access, unknown repo, no network) become a
+:class:`~miex_dataset.errors.MiexInputError` that says what to do next.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+from collections import defaultdict
+from os import PathLike
+from pathlib import Path
+
+from . import __version__
+from .errors import MiexInputError
+
+logger = logging.getLogger(__name__)
+
+REPO_TYPES = ("dataset", "model")
+# Never published: run state (`.miex/` shard receipts, any hidden folder), temp files of atomic writes (`x.tmp`,
+# `x.tmp.npz`), caches. Top-level dotfiles such as `.gitattributes` are still uploaded.
+IGNORE_PATTERNS: tuple[str, ...] = (
+    ".*/*", "*/.*/*", "*.tmp", "*.tmp*", "*.part", "*.lock", "__pycache__/*", "*/__pycache__/*", ".DS_Store",
+    "*/.DS_Store",
+)  # fmt: skip
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
+_SHARD = re.compile(r"(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet")
+_SYNTHESIZE_FIRST = "run `miex synthesize --out DIR` first (or `miex import-legacy`) to make a MiE-X folder"
+
+
+def _ignored(path: str) -> bool:
+    from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS  # .git/, .cache/huggingface/: never uploaded either
+
+    return any(fnmatch.fnmatch(path, pattern) for pattern in (*IGNORE_PATTERNS, *DEFAULT_IGNORE_PATTERNS))
+
+
+def check_repo_id(repo_id: str) -> str:
+    """``ORG/NAME`` as the Hub spells repo ids; checked before any request so a typo costs nothing."""
+    if not isinstance(repo_id, str) or not _REPO_ID.fullmatch(repo_id) or "--" in repo_id or ".." in repo_id:
+        raise MiexInputError(
+            f"expected a Hub repo id ORG/NAME (letters, digits, '-', '_', '.'; e.g. my-lab/miex), got {repo_id!r}",
+            field="repo",
+        )
+    return repo_id
+
+
+def check_folder(folder: str | PathLike[str], repo_type: str = "dataset") -> list[str]:
+    """The files ``push_folder`` would upload (posix paths relative to ``folder``), after checking it is complete.
+
+    A dataset folder must hold the ``README.md`` card and ``data/*.parquet`` shards (all ``-of-N`` shards, so a
+    folder whose synthesis was interrupted is not published); a model folder must hold at least one file.
+    """
+    root = Path(folder)
+    if repo_type not in REPO_TYPES:
+        raise MiexInputError(f"repo type must be one of {', '.join(REPO_TYPES)}, got {repo_type!r}", field="repo_type")
+    if not root.is_dir():
+        hint = _SYNTHESIZE_FIRST if repo_type == "dataset" else "save the trained model there first"
+        raise MiexInputError(f"not a folder; {hint}", file=root)
+    files = sorted(
+        relative for relative in (path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+        if not _ignored(relative)
+    )  # fmt: skip
+    if repo_type == "model":
+        if not files:
+            raise MiexInputError("nothing to upload: the model folder is empty (save the model and its card first)",
+                                 file=root)  # fmt: skip
+        if "README.md" not in files:
+            logger.warning("%s has no README.md: the model page will have no card", root)
+        return files
+    if "README.md" not in files:
+        raise MiexInputError(f"missing the dataset card; {_SYNTHESIZE_FIRST}", file=root / "README.md")
+    shards = [name for name in files if fnmatch.fnmatch(name, "data/*.parquet")]
+    if not shards:
+        raise MiexInputError(f"no parquet shards (data/*.parquet); {_SYNTHESIZE_FIRST}", file=root / "data")
+    _check_shard_sets(root, shards)
+    _check_card(root / "README.md")
+    return files
+
+
+def _check_shard_sets(root: Path, shards: list[str]) -> None:
+    """Every ``split-XXXXX-of-NNNNN.parquet`` series must be complete, else load_dataset silently loses rows."""
+    series: dict[tuple[str, int], set[int]] = defaultdict(set)
+    for name in shards:
+        match = _SHARD.fullmatch(name.removeprefix("data/"))
+        if match:
+            series[(match["split"], int(match["count"]))].add(int(match["index"]))
+    for (split, count), present in sorted(series.items()):
+        missing = sorted(set(range(count)) - present)
+        if missing:
+            first = f"{split}-{missing[0]:05d}-of-{count:05d}.parquet"
+            raise MiexInputError(
+                f"{len(missing)} of {count} {split!r} shards are missing (first: {first}); the synthesis did not "
+                "finish: run the same `miex synthesize` command again (it resumes), then push",
+                file=root / "data" / first,
+            )
+
+
+def _check_card(card: Path) -> None:
+    """The card's YAML must parse (the Hub refuses it otherwise); without ``configs:`` splits are only guessed."""
+    import yaml
+
+    text = card.read_text(encoding="utf-8")
+    match = re.match(r"---\s*\n(.*?)\n---\s*(\n|$)", text, re.DOTALL)
+    if not match:
+        logger.warning("%s has no YAML front matter: load_dataset will guess splits and features", card)
+        return
+    try:
+        metadata = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as error:
+        raise MiexInputError(f"the card's YAML front matter does not parse: {error}", file=card,
+                             field="YAML front matter") from error  # fmt: skip
+    if not isinstance(metadata, dict):
+        raise MiexInputError("the card's YAML front matter must be a mapping", file=card, field="YAML front matter")
+    for key in ("configs", "dataset_info"):
+        if key not in metadata:
+            logger.warning("%s: the YAML has no %r; re-run `miex synthesize` to regenerate the card", card, key)
+
+
+def push_folder(
+    folder: str | PathLike[str],
+    repo_id: str,
+    *,
+    repo_type: str = "dataset",
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> str:
+    """Create ``repo_id`` if needed and upload ``folder`` to it; returns the repo URL.
+
+    ``repo_type="model"`` publishes a trained model folder (weights, config, model card) the same way. ``token``
+    defaults to ``HF_TOKEN`` or the token saved by ``hf auth login``. ``private`` only applies when the repo is
+    created. Run it again after an interruption: files already on the Hub are skipped.
+    """
+    from huggingface_hub import HfApi
+
+    root = Path(folder)
+    check_repo_id(repo_id)
+    files = check_folder(root, repo_type)
+    size = sum((root / name).stat().st_size for name in files)
+    api = HfApi(token=token, library_name="miex", library_version=__version__)
+    what = "MiE-X dataset" if repo_type == "dataset" else "model"
+    logger.info("pushing %d files (%.1f MB) from %s to %s repo %s at %s", len(files), size / 1e6, root, repo_type,
+                repo_id, api.endpoint)  # fmt: skip
+    try:
+        url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            repo_type=repo_type,
+            folder_path=root,
+            ignore_patterns=list(IGNORE_PATTERNS),
+            commit_message=commit_message or f"Upload {what} with miex {__version__}",
+        )
+    except Exception as error:
+        explained = _explain(error, root, repo_id, repo_type, api.endpoint)
+        if explained is None:
+            raise
+        raise explained from error
+    logger.info("pushed %s (commit %s)", url, getattr(commit, "oid", commit))
+    return str(url)
+
+
+def _explain(error: Exception, root: Path, repo_id: str, repo_type: str, endpoint: str) -> MiexInputError | None:
+    """A Hub or network failure as a message that says what to do next; None for anything else (a bug: re-raise)."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
+
+    namespace = repo_id.split("/")[0]
+    login = "log in with `hf auth login`, or set HF_TOKEN (or pass --token) to a token with write access"
+    resume = "run the same push again to resume (files already on the Hub are skipped)"
+    if isinstance(error, HfHubHTTPError) and error.response is not None:
+        status = error.response.status_code
+        said = (getattr(error, "server_message", None) or "").strip().rstrip(".")
+        said = f" ({said})" if said else ""
+        if status == 401:
+            return MiexInputError(f"the Hub at {endpoint} refused the credentials (401 Unauthorized){said}; {login} "
+                                  "(create one at https://huggingface.co/settings/tokens)", file=root, field="token")
+        if status == 403:
+            return MiexInputError(f"this token may not write to {namespace!r} (403 Forbidden){said}; use a write token "
+                                  f"or a fine-grained one with write access to {namespace!r}, or ask an admin of it",
+                                  file=root, field="token")
+        if status == 404:
+            return MiexInputError(f"{repo_type} repo {repo_id!r} not found or not visible with this token (404)"
+                                  f"{said}; check --repo ORG/NAME and that {namespace!r} exists, and {login}",
+                                  file=root, field="repo")
+        if status in (409, 412):
+            return MiexInputError(f"the repo changed during the upload ({status}){said}; {resume}", file=root,
+                                  field="repo")
+        return MiexInputError(f"the Hub answered {status}{said}; {resume}", file=root, field="repo")
+    if isinstance(error, OfflineModeIsEnabled):
+        return MiexInputError("HF_HUB_OFFLINE is set: unset it to push to the Hub", file=root)
+    if isinstance(error, (httpx2.TransportError, ConnectionError, TimeoutError)):
+        return MiexInputError(f"could not reach the Hub at {endpoint} ({type(error).__name__}: {error}); check the "
+                              f"network (or HF_ENDPOINT), then {resume}", file=root)
+    if isinstance(error, HFValidationError):
+        return MiexInputError(str(error), field="repo")
+    if isinstance(error, ValueError) and "Invalid metadata in README.md" in str(error):
+        return MiexInputError(f"the Hub refused the card metadata: {error}", file=root / "README.md",
+                              field="YAML front matter")
+    return None
