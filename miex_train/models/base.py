@@ -84,6 +84,10 @@ class MiexPreTrainedModel(PreTrainedModel):
     base_model_prefix = "miex"
     main_input_name = "pixel_values"
     head_modules: ClassVar[tuple[str, ...]] = ("classifier",)
+    accepts_loss_kwargs = False
+    """``forward`` takes ``**kwargs`` but returns a per-batch MEAN loss that ignores ``num_items_in_batch``; without
+    this flag the Trainer would treat the loss as a token sum and multiply it by the number of processes (and skip
+    the division by gradient-accumulation steps), scaling gradients and defeating gradient clipping."""
     resnet_modules: ClassVar[tuple[str, ...]] = ()
     """Attributes holding a transformers ``ResNetModel`` that ImageNet weights can initialise."""
 

@@ -101,11 +101,14 @@ def _stratified(table: pd.DataFrame, order: list[Subject], k: int) -> list[list[
     order = sorted(order, key=lambda subject: -int(per_subject[subject].sum()))  # stable: seeded order breaks ties
     totals = np.zeros((k, counts.shape[1]))
     groups: list[list[Subject]] = [[] for _ in range(k)]
-    for subject in order:
+    for position, subject in enumerate(order):
         cost = [
             np.abs(totals[i] + per_subject[subject] - target).sum() - np.abs(totals[i] - target).sum() for i in range(k)
         ]
-        best = min(range(k), key=lambda i: (cost[i], len(groups[i]), i))
+        empty = [i for i in range(k) if not groups[i]]
+        # every fold must test someone: once the subjects left are just enough for the empty folds, fill those
+        allowed = empty if len(order) - position <= len(empty) else range(k)
+        best = min(allowed, key=lambda i: (cost[i], len(groups[i]), i))
         totals[best] += per_subject[subject]
         groups[best].append(subject)
     return groups

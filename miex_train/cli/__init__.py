@@ -1,0 +1,1 @@
+"""``miex`` subcommands that live in :mod:`miex_train` (registered in :mod:`miex_dataset.cli`)."""

@@ -1,0 +1,259 @@
+"""The recipe's data, loaded once, and the rows each fold's stages may train on.
+
+Sources are ``real`` (the corpus tested on), ``miex`` and any named ``extra`` clip tables. For a fold, ``real`` gives
+the clips of its training subjects (minus the validation subjects); an extra source gives every clip whose subject is
+not held out (the paper removes pre-training samples that also appear in the test subset); ``miex`` gives the
+samples the fold filter keeps (:func:`miex_train.protocols.trainable_synthetic`: none derived from a held-out
+subject). The real test rows keep their ``dataset``, ``subject`` and ``clip`` for logs and per-dataset scores.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import datasets
+import numpy as np
+import pandas as pd
+
+from miex_dataset.corpora.clips import read_clip_table
+from miex_dataset.errors import MiexInputError
+from miex_dataset.sources.mae import apex_index
+
+from ..data import FRAME_COLUMNS, label_names_of, load_miex, real_dataset
+from ..protocols import PROVENANCE_COLUMNS, Fold, Subject, make_fold, subject_mask, trainable_synthetic
+from .recipe import MiexSpec, RealSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Corpus:
+    """One clip table as a dataset (``onset``, ``apex``, ``label``, ``dataset``, ``subject``, ``clip``)."""
+
+    name: str
+    dataset: datasets.Dataset
+    subjects: pd.DataFrame  # dataset, subject (and label) per row, for subject masks and folds
+    table_subjects: set[Subject] = field(default_factory=set)  # every subject of the table, labelled or not
+
+    @property
+    def label_names(self) -> list[str]:
+        return label_names_of(self.dataset)
+
+
+@dataclass
+class Sources:
+    real: Corpus
+    extra: dict[str, Corpus]
+    miex: datasets.Dataset | None
+    miex_path: str = ""
+
+    def label_names(self, source: str) -> list[str]:
+        if source == "real":
+            return self.real.label_names
+        if source == "miex":
+            assert self.miex is not None
+            return label_names_of(self.miex)
+        return self.extra[source].label_names
+
+
+def load_corpus(spec: RealSpec, name: str) -> Corpus:
+    """Read a clip table, keep ``spec.datasets``, apply the label space and the frame choice."""
+    table = read_clip_table(spec.clips)
+    where = f"data.{name}" if name == "real" else f"data.extra.{name}"
+    if spec.datasets is not None:
+        present = sorted(set(table["dataset"].astype(str)))
+        missing = [d for d in spec.datasets if d not in present]
+        if missing:
+            raise MiexInputError(f"datasets {missing} not in the clip table (it has {present})", file=spec.clips,
+                                 field=f"{where}.datasets")  # fmt: skip
+        table = table[table["dataset"].astype(str).isin(spec.datasets)]
+    table_subjects = {(str(d), str(s)) for d, s in table[["dataset", "subject"]].itertuples(index=False)}
+    if spec.frames == "early":
+        table = _early_apex(table, spec)
+    table = table.reset_index(drop=True)
+    dataset = real_dataset(table) if spec.labels is None else _native_labels(table, spec, where)
+    if len(dataset) == 0:
+        raise MiexInputError("no labelled clips left (check datasets: and labels:)", file=spec.clips, field=where)
+    subjects = dataset.select_columns(["dataset", "subject", "label"]).to_pandas()
+    return Corpus(name=name, dataset=dataset, subjects=subjects, table_subjects=table_subjects)
+
+
+def _early_apex(table: pd.DataFrame, spec: RealSpec) -> pd.DataFrame:
+    """Onset = first frame, apex = ``floor(N p)``, ``p ~ U(a, b)`` per clip (FACTS.md §2.2), seeded by ``spec.seed``."""
+    rng = np.random.default_rng(spec.seed)
+    low, high = spec.early_interval
+    apex = [apex_index(len(frames), float(rng.uniform(low, high))) for frames in table["frames"]]
+    return table.assign(onset=0, apex=apex)
+
+
+def _native_labels(table: pd.DataFrame, spec: RealSpec, where: str) -> datasets.Dataset:
+    """Label = position of the clip's emotion in ``spec.labels``; clips of other emotions are left out (logged)."""
+    names = list(spec.labels or ())
+    emotions = table["emotion"].astype(str)
+    found = sorted(set(emotions))
+    absent = [n for n in names if n not in found]
+    if absent:
+        raise MiexInputError(f"no clip has emotion(s) {absent}; emotions in the table: {found}", file=spec.clips,
+                             field=f"{where}.labels")  # fmt: skip
+    kept = emotions.isin(names)
+    if (~kept).any():
+        left = emotions[~kept].value_counts().to_dict()
+        logger.info("%s: leaving out %d clip(s) outside the label space %s: %s", where, int((~kept).sum()), names, left)
+    table = table[kept].reset_index(drop=True)
+    native = [names.index(e) for e in table["emotion"].astype(str)]
+    dataset = real_dataset(table.assign(label=0))  # real_dataset speaks the 3-class space; relabel below
+    return dataset.remove_columns("label").add_column("label", native, feature=datasets.ClassLabel(names=names))
+
+
+def load_sources(real: RealSpec, extra: dict[str, RealSpec], miex: MiexSpec | None) -> Sources:
+    return Sources(
+        real=load_corpus(real, "real"),
+        extra={name: load_corpus(spec, name) for name, spec in extra.items()},
+        miex=load_miex(miex.path, split=miex.split) if miex else None,
+        miex_path=str(miex.path) if miex else "",
+    )
+
+
+def miex_provenance(miex: datasets.Dataset) -> pd.DataFrame:
+    """``source`` (as names), ``source_dataset``, ``source_subject`` of every MiE-X row."""
+    frame = miex.select_columns(list(PROVENANCE_COLUMNS)).to_pandas()
+    names = getattr(miex.features.get("source"), "names", None)
+    if names is not None:
+        frame["source"] = [names[int(v)] for v in frame["source"]]
+    return frame
+
+
+def check_miex_subjects(miex: datasets.Dataset, real: Corpus, path: str) -> None:
+    """Every ``mie`` sample must name its real subject the way the clip table does; otherwise the fold filter could
+    not recognise a test subject's samples and would let them into training."""
+    missing = [c for c in PROVENANCE_COLUMNS if c not in miex.column_names]
+    if missing:
+        raise MiexInputError(
+            f"MiE-X lacks provenance column(s) {missing}, so samples derived from each fold's test subjects cannot "
+            "be removed from training; re-create it with `miex synthesize` (which writes source, source_dataset, "
+            "source_subject) or leave MiE-X out of this recipe",
+            file=path,
+            field=missing[0],
+        )
+    frame = miex_provenance(miex)
+    mie = frame[frame["source"] == "mie"]
+    empty = mie[(mie["source_dataset"].astype(str) == "") | (mie["source_subject"].astype(str) == "")]
+    if len(empty):
+        raise MiexInputError(f"{len(empty)} 'mie' sample(s) without source_dataset/source_subject (first: row "
+                             f"{int(empty.index[0])}); the fold filter needs them", file=path, row=int(empty.index[0]),
+                             field="source_subject")  # fmt: skip
+    known: dict[str, set[str]] = {}
+    for dataset, subject in real.table_subjects:
+        known.setdefault(dataset, set()).add(subject)
+    pairs = {(str(d), str(s)) for d, s in mie[["source_dataset", "source_subject"]].itertuples(index=False)}
+    unknown = sorted((d, s) for d, s in pairs if d in known and s not in known[d])
+    if unknown:
+        dataset = unknown[0][0]
+        raise MiexInputError(
+            f"MiE-X 'mie' samples name subjects {unknown[:5]} that the {dataset} clip table does not have (it has "
+            f"{sorted(known[dataset])[:5]}...): the subject naming differs, so the fold filter would miss them. "
+            "Build MiE-X from the same clip tables (subjects named as the corpus folders)",
+            file=path,
+            field="source_subject",
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# per fold
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """A protocol fold plus the validation subjects carved from its training subjects."""
+
+    fold: Fold
+    validation: tuple[Subject, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.fold.name
+
+    @property
+    def held_out(self) -> set[Subject]:
+        return set(self.fold.test_subjects) | set(self.validation)
+
+    @property
+    def train_subjects(self) -> tuple[Subject, ...]:
+        return tuple(s for s in self.fold.train_subjects if s not in set(self.validation))
+
+    def exclusion_fold(self) -> Fold:
+        """The fold the MiE-X filter sees: everything held out (test and validation) counts as test."""
+        return make_fold(self.fold.name, self.train_subjects, self.held_out)
+
+
+def carve_validation(fold: Fold, real: Corpus, fraction: float, seed: int, index: int) -> FoldPlan:
+    """Hold out ``fraction`` of the fold's training subjects that have clips (at least one, never all)."""
+    if fraction <= 0:
+        return FoldPlan(fold)
+    present = {(str(d), str(s)) for d, s in real.subjects[["dataset", "subject"]].itertuples(index=False)}
+    candidates = sorted(s for s in fold.train_subjects if s in present)
+    if len(candidates) < 2:
+        raise MiexInputError(
+            f"fold {fold.name!r} has {len(candidates)} training subject(s) with clips: too few to carve a validation "
+            "split; set protocol.validation.fraction: 0",
+            field="protocol.validation",
+        )
+    count = min(len(candidates) - 1, max(1, round(fraction * len(candidates))))
+    rng = np.random.default_rng([seed, index])
+    chosen = [candidates[i] for i in sorted(rng.choice(len(candidates), size=count, replace=False))]
+    return FoldPlan(fold, tuple(chosen))
+
+
+def _frames(dataset: datasets.Dataset, rows: Iterable[int] | np.ndarray) -> datasets.Dataset:
+    return dataset.select(np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows).tolist()).select_columns(
+        list(FRAME_COLUMNS)
+    )
+
+
+def source_rows(plan: FoldPlan | None, sources: Sources, source: str) -> tuple[np.ndarray, int]:
+    """Row positions of ``source`` trainable in ``plan`` (``None``: the final model, everything), and how many rows
+    the fold removed (held-out subjects' clips or MiE-X samples derived from them)."""
+    if source == "miex":
+        assert sources.miex is not None
+        total = len(sources.miex)
+        if plan is None:
+            return np.arange(total), 0
+        kept = trainable_synthetic(plan.exclusion_fold(), sources.miex)
+        return kept, total - len(kept)
+    corpus = sources.real if source == "real" else sources.extra[source]
+    total = len(corpus.subjects)
+    if plan is None:
+        return np.arange(total), 0
+    if source == "real":
+        mask = subject_mask(corpus.subjects, plan.train_subjects)
+    else:
+        mask = ~subject_mask(corpus.subjects, plan.held_out)
+    return np.flatnonzero(mask), int(total - mask.sum())
+
+
+def training_set(
+    plan: FoldPlan | None, sources: Sources, names: Sequence[str]
+) -> tuple[datasets.Dataset, dict[str, dict[str, int]]]:
+    """The stage's training rows (``onset``, ``apex``, ``label``) and per-source counts (used / removed)."""
+    parts, counts = [], {}
+    for name in names:
+        rows, removed = source_rows(plan, sources, name)
+        counts[name] = {"used": len(rows), "removed": removed}
+        if len(rows):
+            corpus = sources.real if name == "real" else sources.extra.get(name)
+            dataset = sources.miex if name == "miex" else corpus.dataset
+            parts.append(_frames(dataset, rows))
+    if not parts:
+        where = plan.name if plan else "final model"
+        raise MiexInputError(f"{where}: stage sources {list(names)} leave no training samples", field="stages")
+    features = parts[0].features
+    parts = [p if p.features == features else p.cast(features) for p in parts]
+    return datasets.concatenate_datasets(parts), counts
+
+
+def real_rows(sources: Sources, subjects: Iterable[Subject]) -> datasets.Dataset:
+    """The real clips of ``subjects`` with every column (test and validation sets)."""
+    rows = np.flatnonzero(subject_mask(sources.real.subjects, subjects))
+    return sources.real.dataset.select(rows.tolist())

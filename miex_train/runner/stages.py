@@ -1,0 +1,200 @@
+"""One training stage with the transformers ``Trainer``, and test-set prediction.
+
+Optimisation follows FACTS.md §5: Adam (``weight_decay`` as the authors' L2 on every parameter; ``adamw`` for the
+decoupled variant), gradient clipping, ``epochs`` at the full learning rate then ``decay_epochs`` of linear decay to 0.
+The Trainer handles devices and distribution (``torchrun`` / ``accelerate launch``): the recipe's batch size is the
+global batch, split over the processes; predictions are gathered in dataset order on every process.
+
+No epoch is ever chosen on test data: the test set is predicted once, after the last epoch. With a validation split
+(carved from training subjects) the weights of the epoch with the best validation UF1 are kept in memory and the test
+set is ALSO predicted with them, reported separately and labelled as chosen on validation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import EvalPrediction, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+
+from ..data import Collator
+from ..metrics import uf1_uar
+from .recipe import TrainingSpec
+
+logger = logging.getLogger(__name__)
+
+
+def stable_then_linear(step: int, *, stable: int, total: int) -> float:
+    """LR factor: 1 for the first ``stable`` steps, then linear to 0 at ``total``."""
+    if step < stable or total <= stable:
+        return 1.0
+    return max(0.0, (total - step) / (total - stable))
+
+
+class StageTrainer(Trainer):
+    """Trainer with the paper's optimiser and schedule (both depend only on the stage spec)."""
+
+    def __init__(self, *args: Any, stage: TrainingSpec, **kwargs: Any) -> None:
+        self.stage = stage
+        super().__init__(*args, **kwargs)
+
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            params = [p for p in (model or self.model).parameters() if p.requires_grad]
+            cls = torch.optim.Adam if self.stage.optimizer == "adam" else torch.optim.AdamW
+            self.optimizer = cls(params, lr=self.stage.learning_rate, weight_decay=self.stage.weight_decay)
+        return self.optimizer
+
+    def create_scheduler(
+        self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None
+    ) -> torch.optim.lr_scheduler.LRScheduler:
+        if self.lr_scheduler is None:
+            stable = math.floor(num_training_steps * self.stage.epochs / self.stage.total_epochs)
+            schedule = partial(stable_then_linear, stable=stable, total=num_training_steps)
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, schedule)
+            self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+
+class LogCallback(TrainerCallback):
+    """One line per log event through :mod:`logging` (the Trainer's printer is removed)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def on_log(self, args: TrainingArguments, state: Any, control: Any, logs: dict | None = None, **kwargs: Any):
+        if state.is_world_process_zero and logs:
+            shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()}
+            logger.info("%s %s", self.label, shown)
+
+
+class BestOnValidation(TrainerCallback):
+    """Keeps a CPU copy of the weights after the epoch with the best validation UF1 (ties: the earlier epoch)."""
+
+    def __init__(self) -> None:
+        self.best: float | None = None
+        self.epoch: float | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_evaluate(self, args: TrainingArguments, state: Any, control: Any, metrics: dict | None = None, **kwargs):
+        score = (metrics or {}).get("eval_uf1")
+        model = kwargs.get("model")
+        if score is None or model is None:
+            return
+        if self.best is None or score > self.best:
+            self.best, self.epoch = float(score), float(state.epoch or 0)
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def metrics_fn(num_classes: int, absent: str) -> Callable[[EvalPrediction], dict[str, float]]:
+    def compute(prediction: EvalPrediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        scores = uf1_uar(np.argmax(logits, axis=-1), prediction.label_ids, num_classes, absent=absent)
+        return {"uf1": scores["uf1"], "uar": scores["uar"]}
+
+    return compute
+
+
+def precision_flags(precision: str) -> dict[str, bool]:
+    """``auto``: bf16 on a GPU that supports it, else fp32."""
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def world_size() -> int:
+    """Processes of this run (``torchrun`` / ``accelerate launch`` set ``WORLD_SIZE``)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size()
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def per_device_batch(batch_size: int, world: int) -> int:
+    return max(1, round(batch_size / world))
+
+
+def training_arguments(
+    spec: TrainingSpec, *, workdir: Path, seed: int, evaluate: bool = False, epochs: int | None = None
+) -> TrainingArguments:
+    world = world_size()
+    per_device = per_device_batch(spec.batch_size, world)
+    if per_device * world != spec.batch_size:
+        logger.warning("batch_size %d does not split over %d processes: global batch %d (%d per process)",
+                       spec.batch_size, world, per_device * world, per_device)  # fmt: skip
+    per_device_eval = max(1, math.ceil(spec.eval_batch_size / world))
+    return TrainingArguments(
+        output_dir=str(workdir),
+        per_device_train_batch_size=per_device,
+        per_device_eval_batch_size=per_device_eval,
+        num_train_epochs=spec.total_epochs if epochs is None else epochs,
+        learning_rate=spec.learning_rate,
+        weight_decay=spec.weight_decay,
+        max_grad_norm=spec.max_grad_norm,
+        eval_strategy="epoch" if evaluate else "no",
+        save_strategy="no",
+        logging_strategy="epoch",
+        report_to="none",
+        remove_unused_columns=False,  # two image columns, transformed on the fly (FACTS.md §8)
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=spec.num_workers,
+        disable_tqdm=True,
+        ddp_find_unused_parameters=False,
+        **precision_flags(spec.precision),
+    )
+
+
+@dataclass
+class StageOutcome:
+    trainer: StageTrainer
+    history: list[dict[str, Any]]
+    best: BestOnValidation | None
+
+
+def train_stage(
+    model: torch.nn.Module,
+    train: Any,
+    spec: TrainingSpec,
+    *,
+    workdir: Path,
+    seed: int,
+    label: str,
+    validation: Any = None,
+    num_classes: int = 3,
+    absent: str = "exclude",
+) -> StageOutcome:
+    """Train ``model`` in place on ``train`` (a dataset with model inputs set) for the stage's epochs."""
+    best = BestOnValidation() if validation is not None else None
+    trainer = StageTrainer(
+        model=model,
+        args=training_arguments(spec, workdir=workdir, seed=seed, evaluate=validation is not None),
+        train_dataset=train,
+        eval_dataset=validation,
+        data_collator=Collator(),
+        compute_metrics=metrics_fn(num_classes, absent) if validation is not None else None,
+        callbacks=[LogCallback(label), *([best] if best else [])],
+        stage=spec,
+    )
+    trainer.remove_callback(PrinterCallback)
+    trainer.train()
+    return StageOutcome(trainer=trainer, history=list(trainer.state.log_history), best=best)
+
+
+def predict(trainer: Trainer, dataset: Any, truth: np.ndarray) -> np.ndarray:
+    """Logits for every row of ``dataset``, in order, on every process; the gathered labels must equal ``truth``
+    (so a reordering by the distributed sampler could never pair a clip with another clip's prediction)."""
+    output = trainer.predict(dataset)
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    if output.label_ids is None or not np.array_equal(np.asarray(output.label_ids).ravel(), truth):
+        raise RuntimeError("gathered test labels do not match the test set order; predictions cannot be attributed")
+    return np.asarray(logits, dtype=np.float32)

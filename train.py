@@ -1,0 +1,11 @@
+"""Train and evaluate a recognizer from a recipe: the same code as ``miex train``.
+
+    python train.py --recipe recipes/table1_branches_miex_finetune.yaml
+    torchrun --standalone --nproc_per_node 2 train.py --recipe RECIPE.yaml
+    accelerate launch train.py --recipe RECIPE.yaml
+"""
+
+from miex_train.cli.train import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
