@@ -9,6 +9,12 @@ from ..sources import DEFAULT_INTERVAL, MICRO_INTENSITY, PoolConfig, build_pool,
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output AU pool (.parquet)")
+    add_source_arguments(parser)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """The AU-source options, shared with ``miex synthesize`` (which builds its pool in-process)."""
     parser.add_argument("--mie-clips", action="append", default=[], metavar="CLIPS", help="clip table of a real MiE "
                         "corpus (repeatable; pair each with --mie-aus)")
     parser.add_argument("--mie-aus", action="append", default=[], metavar="AUS", help="AU table for --mie-clips")
@@ -25,7 +31,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expert-empty", choices=("redraw", "keep"), default="redraw",
                         help="an expert draw with no active AU (Fear can) is redrawn or kept (default: redraw)")
     parser.add_argument("--video", action="store_true", help="also store 10 AU vectors per triplet (frames_au)")
-    parser.add_argument("--seed", type=int, default=0)
 
 
 def _pairs(clips: list[str], aus: list[str], flag: str) -> list[tuple[str, str]]:
@@ -34,14 +39,17 @@ def _pairs(clips: list[str], aus: list[str], flag: str) -> list[tuple[str, str]]
     return list(zip(clips, aus, strict=True))
 
 
-def run(args: argparse.Namespace) -> int:
-    config = PoolConfig(
+def pool_config(args: argparse.Namespace) -> PoolConfig:
+    return PoolConfig(
         mie=_pairs(args.mie_clips, args.mie_aus, "mie"), mae=_pairs(args.mae_clips, args.mae_aus, "mae"),
         mae_interval=tuple(args.mae_interval), mae_draws=args.mae_draws, expert=args.expert,
         expert_intensity=tuple(args.expert_intensity), expert_table=args.expert_table, empty_draw=args.expert_empty,
         video=args.video, seed=args.seed,
     )  # fmt: skip
-    result = build_pool(config)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = build_pool(pool_config(args))
     if len(result.report):
         print(result.report.render())
     for source, count in result.unlabelled.items():

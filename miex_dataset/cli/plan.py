@@ -13,6 +13,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", required=True, help="AU pool from `miex au-pool`")
     parser.add_argument("--out", required=True, help="output plan (.parquet)")
     parser.add_argument("--seed", type=int, default=0)
+    add_plan_arguments(parser)
+
+
+def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    """The plan knobs (the paper's scaling studies), shared with ``miex synthesize``."""
     parser.add_argument("--identities", type=int, help="seeded subset of N identities (default: all)")
     parser.add_argument("--triplets", type=int, help="N distinct pool triplets shared by all identities")
     parser.add_argument("--samples-per-identity", type=int, help="default: one per source x class")
@@ -27,15 +32,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pitch", type=float, default=20.0, help="degrees (default: 20)")
 
 
-def run(args: argparse.Namespace) -> int:
-    faces = load_faces(args.faces)
-    config = PlanConfig(
+def plan_config(args: argparse.Namespace) -> PlanConfig:
+    return PlanConfig(
         seed=args.seed, sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
         identities=args.identities, triplets=args.triplets, samples_per_identity=args.samples_per_identity,
         balanced=args.balanced, allow_missing=args.allow_missing, frontal_only=args.frontal_only,
         max_yaw=args.max_yaw, max_pitch=args.max_pitch,
     )  # fmt: skip
-    result = build_plan(faces, read_pool(args.pool), config)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = build_plan(load_faces(args.faces), read_pool(args.pool), plan_config(args))
     if len(result.report):
         print(result.report.render())
     write_plan(result, args.out)

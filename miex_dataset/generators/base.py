@@ -66,6 +66,9 @@ class FaceGenerator(abc.ABC):
         """Validated float faces in [0, 1] and ``N x 17`` AUs (0 to 5) on the faces' device -> frames in [0, 1]."""
 
     image_size: int | None = None
+    """Square size the generator requires (GANimation: 128); None accepts any size."""
+    needs_landmarks: bool = False
+    """True when ``__call__`` wants ``landmarks=`` (N x 478 x 2 pixels); synthesis measures them once per face."""
 
     def __call__(
         self,

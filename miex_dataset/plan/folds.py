@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MiexInputError
+from ..sources.triplet import SOURCES
 
 PROVENANCE_COLUMNS = ("source", "source_dataset", "source_subject")
 TestSubject = tuple[str, str] | str
@@ -29,7 +30,14 @@ def _columns(table: Any) -> dict[str, np.ndarray]:
         raise MiexInputError(
             f"cannot tell which samples derive from test subjects: missing provenance column(s) {missing}"
         )
-    return {c: np.asarray([str(v) for v in table[c]], dtype=object) for c in PROVENANCE_COLUMNS}
+    columns = {c: np.asarray([str(v) for v in table[c]], dtype=object) for c in PROVENANCE_COLUMNS}
+    names = getattr(getattr(table, "features", {}).get("source"), "names", None)
+    if names is not None:  # a MiE-X dataset stores ``source`` as ClassLabel(mie, mae, expert): compare names, not ids
+        columns["source"] = np.asarray([names[int(v)] for v in columns["source"]], dtype=object)
+    unknown = sorted(set(columns["source"]) - set(SOURCES))
+    if unknown:  # e.g. bare class ids: they would never equal "mie", so test-subject samples would leak into training
+        raise MiexInputError(f"'source' holds {unknown[:5]}, expected names among {list(SOURCES)}", field="source")
+    return columns
 
 
 def _pairs(test_subjects: Iterable[TestSubject], datasets: np.ndarray, subjects: np.ndarray) -> set[tuple[str, str]]:

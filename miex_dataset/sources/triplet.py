@@ -126,12 +126,14 @@ def to_arrow(frame: pd.DataFrame, fields: list[pa.Field], params: Mapping[str, A
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
 
 
-def write_parquet(table: pa.Table, path: str | PathLike[str]) -> Path:
-    """Deterministic bytes (no created_by drift within a pyarrow version, no statistics order issues), atomic."""
+def write_parquet(table: pa.Table, path: str | PathLike[str], **options: Any) -> Path:
+    """Deterministic bytes (no created_by drift within a pyarrow version, no statistics order issues), atomic.
+
+    ``options`` go to :func:`pyarrow.parquet.write_table` (e.g. ``row_group_size``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    pq.write_table(table, temporary, compression="zstd")
+    pq.write_table(table, temporary, **{"compression": "zstd", **options})
     temporary.replace(path)
     return path
 
@@ -171,10 +173,14 @@ def read_pool(path: str | PathLike[str]) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise MiexInputError("AU pool not found (make one with `miex au-pool ...`)", file=path)
-    frame = pq.read_table(path).to_pandas()
+    return validate_pool(au_arrays(pq.read_table(path).to_pandas()), where=str(path))
+
+
+def au_arrays(frame: pd.DataFrame) -> pd.DataFrame:
+    """AU list columns read from parquet -> float32 arrays ((17,) each, or (10, 17) for ``frames_au``)."""
     for column in ("onset_au", "apex_au"):
         if column in frame.columns:
             frame[column] = [np.asarray(v, np.float32) for v in frame[column]]
     if "frames_au" in frame.columns:
         frame["frames_au"] = [np.stack([np.asarray(r, np.float32) for r in v]) for v in frame["frames_au"]]
-    return validate_pool(frame, where=str(path))
+    return frame

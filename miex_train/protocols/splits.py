@@ -60,30 +60,6 @@ def trainable_synthetic(fold: Fold, synthetic: Any) -> np.ndarray:
             f"{fold.name!r}'s test subjects cannot be removed from training (re-run synthesis with provenance)",
             field=missing[0],
         )
-    if isinstance(synthetic, pd.DataFrame):
-        frame = synthetic[list(PROVENANCE_COLUMNS)]
-    else:
-        frame = synthetic.select_columns(list(PROVENANCE_COLUMNS)).to_pandas()
-        names = getattr(synthetic.features.get("source"), "names", None)
-        if names is not None:  # MiE-X stores ``source`` as ClassLabel(mie, mae, expert): compare names, not ids
-            frame = frame.assign(source=[names[int(v)] for v in frame["source"]])
-    _check_sources(frame["source"])
-    from miex_dataset.plan.folds import filter_trainable
+    from miex_dataset.plan.folds import trainable_mask
 
-    frame = frame.assign(_row=np.arange(len(frame)))
-    kept = filter_trainable(frame, set(fold.test_subjects))
-    return np.sort(kept["_row"].to_numpy(dtype=np.int64))
-
-
-def _check_sources(source: pd.Series) -> None:
-    """Source names must be known: an unrecognised value (e.g. a bare class id) would never match ``"mie"`` and so
-    would silently let test-subject samples into training."""
-    from miex_dataset.sources.triplet import SOURCES
-
-    unknown = sorted({str(v) for v in source.unique()} - set(SOURCES))
-    if unknown:
-        raise MiexInputError(
-            f"MiE-X 'source' column holds {unknown[:5]}, expected names among {list(SOURCES)} (a class id without "
-            "its ClassLabel names cannot be matched to 'mie', so the fold filter could not remove leaking samples)",
-            field="source",
-        )
+    return np.flatnonzero(trainable_mask(synthetic, set(fold.test_subjects))).astype(np.int64)

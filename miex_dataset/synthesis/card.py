@@ -1,0 +1,180 @@
+"""Finishing a MiE-X folder: the dataset card (YAML generated from the written shards), a sample grid, AU plots.
+
+The card's ``dataset_info`` split sizes are counted from the parquet files on disk, never from the plan, so
+``load_dataset`` cannot raise ``NonMatchingSplitsSizesError`` (FACTS.md §8).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import torch
+from datasets.info import DatasetInfosDict
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCardData
+from PIL import Image
+
+from ..aus.schema import AU_NAMES, LABEL_NAMES
+from ..cards import render_template
+from ..faces.runner import read_json
+from ..sources.triplet import SOURCES
+from .schema import column_table
+from .shards import SPLIT, STATE_DIR, shard_files
+
+CARD_NAME = "README.md"
+IMAGES_DIR = "images"
+GRID_PER_CLASS = 4
+
+
+def config_name(video: bool) -> str:
+    return "miex-video" if video else "miex"
+
+
+def split_info(out: Path) -> datasets.SplitInfo:
+    """Rows and (uncompressed) bytes of the train split, read from the shards' parquet footers."""
+    rows = size = 0
+    for path in shard_files(out):
+        metadata = pq.ParquetFile(path).metadata
+        rows += metadata.num_rows
+        size += sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    return datasets.SplitInfo(name=SPLIT, num_bytes=size, num_examples=rows, dataset_name="miex")
+
+
+def card_data(out: Path, features: datasets.Features, *, video: bool) -> DatasetCardData:
+    """The YAML header: configs (data files) and dataset_info (features, split sizes), both from the library."""
+    name = config_name(video)
+    split = split_info(out)
+    splits = datasets.SplitDict(dataset_name="miex")
+    splits.add(split)
+    info = datasets.DatasetInfo(features=features, splits=splits, dataset_name="miex", config_name=name)
+    data = DatasetCardData(
+        pretty_name="MiE-X (synthetic micro-expressions)", license="other", task_categories=["image-classification"],
+        tags=["micro-expression", "facial-action-units", "synthetic", "affective-computing", "miex"],
+        size_categories=[_size_category(split.num_examples)],
+    )  # fmt: skip
+    DatasetInfosDict({name: info}).to_dataset_card_data(data)
+    configs = {name: {"data_files": [{"split": SPLIT, "path": f"data/{SPLIT}-*"}], "default": True}}
+    MetadataConfigs(configs).to_dataset_card_data(data)
+    return data
+
+
+def _size_category(rows: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if rows < limit:
+            return label
+    return "n>1M"
+
+
+def _read(out: Path, columns: list[str]) -> pd.DataFrame:
+    parts = [pq.read_table(path, columns=columns).to_pandas() for path in shard_files(out)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def counts_table(meta: pd.DataFrame) -> str:
+    """Markdown table of samples per source x class, with totals."""
+    table = pd.crosstab(meta["source"].map(dict(enumerate(SOURCES))), meta["label"].map(dict(enumerate(LABEL_NAMES))),
+                        margins=True, margins_name="total")  # fmt: skip
+    header = "| source | " + " | ".join(map(str, table.columns)) + " |"
+    lines = [header, "|---" * (len(table.columns) + 1) + "|"]
+    lines += [f"| {index} | " + " | ".join(str(int(v)) for v in row) + " |" for index, row in table.iterrows()]
+    return "\n".join(lines)
+
+
+def sample_grid(out: Path, meta: pd.DataFrame, *, video: bool) -> Image.Image:
+    """Rows: the first samples of each class (onset | apex pairs), or one 10-frame clip per class for video."""
+    from ..generators.grid import image_grid
+
+    per_class = 1 if video else GRID_PER_CLASS
+    chosen = [meta.index[meta["label"] == label][:per_class].tolist() for label in range(len(LABEL_NAMES))]
+    wanted = sorted(i for rows in chosen for i in rows)
+    images = _rows_images(out, wanted, ["frames"] if video else ["onset", "apex"])
+    rows, labels = [], []
+    for label, indices in enumerate(chosen):
+        if not indices:
+            continue
+        frames = [frame for i in indices for frame in images[i]]
+        rows.append(torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in frames]))
+        labels.append(LABEL_NAMES[label][:8])
+    columns = [f"t{t}" for t in range(len(rows[0]))] if video else ["onset", "apex"] * per_class
+    return image_grid(rows, row_labels=labels, column_labels=columns)
+
+
+def _rows_images(out: Path, wanted: list[int], columns: list[str]) -> dict[int, list[np.ndarray]]:
+    """Decoded frames of the given global row numbers, reading one shard at a time."""
+    found: dict[int, list[np.ndarray]] = {}
+    offset = 0
+    for path in shard_files(out):
+        count = pq.ParquetFile(path).metadata.num_rows
+        local = [i - offset for i in wanted if offset <= i < offset + count]
+        if local:
+            table = pq.read_table(path, columns=columns).take(local).to_pylist()
+            for i, row in zip(local, table, strict=True):
+                cells = row[columns[0]] if len(columns) == 1 else [row[c] for c in columns]
+                found[i + offset] = [_decode(cell["bytes"]) for cell in cells]
+        offset += count
+    return found
+
+
+def _decode(data: bytes) -> np.ndarray:
+    import io
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.array(image.convert("RGB"))
+
+
+def au_plot(meta: pd.DataFrame, path: Path) -> None:
+    """Mean apex AU intensity per class and source: what the generator was asked to show."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    apex = np.stack(meta["apex_au"].to_numpy())
+    figure, axes = plt.subplots(1, len(SOURCES), figsize=(4.2 * len(SOURCES), 3.4), sharey=True)
+    width = 0.8 / len(LABEL_NAMES)
+    positions = np.arange(len(AU_NAMES))
+    for axis, (code, source) in zip(np.atleast_1d(axes), enumerate(SOURCES), strict=True):
+        for label, name in enumerate(LABEL_NAMES):
+            mask = ((meta["source"] == code) & (meta["label"] == label)).to_numpy()
+            means = apex[mask].mean(0) if mask.any() else np.zeros(len(AU_NAMES))
+            axis.bar(positions + (label - 1) * width, means, width, label=name)
+        axis.set_title(f"{source} (n={int((meta['source'] == code).sum())})")
+        axis.set_xticks(positions, [n[2:] for n in AU_NAMES], fontsize=7)
+        axis.set_xlabel("AU")
+    np.atleast_1d(axes)[0].set_ylabel("mean apex intensity (0-5)")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(figure)
+
+
+def finish_dataset(out: Path, features: datasets.Features, *, video: bool, context: dict[str, Any]) -> Path:
+    """Write ``README.md`` (card + YAML), ``images/sample_grid.png`` and ``images/au_distribution.png``."""
+    meta = _read(out, ["label", "source", "apex_au", "identity"])
+    (out / IMAGES_DIR).mkdir(exist_ok=True)
+    sample_grid(out, meta, video=video).save(out / IMAGES_DIR / "sample_grid.png")
+    au_plot(meta, out / IMAGES_DIR / "au_distribution.png")
+    run = read_json(out / STATE_DIR / "run.json")
+    generation = {"generator": run["generator"], "plan": run["plan_params"],
+                  "engine": {k: v for k, v in run["engine"].items() if k not in ("overwrite", "device", "strict")},
+                  **context}  # fmt: skip
+    encoding = run["engine"]["encoding"]
+    body = render_template(
+        "dataset_card.md",
+        pretty_name="MiE-X (synthetic micro-expressions)",
+        frames_per_sample=10 if video else 2, samples=len(meta), identities=meta["identity"].nunique(),
+        frames=len(meta) * (10 if video else 2), config_name=config_name(video),
+        kind="10 frames per sample" if video else "onset + apex frames", generator_name=run["generator"]["name"],
+        image_format="lossless PNG" if encoding["format"] == "png" else f"JPEG quality {encoding['jpeg_quality']}",
+        load_path=context.get("load_path", str(out)), column_table=column_table(features),
+        counts_table=counts_table(meta), generation_json=json.dumps(generation, indent=2, sort_keys=True),
+    )  # fmt: skip
+    text = f"---\n{card_data(out, features, video=video).to_yaml()}\n---\n\n{body}"
+    (out / CARD_NAME).write_text(text, encoding="utf-8")
+    return out / CARD_NAME

@@ -1,0 +1,133 @@
+"""What to synthesize: a plan file, or faces + an AU pool (file or sources) + plan knobs, or the embedded default.
+
+The embedded default needs no user data: the public-domain astronaut photo that scikit-image ships (FACTS.md §7),
+aligned once by the face pipeline into the user cache, animated with expert-rule AUs by the warp generator.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import MiexInputError
+from ..plan import PlanConfig, build_plan, load_faces
+from ..plan.build import PlanResult
+from ..sources import SOURCES, PoolConfig, build_pool, read_params, read_pool
+from ..sources.triplet import au_arrays
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXPERT_PER_CLASS = 100
+DEFAULT_SAMPLES_PER_IDENTITY = 300
+"""Embedded default: 300 samples (100 per class) of the one shipped identity, 600 frames, seconds on a laptop."""
+
+
+@dataclass(frozen=True)
+class SynthesisInputs:
+    """Where the plan comes from. Precedence: ``plan`` > (``faces`` + ``pool`` or ``pool_config``) > default."""
+
+    plan: str | None = None
+    faces: str | None = None
+    pool: str | None = None
+    pool_config: PoolConfig | None = None
+    plan_config: PlanConfig = field(default_factory=PlanConfig)
+    sources_given: bool = False
+    """False: plan every source the pool holds (instead of failing on the ones it lacks)."""
+    video: bool = False
+    """The 10-frame variant (only for the embedded default; a pool or plan file says it itself)."""
+
+    @property
+    def is_default(self) -> bool:
+        return self.plan is None and self.faces is None and self.pool is None and self.pool_config is None
+
+
+@dataclass
+class ResolvedPlan:
+    plan: pd.DataFrame
+    params: dict[str, Any]
+    faces_dir: str | None
+    description: str
+
+
+def default_faces_dir() -> Path:
+    """The aligned astronaut crop (made on first use): ``$XDG_CACHE_HOME/miex/default-faces``."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "miex" / "default-faces"
+    if (base / "index.parquet").is_file():
+        return base
+    from PIL import Image
+    from skimage import data
+
+    from ..faces.pool import build_face_pool
+
+    source = base.with_name("default-faces-source")
+    source.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(data.astronaut()).save(source / "astronaut.png")
+    index, report = build_face_pool(source, base, workers=1)
+    if index.empty:
+        raise MiexInputError("could not align the built-in astronaut face:\n" + report.render())
+    return base
+
+
+def resolve_plan(inputs: SynthesisInputs) -> ResolvedPlan:
+    """The plan to render, its parameters (recorded in the card), and the face folder holding its landmarks."""
+    if inputs.plan is not None:
+        plan_path = Path(inputs.plan)
+        if not plan_path.is_file():
+            raise MiexInputError("plan not found (make one with `miex plan ...`)", file=plan_path)
+        return ResolvedPlan(_read_plan(plan_path), read_params(plan_path), inputs.faces, f"plan {plan_path}")
+    if inputs.is_default:
+        faces_dir = str(default_faces_dir())
+        pool_config = PoolConfig(expert=DEFAULT_EXPERT_PER_CLASS, seed=inputs.plan_config.seed, video=inputs.video)
+        plan_config = replace(inputs.plan_config, samples_per_identity=inputs.plan_config.samples_per_identity
+                              or DEFAULT_SAMPLES_PER_IDENTITY)  # fmt: skip
+        description = "embedded default: the scikit-image astronaut, expert AUs, warp generator"
+        return _plan_from(faces_dir, pool_config, None, plan_config, sources_given=inputs.sources_given,
+                          description=description)
+    if inputs.faces is None:
+        raise MiexInputError("give --faces (a face pool from `miex faces`) with the AU pool, or a --plan")
+    if inputs.pool is None and inputs.pool_config is None:
+        raise MiexInputError("give an AU pool: --pool POOL.parquet, or the sources (--expert N, --mie-clips ...)")
+    return _plan_from(inputs.faces, inputs.pool_config, inputs.pool, inputs.plan_config,
+                      sources_given=inputs.sources_given, description=f"faces {inputs.faces}")  # fmt: skip
+
+
+def _plan_from(
+    faces_dir: str,
+    pool_config: PoolConfig | None,
+    pool_path: str | None,
+    plan_config: PlanConfig,
+    *,
+    sources_given: bool,
+    description: str,
+) -> ResolvedPlan:
+    if pool_path is not None:
+        pool, pool_params = read_pool(pool_path), read_params(pool_path)
+    else:
+        assert pool_config is not None
+        built = build_pool(pool_config)
+        if len(built.report):
+            log.warning("AU sources:\n%s", built.report.render())
+        pool, pool_params = built.frame, built.params
+    if not sources_given:
+        present = set(pool["source"])
+        plan_config = replace(plan_config, sources=tuple(s for s in SOURCES if s in present))
+    result: PlanResult = build_plan(load_faces(faces_dir), pool, plan_config)
+    if len(result.report):
+        log.warning("plan:\n%s", result.report.render())
+    return ResolvedPlan(result.frame, {**result.params, "pool": pool_params}, faces_dir, description)
+
+
+def _read_plan(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    frame = pq.read_table(path).to_pandas()
+    missing = [column for column in ("sample_id", "face", "label", "source", "onset_au", "apex_au", "seed")
+               if column not in frame.columns]  # fmt: skip
+    if missing:
+        raise MiexInputError("not a synthesis plan (make one with `miex plan`)", file=path, field=missing[0])
+    return au_arrays(frame)

@@ -1,0 +1,99 @@
+"""Fixed shards of a plan and their on-disk state: written atomically, verified on resume.
+
+Shard *i* always holds plan rows ``[i * size, (i + 1) * size)``, whatever the number of processes. A finished shard
+is ``data/train-XXXXX-of-YYYYY.parquet`` plus a receipt ``.miex/shards/<name>.json`` (rows, bytes, sha256, run
+fingerprint) written after the rename: a shard without a matching receipt (killed mid-write, truncated, edited, or
+from another run) is rendered again; one with a matching receipt is kept untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..faces.runner import read_json, write_json_atomic
+from ..sources.triplet import write_parquet
+
+DATA_DIR = "data"
+STATE_DIR = ".miex"
+SPLIT = "train"
+ROW_GROUP_SIZE = 100
+"""Rows per parquet row group: small enough for streaming image rows, large enough for fast scans."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    count: int
+    start: int
+    stop: int
+
+    @property
+    def name(self) -> str:
+        return f"{SPLIT}-{self.index:05d}-of-{self.count:05d}.parquet"
+
+    def path(self, out: Path) -> Path:
+        return out / DATA_DIR / self.name
+
+    def receipt(self, out: Path) -> Path:
+        return out / STATE_DIR / "shards" / f"{self.name}.json"
+
+
+def plan_shards(rows: int, shard_size: int) -> list[Shard]:
+    """Cut ``rows`` plan rows into fixed shards of ``shard_size`` (the last may be shorter)."""
+    if shard_size < 1:
+        raise ValueError(f"shard size must be >= 1, got {shard_size}")
+    count = max(1, math.ceil(rows / shard_size))
+    return [Shard(i, count, i * shard_size, min(rows, (i + 1) * shard_size)) for i in range(count)]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_finished(shard: Shard, out: Path, fingerprint: str) -> bool:
+    """True when the shard file matches its receipt (rows, size, sha256) and the receipt is of this run."""
+    path, receipt = shard.path(out), shard.receipt(out)
+    if not path.is_file() or not receipt.is_file():
+        return False
+    try:
+        expected = read_json(receipt)
+    except ValueError:
+        return False
+    return (
+        expected.get("fingerprint") == fingerprint
+        and expected.get("rows") == shard.stop - shard.start
+        and expected.get("bytes") == path.stat().st_size
+        and expected.get("sha256") == sha256_file(path)
+    )
+
+
+def write_shard(
+    shard: Shard, out: Path, rows: list[dict[str, Any]], features: datasets.Features, fingerprint: str
+) -> dict[str, Any]:
+    """Encode ``rows`` with ``features``, write the shard atomically, then its receipt; returns the receipt."""
+    table = pa.Table.from_pylist([features.encode_example(row) for row in rows], schema=features.arrow_schema)
+    path = write_parquet(table, shard.path(out), row_group_size=ROW_GROUP_SIZE, compression="zstd")
+    receipt = {"rows": table.num_rows, "bytes": path.stat().st_size, "sha256": sha256_file(path),
+               "fingerprint": fingerprint}  # fmt: skip
+    write_json_atomic(shard.receipt(out), receipt)
+    return receipt
+
+
+def shard_files(out: Path) -> list[Path]:
+    return sorted((out / DATA_DIR).glob(f"{SPLIT}-*-of-*.parquet"))
+
+
+def shard_rows(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
