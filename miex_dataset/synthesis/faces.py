@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from os import PathLike
 from pathlib import Path
 
@@ -58,6 +59,10 @@ def load_face(path: str, size: int) -> tuple[np.ndarray, float]:
     return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC)), size / width
 
 
+FACE_CACHE = 1024
+"""Decoded faces kept in memory (about 50 MB at 128²): a plan visits each identity's samples consecutively."""
+
+
 @dataclass
 class FaceBank:
     """The usable faces of a plan: file -> landmarks (None when the generator does not need them)."""
@@ -65,9 +70,12 @@ class FaceBank:
     size: int
     landmarks: dict[str, np.ndarray | None] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._decoded = lru_cache(maxsize=FACE_CACHE)(lambda path: load_face(path, self.size)[0])
+
     def batch(self, paths: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """N x size x size x 3 uint8 faces and, when known, N x 478 x 2 landmarks at that size."""
-        images = np.stack([load_face(path, self.size)[0] for path in paths])
+        images = np.stack([self._decoded(path) for path in paths])
         points = [self.landmarks[face_key(path)] for path in paths]
         if any(p is None for p in points):
             return images, None

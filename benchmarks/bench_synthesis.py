@@ -1,0 +1,96 @@
+"""End-to-end MiE-X synthesis throughput and memory: samples/s, frames/s, time shares, peak RSS per dataset size.
+
+Each size runs in a fresh process (``--child``) so its peak RSS is its own. The limit measured in the same run is
+the warp generator alone on the same faces (frames/s with no encoding or writing): ``end_to_end_over_generator`` is
+how much of the generator's speed survives the pipeline. Prints one JSON object.
+
+    python benchmarks/bench_synthesis.py --sizes 1000 10000 45000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def child(samples: int, out: Path, batch: int) -> dict:
+    from miex_dataset.generators import load_generator
+    from miex_dataset.plan import PlanConfig
+    from miex_dataset.synthesis import EngineConfig, SynthesisInputs, resolve_plan, synthesize
+
+    resolved = resolve_plan(SynthesisInputs(plan_config=PlanConfig(samples_per_identity=samples)))
+    generator = load_generator("warp")
+    began = time.perf_counter()
+    summary = synthesize(resolved.plan, generator, out, faces_dir=resolved.faces_dir,
+                         config=EngineConfig(batch_size=batch))  # fmt: skip
+    wall = time.perf_counter() - began
+    timings = summary.timings
+    total = timings.generate + timings.encode + timings.write
+    return {
+        "samples": summary.samples, "frames": timings.frames, "wall_s": round(wall, 2),
+        "samples_per_s": round(summary.samples / wall, 1), "frames_per_s": round(timings.frames / wall, 1),
+        "share": {k: round(getattr(timings, k) / total, 3) for k in ("generate", "encode", "write")},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "bytes_on_disk_mb": round(sum(p.stat().st_size for p in (out / "data").glob("*.parquet")) / 2**20, 1),
+    }  # fmt: skip
+
+
+def generator_only(batch: int, repeats: int = 10) -> float:
+    """Frames/s of the warp alone on the default face (the limit the pipeline is measured against)."""
+    import numpy as np
+    import torch
+
+    from miex_dataset.generators import load_generator
+    from miex_dataset.synthesis.faces import index_landmarks, load_face
+    from miex_dataset.synthesis.inputs import default_faces_dir
+
+    folder = default_faces_dir()
+    key, landmarks = next(iter(index_landmarks(folder).items()))
+    face = torch.from_numpy(load_face(key, 128)[0].copy()).permute(2, 0, 1)[None].float() / 255
+    rng = np.random.default_rng(0)
+    aus = torch.from_numpy(rng.uniform(0, 1.5, (batch, 17)).astype(np.float32))
+    points = torch.from_numpy(landmarks)[None].repeat(batch, 1, 1)
+    warp = load_generator("warp")
+    warp(face.repeat(batch, 1, 1, 1), aus, landmarks=points)
+    began = time.perf_counter()
+    for _ in range(repeats):
+        warp(face.repeat(batch, 1, 1, 1), aus, landmarks=points)
+    return batch * repeats / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, Path(args.out), args.batch)))
+        return
+    import torch
+
+    runs = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for size in args.sizes:
+            command = [sys.executable, __file__, "--child", str(size), "--out", f"{scratch}/{size}",
+                       "--batch", str(args.batch)]  # fmt: skip
+            result = subprocess.run(command, capture_output=True, text=True, check=True)
+            runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    limit = generator_only(args.batch)
+    for run in runs:
+        run["end_to_end_over_generator"] = round(run["frames_per_s"] / limit, 3)
+    print(json.dumps({"generator": "warp", "device": "cpu", "cores": os.cpu_count(), "torch_threads":
+                      torch.get_num_threads(), "batch": args.batch, "generator_only_frames_per_s": round(limit, 1),
+                      "runs": runs}, indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
