@@ -208,11 +208,24 @@ def test_builder_refuses_a_source_it_has_no_inputs_for(tmp_path: Path, env: dict
         builder.download_and_prepare()
 
 
-def test_push_and_load_from_the_hub(default_run: Path, tmp_path: Path) -> None:
+def test_ganimation_checkpoint_renders_through_the_engine(tmp_path: Path, env: dict[str, str]) -> None:
+    from miex_dataset.generators.ganimation.model import GANimationGenerator
+
+    checkpoint = tmp_path / "generator"
+    GANimationGenerator(width=8, num_residual_blocks=1, image_size=32).save_pretrained(checkpoint)
+    out = tmp_path / "gan"
+    assert synthesize(out, "--generator", "ganimation", "--checkpoint", str(checkpoint), "--size", "32",
+                      "--samples-per-identity", "6") == 0  # fmt: skip
+    dataset = datasets.load_dataset(str(out), split="train")
+    assert len(dataset) == 6 and dataset[0]["apex"].size == (32, 32)
+    assert '"name":"ganimation"' in dataset[0]["generator"]
+
+
+def test_synthesize_push_to_hub_then_load(default_run: Path, tmp_path: Path, miex_cache: Path) -> None:
     with serve_hub(tmp_path) as hub:
-        env = hub.env(tmp_path / "client")
-        pushed = subprocess.run(["miex", "push", str(default_run), "--repo", "org/miex"], env=env,
-                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        env = {**hub.env(tmp_path / "client"), "XDG_CACHE_HOME": str(miex_cache)}
+        pushed = subprocess.run(["miex", "synthesize", "--out", str(tmp_path / "pushed"), *SMALL, "--push-to-hub",
+                                 "org/miex"], env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
         assert pushed.returncode == 0, pushed.stderr[-2000:]
         code = ("import datasets; d = datasets.load_dataset('org/miex', split='train'); "
                 "print(len(d), d.features['source'].names, d[0]['sample_id'])")  # fmt: skip
