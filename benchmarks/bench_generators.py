@@ -12,30 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from timing import best_seconds
 from torch.utils.flop_counter import FlopCounterMode
 
 from miex_dataset.generators import load_generator
 from miex_dataset.generators.ganimation import GANimationGenerator, GANimationPipeline
 
 SIZE = 128
-
-
-def _seconds(function: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    """Best of ``repeats`` timings after one warm-up call."""
-    function()
-    sync()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        sync()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _landmarks() -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -61,7 +48,7 @@ def bench_warp(repeats: int) -> dict[str, object]:
     result: dict[str, object] = {"threads": 1, "faces": source}
     for batch in (1, 32):
         faces, lms = face.expand(batch, -1, -1, -1).contiguous(), points.expand(batch, -1, -1)
-        seconds = _seconds(lambda: warp(faces, np.repeat(aus, batch, 0), landmarks=lms), repeats, lambda: None)  # noqa: B023
+        seconds = best_seconds(lambda: warp(faces, np.repeat(aus, batch, 0), landmarks=lms), repeats, lambda: None)  # noqa: B023
         result[f"fps_batch{batch}"] = round(batch / seconds, 1)
     torch.set_num_threads(threads)
     return result
@@ -72,7 +59,7 @@ def _conv_flops_per_second(device: torch.device, dtype: torch.dtype, repeats: in
     x = torch.randn(8, 256, 32, 32, device=device, dtype=dtype).to(memory_format=torch.channels_last)
     flops = 2 * 8 * 256 * 256 * 9 * 32 * 32
     with torch.inference_mode():
-        return flops / _seconds(lambda: conv(x), repeats, sync)
+        return flops / best_seconds(lambda: conv(x), repeats, sync)
 
 
 def bench_ganimation(device: torch.device, repeats: int) -> dict[str, object]:
@@ -90,7 +77,7 @@ def bench_ganimation(device: torch.device, repeats: int) -> dict[str, object]:
     for batch in (1, 32):
         faces = torch.rand(batch, 3, SIZE, SIZE, device=device)
         runs = repeats if batch == 1 or device.type == "cuda" else 1
-        seconds = _seconds(lambda: pipeline(faces, aus[:batch]), runs, sync)  # noqa: B023
+        seconds = best_seconds(lambda: pipeline(faces, aus[:batch]), runs, sync)  # noqa: B023
         result[f"fps_batch{batch}"] = round(batch / seconds, 2)
     dtype = torch.bfloat16 if bf16 else torch.float32
     conv = _conv_flops_per_second(device, dtype, repeats, sync)

@@ -29,25 +29,13 @@ import datasets
 import numpy as np
 import torch
 from PIL import Image
+from timing import best_seconds
 from torch.utils.flop_counter import FlopCounterMode
 
 from miex_train.data import Collator, load_miex, with_model_inputs
 from miex_train.models import create_model
 
 SIZE = 224
-
-
-def _seconds(function: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    """Best of ``repeats`` timings after one warm-up call."""
-    function()
-    sync()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        sync()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _peaks(device: torch.device, dtype: torch.dtype, repeats: int, sync: Callable[[], None]) -> dict[str, float]:
@@ -58,8 +46,8 @@ def _peaks(device: torch.device, dtype: torch.dtype, repeats: int, sync: Callabl
     side = 2048 if device.type == "cuda" else 1024
     a = torch.randn(side, side, device=device, dtype=dtype)
     with torch.inference_mode():
-        conv_rate = 2 * 8 * 128 * 128 * 9 * 56 * 56 / _seconds(lambda: conv(x), repeats, sync)
-        matmul_rate = 2 * side**3 / _seconds(lambda: a @ a, repeats, sync)
+        conv_rate = 2 * 8 * 128 * 128 * 9 * 56 * 56 / best_seconds(lambda: conv(x), repeats, sync)
+        matmul_rate = 2 * side**3 / best_seconds(lambda: a @ a, repeats, sync)
     return {"conv": conv_rate, "matmul": matmul_rate}
 
 
@@ -92,7 +80,7 @@ def bench_training(device: torch.device, batch: int, steps: int, bf16: bool) -> 
         loss.backward()
     optimizer.zero_grad(set_to_none=True)
     flops = counter.get_total_flops()
-    seconds = _seconds(step, steps, sync)
+    seconds = best_seconds(step, steps, sync)
     peaks = _peaks(device, torch.bfloat16 if bf16 else torch.float32, 3, sync)
     achieved = flops / seconds
     return {
@@ -161,7 +149,7 @@ def bench_loading(folder: Path, batch: int, workers: int, batches: int) -> dict[
     train = with_model_inputs(miex, config, train=True, seed=0)
     raw = miex.cast_column("onset", datasets.Image(decode=False)).cast_column("apex", datasets.Image(decode=False))
     pngs = [raw[i][c]["bytes"] for i in range(min(len(raw), 64)) for c in ("onset", "apex")]
-    decode = _seconds(lambda: [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in pngs], 3, lambda: None)
+    decode = best_seconds(lambda: [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in pngs], 3, lambda: None)
     decode_rate = len(pngs) / 2 / decode  # samples (2 frames) per second, one core
     single = _loader_rate(train, batch, 0, batches)
     result: dict[str, object] = {
