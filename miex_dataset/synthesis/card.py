@@ -71,7 +71,7 @@ def _size_category(rows: int) -> str:
     return "n>1M"
 
 
-def _read(out: Path, columns: list[str]) -> pd.DataFrame:
+def read_columns(out: Path, columns: list[str]) -> pd.DataFrame:
     parts = [pq.read_table(path, columns=columns).to_pandas() for path in shard_files(out)]
     return pd.concat(parts, ignore_index=True)
 
@@ -156,7 +156,7 @@ def au_plot(meta: pd.DataFrame, path: Path) -> None:
 
 def finish_dataset(out: Path, features: datasets.Features, *, video: bool, context: dict[str, Any]) -> Path:
     """Write ``README.md`` (card + YAML), ``images/sample_grid.png`` and ``images/au_distribution.png``."""
-    meta = _read(out, ["label", "source", "apex_au", "identity"])
+    meta = read_columns(out, ["label", "source", "apex_au", "identity"])
     (out / IMAGES_DIR).mkdir(exist_ok=True)
     sample_grid(out, meta, video=video).save(out / IMAGES_DIR / "sample_grid.png")
     au_plot(meta, out / IMAGES_DIR / "au_distribution.png")

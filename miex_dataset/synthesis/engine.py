@@ -99,7 +99,7 @@ def run_fingerprint(plan: pd.DataFrame, generator: FaceGenerator, config: Engine
     return hashlib.sha256(json.dumps(stored, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _check_output(out: Path, fingerprint: str, overwrite: bool) -> bool:
+def check_output(out: Path, fingerprint: str, overwrite: bool) -> bool:
     """Whether the main process must clear ``out``; raises (on every rank alike) when it holds another run."""
     run_file = out / STATE_DIR / RUN_NAME
     if not run_file.is_file():
@@ -142,7 +142,7 @@ def synthesize(
                               faces_dir=faces_dir, report=report)  # fmt: skip
     fingerprint = run_fingerprint(plan, generator, config)
     shards = plan_shards(len(plan), config.shard_size)
-    clear = _check_output(out, fingerprint, config.overwrite)
+    clear = check_output(out, fingerprint, config.overwrite)
     if state.is_main_process:
         if clear:
             for stale in (out / DATA_DIR, out / STATE_DIR):

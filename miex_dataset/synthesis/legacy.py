@@ -1,0 +1,184 @@
+"""Import the MiE-X release of the paper's authors into this project's dataset format.
+
+The release is one folder per sample, ``<identity>_<source>_<label>/`` holding ``0.jpg`` (onset) and ``1.jpg``
+(apex). The identity may contain underscores, so names are split from the right. JPEG bytes are kept as released
+(no re-encoding, no quality loss). The release has no AU vectors: ``onset_au``/``apex_au`` are NaN, which no real
+measurement can be, and the card says so. Problems are reported per folder (or raise with ``strict``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ..aus.schema import LABEL_NAMES, NUM_AUS
+from ..corpora.report import ValidationReport
+from ..errors import MiexInputError
+from ..faces.runner import write_json_atomic
+from ..plan.seeds import stable_int
+from .card import finish_dataset
+from .engine import RUN_NAME, check_output
+from .schema import miex_features
+from .shards import DATA_DIR, STATE_DIR, is_finished, plan_shards, write_shard
+
+SOURCE_ALIASES: dict[str, str] = {
+    "mie": "mie", "micro": "mie", "real": "mie", "casme": "mie", "samm": "mie", "smic": "mie",
+    "mae": "mae", "macro": "mae", "early": "mae", "ck": "mae", "ckplus": "mae", "ck+": "mae", "oulu": "mae",
+    "expert": "expert", "au": "expert", "rule": "expert", "rules": "expert", "knowledge": "expert",
+}  # fmt: skip
+"""Spellings of the AU source in release folder names (case-insensitive); extend with ``--source-map``."""
+
+FRAMES = ("0.jpg", "1.jpg")
+LEGACY_GENERATOR = {"name": "legacy-release", "model": "GANimation (MiE-X authors' release)",
+                    "aus": "not released: onset_au/apex_au are NaN"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LegacySample:
+    folder: Path
+    identity: str
+    source: str
+    label: int
+
+
+def load_source_map(path: str | PathLike[str] | None) -> dict[str, str]:
+    """The default aliases, updated from a JSON ``{spelling: mie|mae|expert}`` file."""
+    aliases = dict(SOURCE_ALIASES)
+    if path is None:
+        return aliases
+    try:
+        extra = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise MiexInputError(f"cannot read the source map ({error})", file=path) from error
+    for spelling, source in extra.items():
+        if source not in ("mie", "mae", "expert"):
+            raise MiexInputError(f"{spelling!r} maps to {source!r}; expected mie, mae or expert", file=path,
+                                 field=spelling)  # fmt: skip
+        aliases[spelling.lower()] = source
+    return aliases
+
+
+def parse_label(text: str) -> int | None:
+    if text.isdigit() and int(text) < len(LABEL_NAMES):
+        return int(text)
+    lowered = text.lower()
+    return LABEL_NAMES.index(lowered) if lowered in LABEL_NAMES else None
+
+
+def scan_release(root: Path, aliases: dict[str, str], report: ValidationReport) -> list[LegacySample]:
+    """Every well-formed sample folder, sorted by name; the rest reported with the reason."""
+    if not root.is_dir():
+        raise MiexInputError("release folder not found", file=root)
+    samples = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        parts = folder.name.rsplit("_", 2)
+        if len(parts) != 3 or not parts[0]:
+            report.add("folder name is not <identity>_<source>_<label>", file=folder, field="name")
+            continue
+        identity, source_text, label_text = parts
+        source = aliases.get(source_text.lower())
+        if source is None:
+            report.add(f"unknown source {source_text!r} (extend --source-map)", file=folder, field="source")
+            continue
+        label = parse_label(label_text)
+        if label is None:
+            report.add(f"unknown label {label_text!r} (expected 0/1/2 or {'/'.join(LABEL_NAMES)})", file=folder,
+                       field="label")  # fmt: skip
+            continue
+        missing = [name for name in FRAMES if not (folder / name).is_file()]
+        if missing:
+            report.add(f"missing frame(s) {missing}", file=folder, field=missing[0])
+            continue
+        samples.append(LegacySample(folder, identity, source, label))
+    if not samples:
+        raise MiexInputError("no sample folder found (expected <identity>_<source>_<label>/0.jpg, 1.jpg)" +
+                             (f"\n{report.render()}" if len(report) else ""), file=root)  # fmt: skip
+    return samples
+
+
+def _checked_bytes(path: Path) -> bytes:
+    """The file's bytes, after decoding it fully (a truncated JPEG is an error, not a grey half-picture)."""
+    data = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError) as error:
+        raise MiexInputError(f"unreadable or truncated image ({error})", file=path) from error
+    return data
+
+
+def legacy_row(sample: LegacySample, frames: list[bytes]) -> dict[str, Any]:
+    nan = [math.nan] * NUM_AUS
+    return {
+        "onset": {"bytes": frames[0], "path": None}, "apex": {"bytes": frames[1], "path": None},
+        "label": sample.label, "source": sample.source, "emotion": LABEL_NAMES[sample.label],
+        "onset_au": nan, "apex_au": nan, "identity": sample.identity,
+        "source_dataset": "", "source_subject": "", "source_clip": "",
+        "generator": json.dumps(LEGACY_GENERATOR, sort_keys=True, separators=(",", ":")),
+        "sample_id": sample.folder.name, "seed": stable_int(0, "legacy", sample.folder.name),
+    }  # fmt: skip
+
+
+def _readable(samples: list[LegacySample], report: ValidationReport) -> list[LegacySample]:
+    """Decode every frame once up front, so the shard layout never depends on where a bad file sits."""
+    kept = []
+    for sample in tqdm(samples, desc="check frames", unit="sample"):
+        try:
+            for name in FRAMES:
+                _checked_bytes(sample.folder / name)
+        except MiexInputError as error:
+            report.add(error.reason, file=error.file or sample.folder, field="frame")
+            continue
+        kept.append(sample)
+    return kept
+
+
+def import_legacy(
+    root: str | PathLike[str],
+    out: str | PathLike[str],
+    *,
+    shard_size: int = 1000,
+    source_map: str | PathLike[str] | None = None,
+    strict: bool = False,
+    overwrite: bool = False,
+) -> tuple[int, ValidationReport]:
+    """Convert the release at ``root`` into a MiE-X folder at ``out``; returns (samples written, report)."""
+    root, out = Path(root), Path(out)
+    report = ValidationReport(strict=strict)
+    samples = _readable(scan_release(root, load_source_map(source_map), report), report)
+    if not samples:
+        raise MiexInputError("every sample folder was skipped\n" + report.render(), file=root)
+    listing = "\n".join(f"{s.folder.name}:{s.source}:{s.label}:" + ":".join(
+        str((s.folder / n).stat().st_size) for n in FRAMES) for s in samples)  # fmt: skip
+    fingerprint = hashlib.sha256(f"legacy\n{shard_size}\n{listing}".encode()).hexdigest()
+    if check_output(out, fingerprint, overwrite):
+        import shutil
+
+        for stale in (out / DATA_DIR, out / STATE_DIR):
+            shutil.rmtree(stale, ignore_errors=True)
+    write_json_atomic(out / STATE_DIR / RUN_NAME, {
+        "fingerprint": fingerprint, "samples": len(samples), "generator": LEGACY_GENERATOR,
+        "plan_params": {"imported_from": "MiE-X authors' release", "source_map": source_map or "builtin"},
+        "engine": {"shard_size": shard_size, "encoding": {"format": "jpeg", "jpeg_quality": "as released"}},
+    })  # fmt: skip
+    features = miex_features()
+    shards = plan_shards(len(samples), shard_size)
+    with tqdm(total=len(samples), desc="import", unit="sample") as bar:
+        for shard in shards:
+            if not is_finished(shard, out, fingerprint):
+                rows = [legacy_row(s, [(s.folder / n).read_bytes() for n in FRAMES])
+                        for s in samples[shard.start : shard.stop]]  # fmt: skip
+                write_shard(shard, out, rows, features, fingerprint)
+            bar.update(shard.stop - shard.start)
+    finish_dataset(out, features, video=False, context={"inputs": "the MiE-X authors' release (frames as released, "
+                                                        "no AU vectors)", "load_path": str(out)})  # fmt: skip
+    return len(samples), report
