@@ -35,7 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("au-pool", "miex_dataset.cli.au_pool", "AU triplets from real MiEs, early MaEs and expert knowledge"),
     Command("plan", "miex_dataset.cli.plan", "deterministic synthesis plan: which face gets which AU triplet"),
     Command("synthesize", "miex_dataset.cli.synthesize", "render a plan into MiE-X parquet shards + dataset card"),
-    Command("push", "miex_dataset.cli.push", "upload a MiE-X folder to the Hugging Face Hub as a dataset repo"),
+    Command("push", "miex_dataset.cli.push", "upload a MiE-X folder (or a trained model) to the Hugging Face Hub"),
     Command("import-legacy", "miex_dataset.cli.import_legacy", "convert the authors' MiE-X release to this format"),
     Command("train", "miex_train.cli.train", "train and evaluate a recognizer from a recipe (YAML)"),
 )
