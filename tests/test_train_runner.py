@@ -363,3 +363,17 @@ def test_stratified_kfold_tests_someone_in_every_fold() -> None:
                           for i in range(5) for _ in range(2)])  # fmt: skip
     folds = kfold(table, 5, seed=1, stratify=True)
     assert all(len(fold.test_subjects) == 1 for fold in folds)
+
+
+def test_trains_on_miex_written_by_synthesize(
+    data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner reads MiE-X exactly as `miex synthesize` writes it (not only the test fixture's copy)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    synthesized = tmp_path / "miex"
+    assert main(["synthesize", "--out", str(synthesized), "--samples-per-identity", "12"]) == 0
+    recipe = tiny(data, tmp_path / "out", **{"data.miex": str(synthesized), "protocol.k": 3})
+    results = run(parse_recipe(recipe))
+    for fold in results["runs"][0]["folds"]:
+        assert fold["train_counts"]["pretrain"]["miex"] == {"used": 12, "removed": 0}  # expert rows never leak
+    assert (tmp_path / "out" / "results.json").is_file()
