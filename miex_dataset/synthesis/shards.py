@@ -8,7 +8,6 @@ from another run) is rendered again; one with a matching receipt is kept untouch
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..faces.bundle import sha256_of
 from ..faces.runner import read_json, write_json_atomic
 from ..sources.triplet import write_parquet
 
@@ -54,14 +54,6 @@ def plan_shards(rows: int, shard_size: int) -> list[Shard]:
     return [Shard(i, count, i * shard_size, min(rows, (i + 1) * shard_size)) for i in range(count)]
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def is_finished(shard: Shard, out: Path, fingerprint: str) -> bool:
     """True when the shard file matches its receipt (rows, size, sha256) and the receipt is of this run."""
     path, receipt = shard.path(out), shard.receipt(out)
@@ -75,7 +67,7 @@ def is_finished(shard: Shard, out: Path, fingerprint: str) -> bool:
         expected.get("fingerprint") == fingerprint
         and expected.get("rows") == shard.stop - shard.start
         and expected.get("bytes") == path.stat().st_size
-        and expected.get("sha256") == sha256_file(path)
+        and expected.get("sha256") == sha256_of(path)
     )
 
 
@@ -85,7 +77,7 @@ def write_shard(
     """Encode ``rows`` with ``features``, write the shard atomically, then its receipt; returns the receipt."""
     table = pa.Table.from_pylist([features.encode_example(row) for row in rows], schema=features.arrow_schema)
     path = write_parquet(table, shard.path(out), row_group_size=ROW_GROUP_SIZE, compression="zstd")
-    receipt = {"rows": table.num_rows, "bytes": path.stat().st_size, "sha256": sha256_file(path),
+    receipt = {"rows": table.num_rows, "bytes": path.stat().st_size, "sha256": sha256_of(path),
                "fingerprint": fingerprint}  # fmt: skip
     write_json_atomic(shard.receipt(out), receipt)
     return receipt
