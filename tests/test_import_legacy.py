@@ -31,7 +31,8 @@ def write_jpeg(path: Path, seed: int) -> None:
 @pytest.fixture
 def release(tmp_path: Path) -> Path:
     root = tmp_path / "MiE-X"
-    for seed, name in enumerate([*GOOD, "00004_dream_0", "00005_expert_7", "00006_mie_0", "00007_mae_1"]):
+    bad = ["00004_dream_0", "00005_expert_7", "00006_mie_0", "00007_mae_1", "00001_real_positive", "00008_mie_2"]
+    for seed, name in enumerate([*GOOD, *bad]):
         folder = root / name
         folder.mkdir(parents=True)
         write_jpeg(folder / "0.jpg", 2 * seed)
@@ -39,6 +40,8 @@ def release(tmp_path: Path) -> Path:
     (root / "00006_mie_0" / "1.jpg").unlink()  # missing apex
     truncated = root / "00007_mae_1" / "1.jpg"
     truncated.write_bytes(truncated.read_bytes()[:200])
+    Image.new("RGB", (24, 24)).save(root / "00008_mie_2" / "1.jpg", format="PNG")  # a PNG named .jpg
+    (root / "notes.txt").write_text("loose file")
     return root
 
 
@@ -49,7 +52,9 @@ def test_import_keeps_bytes_labels_and_reports_bad_folders(
     assert main(["import-legacy", str(release), "--out", str(out), "--shard-size", "2"]) == 0
     printed = capsys.readouterr().out
     for name, reason in (("00004_dream_0", "unknown source"), ("00005_expert_7", "unknown label"),
-                         ("00006_mie_0", "missing frame"), ("00007_mae_1", "truncated")):  # fmt: skip
+                         ("00006_mie_0", "missing frame"), ("00007_mae_1", "truncated"),
+                         ("00001_real_positive", "duplicate of 00001_mie_1"), ("00008_mie_2", "expected a JPEG"),
+                         ("notes.txt", "not a sample folder")):  # fmt: skip
         assert name in printed and reason in printed
     dataset = datasets.load_dataset(str(out), split="train")
     assert dataset.features == miex_features()
@@ -65,6 +70,8 @@ def test_import_keeps_bytes_labels_and_reports_bad_folders(
         assert json.loads(row["generator"])["name"] == "legacy-release"
     assert dataset[dataset["sample_id"].index("id_with_underscores_rule_surprise")]["identity"] == "id_with_underscores"
     assert len(shard_files(out)) == 3
+    card = (out / "README.md").read_text()
+    assert "Imported from the authors' release" in card and "NaN" in card
 
 
 def test_import_is_deterministic_and_strict_mode_stops(release: Path, tmp_path: Path) -> None:
@@ -78,8 +85,8 @@ def test_import_is_deterministic_and_strict_mode_stops(release: Path, tmp_path: 
 def test_source_map_extends_the_spellings(release: Path, tmp_path: Path) -> None:
     mapping = tmp_path / "map.json"
     mapping.write_text(json.dumps({"dream": "expert"}))
-    out = tmp_path / "mapped"
-    assert main(["import-legacy", str(release), "--out", str(out), "--source-map", str(mapping)]) == 0
-    assert "00004_dream_0" in datasets.load_dataset(str(out), split="train")["sample_id"]
+    for spec, out in ((str(mapping), tmp_path / "mapped"), ('{"dream": "expert"}', tmp_path / "inline")):
+        assert main(["import-legacy", str(release), "--out", str(out), "--source-map", spec]) == 0
+        assert "00004_dream_0" in datasets.load_dataset(str(out), split="train")["sample_id"]
     mapping.write_text(json.dumps({"dream": "nightmare"}))
     assert main(["import-legacy", str(release), "--out", str(tmp_path / "bad"), "--source-map", str(mapping)]) == 2

@@ -163,7 +163,7 @@ def finish_dataset(out: Path, features: datasets.Features, *, video: bool, conte
     run = read_json(out / STATE_DIR / "run.json")
     generation = {"generator": run["generator"], "plan": run["plan_params"],
                   "engine": {k: v for k, v in run["engine"].items() if k not in ("overwrite", "device", "strict")},
-                  **context}  # fmt: skip
+                  **{k: v for k, v in context.items() if k not in ("notes", "load_path")}}  # fmt: skip
     encoding = run["engine"]["encoding"]
     body = render_template(
         "dataset_card.md",
@@ -173,6 +173,7 @@ def finish_dataset(out: Path, features: datasets.Features, *, video: bool, conte
         kind="10 frames per sample" if video else "onset + apex frames", generator_name=run["generator"]["name"],
         image_format="lossless PNG" if encoding["format"] == "png" else f"JPEG quality {encoding['jpeg_quality']}",
         load_path=context.get("load_path", str(out)), column_table=column_table(features),
+        notes=f"\n{context['notes']}\n" if context.get("notes") else "",
         counts_table=counts_table(meta), generation_json=json.dumps(generation, indent=2, sort_keys=True),
     )  # fmt: skip
     text = f"---\n{card_data(out, features, video=video).to_yaml()}\n---\n\n{body}"
