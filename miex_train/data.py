@@ -9,6 +9,7 @@ evaluation transform. The transform runs on the fly (``Dataset.with_transform``)
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from os import PathLike
@@ -33,13 +34,20 @@ logger = logging.getLogger(__name__)
 
 FRAME_COLUMNS: tuple[str, ...] = ("onset", "apex", "label")
 """What every training source provides; real and MiE-X rows are concatenated on these."""
+SEQUENCE_COLUMNS: tuple[str, ...] = ("frames", "label")
+"""The same for video recognizers: ``frames`` is the onset-to-apex sequence (the MiE-X video config's column)."""
 
 
-def real_features(label_names: Sequence[str] = LABEL_NAMES) -> datasets.Features:
+def input_columns(spec: InputSpec) -> tuple[str, ...]:
+    return SEQUENCE_COLUMNS if spec.sequence else FRAME_COLUMNS
+
+
+def real_features(label_names: Sequence[str] = LABEL_NAMES, *, sequence: bool = False) -> datasets.Features:
     return datasets.Features(
         {
             "onset": datasets.Image(),
             "apex": datasets.Image(),
+            **({"frames": datasets.List(datasets.Image())} if sequence else {}),
             "label": datasets.ClassLabel(names=list(label_names)),
             "dataset": datasets.Value("string"),
             "subject": datasets.Value("string"),
@@ -48,8 +56,16 @@ def real_features(label_names: Sequence[str] = LABEL_NAMES) -> datasets.Features
     )
 
 
-def real_dataset(clips: pd.DataFrame | str | PathLike[str], *, drop_unlabelled: bool = True) -> datasets.Dataset:
-    """Clip table -> one row per clip with its onset and apex frame images (decoded lazily by Pillow).
+def sequence_indices(start: int, stop: int, count: int) -> list[int]:
+    """``count`` frame indices evenly spaced from ``start`` to ``stop`` inclusive (repeats when the clip is short)."""
+    return np.rint(np.linspace(start, stop, count)).astype(int).tolist()
+
+
+def real_dataset(
+    clips: pd.DataFrame | str | PathLike[str], *, drop_unlabelled: bool = True, sequence: int = 0
+) -> datasets.Dataset:
+    """Clip table -> one row per clip with its onset and apex frame images (decoded lazily by Pillow); with
+    ``sequence`` > 0 also ``frames``, that many frames from onset to apex (FACTS.md §2, video variant).
 
     Clips without a 3-class label (-1) are dropped by default and the count is logged; a missing frame file is an
     error naming the row.
@@ -62,7 +78,8 @@ def real_dataset(clips: pd.DataFrame | str | PathLike[str], *, drop_unlabelled: 
         table = table[~unlabelled]
     elif unlabelled.any():
         raise MiexInputError("clip table has unlabelled (-1) clips; pass drop_unlabelled=True", file=source)
-    rows: dict[str, list[Any]] = {name: [] for name in real_features()}
+    features = real_features(sequence=sequence > 0)
+    rows: dict[str, list[Any]] = {name: [] for name in features}
     for row, clip in zip(table.index, table.itertuples(index=False), strict=True):
         for column in ("onset", "apex"):
             index = int(getattr(clip, column))
@@ -71,13 +88,16 @@ def real_dataset(clips: pd.DataFrame | str | PathLike[str], *, drop_unlabelled: 
                     f"{column} frame (index {index}) missing on disk", file=source, row=row, field=column
                 )
             rows[column].append(str(clip.frames[index]))
+        if sequence:
+            paths = [str(clip.frames[i]) for i in sequence_indices(int(clip.onset), int(clip.apex), sequence)]
+            missing = [path for path in paths if not Path(path).is_file()]
+            if missing:
+                raise MiexInputError(f"frame {missing[0]} missing on disk", file=source, row=row, field="frames")
+            rows["frames"].append(paths)
         rows["label"].append(int(clip.label))
         for column in ("dataset", "subject", "clip"):
             rows[column].append(str(getattr(clip, column)))
-    return datasets.Dataset.from_dict(rows, features=real_features())
-
-
-MIEX_REQUIRED: tuple[str, ...] = ("onset", "apex", "label")
+    return datasets.Dataset.from_dict(rows, features=features)
 
 
 def load_miex(path: str | PathLike[str], *, split: str = "train") -> datasets.Dataset:
@@ -90,9 +110,11 @@ def load_miex(path: str | PathLike[str], *, split: str = "train") -> datasets.Da
         dataset = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
     else:
         dataset = datasets.load_dataset(str(path), split=split)
-    missing = [c for c in MIEX_REQUIRED if c not in dataset.column_names]
+    has = set(dataset.column_names)
+    missing = [c for c in ("label", *(() if "frames" in has else ("onset", "apex"))) if c not in has]
     if missing:
-        raise MiexInputError(f"not a MiE-X dataset: missing columns {missing}", file=path, field=missing[0])
+        raise MiexInputError(f"not a MiE-X dataset: missing columns {missing} (label and onset + apex, or the video "
+                             "config's frames)", file=path, field=missing[0])  # fmt: skip
     label_names_of(dataset)
     return dataset
 
@@ -168,7 +190,9 @@ def model_inputs(
 
     def apply(batch: dict[str, list[Any]]) -> dict[str, list[torch.Tensor]]:
         out: dict[str, list[torch.Tensor]] = {"labels": [torch.tensor(int(v)) for v in batch["label"]]}
-        if spec.frames:
+        if spec.sequence:
+            out["pixel_values"] = [_flow_sequence(frames, flow_fn, spec, crop_size) for frames in batch["frames"]]
+        elif spec.frames:
             keys = ["pixel_values"] if len(spec.frames) == 1 else [f"pixel_values_{f}" for f in spec.frames]
             for key in keys:
                 out[key] = []
@@ -189,6 +213,17 @@ def _flow_input(onset: Any, apex: Any, flow_fn: FlowFn, spec: InputSpec, default
     onset_grey, apex_grey = (to_tensor(image).mean(0).numpy() for image in (onset, apex))
     u, v = (torch.as_tensor(np.asarray(c, dtype=np.float32)) for c in flow_fn(onset_grey, apex_grey))
     return resize_square(flow_channels(u, v, spec.flow), spec.flow_size or default_size)
+
+
+def _flow_sequence(frames: Sequence[Any], flow_fn: FlowFn, spec: InputSpec, default_size: int) -> torch.Tensor:
+    """A frame sequence -> (channels, spec.sequence - 1, S, S): flow between consecutive frames, resized."""
+    chosen = [frames[i] for i in sequence_indices(0, len(frames) - 1, spec.sequence)]
+    greys = [to_tensor(image).mean(0).numpy() for image in chosen]
+    steps = []
+    for before, after in itertools.pairwise(greys):
+        u, v = (torch.as_tensor(np.asarray(c, dtype=np.float32)) for c in flow_fn(before, after))
+        steps.append(resize_square(flow_channels(u, v, spec.flow), spec.flow_size or default_size))
+    return torch.stack(steps, dim=1)
 
 
 def with_model_inputs(dataset: datasets.Dataset, config: MiexConfig, **options: Any) -> datasets.Dataset:

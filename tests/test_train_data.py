@@ -133,8 +133,20 @@ def test_flow_models_read_flow(clips: pd.DataFrame) -> None:
     assert item["pixel_values"].shape == (3, 28, 28)
     with pytest.raises(MiexInputError, match="flow_fn"):
         model_inputs(config, train=True)
-    with pytest.raises(MiexInputError, match="no data pipeline yet"):
-        model_inputs(create_config("dtscnn"), train=True)
+    calls: list[tuple[float, float]] = []
+
+    def recording(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        calls.append((float(before.mean()), float(after.mean())))
+        return flow(before, after)
+
+    dtscnn = create_config("dtscnn", flow_size=16)
+    sequences = real_dataset(clips, sequence=10)
+    clip = clips.iloc[0]
+    assert len(sequences[0]["frames"]) == 10 and sequences[0]["frames"][0].filename == str(clip.frames[clip.onset])
+    assert sequences[0]["frames"][-1].filename == str(clip.frames[clip.apex])
+    item = sequences.with_transform(model_inputs(dtscnn, train=False, flow_fn=recording, **SIZES))[0]
+    assert item["pixel_values"].shape == (2, 9, 16, 16) and len(calls) == 9  # flow between consecutive frames
+    assert model_class("dtscnn")(dtscnn)(pixel_values=item["pixel_values"][None]).logits.shape == (1, 3)
     u = torch.arange(16.0).view(4, 4)  # u = 4 y + x: u_x = 1, u_y = 4
     assert torch.allclose(optical_strain(u, torch.zeros(4, 4)), torch.full((4, 4), (1 + 0.5 * 16) ** 0.5))
 

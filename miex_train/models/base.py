@@ -29,11 +29,15 @@ RANDOM_INIT = "random"
 @dataclass(frozen=True)
 class InputSpec:
     """What a family reads from a sample: RGB frames by column (``frames``), or a flow channel layout (``flow``, see
-    :func:`miex_train.flow.flow_channels`) resized to ``flow_size`` (0: the pipeline's crop size)."""
+    :func:`miex_train.flow.flow_channels`) resized to ``flow_size`` (0: the pipeline's crop size), of the onset/apex
+    pair or, with ``sequence``, of every consecutive pair of a frame sequence."""
 
     frames: tuple[str, ...] = ()
     flow: str = ""
     flow_size: int = 0
+    sequence: int = 0
+    """> 0: a frame sequence (``frames`` column, onset to apex) of this length, read as flow between consecutive
+    frames, (flow channels, sequence - 1, H, W) — the video recognizers (DTSCNN)."""
 
 
 class MiexConfig(PreTrainedConfig):

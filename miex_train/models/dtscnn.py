@@ -38,11 +38,12 @@ class DTSCNNConfig(MiexConfig):
             raise MiexInputError(f"temporal_scales needs two positive frame counts, got {self.temporal_scales}")
         super().__post_init__(**kwargs)
 
+    flow_size: int = 64
+    sequence_length: int = 10
+    """Frames from onset to apex (the 10-frame MiE-X variant, FACTS.md §2); flow between consecutive ones."""
+
     def input_spec(self) -> InputSpec:
-        raise MiexInputError(
-            "no data pipeline yet for DTSCNN: it takes (batch, 2, T, H, W) flow sequences; build them yourself",
-            field="model",
-        )
+        return InputSpec(flow="uv", flow_size=self.flow_size, sequence=self.sequence_length)
 
 
 @register_model("dtscnn")

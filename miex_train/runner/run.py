@@ -26,7 +26,7 @@ from transformers import PreTrainedConfig, set_seed
 from miex_dataset.errors import MiexInputError
 
 from ..data import with_model_inputs
-from ..models import create_model, model_class
+from ..models import create_config, create_model, model_class
 from ..models.base import MiexPreTrainedModel
 from ..protocols import Fold, kfold, load_folds, lodo, loso, save_folds, validate_fold
 from . import outputs
@@ -159,10 +159,11 @@ def prepare_output(recipe: Recipe, *, overwrite: bool) -> None:
 def preflight(recipe: Recipe, *, overwrite: bool = False, push: bool = False) -> Plan:
     """Every check that can fail, before any training: raises :class:`MiexInputError` with what to change."""
     config = check_model(recipe)
-    sources = load_sources(recipe.data.real, dict(recipe.data.extra), recipe.data.miex)
+    sequence = create_config(recipe.model.name, **config).input_spec().sequence  # video recognizers read frames
+    sources = load_sources(recipe.data.real, dict(recipe.data.extra), recipe.data.miex, sequence=sequence)
     stage_labels = stage_label_spaces(recipe, sources)
     probe = build_model(recipe, config, stage_labels[0])  # bad config values, missing backbone weights: here
-    spec = probe.config.input_spec()  # a family without a data pipeline (DTSCNN) says so here
+    spec = probe.config.input_spec()
     if spec.flow and recipe.data.flow_method == "tvl1":
         from miex_dataset.faces.flow import tvl1_available
 

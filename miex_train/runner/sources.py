@@ -21,7 +21,7 @@ from miex_dataset.corpora.clips import read_clip_table
 from miex_dataset.errors import MiexInputError
 from miex_dataset.sources.mae import apex_index
 
-from ..data import FRAME_COLUMNS, label_names_of, load_miex, real_dataset
+from ..data import FRAME_COLUMNS, SEQUENCE_COLUMNS, label_names_of, load_miex, real_dataset
 from ..protocols import PROVENANCE_COLUMNS, Fold, Subject, make_fold, subject_mask, trainable_synthetic
 from .recipe import MiexSpec, RealSpec
 
@@ -48,6 +48,8 @@ class Sources:
     extra: dict[str, Corpus]
     miex: datasets.Dataset | None
     miex_path: str = ""
+    columns: tuple[str, ...] = FRAME_COLUMNS
+    """What a training row holds: onset/apex pairs, or the frame sequence of video recognizers."""
 
     def label_names(self, source: str) -> list[str]:
         if source == "real":
@@ -58,7 +60,7 @@ class Sources:
         return self.extra[source].label_names
 
 
-def load_corpus(spec: RealSpec, name: str) -> Corpus:
+def load_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
     """Read a clip table, keep ``spec.datasets``, apply the label space and the frame choice."""
     table = read_clip_table(spec.clips)
     where = f"data.{name}" if name == "real" else f"data.extra.{name}"
@@ -73,7 +75,8 @@ def load_corpus(spec: RealSpec, name: str) -> Corpus:
     if spec.frames == "early":
         table = _early_apex(table, spec)
     table = table.reset_index(drop=True)
-    dataset = real_dataset(table) if spec.labels is None else _native_labels(table, spec, where)
+    dataset = (real_dataset(table, sequence=sequence) if spec.labels is None
+               else _native_labels(table, spec, where, sequence))  # fmt: skip
     if len(dataset) == 0:
         raise MiexInputError("no labelled clips left (check datasets: and labels:)", file=spec.clips, field=where)
     subjects = dataset.select_columns(["dataset", "subject", "label"]).to_pandas()
@@ -88,7 +91,7 @@ def _early_apex(table: pd.DataFrame, spec: RealSpec) -> pd.DataFrame:
     return table.assign(onset=0, apex=apex)
 
 
-def _native_labels(table: pd.DataFrame, spec: RealSpec, where: str) -> datasets.Dataset:
+def _native_labels(table: pd.DataFrame, spec: RealSpec, where: str, sequence: int = 0) -> datasets.Dataset:
     """Label = position of the clip's emotion in ``spec.labels``; clips of other emotions are left out (logged)."""
     names = list(spec.labels or ())
     emotions = table["emotion"].astype(str)
@@ -103,16 +106,25 @@ def _native_labels(table: pd.DataFrame, spec: RealSpec, where: str) -> datasets.
         logger.info("%s: leaving out %d clip(s) outside the label space %s: %s", where, int((~kept).sum()), names, left)
     table = table[kept].reset_index(drop=True)
     native = [names.index(e) for e in table["emotion"].astype(str)]
-    dataset = real_dataset(table.assign(label=0))  # real_dataset speaks the 3-class space; relabel below
+    # real_dataset speaks the 3-class space; relabel below
+    dataset = real_dataset(table.assign(label=0), sequence=sequence)
     return dataset.remove_columns("label").add_column("label", native, feature=datasets.ClassLabel(names=names))
 
 
-def load_sources(real: RealSpec, extra: dict[str, RealSpec], miex: MiexSpec | None) -> Sources:
+def load_sources(
+    real: RealSpec, extra: dict[str, RealSpec], miex: MiexSpec | None, *, sequence: int = 0
+) -> Sources:
+    """Every corpus of the recipe; ``sequence`` > 0 (video recognizers) adds each clip's onset-to-apex frames."""
+    synthetic = load_miex(miex.path, split=miex.split) if miex else None
+    if sequence and synthetic is not None and "frames" not in synthetic.column_names:
+        raise MiexInputError("a video recognizer needs the 10-frame MiE-X: make it with `miex synthesize --video`",
+                             file=miex.path, field="frames")  # fmt: skip
     return Sources(
-        real=load_corpus(real, "real"),
-        extra={name: load_corpus(spec, name) for name, spec in extra.items()},
-        miex=load_miex(miex.path, split=miex.split) if miex else None,
+        real=load_corpus(real, "real", sequence),
+        extra={name: load_corpus(spec, name, sequence) for name, spec in extra.items()},
+        miex=synthetic,
         miex_path=str(miex.path) if miex else "",
+        columns=SEQUENCE_COLUMNS if sequence else FRAME_COLUMNS,
     )
 
 
@@ -206,9 +218,9 @@ def carve_validation(fold: Fold, real: Corpus, fraction: float, seed: int, index
     return FoldPlan(fold, tuple(chosen))
 
 
-def _frames(dataset: datasets.Dataset, rows: Iterable[int] | np.ndarray) -> datasets.Dataset:
+def _frames(dataset: datasets.Dataset, rows: Iterable[int] | np.ndarray, columns: Sequence[str]) -> datasets.Dataset:
     return dataset.select(np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows).tolist()).select_columns(
-        list(FRAME_COLUMNS)
+        list(columns)
     )
 
 
@@ -244,7 +256,7 @@ def training_set(
         if len(rows):
             corpus = sources.real if name == "real" else sources.extra.get(name)
             dataset = sources.miex if name == "miex" else corpus.dataset
-            parts.append(_frames(dataset, rows))
+            parts.append(_frames(dataset, rows, sources.columns))
     if not parts:
         where = plan.name if plan else "final model"
         raise MiexInputError(f"{where}: stage sources {list(names)} leave no training samples", field="stages")
