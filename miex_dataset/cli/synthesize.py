@@ -40,6 +40,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     knobs = parser.add_argument_group("plan knobs")
     add_plan_arguments(knobs)
     parser.set_defaults(sources=None)  # default: every source the pool holds
+    for action in knobs._group_actions:
+        if action.dest == "sources":
+            action.help = "comma list of mie,mae,expert (default: every source the AU pool holds)"
 
     render = parser.add_argument_group("rendering")
     render.add_argument("--generator", choices=("warp", "ganimation"), default="warp",
