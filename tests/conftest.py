@@ -1,8 +1,19 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures.
+
+The whole suite runs offline: the Hub clients are told so before any test imports them, so an accidental
+``from_pretrained("org/x")`` or ``load_dataset("org/x")`` fails at once instead of reaching the network. Hub tests
+talk only to the loopback server of :mod:`hub_server`, in subprocesses whose environment (``LoopbackHub.env``)
+replaces these variables with its own endpoint.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import corpus_fixtures as cf
 import pytest

@@ -270,3 +270,13 @@ def test_push_help_says_how_to_load(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     assert "--repo ORG/NAME" in text and "--private" in text and "--token" in text and "--message" in text
     assert 'load_dataset("my-lab/miex"' in text and "hf auth login" in text
+
+
+def test_the_suite_itself_cannot_reach_the_hub() -> None:
+    """conftest.py sets the offline switches before any Hub client is imported: in-process Hub calls fail at once."""
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    assert constants.HF_HUB_OFFLINE
+    with pytest.raises(LocalEntryNotFoundError, match="local cache"):  # answered from the cache, never the network
+        hf_hub_download("org/miex", "README.md", repo_type="dataset")

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -62,7 +62,6 @@ class Timings:
     write: float = 0.0
     frames: int = 0
     samples: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
 
     def add(self, other: Timings) -> None:
         self.generate += other.generate
