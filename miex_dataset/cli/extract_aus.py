@@ -2,7 +2,15 @@
 
 SRC is an image, a folder of images (or frames), or a clip table from ``miex corpus``: then the onset and apex frames
 (every frame with ``--all-frames``) of each clip are measured after aligning the clip with its onset transform.
-Backends: ``mediapipe`` (blendshape proxy, UNCALIBRATED unless ``--calibration``) or ``openface`` (CSVs made elsewhere).
+Backends: ``mediapipe`` -- ``--method geometry`` (default: landmark motion explained by the FACS motion model; a clip's
+frames are measured as change from its onset frame, so a micro-expression's AUs are the expression, not the resting
+face) or ``--method blendshapes`` (the older proxy) -- UNCALIBRATED unless ``--calibration``; or ``openface`` (CSVs
+made elsewhere: the paper-exact path). docs/reference.md §AU extraction says what each AU measures.
+
+Examples:
+  miex extract-aus clips.parquet --out aus.parquet                  # onset/apex of every clip, change from onset
+  miex extract-aus photos/ --out photo_aus.parquet                  # single images: compared with resting norms
+  miex extract-aus clips.parquet --backend openface --openface-dir of/ --out aus.parquet
 """
 
 from __future__ import annotations
@@ -18,7 +26,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="SRC", help="image, image/frame folder, or clip table (.parquet)")
     parser.add_argument("--out", required=True, metavar="AUS.parquet", help="output AU table")
     parser.add_argument("--backend", choices=("mediapipe", "openface"), default="mediapipe")
-    parser.add_argument("--calibration", metavar="CAL.json", help="per-AU linear calibration of the mediapipe proxy")
+    parser.add_argument("--method", choices=("geometry", "blendshapes"), default="geometry",
+                        help="mediapipe: how landmarks become AUs (default: geometry)")
+    parser.add_argument("--reference", choices=("onset", "none"), default="onset",
+                        help="clips, geometry: measure change from the onset frame (default) or against resting norms")
+    parser.add_argument("--calibration", metavar="CAL.json", help="per-AU linear calibration of the mediapipe estimate")
     parser.add_argument(
         "--openface-dir", metavar="DIR",
         help="OpenFace CSVs: <image stem>.csv per image, or <clip>.csv per clip (FeatureExtraction on its frames)",
@@ -39,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.calibration:
             Calibration.load(args.calibration)  # a bad file fails here, before any worker starts
-        backend = Backend("mediapipe", model_path=resolve_model(args), calibration=args.calibration)
+        backend = Backend("mediapipe", model_path=resolve_model(args), calibration=args.calibration,
+                          method=args.method, reference=args.reference)
     table, report = extract_aus(
         args.source, args.out, backend=backend, all_frames=args.all_frames, size=args.size, workers=args.workers
     )
     print(report.render())
-    print(f"{len(table)} row(s) measured with {backend.extractor_name} -> {args.out}")
+    names = ", ".join(sorted(set(table["extractor"]))) or backend.extractor_name()
+    print(f"{len(table)} row(s) measured with {names} -> {args.out}")
     return 0

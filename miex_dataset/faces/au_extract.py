@@ -1,10 +1,14 @@
 """AU extraction: one interface, two backends, both giving the 17 OpenFace AUs on the 0 to 5 scale.
 
-- ``mediapipe``: the blendshape proxy of FACTS.md §7 (mean of left/right blendshapes × 5). It is UNCALIBRATED: the
-  blendshapes are not FACS intensities. :class:`Calibration` maps it towards OpenFace with a per-AU linear fit
-  (slope + intercept, least squares on frames that have real OpenFace output). Per-AU rather than a full 17 x 18 affine
-  because a few hundred calibration frames cannot constrain 306 parameters without cross-AU leakage.
-- ``openface``: reads OpenFace CSVs produced elsewhere and matches rows to frames by frame number or file name.
+- ``mediapipe``: MediaPipe's 478 landmarks, read by one of two methods:
+  ``geometry`` (default): :mod:`.au_geometry` -- the change from a neutral reference of the same face (a clip's
+  onset frame) explained by the FACS motion model, or per-AU resting-norm measures when a single image has no
+  reference; ``blendshapes``: the older proxy (mean of left/right blendshapes × 5, docs/reference.md §AU
+  extraction), which reads resting state and has dead channels (AU06, AU09). Both are UNCALIBRATED estimates of
+  OpenFace intensities; :class:`Calibration` maps either towards OpenFace with a per-AU linear fit (a few hundred
+  calibration frames cannot constrain a full 17 x 18 affine map without cross-AU leakage).
+- ``openface``: reads OpenFace CSVs produced elsewhere and matches rows to frames by frame number or file name --
+  the paper-exact path.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ import pandas as pd
 from ..aus.openface import read_openface_csv
 from ..aus.schema import AU_MAX, AU_MIN, AU_NAMES, NUM_AUS
 from ..errors import MiexInputError
+from .au_geometry import GeometricAUEstimator
 from .landmarker import FaceAnalyzer, FaceRecord
+
+METHODS = ("geometry", "blendshapes")
 
 BLENDSHAPES_FOR_AU: dict[str, tuple[str, ...]] = {
     "AU01": ("browInnerUp",),
@@ -115,24 +122,50 @@ class Calibration:
         return cls(slope, intercept, frames=int(payload.get("frames", 0)))
 
 
-class MediapipeAUExtractor:
-    """``extract(rgb) -> (17,) 0-5 or None``: AUs of the largest face via the (optionally calibrated) proxy."""
+def extractor_name(method: str, *, calibrated: bool = False, reference: str | None = None) -> str:
+    """The AU table's ``extractor`` value: backend, method, calibration and reference, e.g.
+    ``mediapipe-geometry@onset`` or ``mediapipe-blendshapes+calibration``."""
+    name = f"mediapipe-{method}" + ("+calibration" if calibrated else "")
+    return name + (f"@{reference}" if reference and method == "geometry" else "")
 
-    def __init__(self, analyzer: FaceAnalyzer | None = None, calibration: Calibration | None = None) -> None:
+
+class MediapipeAUExtractor:
+    """``extract(rgb, reference=None) -> (17,) 0-5 or None``: AUs of the largest face.
+
+    ``reference`` is a neutral :class:`FaceRecord` of the same face (geometry only); without it the geometry method
+    compares with resting norms."""
+
+    def __init__(
+        self,
+        analyzer: FaceAnalyzer | None = None,
+        calibration: Calibration | None = None,
+        *,
+        method: str = "geometry",
+        geometry: GeometricAUEstimator | None = None,
+    ) -> None:
+        if method not in METHODS:
+            raise MiexInputError(f"unknown AU method {method!r} (choose from {', '.join(METHODS)})", field="method")
         self.analyzer = analyzer or FaceAnalyzer(max_faces=1)
         self.calibration = calibration
+        self.method = method
+        self.geometry = geometry or (GeometricAUEstimator() if method == "geometry" else None)
 
     @property
     def name(self) -> str:
-        return "mediapipe+calibration" if self.calibration else "mediapipe"
+        return extractor_name(self.method, calibrated=self.calibration is not None)
 
-    def from_face(self, face: FaceRecord) -> np.ndarray:
-        aus = blendshapes_to_aus(face.blendshapes)
+    def from_face(self, face: FaceRecord, reference: FaceRecord | None = None) -> np.ndarray:
+        if self.method == "blendshapes":
+            aus = blendshapes_to_aus(face.blendshapes)
+        else:
+            assert self.geometry is not None
+            neutral = None if reference is None else reference.landmarks_3d
+            aus = self.geometry.estimate(face.landmarks_3d, neutral).aus
         return self.calibration.apply(aus) if self.calibration else aus
 
-    def extract(self, image: np.ndarray) -> np.ndarray | None:
+    def extract(self, image: np.ndarray, reference: FaceRecord | None = None) -> np.ndarray | None:
         faces = self.analyzer.analyze(image)
-        return self.from_face(faces[0]) if faces else None
+        return self.from_face(faces[0], reference) if faces else None
 
 
 class OpenFaceAUReader:

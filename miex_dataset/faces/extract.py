@@ -22,9 +22,9 @@ from ..corpora.clips import CLIP_COLUMNS, read_clip_table
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from .align import DEFAULT_SIZE, Alignment, alignment_for
-from .au_extract import Calibration, MediapipeAUExtractor, OpenFaceAUReader
+from .au_extract import Calibration, MediapipeAUExtractor, OpenFaceAUReader, extractor_name
 from .image import read_rgb
-from .landmarker import FaceAnalyzer
+from .landmarker import FaceAnalyzer, FaceRecord
 from .pool import list_images
 from .runner import failure, run_resumable
 
@@ -58,6 +58,8 @@ class Backend:
     model_path: str | None = None
     calibration: str | None = None
     openface_dir: str | None = None
+    method: str = "geometry"
+    reference: str = "onset"  # clips: "onset" (change from the onset frame) or "none" (resting norms)
     _tool: Any = field(default=None, init=False, repr=False)
 
     def build(self) -> Backend:
@@ -67,12 +69,16 @@ class Backend:
             built._tool = OpenFaceAUReader(self.openface_dir or ".")
         else:
             calibration = Calibration.load(self.calibration) if self.calibration else None
-            built._tool = MediapipeAUExtractor(FaceAnalyzer(self.model_path, max_faces=1), calibration)
+            analyzer = FaceAnalyzer(self.model_path, max_faces=1)
+            built._tool = MediapipeAUExtractor(analyzer, calibration, method=self.method)
         return built
 
-    @property
-    def extractor_name(self) -> str:
-        return "openface" if self.kind == "openface" else ("mediapipe+calibration" if self.calibration else "mediapipe")
+    def extractor_name(self, *, clip: bool = False) -> str:
+        """What the AU table records per row: backend, method, calibration and the neutral reference used."""
+        if self.kind == "openface":
+            return "openface"
+        reference = self.reference if clip and self.reference != "none" else "norms"
+        return extractor_name(self.method, calibrated=self.calibration is not None, reference=reference)
 
 
 def _row(job: AUJob, position: int, aus: np.ndarray, extractor: str) -> dict[str, Any]:
@@ -105,7 +111,7 @@ def _measure_openface(backend: Backend, job: AUJob, rows: Rows, problems: Proble
         except MiexInputError as error:
             problems.append({"file": error.file or job.frames[position], "reason": error.reason})
             continue
-        rows.append(_row(job, position, aus, backend.extractor_name))
+        rows.append(_row(job, position, aus, backend.extractor_name()))
 
 
 def _measure_mediapipe(backend: Backend, job: AUJob, rows: Rows, problems: Problems) -> None:
@@ -115,15 +121,22 @@ def _measure_mediapipe(backend: Backend, job: AUJob, rows: Rows, problems: Probl
     if not faces:
         raise MiexInputError("no face found" + (" on the onset frame" if job.clip else ""), file=job.frames[job.onset])
     alignment = alignment_for(faces[0].landmarks, job.size)
+    reference = None
+    if job.clip and backend.reference == "onset":  # a micro-expression is a change: measure it from the onset
+        aligned_onset = extractor.analyzer.analyze(alignment.apply(onset))
+        if not aligned_onset:
+            raise MiexInputError("no face found in the aligned onset frame", file=job.frames[job.onset])
+        reference = aligned_onset[0]
+    name = backend.extractor_name(clip=bool(job.clip))
     for position in job.positions:
-        problem = _measure_frame(extractor, job, position, onset.shape, alignment, rows, backend.extractor_name)
+        problem = _measure_frame(extractor, job, position, onset.shape, alignment, rows, name, reference)
         if problem:
             problems.append({"file": job.frames[position], "reason": problem})
 
 
 def _measure_frame(
     extractor: MediapipeAUExtractor, job: AUJob, position: int, shape: tuple[int, ...], alignment: Alignment,
-    rows: Rows, name: str,
+    rows: Rows, name: str, reference: FaceRecord | None = None,
 ) -> str | None:  # fmt: skip
     """Append the row of one frame and return None, or return why the frame has no row."""
     try:
@@ -132,7 +145,7 @@ def _measure_frame(
         return error.reason
     if rgb.shape != shape:
         return f"frame is {rgb.shape[1]}x{rgb.shape[0]}, the onset frame {shape[1]}x{shape[0]}: frames differ in size"
-    aus = extractor.extract(alignment.apply(rgb))
+    aus = extractor.extract(alignment.apply(rgb), reference)
     if aus is None:
         return "no face found in the aligned frame"
     rows.append(_row(job, position, aus, name))
@@ -179,6 +192,7 @@ def extract_aus(
     else:
         jobs = image_jobs(source, size)
     options = {"backend": backend.kind, "calibration": backend.calibration, "openface_dir": backend.openface_dir,
+               "method": backend.method, "reference": backend.reference,
                "all_frames": all_frames, "size": size, "source": str(source)}  # fmt: skip
     results = run_resumable(
         measure, jobs, parts_dir=out.with_name(out.name + ".parts"), options=options,

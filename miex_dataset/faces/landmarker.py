@@ -37,6 +37,13 @@ class FaceRecord:
     pitch: float  # degrees, rotation about the horizontal axis
     roll: float  # degrees, in-plane rotation
     score: float  # fraction of the 478 landmarks inside the image: 1.0 for a fully visible face
+    depth: np.ndarray | None = field(default=None, repr=False)  # (478,) float32, pixels, larger = further away
+
+    @property
+    def landmarks_3d(self) -> np.ndarray:
+        """(478, 3) x, y, z in pixels (z from MediaPipe's relative depth, same scale as x); z = 0 when unknown."""
+        depth = np.zeros(len(self.landmarks), np.float32) if self.depth is None else self.depth
+        return np.column_stack([self.landmarks, depth])
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -122,9 +129,10 @@ class FaceAnalyzer:
         faces = []
         for index, marks in enumerate(result.face_landmarks):
             points = np.array([[p.x * width + offset[0], p.y * height + offset[1]] for p in marks], dtype=np.float32)
+            depth = np.array([p.z * width for p in marks], dtype=np.float32)
             shapes = {c.category_name: float(c.score) for c in result.face_blendshapes[index]}
             pose = head_pose(np.array(result.facial_transformation_matrixes[index]))
-            faces.append(FaceRecord(points, shapes, *pose, score=_in_frame_score(points, *full)))
+            faces.append(FaceRecord(points, shapes, *pose, score=_in_frame_score(points, *full), depth=depth))
         return faces
 
     def _detect_upscaled(self, rgb: np.ndarray) -> list[FaceRecord]:
@@ -136,7 +144,8 @@ class FaceAnalyzer:
         big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
         faces = self._detect(big, offset=(0, 0), full=size)
         scale = np.array([width / size[0], height / size[1]], dtype=np.float32)
-        return [replace(face, landmarks=face.landmarks * scale) for face in faces]
+        return [replace(face, landmarks=face.landmarks * scale, depth=None if face.depth is None else face.depth * scale[0])
+                for face in faces]
 
     def _detect_tiled(self, rgb: np.ndarray) -> list[FaceRecord]:
         """Scan overlapping square crops; keep one record per face (the first crop that found it wins)."""

@@ -1,0 +1,202 @@
+"""What a smooth warp cannot do: occlusion at the lids and lips, and the skin cues FACS names.
+
+- **Lids (AU45).** A closing lid covers the eye; it does not squeeze it. The upper lid's skin band slides down over
+  the eye to a new lid line ``U + c (L - U)`` (``c`` = closure); below that line the eye is untouched. Monotone in
+  ``c`` by construction, and the lid never crosses the lower lid (no fold-over).
+- **Lips (AU25, AU26, AU10).** Where the inner lips move apart, the new gap shows the mouth cavity instead of
+  stretched lip-junction pixels.
+- **Appearance.** Furrows and wrinkles as multiplicative shading laid out in the face frame around the moved
+  landmarks: AU04 glabellar furrows, AU06 crow's feet, AU09 nose-bridge wrinkles, AU10/AU12 nasolabial fold,
+  AU14 dimples, AU17 chin-boss dimpling. Parameters live in the motion model's ``appearance`` section.
+
+Every operation is per pixel, so results do not depend on batching. Reference: docs/reference.md §Warp generator.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from ..aus.schema import AU_INDEX, AU_MAX
+from ..faces.mesh import LOWER_INNER_LIP, LOWER_LID, UPPER_INNER_LIP, UPPER_LID
+
+
+class LocalFrames:
+    """Per-sample face frames (origin, across, down, IOD in pixels) and pixel-centre coordinates in them."""
+
+    def __init__(self, landmarks: torch.Tensor, height: int, width: int) -> None:
+        left = landmarks[:, [33, 133]].mean(1)
+        right = landmarks[:, [263, 362]].mean(1)
+        axis = right - left
+        self.iod = axis.norm(dim=-1).clamp_min(1e-6)  # N
+        self.across = axis / self.iod[:, None]
+        self.down = torch.stack([-self.across[:, 1], self.across[:, 0]], -1)
+        self.origin = (left + right) / 2
+        ys = torch.arange(height, device=landmarks.device, dtype=landmarks.dtype) + 0.5
+        xs = torch.arange(width, device=landmarks.device, dtype=landmarks.dtype) + 0.5
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        self.pixels = torch.stack([grid_x, grid_y], -1).view(1, -1, 2)  # 1 x P x 2
+        self.height, self.width = height, width
+        self.pixel_local = self.to_local(self.pixels)  # N x P x 2
+
+    def to_local(self, points: torch.Tensor) -> torch.Tensor:
+        centred = points - self.origin[:, None]
+        u = (centred * self.across[:, None]).sum(-1)
+        v = (centred * self.down[:, None]).sum(-1)
+        return torch.stack([u, v], -1) / self.iod[:, None, None]
+
+    def to_normalised(self, local: torch.Tensor) -> torch.Tensor:
+        """Face-frame points (N x P x 2, IOD) -> ``grid_sample`` coordinates."""
+        scaled = local * self.iod[:, None, None]
+        pixels = self.origin[:, None] + scaled[..., :1] * self.across[:, None] + scaled[..., 1:] * self.down[:, None]
+        size = torch.tensor([self.width, self.height], device=local.device, dtype=local.dtype)
+        return pixels / size * 2 - 1
+
+
+def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-wise piecewise-linear interpolation (N x P at N x M knots); also whether x lies within the knots."""
+    order = xp.argsort(dim=1)
+    xp, fp = xp.gather(1, order), fp.gather(1, order)
+    index = torch.searchsorted(xp.contiguous(), x.contiguous()).clamp(1, xp.shape[1] - 1)
+    x0, x1 = xp.gather(1, index - 1), xp.gather(1, index)
+    f0, f1 = fp.gather(1, index - 1), fp.gather(1, index)
+    t = ((x - x0) / (x1 - x0).clamp_min(1e-9)).clamp(0, 1)
+    inside = (x >= xp[:, :1]) & (x <= xp[:, -1:])
+    return f0 + t * (f1 - f0), inside
+
+
+def _smooth_step(value: torch.Tensor, width: float) -> torch.Tensor:
+    return (value / width).clamp(0, 1)
+
+
+def close_lids(
+    image: torch.Tensor, target: torch.Tensor, frames: LocalFrames, closure: torch.Tensor, params: dict[str, Any]
+) -> torch.Tensor:
+    """Slide each upper lid down by ``closure`` (N, 0..1) of the lid opening; the eye below stays as it was."""
+    u, v = frames.pixel_local[..., 0], frames.pixel_local[..., 1]
+    band = float(params.get("skin_band", 0.12))
+    lash = float(params.get("lash_darkening", 0.0))
+    lash_width = float(params.get("lash_width", 0.018))
+    source_v = v.clone()
+    shade = torch.ones_like(v)
+    c = closure[:, None]
+    for side in ("left", "right"):
+        upper = frames.to_local(target[:, list(UPPER_LID[side])])
+        lower = frames.to_local(target[:, list(LOWER_LID[side])])
+        upper_v, inside = _interp(u, upper[..., 0], upper[..., 1])
+        lower_v, _ = _interp(u, lower[..., 0], lower[..., 1])
+        opening = (lower_v - upper_v).clamp_min(0)
+        lid = upper_v + c * opening
+        covered = inside & (v >= upper_v - band) & (v <= lid)
+        stretched = upper_v - band + (v - upper_v + band) * band / (lid - upper_v + band)
+        source_v = torch.where(covered, stretched, source_v)
+        edge = torch.exp(-((v - lid) ** 2) / (2 * lash_width**2)) * inside
+        shade = shade * (1 - lash * (c * 3).clamp(max=1) * edge * (opening > 0))
+    where = frames.to_normalised(torch.stack([u, source_v], -1))
+    grid = where.view(-1, frames.height, frames.width, 2)
+    closed = torch.nn.functional.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return closed * shade.view(-1, 1, frames.height, frames.width)
+
+
+def open_mouth(
+    image: torch.Tensor, source: torch.Tensor, target: torch.Tensor, frames: LocalFrames, params: dict[str, Any]
+) -> torch.Tensor:
+    """Paint the mouth cavity where the inner lips moved apart beyond the gap they had."""
+    u, v = frames.pixel_local[..., 0], frames.pixel_local[..., 1]
+    upper, lower = frames.to_local(target[:, list(UPPER_INNER_LIP)]), frames.to_local(target[:, list(LOWER_INNER_LIP)])
+    upper0, lower0 = frames.to_local(source[:, list(UPPER_INNER_LIP)]), frames.to_local(source[:, list(LOWER_INNER_LIP)])
+    old_gap = (lower0[..., 1] - upper0[..., 1]).clamp_min(0)
+    upper_v, inside = _interp(u, upper[..., 0], upper[..., 1])
+    lower_v, _ = _interp(u, lower[..., 0], lower[..., 1])
+    gap_before, _ = _interp(u, upper[..., 0], old_gap)
+    edge = float(params.get("edge", 0.012))
+    alpha = _smooth_step(v - (upper_v + gap_before), edge) * _smooth_step(lower_v - v, edge) * inside
+    colour = torch.tensor(params.get("cavity_colour", [0.16, 0.06, 0.06]), device=image.device, dtype=image.dtype)
+    alpha = alpha.view(-1, 1, frames.height, frames.width)
+    return image * (1 - alpha) + colour.view(1, 3, 1, 1) * alpha
+
+
+def _gauss(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    return torch.exp(-(x**2) / (2 * sigma**2))
+
+
+def _distance_to_segment(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Distance of points p (N x P x 2) to segments a->b (N x 2)."""
+    ab = (b - a)[:, None]
+    t = (((p - a[:, None]) * ab).sum(-1) / (ab**2).sum(-1).clamp_min(1e-9)).clamp(0, 1)
+    return (p - a[:, None] - t[..., None] * ab).norm(dim=-1)
+
+
+def appearance_shading(
+    target: torch.Tensor, frames: LocalFrames, aus: torch.Tensor, cues: dict[str, dict[str, Any]]
+) -> torch.Tensor:
+    """Multiplicative shading (N x 1 x H x W, 1 = unchanged) of the appearance cues of ``aus``."""
+    p = frames.pixel_local
+    darkening = torch.zeros_like(p[..., 0])
+    line = (0.7 / frames.iod)[:, None]  # crease half-width: 0.7 px of the grid the shading is computed on
+    for au, cue in cues.items():
+        weight = aus[:, AU_INDEX[au]] / AU_MAX
+        if not bool((weight > 0).any()):
+            continue
+        kind, strength = cue["kind"], float(cue["strength"])
+        pattern = torch.zeros_like(darkening)
+        if kind == "furrow":
+            for a, b in cue["between"]:
+                centre = frames.to_local(target[:, [a, b]]).mean(1)
+                du, dv = p[..., 0] - centre[:, None, 0], p[..., 1] - centre[:, None, 1]
+                for k in range(int(cue["lines"])):
+                    offset = (k - (int(cue["lines"]) - 1) / 2) * float(cue["spacing"])
+                    pattern = pattern + _gauss(du - offset, line) * _gauss(dv, float(cue["length"]) / 2)
+        elif kind == "nose_wrinkle":
+            points = frames.to_local(target[:, list(cue["along"])])
+            centre = points.mean(1)
+            du, dv = p[..., 0] - centre[:, None, 0], p[..., 1] - centre[:, None, 1]
+            for k in range(int(cue["lines"])):
+                offset = (k - (int(cue["lines"]) - 1) / 2) * float(cue["spacing"])
+                pattern = pattern + _gauss(dv - offset, line) * _gauss(du, float(cue["length"]) / 2)
+        elif kind == "crows_feet":
+            spread = math.radians(float(cue["spread_degrees"]))
+            length = float(cue["length"])
+            for landmark in cue["at"]:
+                corner = frames.to_local(target[:, [landmark]])[:, 0]
+                outward = -1.0 if landmark == cue["at"][0] else 1.0
+                du, dv = (p[..., 0] - corner[:, None, 0]) * outward, p[..., 1] - corner[:, None, 1]
+                for k in range(int(cue["lines"])):
+                    angle = -spread / 2 + spread * k / max(int(cue["lines"]) - 1, 1)
+                    along = du * math.cos(angle) + dv * math.sin(angle)
+                    across = -du * math.sin(angle) + dv * math.cos(angle)
+                    reach = _smooth_step(along - 0.02, 0.02) * _smooth_step(length - along, 0.03)
+                    pattern = pattern + _gauss(across, line) * reach
+        elif kind == "nasolabial":
+            width = float(cue["width"])
+            for start, end in zip(cue["from"], cue["to"], strict=True):
+                a = frames.to_local(target[:, [start]])[:, 0]
+                b = frames.to_local(target[:, [end]])[:, 0]
+                outward = torch.sign(b[:, 0] - a[:, 0] + 1e-9)[:, None]
+                mid = (a + b) / 2 + torch.cat([outward * 0.05, torch.zeros_like(outward)], -1)
+                tail = b + torch.cat([outward * 0.04, torch.full_like(outward, 0.06)], -1)
+                distance = torch.minimum(_distance_to_segment(p, a, mid), _distance_to_segment(p, mid, b))
+                distance = torch.minimum(distance, _distance_to_segment(p, b, tail))
+                pattern = pattern + _gauss(distance, width)
+        elif kind == "dimple":
+            for landmark in cue["at"]:
+                corner = frames.to_local(target[:, [landmark]])[:, 0]
+                outward = -1.0 if landmark == cue["at"][0] else 1.0
+                centre = corner + torch.tensor([outward * float(cue["offset"]), 0.0], device=p.device)
+                pattern = pattern + _gauss((p - centre[:, None]).norm(dim=-1), float(cue["sigma"]))
+        elif kind == "chin_boss":
+            centre = frames.to_local(target[:, list(cue["at"])]).mean(1)
+            sigma = float(cue["sigma"])
+            for k in range(int(cue["dimples"])):  # a fixed ring of small pits: peau d'orange of the mentalis
+                angle = 2 * math.pi * k / int(cue["dimples"])
+                spot = centre + sigma * 0.6 * torch.tensor([math.cos(angle), 0.6 * math.sin(angle)], device=p.device)
+                pattern = pattern + _gauss((p - spot[:, None]).norm(dim=-1), sigma * 0.22)
+            pattern = pattern + 0.5 * _gauss(p[..., 1] - centre[:, None, 1] + sigma, 0.012) * _gauss(
+                p[..., 0] - centre[:, None, 0], sigma
+            )
+        else:
+            raise ValueError(f"unknown appearance cue kind {kind!r} for {au}")
+        darkening = darkening + strength * weight[:, None] * pattern.clamp(max=1)
+    return (1 - darkening.clamp(max=0.6)).view(-1, 1, frames.height, frames.width)
