@@ -11,7 +11,6 @@ import pytest
 
 from miex_dataset.aus import AU_INDEX, AU_NAMES, NUM_AUS
 from miex_dataset.errors import MiexInputError
-from miex_dataset.faces.au_geometry import GeometricAUEstimator
 from miex_dataset.faces import (
     BLENDSHAPES_FOR_AU,
     Calibration,
@@ -20,6 +19,7 @@ from miex_dataset.faces import (
     align_face,
     blendshapes_to_aus,
 )
+from miex_dataset.faces.au_geometry import GeometricAUEstimator
 
 
 @pytest.fixture(scope="module")

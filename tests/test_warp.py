@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def test_lids_close_monotonically_without_fold_over(face: torch.Tensor, landmark
     for image in to_uint8(frames):
         shapes = measure_face(image).blendshapes
         blink.append((shapes["eyeBlinkLeft"] + shapes["eyeBlinkRight"]) / 2)
-    assert all(b > a for a, b in zip(blink, blink[1:], strict=False)), blink  # an independent network head
+    assert all(b > a for a, b in itertools.pairwise(blink)), blink  # an independent network head
     assert blink[-1] > 0.4
     eye = frames[:, :, 35:52, 35:60]  # the image-left eye region of the crop: it only ever gets covered by skin
     darkness = (1 - eye.mean(1)).flatten(1).quantile(0.9, dim=1)

@@ -35,7 +35,7 @@ def _varint(data: bytes, offset: int) -> tuple[int, int]:
             return value, offset
 
 
-def _fields(data: bytes):  # noqa: ANN202 - a generator of (field number, wire type, payload)
+def _fields(data: bytes):  # yields (field number, wire type, payload)
     offset = 0
     while offset < len(data):
         key, offset = _varint(data, offset)

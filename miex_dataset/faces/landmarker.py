@@ -144,8 +144,10 @@ class FaceAnalyzer:
         big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
         faces = self._detect(big, offset=(0, 0), full=size)
         scale = np.array([width / size[0], height / size[1]], dtype=np.float32)
-        return [replace(face, landmarks=face.landmarks * scale, depth=None if face.depth is None else face.depth * scale[0])
-                for face in faces]
+        return [
+            replace(face, landmarks=face.landmarks * scale, depth=None if face.depth is None else face.depth * scale[0])
+            for face in faces
+        ]
 
     def _detect_tiled(self, rgb: np.ndarray) -> list[FaceRecord]:
         """Scan overlapping square crops; keep one record per face (the first crop that found it wins)."""

@@ -19,8 +19,14 @@ IMAGE_LEFT_EYE_CORNERS = (33, 133)
 IMAGE_RIGHT_EYE_CORNERS = (263, 362)
 
 # Lid contours from the outer to the inner corner (corners included).
-UPPER_LID = {"left": (33, 246, 161, 160, 159, 158, 157, 173, 133), "right": (263, 466, 388, 387, 386, 385, 384, 398, 362)}
-LOWER_LID = {"left": (33, 7, 163, 144, 145, 153, 154, 155, 133), "right": (263, 249, 390, 373, 374, 380, 381, 382, 362)}
+UPPER_LID = {
+    "left": (33, 246, 161, 160, 159, 158, 157, 173, 133),
+    "right": (263, 466, 388, 387, 386, 385, 384, 398, 362),
+}
+LOWER_LID = {
+    "left": (33, 7, 163, 144, 145, 153, 154, 155, 133),
+    "right": (263, 249, 390, 373, 374, 380, 381, 382, 362),
+}
 
 # Inner lip contours from the image-left to the image-right corner.
 UPPER_INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)

@@ -1,7 +1,15 @@
-"""AU fidelity of a generator: ask for single AUs and emotion prototypes, re-measure, compare (and check identity).
+"""AU fidelity of a generator: sweep every AU, re-measure the frames with a judge, compare (and check identity).
 
-Measurement uses the MediaPipe blendshape proxy of FACTS.md §7 (mean of left/right, x 5). It is uncalibrated, so
-what matters is the *change* from the input face and its correlation with the requested intensity, not the level.
+Judges (each a different instrument, each with blind spots the report names):
+
+- ``geometry``: :mod:`miex_dataset.faces.au_geometry` on MediaPipe landmarks re-detected on the frame, as change
+  from the input face. It inverts the same motion model the warp renders, so for the warp it confirms that the
+  motion is *visible to a landmarker*, not that it is the right motion; it cannot see wrinkles or shading.
+- ``blendshapes``: MediaPipe's blendshape head (docs/reference.md §AU extraction), as change from the input face:
+  a separately trained network, but fed by the same landmark mesh; cheekSquint and noseSneer are nearly dead.
+
+Neither replaces an OpenFace-grade appearance judge; use ``miex extract-aus --backend openface`` on the grid frames
+for that.
 """
 
 from __future__ import annotations
@@ -22,18 +30,15 @@ from ..errors import MiexInputError
 from .base import FaceGenerator
 from .grid import image_grid, to_uint8
 
-BLENDSHAPES: dict[str, tuple[str, ...]] = {
-    "AU01": ("browInnerUp",), "AU02": ("browOuterUpLeft", "browOuterUpRight"),
-    "AU04": ("browDownLeft", "browDownRight"), "AU05": ("eyeWideLeft", "eyeWideRight"),
-    "AU06": ("cheekSquintLeft", "cheekSquintRight"), "AU07": ("eyeSquintLeft", "eyeSquintRight"),
-    "AU09": ("noseSneerLeft", "noseSneerRight"), "AU10": ("mouthUpperUpLeft", "mouthUpperUpRight"),
-    "AU12": ("mouthSmileLeft", "mouthSmileRight"), "AU14": ("mouthDimpleLeft", "mouthDimpleRight"),
-    "AU15": ("mouthFrownLeft", "mouthFrownRight"), "AU17": ("mouthShrugLower",),
-    "AU20": ("mouthStretchLeft", "mouthStretchRight"), "AU23": ("mouthPressLeft", "mouthPressRight"),
-    "AU25": ("mouthLowerDownLeft", "mouthLowerDownRight"), "AU26": ("jawOpen",),
-    "AU45": ("eyeBlinkLeft", "eyeBlinkRight"),
-}  # fmt: skip
-"""Blendshape -> AU proxy (FACTS.md §7). miex_dataset.faces did not exist when this was written: kept local."""
+JUDGES: dict[str, str] = {
+    "geometry": "MediaPipe landmarks re-detected on each frame, AUs as change from the input face by inverting the "
+    "FACS motion model (miex_dataset.faces.au_geometry). Blind spots: shares the warp's motion model, so it checks "
+    "that motion is visible, not that it is anatomically right; blind to texture (wrinkles, furrows, shading); "
+    "MediaPipe's mesh under-follows cheek (AU06), nose (AU09) and lip-red (AU23) motion.",
+    "blendshapes": "MediaPipe's blendshape head, mean of left/right x 5, as change from the input face. Blind "
+    "spots: driven by the same landmark mesh; cheekSquint (AU06) and noseSneer (AU09) barely respond; reads resting "
+    "state (hence change, not level).",
+}
 
 EMOTIONS: dict[str, tuple[str, ...]] = {
     "happiness": ("AU06", "AU12"),
@@ -59,11 +64,21 @@ def astronaut_face(size: int = 128) -> torch.Tensor:
 
 
 def load_faces(folder: str | PathLike[str], size: int = 128, limit: int | None = None) -> torch.Tensor:
-    """Aligned face crops from a folder (sorted by name), resized to ``size``."""
+    """Aligned face crops: a face pool folder (its ``index.parquet``), its ``crops/``, or a folder of images."""
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+    if not folder.is_dir():
+        raise MiexInputError("face folder not found", file=folder)
+    if (folder / "index.parquet").is_file():
+        from ..faces.pool import read_index
+
+        index = read_index(folder / "index.parquet")
+        files = [folder / name for name in index["file"]]
+    else:
+        root = folder / "crops" if (folder / "crops").is_dir() else folder
+        files = sorted(p for p in root.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"})
     if not files:
-        raise MiexInputError("no face images found", file=folder)
+        reason = "no face images found (give a `miex faces` output folder or a folder of crops)"
+        raise MiexInputError(reason, file=folder)
     faces = []
     for path in files[:limit]:
         with Image.open(path) as image:
@@ -71,17 +86,39 @@ def load_faces(folder: str | PathLike[str], size: int = 128, limit: int | None =
     return torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float() / 255
 
 
-def measure_aus(frames: torch.Tensor) -> np.ndarray:
-    """Proxy AU intensities (0 to 5) of each frame; a row of NaN where no face is found."""
-    from .mediapipe_face import measure_face
+class Judge:
+    """Measure AU change of frames against their input face with one of :data:`JUDGES`."""
 
-    result = np.full((frames.shape[0], NUM_AUS), np.nan, dtype=np.float32)
-    for row, image in enumerate(to_uint8(frames)):
-        measured = measure_face(image)
-        if measured is not None:
-            for au, names in BLENDSHAPES.items():
-                result[row, AU_INDEX[au]] = 5 * np.mean([measured.blendshapes.get(name, 0.0) for name in names])
-    return result
+    def __init__(self, name: str = "geometry") -> None:
+        if name not in JUDGES:
+            raise MiexInputError(f"unknown judge {name!r} (choose from {', '.join(JUDGES)})", field="judge")
+        from ..faces.au_geometry import GeometricAUEstimator
+
+        self.name = name
+        self.geometry = GeometricAUEstimator()
+
+    def landmarks(self, frame: torch.Tensor) -> Any:
+        from .mediapipe_face import measure_face
+
+        return measure_face(to_uint8(frame[None])[0])
+
+    def change(self, frames: torch.Tensor, neutral: Any) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """(N x 17) judged change from ``neutral`` (NaN where no face) and the re-detected landmarks."""
+        from ..faces.au_extract import blendshapes_to_aus
+
+        result = np.full((len(frames), NUM_AUS), np.nan, dtype=np.float32)
+        points: list[np.ndarray | None] = []
+        base = blendshapes_to_aus(neutral.blendshapes)
+        for row, frame in enumerate(frames):
+            measured = self.landmarks(frame)
+            points.append(None if measured is None else measured.landmarks)
+            if measured is None:
+                continue
+            if self.name == "geometry":
+                result[row] = self.geometry.estimate(measured.landmarks_3d, neutral.landmarks_3d).aus
+            else:
+                result[row] = blendshapes_to_aus(measured.blendshapes) - base
+        return result, points
 
 
 def _targets(intensities: Sequence[float]) -> tuple[list[str], np.ndarray]:
@@ -121,51 +158,143 @@ def evaluate_generator(
     *,
     intensities: Sequence[float] = (0, 1, 2, 3, 4, 5),
     grid_path: str | PathLike[str] | None = None,
+    judge: str = "geometry",
+    grid_faces: int = 4,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Animate each face with every single-AU and emotion target; report per-AU correlation/slope and identity."""
+    """Sweep every single AU and emotion prototype on every face; report per AU correlation, slope, change at the
+    top intensity, monotonicity, delivered landmark motion and the leak into the other AUs."""
+    from tqdm.auto import tqdm
+
+    judge_tool = Judge(judge)
     labels, targets = _targets(intensities)
     steps = len(intensities)
-    requested, measured = [], []
-    psnr, ssim, first_frames = [], [], None
-    for face in faces:
-        baseline = measure_aus(face[None])[0]
-        if np.isnan(baseline).all():
-            raise MiexInputError("the AU extractor finds no face in an input face", field="faces")
+    requested, measured, delivered = [], [], {au: [] for au in AU_NAMES}
+    psnr, ssim, grid_rows = [], [], []
+    for number, face in enumerate(tqdm(faces, desc="eval-generator", unit="face", disable=not progress)):
+        neutral = judge_tool.landmarks(face)
+        if neutral is None:
+            raise MiexInputError("the landmarker finds no face in an input face", row=number, field="faces")
         kwargs: dict[str, Any] = {}
-        if hasattr(generator, "detect_landmarks"):  # measure landmarks once, not once per target
-            points = generator.detect_landmarks(face[None])
+        points = torch.from_numpy(neutral.landmarks)[None]
+        if generator.needs_landmarks:
             kwargs["landmarks"] = points.expand(len(targets), -1, -1)
         frames = generator(face[None].expand(len(targets), -1, -1, -1), targets, seed=0, **kwargs)
-        first_frames = frames if first_frames is None else first_frames
+        if number < grid_faces:
+            grid_rows.append(frames)
+        judged, redetected = judge_tool.change(frames, neutral)
         requested.append(targets)
-        measured.append(measure_aus(frames) - baseline)
+        measured.append(judged)
+        _delivered_motion(generator, neutral.landmarks, targets, redetected, steps, delivered)
         face_psnr, face_ssim = _identity(frames, face)
         psnr += face_psnr
         ssim += face_ssim
     requested_all, measured_all = np.concatenate(requested), np.concatenate(measured)
-    single = np.arange(len(requested_all)) % len(targets) < NUM_AUS * steps
-    fidelity = {au: _fit(requested_all[single, i], measured_all[single, i]) for i, au in enumerate(AU_NAMES)}
+    position = np.arange(len(requested_all)) % len(targets)
+    single = position < NUM_AUS * steps
+    top = np.isclose(requested_all.max(axis=1), max(intensities)) & single
+    fidelity, leaks = {}, {}
+    for i, au in enumerate(AU_NAMES):
+        rows = single & (position // steps == i)
+        entry = _fit(requested_all[rows, i], measured_all[rows, i])
+        at_top = measured_all[rows & top]
+        entry["change_at_top"] = _mean(list(at_top[:, i][np.isfinite(at_top[:, i])]))
+        entry["monotonic"] = _monotonic(measured_all[rows, i].reshape(-1, steps))
+        entry["delivered_motion"] = _mean(delivered[au])
+        fidelity[au] = entry
+        leaks[au] = {
+            other: _round(np.nanmean(at_top[:, j])) for j, other in enumerate(AU_NAMES) if j != i and len(at_top)
+        }
     emotions = {}
     for e, (emotion, aus) in enumerate(EMOTIONS.items()):
-        rows = (np.arange(len(requested_all)) % len(targets)) // steps == NUM_AUS + e
+        rows = position // steps == NUM_AUS + e
         columns = [AU_INDEX[au] for au in aus]
         emotions[emotion] = _fit(requested_all[rows][:, columns].ravel(), measured_all[rows][:, columns].ravel())
-    if grid_path is not None and first_frames is not None:
-        rows = [first_frames[r * steps : (r + 1) * steps] for r in range(len(labels))]
-        image_grid(rows, row_labels=labels, column_labels=[f"{v:g}" for v in intensities]).save(grid_path)
+    if grid_path is not None and grid_rows:
+        _save_grid(grid_rows, labels, intensities, grid_path)
     correlations = [v["correlation"] for v in fidelity.values() if v["correlation"] is not None]
+    model = getattr(generator, "motion", None)
     return {
         "generator": generator.name,
         "generator_config": generator.config,
-        "extractor": "mediapipe-blendshapes (FACTS.md §7 proxy, mean of left/right x 5)",
+        "judge": {"name": judge, "description": JUDGES[judge]},
         "faces": len(faces),
         "intensities": [float(v) for v in intensities],
         "au_fidelity": fidelity,
         "mean_correlation": float(np.mean(correlations)) if correlations else None,
+        "leaks_at_top": leaks,
+        "declared_couplings": model.couplings() if model is not None else {},
         "emotions": emotions,
         "identity": {"psnr_db": _mean(psnr), "ssim": _mean(ssim), "frames": len(psnr), "region": "whole frame"},
         "grid": None if grid_path is None else str(grid_path),
     }
+
+
+def _round(value: float) -> float | None:
+    return None if not math.isfinite(float(value)) else round(float(value), 3)
+
+
+def _monotonic(sweeps: np.ndarray, tolerance: float = 0.05) -> bool | None:
+    """Every face's judged change never drops by more than ``tolerance`` as the intensity rises."""
+    finite = np.isfinite(sweeps).all(axis=1)
+    if not finite.any():
+        return None
+    return bool((np.diff(sweeps[finite], axis=1) >= -tolerance).all())
+
+
+def _delivered_motion(
+    generator: FaceGenerator, neutral: np.ndarray, targets: np.ndarray, redetected: list[np.ndarray | None],
+    steps: int, out: dict[str, list[float]],
+) -> None:  # fmt: skip
+    """Re-detected landmark motion projected on the intended motion, at the top intensity of each single-AU sweep
+    (only for generators that say where landmarks should go)."""
+    if not hasattr(generator, "targets"):
+        return
+    from ..faces.mesh import face_frame
+
+    frame = face_frame(neutral)
+    for a, au in enumerate(AU_NAMES):
+        row = a * steps + steps - 1
+        if redetected[row] is None or au == "AU45":
+            continue
+        aimed = generator.targets(torch.from_numpy(neutral)[None], torch.from_numpy(targets[row : row + 1]))[0].numpy()
+        want = frame.to_local(aimed) - frame.to_local(neutral)
+        got = frame.to_local(redetected[row]) - frame.to_local(neutral)
+        moving = np.linalg.norm(want, axis=1) > 0.01
+        if moving.any():
+            w, g = want[moving], got[moving]
+            out[au].append(float((w * g).sum() / (w * w).sum()))
+
+
+def _save_grid(rows: list[torch.Tensor], labels: list[str], intensities: Sequence[float], path: Any) -> None:
+    """One block of rows per face (every label x intensity), faces stacked vertically."""
+    steps = len(intensities)
+    blocks = []
+    for f, frames in enumerate(rows):
+        for r, label in enumerate(labels):
+            blocks.append((frames[r * steps : (r + 1) * steps], f"face {f} {label}"))
+    image_grid([b for b, _ in blocks], row_labels=[name for _, name in blocks],
+               column_labels=[f"{v:g}" for v in intensities]).save(path)  # fmt: skip
+
+
+def summary(report: dict[str, Any]) -> str:
+    """A readable table of the report."""
+    lines = [f"{report['generator']} judged by {report['judge']['name']} on {report['faces']} face(s)",
+             f"{'AU':<5} {'r':>6} {'slope':>6} {'d@top':>6} {'mono':>5} {'motion':>7}  leaks >= 0.5"]  # fmt: skip
+    for au, entry in report["au_fidelity"].items():
+        leaks = [f"{k}{'*' if k in report['declared_couplings'].get(au, {}) else ''} {v:.1f}"
+                 for k, v in report["leaks_at_top"].get(au, {}).items() if v is not None and v >= 0.5]  # fmt: skip
+        lines.append(f"{au:<5} {_fmt(entry['correlation']):>6} {_fmt(entry['slope']):>6} "
+                     f"{_fmt(entry['change_at_top']):>6} {str(entry['monotonic'])[:5]:>5} "
+                     f"{_fmt(entry['delivered_motion']):>7}  {', '.join(leaks)}")  # fmt: skip
+    lines.append(f"mean r {_fmt(report['mean_correlation'])}; identity PSNR {_fmt(report['identity']['psnr_db'])} dB, "
+                 f"SSIM {_fmt(report['identity']['ssim'])}; * = declared coupling")  # fmt: skip
+    lines.append(f"judge: {report['judge']['description']}")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _mean(values: list[float]) -> float | None:

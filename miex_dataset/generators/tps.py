@@ -1,22 +1,18 @@
-"""Thin-plate splines for the warp generator: a per-face interpolation matrix, and inversion of a forward field.
+"""Thin-plate splines for the warp generator (Bookstein 1989; docs/reference.md §Warp generator).
 
-The spline is fitted on a face's SOURCE landmarks, so its interpolation matrix depends on the face alone: synthesis
-renders every face about 18 times (onset and apex of 9 samples) and pays for the solve once. The forward field
-(where each source point goes) is inverted by fixed-point iteration into the backward field that ``grid_sample``
-needs. Everything per face is computed on its own (no batched linear algebra), in float64, so a frame does not
-depend on which other frames share its batch.
+The spline is fitted per frame through the moved control points (centres = targets, values = source - target), so
+it is exact at every control point; the solve is float64 and per face (no batched linear algebra), so a frame does
+not depend on which other frames share its batch.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 REGULARIZATION = 1e-7
 """Tiny ridge on the kernel: interpolation stays exact to < 0.1 % at the control points while a near-duplicate
 landmark pair cannot make the system singular."""
-INVERSION_STEPS = 5
 
 
 def tps_kernel(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -27,22 +23,9 @@ def tps_kernel(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.where(squared > 0, values, 0.0)
 
 
-def interpolation_matrix(centres: np.ndarray, queries: np.ndarray, regularization: float = REGULARIZATION) -> np.ndarray:
-    """W (Q x C) such that the spline through values ``v`` (C x 2) at ``centres`` evaluates to ``W @ v`` at
-    ``queries`` (normalised coordinates, float64)."""
-    count = len(centres)
-    system = np.zeros((count + 3, count + 3))
-    system[:count, :count] = tps_kernel(centres, centres) + regularization * np.eye(count)
-    affine = np.column_stack([np.ones(count), centres])
-    system[:count, count:] = affine
-    system[count:, :count] = affine.T
-    query_basis = np.column_stack([tps_kernel(queries, centres), np.ones(len(queries)), queries])  # Q x (C+3)
-    # W = query_basis @ inv(system)[:, :count]; the system is symmetric, so solve it against query_basis^T
-    return np.linalg.solve(system, query_basis.T).T[:, :count]
-
-
-def spline_values(centres: np.ndarray, values: np.ndarray, queries: np.ndarray,
-                  regularization: float = REGULARIZATION) -> np.ndarray:
+def spline_values(
+    centres: np.ndarray, values: np.ndarray, queries: np.ndarray, regularization: float = REGULARIZATION
+) -> np.ndarray:
     """The spline through ``values`` (C x 2) at ``centres`` (C x 2), evaluated at ``queries`` (Q x 2); float64."""
     count = len(centres)
     system = np.zeros((count + 3, count + 3))
@@ -65,21 +48,6 @@ def evaluate_spline(centres: np.ndarray, weights: np.ndarray, queries: np.ndarra
     count = len(centres)
     radial = kernel.double() @ torch.from_numpy(weights[:count])
     return radial.numpy() + np.column_stack([np.ones(len(queries)), queries]) @ weights[count:]
-
-
-def invert_field(forward: torch.Tensor, steps: int = INVERSION_STEPS) -> torch.Tensor:
-    """Backward displacement ``b`` with ``y + b(y) + f(y + b(y)) = y`` for a forward field ``f``.
-
-    ``forward``: N x 2 x R x R in normalised units on a pixel-centre grid. Fixed point ``b <- -f(y + b)``; it
-    converges where the motion does not fold (gradient below 1), which the motion model respects outside the
-    lip and lid seams that occlusion rendering repaints."""
-    resolution = forward.shape[-1]
-    base = pixel_centres(resolution, resolution, forward.device, forward.dtype)
-    backward = -forward
-    for _ in range(steps):
-        where = (base + backward.permute(0, 2, 3, 1)).clamp(-1, 1)
-        backward = -F.grid_sample(forward, where, mode="bilinear", padding_mode="border", align_corners=False)
-    return backward
 
 
 def pixel_centres(height: int, width: int, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:

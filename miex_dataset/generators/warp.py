@@ -115,7 +115,6 @@ class WarpGenerator(FaceGenerator):
     def _render(self, face: torch.Tensor, landmarks: torch.Tensor, aus: torch.Tensor) -> torch.Tensor:
         _, _, height, width = face.shape
         target = self.targets(landmarks, aus)
-        size = torch.tensor([width, height], dtype=torch.float64)
         backward = self._backward_field(landmarks[0].double().cpu(), target[0].double().cpu(), height, width)
         field = F.interpolate(backward, size=(height, width), mode="bilinear", align_corners=False)
         grid = pixel_centres(height, width, torch.device("cpu"), torch.float64) + field.permute(0, 2, 3, 1)
@@ -170,7 +169,8 @@ def fit_displacement_model(
     weights = np.asarray(aus, np.float64) / AU_MAX
     if neutral.shape != expressive.shape or neutral.shape[1:] != (NUM_LANDMARKS, 2) or len(weights) != len(neutral):
         raise MiexInputError("need M x 478 x 2 neutral and expressive landmarks and M x 17 AUs", field="landmarks")
-    local = np.stack([face_frame(n).to_local(e) - face_frame(n).to_local(n) for n, e in zip(neutral, expressive)])
+    pairs = zip(neutral, expressive, strict=True)
+    local = np.stack([face_frame(n).to_local(e) - face_frame(n).to_local(n) for n, e in pairs])
     chosen = landmarks if landmarks is not None else list(range(NUM_LANDMARKS))
     solution, *_ = np.linalg.lstsq(weights, local[:, chosen].reshape(len(weights), -1), rcond=None)
     solution = solution.reshape(NUM_AUS, len(chosen), 2)

@@ -106,7 +106,8 @@ def open_mouth(
     """Paint the mouth cavity where the inner lips moved apart beyond the gap they had."""
     u, v = frames.pixel_local[..., 0], frames.pixel_local[..., 1]
     upper, lower = frames.to_local(target[:, list(UPPER_INNER_LIP)]), frames.to_local(target[:, list(LOWER_INNER_LIP)])
-    upper0, lower0 = frames.to_local(source[:, list(UPPER_INNER_LIP)]), frames.to_local(source[:, list(LOWER_INNER_LIP)])
+    upper0 = frames.to_local(source[:, list(UPPER_INNER_LIP)])
+    lower0 = frames.to_local(source[:, list(LOWER_INNER_LIP)])
     old_gap = (lower0[..., 1] - upper0[..., 1]).clamp_min(0)
     upper_v, inside = _interp(u, upper[..., 0], upper[..., 1])
     lower_v, _ = _interp(u, lower[..., 0], lower[..., 1])
