@@ -49,7 +49,7 @@ BLENDSHAPES_FOR_AU: dict[str, tuple[str, ...]] = {
     "AU26": ("jawOpen",),
     "AU45": ("eyeBlinkLeft", "eyeBlinkRight"),
 }
-"""FACTS.md §7 correspondences; the 17 keys are in :data:`AU_NAMES` order."""
+"""docs/reference.md §AU extraction (blendshapes); the 17 keys are in :data:`AU_NAMES` order."""
 
 CALIBRATION_FORMAT = "miex.au_calibration.v1"
 

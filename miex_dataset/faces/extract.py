@@ -129,6 +129,9 @@ def _measure_mediapipe(backend: Backend, job: AUJob, rows: Rows, problems: Probl
         reference = aligned_onset[0]
     name = backend.extractor_name(clip=bool(job.clip))
     for position in job.positions:
+        if reference is not None and position == job.onset:  # already measured: the reference itself
+            rows.append(_row(job, position, extractor.from_face(reference, reference), name))
+            continue
         problem = _measure_frame(extractor, job, position, onset.shape, alignment, rows, name, reference)
         if problem:
             problems.append({"file": job.frames[position], "reason": problem})

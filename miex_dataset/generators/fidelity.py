@@ -95,9 +95,10 @@ class Judge:
         from ..faces.au_geometry import GeometricAUEstimator
 
         self.name = name
-        self.geometry = GeometricAUEstimator()
+        self.geometry = GeometricAUEstimator() if name == "geometry" else None
 
-    def landmarks(self, frame: torch.Tensor) -> Any:
+    def measure(self, frame: torch.Tensor) -> Any:
+        """MediaPipe's measurement (landmarks, blendshapes) of one frame, or None when it finds no face."""
         from .mediapipe_face import measure_face
 
         return measure_face(to_uint8(frame[None])[0])
@@ -108,13 +109,13 @@ class Judge:
 
         result = np.full((len(frames), NUM_AUS), np.nan, dtype=np.float32)
         points: list[np.ndarray | None] = []
-        base = blendshapes_to_aus(neutral.blendshapes)
+        base = None if self.geometry else blendshapes_to_aus(neutral.blendshapes)
         for row, frame in enumerate(frames):
-            measured = self.landmarks(frame)
+            measured = self.measure(frame)
             points.append(None if measured is None else measured.landmarks)
             if measured is None:
                 continue
-            if self.name == "geometry":
+            if self.geometry is not None:
                 result[row] = self.geometry.estimate(measured.landmarks_3d, neutral.landmarks_3d).aus
             else:
                 result[row] = blendshapes_to_aus(measured.blendshapes) - base
@@ -172,7 +173,7 @@ def evaluate_generator(
     requested, measured, delivered = [], [], {au: [] for au in AU_NAMES}
     psnr, ssim, grid_rows = [], [], []
     for number, face in enumerate(tqdm(faces, desc="eval-generator", unit="face", disable=not progress)):
-        neutral = judge_tool.landmarks(face)
+        neutral = judge_tool.measure(face)
         if neutral is None:
             raise MiexInputError("the landmarker finds no face in an input face", row=number, field="faces")
         kwargs: dict[str, Any] = {}
