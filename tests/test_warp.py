@@ -100,18 +100,17 @@ def test_the_warp_delivers_the_motion_it_intends(face: torch.Tensor, landmarks: 
 
     generator = WarpGenerator()
     size = torch.tensor([128.0, 128.0], dtype=torch.float64)
-    for au in ("AU01", "AU04", "AU12", "AU15", "AU26"):
+    for au in AU_NAMES[:-1]:  # AU45 is occlusion, not landmark motion
         aus = torch.from_numpy(au_vector(**{au: 5.0})[None])
         target = generator.targets(landmarks, aus)[0].double()
-        backward = generator._backward_field(landmarks[0].double(), target, 128, 128)
-        field = F.interpolate(backward, size=(128, 128), mode="bilinear", align_corners=False)
+        field = generator.backward_field(landmarks[0].double(), target, 128, 128)
         moved = target[generator.control] - landmarks[0, generator.control].double()
         at = (target[generator.control] / size * 2 - 1)[None, None]
         landed = ((at[0, 0] + F.grid_sample(field, at, align_corners=False)[0, :, 0].T) + 1) / 2 * size
         error = (landed - landmarks[0, generator.control].double()).norm(dim=1)
         big = moved.norm(dim=1) > 1.0
         delivered = 1 - (error[big] / moved[big].norm(dim=1)).mean()
-        assert delivered > 0.8, (au, float(delivered))
+        assert delivered > 0.9, (au, float(delivered))
 
 
 @needs_landmarker

@@ -9,24 +9,32 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.spatial.distance import cdist
 
 REGULARIZATION = 1e-7
 """Tiny ridge on the kernel: interpolation stays exact to < 0.1 % at the control points while a near-duplicate
 landmark pair cannot make the system singular."""
 
 
+CHUNK = 1024
+"""Query rows per block: a block's kernel (96 x ~200 float64) stays in cache and below the allocator's mmap
+threshold; fresh megabyte-sized temporaries page-fault on every frame, which cost more than the arithmetic."""
+
+
 def tps_kernel(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """``U(r) = r^2 log r`` between every point (P x 2) and centre (C x 2), exactly 0 at r = 0."""
-    squared = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = 0.5 * squared * np.log(squared)
-    return np.where(squared > 0, values, 0.0)
+    """``U(r) = r^2 log r`` between every point (P x 2) and centre (C x 2), exactly 0 at r = 0.
+
+    float64 and elementwise only (no BLAS), so the values do not depend on the number of threads."""
+    squared = cdist(points, centres, "sqeuclidean")
+    logs = np.maximum(squared, 1e-300)
+    np.log(logs, out=logs)
+    logs *= squared
+    logs *= 0.5
+    return logs
 
 
-def spline_values(
-    centres: np.ndarray, values: np.ndarray, queries: np.ndarray, regularization: float = REGULARIZATION
-) -> np.ndarray:
-    """The spline through ``values`` (C x 2) at ``centres`` (C x 2), evaluated at ``queries`` (Q x 2); float64."""
+def fit_spline(centres: np.ndarray, values: np.ndarray, regularization: float = REGULARIZATION) -> np.ndarray:
+    """Weights ((C+3) x D) of the spline through ``values`` (C x D) at ``centres`` (C x 2), float64."""
     count = len(centres)
     system = np.zeros((count + 3, count + 3))
     system[:count, :count] = tps_kernel(centres, centres) + regularization * np.eye(count)
@@ -34,20 +42,17 @@ def spline_values(
     system[:count, count:] = affine
     system[count:, :count] = affine.T
     rhs = np.concatenate([values, np.zeros((3, values.shape[1]))])
-    weights = np.linalg.solve(system, rhs)
-    return evaluate_spline(centres, weights, queries)
+    return np.linalg.solve(system, rhs)
 
 
 def evaluate_spline(centres: np.ndarray, weights: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Spline ``weights`` ((C+3) x 2) at ``queries``: the Q x C kernel in float32 (the costly part; the result is
-    quantised downstream), squared distances by one matrix product."""
-    q = torch.from_numpy(queries.astype(np.float32))
-    c = torch.from_numpy(centres.astype(np.float32))
-    squared = (q.square().sum(1, keepdim=True) + c.square().sum(1)[None] - 2 * q @ c.T).clamp_min_(1e-20)
-    kernel = squared.log().mul_(squared).mul_(0.5)
+    """Spline ``weights`` ((C+3) x D) at ``queries`` (Q x 2) -> Q x D, float64, in cache-sized blocks."""
     count = len(centres)
-    radial = kernel.double() @ torch.from_numpy(weights[:count])
-    return radial.numpy() + np.column_stack([np.ones(len(queries)), queries]) @ weights[count:]
+    out = queries @ weights[count + 1 :] + weights[count]
+    for start in range(0, len(queries), CHUNK):
+        block = slice(start, start + CHUNK)
+        out[block] += tps_kernel(queries[block], centres) @ weights[:count]
+    return out
 
 
 def pixel_centres(height: int, width: int, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:

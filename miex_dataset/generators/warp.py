@@ -14,12 +14,14 @@ The output depends on (face, landmarks, AUs) only: every step is computed per fa
 
 from __future__ import annotations
 
+import functools
 from os import PathLike
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.spatial.distance import cdist
 
 from ..aus.motion import MotionModel
 from ..aus.schema import AU_INDEX, AU_MAX, AU_NAMES, NUM_AUS
@@ -27,10 +29,16 @@ from ..errors import MiexInputError
 from ..faces.mesh import NUM_LANDMARKS
 from .base import FaceGenerator
 from .grid import to_uint8
-from .tps import border_points, pixel_centres, spline_values
+from .tps import border_points, evaluate_spline, fit_spline, pixel_centres
 from .warp_render import LocalFrames, appearance_shading, close_lids, open_mouth
 
 FIELD_QUANTUM = 4096.0
+PIN_RADIUS = 0.2
+"""Fixed control points this close (IOD) to a moving one pin the spline; farther ones are left to the anchors."""
+RENDER_CHUNK = 16
+"""Rows rendered together after their per-row splines (bounds the memory of the per-pixel steps)."""
+EXACT_RADIUS = 0.055
+"""Around every moved point (IOD; 2.4 px on a 128 px crop) the field is evaluated exactly, not upsampled."""
 
 
 class WarpGenerator(FaceGenerator):
@@ -46,7 +54,7 @@ class WarpGenerator(FaceGenerator):
         model: MotionModel | dict[str, Any] | str | PathLike[str] | None = None,
         *,
         appearance: bool = True,
-        field_resolution: int = 48,
+        field_resolution: int = 24,
         shading: bool | None = None,
     ) -> None:
         self.motion = model if isinstance(model, MotionModel) else MotionModel.load(model)
@@ -56,6 +64,8 @@ class WarpGenerator(FaceGenerator):
         self.field_resolution = field_resolution
         self.control = list(self.motion.control)
         self.basis = torch.from_numpy(self.motion.basis).float()  # AU -> per-control-point shift at 5 (IOD)
+        anchors = {int(i) for i in self.model.get("anchors", [])}
+        self._anchor_mask = np.array([i in anchors for i in self.control])
 
     @property
     def config(self) -> dict[str, Any]:
@@ -76,8 +86,10 @@ class WarpGenerator(FaceGenerator):
         return torch.stack(points).to(faces.device)
 
     def displacements(self, landmarks: torch.Tensor, aus: torch.Tensor) -> torch.Tensor:
-        """Image-space pixel shift (N x K x 2) of the control landmarks for ``aus`` on the 0 to 5 scale."""
-        local = torch.einsum("na,akc->nkc", aus / AU_MAX, self.basis.to(landmarks))
+        """Image-space pixel shift (N x K x 2) of the control landmarks for ``aus`` on the 0 to 5 scale.
+
+        A sum over AUs per element, not a matrix product: a product's rounding can depend on the batch size."""
+        local = ((aus / AU_MAX)[:, :, None, None] * self.basis.to(landmarks)[None]).sum(1)
         frames = LocalFrames(landmarks, 1, 1)
         shift = local[..., :1] * frames.across[:, None] + local[..., 1:] * frames.down[:, None]
         return shift * frames.iod[:, None, None]
@@ -107,53 +119,122 @@ class WarpGenerator(FaceGenerator):
                 raise MiexInputError(f"landmarks must be N x 478 x 2 pixel coordinates, got {tuple(points.shape)}",
                                      field="landmarks")  # fmt: skip
         output = faces.clone()  # rows with zero AUs stay the input, bit for bit
-        rows = torch.nonzero(moving).flatten().tolist()
-        for row in rows:  # per face: no result depends on what else is in the batch
-            output[row] = self._render(faces[row : row + 1], points[row : row + 1], aus[row : row + 1])[0]
+        rows = torch.nonzero(moving).flatten()
+        for start in range(0, len(rows), RENDER_CHUNK):
+            chunk = rows[start : start + RENDER_CHUNK]
+            output[chunk] = self._render(faces[chunk], points[chunk], aus[chunk])
         return output
 
-    def _render(self, face: torch.Tensor, landmarks: torch.Tensor, aus: torch.Tensor) -> torch.Tensor:
-        _, _, height, width = face.shape
+    def _render(self, faces: torch.Tensor, landmarks: torch.Tensor, aus: torch.Tensor) -> torch.Tensor:
+        """Frames of moving rows. The spline is fitted per row; every later step is per pixel and applied only to
+        the rows that need it, so no row's bytes depend on the other rows of the chunk."""
+        _, _, height, width = faces.shape
         target = self.targets(landmarks, aus)
-        backward = self._backward_field(landmarks[0].double().cpu(), target[0].double().cpu(), height, width)
-        field = F.interpolate(backward, size=(height, width), mode="bilinear", align_corners=False)
-        grid = pixel_centres(height, width, torch.device("cpu"), torch.float64) + field.permute(0, 2, 3, 1)
-        grid = (torch.round(grid * FIELD_QUANTUM) / FIELD_QUANTUM).to(face.device, torch.float32)
-        frame = F.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        frames = LocalFrames(landmarks, height, width)
+        # quantised to 1/4096 (exact in float32 next to the pixel-centre grid): float rounding elsewhere can then
+        # never flip a sample position between runs, batch sizes or thread counts
+        fields = [self.backward_field(s.double().cpu(), t.double().cpu(), height, width).mul_(FIELD_QUANTUM).round_()
+                  for s, t in zip(landmarks, target, strict=True)]  # fmt: skip
+        offsets = torch.cat(fields).div_(FIELD_QUANTUM).float().permute(0, 2, 3, 1)
+        grid = (pixel_centres(height, width, torch.device("cpu")) + offsets).to(faces.device)
+        frames = F.grid_sample(faces, grid, mode="bilinear", padding_mode="border", align_corners=False)
         closure = aus[:, AU_INDEX["AU45"]] / AU_MAX * float(self.motion.eyelids.get("closure_at_5", 0.0))
-        if bool((closure > 0).any()):
-            frame = close_lids(frame, target, frames, closure, self.motion.eyelids)
-        if self.motion.mouth and _lips_part(landmarks, target, frames):
-            frame = open_mouth(frame, landmarks, target, frames, self.motion.mouth)
+        closing = torch.nonzero(closure > 0).flatten()
+        if len(closing):
+            local = LocalFrames(landmarks[closing], height, width)
+            frames[closing] = close_lids(frames[closing], target[closing], local, closure[closing], self.motion.eyelids)
+        if self.motion.mouth:
+            parting = torch.nonzero(_lips_part(landmarks, target)).flatten()
+            if len(parting):
+                local = LocalFrames(landmarks[parting], height, width)
+                opened = open_mouth(frames[parting], landmarks[parting], target[parting], local, self.motion.mouth)
+                frames[parting] = opened
         if self.appearance and self.motion.appearance:  # shading is smooth: computed at half resolution
-            half = LocalFrames(target * 0.5, max(height // 2, 1), max(width // 2, 1))
-            shade = appearance_shading(target * 0.5, half, aus, self.motion.appearance)
-            frame = frame * F.interpolate(shade, size=(height, width), mode="bilinear", align_corners=False)
-        return frame.clamp_(0, 1)
+            cues = [AU_INDEX[au] for au in self.motion.appearance]
+            shaded = torch.nonzero((aus[:, cues] > 0).any(dim=1)).flatten()
+            if len(shaded):
+                half = LocalFrames(target[shaded] * 0.5, max(height // 2, 1), max(width // 2, 1))
+                shade = appearance_shading(target[shaded] * 0.5, half, aus[shaded], self.motion.appearance)
+                if shade is not None:
+                    up = F.interpolate(shade, size=(height, width), mode="bilinear", align_corners=False)
+                    if len(shaded) == len(frames):
+                        frames.mul_(up)
+                    else:
+                        frames[shaded] = frames[shaded] * up
+        return frames.clamp_(0, 1)
 
-    def _backward_field(self, source: torch.Tensor, target: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """Backward displacement (1 x 2 x R x R, normalised) of the spline through the moved control points: exact
-        at every target (each output landmark samples its source), computed for this face alone in float64."""
+    def backward_field(self, source: torch.Tensor, target: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Backward displacement (1 x 2 x H x W, normalised, float64) of the spline through the moved control points.
+
+        Centres: the points that move, the fixed control points within :data:`PIN_RADIUS` of them, the face-contour
+        anchors and the crop border (far fixed points change the field by a negligible amount but cost a lot). The
+        field is evaluated on a coarse grid and upsampled, then evaluated exactly at the pixels within
+        :data:`EXACT_RADIUS` of every moved point, where a coarse grid cannot follow the spline: so each moved
+        landmark samples its source."""
         size = np.array([width, height], dtype=np.float64)
-        control = self.control
-        centres = np.concatenate([target[control].numpy() / size * 2 - 1, border_points()])
-        values = np.concatenate([(source[control] - target[control]).numpy() / size * 2, np.zeros((16, 2))])
+        control = np.asarray(self.control)
+        src, dst = source[control].numpy(), target[control].numpy()
+        shift = src - dst
+        moving = np.abs(shift).max(axis=1) > 1e-6
+        interocular = float(np.linalg.norm(source[[263, 362]].mean(0) - source[[33, 133]].mean(0)).item())
+        near = np.zeros(len(control), dtype=bool)
+        if moving.any():
+            distance = cdist(dst, dst[moving]).min(axis=1)
+            near = distance < PIN_RADIUS * interocular
+        keep = moving | near | self._anchor_mask
+        centres = np.concatenate([dst[keep] / size * 2 - 1, border_points()])
+        values = np.concatenate([shift[keep] / size * 2, np.zeros((16, 2))])
+        weights = fit_spline(centres, values)
         resolution = self.field_resolution
-        queries = pixel_centres(resolution, resolution, torch.device("cpu"), torch.float64).view(-1, 2).numpy()
-        field = spline_values(centres, values, queries)
-        return torch.from_numpy(field).view(1, resolution, resolution, 2).permute(0, 3, 1, 2)
+        grid = _grid_queries(resolution)
+        pixels, blend = _pixels_near(dst[moving], EXACT_RADIUS * interocular, height, width)
+        at = np.column_stack([(pixels[:, 1] + 0.5) / width * 2 - 1, (pixels[:, 0] + 0.5) / height * 2 - 1])
+        values_at = torch.from_numpy(evaluate_spline(centres, weights, np.concatenate([grid, at])))
+        coarse = values_at[: len(grid)].view(1, resolution, resolution, 2).permute(0, 3, 1, 2)
+        field = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
+        if len(pixels):
+            rows, cols = torch.from_numpy(pixels[:, 0]), torch.from_numpy(pixels[:, 1])
+            weight = torch.from_numpy(blend)
+            exact = values_at[len(grid) :].T  # 2 x P
+            field[0, :, rows, cols] = field[0, :, rows, cols] * (1 - weight) + exact * weight
+        return field
 
 
-def _lips_part(source: torch.Tensor, target: torch.Tensor, frames: LocalFrames) -> bool:
-    """Whether the inner lips move apart anywhere (only then is there a cavity to paint)."""
+@functools.lru_cache(maxsize=8)
+def _grid_queries(resolution: int) -> np.ndarray:
+    return pixel_centres(resolution, resolution, torch.device("cpu"), torch.float64).view(-1, 2).numpy()
+
+
+def _pixels_near(points: np.ndarray, radius: float, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (P x 2 row, col) whose centre lies within ``radius`` of a point, with a blend weight that is 1 out to
+    ``radius - 1`` px and falls to 0 at ``radius`` (so exact and coarse values meet without a seam)."""
+    if not len(points):
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    reach = int(np.ceil(radius)) + 1
+    steps = np.arange(-reach, reach + 1)
+    offsets = np.stack(np.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2)  # row, col
+    candidates = (np.floor(points[:, ::-1]).astype(np.int64)[:, None] + offsets[None]).reshape(-1, 2)
+    owners = np.repeat(points, len(offsets), axis=0)
+    distance = np.hypot(candidates[:, 1] + 0.5 - owners[:, 0], candidates[:, 0] + 0.5 - owners[:, 1])
+    inside = (distance < radius) & (candidates[:, 0] >= 0) & (candidates[:, 0] < height)
+    inside &= (candidates[:, 1] >= 0) & (candidates[:, 1] < width)
+    flat = torch.from_numpy(candidates[inside, 0] * width + candidates[inside, 1])
+    weight = torch.from_numpy(np.clip(radius - distance[inside], 0.0, 1.0))
+    best = torch.zeros(height * width, dtype=torch.float64).scatter_reduce_(0, flat, weight, "amax")  # order-free
+    chosen = torch.nonzero(best > 0).flatten()
+    return np.column_stack([(chosen // width).numpy(), (chosen % width).numpy()]), best[chosen].numpy()
+
+
+def _lips_part(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per row: whether the inner lips move apart anywhere (only then is there a cavity to paint)."""
     from ..faces.mesh import LOWER_INNER_LIP, UPPER_INNER_LIP
+
+    frames = LocalFrames(source, 1, 1)
 
     def gap(points: torch.Tensor) -> torch.Tensor:
         local = frames.to_local(points)
         return local[:, list(LOWER_INNER_LIP), 1] - local[:, list(UPPER_INNER_LIP), 1]
 
-    return bool((gap(target) - gap(source) > 1e-3).any())
+    return (gap(target) - gap(source) > 1e-3).any(dim=1)
 
 
 def fit_displacement_model(

@@ -14,6 +14,7 @@ Every operation is per pixel, so results do not depend on batching. Reference: d
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -24,9 +25,12 @@ from ..faces.mesh import LOWER_INNER_LIP, LOWER_LID, UPPER_INNER_LIP, UPPER_LID
 
 
 class LocalFrames:
-    """Per-sample face frames (origin, across, down, IOD in pixels) and pixel-centre coordinates in them."""
+    """Per-sample face frames (origin, across, down, IOD in pixels) and the face-frame coordinates of the pixel
+    centres of a box of the image (the whole image unless ``box = (y0, y1, x0, x1)``)."""
 
-    def __init__(self, landmarks: torch.Tensor, height: int, width: int) -> None:
+    def __init__(
+        self, landmarks: torch.Tensor, height: int, width: int, box: tuple[int, int, int, int] | None = None
+    ) -> None:
         left = landmarks[:, [33, 133]].mean(1)
         right = landmarks[:, [263, 362]].mean(1)
         axis = right - left
@@ -34,12 +38,39 @@ class LocalFrames:
         self.across = axis / self.iod[:, None]
         self.down = torch.stack([-self.across[:, 1], self.across[:, 0]], -1)
         self.origin = (left + right) / 2
-        ys = torch.arange(height, device=landmarks.device, dtype=landmarks.dtype) + 0.5
-        xs = torch.arange(width, device=landmarks.device, dtype=landmarks.dtype) + 0.5
-        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-        self.pixels = torch.stack([grid_x, grid_y], -1).view(1, -1, 2)  # 1 x P x 2
         self.height, self.width = height, width
-        self.pixel_local = self.to_local(self.pixels)  # N x P x 2
+        self.box = box or (0, height, 0, width)
+        self._landmarks = landmarks
+
+    @property
+    def box_shape(self) -> tuple[int, int]:
+        y0, y1, x0, x1 = self.box
+        return y1 - y0, x1 - x0
+
+    @functools.cached_property
+    def pixel_local(self) -> torch.Tensor:
+        """N x P x 2 face-frame coordinates of the box's pixel centres (row-major)."""
+        y0, y1, x0, x1 = self.box
+        dtype, device = self._landmarks.dtype, self._landmarks.device
+        ys = torch.arange(y0, y1, device=device, dtype=dtype) + 0.5
+        xs = torch.arange(x0, x1, device=device, dtype=dtype) + 0.5
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        return self.to_local(torch.stack([grid_x, grid_y], -1).view(1, -1, 2))
+
+    def around(self, points: torch.Tensor, margin: float) -> LocalFrames | None:
+        """The same frames restricted to the box around ``points`` (N x M x 2 pixels) plus ``margin`` pixels;
+        None when that box lies outside the image."""
+        low = torch.floor(points.amin(dim=(0, 1)) - margin).long()
+        high = torch.ceil(points.amax(dim=(0, 1)) + margin).long() + 1
+        x0, y0 = max(int(low[0]), 0), max(int(low[1]), 0)
+        x1, y1 = min(int(high[0]), self.width), min(int(high[1]), self.height)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return LocalFrames(self._landmarks, self.height, self.width, (y0, y1, x0, x1))
+
+    def crop(self, image: torch.Tensor) -> torch.Tensor:
+        y0, y1, x0, x1 = self.box
+        return image[..., y0:y1, x0:x1]
 
     def to_local(self, points: torch.Tensor) -> torch.Tensor:
         centred = points - self.origin[:, None]
@@ -48,7 +79,7 @@ class LocalFrames:
         return torch.stack([u, v], -1) / self.iod[:, None, None]
 
     def to_normalised(self, local: torch.Tensor) -> torch.Tensor:
-        """Face-frame points (N x P x 2, IOD) -> ``grid_sample`` coordinates."""
+        """Face-frame points (N x P x 2, IOD) -> ``grid_sample`` coordinates of the whole image."""
         scaled = local * self.iod[:, None, None]
         pixels = self.origin[:, None] + scaled[..., :1] * self.across[:, None] + scaled[..., 1:] * self.down[:, None]
         size = torch.tensor([self.width, self.height], device=local.device, dtype=local.dtype)
@@ -75,39 +106,48 @@ def close_lids(
     image: torch.Tensor, target: torch.Tensor, frames: LocalFrames, closure: torch.Tensor, params: dict[str, Any]
 ) -> torch.Tensor:
     """Slide each upper lid down by ``closure`` (N, 0..1) of the lid opening; the eye below stays as it was."""
-    u, v = frames.pixel_local[..., 0], frames.pixel_local[..., 1]
     band = float(params.get("skin_band", 0.12))
     lash = float(params.get("lash_darkening", 0.0))
     lash_width = float(params.get("lash_width", 0.018))
-    source_v = v.clone()
-    shade = torch.ones_like(v)
     c = closure[:, None]
+    result = image.clone()
     for side in ("left", "right"):
-        upper = frames.to_local(target[:, list(UPPER_LID[side])])
-        lower = frames.to_local(target[:, list(LOWER_LID[side])])
+        upper_points, lower_points = target[:, list(UPPER_LID[side])], target[:, list(LOWER_LID[side])]
+        margin = float(band * frames.iod.max()) + 2
+        box = frames.around(torch.cat([upper_points, lower_points], 1), margin)
+        if box is None:
+            continue
+        u, v = box.pixel_local[..., 0], box.pixel_local[..., 1]
+        upper, lower = box.to_local(upper_points), box.to_local(lower_points)
         upper_v, inside = _interp(u, upper[..., 0], upper[..., 1])
         lower_v, _ = _interp(u, lower[..., 0], lower[..., 1])
         opening = (lower_v - upper_v).clamp_min(0)
         lid = upper_v + c * opening
         covered = inside & (v >= upper_v - band) & (v <= lid)
         stretched = upper_v - band + (v - upper_v + band) * band / (lid - upper_v + band)
-        source_v = torch.where(covered, stretched, source_v)
         edge = torch.exp(-((v - lid) ** 2) / (2 * lash_width**2)) * inside
-        shade = shade * (1 - lash * (c * 3).clamp(max=1) * edge * (opening > 0))
-    where = frames.to_normalised(torch.stack([u, source_v], -1))
-    grid = where.view(-1, frames.height, frames.width, 2)
-    closed = torch.nn.functional.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return closed * shade.view(-1, 1, frames.height, frames.width)
+        shade = 1 - lash * (c * 3).clamp(max=1) * edge * (opening > 0)
+        height, width = box.box_shape
+        grid = box.to_normalised(torch.stack([u, stretched], -1)).view(-1, height, width, 2)
+        slid = torch.nn.functional.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        region = box.crop(result)
+        mask = covered.view(-1, 1, height, width)
+        region.copy_(torch.where(mask, slid, region) * shade.view(-1, 1, height, width))
+    return result
 
 
 def open_mouth(
     image: torch.Tensor, source: torch.Tensor, target: torch.Tensor, frames: LocalFrames, params: dict[str, Any]
 ) -> torch.Tensor:
     """Paint the mouth cavity where the inner lips moved apart beyond the gap they had."""
-    u, v = frames.pixel_local[..., 0], frames.pixel_local[..., 1]
-    upper, lower = frames.to_local(target[:, list(UPPER_INNER_LIP)]), frames.to_local(target[:, list(LOWER_INNER_LIP)])
-    upper0 = frames.to_local(source[:, list(UPPER_INNER_LIP)])
-    lower0 = frames.to_local(source[:, list(LOWER_INNER_LIP)])
+    upper_points, lower_points = target[:, list(UPPER_INNER_LIP)], target[:, list(LOWER_INNER_LIP)]
+    box = frames.around(torch.cat([upper_points, lower_points], 1), 2.0)
+    if box is None:
+        return image
+    u, v = box.pixel_local[..., 0], box.pixel_local[..., 1]
+    upper, lower = box.to_local(upper_points), box.to_local(lower_points)
+    upper0 = box.to_local(source[:, list(UPPER_INNER_LIP)])
+    lower0 = box.to_local(source[:, list(LOWER_INNER_LIP)])
     old_gap = (lower0[..., 1] - upper0[..., 1]).clamp_min(0)
     upper_v, inside = _interp(u, upper[..., 0], upper[..., 1])
     lower_v, _ = _interp(u, lower[..., 0], lower[..., 1])
@@ -115,8 +155,11 @@ def open_mouth(
     edge = float(params.get("edge", 0.012))
     alpha = _smooth_step(v - (upper_v + gap_before), edge) * _smooth_step(lower_v - v, edge) * inside
     colour = torch.tensor(params.get("cavity_colour", [0.16, 0.06, 0.06]), device=image.device, dtype=image.dtype)
-    alpha = alpha.view(-1, 1, frames.height, frames.width)
-    return image * (1 - alpha) + colour.view(1, 3, 1, 1) * alpha
+    alpha = alpha.view(-1, 1, *box.box_shape)
+    result = image.clone()
+    region = box.crop(result)
+    region.copy_(region * (1 - alpha) + colour.view(1, 3, 1, 1) * alpha)
+    return result
 
 
 def _gauss(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -132,15 +175,17 @@ def _distance_to_segment(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> t
 
 def appearance_shading(
     target: torch.Tensor, frames: LocalFrames, aus: torch.Tensor, cues: dict[str, dict[str, Any]]
-) -> torch.Tensor:
-    """Multiplicative shading (N x 1 x H x W, 1 = unchanged) of the appearance cues of ``aus``."""
+) -> torch.Tensor | None:
+    """Multiplicative shading (N x 1 x H x W) of the appearance cues of ``aus``; None when no cue is active."""
     p = frames.pixel_local
     darkening = torch.zeros_like(p[..., 0])
+    active = False
     line = (0.7 / frames.iod)[:, None]  # crease half-width: 0.7 px of the grid the shading is computed on
     for au, cue in cues.items():
         weight = aus[:, AU_INDEX[au]] / AU_MAX
         if not bool((weight > 0).any()):
             continue
+        active = True
         kind, strength = cue["kind"], float(cue["strength"])
         pattern = torch.zeros_like(darkening)
         if kind == "furrow":
@@ -200,4 +245,6 @@ def appearance_shading(
         else:
             raise ValueError(f"unknown appearance cue kind {kind!r} for {au}")
         darkening = darkening + strength * weight[:, None] * pattern.clamp(max=1)
-    return (1 - darkening.clamp(max=0.6)).view(-1, 1, frames.height, frames.width)
+    if not active:
+        return None
+    return (1 - darkening.clamp(max=0.6)).view(-1, 1, *frames.box_shape)
