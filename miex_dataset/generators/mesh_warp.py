@@ -1,0 +1,210 @@
+"""The warp's geometry: dense landmark motion and a piecewise-affine backward map over MediaPipe's face mesh.
+
+- :func:`dense_basis` extends the motion model from its control landmarks to all 468 mesh vertices once per model,
+  with a thin-plate spline in the canonical face's frame (so every vertex, not only the listed ones, moves smoothly
+  with its neighbours);
+- :class:`MeshWarp` turns (source landmarks, target landmarks) into the ``grid_sample`` grid: every pixel of a target
+  triangle samples the same barycentric point of its source triangle. Exact at every landmark by construction, no
+  linear solve per frame, and per pixel (so a frame never depends on its batch). The face mesh is the canonical
+  tessellation; a ring of triangles joins the face oval to the crop border, which stays fixed.
+Reference: docs/reference.md §Warp generator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from functools import lru_cache
+
+import numpy as np
+
+from ..aus.motion import MotionModel
+from ..aus.schema import NUM_AUS
+from ..faces.mesh import face_frame
+from .tps import evaluate_spline, fit_spline
+
+MESH_VERTICES = 468
+STILL = 1e-3
+"""Dense shifts below this (IOD at intensity 5; 0.04 px on a 128 px crop) are set to exactly zero, so triangles far
+from the motion are recognised as still and skipped."""
+CACHE_FACES = 64
+
+
+_DENSE: dict[str, np.ndarray] = {}
+
+
+def dense_basis(model: MotionModel) -> np.ndarray:
+    """(17, 468, 2) shift of every mesh vertex at intensity 5 (face frame, IOD units); cached per model content."""
+    if model.digest not in _DENSE:
+        _DENSE[model.digest] = _extend_to_mesh(model)
+    return _DENSE[model.digest]
+
+
+def _extend_to_mesh(model: MotionModel) -> np.ndarray:
+    from ..faces.canonical import canonical_face
+
+    canonical = canonical_face()[:, :2]
+    local = face_frame(canonical).to_local(canonical)
+    control = [i for i in model.control if i < MESH_VERTICES]
+    index = [model.control.index(i) for i in control]
+    values = model.basis[:, index].transpose(1, 0, 2).reshape(len(control), NUM_AUS * 2)  # K x (17 * 2)
+    weights = fit_spline(local[control], values, regularization=1e-8)
+    dense = evaluate_spline(local[control], weights, local).reshape(MESH_VERTICES, NUM_AUS, 2).transpose(1, 0, 2)
+    dense[:, control] = model.basis[:, index]  # the listed landmarks move exactly as the model says
+    dense[np.abs(dense).max(axis=-1) < STILL] = 0.0
+    dense.setflags(write=False)
+    return dense
+
+
+@lru_cache(maxsize=1)
+def face_oval() -> tuple[int, ...]:
+    """The mesh's boundary loop (the face oval), ordered around the face."""
+    from ..faces.canonical import canonical_triangles
+
+    triangles = canonical_triangles()
+    edges: dict[tuple[int, int], int] = {}
+    for a, b, c in triangles:
+        for edge in ((a, b), (b, c), (c, a)):
+            key = (min(edge), max(edge))
+            edges[key] = edges.get(key, 0) + 1
+    neighbours: dict[int, list[int]] = {}
+    for (a, b), count in edges.items():
+        if count == 1:
+            neighbours.setdefault(int(a), []).append(int(b))
+            neighbours.setdefault(int(b), []).append(int(a))
+    start = min(neighbours)
+    loop, previous = [start], None
+    while True:
+        step = [n for n in neighbours[loop[-1]] if n != previous][0]
+        if step == start:
+            return tuple(loop)
+        previous = loop[-1]
+        loop.append(step)
+
+
+class MeshWarp:
+    """Backward sampling grids from source and target landmarks (pixels); topology cached per face."""
+
+    def __init__(self) -> None:
+        from ..faces.canonical import canonical_triangles
+
+        self.face_triangles = np.asarray(canonical_triangles(), dtype=np.int64)
+        self._rings: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+    def grid(self, source: np.ndarray, target: np.ndarray, height: int, width: int) -> np.ndarray:
+        """(H, W, 2) normalised source position (``grid_sample`` convention) of every output pixel centre."""
+        points, moved = self._points(source, target, height, width)
+        triangles = self._triangles(source, height, width)
+        active = moved[triangles].any(axis=1)  # a triangle whose corners all stay maps every pixel to itself
+        xs = (np.arange(width) + 0.5) / width * 2 - 1
+        ys = (np.arange(height) + 0.5) / height * 2 - 1
+        grid = np.stack(np.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
+        if active.any():
+            chosen = triangles[active]
+            pixels, where = _rasterize(points[1][chosen], points[0][chosen], height, width)
+            grid[pixels] = where / np.array([width, height]) * 2 - 1
+        return grid.reshape(height, width, 2)
+
+    def _points(
+        self, source: np.ndarray, target: np.ndarray, height: int, width: int
+    ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        """Source and target positions of mesh vertices then crop-border points, and which of them move."""
+        ring = self._ring_border(source, height, width)
+        src = np.concatenate([source[:MESH_VERTICES], ring])
+        dst = np.concatenate([target[:MESH_VERTICES], ring])
+        moved = np.abs(dst - src).max(axis=1) > 0
+        return (src, dst), moved
+
+    def _ring_border(self, source: np.ndarray, height: int, width: int) -> np.ndarray:
+        return self._ring(source, height, width)[0]
+
+    def _triangles(self, source: np.ndarray, height: int, width: int) -> np.ndarray:
+        return self._ring(source, height, width)[1]
+
+    def _ring(self, source: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Border points (one per oval vertex, where the ray from the face centre through it meets the crop edge,
+        plus the four corners) and all triangles: the face mesh, then the ring joining the oval to the border."""
+        key = hashlib.sha1(np.ascontiguousarray(source[:MESH_VERTICES], np.float64).tobytes())
+        key.update(np.array([height, width]).tobytes())
+        cached = self._rings.get(key.digest())
+        if cached is not None:
+            self._rings.move_to_end(key.digest())
+            return cached
+        oval = np.asarray(face_oval())
+        contour = source[oval].astype(np.float64)
+        centre = source[:MESH_VERTICES].mean(axis=0)
+        border = np.array([_to_border(centre, point, height, width) for point in contour])
+        corners = np.array([[0.0, 0.0], [width, 0.0], [width, height], [0.0, height]])
+        base = MESH_VERTICES  # border point k of oval vertex k has index base + k; corners follow
+        triangles = [self.face_triangles]
+        ring = []
+        count = len(oval)
+        for k in range(count):
+            a, b = oval[k], oval[(k + 1) % count]
+            ba, bb = base + k, base + (k + 1) % count
+            ring += [(a, b, bb), (a, bb, ba)]
+            for c, corner in enumerate(corners):  # a corner between two consecutive rays closes the gap
+                if _between(centre, border[k], border[(k + 1) % count], corner):
+                    ring.append((ba, bb, base + count + c))
+        triangles.append(np.asarray(ring, dtype=np.int64))
+        result = (np.concatenate([border, corners]), np.concatenate(triangles))
+        self._rings[key.digest()] = result
+        if len(self._rings) > CACHE_FACES:
+            self._rings.popitem(last=False)
+        return result
+
+
+def _to_border(centre: np.ndarray, point: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Where the ray centre -> point leaves the crop rectangle [0, W] x [0, H] (the point itself if outside)."""
+    direction = point - centre
+    steps = []
+    for axis, limit in ((0, width), (1, height)):
+        if direction[axis] > 1e-9:
+            steps.append((limit - centre[axis]) / direction[axis])
+        elif direction[axis] < -1e-9:
+            steps.append(-centre[axis] / direction[axis])
+    step = min(steps) if steps else 1.0
+    return centre + direction * max(step, 1.0)
+
+
+def _between(centre: np.ndarray, first: np.ndarray, second: np.ndarray, corner: np.ndarray) -> bool:
+    """Whether ``corner`` lies strictly inside the angle first-centre-second (taken the short way round)."""
+
+    def cross(u: np.ndarray, v: np.ndarray) -> float:
+        return float(u[0] * v[1] - u[1] * v[0])
+
+    a, b, c = first - centre, second - centre, corner - centre
+    turn = cross(a, b)
+    if abs(turn) < 1e-12:
+        return False
+    sign = np.sign(turn)
+    return cross(a, c) * sign > 0 and cross(c, b) * sign > 0
+
+
+def _rasterize(target: np.ndarray, source: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel centres covered by each target triangle (T x 3 x 2) and the matching barycentric source points."""
+    low = np.ceil(target.min(axis=1) - 0.5).astype(np.int64)
+    high = np.floor(target.max(axis=1) - 0.5).astype(np.int64)
+    low = np.maximum(low, 0)
+    high = np.minimum(high, np.array([width - 1, height - 1]))
+    spans = np.maximum(high - low + 1, 0)
+    counts = spans[:, 0] * spans[:, 1]
+    if counts.sum() == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 2))
+    owner = np.repeat(np.arange(len(target)), counts)
+    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    px = low[owner, 0] + offset % spans[owner, 0]
+    py = low[owner, 1] + offset // spans[owner, 0]
+    x, y = px + 0.5, py + 0.5
+    t = target[owner]
+    x0, y0, x1, y1, x2, y2 = t[:, 0, 0], t[:, 0, 1], t[:, 1, 0], t[:, 1, 1], t[:, 2, 0], t[:, 2, 1]
+    denominator = (y1 - y2) * (x0 - x2) + (x2 - x1) * (y0 - y2)
+    valid = np.abs(denominator) > 1e-12
+    safe = np.where(valid, denominator, 1.0)
+    l0 = ((y1 - y2) * (x - x2) + (x2 - x1) * (y - y2)) / safe
+    l1 = ((y2 - y0) * (x - x2) + (x0 - x2) * (y - y2)) / safe
+    l2 = 1.0 - l0 - l1
+    inside = valid & (l0 >= 0) & (l1 >= 0) & (l2 >= 0)
+    s = source[owner[inside]]
+    where = l0[inside, None] * s[:, 0] + l1[inside, None] * s[:, 1] + l2[inside, None] * s[:, 2]
+    return (py * width + px)[inside], where
