@@ -75,7 +75,7 @@ def face_oval() -> tuple[int, ...]:
     start = min(neighbours)
     loop, previous = [start], None
     while True:
-        step = [n for n in neighbours[loop[-1]] if n != previous][0]
+        step = next(n for n in neighbours[loop[-1]] if n != previous)
         if step == start:
             return tuple(loop)
         previous = loop[-1]
@@ -93,33 +93,19 @@ class MeshWarp:
 
     def grid(self, source: np.ndarray, target: np.ndarray, height: int, width: int) -> np.ndarray:
         """(H, W, 2) normalised source position (``grid_sample`` convention) of every output pixel centre."""
-        points, moved = self._points(source, target, height, width)
-        triangles = self._triangles(source, height, width)
+        border, triangles = self._ring(source, height, width)
+        src = np.concatenate([source[:MESH_VERTICES], border])  # the border points never move
+        dst = np.concatenate([target[:MESH_VERTICES], border])
+        moved = np.abs(dst - src).max(axis=1) > 0
         active = moved[triangles].any(axis=1)  # a triangle whose corners all stay maps every pixel to itself
         xs = (np.arange(width) + 0.5) / width * 2 - 1
         ys = (np.arange(height) + 0.5) / height * 2 - 1
         grid = np.stack(np.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
         if active.any():
             chosen = triangles[active]
-            pixels, where = _rasterize(points[1][chosen], points[0][chosen], height, width)
+            pixels, where = _rasterize(dst[chosen], src[chosen], height, width)
             grid[pixels] = where / np.array([width, height]) * 2 - 1
         return grid.reshape(height, width, 2)
-
-    def _points(
-        self, source: np.ndarray, target: np.ndarray, height: int, width: int
-    ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-        """Source and target positions of mesh vertices then crop-border points, and which of them move."""
-        ring = self._ring_border(source, height, width)
-        src = np.concatenate([source[:MESH_VERTICES], ring])
-        dst = np.concatenate([target[:MESH_VERTICES], ring])
-        moved = np.abs(dst - src).max(axis=1) > 0
-        return (src, dst), moved
-
-    def _ring_border(self, source: np.ndarray, height: int, width: int) -> np.ndarray:
-        return self._ring(source, height, width)[0]
-
-    def _triangles(self, source: np.ndarray, height: int, width: int) -> np.ndarray:
-        return self._ring(source, height, width)[1]
 
     def _ring(self, source: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Border points (one per oval vertex, where the ray from the face centre through it meets the crop edge,
