@@ -52,6 +52,10 @@ def _extend_to_mesh(model: MotionModel) -> np.ndarray:
     dense = evaluate_spline(local[control], weights, local).reshape(MESH_VERTICES, NUM_AUS, 2).transpose(1, 0, 2)
     dense[:, control] = model.basis[:, index]  # the listed landmarks move exactly as the model says
     dense[np.abs(dense).max(axis=-1) < STILL] = 0.0
+    for au in range(NUM_AUS):  # the face outline moves only where an AU says so (AU17/AU25/AU26 move the chin)
+        listed = {model.control[k] for k in np.flatnonzero(np.abs(model.basis[au]).max(axis=1) > 0)}
+        still = [v for v in face_oval() if v not in listed]
+        dense[au, still] = 0.0
     dense.setflags(write=False)
     return dense
 
@@ -168,29 +172,34 @@ def _between(centre: np.ndarray, first: np.ndarray, second: np.ndarray, corner: 
 
 
 def _rasterize(target: np.ndarray, source: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel centres covered by each target triangle (T x 3 x 2) and the matching barycentric source points."""
-    low = np.ceil(target.min(axis=1) - 0.5).astype(np.int64)
-    high = np.floor(target.max(axis=1) - 0.5).astype(np.int64)
-    low = np.maximum(low, 0)
-    high = np.minimum(high, np.array([width - 1, height - 1]))
+    """Pixel centres covered by each target triangle (T x 3 x 2) and the matching source points (the triangle's
+    affine map target -> source applied to them)."""
+    low = np.maximum(np.ceil(target.min(axis=1) - 0.5).astype(np.int64), 0)
+    high = np.minimum(np.floor(target.max(axis=1) - 0.5).astype(np.int64), np.array([width - 1, height - 1]))
     spans = np.maximum(high - low + 1, 0)
     counts = spans[:, 0] * spans[:, 1]
-    if counts.sum() == 0:
+    # per triangle: barycentric coordinates l0, l1 as affine functions of (x, y), and the target -> source map
+    (x0, y0), (x1, y1), (x2, y2) = target[:, 0].T, target[:, 1].T, target[:, 2].T
+    denominator = (y1 - y2) * (x0 - x2) + (x2 - x1) * (y0 - y2)
+    keep = (np.abs(denominator) > 1e-12) & (counts > 0)
+    if not keep.any():
         return np.zeros(0, dtype=np.int64), np.zeros((0, 2))
-    owner = np.repeat(np.arange(len(target)), counts)
+    target, source, low, spans, counts = target[keep], source[keep], low[keep], spans[keep], counts[keep]
+    x0, y0, x1, y1, x2, y2, d = x0[keep], y0[keep], x1[keep], y1[keep], x2[keep], y2[keep], denominator[keep]
+    a0, b0 = (y1 - y2) / d, (x2 - x1) / d
+    c0 = -(a0 * x2 + b0 * y2)
+    a1, b1 = (y2 - y0) / d, (x0 - x2) / d
+    c1 = -(a1 * x2 + b1 * y2)
+    # source = l0 * s0 + l1 * s1 + (1 - l0 - l1) * s2 = s2 + l0 (s0 - s2) + l1 (s1 - s2)
+    e0, e1, s2 = source[:, 0] - source[:, 2], source[:, 1] - source[:, 2], source[:, 2]
+    owner = np.repeat(np.arange(len(counts)), counts)
     offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     px = low[owner, 0] + offset % spans[owner, 0]
     py = low[owner, 1] + offset // spans[owner, 0]
     x, y = px + 0.5, py + 0.5
-    t = target[owner]
-    x0, y0, x1, y1, x2, y2 = t[:, 0, 0], t[:, 0, 1], t[:, 1, 0], t[:, 1, 1], t[:, 2, 0], t[:, 2, 1]
-    denominator = (y1 - y2) * (x0 - x2) + (x2 - x1) * (y0 - y2)
-    valid = np.abs(denominator) > 1e-12
-    safe = np.where(valid, denominator, 1.0)
-    l0 = ((y1 - y2) * (x - x2) + (x2 - x1) * (y - y2)) / safe
-    l1 = ((y2 - y0) * (x - x2) + (x0 - x2) * (y - y2)) / safe
-    l2 = 1.0 - l0 - l1
-    inside = valid & (l0 >= 0) & (l1 >= 0) & (l2 >= 0)
-    s = source[owner[inside]]
-    where = l0[inside, None] * s[:, 0] + l1[inside, None] * s[:, 1] + l2[inside, None] * s[:, 2]
+    l0 = a0[owner] * x + b0[owner] * y + c0[owner]
+    l1 = a1[owner] * x + b1[owner] * y + c1[owner]
+    inside = (l0 >= 0) & (l1 >= 0) & (l0 + l1 <= 1)
+    owner, l0, l1 = owner[inside], l0[inside, None], l1[inside, None]
+    where = s2[owner] + l0 * e0[owner] + l1 * e1[owner]
     return (py * width + px)[inside], where

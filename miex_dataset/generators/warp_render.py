@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -173,78 +174,155 @@ def _distance_to_segment(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> t
     return (p - a[:, None] - t[..., None] * ab).norm(dim=-1)
 
 
+Site = tuple[torch.Tensor, float, Callable[[torch.Tensor], torch.Tensor]]
+"""Where a cue is drawn: landmarks (N x M x 2 pixels) bounding it, a margin (IOD) and the pattern as a function of
+face-frame pixel coordinates (N x P x 2)."""
+
+
 def appearance_shading(
     target: torch.Tensor, frames: LocalFrames, aus: torch.Tensor, cues: dict[str, dict[str, Any]]
 ) -> torch.Tensor | None:
-    """Multiplicative shading (N x 1 x H x W) of the appearance cues of ``aus``; None when no cue is active."""
-    p = frames.pixel_local
-    darkening = torch.zeros_like(p[..., 0])
-    active = False
+    """Multiplicative shading (N x 1 x H x W) of the appearance cues of ``aus``; None when no cue is active.
+
+    Each cue is drawn only in the box around its landmarks (a pattern is negligible beyond its margin)."""
+    count, height, width = target.shape[0], frames.height, frames.width
+    darkening = torch.zeros(count, height, width, dtype=target.dtype, device=target.device)
     line = (0.7 / frames.iod)[:, None]  # crease half-width: 0.7 px of the grid the shading is computed on
+    active = False
     for au, cue in cues.items():
         weight = aus[:, AU_INDEX[au]] / AU_MAX
         if not bool((weight > 0).any()):
             continue
         active = True
-        kind, strength = cue["kind"], float(cue["strength"])
-        pattern = torch.zeros_like(darkening)
-        if kind == "furrow":
-            for a, b in cue["between"]:
-                centre = frames.to_local(target[:, [a, b]]).mean(1)
-                du, dv = p[..., 0] - centre[:, None, 0], p[..., 1] - centre[:, None, 1]
-                for k in range(int(cue["lines"])):
-                    offset = (k - (int(cue["lines"]) - 1) / 2) * float(cue["spacing"])
-                    pattern = pattern + _gauss(du - offset, line) * _gauss(dv, float(cue["length"]) / 2)
-        elif kind == "nose_wrinkle":
-            points = frames.to_local(target[:, list(cue["along"])])
-            centre = points.mean(1)
-            du, dv = p[..., 0] - centre[:, None, 0], p[..., 1] - centre[:, None, 1]
-            for k in range(int(cue["lines"])):
-                offset = (k - (int(cue["lines"]) - 1) / 2) * float(cue["spacing"])
-                pattern = pattern + _gauss(dv - offset, line) * _gauss(du, float(cue["length"]) / 2)
-        elif kind == "crows_feet":
-            spread = math.radians(float(cue["spread_degrees"]))
-            length = float(cue["length"])
-            for landmark in cue["at"]:
-                corner = frames.to_local(target[:, [landmark]])[:, 0]
-                outward = -1.0 if landmark == cue["at"][0] else 1.0
-                du, dv = (p[..., 0] - corner[:, None, 0]) * outward, p[..., 1] - corner[:, None, 1]
-                for k in range(int(cue["lines"])):
-                    angle = -spread / 2 + spread * k / max(int(cue["lines"]) - 1, 1)
-                    along = du * math.cos(angle) + dv * math.sin(angle)
-                    across = -du * math.sin(angle) + dv * math.cos(angle)
-                    reach = _smooth_step(along - 0.02, 0.02) * _smooth_step(length - along, 0.03)
-                    pattern = pattern + _gauss(across, line) * reach
-        elif kind == "nasolabial":
-            width = float(cue["width"])
-            for start, end in zip(cue["from"], cue["to"], strict=True):
-                a = frames.to_local(target[:, [start]])[:, 0]
-                b = frames.to_local(target[:, [end]])[:, 0]
-                outward = torch.sign(b[:, 0] - a[:, 0] + 1e-9)[:, None]
-                mid = (a + b) / 2 + torch.cat([outward * 0.05, torch.zeros_like(outward)], -1)
-                tail = b + torch.cat([outward * 0.04, torch.full_like(outward, 0.06)], -1)
-                distance = torch.minimum(_distance_to_segment(p, a, mid), _distance_to_segment(p, mid, b))
-                distance = torch.minimum(distance, _distance_to_segment(p, b, tail))
-                pattern = pattern + _gauss(distance, width)
-        elif kind == "dimple":
-            for landmark in cue["at"]:
-                corner = frames.to_local(target[:, [landmark]])[:, 0]
-                outward = -1.0 if landmark == cue["at"][0] else 1.0
-                centre = corner + torch.tensor([outward * float(cue["offset"]), 0.0], device=p.device)
-                pattern = pattern + _gauss((p - centre[:, None]).norm(dim=-1), float(cue["sigma"]))
-        elif kind == "chin_boss":
-            centre = frames.to_local(target[:, list(cue["at"])]).mean(1)
-            sigma = float(cue["sigma"])
-            for k in range(int(cue["dimples"])):  # a fixed ring of small pits: peau d'orange of the mentalis
-                angle = 2 * math.pi * k / int(cue["dimples"])
-                spot = centre + sigma * 0.6 * torch.tensor([math.cos(angle), 0.6 * math.sin(angle)], device=p.device)
-                pattern = pattern + _gauss((p - spot[:, None]).norm(dim=-1), sigma * 0.22)
-            pattern = pattern + 0.5 * _gauss(p[..., 1] - centre[:, None, 1] + sigma, 0.012) * _gauss(
-                p[..., 0] - centre[:, None, 0], sigma
-            )
-        else:
+        kind = cue["kind"]
+        if kind not in _CUES:
             raise ValueError(f"unknown appearance cue kind {kind!r} for {au}")
-        darkening = darkening + strength * weight[:, None] * pattern.clamp(max=1)
+        for points, margin, draw in _CUES[kind](cue, target, frames, line):
+            box = frames.around(points, margin * float(frames.iod.max()))
+            if box is None:
+                continue
+            y0, y1, x0, x1 = box.box
+            pattern = draw(box.pixel_local).clamp(max=1).view(count, y1 - y0, x1 - x0)
+            pattern = pattern * _own_box(points, margin * frames.iod, box)  # never the batch's union of boxes
+            darkening[:, y0:y1, x0:x1] += float(cue["strength"]) * weight[:, None, None] * pattern
     if not active:
         return None
-    return (1 - darkening.clamp(max=0.6)).view(-1, 1, *frames.box_shape)
+    return (1 - darkening.clamp(max=0.6)).view(-1, 1, height, width)
+
+
+def _own_box(points: torch.Tensor, margin: torch.Tensor, box: LocalFrames) -> torch.Tensor:
+    """N x h x w mask of each row's own box inside the shared ``box``: a row's shading must not depend on which
+    other rows share its batch (and so widen the shared box)."""
+    y0, y1, x0, x1 = box.box
+    low = points.amin(dim=1) - margin[:, None]
+    high = points.amax(dim=1) + margin[:, None]
+    xs = torch.arange(x0, x1, device=points.device, dtype=points.dtype) + 0.5
+    ys = torch.arange(y0, y1, device=points.device, dtype=points.dtype) + 0.5
+    inside_x = (xs[None] >= low[:, :1]) & (xs[None] <= high[:, :1])
+    inside_y = (ys[None] >= low[:, 1:]) & (ys[None] <= high[:, 1:])
+    return (inside_y[:, :, None] & inside_x[:, None, :]).to(points.dtype)
+
+
+def _furrow(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    sites = []
+    lines, spacing, length = int(cue["lines"]), float(cue["spacing"]), float(cue["length"])
+    for a, b in cue["between"]:
+        centre = frames.to_local(target[:, [a, b]]).mean(1)
+
+        def draw(p: torch.Tensor, centre: torch.Tensor = centre) -> torch.Tensor:
+            du, dv = p[..., 0] - centre[:, None, 0], p[..., 1] - centre[:, None, 1]
+            offsets = [(k - (lines - 1) / 2) * spacing for k in range(lines)]
+            return sum(_gauss(du - o, line) for o in offsets) * _gauss(dv, length / 2)
+
+        sites.append((target[:, [a, b]], length + spacing * lines, draw))
+    return sites
+
+
+def _nose_wrinkle(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    lines, spacing, length = int(cue["lines"]), float(cue["spacing"]), float(cue["length"])
+    centre = frames.to_local(target[:, list(cue["along"])]).mean(1)
+
+    def draw(p: torch.Tensor) -> torch.Tensor:
+        du, dv = p[..., 0] - centre[:, None, 0], p[..., 1] - centre[:, None, 1]
+        offsets = [(k - (lines - 1) / 2) * spacing for k in range(lines)]
+        return sum(_gauss(dv - o, line) for o in offsets) * _gauss(du, length / 2)
+
+    return [(target[:, list(cue["along"])], length + spacing * lines, draw)]
+
+
+def _crows_feet(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    spread, length, lines = math.radians(float(cue["spread_degrees"])), float(cue["length"]), int(cue["lines"])
+    sites = []
+    for landmark in cue["at"]:
+        corner = frames.to_local(target[:, [landmark]])[:, 0]
+        outward = -1.0 if landmark == cue["at"][0] else 1.0
+
+        def draw(p: torch.Tensor, corner: torch.Tensor = corner, outward: float = outward) -> torch.Tensor:
+            du, dv = (p[..., 0] - corner[:, None, 0]) * outward, p[..., 1] - corner[:, None, 1]
+            pattern = torch.zeros_like(du)
+            for k in range(lines):
+                angle = -spread / 2 + spread * k / max(lines - 1, 1)
+                along = du * math.cos(angle) + dv * math.sin(angle)
+                across = -du * math.sin(angle) + dv * math.cos(angle)
+                reach = _smooth_step(along - 0.02, 0.02) * _smooth_step(length - along, 0.03)
+                pattern = pattern + _gauss(across, line) * reach
+            return pattern
+
+        sites.append((target[:, [landmark]], length + 0.05, draw))
+    return sites
+
+
+def _nasolabial(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    width = float(cue["width"])
+    sites = []
+    for start, end in zip(cue["from"], cue["to"], strict=True):
+        a = frames.to_local(target[:, [start]])[:, 0]
+        b = frames.to_local(target[:, [end]])[:, 0]
+        outward = torch.sign(b[:, 0] - a[:, 0] + 1e-9)[:, None]
+        mid = (a + b) / 2 + torch.cat([outward * 0.05, torch.zeros_like(outward)], -1)
+        tail = b + torch.cat([outward * 0.04, torch.full_like(outward, 0.06)], -1)
+
+        def draw(p: torch.Tensor, a: torch.Tensor = a, mid: torch.Tensor = mid, b: torch.Tensor = b,
+                 tail: torch.Tensor = tail) -> torch.Tensor:  # fmt: skip
+            distance = torch.minimum(_distance_to_segment(p, a, mid), _distance_to_segment(p, mid, b))
+            return _gauss(torch.minimum(distance, _distance_to_segment(p, b, tail)), width)
+
+        sites.append((target[:, [start, end]], 0.1 + 3 * width, draw))
+    return sites
+
+
+def _dimple(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    sigma, offset = float(cue["sigma"]), float(cue["offset"])
+    sites = []
+    for landmark in cue["at"]:
+        corner = frames.to_local(target[:, [landmark]])[:, 0]
+        outward = -1.0 if landmark == cue["at"][0] else 1.0
+        centre = corner + torch.tensor([outward * offset, 0.0], device=target.device, dtype=target.dtype)
+
+        def draw(p: torch.Tensor, centre: torch.Tensor = centre) -> torch.Tensor:
+            return _gauss((p - centre[:, None]).norm(dim=-1), sigma)
+
+        sites.append((target[:, [landmark]], offset + 3 * sigma, draw))
+    return sites
+
+
+def _chin_boss(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    centre = frames.to_local(target[:, list(cue["at"])]).mean(1)
+    sigma, dimples = float(cue["sigma"]), int(cue["dimples"])
+
+    def draw(p: torch.Tensor) -> torch.Tensor:
+        pattern = torch.zeros_like(p[..., 0])
+        for k in range(dimples):  # a fixed ring of small pits: the peau d'orange of the mentalis
+            angle = 2 * math.pi * k / dimples
+            ring = torch.tensor([math.cos(angle), 0.6 * math.sin(angle)], device=p.device, dtype=p.dtype)
+            pattern = pattern + _gauss((p - (centre + sigma * 0.6 * ring)[:, None]).norm(dim=-1), sigma * 0.22)
+        furrow = _gauss(p[..., 1] - centre[:, None, 1] + sigma, 0.012) * _gauss(p[..., 0] - centre[:, None, 0], sigma)
+        return pattern + 0.5 * furrow
+
+    return [(target[:, list(cue["at"])], 2.5 * sigma, draw)]
+
+
+_CUES: dict[str, Callable[..., list[Site]]] = {
+    "furrow": _furrow, "nose_wrinkle": _nose_wrinkle, "crows_feet": _crows_feet, "nasolabial": _nasolabial,
+    "dimple": _dimple, "chin_boss": _chin_boss,
+}  # fmt: skip
