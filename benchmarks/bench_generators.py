@@ -39,17 +39,27 @@ def _landmarks() -> tuple[torch.Tensor, torch.Tensor, str]:
 
 
 def bench_warp(repeats: int) -> dict[str, object]:
+    """One thread. ``same_face``: the synthesis pattern (a face is rendered for about 18 frames in a row, so its
+    mesh topology is cached); ``distinct_faces``: every frame a face never seen before (worst case)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     face, points, source = _landmarks()
     warp = load_generator("warp")
     aus = np.zeros((1, 17), np.float32)
     aus[0, [8, 4, 14]] = (3.0, 2.0, 1.5)  # AU12 + AU06 + AU25
-    result: dict[str, object] = {"threads": 1, "faces": source}
+    result: dict[str, object] = {"threads": 1, "faces": source, "aus": "AU12 3, AU06 2, AU25 1.5"}
     for batch in (1, 32):
         faces, lms = face.expand(batch, -1, -1, -1).contiguous(), points.expand(batch, -1, -1)
         seconds = best_seconds(lambda: warp(faces, np.repeat(aus, batch, 0), landmarks=lms), repeats, lambda: None)  # noqa: B023
         result[f"fps_batch{batch}"] = round(batch / seconds, 1)
+    shifts = torch.from_numpy(np.random.default_rng(0).uniform(-3, 3, (repeats + 1, 32, 1, 2))).float()
+    runs = iter(range(repeats + 1))
+
+    def distinct() -> None:  # a fresh offset per run: every face is new to the cache
+        lms = points.expand(32, -1, -1) + shifts[next(runs)]
+        warp(face.expand(32, -1, -1, -1), np.repeat(aus, 32, 0), landmarks=lms)
+
+    result["fps_batch32_distinct_faces"] = round(32 / best_seconds(distinct, repeats, lambda: None), 1)
     torch.set_num_threads(threads)
     return result
 

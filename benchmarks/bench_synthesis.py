@@ -1,7 +1,8 @@
 """End-to-end MiE-X synthesis throughput and memory: samples/s, frames/s, time shares, peak RSS per dataset size.
 
 Each size runs in a fresh process (``--child``) so its peak RSS is its own. The limit measured in the same run is
-the warp generator alone on the same faces (frames/s with no encoding or writing): ``end_to_end_over_generator`` is
+the warp generator alone on the same frames (same plan and batches, no encoding or writing):
+``end_to_end_over_generator`` is
 how much of the generator's speed survives the pipeline. Prints one JSON object.
 
     python benchmarks/bench_synthesis.py --sizes 1000 10000 45000
@@ -42,27 +43,26 @@ def child(samples: int, out: Path, batch: int) -> dict:
     }  # fmt: skip
 
 
-def generator_only(batch: int, repeats: int = 10) -> float:
-    """Frames/s of the warp alone on the default face (the limit the pipeline is measured against)."""
-    import numpy as np
-    import torch
-
+def generator_only(samples: int, batch: int) -> float:
+    """Frames/s of the generator alone on exactly the frames the pipeline renders for this size (same plan, same
+    faces, same batches, no encoding or writing): the limit the pipeline is measured against."""
+    from miex_dataset.corpora.report import ValidationReport
     from miex_dataset.generators import load_generator
-    from miex_dataset.synthesis.faces import index_landmarks, load_face
-    from miex_dataset.synthesis.inputs import default_faces_dir
+    from miex_dataset.plan import PlanConfig
+    from miex_dataset.synthesis import SynthesisInputs, resolve_plan
+    from miex_dataset.synthesis.faces import check_faces
+    from miex_dataset.synthesis.render import Renderer
 
-    folder = default_faces_dir()
-    key, landmarks = next(iter(index_landmarks(folder).items()))
-    face = torch.from_numpy(load_face(key, 128)[0].copy()).permute(2, 0, 1)[None].float() / 255
-    rng = np.random.default_rng(0)
-    aus = torch.from_numpy(rng.uniform(0, 1.5, (batch, 17)).astype(np.float32))
-    points = torch.from_numpy(landmarks)[None].repeat(batch, 1, 1)
-    warp = load_generator("warp")
-    warp(face.repeat(batch, 1, 1, 1), aus, landmarks=points)
-    began = time.perf_counter()
-    for _ in range(repeats):
-        warp(face.repeat(batch, 1, 1, 1), aus, landmarks=points)
-    return batch * repeats / (time.perf_counter() - began)
+    resolved = resolve_plan(SynthesisInputs(plan_config=PlanConfig(samples_per_identity=samples)))
+    generator = load_generator("warp")
+    plan, faces = check_faces(resolved.plan, size=128, needs_landmarks=True, faces_dir=resolved.faces_dir,
+                              report=ValidationReport())  # fmt: skip
+    with Renderer(generator, faces, batch_size=batch) as renderer:
+        renderer.animate(plan.iloc[:batch])  # warm-up
+        renderer.timings.generate, renderer.timings.frames = 0.0, 0
+        for start in range(0, len(plan), batch):
+            renderer.animate(plan.iloc[start : start + batch])
+        return renderer.timings.frames / renderer.timings.generate
 
 
 def main() -> None:
@@ -84,12 +84,12 @@ def main() -> None:
                        "--batch", str(args.batch)]  # fmt: skip
             result = subprocess.run(command, capture_output=True, text=True, check=True)
             runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
-    limit = generator_only(args.batch)
     for run in runs:
+        limit = generator_only(run["samples"], args.batch)
+        run["generator_only_frames_per_s"] = round(limit, 1)
         run["end_to_end_over_generator"] = round(run["frames_per_s"] / limit, 3)
     print(json.dumps({"generator": "warp", "device": "cpu", "cores": os.cpu_count(), "torch_threads":
-                      torch.get_num_threads(), "batch": args.batch, "generator_only_frames_per_s": round(limit, 1),
-                      "runs": runs}, indent=1))  # fmt: skip
+                      torch.get_num_threads(), "batch": args.batch, "runs": runs}, indent=1))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Recognizer training throughput and MiE-X loading throughput, printed as JSON.
 
-- training: Branches (two ResNet-18 encoders, FACTS.md §5) at 224², one optimiser step = forward + backward + gradient
+- training: Branches (two ResNet-18 encoders, docs/reference.md §Recognizers) at 224², one optimiser step = forward +
+backward + gradient
   clipping + Adam, as the Trainer runs it. Reports samples/s, FLOPs per sample (``FlopCounterMode``) and the achieved
   fraction of the machine's conv throughput measured in the same run on a representative layer (128 -> 128 3x3 conv at
   56x56, ResNet-18's second stage) and of its matmul throughput. CPU in fp32; with CUDA also bf16 autocast +

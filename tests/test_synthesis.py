@@ -234,3 +234,58 @@ def test_synthesize_push_to_hub_then_load(default_run: Path, tmp_path: Path, mie
         assert loaded.stdout.split()[0] == "24"
         stored = hub.files("org/miex", "dataset")
         assert {name: stored[f"data/{name}"] for name in shard_bytes(default_run)} == shard_bytes(default_run)
+
+
+@pytest.mark.slow
+def test_two_ranks_match_one_on_several_identities_and_all_three_sources(tmp_path: Path, env: dict[str, str]) -> None:
+    """Real faces of several identities, mie + mae + expert triplets with non-zero onsets; the two-rank run also
+    uses another batch size: neither may change a byte."""
+    import face_fixtures as ff
+
+    from miex_dataset.aus.schema import AU_NAMES
+    from miex_dataset.aus.table import write_au_table
+    from miex_dataset.corpora.clips import Clip, clips_to_frame, write_clip_table
+
+    photos = tmp_path / "photos"
+    face = ff.astronaut()
+    ff.save(photos / "a.png", face)
+    ff.save(photos / "b.png", np.ascontiguousarray(face[:, ::-1]))
+    ff.save(photos / "c.png", np.clip(face.astype(np.int16) * 0.8 + 20, 0, 255).astype(np.uint8))
+    assert main(["faces", str(photos), "--out", str(tmp_path / "pool"), "--workers", "1"]) == 0
+    rng = np.random.default_rng(5)
+    emotions = {0: "disgust", 1: "happiness", 2: "surprise"}
+
+    def corpus(name: str, expression: str) -> tuple[Path, Path]:
+        clips, rows = [], []
+        for label, emotion in emotions.items():
+            subject, clip = f"s{label}", f"{name}{label}"
+            frames, numbers = [f"{subject}/{clip}/{k}.jpg" for k in range(12)], list(range(12))
+            clips.append(Clip(name, subject, clip, frames, numbers, 0, 6, 11, emotion, label, 100.0,
+                              expression=expression))  # fmt: skip
+            for path, number in zip(frames, numbers, strict=True):
+                values = rng.uniform(0, 3, len(AU_NAMES)).round(3)
+                rows.append({"path": path, "dataset": name, "subject": subject, "clip": clip, "frame": number,
+                             "extractor": "test", **dict(zip(AU_NAMES, values, strict=True))})  # fmt: skip
+        clip_path = write_clip_table(clips_to_frame(clips), tmp_path / f"{name}.parquet")
+        import pandas as pd
+
+        return clip_path, write_au_table(pd.DataFrame(rows), tmp_path / f"{name}_aus.parquet")
+
+    mie, mae = corpus("casme2", "micro"), corpus("ckplus", "macro")
+    pool = tmp_path / "au_pool.parquet"
+    assert main(["au-pool", "--out", str(pool), "--mie-clips", str(mie[0]), "--mie-aus", str(mie[1]),
+                 "--mae-clips", str(mae[0]), "--mae-aus", str(mae[1]), "--expert", "4"]) == 0  # fmt: skip
+    plan = tmp_path / "plan.parquet"
+    assert main(["plan", "--faces", str(tmp_path / "pool"), "--pool", str(pool), "--out", str(plan)]) == 0
+    inputs = ["--plan", str(plan), "--faces", str(tmp_path / "pool"), "--shard-size", "4"]
+    one = tmp_path / "one"
+    assert synthesize(one, *inputs, "--batch-size", "5") == 0
+    rows = datasets.load_dataset(str(one), split="train")
+    assert len(set(rows["identity"])) == 3 and set(rows["source"]) == {0, 1, 2}
+    assert any(np.asarray(au).any() for au in rows["onset_au"])  # real onsets are rendered, not copied
+    two = tmp_path / "two"
+    command = ["torchrun", "--standalone", "--nproc_per_node", "2", str(ROOT / "builder.py"), "--out", str(two),
+               *inputs, "--batch-size", "3"]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert shard_bytes(two) == shard_bytes(one)

@@ -60,7 +60,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--image-format", choices=("png", "jpeg"), default="png",
                         help="png (lossless, default: micro-movements survive) or jpeg")
     output.add_argument("--jpeg-quality", type=int, default=95, help="with --image-format jpeg (default: 95)")
-    output.add_argument("--encode-workers", type=int, default=2, help="threads encoding frames (default: 2)")
+    output.add_argument("--encode-workers", type=int, default=None,
+                        help="threads encoding frames (default: the cores left beside the generator, at most 4)")
     output.add_argument("--strict", action="store_true", help="an unusable face is an error, not a reported skip")
     output.add_argument("--overwrite", action="store_true", help="replace an output folder holding another run")
     output.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the finished folder as a dataset repo")
@@ -88,9 +89,10 @@ def run(args: argparse.Namespace) -> int:
     if args.generator == "ganimation":
         options |= {"checkpoint": args.checkpoint, "device": args.device}
     generator = load_generator(args.generator, **options)
+    workers = {} if args.encode_workers is None else {"encode_workers": args.encode_workers}
     config = EngineConfig(shard_size=args.shard_size, batch_size=args.batch_size, size=args.size,
-                          encoding=Encoding(args.image_format, args.jpeg_quality), encode_workers=args.encode_workers,
-                          device=args.device, strict=args.strict, overwrite=args.overwrite)  # fmt: skip
+                          encoding=Encoding(args.image_format, args.jpeg_quality), device=args.device,
+                          strict=args.strict, overwrite=args.overwrite, **workers)  # fmt: skip
     load_path = args.push_to_hub or args.out
     summary = synthesize(resolved.plan, generator, args.out, faces_dir=resolved.faces_dir, config=config,
                          plan_params=resolved.params,

@@ -1,7 +1,7 @@
 """Finishing a MiE-X folder: the dataset card (YAML generated from the written shards), a sample grid, AU plots.
 
 The card's ``dataset_info`` split sizes are counted from the parquet files on disk, never from the plan, so
-``load_dataset`` cannot raise ``NonMatchingSplitsSizesError`` (FACTS.md §8).
+``load_dataset`` cannot raise ``NonMatchingSplitsSizesError`` (docs/reference.md §Hugging Face stack).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from ..generators.base import FaceGenerator
 from ..plan.build import plan_fields
 from ..sources.triplet import to_arrow, write_parquet
 from .faces import check_faces
-from .render import Encoding, Renderer, Timings
+from .render import Encoding, Renderer, Timings, default_encode_workers
 from .schema import miex_features
 from .shards import DATA_DIR, STATE_DIR, Shard, is_finished, plan_shards, write_shard
 
@@ -50,7 +50,8 @@ class EngineConfig:
     size: int = 128
     """Square face size fed to the generator (GANimation needs its training size, 128)."""
     encoding: Encoding = field(default_factory=Encoding)
-    encode_workers: int = 2
+    encode_workers: int = field(default_factory=default_encode_workers)
+    """Threads encoding frames beside the generator (default: the cores left over, at most 4)."""
     device: str | None = None
     """torch device; default CUDA (this rank's GPU) when available, else CPU."""
     strict: bool = False

@@ -1,6 +1,7 @@
 """What to synthesize: a plan file, or faces + an AU pool (file or sources) + plan knobs, or the embedded default.
 
-The embedded default needs no user data: the public-domain astronaut photo that scikit-image ships (FACTS.md §7),
+The embedded default needs no user data: the public-domain astronaut photo that scikit-image ships (docs/reference.md
+§Face pipeline),
 aligned once by the face pipeline into the user cache, animated with expert-rule AUs by the warp generator.
 """
 
