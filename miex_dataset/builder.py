@@ -86,7 +86,8 @@ class MiEX(datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "miex"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("dataset_name", "miex")  # else cache files take this module's name (FACTS.md §8)
+        # else cache files take this module's name (docs/reference.md §Hugging Face stack)
+        kwargs.setdefault("dataset_name", "miex")
         super().__init__(*args, **kwargs)
 
     def _info(self) -> datasets.DatasetInfo:

@@ -4,7 +4,8 @@ Both sources end up with the columns ``onset``, ``apex`` (Image) and ``label`` (
 then maps a batch to what a model's ``forward`` takes (``pixel_values_onset``/``pixel_values_apex`` for Branches,
 ``pixel_values`` for the one-input models, ``labels``), with training augmentation or the deterministic
 evaluation transform. The transform runs on the fly (``Dataset.with_transform``), so a Trainer needs
-``remove_unused_columns=False`` (FACTS.md §8) or it strips the image columns before the transform sees them.
+``remove_unused_columns=False`` (docs/reference.md §Hugging Face stack) or it strips the image columns before the
+transform sees them.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def real_dataset(
     clips: pd.DataFrame | str | PathLike[str], *, drop_unlabelled: bool = True, sequence: int = 0
 ) -> datasets.Dataset:
     """Clip table -> one row per clip with its onset and apex frame images (decoded lazily by Pillow); with
-    ``sequence`` > 0 also ``frames``, that many frames from onset to apex (FACTS.md §2, video variant).
+    ``sequence`` > 0 also ``frames``, that many frames from onset to apex (docs/reference.md §AU sources, video
+    variant).
 
     Clips without a 3-class label (-1) are dropped by default and the count is logged; a missing frame file is an
     error naming the row.

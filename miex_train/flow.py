@@ -16,7 +16,8 @@ FlowFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def optical_strain(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``sqrt(u_x² + v_y² + 0.5·(u_y + v_x)²)`` (FACTS.md §5) with central differences over the last two axes."""
+    """``sqrt(u_x² + v_y² + 0.5·(u_y + v_x)²)`` (docs/reference.md §Recognizers) with central differences over the last
+    two axes."""
     u_y, u_x = torch.gradient(u, dim=(-2, -1))
     v_y, v_x = torch.gradient(v, dim=(-2, -1))
     return torch.sqrt(u_x**2 + v_y**2 + 0.5 * (u_y + v_x) ** 2)

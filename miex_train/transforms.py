@@ -1,6 +1,7 @@
-"""Image transforms in plain torch ops (no torchvision on these machines, FACTS.md §7).
+"""Image transforms in plain torch ops (no torchvision on these machines, docs/reference.md §Face pipeline).
 
-Training (FACTS.md §5): resize the shorter side to 256, random rotation within ±10°, colour jitter 0.2, random
+Training (docs/reference.md §Recognizers): resize the shorter side to 256, random rotation within ±10°, colour jitter
+0.2, random
 224 crop. Evaluation is deterministic: resize + centre crop. The frames of one sample (onset and apex) get the SAME
 random parameters, so augmentation never fakes motion between them. Randomness comes from the transform's own
 seeded ``torch.Generator``: same seed and same call order -> same tensors. Inside a DataLoader worker the

@@ -1,4 +1,4 @@
-"""Builders of SMALL corpus trees that reproduce each real release's layout and quirks (FACTS.md §3).
+"""Builders of SMALL corpus trees that reproduce each real release's layout and quirks (docs/reference.md §Corpora).
 
 Plain functions (pytest fixtures in conftest.py call them). Images are real 8x8 files, encoded once per format and
 copied as bytes, so even the 442-clip MEGC2019 composite builds in well under a second or two.
@@ -239,7 +239,7 @@ SMALL_COMPOSITE: list[CompositeClip] = [
 SMALL_COMPOSITE_EXTRA_GT = ("smic,s01,s01_ne_01,0", "mystery,1,x,0", "casme2,01,EP02_01f,7")  # dup, dataset, label
 
 
-# the real MEGC2019 composition (FACTS.md §3): clips per native emotion, subjects per dataset
+# the real MEGC2019 composition (docs/reference.md §Corpora): clips per native emotion, subjects per dataset
 REAL_COMPOSITION: dict[str, dict[str, int]] = {
     "casme2": {"disgust": 61, "repression": 27, "happiness": 32, "surprise": 25},  # 145: 88 / 32 / 25
     # 133: 92 / 26 / 15

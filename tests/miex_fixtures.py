@@ -1,4 +1,5 @@
-"""A tiny MiE-X folder in the exact format synthesis writes (FACTS.md §2, §8), built here with ``datasets``.
+"""A tiny MiE-X folder in the exact format synthesis writes (docs/reference.md §AU sources, §Hugging Face stack), built
+here with ``datasets``.
 
 ``<dir>/data/train-00000-of-00001.parquet`` + ``<dir>/README.md`` whose YAML (``configs`` + ``dataset_info``) is
 generated from the written shard with ``DatasetInfo`` / ``DatasetInfosDict.to_dataset_card_data`` /

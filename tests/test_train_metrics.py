@@ -1,4 +1,5 @@
-"""UF1/UAR: pooled definition (FACTS.md §6), sklearn agreement, the offline evaluate module."""
+"""UF1/UAR: pooled definition (docs/reference.md §Protocols and metrics), sklearn agreement, the offline evaluate
+module."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""GANimation's sample-data format (FACTS.md §1): ``imgs/``, ``train_ids.csv``/``test_ids.csv``, ``aus_openface.pkl``.
+"""GANimation's sample-data format (docs/reference.md §Action units): ``imgs/``, ``train_ids.csv``/``test_ids.csv``,
+``aus_openface.pkl``.
 
 ``aus_openface.pkl`` maps an image id (file name without extension) to a float array of 17 AU intensities on the
 0 to 5 scale. The file released with GANimation was pickled by Python 2, which needs ``encoding="latin1"``.

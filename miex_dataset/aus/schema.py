@@ -1,6 +1,6 @@
 """The one source of truth for the Action Unit (AU) vocabulary used everywhere in miex.
 
-An AU vector is 17 intensities in OpenFace 2.x order, on OpenFace's 0 to 5 scale (FACTS.md §1).
+An AU vector is 17 intensities in OpenFace 2.x order, on OpenFace's 0 to 5 scale (docs/reference.md §Action units).
 Data files always store the 0 to 5 scale; only a generator sees intensities divided by 5, through
 :func:`to_generator_scale`, so there is exactly one place where the scaling happens.
 """
@@ -85,7 +85,8 @@ def validate_au_array(values: np.ndarray | Sequence[float], *, where: str = "AU 
 
 
 def to_generator_scale(aus: np.ndarray) -> np.ndarray:
-    """0-5 intensities -> the 0-1 conditioning that GANimation-style generators expect (FACTS.md §1)."""
+    """0-5 intensities -> the 0-1 conditioning that GANimation-style generators expect (docs/reference.md §Action
+    units)."""
     return validate_au_array(aus) / AU_MAX
 
 

@@ -1,4 +1,4 @@
-"""CASME II reader (FACTS.md §3): coding sheet + raw or cropped frame tree -> clips.
+"""CASME II reader (docs/reference.md §Corpora): coding sheet + raw or cropped frame tree -> clips.
 
 Layout::
 

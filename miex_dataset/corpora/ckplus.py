@@ -1,4 +1,4 @@
-"""CK+ reader (FACTS.md §3): posed neutral -> peak sequences, a macro-expression (MaE) source.
+"""CK+ reader (docs/reference.md §Corpora): posed neutral -> peak sequences, a macro-expression (MaE) source.
 
 Layout::
 

@@ -1,4 +1,4 @@
-"""Native emotion names -> the 3-class MEGC2019 label space (FACTS.md §3).
+"""Native emotion names -> the 3-class MEGC2019 label space (docs/reference.md §Corpora).
 
 negative = repression, anger, contempt, disgust, fear, sadness; positive = happiness; surprise = surprise.
 Emotions that are known but have no 3-class counterpart (others, tense, neutral) get :data:`NO_LABEL` and stay in the

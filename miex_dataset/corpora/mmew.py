@@ -1,4 +1,4 @@
-"""MMEW reader (FACTS.md §3): micro clips from ``MMEW_Micro_Exp.xlsx``, optionally the macro clips too.
+"""MMEW reader (docs/reference.md §Corpora): micro clips from ``MMEW_Micro_Exp.xlsx``, optionally the macro clips too.
 
 Layout::
 
@@ -9,7 +9,8 @@ Layout::
 A micro clip is found by its ``Filename`` under any emotion folder (the sheet's emotion is the label, so a
 folder spelling difference does not lose the clip). The sheet's frame columns are file numbers. Macro clips have
 no apex annotation: onset = first frame, apex = offset = last frame, like every posed sequence here (the MaE
-source draws its own apex inside the sequence anyway, FACTS.md §2). A numeric ``Subject`` cell becomes ``S01``;
+source draws its own apex inside the sequence anyway, docs/reference.md §AU sources). A numeric ``Subject`` cell
+becomes ``S01``;
 macro subjects are the clip name's prefix before the first ``-``.
 """
 

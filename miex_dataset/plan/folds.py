@@ -1,4 +1,5 @@
-"""Fold-aware use of synthetic data (FACTS.md §2.1): a sample whose AUs come from a test-fold subject's real clip
+"""Fold-aware use of synthetic data (docs/reference.md §AU sources): a sample whose AUs come from a test-fold subject's
+real clip
 must never be trained on in that fold. Only the ``mie`` source carries real-subject AUs; ``mae`` (macro corpora)
 and ``expert`` samples are always trainable.
 

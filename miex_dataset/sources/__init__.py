@@ -1,4 +1,5 @@
-"""The three AU sources of MiE-X (FACTS.md §2): real MiEs, early macro-expressions, expert knowledge."""
+"""The three AU sources of MiE-X (docs/reference.md §AU sources): real MiEs, early macro-expressions, expert
+knowledge."""
 
 from .expert import (
     CLASS_EMOTIONS,

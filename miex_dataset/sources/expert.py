@@ -1,4 +1,5 @@
-"""Expert-knowledge AU source (FACTS.md §2.3): Bernoulli activation from an emotion->AU table, zero onset."""
+"""Expert-knowledge AU source (docs/reference.md §AU sources): Bernoulli activation from an emotion->AU table, zero
+onset."""
 
 from __future__ import annotations
 
@@ -15,16 +16,16 @@ from ..corpora.labels import NEGATIVE, POSITIVE, SURPRISE
 from ..errors import MiexInputError
 from .triplet import VIDEO_FRAMES, Triplet
 
-# FACTS.md §2.3: positive -> Happiness; surprise -> Surprise; negative -> one of five, uniformly.
+# docs/reference.md §AU sources: positive -> Happiness; surprise -> Surprise; negative -> one of five, uniformly.
 CLASS_EMOTIONS: dict[int, tuple[str, ...]] = {
     NEGATIVE: ("sadness", "fear", "anger", "disgust", "contempt"),
     POSITIVE: ("happiness",),
     SURPRISE: ("surprise",),
 }
 MICRO_INTENSITY: tuple[float, float] = (0.5, 1.5)
-"""Default apex intensity range on the 0 to 5 scale (FACTS.md §2.3)."""
+"""Default apex intensity range on the 0 to 5 scale (docs/reference.md §AU sources)."""
 MACRO_INTENSITY: tuple[float, float] = (1.5, 4.0)
-"""Macro-expression control preset (FACTS.md §2.3)."""
+"""Macro-expression control preset (docs/reference.md §AU sources)."""
 EMPTY_DRAW_RULES = ("redraw", "keep")
 MAX_REDRAWS = 1000
 
@@ -103,7 +104,8 @@ def draw_apex(emotion: str, table: ExpertTable, config: ExpertConfig, rng: np.ra
 
 
 def linear_ramp(apex: np.ndarray, frames: int = VIDEO_FRAMES) -> np.ndarray:
-    """Video variant of the expert source: linear from the zero vector to the apex (FACTS.md §2, video)."""
+    """Video variant of the expert source: linear from the zero vector to the apex (docs/reference.md §AU sources,
+    video)."""
     return (np.linspace(0.0, 1.0, frames, dtype=np.float32)[:, None] * apex[None, :]).astype(np.float32)
 
 

@@ -1,4 +1,5 @@
-"""Early macro-expression AU source (FACTS.md §2.2): onset = first frame, apex = floor(N·p), p ~ U(a, b)."""
+"""Early macro-expression AU source (docs/reference.md §AU sources): onset = first frame, apex = floor(N·p), p ~ U(a,
+b)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from .mie import clip_triplet
 from .triplet import Triplet
 
 DEFAULT_INTERVAL: tuple[float, float] = (0.25, 0.5)
-"""FACTS.md §2.2: the paper's default; the ablation also tried (0.1, 0.3) and (0.2, 0.4)."""
+"""docs/reference.md §AU sources: the paper's default; the ablation also tried (0.1, 0.3) and (0.2, 0.4)."""
 
 
 def apex_index(n_frames: int, p: float) -> int:

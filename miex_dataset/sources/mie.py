@@ -1,4 +1,5 @@
-"""Real micro-expression AU source (FACTS.md §2.1): onset/apex AUs of annotated clips, with provenance."""
+"""Real micro-expression AU source (docs/reference.md §AU sources): onset/apex AUs of annotated clips, with
+provenance."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def mie_triplets(
     unlabelled = 0
     for _, clip in clips.iterrows():
         if int(clip["label"]) == NO_LABEL:
-            unlabelled += 1  # FACTS.md §3: 'others' etc. have no 3-class label
+            unlabelled += 1  # docs/reference.md §Corpora: 'others' etc. have no 3-class label
             continue
         onset, apex = int(clip["onset"]), int(clip["apex"])
         if not 0 <= onset <= apex < len(clip["frame_numbers"]):

@@ -1,7 +1,9 @@
 """The AU triplet record shared by the three sources, and the AU pool file (validated read/write).
 
-A triplet = onset AU vector, apex AU vector (17 floats, 0 to 5 scale, FACTS.md §1) and a 3-class label
-(0 negative, 1 positive, 2 surprise, FACTS.md §2), plus the provenance the fold filter needs (FACTS.md §2.1).
+A triplet = onset AU vector, apex AU vector (17 floats, 0 to 5 scale, docs/reference.md §Action units) and a 3-class
+label
+(0 negative, 1 positive, 2 surprise, docs/reference.md §AU sources), plus the provenance the fold filter needs
+(docs/reference.md §AU sources).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..errors import MiexInputError
 
 SOURCES: tuple[str, ...] = ("mie", "mae", "expert")
 VIDEO_FRAMES: int = 10
-"""Frames per sample of the video variant (FACTS.md §2, 'Video variant')."""
+"""Frames per sample of the video variant (docs/reference.md §AU sources, 'Video variant')."""
 
 POOL_COLUMNS: tuple[str, ...] = (
     "triplet_id", "source", "emotion", "label", "onset_au", "apex_au",

@@ -17,7 +17,7 @@ from miex_dataset.errors import MiexInputError
 DESCRIPTION = "Train and evaluate a micro-expression recognizer from a recipe (YAML)."
 
 EPILOG = """\
-recipe (YAML; every key is checked, defaults are the paper's, FACTS.md §5):
+recipe (YAML; every key is checked, defaults are the paper's, docs/reference.md §Recognizers):
   name: table1-branches-miex-finetune
   model: {name: branches, backbone: microsoft/resnet-18}   # or backbone: random; config: {...} overrides
   data:

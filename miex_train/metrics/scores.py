@@ -1,4 +1,5 @@
-"""UF1 / UAR exactly as FACTS.md §6 defines them: per-class counts pooled over every test fold, then averaged.
+"""UF1 / UAR exactly as docs/reference.md §Protocols and metrics defines them: per-class counts pooled over every test
+fold, then averaged.
 
 ``F1_c = 2 TP_c / (2 TP_c + FP_c + FN_c)`` and ``recall_c = TP_c / N_c`` are computed from ONE confusion matrix of
 all out-of-fold predictions, so UF1/UAR equal macro F1 / macro recall on the concatenated predictions. Averaging
@@ -88,7 +89,8 @@ def pool_folds(
 def per_fold_mean(
     folds: Iterable[tuple[Sequence[int], Sequence[int]]], num_classes: int, *, absent: Absent = "exclude"
 ) -> dict[str, float]:
-    """Mean of per-fold UF1/UAR: NOT the protocol's metric (FACTS.md §6); for comparison with papers that did this."""
+    """Mean of per-fold UF1/UAR: NOT the protocol's metric (docs/reference.md §Protocols and metrics); for comparison
+    with papers that did this."""
     results = [uf1_uar(p, r, num_classes, absent=absent) for p, r in folds]
     if not results:
         raise MiexInputError("no folds given", field="folds")

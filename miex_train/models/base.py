@@ -1,7 +1,8 @@
 """Shared config/model base for every miex recognizer: label space, head, loss, weight init.
 
 Each family (one module per family) subclasses :class:`MiexConfig` and :class:`MiexPreTrainedModel`, so the
-Trainer, ``save_pretrained`` and the Auto classes see ordinary transformers models (FACTS.md §8: a plain
+Trainer, ``save_pretrained`` and the Auto classes see ordinary transformers models (docs/reference.md §Hugging Face
+stack: a plain
 ``nn.Module`` saves weights only).
 """
 
@@ -67,7 +68,8 @@ class MiexConfig(PreTrainedConfig):
 
 
 def mlp_head(in_features: int, hidden: tuple[int, ...] | list[int], num_labels: int, dropout: float) -> nn.Sequential:
-    """``in -> hidden... -> num_labels`` with ReLU and dropout between layers (the Branches MLP, FACTS.md §5)."""
+    """``in -> hidden... -> num_labels`` with ReLU and dropout between layers (the Branches MLP, docs/reference.md
+    §Recognizers)."""
     layers: list[nn.Module] = []
     width = in_features
     for size in hidden:

@@ -1,4 +1,5 @@
-"""DTSCNN (Peng et al., Front. Psychol. 2017; FACTS.md §5): two independent shallow 3-D CNN streams over an
+"""DTSCNN (Peng et al., Front. Psychol. 2017; docs/reference.md §Recognizers): two independent shallow 3-D CNN streams
+over an
 optical-flow sequence at two temporal scales, late fusion of their class scores.
 
 Input ``pixel_values`` is (B, 2, T, H, W), the u/v flow between consecutive frames (T = 9 for the 10-frame MiE-X
@@ -40,7 +41,8 @@ class DTSCNNConfig(MiexConfig):
 
     flow_size: int = 64
     sequence_length: int = 10
-    """Frames from onset to apex (the 10-frame MiE-X variant, FACTS.md §2); flow between consecutive ones."""
+    """Frames from onset to apex (the 10-frame MiE-X variant, docs/reference.md §AU sources); flow between consecutive
+    ones."""
 
     def input_spec(self) -> InputSpec:
         return InputSpec(flow="uv", flow_size=self.flow_size, sequence=self.sequence_length)

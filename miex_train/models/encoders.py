@@ -1,4 +1,5 @@
-"""Image encoders: transformers' ResNet (no torchvision here, FACTS.md §7) and a small hand-written VGG-16.
+"""Image encoders: transformers' ResNet (no torchvision here, docs/reference.md §Face pipeline) and a small
+hand-written VGG-16.
 
 Encoder shapes live in the model config as plain dicts, so a scaled-down test model (``hidden_sizes`` [8, 16, 16,
 16]) runs the same code as the paper's ResNet-18.
@@ -33,7 +34,8 @@ VGG16: dict[str, Any] = {
     "fc_sizes": [4096, 4096],
     "dropout": 0.5,
 }
-"""VGG-16 (configuration D of Simonyan & Zisserman) as used by ApexME (FACTS.md §5); ``"M"`` is a 2x2 max-pool."""
+"""VGG-16 (configuration D of Simonyan & Zisserman) as used by ApexME (docs/reference.md §Recognizers); ``"M"`` is a
+2x2 max-pool."""
 
 
 def resnet_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""STSTNet (Liong et al., FG 2019; FACTS.md §5): u, v and optical strain stacked as a 3-channel 28x28 input; three
+"""STSTNet (Liong et al., FG 2019; docs/reference.md §Recognizers): u, v and optical strain stacked as a 3-channel
+28x28 input; three
 parallel 3x3 convs with 3/5/8 channels (ReLU, BatchNorm), 3x3/3 max-pool, 2x2 average pool, dropout, one FC.
 Padding 2, pools and the 5x5x16 FC input follow the authors' PyTorch release."""
 

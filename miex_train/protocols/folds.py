@@ -1,4 +1,5 @@
-"""Subject-independent folds (FACTS.md §6): leave-one-subject-out, seeded subject-wise k-fold, leave-one-dataset-out.
+"""Subject-independent folds (docs/reference.md §Protocols and metrics): leave-one-subject-out, seeded subject-wise
+k-fold, leave-one-dataset-out.
 
 A subject is the pair ``(dataset, subject)`` (subject names repeat across corpora, e.g. ``sub01``). Fold files are
 JSON so an experiment's split is written once and reused by every run and every model (``save_folds``/``load_folds``).

@@ -1,6 +1,7 @@
 """The model card of a run: ``cards/model_card.md`` filled from the results, with a generated YAML header.
 
-The header comes from ``huggingface_hub.ModelCardData(eval_results=[EvalResult(...)])`` (FACTS.md §8: the Trainer's
+The header comes from ``huggingface_hub.ModelCardData(eval_results=[EvalResult(...)])`` (docs/reference.md §Hugging
+Face stack: the Trainer's
 ``create_model_card`` does not put custom metrics into ``model-index``), one ``EvalResult`` per metric (UF1, UAR,
 accuracy; last epoch, mean over seeds) for the whole test corpus and each of its datasets. So the numbers in the
 card are the numbers in ``results.json``.

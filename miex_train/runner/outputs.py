@@ -1,6 +1,7 @@
 """What a run writes: MEGC-format prediction logs, the results JSON, a confusion-matrix plot and training curves.
 
-Scores follow FACTS.md §6 exactly: for each seed, the out-of-fold predictions of ALL test folds are pooled into one
+Scores follow docs/reference.md §Protocols and metrics exactly: for each seed, the out-of-fold predictions of ALL test
+folds are pooled into one
 confusion matrix (TP/FP/FN summed over folds first) and UF1/UAR computed from it; the per-dataset parts of a composite
 come from the same pooled predictions restricted to that dataset (:func:`miex_train.metrics.per_dataset`). The mean
 and the sample standard deviation (ddof 1; 0 for a single seed) are then taken over seeds. The mean of per-fold
@@ -22,7 +23,8 @@ from ..metrics import per_dataset, per_fold_mean
 RESULTS_FORMAT = "miex.results/1"
 METRIC_NOTE = (
     "UF1/UAR from one confusion matrix of all out-of-fold test predictions (TP/FP/FN summed over folds first; "
-    "FACTS.md §6), per-dataset parts from the same pooled predictions; mean and sample std (ddof=1) over seeds"
+    "docs/reference.md §Protocols and metrics), per-dataset parts from the same pooled predictions; "
+    "mean and sample std (ddof=1) over seeds"
 )
 LAST_NOTE = "weights after the LAST epoch of the last stage (no epoch is chosen on test data)"
 BEST_NOTE = (
@@ -130,7 +132,8 @@ def pooled_confusion(results: Sequence[FoldResult], num_classes: int) -> np.ndar
 
 
 def megc_log(results: Sequence[FoldResult]) -> str:
-    """MEGC2019 submission format (FACTS.md §6): per test subject a header ``<dataset> <subject>``, then one line
+    """MEGC2019 submission format (docs/reference.md §Protocols and metrics): per test subject a header ``<dataset>
+    <subject>``, then one line
     ``<clip> <truth> <prediction>`` per clip (class ids), folds in protocol order."""
     lines = []
     for r in results:

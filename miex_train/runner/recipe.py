@@ -4,7 +4,7 @@ A recipe names the model, the data (the real corpus to test on, MiE-X, extra rea
 corpus used for pre-training), the protocol, the training stages (e.g. pre-train on MiE-X -> fine-tune on real) and
 the seeds. Every section and key is checked: an unknown key is an error that lists the known ones (a typo would
 otherwise silently fall back to a default). Relative paths are taken from the current directory, after expanding
-``~`` and ``$VARIABLES``. Hyperparameter defaults are the paper's (FACTS.md §5)::
+``~`` and ``$VARIABLES``. Hyperparameter defaults are the paper's (docs/reference.md §Recognizers)::
 
     name: table1-branches-miex-finetune
     model: {name: branches, backbone: microsoft/resnet-18}
@@ -45,7 +45,8 @@ RESERVED_SOURCES: tuple[str, ...] = ("real", "miex")
 
 @dataclass(frozen=True)
 class TrainingSpec:
-    """One stage's optimisation (FACTS.md §5 defaults: Adam 1e-4, wd 5e-4, clip 1.0, batch 64, 10 + 10 epochs).
+    """One stage's optimisation (docs/reference.md §Recognizers defaults: Adam 1e-4, wd 5e-4, clip 1.0, batch 64, 10 +
+    10 epochs).
 
     ``epochs`` run at the full learning rate, then ``decay_epochs`` decay it linearly to 0; ``batch_size`` is the
     GLOBAL batch, split over the processes of a distributed run.
@@ -87,7 +88,8 @@ class RealSpec:
 
     ``labels``: ``None`` = the table's 3-class ``label``; a list of (canonical) emotion names = that native label
     space (MMEW's 6 classes, SAMM's 5: Table 2), other emotions left out. ``frames: early`` replaces the annotated apex
-    by frame ``floor(N p)``, ``p ~ U(early_interval)`` (seeded): early frames of macro-expressions (FACTS.md §2.2).
+    by frame ``floor(N p)``, ``p ~ U(early_interval)`` (seeded): early frames of macro-expressions (docs/reference.md
+    §AU sources).
     """
 
     clips: Path

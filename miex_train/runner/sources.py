@@ -84,7 +84,8 @@ def load_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
 
 
 def _early_apex(table: pd.DataFrame, spec: RealSpec) -> pd.DataFrame:
-    """Onset = first frame, apex = ``floor(N p)``, ``p ~ U(a, b)`` per clip (FACTS.md §2.2), seeded by ``spec.seed``."""
+    """Onset = first frame, apex = ``floor(N p)``, ``p ~ U(a, b)`` per clip (docs/reference.md §AU sources), seeded by
+    ``spec.seed``."""
     rng = np.random.default_rng(spec.seed)
     low, high = spec.early_interval
     apex = [apex_index(len(frames), float(rng.uniform(low, high))) for frames in table["frames"]]

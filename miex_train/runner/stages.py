@@ -1,6 +1,7 @@
 """One training stage with the transformers ``Trainer``, and test-set prediction.
 
-Optimisation follows FACTS.md §5: Adam (``weight_decay`` as the authors' L2 on every parameter; ``adamw`` for the
+Optimisation follows docs/reference.md §Recognizers: Adam (``weight_decay`` as the authors' L2 on every parameter;
+``adamw`` for the
 decoupled variant), gradient clipping, ``epochs`` at the full learning rate then ``decay_epochs`` of linear decay to 0.
 The Trainer handles devices and distribution (``torchrun`` / ``accelerate launch``): the recipe's batch size is the
 global batch, split over the processes; predictions are gathered in dataset order on every process.
@@ -143,7 +144,8 @@ def training_arguments(
         save_strategy="no",
         logging_strategy="epoch",
         report_to="none",
-        remove_unused_columns=False,  # two image columns, transformed on the fly (FACTS.md §8)
+        # two image columns, transformed on the fly (docs/reference.md §Hugging Face stack)
+        remove_unused_columns=False,
         seed=seed,
         data_seed=seed,
         use_cpu=not torch.cuda.is_available(),

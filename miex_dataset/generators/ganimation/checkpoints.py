@@ -1,4 +1,4 @@
-"""Read GANimation weights in either published layout (FACTS.md §4) or our own save format.
+"""Read GANimation weights in either published layout (docs/reference.md §GANimation) or our own save format.
 
 - official (``net_epoch_E_id_G.pth``): ``main.*``, residual inner ``main.0/1/3/4``, ``img_reg.0``, ``attetion_reg.0``
   (sic); affine norms, bias-free convs; critic ``main.*``, ``conv1``, ``conv2``;

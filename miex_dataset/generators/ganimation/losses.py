@@ -1,4 +1,4 @@
-"""GANimation's loss terms and the two weight presets (FACTS.md §4)."""
+"""GANimation's loss terms and the two weight presets (docs/reference.md §GANimation)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GANimation's generator and critic (Pumarola et al., ECCV 2018), exactly as FACTS.md §4 describes.
+"""GANimation's generator and critic (Pumarola et al., ECCV 2018), exactly as docs/reference.md §GANimation describes.
 
 One native module covers both published checkpoint layouts: ``norm_affine`` / ``conv_bias`` select the official
 (affine instance norm, bias-free convs) or the replicate variant (plain instance norm, convs with bias). Sub-module

@@ -1,4 +1,5 @@
-"""Train GANimation with accelerate: WGAN-GP critic, AU regression, cycle and attention losses (FACTS.md §4).
+"""Train GANimation with accelerate: WGAN-GP critic, AU regression, cycle and attention losses (docs/reference.md
+§GANimation).
 
 Run as ``miex train-generator ...`` or ``accelerate launch -m miex_dataset.generators.ganimation.train ...``.
 Checkpoints (``accelerator.save_state``) include the data order and the sampling RNG, so a killed run resumed from
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    """Paper defaults (FACTS.md §4); ``preset='replicate'`` switches to the MiE-X authors' variant."""
+    """Paper defaults (docs/reference.md §GANimation); ``preset='replicate'`` switches to the MiE-X authors' variant."""
 
     data: str
     output_dir: str

@@ -1,4 +1,5 @@
-"""UF1 / UAR as an ``evaluate`` metric (pooled definition of FACTS.md §6; see miex_train.metrics.scores)."""
+"""UF1 / UAR as an ``evaluate`` metric (pooled definition of docs/reference.md §Protocols and metrics; see
+miex_train.metrics.scores)."""
 
 import datasets
 import evaluate
