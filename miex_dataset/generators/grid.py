@@ -21,7 +21,10 @@ def image_grid(
     tiles = [to_uint8(row) for row in rows]
     height, width = tiles[0].shape[1:3]
     columns = max(row.shape[0] for row in tiles)
-    left = 48 if row_labels else 0
+    canvas = Image.new("RGB", (1, 1), "white")
+    draw = ImageDraw.Draw(canvas)
+    # the label column is as wide as the longest label (labels like "face 3 happiness" must not be cut)
+    left = max((int(draw.textlength(label)) for label in row_labels), default=-6) + 6 if row_labels else 0
     top = 14 if column_labels else 0
     canvas = Image.new("RGB", (left + columns * width, top + len(tiles) * height), "white")
     draw = ImageDraw.Draw(canvas)
