@@ -32,7 +32,9 @@ def test_eval_generator_on_a_face_pool_reports_every_au_and_exits_cleanly(tmp_pa
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "AU12" in done.stdout and "judged by geometry on 2 face(s)" in done.stdout
-    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    noise = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.strip()
+             and not line.startswith("eval-generator")]  # fmt: skip
+    assert not noise, noise  # progress only: no traceback, no MediaPipe start-up notices
     report = json.loads(out.read_text())
     assert report["faces"] == 2 and "Blind spots" in report["judge"]["description"]
     fidelity = report["au_fidelity"]

@@ -8,7 +8,11 @@ other extra model is needed offline. The mediapipe object is not picklable: crea
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from typing import Any
@@ -69,6 +73,28 @@ def head_pose(matrix: np.ndarray) -> tuple[float, float, float]:
     return yaw, pitch, roll
 
 
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for a moment: MediaPipe's native code logs start-up notices there, which
+    Python's ``sys.stderr`` cannot filter. ``MIEX_MEDIAPIPE_LOGS=1`` keeps them (for debugging the landmarker)."""
+    if os.environ.get("MIEX_MEDIAPIPE_LOGS") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (e.g. a captured stream): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _in_frame_score(points: np.ndarray, width: int, height: int) -> float:
     inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
     return float(inside.mean())
@@ -100,7 +126,9 @@ class FaceAnalyzer:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
+        with quiet_native_stderr():  # MediaPipe's C++ start-up notices (XNNPACK, feedback tensors) are not ours
+            self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
+        self._warmed = False
 
     def close(self) -> None:
         self._landmarker.close()
@@ -126,7 +154,13 @@ class FaceAnalyzer:
         import mediapipe as mp
 
         height, width = rgb.shape[:2]
-        result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        if self._warmed:
+            result = self._landmarker.detect(image)
+        else:  # the first inference prints more of the same notices
+            with quiet_native_stderr():
+                result = self._landmarker.detect(image)
+            self._warmed = True
         faces = []
         for index, marks in enumerate(result.face_landmarks):
             points = np.array([[p.x * width + offset[0], p.y * height + offset[1]] for p in marks], dtype=np.float32)
