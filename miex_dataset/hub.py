@@ -9,6 +9,7 @@ content are skipped). Hub failures (bad token, no write access, unknown repo, no
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
 import re
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from . import __version__
 from .errors import MiexInputError
+from .faces.runner import read_json
+from .fileio import RUN_STATE, OutputLock
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +81,43 @@ def check_folder(folder: str | PathLike[str], repo_type: str = "dataset") -> lis
     if not shards:
         raise MiexInputError(f"no parquet shards (data/*.parquet); {_SYNTHESIZE_FIRST}", file=root / "data")
     _check_shard_sets(root, shards)
-    _check_card(root / "README.md")
+    rows = _check_receipts(root, [name for name in files if name.startswith("data/")])
+    _check_card(root / "README.md", rows)
     return files
+
+
+_REPAIR = "run the same `miex synthesize` command again to repair it (it re-renders only damaged shards), then push"
+
+
+def _check_receipts(root: Path, data_files: list[str]) -> int:
+    """Every file under ``data/`` must match the receipt ``miex synthesize`` wrote for it in ``.miex/shards/``
+    (rows, bytes, sha256): a truncated, empty or bit-flipped shard, or a stray file the card does not count, never
+    reaches the Hub. Returns the rows of all shards."""
+    import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+
+    from .synthesis.faces import PROGRESS_DELAY
+    from .synthesis.shards import receipt_of, shard_problem
+
+    total = 0
+    for name in tqdm(data_files, desc="verify shards", unit="shard", delay=PROGRESS_DELAY, dynamic_ncols=True):
+        path = root / name
+        receipt = receipt_of(path, root)
+        if not receipt.is_file():
+            raise MiexInputError(
+                "not written by `miex synthesize` (no receipt in .miex/shards/), yet load_dataset would read it as "
+                "training rows the card does not count: remove it, or rerun `miex synthesize` for this folder",
+                file=path,
+            )
+        problem = shard_problem(path, receipt)
+        if problem is None:
+            rows = pq.ParquetFile(path).metadata.num_rows
+            expected = read_json(receipt)["rows"]
+            problem = None if rows == expected else f"it holds {rows} rows, its receipt {expected}"
+            total += rows
+        if problem is not None:
+            raise MiexInputError(f"corrupt shard: {problem}; {_REPAIR}", file=path)
+    return total
 
 
 def _check_shard_sets(root: Path, shards: list[str]) -> None:
@@ -100,8 +138,9 @@ def _check_shard_sets(root: Path, shards: list[str]) -> None:
             )
 
 
-def _check_card(card: Path) -> None:
-    """The card's YAML must parse (the Hub refuses it otherwise); without ``configs:`` splits are only guessed."""
+def _check_card(card: Path, rows: int | None = None) -> None:
+    """The card's YAML must parse (the Hub refuses it otherwise); without ``configs:`` splits are only guessed; its
+    train split size must be the ``rows`` the shards hold (else load_dataset raises NonMatchingSplitsSizesError)."""
     import yaml
 
     text = card.read_text(encoding="utf-8")
@@ -119,6 +158,18 @@ def _check_card(card: Path) -> None:
     for key in ("configs", "dataset_info"):
         if key not in metadata:
             logger.warning("%s: the YAML has no %r; re-run `miex synthesize` to regenerate the card", card, key)
+    infos = metadata.get("dataset_info")
+    infos = infos if isinstance(infos, list) else [infos]
+    for info in infos:
+        splits = info.get("splits") if isinstance(info, dict) else None
+        for split in splits if isinstance(splits, list) else ():
+            if not isinstance(split, dict) or split.get("name") != "train" or rows is None:
+                continue
+            counted = split.get("num_examples")
+            if counted != rows:
+                raise MiexInputError(f"the card counts {counted} train rows but the shards hold {rows}; run the same "
+                                     "`miex synthesize` command again to rewrite the card, then push", file=card,
+                                     field="dataset_info")  # fmt: skip
 
 
 def push_folder(
@@ -136,10 +187,21 @@ def push_folder(
     defaults to ``HF_TOKEN`` or the token saved by ``hf auth login``. ``private`` only applies when the repo is
     created. Run it again after an interruption: files already on the Hub are skipped.
     """
-    from huggingface_hub import HfApi
-
     root = Path(folder)
     check_repo_id(repo_id)
+    with contextlib.ExitStack() as held:
+        if repo_type == "dataset" and (root / RUN_STATE).is_dir():
+            held.enter_context(OutputLock(root))  # no `miex synthesize` may rewrite shards while they are sent
+        return _push_checked(root, repo_id, repo_type=repo_type, private=private, token=token,
+                             commit_message=commit_message)  # fmt: skip
+
+
+def _push_checked(
+    root: Path, repo_id: str, *, repo_type: str, private: bool, token: str | None, commit_message: str | None
+) -> str:
+    """Check the folder, then create the repo and upload it (see :func:`push_folder`)."""
+    from huggingface_hub import HfApi
+
     files = check_folder(root, repo_type)
     size = sum((root / name).stat().st_size for name in files)
     api = HfApi(token=token, library_name="miex", library_version=__version__)

@@ -25,6 +25,7 @@ import torch
 from miex_dataset.aus.schema import LABEL_NAMES, NO_LABEL
 from miex_dataset.corpora.clips import read_clip_table
 from miex_dataset.errors import MiexInputError
+from miex_dataset.paths import absolute
 
 from .flow import FlowFn, flow_channels, resize_square
 from .models.base import InputSpec, MiexConfig
@@ -63,17 +64,22 @@ def sequence_indices(start: int, stop: int, count: int) -> list[int]:
 
 
 def real_dataset(
-    clips: pd.DataFrame | str | PathLike[str], *, drop_unlabelled: bool = True, sequence: int = 0
+    clips: pd.DataFrame | str | PathLike[str],
+    *,
+    drop_unlabelled: bool = True,
+    sequence: int = 0,
+    table_file: str | PathLike[str] | None = None,
 ) -> datasets.Dataset:
     """Clip table -> one row per clip with its onset and apex frame images (decoded lazily by Pillow); with
     ``sequence`` > 0 also ``frames``, that many frames from onset to apex (docs/reference.md §AU sources, video
     variant).
 
     Clips without a 3-class label (-1) are dropped by default and the count is logged; a missing frame file is an
-    error naming the row.
+    error naming the table file (``table_file`` when ``clips`` is a DataFrame read from it), the row, the field and
+    the full path looked for.
     """
-    source = None if isinstance(clips, pd.DataFrame) else clips
-    table = read_clip_table(clips) if source is not None else clips
+    source = table_file if isinstance(clips, pd.DataFrame) else clips
+    table = clips if isinstance(clips, pd.DataFrame) else read_clip_table(clips)
     unlabelled = table["label"].astype(int) == NO_LABEL
     if drop_unlabelled and unlabelled.any():
         logger.info("dropping %d clip(s) without a 3-class label (label -1)", int(unlabelled.sum()))
@@ -85,16 +91,18 @@ def real_dataset(
     for row, clip in zip(table.index, table.itertuples(index=False), strict=True):
         for column in ("onset", "apex"):
             index = int(getattr(clip, column))
-            if not 0 <= index < len(clip.frames) or not Path(clip.frames[index]).is_file():
-                raise MiexInputError(
-                    f"{column} frame (index {index}) missing on disk", file=source, row=row, field=column
-                )
+            if not 0 <= index < len(clip.frames):
+                raise MiexInputError(f"{column} index {index} is outside the clip's {len(clip.frames)} frames",
+                                     file=source, row=row, field=column)  # fmt: skip
+            if not Path(clip.frames[index]).is_file():
+                raise MiexInputError(f"frame {absolute(clip.frames[index])} not found", file=source, row=row,
+                                     field=column)  # fmt: skip
             rows[column].append(str(clip.frames[index]))
         if sequence:
             paths = [str(clip.frames[i]) for i in sequence_indices(int(clip.onset), int(clip.apex), sequence)]
             missing = [path for path in paths if not Path(path).is_file()]
             if missing:
-                raise MiexInputError(f"frame {missing[0]} missing on disk", file=source, row=row, field="frames")
+                raise MiexInputError(f"frame {absolute(missing[0])} not found", file=source, row=row, field="frames")
             rows["frames"].append(paths)
         rows["label"].append(int(clip.label))
         for column in ("dataset", "subject", "clip"):

@@ -83,7 +83,8 @@ CASME2_ROWS: list[tuple[Any, ...]] = [
 ]
 CASME2_VALID = {"EP02_01f", "EP03_02", "EP09_03", "EP01_01", "EP05_02"}
 CASME2_RELABEL_2019 = {"EP02_01f": "others", "EP09_03": "disgust", "EP05_02": "happiness"}
-CASME2_TREES = {"raw": ("CASME2_RAW_selected", "img{}.jpg"), "cropped": ("Cropped", "reg_img{}.jpg")}
+CASME2_TREES = {"raw": ("CASME2_RAW_selected", "img{}.jpg"), "cropped": ("Cropped", "reg_img{}.jpg"),
+                "full": ("CASME2-RAW", "img{}.jpg")}  # fmt: skip
 
 
 def _casme2_subject(cell: Any) -> str:
@@ -186,13 +187,20 @@ def composite_gt_ids(item: CompositeClip, *, casme2_prefix: bool = False) -> tup
     return f"s{item.subject:02d}", f"s{item.subject:02d}_" + item.clip.split("_", 1)[1]
 
 
-def build_composite(root: Path, clips: Sequence[CompositeClip], *, extra_gt: Sequence[str] = ()) -> Path:
-    """``root/{CASME2,SAMM,SMIC}`` releases (3-frame clips) and ``root/combined_3class_gt.csv`` (no header, CRLF)."""
+def build_composite(
+    root: Path, clips: Sequence[CompositeClip], *, extra_gt: Sequence[str] = (),
+    parts: Sequence[str] = ("casme2", "samm", "smic"), casme2_tree: str = "CASME2_RAW_selected",
+) -> Path:
+    """``root/{CASME2,SAMM,SMIC}`` releases (3-frame clips) and ``root/combined_3class_gt.csv`` (no header, CRLF).
+
+    ``parts`` are the releases written (the GT always lists every clip); ``casme2_tree`` the CASME II frame tree."""
     casme2_rows, samm_rows = [], []
     for item in clips:
+        if item.dataset not in parts:
+            continue
         if item.dataset == "casme2":
             casme2_rows.append((f"{item.subject:02d}", item.clip, None, 1, 2, 3, None, "4", item.emotion))
-            folder = root / "CASME2" / "CASME2_RAW_selected" / f"sub{item.subject:02d}" / item.clip
+            folder = root / "CASME2" / casme2_tree / f"sub{item.subject:02d}" / item.clip
             frame_name = "img{}.jpg"
         elif item.dataset == "samm":
             subject = f"{item.subject:03d}"
@@ -203,10 +211,13 @@ def build_composite(root: Path, clips: Sequence[CompositeClip], *, extra_gt: Seq
             frame_name = "image{}.bmp"
         if item.on_disk:
             write_frames(folder, (1, 2, 3), frame_name)
-    write_xlsx(root / "CASME2" / "CASME2-coding-20140508.xlsx", CASME2_HEADER, casme2_rows)
-    write_xlsx(root / "SAMM" / "SAMM_Micro_FACS_Codes_v2.xlsx", SAMM_HEADER, samm_rows, title="MICRO_ONLY",
-               preamble=SAMM_PREAMBLE)  # fmt: skip
-    (root / "SMIC" / "HS").mkdir(parents=True, exist_ok=True)
+    if "casme2" in parts:
+        write_xlsx(root / "CASME2" / "CASME2-coding-20140508.xlsx", CASME2_HEADER, casme2_rows)
+    if "samm" in parts:
+        write_xlsx(root / "SAMM" / "SAMM_Micro_FACS_Codes_v2.xlsx", SAMM_HEADER, samm_rows, title="MICRO_ONLY",
+                   preamble=SAMM_PREAMBLE)  # fmt: skip
+    if "smic" in parts:
+        (root / "SMIC" / "HS").mkdir(parents=True, exist_ok=True)
     lines = [",".join((c.dataset, *composite_gt_ids(c, casme2_prefix=i % 2 == 1), str(c.gt)))
              for i, c in enumerate(clips) if c.gt is not None]  # fmt: skip
     (root / "combined_3class_gt.csv").write_bytes(("\r\n".join([*lines, *extra_gt]) + "\r\n").encode())
@@ -272,6 +283,20 @@ def _composite_clip_name(dataset: str, subject: int, emotion: str, index: int) -
     if dataset == "samm":
         return f"{subject:03d}_{index}_1"
     return f"s{subject}_{emotion[:2]}_{index:03d}"
+
+
+TRAVERSAL_FILENAME = "../../X/EPX"
+"""A hostile CASME II ``Filename``: from ``CASME2_RAW_selected/sub01`` it reaches ``ROOT/X/EPX``."""
+
+
+def build_casme2_traversal(root: Path) -> Path:
+    """:func:`build_casme2` plus a sheet row whose Filename leads out of the frame tree to frames that EXIST there
+    (so only the name check, not a missing folder, can stop it); the row is the sheet's last (Excel row 13)."""
+    build_casme2(root)
+    rows = [*CASME2_ROWS, ("01", TRAVERSAL_FILENAME, None, 1, 2, 3, None, "4", "happiness")]
+    write_xlsx(root / "CASME2-coding-20140508.xlsx", CASME2_HEADER, rows, title="Sheet1")
+    write_frames(root / "X" / "EPX", (1, 2, 3), "img{}.jpg")
+    return root
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -90,3 +90,16 @@ def build_clip_table(root: Path, *, shifts: list[tuple[int, int]], odd_size_fram
                 frame_numbers=[number + 10 for number in range(len(shifts))], onset=0, apex=len(shifts) - 1,
                 offset=len(shifts) - 1, emotion="happiness", label=1, fps=200.0)  # fmt: skip
     return write_clip_table(clips_to_frame([clip]), root / "clips.parquet")
+
+
+def save_with_orientation(path: Path, image: np.ndarray, orientation: int) -> Path:
+    """A JPEG whose EXIF says how to rotate it for display (3: stored upside down, shown upright)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return save(path, image, quality=95, exif=exif)
+
+
+def save_16bit_gray(path: Path, image: np.ndarray) -> Path:
+    """``image`` as a 16-bit grayscale file (PNG or TIFF by suffix), full 0..65535 range."""
+    gray = np.asarray(Image.fromarray(image).convert("L"), dtype=np.uint16) * 257
+    return save(path, gray)

@@ -63,7 +63,9 @@ def build_miex_folder(root: Path, rows: int = 6) -> datasets.Dataset:
     DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n# MiE-X (test)\n").save(root / "README.md")
     # Run state and a leftover temp file of an atomic write: never published.
     (root / ".miex" / "shards").mkdir(parents=True)
-    (root / ".miex" / "shards" / "train-00000-of-00001.parquet.json").write_text('{"rows": 6}')
+    shard = (root / SHARD).read_bytes()
+    receipt = {"rows": rows, "bytes": len(shard), "sha256": hashlib.sha256(shard).hexdigest(), "fingerprint": "test"}
+    (root / ".miex" / "shards" / "train-00000-of-00001.parquet.json").write_text(json.dumps(receipt))
     (root / "data" / "train-00001-of-00002.parquet.tmp").write_bytes(b"half a shard")
     return dataset
 

@@ -3,6 +3,9 @@
 
 ``aus_openface.pkl`` maps an image id (file name without extension) to a float array of 17 AU intensities on the
 0 to 5 scale. The file released with GANimation was pickled by Python 2, which needs ``encoding="latin1"``.
+
+A pickle can run any code while it loads, and this file comes from the user (or from a download), so it is read with
+:class:`AUPickleUnpickler`, which resolves only the few numpy globals that rebuild a float array and refuses the rest.
 """
 
 from __future__ import annotations
@@ -11,33 +14,96 @@ import pickle
 from collections.abc import Iterable, Mapping
 from os import PathLike
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
 from ..errors import MiexInputError
-from .schema import validate_au_array
+from .schema import NUM_AUS, validate_au_array
+
+LATIN1_NAMES = frozenset({"latin1", "latin-1", "iso-8859-1", "iso8859-1"})
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as Python 3 protocol-2 pickles use it for ``bytes`` (array data), limited to latin1."""
+    if not isinstance(text, str) or str(encoding).lower() not in LATIN1_NAMES:
+        raise pickle.UnpicklingError(f"refused _codecs.encode with encoding {encoding!r} (only latin1 rebuilds bytes)")
+    return text.encode("latin1")
+
+
+def _allowed_globals() -> dict[tuple[str, str], Any]:
+    """The globals numpy 1.x/2.x pickles of a plain array name (Python 2 and 3, protocols 2 to 5), nothing else."""
+    try:
+        from numpy._core import multiarray, numeric
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
+    allowed: dict[tuple[str, str], Any] = {("_codecs", "encode"): _latin1_encode}
+    for package in ("numpy.core", "numpy._core"):
+        allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        allowed[(f"{package}.multiarray", "scalar")] = multiarray.scalar
+        allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer
+    allowed[("numpy", "ndarray")] = np.ndarray
+    allowed[("numpy", "dtype")] = np.dtype
+    return allowed
+
+
+class AUPickleUnpickler(pickle.Unpickler):
+    """An unpickler that can rebuild only numpy arrays: any other global (``os.system``, ``builtins.eval``, a class
+    with a malicious ``__reduce__``) is refused before it is imported, so loading the file cannot run code."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        super().__init__(handle, encoding="latin1")
+        self._allowed = _allowed_globals()
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refused global {module}.{name}: the AU pickle may hold only a dict of numpy arrays"
+            ) from None
 
 
 def read_ganimation_aus(path: str | PathLike[str]) -> dict[str, np.ndarray]:
-    """Load ``aus_openface.pkl`` (Python 2 or 3 pickle) as ``{image id: float32 (17,) on the 0-5 scale}``."""
+    """Load ``aus_openface.pkl`` (Python 2 or 3 pickle) as ``{image id: float32 (17,) on the 0-5 scale}``.
+
+    Read with :class:`AUPickleUnpickler` (no code runs); the result must be a dict of str ids to 17 finite numbers."""
     path = Path(path)
     if not path.is_file():
         raise MiexInputError("AU pickle not found", file=path)
     with path.open("rb") as handle:
         try:
-            data = pickle.load(handle, encoding="latin1")
-        except (pickle.UnpicklingError, EOFError, ValueError) as error:
-            raise MiexInputError(f"not a readable pickle ({error})", file=path) from error
+            data = AUPickleUnpickler(handle).load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+                KeyError, MemoryError) as error:  # fmt: skip
+            raise MiexInputError(f"not a readable AU pickle ({error})", file=path) from error
     if not isinstance(data, Mapping):
         raise MiexInputError(f"expected a dict of image id -> AU array, got {type(data).__name__}", file=path)
     result: dict[str, np.ndarray] = {}
     for key, value in data.items():
-        image_id = key.decode("latin1") if isinstance(key, bytes) else str(key)
-        try:
-            result[image_id] = validate_au_array(value, where=f"{path}: id {image_id!r}")
-        except ValueError as error:
-            raise MiexInputError(str(error).split(": ", 2)[-1], file=path, field=image_id) from error
+        image_id = key.decode("latin1") if isinstance(key, bytes) else key
+        if not isinstance(image_id, str):
+            raise MiexInputError(f"image ids must be strings, got {type(key).__name__} {key!r}", file=path)
+        result[image_id] = _au_vector(value, path, image_id)
     return result
+
+
+def _au_vector(value: object, path: Path, image_id: str) -> np.ndarray:
+    """One entry as float32 (17,) on the 0-5 scale, or a MiexInputError naming the file and the id."""
+    if not isinstance(value, np.ndarray | list | tuple):
+        raise MiexInputError(f"expected an array of {NUM_AUS} AU intensities, got {type(value).__name__}",
+                             file=path, field=image_id)  # fmt: skip
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiu" or array.shape != (NUM_AUS,):
+        raise MiexInputError(
+            f"expected {NUM_AUS} AU intensities as numbers, got shape {array.shape} of {array.dtype}",
+            file=path,
+            field=image_id,
+        )
+    try:
+        return validate_au_array(array, where=f"{path}: id {image_id!r}")
+    except ValueError as error:
+        raise MiexInputError(str(error).split(": ", 2)[-1], file=path, field=image_id) from error
 
 
 def write_ganimation_aus(aus: Mapping[str, np.ndarray], path: str | PathLike[str]) -> None:

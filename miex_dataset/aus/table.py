@@ -13,6 +13,7 @@ The parquet file carries ``miex.au_scale = 0-5`` in its schema metadata so a rea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
 
@@ -22,11 +23,60 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import MiexInputError
+from ..fileio import atomic_path, guard_output_file, read_parquet
 from .schema import AU_MAX, AU_MIN, AU_NAMES
 
 KEY_COLUMNS: tuple[str, ...] = ("path", "dataset", "subject", "clip", "frame", "extractor")
 AU_TABLE_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, *AU_NAMES)
-SCALE_METADATA = {b"miex.au_scale": b"0-5", b"miex.table": b"au"}
+KIND_KEY = b"miex.kind"
+"""Schema metadata key naming which miex table a parquet file is, so a rerun may replace it and nothing else."""
+AU_TABLE_KIND = "au_table"
+SCALE_METADATA = {b"miex.au_scale": b"0-5", b"miex.table": b"au", KIND_KEY: AU_TABLE_KIND.encode()}
+
+
+def parquet_kind(path: str | PathLike[str]) -> str | None:
+    """Which miex table ``path`` is (``au_table``, ``au_pool``, ``plan``), or None for any other file.
+
+    Files written before the ``miex.kind`` key existed are recognised by their older markers."""
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError, ValueError):  # not a parquet file at all: certainly not one of ours
+        return None
+    metadata = schema.metadata or {}
+    if KIND_KEY in metadata:
+        return metadata[KIND_KEY].decode(errors="replace")
+    if metadata.get(b"miex.table") == b"au":
+        return AU_TABLE_KIND
+    if b"miex.params" in metadata:
+        return "plan" if "sample_id" in schema.names else "au_pool" if "triplet_id" in schema.names else None
+    return None
+
+
+def guard_table_output(
+    out: str | PathLike[str], kind: str, *, inputs: Iterable[str | PathLike[str] | None] = (), overwrite: bool = False
+) -> Path:
+    """Refuse an ``--out`` that is one of the inputs, or an existing file that is not a miex ``kind`` table
+    (unless ``overwrite``): a rerun replaces its own output, never a user's file."""
+    exists = Path(out).is_file()
+    return guard_output_file(out, inputs=inputs, ours=parquet_kind(out) == kind if exists else None,
+                             overwrite=overwrite)
+
+
+def duplicate_measurements(table: pd.DataFrame) -> tuple[int, int] | None:
+    """The first pair of rows measuring the same thing: the same (dataset, subject, clip, frame) of a clip, or the
+    same image ``path`` outside clips. Such a table (e.g. two extractors' tables concatenated) has no single answer."""
+    in_clip = table["clip"] != ""
+    keys = pd.Series(
+        np.where(in_clip, table["dataset"] + "\x1f" + table["subject"] + "\x1f" + table["clip"] + "\x1f"
+                 + table["frame"].astype(str), "\x1e" + table["path"]),
+        index=table.index,
+    )  # fmt: skip
+    repeated = keys.duplicated(keep=False)
+    if not repeated.any():
+        return None
+    later = int(np.flatnonzero(keys.duplicated().to_numpy())[0])
+    first = int(np.flatnonzero(((keys == keys.iloc[later]) & repeated).to_numpy())[0])
+    return first, later
 
 
 def au_table_schema() -> pa.Schema:
@@ -56,7 +106,7 @@ def normalize_au_table(frame: pd.DataFrame, *, where: str = "AU table") -> pd.Da
     table = pd.DataFrame(index=frame.index)
     for column in KEY_COLUMNS:
         if column == "frame":
-            table[column] = frame[column].astype(np.int64) if column in frame else np.int64(-1)
+            table[column] = _frame_numbers(frame[column], where) if column in frame else np.int64(-1)
         else:
             table[column] = frame[column].astype(str) if column in frame else ""
     for name in AU_NAMES:
@@ -72,7 +122,30 @@ def normalize_au_table(frame: pd.DataFrame, *, where: str = "AU table") -> pd.Da
                 field=name,
             )
         table[name] = values.clip(AU_MIN, AU_MAX)
-    return table.reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    pair = duplicate_measurements(table)
+    if pair is not None:
+        first, later = pair
+        row = table.iloc[later]
+        what = (f"frame {row['frame']} of clip {row['dataset']}/{row['subject']}/{row['clip']}" if row["clip"]
+                else f"image {row['path']!r}")
+        raise MiexInputError(
+            f"{what} is measured twice (rows {first} and {later}, extractors {table.at[first, 'extractor']!r} and "
+            f"{row['extractor']!r}): keep one measurement per frame, e.g. one extractor's table",
+            file=where, row=later, field="clip" if row["clip"] else "path",
+        )  # fmt: skip
+    return table
+
+
+def _frame_numbers(values: pd.Series, where: str) -> pd.Series:
+    """The ``frame`` column as int64; a blank, fractional or non-numeric frame number is an error naming its row."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna().to_numpy() | (numbers.fillna(0) % 1 != 0).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise MiexInputError(f"frame number {values.iloc[row]!r} is not an integer (-1 outside clips)", file=where,
+                             row=row, field="frame")
+    return numbers.astype(np.int64)
 
 
 def write_au_table(frame: pd.DataFrame, path: str | PathLike[str]) -> Path:
@@ -80,22 +153,24 @@ def write_au_table(frame: pd.DataFrame, path: str | PathLike[str]) -> Path:
     path = Path(path)
     table = normalize_au_table(frame, where=str(path))
     arrow = pa.Table.from_pandas(table, schema=au_table_schema(), preserve_index=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    pq.write_table(arrow, temporary)
-    temporary.replace(path)
+    with atomic_path(path) as temporary:
+        pq.write_table(arrow, temporary)
     return path
 
 
 def read_au_table(path: str | PathLike[str]) -> pd.DataFrame:
     """Read and validate an AU table written by :func:`write_au_table` (or any parquet/CSV with the same columns)."""
     path = Path(path)
-    if not path.is_file():
-        raise MiexInputError("AU table not found", file=path)
+    if not path.exists():
+        raise MiexInputError("AU table not found (make one with `miex extract-aus ...`)", file=path)
     if path.suffix.lower() == ".csv":
-        frame = pd.read_csv(path, keep_default_na=False)
+        try:
+            frame = pd.read_csv(path, keep_default_na=False)
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise MiexInputError(f"not a readable AU table (CSV, UTF-8): {reason}", file=path) from error
     else:
-        parquet = pq.read_table(path)
+        parquet = read_parquet(path, "AU table")
         metadata = parquet.schema.metadata or {}
         scale = metadata.get(b"miex.au_scale")
         if scale is not None and scale != b"0-5":

@@ -11,10 +11,11 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import MiexInputError
+from ..fileio import describe_os_error
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("train", "miex_train.cli.train", "train and evaluate a recognizer from a recipe (YAML)"),
 )
 
+RESUMABLE = frozenset({"faces", "extract-aus", "flow", "train-generator", "synthesize", "push", "import-legacy"})
+"""Commands whose rerun after an interruption keeps the finished work (said when the user presses Ctrl-C)."""
+
 EPILOG = """\
 typical flow:
   miex corpus megc2019 DATA/ --out clips.parquet     # real clips, labels merged to 3 classes
@@ -48,7 +52,7 @@ typical flow:
   miex flow clips.parquet --out flow/                 # onset->apex TV-L1 flow + optical strain
   miex eval-generator --generator warp --out warp.json    # AU fidelity of a face generator
   miex au-pool --mie-clips clips.parquet --mie-aus aus.parquet --expert 500 --out pool.parquet
-  miex plan --faces pool/ --pool pool.parquet --out plan.parquet   # 9 samples per identity
+  miex plan --faces pool/ --pool pool.parquet --out plan.parquet   # one sample per identity x class x source
   miex synthesize --faces pool/ --plan plan.parquet --out miex/    # MiE-X shards + card
   miex push miex/ --repo ORG/miex                     # publish; then load_dataset("ORG/miex")
   miex train --recipe recipes/table1_branches_miex_finetune.yaml   # UF1/UAR, logs, model card
@@ -89,12 +93,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0 if args.command is None else 2
-    try:
-        return int(args._run(args) or 0)
-    except MiexInputError as error:
-        print(f"miex {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    after = "run the same command again to resume" if args.command in RESUMABLE else "nothing was finished"
+    return run_reporting_errors(f"miex {args.command}", lambda: int(args._run(args) or 0), verbose=args.verbose,
+                                interrupted=after)  # fmt: skip
 
+
+def run_reporting_errors(prog: str, run: Callable[[], int], *, verbose: bool, interrupted: str) -> int:
+    """``run()``, with every failure turned into one line on stderr and an exit code: 2 for unusable input
+    (:class:`MiexInputError`), 130 for Ctrl-C (``interrupted`` says what happens to the work), 1 for a file-system
+    failure or an internal error (``verbose`` re-raises those, for the traceback)."""
+    try:
+        return run()
+    except MiexInputError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; {interrupted}", file=sys.stderr)
+        return 130
+    except OSError as error:
+        if verbose:
+            raise
+        print(f"{prog}: error: {describe_os_error(error)}", file=sys.stderr)
+        return 1
+    except Exception as error:  # the last line of defence: one line, the traceback on -v
+        if verbose:
+            raise
+        reason = str(error).splitlines()[0] if str(error) else ""
+        hint = "run it again with -v for the traceback and report it with the command you ran"
+        print(f"{prog}: internal error: {type(error).__name__}: {reason}\n  {hint}", file=sys.stderr)
+        return 1
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

@@ -1,7 +1,8 @@
 """``miex corpus CORPUS ROOT --out CLIPS.parquet``: read one real corpus into a clip table.
 
 One sub-command per corpus (``miex corpus samm --help`` lists that corpus's layout and options). Problems are
-printed at the end and the clips concerned skipped; ``--strict`` stops at the first one (exit status 2).
+printed at the end and the clips concerned skipped; ``--strict`` stops at the first one (exit status 2). A run that
+reads no clip at all writes nothing and exits 2 with what to check.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..corpora import READERS, clips_to_frame, summarize_clips, write_clip_table
+from ..errors import MiexInputError
+from ..fileio import guard_output_file
 
 APEX_FALLBACK_HELP = "what to do with a '/', empty or -1 apex: skip the clip (default) or take the middle frame"
 
@@ -50,6 +53,8 @@ class CorpusCommand:
     arguments: tuple[Argument, ...] = ()
     convert: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     root_optional: bool = False
+    examples: tuple[str, ...] = ()
+    """Extra example command lines for --help (after the plain one)."""
 
     def dests(self) -> list[str]:
         return [kwargs.get("dest", flags[0].lstrip("-").replace("-", "_")) for flags, kwargs in self.arguments]
@@ -60,9 +65,13 @@ CORPORA: tuple[CorpusCommand, ...] = (
     CorpusCommand(
         "casme2", "CASME II (200 fps)",
         "ROOT/CASME2-coding-20140508.xlsx, ROOT/CASME2_RAW_selected/sub01/EP02_01f/img46.jpg\n"
+        "or ROOT/CASME2-RAW/sub01/EP02_01f/img46.jpg (the full raw release)\n"
         "or ROOT/Cropped/sub01/EP02_01f/reg_img46.jpg. Use --sheet CASME2-coding-20190701.xlsx for the 2019 labels.",
         (SHEET, (("--frames",), {"choices": ("auto", "raw", "cropped"), "default": "auto",
-                                 "help": "frame tree: raw, cropped, or auto (raw if present)"}), APEX_FALLBACK),
+                                 "help": "frame tree: raw (CASME2_RAW_selected/ or CASME2-RAW/), cropped, or auto "
+                                         "(raw if present)"}), APEX_FALLBACK),
+        examples=("miex corpus casme2 /data/CASME2 --sheet CASME2-coding-20190701.xlsx --frames cropped "
+                  "--out casme2-2019.parquet",),
     ),
     CorpusCommand(
         "samm", "SAMM micro-expressions (200 fps)",
@@ -80,15 +89,21 @@ CORPORA: tuple[CorpusCommand, ...] = (
     CorpusCommand(
         "megc2019", "MEGC2019 composite (CompMiE): CASME II + SAMM + SMIC labelled by combined_3class_gt.csv",
         "ROOT/combined_3class_gt.csv, ROOT/CASME2/, ROOT/SAMM/, ROOT/SMIC/ (each as its own reader expects);\n"
-        "any of them can be given explicitly instead. The ground-truth label wins over the sheets.",
+        "any of them can be given explicitly instead. The ground-truth label wins over the sheets.\n"
+        "Parts you do not have may be left out: the composite is then PARTIAL (reported, and --strict fails);\n"
+        "--strict judges only the ground-truth clips, never sheet rows outside the ground truth.",
         ((("--gt",), {"metavar": "CSV", "help": "ground truth (default ROOT/combined_3class_gt.csv)"}),
-         (("--casme2-root",), {"metavar": "DIR"}), (("--samm-root",), {"metavar": "DIR"}),
-         (("--smic-root",), {"metavar": "DIR"}),
+         (("--casme2-root",), {"metavar": "DIR", "help": "CASME II release (default ROOT/CASME2/)"}),
+         (("--samm-root",), {"metavar": "DIR", "help": "SAMM release (default ROOT/SAMM/)"}),
+         (("--smic-root",), {"metavar": "DIR", "help": "SMIC release (default ROOT/SMIC/)"}),
          (("--casme2-sheet",), {"metavar": "XLSX", "help": "CASME II sheet (default the 2014 one, as MEGC2019)"}),
+         (("--samm-sheet",), {"metavar": "XLSX", "help": "SAMM sheet (default SAMM_Micro_FACS_Codes_v2.xlsx)"}),
          (("--casme2-frames",), {"choices": ("auto", "raw", "cropped"), "default": "auto"}),
          APEX_FALLBACK,
          (("--smic-apex",), {"type": _apex, "default": "middle", "help": "SMIC apex: 'middle' or a fraction"})),
         root_optional=True,
+        examples=("miex corpus megc2019 --gt combined_3class_gt.csv --casme2-root /data/CASME2 "
+                  "--out casme2-megc2019.parquet    # CASME II part only",),
     ),
     CorpusCommand(
         "ckplus", "CK+ posed sequences (30 fps, macro; apex = last frame)",
@@ -110,6 +125,8 @@ CORPORA: tuple[CorpusCommand, ...] = (
          (("--dataset",), {"default": "sequences", "help": "dataset name in the clip table"}),
          (("--fps",), {"type": float, "default": 25.0, "help": "frame rate (default 25, Oulu-CASIA)"})),
         convert={"label_map": _label_map},
+        examples=("miex corpus sequences /data/Oulu-CASIA/VL/Strong --label-map Happiness=happiness "
+                  "--dataset oulu --out oulu-clips.parquet",),
     ),
     CorpusCommand(
         "faces", "a face-image pool: one row per image (expression 'face')",
@@ -126,6 +143,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", required=True, type=Path, metavar="CLIPS.parquet", help="clip table to write")
     common.add_argument("--strict", action="store_true", help="stop at the first problem (exit 2) instead of skipping")
+    common.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out file that is not a clip table")  # fmt: skip
     subparsers = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
     for command in CORPORA:
         layout = command.layout.replace("\n", "\n  ")
@@ -134,7 +153,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
             parents=[common],
             help=command.summary,
             description=f"{command.summary}.\n\nlayout:\n  {layout}",
-            epilog=f"example:\n  miex corpus {command.name} /data/{command.name} --out {command.name}-clips.parquet",
+            epilog=_epilog(command),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.add_argument("root", metavar="ROOT", type=Path, nargs="?" if command.root_optional else None,
@@ -142,6 +161,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         for flags, kwargs in command.arguments:
             sub.add_argument(*flags, **kwargs)
         sub.set_defaults(_corpus=command)
+
+
+def _epilog(command: CorpusCommand) -> str:
+    plain = f"miex corpus {command.name} /data/{command.name} --out {command.name}-clips.parquet"
+    return "examples:\n" + "\n".join(f"  {line}" for line in (plain, *command.examples))
 
 
 def reader_options(command: CorpusCommand, args: argparse.Namespace) -> dict[str, Any]:
@@ -152,14 +176,65 @@ def reader_options(command: CorpusCommand, args: argparse.Namespace) -> dict[str
     return options
 
 
+SHEET_OPTIONS = ("sheet", "casme2_sheet", "samm_sheet", "gt")
+"""Options that name an input file; ``--out`` may never be one of them."""
+
+
+def _known_sheets() -> dict[str, str]:
+    """Release coding-sheet file name -> its corpus, to catch another corpus's sheet given as --sheet."""
+    from ..corpora import casme2, mmew, samm
+
+    return {casme2.SHEET_2014: "casme2", casme2.SHEET_2019: "casme2", samm.SHEET: "samm", mmew.SHEET: "mmew"}
+
+
+def _check_sheets(command: CorpusCommand, args: argparse.Namespace) -> None:
+    """A sheet whose release file name belongs to another corpus is refused before anything is read."""
+    known = _known_sheets()
+    for dest in ("sheet", "casme2_sheet", "samm_sheet"):
+        given = getattr(args, dest, None)
+        expected = command.name if dest == "sheet" else dest.removesuffix("_sheet")
+        owner = known.get(Path(given).name) if given is not None else None
+        if owner is not None and owner != expected:
+            raise MiexInputError(
+                f"this is the {owner} coding sheet, not the {expected} one; pass the {expected} sheet "
+                f"(see `miex corpus {command.name} --help`)",
+                file=given, field=f"--{dest.replace('_', '-')}",
+            )
+
+
+def _is_clip_table(path: Path) -> bool:
+    """Whether ``path`` is a clip table (ours to replace on a rerun) rather than some other file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError, ValueError):  # unreadable: simply "not a clip table"
+        return False
+    return metadata.get(b"miex.table") == b"clips"
+
+
 def run(args: argparse.Namespace) -> int:
     command: CorpusCommand = args._corpus
+    inputs = [getattr(args, dest, None) for dest in SHEET_OPTIONS]
+    out = guard_output_file(args.out, inputs=inputs, overwrite=args.overwrite,
+                            ours=_is_clip_table(args.out) if args.out.is_file() else None)  # fmt: skip
+    _check_sheets(command, args)
     reader = READERS[command.name]
     corpus = reader(args.root, strict=args.strict, **reader_options(command, args))
     frame = clips_to_frame(corpus.clips)
     print(summarize_clips(frame))
     print()
     print(corpus.report.render())
-    path = write_clip_table(frame, args.out)
+    if frame.empty:
+        skipped = len(corpus.report.skipped)
+        why = f"every clip was skipped (the {skipped} problem(s) above say why)" if skipped else "no clips found"
+        has_sheet = bool({"sheet", "gt"} & set(command.dests()))
+        raise MiexInputError(
+            f"0 clips read, nothing written: {why}; check that ROOT holds the {command.name} release laid out as "
+            f"`miex corpus {command.name} --help` shows{' and that its sheet is this corpus' if has_sheet else ''}",
+            file=args.root,
+        )
+    path = write_clip_table(frame, out)
     print(f"\nwrote {len(frame)} clips to {path}")
     return 0

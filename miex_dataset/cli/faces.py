@@ -1,7 +1,8 @@
 """``miex faces SRC --out DIR``: an identity pool of aligned face crops plus ``DIR/index.parquet``.
 
 Images with no face, several faces (without ``--multi``), unreadable, tiny or duplicate images are skipped and listed
-at the end. Rerunning with the same options only processes images that have no finished part yet.
+at the end, and so is every detected face that was dropped (too small, cut off, implausible landmarks, over
+``--max-faces``). Rerunning with the same options only processes images whose content has no finished part yet.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..errors import MiexInputError
 from ..faces.align import DEFAULT_SIZE
+from ..faces.image import FACE_IMAGE_SUFFIXES
+from ..faces.pool import DEFAULT_MAX_FACES
 from ..faces.runner import default_workers
 
 logger = logging.getLogger(__name__)
@@ -32,10 +36,23 @@ def resolve_model(args: argparse.Namespace) -> str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="SRC", help="an image, or a folder of images (searched recursively)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (crops/ and index.parquet)")
+    suffixes = ", ".join(sorted(FACE_IMAGE_SUFFIXES))
+    parser.add_argument(
+        "source", metavar="SRC",
+        help=f"an image, or a folder searched recursively (symlinked folders too) for {suffixes} files; other files "
+        "are counted in the report; EXIF rotation and 16-bit images are handled",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", required=True, metavar="DIR",
+        help="output folder (crops/ and index.parquet); may lie inside SRC, it is never scanned itself",
+    )  # fmt: skip
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"crop side in pixels (default {DEFAULT_SIZE})")
     parser.add_argument("--multi", action="store_true", help="keep every face of a multi-face image")
+    parser.add_argument(
+        "--max-faces", type=int, default=DEFAULT_MAX_FACES, metavar="N",
+        help=f"with --multi, keep at most N faces per image, largest first; the rest are reported "
+        f"(default {DEFAULT_MAX_FACES})",
+    )  # fmt: skip
     parser.add_argument(
         "--identity-from", choices=("image", "folder"), default="image",
         help="identity per image (default) or the parent folder's name (<person>/<image> trees)",
@@ -47,9 +64,15 @@ def run(args: argparse.Namespace) -> int:
     from ..faces.pool import build_face_pool
 
     index, report = build_face_pool(
-        args.source, args.out, size=args.size, multi=args.multi, identity_from=args.identity_from,
+        args.source, args.out, size=args.size, multi=args.multi, max_faces=args.max_faces,
+        identity_from=args.identity_from,
         model_path=resolve_model(args), workers=args.workers,
     )  # fmt: skip
     print(report.render())
+    if index.empty:
+        raise MiexInputError(
+            "no usable face in any image (see the report above); give photos with one clear, upright face each",
+            file=args.source,
+        )
     print(f"{len(index)} face crop(s), {index['identity'].nunique()} identities -> {args.out}/index.parquet")
     return 0

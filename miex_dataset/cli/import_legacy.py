@@ -9,6 +9,7 @@ The release holds one folder per sample, <identity>_<source>_<label>/ with 0.jpg
 Sources are recognised by the spellings in miex_dataset.synthesis.legacy.SOURCE_ALIASES (mie/micro/real,
 mae/macro/ck/early, expert/au/rule); labels as 0/1/2 or negative/positive/surprise. JPEGs are kept byte for byte.
 The release has no AU vectors: onset_au and apex_au are NaN in the imported data (never mistaken for measurements).
+A sample folder or frame that is a link leading outside DIR is reported and never imported (an error with --strict).
 
 example:
   miex import-legacy MiE-X/ --out miex-legacy

@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .au_pool import add_source_arguments, pool_config
 from .plan import add_plan_arguments, plan_config
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 EXAMPLES = """\
 examples:
   miex synthesize                                   # embedded default into ./miex (no data needed)
-  miex synthesize --faces pool/ --pool pool.parquet --out miex/         # the real job, 9 samples per identity
+  miex synthesize --faces pool/ --pool pool.parquet --out miex/         # the real job: identity x class x source
   miex synthesize --plan plan.parquet --faces pool/ --generator ganimation --checkpoint run/generator
   miex synthesize --faces pool/ --expert 2000 --mae-clips ck.parquet --mae-aus ck_aus.parquet --identities 700
   torchrun --standalone --nproc_per_node 2 builder.py --faces pool/ --pool pool.parquet    # several processes
@@ -39,10 +40,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_source_arguments(sources)
     knobs = parser.add_argument_group("plan knobs")
     add_plan_arguments(knobs)
-    parser.set_defaults(sources=None)  # default: every source the pool holds
-    for action in knobs._group_actions:
-        if action.dest == "sources":
-            action.help = "comma list of mie,mae,expert (default: every source the AU pool holds)"
 
     render = parser.add_argument_group("rendering")
     render.add_argument("--generator", choices=("warp", "ganimation"), default="warp",
@@ -63,7 +60,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--encode-workers", type=int, default=None,
                         help="threads encoding frames (default: the cores left beside the generator, at most 4)")
     output.add_argument("--strict", action="store_true", help="an unusable face is an error, not a reported skip")
-    output.add_argument("--overwrite", action="store_true", help="replace an output folder holding another run")
+    output.add_argument("--overwrite", action="store_true",
+                        help="replace an output folder holding another run (or write into a non-empty folder that "
+                        "miex did not make); without it such a folder is refused and nothing is changed")
     output.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the finished folder as a dataset repo")
     output.add_argument("--private", action="store_true", help="with --push-to-hub: create a private repo")
 
@@ -73,8 +72,6 @@ def inputs_from(args: argparse.Namespace):  # -> SynthesisInputs (import kept la
 
     has_sources = bool(args.mie_clips or args.mae_clips or args.expert)
     sources_given = args.sources is not None
-    if not sources_given:
-        args.sources = "mie,mae,expert"
     return SynthesisInputs(plan=args.plan, faces=args.faces, pool=args.pool,
                            pool_config=pool_config(args) if has_sources else None, plan_config=plan_config(args),
                            sources_given=sources_given, video=args.video)  # fmt: skip
@@ -83,16 +80,19 @@ def inputs_from(args: argparse.Namespace):  # -> SynthesisInputs (import kept la
 def run(args: argparse.Namespace) -> int:
     from ..generators import load_generator
     from ..synthesis import Encoding, EngineConfig, resolve_plan, synthesize
+    from ..synthesis.engine import guard_output_folder
 
-    resolved = resolve_plan(inputs_from(args))
-    options = {"compile": args.compile} if args.generator == "ganimation" else {"model": args.warp_model}
-    if args.generator == "ganimation":
-        options |= {"checkpoint": args.checkpoint, "device": args.device}
-    generator = load_generator(args.generator, **options)
+    # cheapest checks first: bad options and a bad generator are refused before the plan is built
     workers = {} if args.encode_workers is None else {"encode_workers": args.encode_workers}
     config = EngineConfig(shard_size=args.shard_size, batch_size=args.batch_size, size=args.size,
                           encoding=Encoding(args.image_format, args.jpeg_quality), device=args.device,
                           strict=args.strict, overwrite=args.overwrite, **workers)  # fmt: skip
+    options = {"compile": args.compile} if args.generator == "ganimation" else {"model": args.warp_model}
+    if args.generator == "ganimation":
+        options |= {"checkpoint": args.checkpoint, "device": args.device}
+    generator = load_generator(args.generator, **options)
+    guard_output_folder(Path(args.out), args.overwrite)  # before the plan is built: a refusal costs nothing
+    resolved = resolve_plan(inputs_from(args))
     load_path = args.push_to_hub or args.out
     summary = synthesize(resolved.plan, generator, args.out, faces_dir=resolved.faces_dir, config=config,
                          plan_params=resolved.params,

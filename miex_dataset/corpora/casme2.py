@@ -3,7 +3,8 @@
 Layout::
 
     ROOT/CASME2-coding-20140508.xlsx          (or the 2019 sheet, chosen with ``sheet=``)
-    ROOT/CASME2_RAW_selected/sub01/EP02_01f/img46.jpg      raw release
+    ROOT/CASME2_RAW_selected/sub01/EP02_01f/img46.jpg      raw release (selected frames)
+    ROOT/CASME2-RAW/sub01/EP02_01f/img46.jpg               raw release (full, as widely distributed)
     ROOT/Cropped/sub01/EP02_01f/reg_img46.jpg              cropped release
 
 The file number is the absolute frame number. The sheet's ``Subject`` is text ``"01"`` (or a number when re-saved);
@@ -19,14 +20,25 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import MiexInputError
-from .common import ApexFallback, Corpus, SheetLayout, first_existing, new_report, resolve_sheet, sheet_clips
+from .common import (
+    ApexFallback,
+    Corpus,
+    SheetLayout,
+    clip_folder,
+    first_existing,
+    new_report,
+    require_root,
+    resolve_sheet,
+    sheet_clips,
+)
 from .report import ValidationReport
 from .sheets import cell_text, open_sheet
 
 FPS = 200.0
 SHEET_2014 = "CASME2-coding-20140508.xlsx"
 SHEET_2019 = "CASME2-coding-20190701.xlsx"
-FRAME_TREES = {"raw": "CASME2_RAW_selected", "cropped": "Cropped"}
+FRAME_TREES: dict[str, tuple[str, ...]] = {"raw": ("CASME2_RAW_selected", "CASME2-RAW"), "cropped": ("Cropped",)}
+"""Frame-tree folder names of each kind, in order of preference (both raw releases number frames the same way)."""
 REQUIRED_COLUMNS = ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion")
 FrameTree = Literal["auto", "raw", "cropped"]
 
@@ -37,12 +49,17 @@ def folder_subject(value: object) -> str:
     return f"sub{int(match.group(1)):02d}" if match else ""
 
 
+def frame_tree_names(frames: FrameTree = "auto") -> tuple[str, ...]:
+    """The folder names ``frames`` may use: one kind's names, or (auto) every raw name, then the cropped one."""
+    kinds = ("raw", "cropped") if frames == "auto" else (frames,)
+    return tuple(name for kind in kinds for name in FRAME_TREES[kind])
+
+
 def frame_tree(root: Path, frames: FrameTree = "auto") -> Path:
-    """The frame tree to read: ``raw`` or ``cropped``, or (auto) the raw tree if present, else the cropped one."""
-    if frames != "auto":
-        return root / FRAME_TREES[frames]
-    found = first_existing(root / name for name in FRAME_TREES.values())
-    return found if found is not None else root / FRAME_TREES["raw"]
+    """The frame tree to read: the first existing folder of :func:`frame_tree_names` (raw before cropped)."""
+    names = frame_tree_names(frames)
+    found = first_existing(root / name for name in names)
+    return found if found is not None else root / names[0]
 
 
 def read_casme2(
@@ -53,18 +70,25 @@ def read_casme2(
     apex_fallback: ApexFallback = "skip",
     strict: bool = False,
     report: ValidationReport | None = None,
+    sheet_option: str = "--sheet",
 ) -> Corpus:
-    """Read CASME II. ``sheet``: path or file name in ROOT (default the 2014 sheet, which MEGC2019 follows)."""
-    root = Path(root)
+    """Read CASME II. ``sheet``: path or file name in ROOT (default the 2014 sheet, which MEGC2019 follows).
+
+    ``sheet_option`` is the flag named in errors (``--casme2-sheet`` when read as part of MEGC2019)."""
+    root = require_root(root, "CASME II")
     report = new_report(report, strict)
     tree = frame_tree(root, frames)
     if not tree.is_dir():
-        expected = " or ".join(str(root / name) for name in FRAME_TREES.values())
-        raise MiexInputError(f"no CASME II frame tree (expected {expected})", file=tree, field="frames")
-    coding = open_sheet(resolve_sheet(root, sheet, SHEET_2014), required=REQUIRED_COLUMNS)
+        expected = ", ".join(f"{name}/" for name in frame_tree_names(frames))
+        raise MiexInputError(
+            f"no CASME II frame tree in {root} (expected one of {expected} holding sub01/EP02_01f/...); "
+            "give the folder that contains it",
+            file=root, field="frames",
+        )
+    coding = open_sheet(resolve_sheet(root, sheet, SHEET_2014), required=REQUIRED_COLUMNS, option=sheet_option)
 
     def folder(subject: str, clip: str) -> Path:
-        return tree / subject / clip
+        return clip_folder(tree, subject, clip)
 
     layout = SheetLayout(dataset="casme2", fps=FPS, subject=folder_subject, folder=folder)
     return Corpus(sheet_clips(coding, layout, report, apex_fallback=apex_fallback), report)

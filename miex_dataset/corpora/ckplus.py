@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..aus.schema import NO_LABEL
 from .clips import Clip
-from .common import Corpus, new_report, sequence_clip
+from .common import Corpus, new_report, progress, require_root, sequence_clip
 from .labels import emotion_to_label
 from .report import ValidationReport
 
@@ -88,7 +88,7 @@ def read_ckplus(
     report: ValidationReport | None = None,
 ) -> Corpus:
     """Read every CK+ sequence under ``cohn-kanade-images``; the label comes from ``Emotion`` when present."""
-    root = Path(root)
+    root = require_root(root, "CK+")
     report = new_report(report, strict)
     images = root / IMAGES
     if not images.is_dir():
@@ -96,7 +96,8 @@ def read_ckplus(
         return Corpus([], report)
     clips: list[Clip] = []
     unlabelled = 0
-    for sequence in sorted(p for p in images.glob("*/*") if p.is_dir()):
+    sequences = sorted(p for p in images.glob("*/*") if p.is_dir())
+    for sequence in progress(sequences, "reading ckplus"):
         subject, name = sequence.parent.name, sequence.name
         relative = Path(subject) / name
         emotion_file = _single(root / EMOTION / relative, "_emotion.txt")

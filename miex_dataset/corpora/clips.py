@@ -28,6 +28,8 @@ import pyarrow.parquet as pq
 
 from ..aus.schema import NO_LABEL
 from ..errors import MiexInputError
+from ..fileio import atomic_path, read_parquet
+from ..paths import absolute, follows_paths_rule, resolve_paths, store_paths, with_paths_rule
 from .labels import label_name
 from .report import ValidationReport
 
@@ -98,29 +100,38 @@ def duplicate_keys(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
 
 
 def write_clip_table(frame: pd.DataFrame, path: str | PathLike[str]) -> Path:
-    """Write a clip table as parquet (atomic rename). Duplicate (dataset, subject, clip) keys are an error."""
+    """Write a clip table as parquet (atomic rename). Duplicate (dataset, subject, clip) keys are an error.
+
+    Frame paths (relative to the current folder, or absolute) are stored by the rule of :mod:`miex_dataset.paths`:
+    relative to the table's folder when inside it, else absolute, so the table works from any folder."""
     duplicates = duplicate_keys(frame)
     if duplicates:
         raise MiexInputError(f"duplicate clips in clip table: {duplicates[:5]}", file=path)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrow = pa.Table.from_pandas(frame[list(CLIP_COLUMNS)], schema=clip_table_schema(), preserve_index=False)
-    temporary = path.with_name(path.name + ".tmp")
-    pq.write_table(arrow, temporary)
-    temporary.replace(path)
+    stored = frame[list(CLIP_COLUMNS)].assign(
+        frames=[store_paths(frames, path.parent) for frames in frame["frames"]]
+    )
+    schema = clip_table_schema()
+    schema = schema.with_metadata(with_paths_rule(schema.metadata))
+    arrow = pa.Table.from_pandas(stored, schema=schema, preserve_index=False)
+    with atomic_path(path) as temporary:
+        pq.write_table(arrow, temporary)
     return path
 
 
 def read_clip_table(path: str | PathLike[str]) -> pd.DataFrame:
-    """Read a clip table; missing columns are an error that names them."""
+    """Read a clip table; missing columns are an error that names them. ``frames`` come back absolute, resolved
+    against the table's folder (older tables: against the current folder when that is where the frames are)."""
     path = Path(path)
     if not path.is_file():
         raise MiexInputError("clip table not found (make one with `miex corpus ...`)", file=path)
-    frame = pq.read_table(path).to_pandas()
+    arrow = read_parquet(path, "clip table")
+    frame = arrow.to_pandas()
     missing = [c for c in CLIP_COLUMNS if c not in frame.columns]
     if missing:
         raise MiexInputError(f"not a clip table: missing columns {missing}", file=path)
-    frame["frames"] = frame["frames"].map(list)
+    legacy = not follows_paths_rule(arrow.schema)
+    frame["frames"] = [resolve_paths(frames, path.parent, legacy=legacy) for frames in frame["frames"]]
     frame["frame_numbers"] = frame["frame_numbers"].map(lambda values: [int(v) for v in values])
     return frame
 
@@ -143,12 +154,10 @@ def check_clip_frames(
             clip=name,
         )
         return False
-    missing = [frame for frame in clip.frames if not Path(frame).is_file()]
+    missing = [absolute(frame) for frame in clip.frames if not Path(frame).is_file()]
     if missing:
-        report.add(
-            f"{len(missing)} frame file(s) missing on disk, first {missing[0]}", file=file, row=row, field="frames",
-            clip=name,
-        )
+        more = f" ({len(missing) - 1} more frame(s) of this clip missing too)" if len(missing) > 1 else ""
+        report.add(f"frame {missing[0]} not found{more}", file=file, row=row, field="frames", clip=name)
         return False
     return True
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeVar
 
+from ..errors import MiexInputError
+from ..fileio import contained
 from .clips import Clip, check_clip_frames, index_of_frame
 from .labels import canonical_emotion, emotion_to_label
 from .report import ValidationReport
@@ -17,6 +20,10 @@ from .sheets import Sheet, SheetRow, cell_int, cell_text, normalize_aus
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 ApexFallback = Literal["skip", "middle"]
 _TRAILING_DIGITS = re.compile(r"(\d+)$")
+_PATH_SEPARATORS = ("/", "\\", "\0")
+Item = TypeVar("Item")
+PROGRESS_DELAY_S = 1.0
+"""A corpus read faster than this shows no bar at all (most test corpora, small releases)."""
 
 
 class Corpus(NamedTuple):
@@ -28,6 +35,40 @@ class Corpus(NamedTuple):
 
 def new_report(report: ValidationReport | None, strict: bool) -> ValidationReport:
     return report if report is not None else ValidationReport(strict=strict)
+
+
+def require_root(root: str | PathLike[str], corpus: str) -> Path:
+    """ROOT as a Path; a missing ROOT or a file is one clear error instead of "0 clips" further down."""
+    path = Path(root)
+    if not path.is_dir():
+        state = "is a file, not a folder" if path.exists() else "does not exist"
+        raise MiexInputError(
+            f"{corpus} ROOT {state}; give the folder of your {corpus} release (see `miex corpus --help`)", file=path
+        )
+    return path
+
+
+def name_problem(text: str) -> str | None:
+    """Why a subject/clip name taken from a sheet or ground-truth row cannot be a folder name, or None.
+
+    Row data becomes folder names (frames are looked up there, ``miex flow`` writes ``<subject>/<clip>.npz``), so a
+    ``..``, a path separator or an absolute path would reach outside the corpus or the output folder.
+    """
+    if text == "." or ".." in text or any(sep in text for sep in _PATH_SEPARATORS) or Path(text).is_absolute():
+        return f"{text!r} is not a plain folder name (no '.', '..', '/', '\\' or absolute paths); fix the cell"
+    return None
+
+
+def progress(
+    items: Iterable[Item], description: str, *, total: int | None = None, unit: str = "clip"
+) -> Iterator[Item]:
+    """``items`` with a tqdm bar on stderr once reading takes longer than :data:`PROGRESS_DELAY_S` (not on pipes)."""
+    from tqdm import tqdm
+
+    yield from tqdm(
+        items, desc=description, total=total, unit=unit, file=sys.stderr, mininterval=0.5, delay=PROGRESS_DELAY_S,
+        disable=None, leave=False,
+    )
 
 
 def frame_number(path: Path) -> int | None:
@@ -57,6 +98,14 @@ def numbered_frames(folder: Path) -> tuple[list[str], list[int], list[Path]]:
             numbered.append((number, path))
     numbered.sort()
     return [str(p) for _, p in numbered], [n for n, _ in numbered], sorted(unnumbered)
+
+
+def clip_folder(tree: Path, subject: str, clip: str) -> Path:
+    """``tree/subject/clip`` for names taken from a row; names that lead outside ``tree`` (``..``, absolute paths)
+    are refused. Checked on the names, not through links: a subject folder linked to another disk is a normal way
+    to lay out a large corpus, and reading through it writes nothing."""
+    contained(tree, Path(subject) / clip, what="clip folder", follow_links=False)
+    return tree / subject / clip
 
 
 def first_existing(candidates: Iterable[Path]) -> Path | None:
@@ -155,7 +204,7 @@ def sheet_clips(
     """Every valid row of a coding sheet as a clip; each invalid row is reported with its Excel row and column."""
     guard = DuplicateGuard()
     clips = []
-    for row in sheet:
+    for row in progress(sheet, f"reading {layout.dataset}", total=len(sheet.rows)):
         clip = _row_clip(sheet, row, layout, report, guard, apex_fallback)
         if clip is not None:
             clips.append(clip)
@@ -172,6 +221,11 @@ def _row_clip(
         missing = "Subject" if not subject else "Filename"
         report.add(f"empty or unreadable {missing} ({row.get(missing)!r})", field=sheet.header(missing), **where)
         return None
+    for column, value in (("Subject", subject), ("Filename", name)):
+        problem = name_problem(value)
+        if problem is not None:
+            report.add(problem, field=sheet.header(column), **where)
+            return None
     label_of = f"{subject}/{name}"
     numbers = _onset_apex_offset(sheet, row, report, apex_fallback, label_of)
     emotion = lookup_emotion(
@@ -182,7 +236,11 @@ def _row_clip(
         return None
     if guard.is_duplicate((layout.dataset, subject, name), report, field=sheet.header("Filename"), **where):
         return None
-    folder = layout.folder(subject, name)
+    try:
+        folder = layout.folder(subject, name)
+    except MiexInputError as error:  # a folder link that leads out of the frame tree
+        report.add(error.reason, field=sheet.header("Filename"), clip=label_of, **where)
+        return None
     if folder is None or not folder.is_dir():
         report.add(f"clip folder not found{f' ({folder})' if folder else ''}", field="frames", clip=label_of, **where)
         return None

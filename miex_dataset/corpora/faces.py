@@ -13,7 +13,7 @@ from typing import Literal
 
 from ..aus.schema import NO_LABEL
 from .clips import Clip, check_clip_frames
-from .common import IMAGE_SUFFIXES, Corpus, new_report
+from .common import IMAGE_SUFFIXES, Corpus, new_report, progress, require_root
 from .report import ValidationReport
 
 IdentityFrom = Literal["image", "folder"]
@@ -35,11 +35,11 @@ def read_faces(
     report: ValidationReport | None = None,
 ) -> Corpus:
     """Every image below ``root`` (recursive; jpg/jpeg/png/bmp/webp), sorted by path."""
-    root = Path(root)
+    root = require_root(root, "face")
     report = new_report(report, strict)
     images = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     clips = []
-    for image in images:
+    for image in progress(images, f"reading {dataset}", unit="image"):
         relative = image.relative_to(root)
         clip = Clip(
             dataset=dataset, subject=_identity(image, relative, identity_from), clip=relative.as_posix(),

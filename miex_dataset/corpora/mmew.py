@@ -30,6 +30,8 @@ from .common import (
     SheetLayout,
     lookup_emotion,
     new_report,
+    progress,
+    require_root,
     resolve_sheet,
     sequence_clip,
     sheet_clips,
@@ -66,7 +68,7 @@ def _micro_clips(root: Path, sheet: str | PathLike[str] | None, apex_fallback: A
 
 def _macro_clips(root: Path, report: ValidationReport, guard: DuplicateGuard) -> list[Clip]:
     clips = []
-    for clip_dir in sorted(p for p in (root / MACRO).glob("*/*") if p.is_dir()):
+    for clip_dir in progress(sorted(p for p in (root / MACRO).glob("*/*") if p.is_dir()), "reading mmew macro"):
         emotion = lookup_emotion(clip_dir.parent.name, report, file=clip_dir.parent, field="emotion folder")
         subject = clip_dir.name.split("-")[0]
         if emotion is None or guard.is_duplicate(("mmew", subject, clip_dir.name), report, file=clip_dir,
@@ -91,7 +93,7 @@ def read_mmew(
     report: ValidationReport | None = None,
 ) -> Corpus:
     """Read MMEW: ``part`` = ``micro`` (sheet-annotated clips), ``macro`` (sequence folders) or ``both``."""
-    root = Path(root)
+    root = require_root(root, "MMEW")
     report = new_report(report, strict)
     clips = _micro_clips(root, sheet, apex_fallback, report) if part in ("micro", "both") else []
     if part in ("macro", "both"):

@@ -17,7 +17,7 @@ import re
 from os import PathLike
 from pathlib import Path
 
-from .common import ApexFallback, Corpus, SheetLayout, new_report, resolve_sheet, sheet_clips
+from .common import ApexFallback, Corpus, SheetLayout, clip_folder, new_report, require_root, resolve_sheet, sheet_clips
 from .report import ValidationReport
 from .sheets import cell_text, open_sheet
 
@@ -47,15 +47,17 @@ def read_samm(
     apex_fallback: ApexFallback = "skip",
     strict: bool = False,
     report: ValidationReport | None = None,
+    sheet_option: str = "--sheet",
 ) -> Corpus:
-    """Read SAMM's micro-expressions (worksheet ``MICRO_ONLY``)."""
-    root = Path(root)
+    """Read SAMM's micro-expressions (worksheet ``MICRO_ONLY``); ``sheet_option`` is the flag errors name."""
+    root = require_root(root, "SAMM")
     report = new_report(report, strict)
     tree = frame_tree(root)
-    coding = open_sheet(resolve_sheet(root, sheet, SHEET), required=REQUIRED_COLUMNS, sheet=worksheet)
+    coding = open_sheet(resolve_sheet(root, sheet, SHEET), required=REQUIRED_COLUMNS, sheet=worksheet,
+                        option=sheet_option)  # fmt: skip
 
     def folder(subject: str, clip: str) -> Path:
-        return tree / subject / clip
+        return clip_folder(tree, subject, clip)
 
     layout = SheetLayout(dataset="samm", fps=FPS, subject=folder_subject, folder=folder)
     return Corpus(sheet_clips(coding, layout, report, apex_fallback=apex_fallback), report)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import MiexInputError
 from .clips import Clip
-from .common import Corpus, image_files, lookup_emotion, new_report, sequence_clip
+from .common import Corpus, image_files, lookup_emotion, new_report, progress, require_root, sequence_clip
 from .labels import canonical_emotion
 from .report import ValidationReport
 
@@ -82,11 +82,15 @@ def read_sequences(
     report: ValidationReport | None = None,
 ) -> Corpus:
     """Read ``<subject>/<emotion>/<sequence>`` folders as macro clips of ``dataset``."""
-    root = Path(root)
+    root = require_root(root, "sequence")
     report = new_report(report, strict)
     mapping = {key.lower(): value for key, value in (label_map or {}).items()}
     clips: list[Clip] = []
-    for emotion_dir in sorted(p for p in root.glob("*/*") if p.is_dir()):
+    emotion_dirs = sorted(p for p in root.glob("*/*") if p.is_dir())
+    if not emotion_dirs:
+        report.add("no <subject>/<emotion folder>/ sub-folders found (layout: ROOT/<subject>/<emotion>/<frames>)",
+                   file=root, field="frames")  # fmt: skip
+    for emotion_dir in progress(emotion_dirs, f"reading {dataset}", unit="folder"):
         subject = emotion_dir.parent.name
         native = mapping.get(emotion_dir.name.lower(), emotion_dir.name)
         emotion = lookup_emotion(native, report, file=emotion_dir, field="emotion folder (see --label-map)")

@@ -52,29 +52,37 @@ class Sheet:
 
 
 def open_sheet(
-    path: str | PathLike[str], *, required: Sequence[str], sheet: str | int = 0
+    path: str | PathLike[str], *, required: Sequence[str], sheet: str | int = 0, option: str = "--sheet"
 ) -> Sheet:
     """Read one worksheet: find the header row holding all ``required`` columns, return the non-blank rows below it.
 
     ``sheet`` is a worksheet name or a 0-based index. A missing file, worksheet or column raises
-    :class:`MiexInputError` naming it: the reader cannot do anything sensible without them.
+    :class:`MiexInputError` naming it: the reader cannot do anything sensible without them. ``option`` is the
+    command-line flag that gives the sheet, named in those errors.
     """
     import openpyxl
 
     path = Path(path)
+    if path.is_dir():
+        raise MiexInputError(f"coding sheet is a folder; pass the .xlsx file with {option}", file=path)
     if not path.is_file():
-        raise MiexInputError("coding sheet not found (pass its path with --sheet)", file=path)
+        raise MiexInputError(f"coding sheet not found (pass its path with {option})", file=path)
     try:
         workbook = openpyxl.load_workbook(path, data_only=True)
     except Exception as error:  # openpyxl raises several unrelated types for a non-xlsx file
-        raise MiexInputError(f"cannot read as an xlsx workbook: {error}", file=path) from error
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise MiexInputError(
+            f"cannot read as an xlsx workbook ({reason}); pass the release's .xlsx coding sheet with {option} "
+            "(not a CSV, .xls or text export)",
+            file=path,
+        ) from error
     try:
         worksheet = workbook[sheet] if isinstance(sheet, str) else workbook.worksheets[sheet]
     except (KeyError, IndexError) as error:
         raise MiexInputError(f"no worksheet {sheet!r}; the workbook has {workbook.sheetnames}", file=path) from error
     table = [list(values) for values in worksheet.iter_rows(min_row=1, values_only=True)]
     workbook.close()
-    header_index = _find_header(table, required, path)
+    header_index = _find_header(table, required, path, sheet)
     headers = {column_key(cell): str(cell).strip() for cell in table[header_index] if _filled(cell)}
     keys = [column_key(cell) if _filled(cell) else None for cell in table[header_index]]
     rows = [
@@ -89,13 +97,16 @@ def _filled(value: object) -> bool:
     return value is not None and str(value).strip() != ""
 
 
-def _find_header(table: list[list[Any]], required: Sequence[str], path: Path) -> int:
+def _find_header(table: list[list[Any]], required: Sequence[str], path: Path, sheet: str | int) -> int:
     wanted = {column_key(name) for name in required}
     for index, values in enumerate(table[:HEADER_SEARCH_ROWS]):
         if wanted <= {column_key(v) for v in values if _filled(v)}:
             return index
+    where = f"worksheet {sheet!r}" if isinstance(sheet, str) else f"worksheet {sheet + 1}"
     raise MiexInputError(
-        f"no header row with columns {list(required)} in the first {HEADER_SEARCH_ROWS} rows", file=path
+        f"no header row with columns {list(required)} in the first {HEADER_SEARCH_ROWS} rows of {where}: is this "
+        "the coding sheet of this corpus?",
+        file=path,
     )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from .clips import Clip
-from .common import Corpus, DuplicateGuard, lookup_emotion, new_report, sequence_clip
+from .common import Corpus, DuplicateGuard, lookup_emotion, new_report, progress, require_root, sequence_clip
 from .report import ValidationReport
 
 FPS = 100.0
@@ -61,14 +61,13 @@ def read_smic(
     report: ValidationReport | None = None,
 ) -> Corpus:
     """Read SMIC-HS micro-expression clips: ``<subject>/micro/<emotion>/<clip>``."""
-    tree = hs_tree(Path(root))
+    tree = hs_tree(require_root(root, "SMIC"))
     report = new_report(report, strict)
     pick_apex = apex_index(apex)
     guard = DuplicateGuard()
     clips: list[Clip] = []
-    for emotion_dir in sorted(tree.glob("*/micro/*")):
-        if not emotion_dir.is_dir():
-            continue
+    emotion_dirs = sorted(p for p in tree.glob("*/micro/*") if p.is_dir())
+    for emotion_dir in progress(emotion_dirs, "reading smic", unit="folder"):
         subject = folder_subject(emotion_dir.parent.parent.name)
         if not subject:
             report.add("subject folder is not s<number>", file=emotion_dir.parent.parent, field="subject")

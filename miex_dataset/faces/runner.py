@@ -28,11 +28,46 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _initialize(factory: Callable[[], Any]) -> None:
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process receives when its parent dies."""
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker end when the process that started it dies, even by SIGKILL (which runs no clean-up): without
+    it, orphaned workers (~250 MB each) keep running for minutes. Linux prctl; elsewhere a no-op."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):  # pragma: no cover - not Linux
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _close_tool() -> None:
+    tool = _TOOL.pop("tool", None)
+    getattr(tool, "close", lambda: None)()
+
+
+def _initialize(factory: Callable[[], Any], parent_pid: int) -> None:
+    """Worker start: tie the worker's life to the parent's, build its tool, and close the tool when the worker ends
+    (multiprocessing's exit hooks run before interpreter shutdown, unlike atexit, so mediapipe closes quietly)."""
+    from multiprocessing import util
+
+    _die_with_parent(parent_pid)
     _TOOL["tool"] = factory()
+    util.Finalize(None, _close_tool, exitpriority=10)
 
 
 FAILURE_KEY = "__failure__"
+OPTIONS_NAME = "options.json"
+"""The file in a parts folder that records the options its parts were made with."""
 
 
 def _guarded(function: Callable[[Any, Any], Any], tool: Any, item: Any) -> Any:
@@ -79,7 +114,7 @@ def map_items(
         # An executor (not multiprocessing.Pool): a worker whose initializer fails breaks the run with an error
         # instead of being respawned forever.
         with ProcessPoolExecutor(
-            min(workers, len(items)), mp_context=context, initializer=_initialize, initargs=(factory,)
+            min(workers, len(items)), mp_context=context, initializer=_initialize, initargs=(factory, os.getpid())
         ) as executor:
             for item, result in zip(items, executor.map(_call, [(function, item) for item in items]), strict=True):
                 yield item, result
@@ -111,7 +146,7 @@ def check_options(parts_dir: Path, options: dict[str, Any]) -> None:
     """Refuse to resume with different options: mixing parts made two ways would give an inconsistent output."""
     from ..errors import MiexInputError
 
-    path = parts_dir / "options.json"
+    path = parts_dir / OPTIONS_NAME
     if path.is_file():
         previous = read_json(path)
         if previous != json.loads(json.dumps(options, sort_keys=True)):

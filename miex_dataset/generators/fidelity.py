@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..aus.schema import AU_INDEX, AU_NAMES, NUM_AUS, au_vector
 from ..errors import MiexInputError
+from ..fileio import atomic_path
 from .base import FaceGenerator
 from .grid import image_grid, to_uint8
 
@@ -63,26 +64,41 @@ def astronaut_face(size: int = 128) -> torch.Tensor:
     return torch.from_numpy(np.array(crop)).permute(2, 0, 1)[None].float() / 255
 
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+
+
 def load_faces(folder: str | PathLike[str], size: int = 128, limit: int | None = None) -> torch.Tensor:
-    """Aligned face crops: a face pool folder (its ``index.parquet``), its ``crops/``, or a folder of images."""
+    """Aligned face crops: a face pool folder (its ``index.parquet``), its ``crops/``, or a folder of images.
+
+    Everything that can be wrong with the folder (missing, a file, a garbage index, a missing or undecodable crop)
+    is a :class:`MiexInputError` naming the file, raised before any generator work starts."""
     folder = Path(folder)
+    if limit is not None and limit < 1:
+        raise MiexInputError(f"at least 1 face is needed, got {limit}", field="--max-faces")
+    if folder.exists() and not folder.is_dir():
+        raise MiexInputError("--faces names a file; give a `miex faces` output folder or a folder of crops",
+                             file=folder)  # fmt: skip
     if not folder.is_dir():
         raise MiexInputError("face folder not found", file=folder)
-    if (folder / "index.parquet").is_file():
-        from ..faces.pool import read_index
+    if (folder / "index.parquet").exists():
+        from ..faces.pool import crop_paths, read_index
 
-        index = read_index(folder / "index.parquet")
-        files = [folder / name for name in index["file"]]
+        files = [Path(name) for name in crop_paths(read_index(folder / "index.parquet"), folder)]
     else:
         root = folder / "crops" if (folder / "crops").is_dir() else folder
-        files = sorted(p for p in root.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+        files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         reason = "no face images found (give a `miex faces` output folder or a folder of crops)"
         raise MiexInputError(reason, file=folder)
     faces = []
     for path in files[:limit]:
-        with Image.open(path) as image:
-            faces.append(np.array(image.convert("RGB").resize((size, size), Image.BICUBIC)))
+        if not path.is_file():
+            raise MiexInputError("face crop listed in index.parquet is missing; rerun `miex faces`", file=path)
+        try:
+            with Image.open(path) as image:
+                faces.append(np.array(image.convert("RGB").resize((size, size), Image.BICUBIC)))
+        except (OSError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
+            raise MiexInputError(f"not a readable image: {error}", file=path) from error
     return torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float() / 255
 
 
@@ -103,8 +119,11 @@ class Judge:
 
         return measure_face(to_uint8(frame[None])[0])
 
-    def change(self, frames: torch.Tensor, neutral: Any) -> tuple[np.ndarray, list[np.ndarray | None]]:
-        """(N x 17) judged change from ``neutral`` (NaN where no face) and the re-detected landmarks."""
+    def change(
+        self, frames: torch.Tensor, neutral: Any, on_frame: Callable[[], object] | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """(N x 17) judged change from ``neutral`` (NaN where no face) and the re-detected landmarks; ``on_frame``
+        is called after each frame (progress)."""
         from ..faces.au_extract import blendshapes_to_aus
 
         result = np.full((len(frames), NUM_AUS), np.nan, dtype=np.float32)
@@ -112,6 +131,8 @@ class Judge:
         base = None if self.geometry else blendshapes_to_aus(neutral.blendshapes)
         for row, frame in enumerate(frames):
             measured = self.measure(frame)
+            if on_frame is not None:
+                on_frame()
             points.append(None if measured is None else measured.landmarks)
             if measured is None:
                 continue
@@ -164,32 +185,23 @@ def evaluate_generator(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Sweep every single AU and emotion prototype on every face; report per AU correlation, slope, change at the
-    top intensity, monotonicity, delivered landmark motion and the leak into the other AUs."""
+    top intensity, monotonicity, delivered landmark motion and the leak into the other AUs. ``progress``: a bar on
+    stderr over every judged frame (faces x AU/emotion sweeps x intensities)."""
     from tqdm.auto import tqdm
 
     judge_tool = Judge(judge)
     labels, targets = _targets(intensities)
     steps = len(intensities)
-    requested, measured, delivered = [], [], {au: [] for au in AU_NAMES}
+    requested, measured = [], []
+    delivered: dict[str, dict[str, list[float]]] = {au: {"landmarks": [], "pixels": []} for au in AU_NAMES}
     psnr, ssim, grid_rows = [], [], []
-    for number, face in enumerate(tqdm(faces, desc="eval-generator", unit="face", disable=not progress)):
-        neutral = judge_tool.measure(face)
-        if neutral is None:
-            raise MiexInputError("the landmarker finds no face in an input face", row=number, field="faces")
-        kwargs: dict[str, Any] = {}
-        points = torch.from_numpy(neutral.landmarks)[None]
-        if generator.needs_landmarks:
-            kwargs["landmarks"] = points.expand(len(targets), -1, -1)
-        frames = generator(face[None].expand(len(targets), -1, -1, -1), targets, seed=0, **kwargs)
-        if number < grid_faces:
-            grid_rows.append(frames)
-        judged, redetected = judge_tool.change(frames, neutral)
-        requested.append(targets)
-        measured.append(judged)
-        _delivered_motion(generator, neutral.landmarks, targets, redetected, steps, delivered)
-        face_psnr, face_ssim = _identity(frames, face)
-        psnr += face_psnr
-        ssim += face_ssim
+    bar = tqdm(total=len(faces) * len(targets), desc=f"eval-generator {len(faces)} face(s) x {len(labels)} sweeps",
+               unit="frame", disable=not progress)  # fmt: skip
+    with bar:
+        for number, face in enumerate(faces):
+            bar.set_postfix_str(f"face {number + 1}/{len(faces)}")
+            _evaluate_face(generator, judge_tool, face, number, targets, steps, bar.update,
+                           (requested, measured, delivered, psnr, ssim), grid_rows if number < grid_faces else None)
     requested_all, measured_all = np.concatenate(requested), np.concatenate(measured)
     position = np.arange(len(requested_all)) % len(targets)
     single = position < NUM_AUS * steps
@@ -201,7 +213,8 @@ def evaluate_generator(
         at_top = measured_all[rows & top]
         entry["change_at_top"] = _mean(list(at_top[:, i][np.isfinite(at_top[:, i])]))
         entry["monotonic"] = _monotonic(measured_all[rows, i].reshape(-1, steps))
-        entry["delivered_motion"] = _mean(delivered[au])
+        entry["delivered_motion"] = _mean(delivered[au]["landmarks"])
+        entry["delivered_motion_pixels"] = _mean(delivered[au]["pixels"])
         fidelity[au] = entry
         leaks[au] = {
             other: _round(np.nanmean(at_top[:, j])) for j, other in enumerate(AU_NAMES) if j != i and len(at_top)
@@ -231,6 +244,31 @@ def evaluate_generator(
     }
 
 
+def _evaluate_face(
+    generator: FaceGenerator, judge: Judge, face: torch.Tensor, number: int, targets: np.ndarray, steps: int,
+    on_frame: Callable[[], object], results: tuple[list, list, dict, list, list], grid_rows: list | None,
+) -> None:  # fmt: skip
+    """Render every target on one face and append its judged change, delivered motion and identity scores to
+    ``results`` (requested, measured, delivered, psnr, ssim); its frames go to ``grid_rows`` when given."""
+    requested, measured, delivered, psnr, ssim = results
+    neutral = judge.measure(face)
+    if neutral is None:
+        raise MiexInputError("the landmarker finds no face in an input face", row=number, field="faces")
+    kwargs: dict[str, Any] = {}
+    if generator.needs_landmarks:
+        kwargs["landmarks"] = torch.from_numpy(neutral.landmarks)[None].expand(len(targets), -1, -1)
+    frames = generator(face[None].expand(len(targets), -1, -1, -1), targets, seed=0, **kwargs)
+    if grid_rows is not None:
+        grid_rows.append(frames)
+    judged, redetected = judge.change(frames, neutral, on_frame)
+    requested.append(targets)
+    measured.append(judged)
+    _delivered_motion(generator, face, frames, neutral.landmarks, targets, redetected, steps, delivered)
+    face_psnr, face_ssim = _identity(frames, face)
+    psnr += face_psnr
+    ssim += face_ssim
+
+
 def _round(value: float) -> float | None:
     return None if not math.isfinite(float(value)) else round(float(value), 3)
 
@@ -244,27 +282,46 @@ def _monotonic(sweeps: np.ndarray, tolerance: float = 0.05) -> bool | None:
 
 
 def _delivered_motion(
-    generator: FaceGenerator, neutral: np.ndarray, targets: np.ndarray, redetected: list[np.ndarray | None],
-    steps: int, out: dict[str, list[float]],
+    generator: FaceGenerator, face: torch.Tensor, frames: torch.Tensor, neutral: np.ndarray, targets: np.ndarray,
+    redetected: list[np.ndarray | None], steps: int, out: dict[str, dict[str, list[float]]],
 ) -> None:  # fmt: skip
-    """Re-detected landmark motion projected on the intended motion, at the top intensity of each single-AU sweep
-    (only for generators that say where landmarks should go)."""
+    """Delivered motion at the top intensity of each single-AU sweep, by two instruments (only for generators that
+    say where landmarks should go):
+
+    - ``landmarks``: re-detected landmark motion projected on the intended motion (all moving landmarks; inherits
+      the landmarker's shape prior, which under-follows brows, cheeks and nose);
+    - ``pixels``: patch tracking from the input face into the frame (:mod:`.tracking`), the median gain over the
+      landmarks the AU moves most (at least half its largest shift); blind where a patch is covered (lids,
+      mouth cavity) or stretched."""
     if not hasattr(generator, "targets"):
         return
     from ..faces.mesh import face_frame
+    from .tracking import track_points
 
     frame = face_frame(neutral)
+    before = to_uint8(face[None])[0]
+    iod = float(np.linalg.norm(frame.to_pixels(np.array([[1.0, 0.0]])) - frame.to_pixels(np.zeros((1, 2)))))
     for a, au in enumerate(AU_NAMES):
         row = a * steps + steps - 1
-        if redetected[row] is None or au == "AU45":
+        if au == "AU45":
             continue
         aimed = generator.targets(torch.from_numpy(neutral)[None], torch.from_numpy(targets[row : row + 1]))[0].numpy()
         want = frame.to_local(aimed) - frame.to_local(neutral)
-        got = frame.to_local(redetected[row]) - frame.to_local(neutral)
-        moving = np.linalg.norm(want, axis=1) > 0.01
-        if moving.any():
+        size = np.linalg.norm(want, axis=1)
+        if size.max() <= 0.01:
+            continue
+        if redetected[row] is not None:
+            moving = size > 0.01
+            got = frame.to_local(redetected[row]) - frame.to_local(neutral)
             w, g = want[moving], got[moving]
-            out[au].append(float((w * g).sum() / (w * w).sum()))
+            out[au]["landmarks"].append(float((w * g).sum() / (w * w).sum()))
+        main = np.flatnonzero(size >= 0.5 * size.max())
+        shift_px, found = track_points(before, to_uint8(frames[row : row + 1])[0], neutral[main],
+                                       radius=max(3, round(0.08 * iod)), search=round(0.3 * iod) + 2)  # fmt: skip
+        if found.any():
+            intended = (aimed - neutral)[main][found]
+            gains = (intended * shift_px[found]).sum(1) / (intended * intended).sum(1)
+            out[au]["pixels"].append(float(np.median(gains)))
 
 
 def _save_grid(rows: list[torch.Tensor], labels: list[str], intensities: Sequence[float], path: Any) -> None:
@@ -274,20 +331,23 @@ def _save_grid(rows: list[torch.Tensor], labels: list[str], intensities: Sequenc
     for f, frames in enumerate(rows):
         for r, label in enumerate(labels):
             blocks.append((frames[r * steps : (r + 1) * steps], f"face {f} {label}"))
-    image_grid([b for b, _ in blocks], row_labels=[name for _, name in blocks],
-               column_labels=[f"{v:g}" for v in intensities]).save(path)  # fmt: skip
+    grid = image_grid([b for b, _ in blocks], row_labels=[name for _, name in blocks],
+                      column_labels=[f"{v:g}" for v in intensities])  # fmt: skip
+    with atomic_path(path, suffix=Path(path).suffix) as temporary:
+        grid.save(temporary)
 
 
 def summary(report: dict[str, Any]) -> str:
     """A readable table of the report."""
-    lines = [f"{report['generator']} judged by {report['judge']['name']} on {report['faces']} face(s)",
-             f"{'AU':<5} {'r':>6} {'slope':>6} {'d@top':>6} {'mono':>5} {'motion':>7}  leaks >= 0.5"]  # fmt: skip
+    header = f"{'AU':<5} {'r':>6} {'slope':>6} {'d@top':>6} {'mono':>5} {'motion':>7} {'pixels':>7}  leaks >= 0.5"
+    lines = [f"{report['generator']} judged by {report['judge']['name']} on {report['faces']} face(s)", header]
     for au, entry in report["au_fidelity"].items():
         leaks = [f"{k}{'*' if k in report['declared_couplings'].get(au, {}) else ''} {v:.1f}"
                  for k, v in report["leaks_at_top"].get(au, {}).items() if v is not None and v >= 0.5]  # fmt: skip
         lines.append(f"{au:<5} {_fmt(entry['correlation']):>6} {_fmt(entry['slope']):>6} "
                      f"{_fmt(entry['change_at_top']):>6} {str(entry['monotonic'])[:5]:>5} "
-                     f"{_fmt(entry['delivered_motion']):>7}  {', '.join(leaks)}")  # fmt: skip
+                     f"{_fmt(entry['delivered_motion']):>7} {_fmt(entry.get('delivered_motion_pixels')):>7}  "
+                     f"{', '.join(leaks)}")  # fmt: skip
     lines.append(f"mean r {_fmt(report['mean_correlation'])}; identity PSNR {_fmt(report['identity']['psnr_db'])} dB, "
                  f"SSIM {_fmt(report['identity']['ssim'])}; * = declared coupling")  # fmt: skip
     lines.append(f"judge: {report['judge']['description']}")
@@ -313,6 +373,6 @@ def write_report(report: dict[str, Any], path: str | PathLike[str]) -> Path:
         return None if isinstance(value, float) and not math.isfinite(value) else value
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(clean(report), indent=2), encoding="utf-8")
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(clean(report), indent=2), encoding="utf-8")
     return path

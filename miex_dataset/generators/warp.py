@@ -51,13 +51,14 @@ class WarpGenerator(FaceGenerator):
         appearance: bool = True,
         shading: bool | None = None,
     ) -> None:
-        self.motion = model if isinstance(model, MotionModel) else MotionModel.load(model)
+        self.motion = model if isinstance(model, MotionModel) else load_motion_model(model)
         self.model = self.motion.raw
         self.model_path = None if model is None else self.motion.source
         self.appearance = appearance if shading is None else shading
         self.control = list(self.motion.control)
         self.basis = torch.from_numpy(self.motion.basis).float()  # AU -> per-control-point shift at 5 (IOD)
-        self._dense: torch.Tensor | None = None  # AU -> shift of all 468 mesh vertices (made on first use)
+        # AU -> shift of all 468 mesh vertices, made now so that a malformed model fails here, not mid-run
+        self._dense = torch.tensor(_checked(self.motion, lambda: dense_basis(self.motion)))
         self._mesh: MeshWarp | None = None
 
     @property
@@ -90,8 +91,6 @@ class WarpGenerator(FaceGenerator):
     def targets(self, landmarks: torch.Tensor, aus: torch.Tensor) -> torch.Tensor:
         """All 478 landmarks where the AUs move them: the model's landmarks exactly, the other mesh vertices with
         their neighbours (:func:`dense_basis`); irises stay, and lid closure is occlusion (AU45), not motion."""
-        if self._dense is None:
-            self._dense = torch.tensor(dense_basis(self.motion))
         moved = landmarks.clone()
         local = ((aus.double() / AU_MAX)[:, :, None, None] * self._dense[None]).sum(1)  # per element: batch-free
         frames = LocalFrames(landmarks.double(), 1, 1)
@@ -163,6 +162,28 @@ class WarpGenerator(FaceGenerator):
                     else:
                         frames[shaded] = frames[shaded] * up
         return frames.clamp_(0, 1)
+
+
+MOTION_MODEL_HINT = "start from a copy of the built-in facs_motion.json (docs/reference.md §Warp generator)"
+
+
+def _checked(motion: MotionModel | str | PathLike[str] | dict[str, Any] | None, build: Any) -> Any:
+    """``build()``, with a malformed motion model (wrong types, too few landmarks) reported as the user's file."""
+    source = getattr(motion, "source", motion if isinstance(motion, str | PathLike) else None)
+    try:
+        return build()
+    except MiexInputError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError, np.linalg.LinAlgError) as error:
+        reason = f"not a usable motion model ({type(error).__name__}: {error}); {MOTION_MODEL_HINT}"
+        raise MiexInputError(reason, file=source) from error
+
+
+def load_motion_model(model: dict[str, Any] | str | PathLike[str] | None) -> MotionModel:
+    """:meth:`MotionModel.load` plus a check of the parts rendering reads (lids, mouth, appearance cues)."""
+    motion = _checked(model, lambda: MotionModel.load(model))
+    _checked(motion, lambda: (motion.eyelids, motion.mouth, motion.appearance))
+    return motion
 
 
 def _lips_part(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,14 +1,15 @@
 """The synthesis plan: which face gets which AU triplet. A pure function of (faces, pool, config).
 
 Default reproduces MiE-X (docs/reference.md §AU sources, 'MiE-X as published'): per identity × class × source one
-sample, i.e.
-9 samples per identity with 3 sources and 3 classes.
+sample, over the sources the AU pool holds: 9 samples per identity with all 3 sources, 6 with two (e.g. mie and
+expert), 3 with one.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from tqdm import tqdm
 
 from ..aus.schema import LABEL_NAMES
 from ..corpora.report import ValidationReport
@@ -29,12 +31,14 @@ log = logging.getLogger(__name__)
 Cell = tuple[str, int]
 """(source, label)."""
 PROVENANCE = ("triplet_id", "source_dataset", "source_subject", "source_clip")
+PLAN_KIND = "plan"
 
 
 @dataclass(frozen=True)
 class PlanConfig:
     seed: int = 0
-    sources: tuple[str, ...] = SOURCES
+    sources: tuple[str, ...] | None = None
+    """Sources to plan (canonical order kept); None: every source the AU pool holds (see :func:`plan_sources`)."""
     identities: int | None = None
     """Use a seeded subset of this many identities (all when None)."""
     triplets: int | None = None
@@ -49,28 +53,59 @@ class PlanConfig:
     max_yaw: float = 20.0
     max_pitch: float = 20.0
 
+    def __post_init__(self) -> None:
+        """Refuse knobs that would silently mean something else (``--samples-per-identity 0`` is not "default")."""
+        for option, value in (("--identities", self.identities), ("--triplets", self.triplets),
+                              ("--samples-per-identity", self.samples_per_identity)):  # fmt: skip
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < 1):
+                raise MiexInputError(f"{option} must be a whole number >= 1, got {value!r} (leave it out for the "
+                                     "default)")
+        for option, angle in (("--max-yaw", self.max_yaw), ("--max-pitch", self.max_pitch)):
+            if not (np.isfinite(angle) and 0 <= angle <= 180):
+                raise MiexInputError(f"{option} must be an angle in degrees between 0 and 180, got {angle!r}")
+        if self.seed < 0:
+            raise MiexInputError(f"--seed must be >= 0, got {self.seed}")
+
 
 @dataclass
 class PlanResult:
     frame: pd.DataFrame
     report: ValidationReport
     params: dict[str, Any]
+    cells: list[Cell] = field(default_factory=list)
+    """The (source, class) cells planned, in order: what one sample per cell means for this plan."""
 
 
-def _cells(pool: pd.DataFrame, config: PlanConfig, report: ValidationReport) -> list[Cell]:
-    unknown = [s for s in config.sources if s not in SOURCES]
+def plan_sources(pool: pd.DataFrame, requested: Sequence[str] | None) -> tuple[str, ...]:
+    """The sources to plan, in canonical order: ``requested`` (checked), or every source the pool holds.
+
+    The one default shared by ``miex plan`` and ``miex synthesize``: a pool built from mie and expert plans mie and
+    expert, instead of failing on the mae triplets it never had."""
+    if requested is None:
+        present = set(pool["source"])
+        return tuple(source for source in SOURCES if source in present)
+    unknown = sorted({source for source in requested if source not in SOURCES})
     if unknown:
-        raise MiexInputError(f"unknown source(s) {unknown} (expected some of {SOURCES})")
+        raise MiexInputError(f"--sources: unknown source(s) {', '.join(unknown)} (choose from {','.join(SOURCES)})",
+                             field="sources")
+    return tuple(source for source in SOURCES if source in requested)  # canonical order, duplicates ignored
+
+
+def _cells(pool: pd.DataFrame, sources: tuple[str, ...], config: PlanConfig, report: ValidationReport) -> list[Cell]:
     present = set(zip(pool["source"], pool["label"].astype(int), strict=True))
     cells = []
-    for source in (s for s in SOURCES if s in config.sources):  # canonical order, duplicates ignored
+    for source in sources:
         for label in range(len(LABEL_NAMES)):
             if (source, label) in present:
                 cells.append((source, label))
                 continue
             reason = f"the pool has no {source} triplet of class {label} ({LABEL_NAMES[label]})"
             if not config.allow_missing:
-                raise MiexInputError(f"{reason}: add triplets, drop the source, or allow missing cells")
+                others = [other for other in sources if other != source]
+                drop = f"--sources {','.join(others)}" if others else "--sources with another source"
+                raise MiexInputError(f"{reason}: add such triplets to the pool (`miex au-pool`), plan without it "
+                                     f"({drop}), or pass --allow-missing to plan the cells that exist")
             log.warning("%s: the plan has no samples for it", reason)
             report.add(reason, field="label")
     if not cells:
@@ -129,8 +164,9 @@ def build_plan(faces: pd.DataFrame, pool: pd.DataFrame, config: PlanConfig | Non
         if faces["identity"].nunique() < before:
             report.note(f"{before - faces['identity'].nunique()} of {before} identities have no frontal crop")
     if pool.empty:
-        raise MiexInputError("the AU pool is empty")
-    cells = _cells(pool, config, report)
+        raise MiexInputError("the AU pool is empty: make one with `miex au-pool` (at least --expert N)")
+    sources = plan_sources(pool, config.sources)
+    cells = _cells(pool, sources, config, report)
     groups = _triplet_subset(pool, cells, config)
     sizes = np.array([len(groups[cell]) for cell in cells], dtype=np.float64)
     weights = sizes / sizes.sum()
@@ -138,7 +174,7 @@ def build_plan(faces: pd.DataFrame, pool: pd.DataFrame, config: PlanConfig | Non
     identities = _subset(sorted(crops), config.identities, config.seed, "identities")
     video = "frames_au" in pool.columns
     rows = []
-    for identity in identities:
+    for identity in tqdm(identities, desc="plan", unit="identity", delay=2.0):
         counters: dict[Cell, int] = {}
         rng = keyed_rng(config.seed, "assign", identity)
         files = crops[identity].tolist()
@@ -155,8 +191,22 @@ def build_plan(faces: pd.DataFrame, pool: pd.DataFrame, config: PlanConfig | Non
                 **{name: triplet[name] for name in PROVENANCE},
                 "seed": stable_int(config.seed, "sample", sample_id),
             })  # fmt: skip
-    params = {**asdict(config), "sources": list(config.sources), "identities_used": len(identities)}
-    return PlanResult(pd.DataFrame(rows, columns=plan_columns(video)), report, params)
+    params = {**asdict(config), "sources": list(sources), "identities_used": len(identities)}
+    return PlanResult(pd.DataFrame(rows, columns=plan_columns(video)), report, params, cells)
+
+
+def describe_samples_per_identity(result: PlanResult) -> str:
+    """One line saying how many samples each identity got and why (the number follows from the pool's sources)."""
+    sizes = result.frame.groupby("identity").size()
+    count = f"{sizes.iloc[0]}" if sizes.nunique() <= 1 else f"{sizes.min()} to {sizes.max()}"
+    sources = sorted({source for source, _ in result.cells}, key=SOURCES.index)
+    requested = result.params.get("samples_per_identity")
+    if requested is not None:
+        why = f"--samples-per-identity {requested} over {len(result.cells)} (source, class) cells"
+    else:
+        why = (f"one per class x source: {len(result.cells)} (source, class) cells of {len(sources)} source(s) "
+               f"({', '.join(sources)})")
+    return f"{count} samples per identity: {why}"
 
 
 def plan_columns(video: bool) -> list[str]:
@@ -175,6 +225,13 @@ def plan_fields(video: bool) -> list[pa.Field]:
 
 
 def write_plan(result: PlanResult, path: str | PathLike[str], extra: dict[str, Any] | None = None) -> Path:
-    """Write the plan deterministically (fixed schema, sorted rows, JSON params in the metadata)."""
+    """Write the plan deterministically (fixed schema, sorted rows, JSON params in the metadata); face paths are
+    stored relative to the plan's folder when the faces lie inside it, else absolute (docs/reference.md §File
+    contract), so the plan works from any working folder."""
+    from ..paths import store_paths, with_paths_rule
+
     video = "frames_au" in result.frame.columns
-    return write_parquet(to_arrow(result.frame, plan_fields(video), {**result.params, **(extra or {})}), path)
+    params = {**result.params, **(extra or {})}
+    frame = result.frame.assign(face=store_paths(result.frame["face"], Path(path).parent))
+    table = to_arrow(frame, plan_fields(video), params, kind=PLAN_KIND)
+    return write_parquet(table.replace_schema_metadata(with_paths_rule(table.schema.metadata)), path)

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MiexInputError
+from ..fileio import read_parquet
+from ..paths import absolute, resolve_paths
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FACE_COLUMNS = ("identity", "face", "yaw", "pitch", "roll")
@@ -17,20 +19,21 @@ FACE_COLUMNS = ("identity", "face", "yaw", "pitch", "roll")
 def load_faces(folder: str | PathLike[str]) -> pd.DataFrame:
     """Faces as (identity, face path, yaw, pitch, roll), sorted by (identity, face) so input order never matters.
 
-    A plain image folder is one identity per image (the relative path without suffix); it has no head pose.
+    Face paths are absolute, so a plan made from them works from any folder. A plain image folder is one identity
+    per image (the relative path without suffix); it has no head pose.
     """
-    folder = Path(folder)
+    folder = Path(absolute(folder))
     if not folder.is_dir():
         raise MiexInputError("face folder not found", file=folder)
     index = folder / "index.parquet"
     if index.is_file():
-        frame = pd.read_parquet(index)
+        frame = read_parquet(index, "face-pool index").to_pandas()
         missing = [c for c in ("identity", "file") if c not in frame.columns]
         if missing:
             raise MiexInputError(f"face index lacks columns {missing}", file=index)
         faces = pd.DataFrame({
             "identity": frame["identity"].astype(str),
-            "face": [str(folder / str(name)) for name in frame["file"]],
+            "face": resolve_paths(frame["file"].map(str), folder),  # the pool contract: relative to the folder
             **{c: frame[c].astype(np.float64) if c in frame else np.nan for c in ("yaw", "pitch", "roll")},
         })  # fmt: skip
     else:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from ..aus.schema import NO_LABEL
 from ..corpora.report import ValidationReport
@@ -39,7 +40,7 @@ def mae_triplets(
     aus = FrameAUs(au_table)
     triplets: list[Triplet] = []
     unlabelled = 0
-    for _, clip in clips.iterrows():
+    for _, clip in tqdm(clips.iterrows(), total=len(clips), desc="au-pool mae", unit="clip", delay=2.0):
         name = f"{clip['dataset']}/{clip['subject']}/{clip['clip']}"
         if str(clip["expression"]) != "macro":
             report.add(f"expression is {clip['expression']!r}, not 'macro'", file=file, field="expression", clip=name)

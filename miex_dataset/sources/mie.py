@@ -4,6 +4,7 @@ provenance."""
 from __future__ import annotations
 
 import pandas as pd
+from tqdm import tqdm
 
 from ..aus.schema import NO_LABEL
 from ..corpora.report import ValidationReport
@@ -38,7 +39,7 @@ def mie_triplets(
     aus = FrameAUs(au_table)
     triplets: list[Triplet] = []
     unlabelled = 0
-    for _, clip in clips.iterrows():
+    for _, clip in tqdm(clips.iterrows(), total=len(clips), desc="au-pool mie", unit="clip", delay=2.0):
         if int(clip["label"]) == NO_LABEL:
             unlabelled += 1  # docs/reference.md §Corpora: 'others' etc. have no 3-class label
             continue

@@ -35,6 +35,17 @@ class PoolConfig:
     video: bool = False
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Refuse options that would silently draw nothing or draw off the scale, naming the command-line flag."""
+        for option, value, minimum in (("--expert", self.expert, 0), ("--mae-draws", self.mae_draws, 1),
+                                       ("--seed", self.seed, 0)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+                raise MiexInputError(f"{option} must be a whole number >= {minimum}, got {value!r}")
+        for option, (low, high), top in (("--mae-interval", self.mae_interval, 1.0),
+                                         ("--expert-intensity", self.expert_intensity, 5.0)):  # fmt: skip
+            if not (np.isfinite(low) and np.isfinite(high) and 0.0 <= low <= high <= top):
+                raise MiexInputError(f"{option} {low:g} {high:g}: need 0 <= first <= second <= {top:g}")
+
 
 @dataclass
 class PoolResult:

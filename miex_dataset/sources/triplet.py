@@ -20,8 +20,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..aus.schema import LABEL_NAMES, NUM_AUS, validate_au_array
+from ..aus.schema import AU_MAX, AU_MIN, LABEL_NAMES, NUM_AUS, validate_au_array
+from ..aus.table import KIND_KEY
 from ..errors import MiexInputError
+from ..fileio import atomic_path, read_parquet
 
 SOURCES: tuple[str, ...] = ("mie", "mae", "expert")
 VIDEO_FRAMES: int = 10
@@ -32,6 +34,7 @@ POOL_COLUMNS: tuple[str, ...] = (
     "source_dataset", "source_subject", "source_clip", "onset_frame", "apex_frame",
 )  # fmt: skip
 PARAMS_KEY = b"miex.params"
+POOL_KIND = "au_pool"
 
 
 @dataclass(frozen=True)
@@ -84,31 +87,79 @@ def validate_pool(frame: pd.DataFrame, *, where: str = "AU pool") -> pd.DataFram
     missing = [c for c in POOL_COLUMNS if c not in frame.columns]
     if missing:
         raise MiexInputError(f"not an AU pool: missing columns {missing}", file=where)
-    if frame["triplet_id"].duplicated().any():
-        dup = frame.loc[frame["triplet_id"].duplicated(), "triplet_id"].iloc[0]
-        raise MiexInputError(f"duplicate triplet_id {dup!r}", file=where, field="triplet_id")
-    for row, (source, label) in enumerate(zip(frame["source"], frame["label"], strict=True)):
-        if source not in SOURCES:
-            raise MiexInputError(f"unknown source {source!r} (expected {SOURCES})", file=where, row=row, field="source")
-        if int(label) not in range(len(LABEL_NAMES)):
-            raise MiexInputError(f"label {label!r} is not 0, 1 or 2", file=where, row=row, field="label")
-    au_columns = ["onset_au", "apex_au", *(["frames_au"] if "frames_au" in frame.columns else [])]
+    frame = frame.reset_index(drop=True)
+    check_unique(frame, "triplet_id", where)
+    check_sources(frame, where)
+    return validate_au_columns(validate_labels(frame, where), where)
+
+
+def check_unique(frame: pd.DataFrame, column: str, where: str) -> None:
+    """Raise naming both rows when ``column`` repeats a value (an id must name one row)."""
+    repeated = frame[column].duplicated()
+    if repeated.any():
+        later = int(np.flatnonzero(repeated.to_numpy())[0])
+        value = frame[column].iloc[later]
+        first = int(np.flatnonzero((frame[column] == value).to_numpy())[0])
+        raise MiexInputError(f"duplicate {column} {value!r} (also in row {first})", file=where, row=later,
+                             field=column)
+
+
+def check_sources(frame: pd.DataFrame, where: str) -> None:
+    unknown = ~frame["source"].isin(SOURCES)
+    if unknown.any():
+        row = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise MiexInputError(f"unknown source {frame['source'].iloc[row]!r} (expected one of {', '.join(SOURCES)})",
+                             file=where, row=row, field="source")
+
+
+def validate_labels(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """``label`` as int64 class ids 0, 1, 2; a string, fractional or out-of-range label is an error naming its row
+    (a label ``'1'`` or ``7`` would otherwise become a mislabelled sample or a crash deep in synthesis)."""
+    labels = frame["label"]
+    for row, value in enumerate(labels):
+        integral = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        if not integral or int(value) not in range(len(LABEL_NAMES)):
+            raise MiexInputError(
+                f"label {value!r} is not a class id: expected the integer 0, 1 or 2 ({', '.join(LABEL_NAMES)})",
+                file=where, row=row, field="label",
+            )  # fmt: skip
+    return frame.assign(label=labels.astype(np.int64))
+
+
+def validate_au_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Check every AU vector (17 finite values on 0 to 5; ``frames_au`` 10 of them) and return float32 arrays,
+    raising on the first bad one with its row and column. Vectorised: a 100k-row plan checks in a blink."""
+    columns = ["onset_au", "apex_au", *(["frames_au"] if "frames_au" in frame.columns else [])]
     out = frame.copy()
-    for column in au_columns:
-        values = []
+    for column in columns:
+        shape = (VIDEO_FRAMES, NUM_AUS) if column == "frames_au" else (NUM_AUS,)
+        arrays = []
         for row, value in enumerate(frame[column]):
-            array = np.stack(list(value)) if column == "frames_au" else value
             try:
-                checked = validate_au_array(array, where=f"{where} row {row} field {column!r}")
+                if column == "frames_au":
+                    array = np.stack([np.asarray(step, dtype=np.float32) for step in value])
+                else:
+                    array = np.asarray(value, dtype=np.float32)
+            except (TypeError, ValueError) as error:
+                raise MiexInputError(f"not an AU vector of numbers: {error}", file=where, row=row,
+                                     field=column) from error
+            if array.shape != shape:
+                wanted = "x".join(map(str, shape))
+                raise MiexInputError(f"expected {wanted} AU intensities ({NUM_AUS} per vector), got shape "
+                                     f"{array.shape}", file=where, row=row, field=column)
+            arrays.append(array)
+        stacked = np.stack(arrays) if arrays else np.zeros((0, *shape), np.float32)
+        tolerance = 1e-3
+        bad = ~np.isfinite(stacked) | (stacked < AU_MIN - tolerance) | (stacked > AU_MAX + tolerance)
+        bad_rows = np.flatnonzero(bad.reshape(len(stacked), -1).any(axis=1) if len(stacked) else [])
+        if len(bad_rows):
+            row = int(bad_rows[0])
+            try:
+                validate_au_array(stacked[row], where=f"{where} row {row} field {column!r}")
             except ValueError as error:
-                raise MiexInputError(str(error), file=where, row=row, field=column) from error
-            if column == "frames_au" and checked.shape != (VIDEO_FRAMES, NUM_AUS):
-                raise MiexInputError(f"expected {VIDEO_FRAMES}x{NUM_AUS}, got {checked.shape}", file=where, row=row,
-                                     field=column)
-            values.append(checked)
-        out[column] = values
-    out["label"] = out["label"].astype(np.int64)
-    return out.reset_index(drop=True)
+                raise MiexInputError(str(error).split(": ", 1)[-1], file=where, row=row, field=column) from error
+        out[column] = list(validate_au_array(stacked)) if len(stacked) else []
+    return out
 
 
 def au_field(name: str, *, video: bool = False) -> pa.Field:
@@ -116,15 +167,19 @@ def au_field(name: str, *, video: bool = False) -> pa.Field:
     return pa.field(name, pa.list_(inner, VIDEO_FRAMES) if video else inner)
 
 
-def to_arrow(frame: pd.DataFrame, fields: list[pa.Field], params: Mapping[str, Any]) -> pa.Table:
-    """Build an arrow table column by column (fixed-size AU lists) with the parameters as JSON metadata."""
+def to_arrow(
+    frame: pd.DataFrame, fields: list[pa.Field], params: Mapping[str, Any], *, kind: str | None = None
+) -> pa.Table:
+    """Build an arrow table column by column (fixed-size AU lists) with the parameters as JSON metadata;
+    ``kind`` (``au_pool``, ``plan``) marks the file as a miex table so a rerun may replace it."""
     arrays = []
     for field in fields:
         values = frame[field.name].tolist()
         if pa.types.is_fixed_size_list(field.type):
             values = [np.asarray(v, np.float32).tolist() for v in values]
         arrays.append(pa.array(values, type=field.type))
-    metadata = {PARAMS_KEY: json.dumps(params, sort_keys=True).encode(), b"miex.au_scale": b"0-5"}
+    metadata = {PARAMS_KEY: json.dumps(params, sort_keys=True).encode(), b"miex.au_scale": b"0-5",
+                **({KIND_KEY: kind.encode()} if kind else {})}
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
 
 
@@ -133,10 +188,8 @@ def write_parquet(table: pa.Table, path: str | PathLike[str], **options: Any) ->
 
     ``options`` go to :func:`pyarrow.parquet.write_table` (e.g. ``row_group_size``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    pq.write_table(table, temporary, **{"compression": "zstd", **options})
-    temporary.replace(path)
+    with atomic_path(path) as temporary:
+        pq.write_table(table, temporary, **{"compression": "zstd", **options})
     return path
 
 
@@ -162,20 +215,25 @@ def write_pool(frame: pd.DataFrame, path: str | PathLike[str], params: Mapping[s
     pool = validate_pool(frame, where=str(path))
     if pool.empty:
         raise MiexInputError("the AU pool is empty: give at least one source with triplets", file=path)
-    return write_parquet(to_arrow(pool, pool_fields("frames_au" in pool.columns), params or {}), path)
+    arrow = to_arrow(pool, pool_fields("frames_au" in pool.columns), params or {}, kind=POOL_KIND)
+    return write_parquet(arrow, path)
 
 
 def read_params(path: str | PathLike[str]) -> dict[str, Any]:
-    metadata = pq.read_schema(path).metadata or {}
-    return json.loads(metadata.get(PARAMS_KEY, b"{}"))
+    """The JSON parameters a pool or plan carries ({} when none; an unreadable file or JSON is a MiexInputError)."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        return json.loads(metadata.get(PARAMS_KEY, b"{}"))
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise MiexInputError(f"unreadable parameters (parquet metadata): {error}", file=path) from error
 
 
 def read_pool(path: str | PathLike[str]) -> pd.DataFrame:
     """Read and validate an AU pool; AU columns come back as float32 arrays ((17,) or (10, 17))."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise MiexInputError("AU pool not found (make one with `miex au-pool ...`)", file=path)
-    return validate_pool(au_arrays(pq.read_table(path).to_pandas()), where=str(path))
+    return validate_pool(read_parquet(path, "AU pool").to_pandas(), where=str(path))
 
 
 def au_arrays(frame: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from PIL import Image
 from ..aus.schema import AU_NAMES, LABEL_NAMES
 from ..cards import render_template
 from ..faces.runner import read_json
+from ..fileio import atomic_path
 from ..sources.triplet import SOURCES
 from .schema import column_table
 from .shards import SPLIT, STATE_DIR, shard_files
@@ -154,12 +155,26 @@ def au_plot(meta: pd.DataFrame, path: Path) -> None:
     plt.close(figure)
 
 
-def finish_dataset(out: Path, features: datasets.Features, *, video: bool, context: dict[str, Any]) -> Path:
-    """Write ``README.md`` (card + YAML), ``images/sample_grid.png`` and ``images/au_distribution.png``."""
+def finish_dataset(
+    out: Path, features: datasets.Features, *, video: bool, context: dict[str, Any], progress: bool = True
+) -> Path:
+    """Write ``README.md`` (card + YAML), ``images/sample_grid.png`` and ``images/au_distribution.png``, each
+    atomically; ``progress`` shows the steps on stderr when they take more than a moment."""
+    from tqdm.auto import tqdm
+
+    from .faces import PROGRESS_DELAY
+
+    steps = tqdm(total=4, desc="dataset card", unit="step", delay=PROGRESS_DELAY, disable=not progress,
+                 dynamic_ncols=True)  # fmt: skip
     meta = read_columns(out, ["label", "source", "apex_au", "identity"])
+    steps.update()
     (out / IMAGES_DIR).mkdir(exist_ok=True)
-    sample_grid(out, meta, video=video).save(out / IMAGES_DIR / "sample_grid.png")
-    au_plot(meta, out / IMAGES_DIR / "au_distribution.png")
+    with atomic_path(out / IMAGES_DIR / "sample_grid.png", suffix=".png") as temporary:
+        sample_grid(out, meta, video=video).save(temporary)
+    steps.update()
+    with atomic_path(out / IMAGES_DIR / "au_distribution.png", suffix=".png") as temporary:
+        au_plot(meta, temporary)
+    steps.update()
     run = read_json(out / STATE_DIR / "run.json")
     generation = {"generator": run["generator"], "plan": run["plan_params"],
                   "engine": {k: v for k, v in run["engine"].items() if k not in ("overwrite", "device", "strict")},
@@ -177,5 +192,8 @@ def finish_dataset(out: Path, features: datasets.Features, *, video: bool, conte
         counts_table=counts_table(meta), generation_json=json.dumps(generation, indent=2, sort_keys=True),
     )  # fmt: skip
     text = f"---\n{card_data(out, features, video=video).to_yaml()}\n---\n\n{body}"
-    (out / CARD_NAME).write_text(text, encoding="utf-8")
+    with atomic_path(out / CARD_NAME) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    steps.update()
+    steps.close()
     return out / CARD_NAME

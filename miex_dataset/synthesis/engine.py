@@ -4,10 +4,17 @@
 the plan and checks the faces identically, takes shards ``rank, rank + world, ...``, skips the shards whose receipt
 verifies, and renders the rest; the main process then writes the dataset card. Output bytes depend only on the plan,
 the generator and the encoding: not on the number of processes, and not on whether the run was resumed.
+
+Resume is keyed on content: the run fingerprint covers the plan rows, the face pixels and landmarks, the generator's
+config and weights, and every option that changes bytes (:func:`run_parts`). A folder holding another fingerprint is
+refused, naming what changed, until ``--overwrite`` renders everything again, so old and new renders never mix. A
+non-empty folder miex did not make is refused too, and the main process holds :class:`~miex_dataset.fileio.OutputLock`
+on the folder for the whole run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,13 +33,14 @@ from tqdm.auto import tqdm
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..faces.runner import read_json, write_json_atomic
+from ..fileio import LOCK_NAME, OutputLock
 from ..generators.base import FaceGenerator
 from ..plan.build import plan_fields
 from ..sources.triplet import to_arrow, write_parquet
-from .faces import check_faces
+from .faces import PROGRESS_DELAY, FaceBank, check_faces
 from .render import Encoding, Renderer, Timings, default_encode_workers
 from .schema import miex_features
-from .shards import DATA_DIR, STATE_DIR, Shard, is_finished, plan_shards, write_shard
+from .shards import DATA_DIR, STAGING_DIR, STATE_DIR, Shard, is_finished, plan_shards, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +66,16 @@ class EngineConfig:
     """Unusable faces are an error instead of a reported skip."""
     overwrite: bool = False
     """Replace an output folder that holds a different run (default: refuse, so nothing is lost)."""
+
+    def __post_init__(self) -> None:
+        """Refuse impossible settings before any input is read or any file is written."""
+        for name, option in (("shard_size", "--shard-size"), ("batch_size", "--batch-size"), ("size", "--size")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise MiexInputError(f"{option} must be a whole number of at least 1, got {value!r}", field=name)
+        if self.encode_workers < 1:
+            raise MiexInputError(f"--encode-workers must be at least 1, got {self.encode_workers}",
+                                 field="encode_workers")  # fmt: skip
 
 
 @dataclass
@@ -93,28 +111,120 @@ def plan_digest(plan: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def run_fingerprint(plan: pd.DataFrame, generator: FaceGenerator, config: EngineConfig) -> str:
-    stored = {"plan": plan_digest(plan), "generator": generator.config, "shard_size": config.shard_size,
-              "size": config.size, "encoding": asdict(config.encoding), "video": is_video(plan),
-              "batch_size": config.batch_size}  # fmt: skip
-    return hashlib.sha256(json.dumps(stored, sort_keys=True, default=str).encode()).hexdigest()
+def _json_digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def check_output(out: Path, fingerprint: str, overwrite: bool) -> bool:
-    """Whether the main process must clear ``out``; raises (on every rank alike) when it holds another run."""
+def weights_digest(generator: FaceGenerator) -> str | None:
+    """sha256 of the weights the generator runs with (names, dtypes, shapes and bytes of its ``state_dict``), or
+    None for a generator without a network (the warp: its config carries its motion model's content digest).
+
+    The loaded tensors, not the checkpoint path: a retrained checkpoint at the same path changes this digest, while
+    the same weights as .pth or save_pretrained folder do not."""
+    model = getattr(generator, "model", None)
+    if not isinstance(model, torch.nn.Module):
+        return None
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        data = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}|{data.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+RUN_PARTS: dict[str, str] = {
+    "plan": "the plan rows",
+    "faces": "the face pixels or landmarks",
+    "generator": "the generator settings",
+    "weights": "the generator weights",
+    "options": "the rendering options (shard size, face size, image format, batch size, device type)",
+}
+"""What the run fingerprint covers, each part as a digest, and how a change of it is named to the user."""
+
+
+def run_parts(
+    plan: pd.DataFrame, faces: FaceBank, generator: FaceGenerator, config: EngineConfig, device: torch.device
+) -> dict[str, str | None]:
+    """Digests of everything that changes the output bytes: plan rows, face pixels and landmarks, generator config
+    and weights, and the options that reach the encoder (the generator's own device type: CPU and CUDA kernels
+    round differently)."""
+    device_type = torch.device(getattr(generator, "device", device)).type
+    options = {"shard_size": config.shard_size, "size": config.size, "encoding": asdict(config.encoding),
+               "video": is_video(plan), "batch_size": config.batch_size, "device": device_type}  # fmt: skip
+    return {"plan": plan_digest(plan), "faces": faces.content_digest(), "generator": _json_digest(generator.config),
+            "weights": weights_digest(generator), "options": _json_digest(options)}  # fmt: skip
+
+
+def run_fingerprint(parts: dict[str, str | None]) -> str:
+    """The identity of a run: shards and receipts of another fingerprint are never reused."""
+    return _json_digest(parts)
+
+
+def guard_output_folder(out: Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` that is a file, or an existing non-empty folder that miex did not make (no ``.miex/`` run
+    state), unless ``overwrite``: a user's README.md, plan.parquet or images/ are never replaced unasked."""
+    if out.exists() and not out.is_dir():
+        raise MiexInputError("--out names a file; give a folder (it is created when missing)", file=out)
+    if overwrite or not out.is_dir() or (out / STATE_DIR).is_dir() or not any(out.iterdir()):
+        return
+    raise MiexInputError("output folder is not empty and was not made by miex (it has no .miex/ run state): choose "
+                         "a new or empty --out, or pass --overwrite to write into it (its README.md, plan.parquet, "
+                         "images/ and data/ are then replaced)", file=out)  # fmt: skip
+
+
+def check_output(out: Path, fingerprint: str, overwrite: bool, parts: dict[str, str | None] | None = None) -> bool:
+    """Whether ``out`` must be cleared before writing; raises when it holds another run (naming, when ``parts`` is
+    given, what changed) or is not a miex folder, unless ``overwrite``."""
+    guard_output_folder(out, overwrite)
     run_file = out / STATE_DIR / RUN_NAME
     if not run_file.is_file():
         if (out / DATA_DIR).is_dir() and any((out / DATA_DIR).iterdir()) and not overwrite:
             raise MiexInputError("output folder already holds data not written by this run: choose another --out "
                                  "or pass --overwrite", file=out)  # fmt: skip
         return (out / DATA_DIR).is_dir()
-    if read_json(run_file).get("fingerprint") == fingerprint:
+    try:
+        stored = read_json(run_file)
+    except (OSError, ValueError):
+        stored = {}
+    stored = stored if isinstance(stored, dict) else {}
+    if stored.get("fingerprint") == fingerprint:
         return False
     if not overwrite:
-        raise MiexInputError("output folder holds a different synthesis run (other plan, generator or encoding): "
-                             "rerun with the same inputs to resume, choose another --out, or pass --overwrite",
-                             file=run_file)  # fmt: skip
+        before = stored.get("parts") if isinstance(stored.get("parts"), dict) else None
+        changed = [text for name, text in RUN_PARTS.items() if parts and before and before.get(name) != parts.get(name)]
+        what = ", ".join(changed) if changed else "other plan, generator or encoding"
+        raise MiexInputError(f"output folder holds a different synthesis run ({what} changed), so its shards cannot "
+                             "be reused: rerun with the same inputs to resume, choose another --out, or pass "
+                             "--overwrite to render everything again", file=run_file)  # fmt: skip
     return True
+
+
+def clear_run(out: Path) -> None:
+    """Remove the shards and run state of an earlier run, keeping the lock file this run holds."""
+    if (out / DATA_DIR).is_dir():
+        shutil.rmtree(out / DATA_DIR)
+    state = out / STATE_DIR
+    for entry in state.iterdir() if state.is_dir() else ():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _shared_failure(state: PartialState, failure: BaseException | None) -> None:
+    """Raise on every rank when the main process failed to claim the output folder (else the others would wait
+    for it forever); the main process re-raises its own error."""
+    message = None if failure is None else str(failure)
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        message = broadcast_object_list([message], from_process=0)[0]
+    if failure is not None:
+        raise failure
+    if message is not None:
+        raise MiexInputError(f"the main process stopped: {message}")
 
 
 def synthesize(
@@ -139,37 +249,50 @@ def synthesize(
     video = is_video(plan)
     if not video and "onset_au" not in plan.columns:
         raise MiexInputError("not a synthesis plan: no onset_au/apex_au columns (make one with `miex plan`)")
+    if state.is_main_process:
+        guard_output_folder(out, config.overwrite)  # before any face is decoded: a refusal costs nothing
     plan, faces = check_faces(plan, size=config.size, needs_landmarks=generator.needs_landmarks,
-                              faces_dir=faces_dir, report=report)  # fmt: skip
-    fingerprint = run_fingerprint(plan, generator, config)
-    shards = plan_shards(len(plan), config.shard_size)
-    clear = check_output(out, fingerprint, config.overwrite)
-    if state.is_main_process:
-        if clear:
-            for stale in (out / DATA_DIR, out / STATE_DIR):
-                shutil.rmtree(stale, ignore_errors=True)
-        _write_run_state(out, plan, generator, config, fingerprint, len(shards), plan_params or {})
-    state.wait_for_everyone()
-
-    features = miex_features(video=video)
+                              faces_dir=faces_dir, report=report,
+                              progress=state.is_local_main_process)  # fmt: skip
     device = torch.device(config.device) if config.device else state.device
-    mine = shards[state.process_index :: state.num_processes]
-    todo = [shard for shard in mine if not is_finished(shard, out, fingerprint)]
-    kept = [shard.name for shard in mine if shard not in todo]
-    bar = tqdm(total=sum(s.stop - s.start for s in todo), unit="sample", desc="synthesize",
-               disable=not state.is_local_main_process or not todo, dynamic_ncols=True)  # fmt: skip
-    written = []
-    with Renderer(generator, faces, batch_size=config.batch_size, device=device, encoding=config.encoding,
-                  encode_workers=config.encode_workers) as renderer:  # fmt: skip
-        for shard in todo:
-            written.append(_render_shard(shard, plan, renderer, features, out, fingerprint, bar))
-    bar.close()
-    state.wait_for_everyone()
-    if state.is_main_process:
-        from .card import finish_dataset
+    parts = run_parts(plan, faces, generator, config, device)
+    fingerprint = run_fingerprint(parts)
+    shards = plan_shards(len(plan), config.shard_size)
+    with contextlib.ExitStack() as held:
+        failure: BaseException | None = None
+        if state.is_main_process:
+            try:  # the lock is held until the card is written: a second run (or an --overwrite) is refused
+                held.enter_context(OutputLock(out))
+                if check_output(out, fingerprint, config.overwrite, parts):
+                    clear_run(out)
+                shutil.rmtree(out / STATE_DIR / STAGING_DIR, ignore_errors=True)  # a killed run's half shards
+                _write_run_state(out, plan, generator, config, fingerprint, parts, len(shards), plan_params or {})
+            except Exception as error:  # shared with the other ranks, then re-raised
+                failure = error
+        _shared_failure(state, failure)
+        state.wait_for_everyone()
+        features = miex_features(video=video)
+        mine = shards[state.process_index :: state.num_processes]
+        verify = tqdm(mine, desc="verify shards", unit="shard", delay=PROGRESS_DELAY, dynamic_ncols=True,
+                      disable=not state.is_local_main_process)  # fmt: skip
+        todo = [shard for shard in verify if not is_finished(shard, out, fingerprint)]
+        kept = [shard.name for shard in mine if shard not in todo]
+        written = []
+        with (
+            tqdm(total=sum(s.stop - s.start for s in todo), unit="sample", desc="synthesize",
+                 disable=not state.is_local_main_process or not todo, dynamic_ncols=True) as bar,
+            Renderer(generator, faces, batch_size=config.batch_size, device=device, encoding=config.encoding,
+                     encode_workers=config.encode_workers) as renderer,
+        ):  # fmt: skip
+            for shard in todo:
+                written.append(_render_shard(shard, plan, renderer, features, out, fingerprint, bar))
+        state.wait_for_everyone()
+        if state.is_main_process:
+            from .card import finish_dataset
 
-        finish_dataset(out, features, video=video, context=card_context or {})
-    state.wait_for_everyone()
+            finish_dataset(out, features, video=video, context=card_context or {},
+                           progress=state.is_local_main_process)  # fmt: skip
+        state.wait_for_everyone()
     return SynthesisSummary(out, len(plan), len(shards), written, kept, time.perf_counter() - began,
                             renderer.timings, report, fingerprint)  # fmt: skip
 
@@ -193,6 +316,7 @@ def _write_run_state(
     generator: FaceGenerator,
     config: EngineConfig,
     fingerprint: str,
+    parts: dict[str, str | None],
     shards: int,
     plan_params: dict[str, Any],
 ) -> None:
@@ -200,6 +324,7 @@ def _write_run_state(
     video = is_video(plan)
     table = to_arrow(plan[[f.name for f in plan_fields(video)]], plan_fields(video), plan_params)
     write_parquet(table, out / PLAN_NAME)
-    settings = {"fingerprint": fingerprint, "shards": shards, "samples": len(plan), "generator": generator.config,
-                "engine": {**asdict(config), "encoding": asdict(config.encoding)}, "plan_params": plan_params}
+    settings = {"fingerprint": fingerprint, "parts": parts, "shards": shards, "samples": len(plan),
+                "generator": generator.config, "engine": {**asdict(config), "encoding": asdict(config.encoding)},
+                "plan_params": plan_params}  # fmt: skip
     write_json_atomic(out / STATE_DIR / RUN_NAME, settings)

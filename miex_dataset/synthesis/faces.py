@@ -8,6 +8,7 @@ pool's ``index.parquet`` when present (measured once by ``miex faces``), else fr
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,7 +22,7 @@ from PIL import Image
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..faces.image import read_rgb
-from ..faces.pool import INDEX_NAME, read_index
+from ..faces.pool import INDEX_NAME, crop_paths, read_index
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,12 @@ def index_landmarks(faces_dir: str | PathLike[str] | None) -> dict[str, np.ndarr
         return {}
     index = read_index(Path(faces_dir) / INDEX_NAME)
     points = {}
-    for row, (name, values) in enumerate(zip(index["file"], index["landmarks"], strict=True)):
+    for row, (crop, values) in enumerate(zip(crop_paths(index, faces_dir), index["landmarks"], strict=True)):
         array = np.asarray(values, np.float32)
         if array.size != NUM_LANDMARKS * 2:
             raise MiexInputError(f"expected {NUM_LANDMARKS * 2} landmark values, got {array.size}",
                                  file=Path(faces_dir) / INDEX_NAME, row=row, field="landmarks")  # fmt: skip
-        points[face_key(Path(faces_dir) / str(name))] = array.reshape(NUM_LANDMARKS, 2)
+        points[face_key(crop)] = array.reshape(NUM_LANDMARKS, 2)
     return points
 
 
@@ -59,16 +60,32 @@ def load_face(path: str, size: int) -> tuple[np.ndarray, float]:
     return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC)), size / width
 
 
+PROGRESS_DELAY = 1.0
+"""Seconds of work before a progress bar appears (quick steps stay silent)."""
+
 FACE_CACHE = 1024
 """Decoded faces kept in memory (about 50 MB at 128²): a plan visits each identity's samples consecutively."""
 
 
+def face_digest(rgb: np.ndarray, points: np.ndarray | None) -> str:
+    """sha256 of what the generator is given for one face: the decoded pixels at the render size and its landmarks.
+
+    Part of the run fingerprint, so a re-cropped, edited or re-landmarked face makes a resume redo the work."""
+    digest = hashlib.sha256(f"{rgb.shape}|{rgb.dtype}".encode())
+    digest.update(np.ascontiguousarray(rgb).tobytes())
+    if points is not None:
+        digest.update(np.ascontiguousarray(points, np.float32).tobytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class FaceBank:
-    """The usable faces of a plan: file -> landmarks (None when the generator does not need them)."""
+    """The usable faces of a plan: file -> landmarks (None when the generator does not need them) and a content
+    digest per face (:func:`face_digest`)."""
 
     size: int
     landmarks: dict[str, np.ndarray | None] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._decoded = lru_cache(maxsize=FACE_CACHE)(lambda path: load_face(path, self.size)[0])
@@ -81,6 +98,13 @@ class FaceBank:
             return images, None
         return images, np.stack(points)  # type: ignore[arg-type]
 
+    def content_digest(self) -> str:
+        """One digest over the pixels and landmarks of every usable face, in a fixed order."""
+        digest = hashlib.sha256()
+        for key in sorted(self.digests):
+            digest.update(self.digests[key].encode())
+        return digest.hexdigest()
+
 
 def check_faces(
     plan: pd.DataFrame,
@@ -89,12 +113,20 @@ def check_faces(
     needs_landmarks: bool,
     faces_dir: str | PathLike[str] | None = None,
     report: ValidationReport,
+    progress: bool = True,
 ) -> tuple[pd.DataFrame, FaceBank]:
-    """Decode every face of ``plan`` once; drop (and report) the samples of faces that cannot be used."""
+    """Decode every face of ``plan`` once; drop (and report) the samples of faces that cannot be used.
+
+    ``progress`` shows a bar on stderr when the check takes more than a moment (MediaPipe landmarking is the slow
+    part when the pool has no index)."""
+    from tqdm.auto import tqdm
+
     known = index_landmarks(faces_dir) if needs_landmarks else {}
     bank = FaceBank(size)
     bad: set[str] = set()
-    for path in sorted(set(plan["face"])):
+    unique = sorted(set(plan["face"]))
+    for path in tqdm(unique, desc="check faces", unit="face", delay=PROGRESS_DELAY, disable=not progress,
+                     dynamic_ncols=True):  # fmt: skip
         key = face_key(path)
         try:
             rgb, scale = load_face(path, size)
@@ -110,6 +142,7 @@ def check_faces(
                 bad.add(path)
                 continue
         bank.landmarks[key] = points
+        bank.digests[key] = face_digest(rgb, points)
     kept = plan[~plan["face"].isin(bad)].reset_index(drop=True)
     if bad:
         log.warning("%d face(s) unusable: %d of %d samples dropped", len(bad), len(plan) - len(kept), len(plan))

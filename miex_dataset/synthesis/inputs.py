@@ -16,10 +16,10 @@ from typing import Any
 import pandas as pd
 
 from ..errors import MiexInputError
-from ..plan import PlanConfig, build_plan, load_faces
+from ..paths import absolute, follows_paths_rule, resolve_paths
+from ..plan import PlanConfig, build_plan, load_faces, read_plan
 from ..plan.build import PlanResult
-from ..sources import SOURCES, PoolConfig, build_pool, read_params, read_pool
-from ..sources.triplet import au_arrays
+from ..sources import PoolConfig, build_pool, read_params, read_pool
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ def resolve_plan(inputs: SynthesisInputs) -> ResolvedPlan:
         plan_path = Path(inputs.plan)
         if not plan_path.is_file():
             raise MiexInputError("plan not found (make one with `miex plan ...`)", file=plan_path)
-        return ResolvedPlan(_read_plan(plan_path), read_params(plan_path), inputs.faces, f"plan {plan_path}")
+        plan = _plan_faces(read_plan(plan_path), plan_path, inputs.faces)
+        return ResolvedPlan(plan, read_params(plan_path), inputs.faces, f"plan {plan_path}")
     if inputs.is_default:
         faces_dir = str(default_faces_dir())
         pool_config = PoolConfig(expert=DEFAULT_EXPERT_PER_CLASS, seed=inputs.plan_config.seed, video=inputs.video)
@@ -114,21 +115,44 @@ def _plan_from(
         if len(built.report):
             log.warning("AU sources:\n%s", built.report.render())
         pool, pool_params = built.frame, built.params
-    if not sources_given:
-        present = set(pool["source"])
-        plan_config = replace(plan_config, sources=tuple(s for s in SOURCES if s in present))
+    plan_config = replace(plan_config, sources=plan_config.sources if sources_given else None)
     result: PlanResult = build_plan(load_faces(faces_dir), pool, plan_config)
     if len(result.report):
         log.warning("plan:\n%s", result.report.render())
     return ResolvedPlan(result.frame, {**result.params, "pool": pool_params}, faces_dir, description)
 
 
-def _read_plan(path: Path) -> pd.DataFrame:
+def _plan_faces(plan: pd.DataFrame, plan_path: Path, faces_dir: str | None) -> pd.DataFrame:
+    """The plan with absolute face paths, found from any working folder.
+
+    A stored path is resolved against the plan's folder (:mod:`miex_dataset.paths`; an older plan, made relative
+    to the folder it was made in, also from the current folder). A face still not on disk is looked up in
+    ``faces_dir`` (``--faces``) by its path inside the pool, e.g. ``crops/ann_0.png``: a plan and its pool moved
+    together, or a pool copied elsewhere, still find their faces."""
     import pyarrow.parquet as pq
 
-    frame = pq.read_table(path).to_pandas()
-    missing = [column for column in ("sample_id", "face", "label", "source", "onset_au", "apex_au", "seed")
-               if column not in frame.columns]  # fmt: skip
-    if missing:
-        raise MiexInputError("not a synthesis plan (make one with `miex plan`)", file=path, field=missing[0])
-    return au_arrays(frame)
+    legacy = not follows_paths_rule(pq.read_schema(plan_path))
+    stored = sorted(set(plan["face"].astype(str)))
+    found = dict(zip(stored, resolve_paths(stored, plan_path.parent, legacy=legacy), strict=True))
+    missing = [face for face in found.values() if not os.path.exists(face)]
+    if missing and faces_dir is not None:
+        moved = _faces_in_pool(missing, faces_dir)
+        if moved:
+            log.info("%d face path(s) of the plan not on disk were found in %s", len(moved), faces_dir)
+        found = {name: moved.get(face, face) for name, face in found.items()}
+    return plan.assign(face=plan["face"].astype(str).map(found))
+
+
+def _faces_in_pool(missing: list[str], faces_dir: str) -> dict[str, str]:
+    """Missing face path -> the face of ``faces_dir`` whose path inside the pool is its longest matching tail."""
+    folder = Path(absolute(faces_dir))
+    faces = [Path(face) for face in load_faces(folder)["face"]]
+    inside = {face.relative_to(folder).as_posix(): str(face) for face in faces if face.is_relative_to(folder)}
+    moved = {}
+    for face in missing:
+        parts = Path(face).parts
+        tails = ("/".join(parts[start:]) for start in range(1, len(parts)))
+        match = next((inside[tail] for tail in tails if tail in inside), None)
+        if match is not None:
+            moved[face] = match
+    return moved

@@ -3,7 +3,8 @@
 The release is one folder per sample, ``<identity>_<source>_<label>/`` holding ``0.jpg`` (onset) and ``1.jpg``
 (apex). The identity may contain underscores, so names are split from the right. JPEG bytes are kept as released
 (no re-encoding, no quality loss). The release has no AU vectors: ``onset_au``/``apex_au`` are NaN, which no real
-measurement can be, and the card says so. Problems are reported per folder (or raise with ``strict``).
+measurement can be, and the card says so. Problems are reported per folder (or raise with ``strict``). A link (sample
+folder or frame) that leads outside the release is never followed: it is reported and skipped.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..aus.schema import LABEL_NAMES, NUM_AUS
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..faces.runner import write_json_atomic
+from ..fileio import contained
 from ..plan.seeds import stable_int
 from .card import finish_dataset
 from .engine import RUN_NAME, check_output
@@ -86,6 +88,15 @@ def parse_label(text: str) -> int | None:
     return LABEL_NAMES.index(lowered) if lowered in LABEL_NAMES else None
 
 
+def _leads_outside(root: Path, path: Path) -> bool:
+    """Whether ``path`` (inside ``root`` by name) resolves outside ``root``: a link out of the release."""
+    try:
+        contained(root, path.relative_to(root))
+    except MiexInputError:
+        return True
+    return False
+
+
 def scan_release(root: Path, aliases: dict[str, str], report: ValidationReport) -> list[LegacySample]:
     """Every well-formed sample folder, sorted by name; the rest reported with the reason."""
     if not root.is_dir():
@@ -95,6 +106,9 @@ def scan_release(root: Path, aliases: dict[str, str], report: ValidationReport) 
     for loose in sorted(p for p in root.iterdir() if not p.is_dir() and not p.name.startswith(".")):
         report.add("not a sample folder (a loose file in the release)", file=loose, field="name")
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if _leads_outside(root, folder):
+            report.add("a link leading outside the release; not imported", file=folder, field="name")
+            continue
         parts = folder.name.rsplit("_", 2)
         if len(parts) != 3 or not parts[0]:
             report.add("folder name is not <identity>_<source>_<label>", file=folder, field="name")
@@ -112,6 +126,11 @@ def scan_release(root: Path, aliases: dict[str, str], report: ValidationReport) 
         missing = [name for name in FRAMES if not (folder / name).is_file()]
         if missing:
             report.add(f"missing frame(s) {missing}", file=folder, field=missing[0])
+            continue
+        outside = [name for name in FRAMES if _leads_outside(root, folder / name)]
+        if outside:
+            report.add("frame is a link leading outside the release; not imported", file=folder / outside[0],
+                       field=outside[0])  # fmt: skip
             continue
         key = (identity, source, label)
         if key in first:

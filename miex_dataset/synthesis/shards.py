@@ -17,12 +17,15 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..faces.bundle import sha256_of
+from ..errors import MiexInputError
 from ..faces.runner import read_json, write_json_atomic
-from ..sources.triplet import write_parquet
+from ..fileio import atomic_path, sha256_of
 
 DATA_DIR = "data"
 STATE_DIR = ".miex"
+STAGING_DIR = "staging"
+"""Under ``.miex/``: shards are written here and renamed into ``data/`` only when complete, so no half-written file
+ever matches the card's ``data/train-*`` pattern (a kill or a full disk leaves nothing there)."""
 SPLIT = "train"
 ROW_GROUP_SIZE = 100
 """Rows per parquet row group: small enough for streaming image rows, large enough for fast scans."""
@@ -43,40 +46,69 @@ class Shard:
         return out / DATA_DIR / self.name
 
     def receipt(self, out: Path) -> Path:
-        return out / STATE_DIR / "shards" / f"{self.name}.json"
+        return receipt_of(self.path(out), out)
 
 
 def plan_shards(rows: int, shard_size: int) -> list[Shard]:
     """Cut ``rows`` plan rows into fixed shards of ``shard_size`` (the last may be shorter)."""
     if shard_size < 1:
-        raise ValueError(f"shard size must be >= 1, got {shard_size}")
+        raise MiexInputError(f"the shard size must be at least 1 sample, got {shard_size} (--shard-size)",
+                             field="shard_size")  # fmt: skip
     count = max(1, math.ceil(rows / shard_size))
     return [Shard(i, count, i * shard_size, min(rows, (i + 1) * shard_size)) for i in range(count)]
 
 
-def is_finished(shard: Shard, out: Path, fingerprint: str) -> bool:
-    """True when the shard file matches its receipt (rows, size, sha256) and the receipt is of this run."""
-    path, receipt = shard.path(out), shard.receipt(out)
-    if not path.is_file() or not receipt.is_file():
-        return False
+def receipt_of(path: Path, out: Path) -> Path:
+    """Where the receipt of the shard file ``path`` (any name under ``data/``) lives."""
+    return out / STATE_DIR / "shards" / f"{path.name}.json"
+
+
+def shard_problem(path: Path, receipt: Path, *, rows: int | None = None, fingerprint: str | None = None) -> str | None:
+    """Why the shard file does not match its receipt (None when it does): missing, unreadable receipt, other run,
+    other row count, other size (truncated, empty) or other sha256 (edited, bit flips). Cheapest checks first."""
+    if not path.is_file():
+        return "the shard file is missing"
+    if not receipt.is_file():
+        return "it has no receipt (not written by `miex synthesize`, or its write never finished)"
     try:
         expected = read_json(receipt)
-    except ValueError:
-        return False
-    return (
-        expected.get("fingerprint") == fingerprint
-        and expected.get("rows") == shard.stop - shard.start
-        and expected.get("bytes") == path.stat().st_size
-        and expected.get("sha256") == sha256_of(path)
-    )
+    except (OSError, ValueError):
+        return "its receipt is unreadable"
+    if not isinstance(expected, dict):
+        return "its receipt is unreadable"
+    if fingerprint is not None and expected.get("fingerprint") != fingerprint:
+        return "it belongs to another run"
+    if not isinstance(expected.get("rows"), int) or (rows is not None and expected["rows"] != rows):
+        return f"its receipt says {expected.get('rows')} rows, the plan {rows}"
+    size = path.stat().st_size
+    if expected.get("bytes") != size:
+        return f"it has {size} bytes, its receipt {expected.get('bytes')} (truncated or replaced)"
+    if expected.get("sha256") != sha256_of(path):
+        return "its sha256 differs from its receipt (the file was changed or corrupted)"
+    return None
+
+
+def is_finished(shard: Shard, out: Path, fingerprint: str) -> bool:
+    """True when the shard file matches its receipt (rows, size, sha256) and the receipt is of this run."""
+    problem = shard_problem(shard.path(out), shard.receipt(out), rows=shard.stop - shard.start,
+                            fingerprint=fingerprint)  # fmt: skip
+    return problem is None
 
 
 def write_shard(
     shard: Shard, out: Path, rows: list[dict[str, Any]], features: datasets.Features, fingerprint: str
 ) -> dict[str, Any]:
-    """Encode ``rows`` with ``features``, write the shard atomically, then its receipt; returns the receipt."""
+    """Encode ``rows`` with ``features``, write the shard atomically, then its receipt; returns the receipt.
+
+    The bytes are written under ``.miex/staging/`` and renamed into ``data/`` once complete; on any error (full disk,
+    read-only folder) the staged file is removed and ``data/`` is left as it was."""
     table = pa.Table.from_pylist([features.encode_example(row) for row in rows], schema=features.arrow_schema)
-    path = write_parquet(table, shard.path(out), row_group_size=ROW_GROUP_SIZE, compression="zstd")
+    path = shard.path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = out / STATE_DIR / STAGING_DIR / shard.name
+    with atomic_path(staged) as temporary:
+        pq.write_table(table, temporary, row_group_size=ROW_GROUP_SIZE, compression="zstd")
+    staged.replace(path)
     receipt = {"rows": table.num_rows, "bytes": path.stat().st_size, "sha256": sha256_of(path),
                "fingerprint": fingerprint}  # fmt: skip
     write_json_atomic(shard.receipt(out), receipt)

@@ -9,10 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from collections.abc import Sequence
-
-from miex_dataset.errors import MiexInputError
 
 DESCRIPTION = "Train and evaluate a micro-expression recognizer from a recipe (YAML)."
 
@@ -29,10 +26,11 @@ recipe (YAML; every key is checked, defaults are the paper's, docs/reference.md 
   stages: [{name: pretrain, train: [miex]}, {name: finetune, train: [real]}]
   seeds: [0, 1, 2]
 
-examples:
+examples (the recipes read data/compmie.parquet: `miex corpus megc2019 MEGC_ROOT --out data/compmie.parquet`):
+  miex train --recipe recipes/table1_branches_compmie.yaml --check    # validate recipe and data, train nothing
+  miex train --recipe recipes/table1_branches_compmie.yaml --set training.epochs=1 --set training.decay_epochs=0 \\
+      --set seeds=[0] --set model.backbone=random --out runs/smoke    # a minutes-long smoke run on CPU
   miex train --recipe recipes/table1_branches_miex_finetune.yaml
-  miex train --recipe R.yaml --check                       # validate recipe and data, train nothing
-  miex train --recipe R.yaml --set training.epochs=1 --set seeds=[0] --out runs/smoke
   torchrun --standalone --nproc_per_node 2 train.py --recipe R.yaml      # 2 CPU processes
   accelerate launch --multi_gpu --num_processes 4 train.py --recipe R.yaml
 
@@ -54,6 +52,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace a previous run in the output folder")
     parser.add_argument("--check", action="store_true",
                         help="only validate the recipe, the data, the folds and MiE-X provenance, then exit")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bars on stderr (log lines only), e.g. for batch jobs")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="upload model/ (weights + card) as a Hub model repo")
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
 
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         recipe = recipe.with_output(args.out)
     run_recipe(recipe, overwrite=args.overwrite, check=args.check, push_to_hub_repo=args.push_to_hub,
-               private=args.private)  # fmt: skip
+               private=args.private, progress=args.progress)  # fmt: skip
     return 0
 
 
@@ -79,11 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     main_process = os.environ.get("RANK", "0") == "0"
     level = logging.DEBUG if args.verbose else logging.INFO if main_process else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
-    try:
-        return run(args)
-    except MiexInputError as error:
-        print(f"train: error: {error}", file=sys.stderr)
-        return 2
+    from miex_dataset.cli import run_reporting_errors
+
+    restart = "nothing is resumed, run the same command with --overwrite to start again"
+    return run_reporting_errors("train.py", lambda: run(args), verbose=args.verbose, interrupted=restart)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,13 +43,25 @@ THREE_CLASS = "three_class"
 RESERVED_SOURCES: tuple[str, ...] = ("real", "miex")
 
 
+def default_num_workers(limit: int = 4) -> int:
+    """DataLoader workers per process when the recipe sets none: at most ``limit``, leaving one of this process's
+    cores to the training loop (4 workers on a 2-core machine only oversubscribe it, and torch warns per loader)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))  # torchrun: processes on this machine
+    return max(0, min(limit, cores // processes - 1))
+
+
 @dataclass(frozen=True)
 class TrainingSpec:
     """One stage's optimisation (docs/reference.md §Recognizers defaults: Adam 1e-4, wd 5e-4, clip 1.0, batch 64, 10 +
     10 epochs).
 
     ``epochs`` run at the full learning rate, then ``decay_epochs`` decay it linearly to 0; ``batch_size`` is the
-    GLOBAL batch, split over the processes of a distributed run.
+    GLOBAL batch, split over the processes of a distributed run. ``num_workers`` (DataLoader workers per process)
+    defaults to what this machine's cores allow (:func:`default_num_workers`); results.json records the value used.
     """
 
     epochs: int = 10
@@ -61,7 +73,7 @@ class TrainingSpec:
     batch_size: int = 64
     eval_batch_size: int = 64
     precision: str = "auto"
-    num_workers: int = 4
+    num_workers: int = field(default_factory=default_num_workers)
 
     @property
     def total_epochs(self) -> int:
@@ -496,7 +508,7 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as error:
-            raise MiexInputError(f"--set {key}: value is not YAML ({error})", field="--set") from error
+            raise MiexInputError(f"--set {key}: value is not YAML ({yaml_problem(error)})", field="--set") from error
         parts = key.strip().split(".")
         node: Any = result
         for depth, part in enumerate(parts):
@@ -522,15 +534,29 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
     return result
 
 
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error: where (line, column; 1-based) and what, without PyYAML's source excerpt."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
 def load_recipe(path: str | PathLike[str], overrides: Sequence[str] = ()) -> Recipe:
     """Read and validate a recipe file, after applying ``--set`` overrides."""
     path = Path(path)
+    if path.is_dir():
+        raise MiexInputError("--recipe names a folder; give a recipe file (see recipes/ for examples)", file=path)
     if not path.is_file():
         raise MiexInputError("recipe file not found (see recipes/ for examples)", file=path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise MiexInputError(f"not a UTF-8 text file (byte {error.start}); save the recipe as UTF-8 YAML",
+                             file=path) from error  # fmt: skip
     except yaml.YAMLError as error:
-        raise MiexInputError(f"not valid YAML: {error}", file=path) from error
+        raise MiexInputError(f"not valid YAML: {yaml_problem(error)}", file=path) from error
     if not isinstance(raw, Mapping):
-        raise MiexInputError("a recipe is a YAML mapping (name, model, data, protocol, stages, seeds)", file=path)
+        raise MiexInputError("a recipe is a YAML mapping (name, model, data, protocol, stages, seeds), got "
+                             f"{type(raw).__name__}", file=path)  # fmt: skip
     return parse_recipe(apply_overrides(raw, overrides), file=path)

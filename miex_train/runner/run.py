@@ -71,6 +71,8 @@ class Plan:
     stage_labels: list[list[str]]
     model_config: dict[str, Any]
     flow_fn: FlowFunction | None
+    progress: bool = True
+    """A step bar per stage and fold on stderr (off: log lines only)."""
 
     @property
     def label_names(self) -> list[str]:
@@ -300,7 +302,7 @@ def train_stages(
         outcome = train_stage(
             model, inputs(plan, train, model, train=True, seed=seed * 1000 + index), stage.training,
             workdir=workdir, seed=seed, label=f"{label}/{stage.name}", validation=validation,
-            num_classes=len(names), absent=recipe.protocol.absent,
+            num_classes=len(names), absent=recipe.protocol.absent, progress=plan.progress,
         )  # fmt: skip
         history[stage.name] = outcome.history
         if cache and fold and not last:
@@ -367,11 +369,13 @@ def _versions() -> dict[str, str]:
 
 def run(
     recipe: Recipe, *, overwrite: bool = False, check: bool = False, push_to_hub_repo: str | None = None,
-    private: bool = False,
+    private: bool = False, progress: bool = True,
 ) -> dict[str, Any] | None:  # fmt: skip
-    """Run ``recipe`` (or only check it with ``check``); returns the results dict on every process."""
+    """Run ``recipe`` (or only check it with ``check``); returns the results dict on every process. ``progress``
+    shows a step bar per stage and fold on stderr."""
     state = PartialState(cpu=not torch.cuda.is_available())
     plan = preflight(recipe, overwrite=overwrite, push=push_to_hub_repo is not None)
+    plan.progress = progress
     if check:
         if state.is_main_process:
             logger.info("recipe %s is valid: %d fold(s), stages %s, label space %s, %d test clip(s)", recipe.name,
@@ -392,6 +396,10 @@ def run(
         save_folds([f.fold for f in plan.folds], out / "folds.json", protocol=recipe.protocol.kind,
                    seed=recipe.protocol.seed)  # fmt: skip
     state.wait_for_everyone()
+    if state.is_main_process:
+        logger.info("%d seed(s) x %d fold(s) to train%s; DataLoader workers per process: %s", len(recipe.seeds),
+                    len(plan.folds), " + the final model" if recipe.output.final_model else "",
+                    {stage.name: stage.training.num_workers for stage in recipe.stages})  # fmt: skip
     started = time.perf_counter()
     cache = StageCache(plan)
     results = [run_fold(plan, fold, seed, out, state, cache) for seed in recipe.seeds for fold in plan.folds]

@@ -74,8 +74,8 @@ def load_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
     table_subjects = {(str(d), str(s)) for d, s in table[["dataset", "subject"]].itertuples(index=False)}
     if spec.frames == "early":
         table = _early_apex(table, spec)
-    table = table.reset_index(drop=True)
-    dataset = (real_dataset(table, sequence=sequence) if spec.labels is None
+    # the index stays the table file's row number, so a missing frame is reported at its row in spec.clips
+    dataset = (real_dataset(table, sequence=sequence, table_file=spec.clips) if spec.labels is None
                else _native_labels(table, spec, where, sequence))  # fmt: skip
     if len(dataset) == 0:
         raise MiexInputError("no labelled clips left (check datasets: and labels:)", file=spec.clips, field=where)
@@ -105,10 +105,10 @@ def _native_labels(table: pd.DataFrame, spec: RealSpec, where: str, sequence: in
     if (~kept).any():
         left = emotions[~kept].value_counts().to_dict()
         logger.info("%s: leaving out %d clip(s) outside the label space %s: %s", where, int((~kept).sum()), names, left)
-    table = table[kept].reset_index(drop=True)
+    table = table[kept]
     native = [names.index(e) for e in table["emotion"].astype(str)]
     # real_dataset speaks the 3-class space; relabel below
-    dataset = real_dataset(table.assign(label=0), sequence=sequence)
+    dataset = real_dataset(table.assign(label=0), sequence=sequence, table_file=spec.clips)
     return dataset.remove_columns("label").add_column("label", native, feature=datasets.ClassLabel(names=names))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -77,6 +78,33 @@ class LogCallback(TrainerCallback):
             logger.info("%s %s", self.label, shown)
 
 
+class StageProgress(TrainerCallback):
+    """A step bar on stderr for one stage of one fold (the Trainer's own bar also repeats every log line, which
+    :class:`LogCallback` already writes; this one only counts). Log lines are routed around the bar while it runs."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def on_train_begin(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
+        from tqdm.auto import tqdm
+
+        if state.is_world_process_zero:
+            interactive = sys.stderr.isatty()  # a log file gets a line every 30 s, not a redraw per step
+            self.bar = tqdm(total=state.max_steps, desc=self.label, unit="step", file=sys.stderr,
+                            dynamic_ncols=True, mininterval=0.5 if interactive else 30.0)  # fmt: skip
+
+    def on_step_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"epoch {state.epoch or 0:.2f}/{args.num_train_epochs:g}", refresh=False)
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_train_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 class BestOnValidation(TrainerCallback):
     """Keeps a CPU copy of the weights after the epoch with the best validation UF1 (ties: the earlier epoch)."""
 
@@ -126,6 +154,7 @@ def per_device_batch(batch_size: int, world: int) -> int:
 def training_arguments(
     spec: TrainingSpec, *, workdir: Path, seed: int, evaluate: bool = False, epochs: int | None = None
 ) -> TrainingArguments:
+    """The Trainer's settings for one stage; its own progress bar and printer stay off (see :class:`StageProgress`)."""
     world = world_size()
     per_device = per_device_batch(spec.batch_size, world)
     if per_device * world != spec.batch_size:
@@ -174,8 +203,12 @@ def train_stage(
     validation: Any = None,
     num_classes: int = 3,
     absent: str = "exclude",
+    progress: bool = True,
 ) -> StageOutcome:
-    """Train ``model`` in place on ``train`` (a dataset with model inputs set) for the stage's epochs."""
+    """Train ``model`` in place on ``train`` (a dataset with model inputs set) for the stage's epochs; ``progress``
+    shows a step bar labelled ``label`` on stderr."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     best = BestOnValidation() if validation is not None else None
     trainer = StageTrainer(
         model=model,
@@ -184,11 +217,12 @@ def train_stage(
         eval_dataset=validation,
         data_collator=Collator(),
         compute_metrics=metrics_fn(num_classes, absent) if validation is not None else None,
-        callbacks=[LogCallback(label), *([best] if best else [])],
+        callbacks=[LogCallback(label), *([StageProgress(label)] if progress else []), *([best] if best else [])],
         stage=spec,
     )
     trainer.remove_callback(PrinterCallback)
-    trainer.train()
+    with logging_redirect_tqdm():
+        trainer.train()
     return StageOutcome(trainer=trainer, history=list(trainer.state.log_history), best=best)
 
 

@@ -7,10 +7,15 @@
 - native: ``trunk.*``, ``block.*``, ``color_head.0``, ``attention_head.0``; critic ``realness_head``, ``au_head``.
 
 Indices are identical in all three, so conversion is a rename; the architecture flags are read off the keys.
+
+Training checkpoint folders (``accelerator.save_state``) carry a manifest with the sha256 of every file, written last
+at save time: ``--resume`` loads only a folder whose files all match it (:func:`verify_checkpoint_folder`), so a
+half-written, tampered or foreign folder is refused before anything in it is deserialised.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from os import PathLike
@@ -21,6 +26,7 @@ import torch
 from safetensors.torch import load_file
 
 from ...errors import MiexInputError
+from ...fileio import atomic_path, sha256_of
 from .model import GANimationCritic, GANimationGenerator
 
 logger = logging.getLogger(__name__)
@@ -155,3 +161,67 @@ def load_critic_weights(source: str | PathLike[str] | dict[str, torch.Tensor]) -
     model = GANimationCritic(**infer_config(state, "critic"))
     load_into(model, state, where=where)
     return model
+
+
+CHECKPOINT_MANIFEST = "miex_checkpoint.json"
+CHECKPOINT_FORMAT = "miex-ganimation-checkpoint/1"
+
+
+def _checkpoint_files(folder: Path) -> dict[str, Path]:
+    """Every file under ``folder`` except the manifest, by its POSIX path relative to ``folder``."""
+    return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*"))
+            if path.name != CHECKPOINT_MANIFEST and (path.is_file() or path.is_symlink())}  # fmt: skip
+
+
+def write_checkpoint_manifest(folder: str | PathLike[str]) -> Path:
+    """Record the sha256 of every file of a just-saved checkpoint folder; written last and atomically, so its presence
+    means the save completed."""
+    folder = Path(folder)
+    manifest = {"format": CHECKPOINT_FORMAT,
+                "files": {name: sha256_of(path) for name, path in _checkpoint_files(folder).items()}}  # fmt: skip
+    with atomic_path(folder / CHECKPOINT_MANIFEST) as temporary:
+        temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    return folder / CHECKPOINT_MANIFEST
+
+
+def is_complete_checkpoint(folder: Path) -> bool:
+    """Whether a checkpoint folder's save completed (its manifest exists); used to skip interrupted saves."""
+    return (folder / CHECKPOINT_MANIFEST).is_file()
+
+
+def verify_checkpoint_folder(folder: str | PathLike[str]) -> Path:
+    """Refuse a checkpoint folder unless it is exactly what ``miex train-generator`` saved: a manifest listing every
+    file, no file added, missing, linked or changed. Nothing in the folder is deserialised before this passes."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MiexInputError("--resume: checkpoint folder not found (give OUT/checkpoints/step_N or 'latest')",
+                             file=folder)  # fmt: skip
+    manifest_path = folder / CHECKPOINT_MANIFEST
+    if not manifest_path.is_file():
+        raise MiexInputError(
+            f"--resume: no {CHECKPOINT_MANIFEST}: not a checkpoint saved by miex train-generator, or its save was "
+            "interrupted; resume from another step_N folder or train without --resume",
+            file=folder,
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        expected = manifest["files"] if manifest.get("format") == CHECKPOINT_FORMAT else None
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise MiexInputError(f"unreadable checkpoint manifest ({error})", file=manifest_path) from error
+    if not isinstance(expected, dict):
+        raise MiexInputError(f"not a {CHECKPOINT_FORMAT} manifest; resume only from checkpoints miex saved",
+                             file=manifest_path)  # fmt: skip
+    found = _checkpoint_files(folder)
+    for name, path in found.items():
+        if name not in expected:
+            raise MiexInputError("file is not part of the saved checkpoint (added afterwards); refusing to resume "
+                                 "from this folder", file=path)  # fmt: skip
+        if path.is_symlink():
+            raise MiexInputError("checkpoint file is a link; refusing to resume from this folder", file=path)
+        if sha256_of(path) != expected[name]:
+            raise MiexInputError("checkpoint file changed since it was saved (sha256 differs from the manifest); "
+                                 "refusing to load it, resume from another step_N folder", file=path)  # fmt: skip
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        raise MiexInputError(f"checkpoint is missing {', '.join(missing)} listed in its manifest", file=folder)
+    return folder

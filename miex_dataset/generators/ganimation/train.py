@@ -3,7 +3,10 @@
 
 Run as ``miex train-generator ...`` or ``accelerate launch -m miex_dataset.generators.ganimation.train ...``.
 Checkpoints (``accelerator.save_state``) include the data order and the sampling RNG, so a killed run resumed from
-its last checkpoint computes exactly the losses the uninterrupted run would have.
+its last checkpoint computes exactly the losses the uninterrupted run would have. Nothing in a checkpoint is unpickled
+freely: models are safetensors, optimizer and RNG states are read ``weights_only``, the sampling state is JSON, and
+``--resume`` first checks every file against the manifest written at save time
+(:func:`~.checkpoints.verify_checkpoint_folder`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import argparse
 import importlib.util
 import json
 import logging
+import pickle
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -24,12 +29,22 @@ from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
 
 from ...errors import MiexInputError
+from ...fileio import atomic_path
 from ..grid import image_grid
+from .checkpoints import (
+    CHECKPOINT_MANIFEST,
+    is_complete_checkpoint,
+    verify_checkpoint_folder,
+    write_checkpoint_manifest,
+)
 from .data import FaceAUDataset, ResumableOrder, from_face_folder, from_ganimation_layout
 from .losses import LossWeights, attention_losses, gradient_penalty
 from .model import GANimationCritic, GANimationGenerator, animate
 
 logger = logging.getLogger(__name__)
+
+SAMPLING_STATE = "sampling_state.json"
+"""Step, data order and sampling RNG, beside accelerate's files in a checkpoint folder (JSON: nothing to unpickle)."""
 
 
 @dataclass
@@ -71,7 +86,8 @@ class TrainConfig:
 
 
 class SamplingState:
-    """Step counter, data order and the RNG for targets/noise/GP mixing, registered with accelerate's checkpoints."""
+    """Step counter, data order and the RNG for targets/noise/GP mixing; saved as JSON in each checkpoint folder
+    (not through ``register_for_checkpointing``, which accelerate reloads with ``weights_only=False``)."""
 
     def __init__(self, order: ResumableOrder, seed: int) -> None:
         self.step = 0
@@ -84,7 +100,21 @@ class SamplingState:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
         self.order.load_state_dict(state["order"])
-        self.rng.set_state(state["rng"])
+        self.rng.set_state(torch.as_tensor(state["rng"], dtype=torch.uint8))
+
+    def save(self, folder: Path) -> None:
+        """Write the state as JSON (the RNG state as its list of bytes)."""
+        state = self.state_dict() | {"rng": self.rng.get_state().tolist()}
+        with atomic_path(folder / SAMPLING_STATE) as temporary:
+            temporary.write_text(json.dumps(state), encoding="utf-8")
+
+    def load(self, folder: Path) -> None:
+        """Restore the state :meth:`save` wrote; a malformed file is an input error naming it."""
+        path = folder / SAMPLING_STATE
+        try:
+            self.load_state_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
+            raise MiexInputError(f"unreadable sampling state ({error})", file=path) from error
 
 
 def load_dataset(config: TrainConfig) -> FaceAUDataset:
@@ -136,18 +166,38 @@ class GANimationTrainer:
         # one global order, each process takes its slice: ranks see disjoint faces and resume together
         order = ResumableOrder(len(self.dataset), config.batch_size * self.accelerator.num_processes, config.seed)
         self.state = SamplingState(order, config.seed)
-        self.accelerator.register_for_checkpointing(self.state)
         if config.resume:
-            self.accelerator.load_state(self._resume_dir(config.resume))
+            self.resume(self._resume_dir(config.resume))
         self.accelerator.init_trackers("ganimation", config={k: str(v) for k, v in asdict(config).items()})
 
-    def _resume_dir(self, resume: str) -> str:
+    def _resume_dir(self, resume: str) -> Path:
+        """``resume`` itself, or for 'latest' the newest checkpoint whose save completed (interrupted ones skipped)."""
         if resume != "latest":
-            return resume
-        found = sorted((self.output / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-        if not found:
-            raise MiexInputError("no checkpoint to resume from", file=self.output / "checkpoints")
-        return str(found[-1])
+            return Path(resume)
+        found = sorted((p for p in (self.output / "checkpoints").glob("step_*") if p.name[5:].isdigit()),
+                       key=lambda p: int(p.name[5:]))  # fmt: skip
+        complete = [p for p in found if is_complete_checkpoint(p)]
+        if not complete:
+            raise MiexInputError("no completed checkpoint to resume from; train without --resume",
+                                 file=self.output / "checkpoints")  # fmt: skip
+        if complete[-1] != found[-1]:
+            logger.warning("skipping %s: its save did not complete", found[-1])
+        return complete[-1]
+
+    def resume(self, folder: Path) -> None:
+        """Load a checkpoint folder after checking every file against its manifest; tensors only (safetensors and
+        ``weights_only`` loads), so even a verified folder cannot run code."""
+        verify_checkpoint_folder(folder)
+        try:
+            self.accelerator.load_state(str(folder), load_kwargs={"weights_only": True})
+        except (pickle.UnpicklingError, RuntimeError, ValueError, KeyError, TypeError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise MiexInputError(
+                f"--resume: checkpoint does not load as tensors into this model configuration "
+                f"({reason}); resume with the options it was trained with",
+                file=folder,
+            ) from error
+        self.state.load(folder)
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Real images, their conditioning and target conditioning = another random face's AUs/5 + U(-0.1, 0.1).
@@ -205,8 +255,17 @@ class GANimationTrainer:
         return logs
 
     def save_checkpoint(self) -> Path:
+        """accelerate's state, then the sampling state, then the manifest (last: its presence marks a full save)."""
         path = self.output / "checkpoints" / f"step_{self.state.step}"
-        self.accelerator.save_state(str(path))
+        if self.accelerator.is_main_process:  # a save over an older one is incomplete until its new manifest
+            (path / CHECKPOINT_MANIFEST).unlink(missing_ok=True)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(path), safe_serialization=True)
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            self.state.save(path)
+            write_checkpoint_manifest(path)
+        self.accelerator.wait_for_everyone()
         return path
 
     def save_samples(self, count: int = 4) -> None:
@@ -224,12 +283,18 @@ class GANimationTrainer:
                 tracker.log_images({"samples": np.asarray(grid)}, self.state.step, dataformats="HWC")
 
     def train(self, until: int | None = None) -> list[dict[str, float]]:
-        """Run to ``until`` (default: the end of the schedule), checkpointing and logging on the way."""
+        """Run to ``until`` (default: the end of the schedule), checkpointing and logging on the way, with a step
+        progress bar on stderr (main process only)."""
+        from tqdm.auto import tqdm
+
         history = []
         stop = min(until or self.total, self.total)
+        bar = tqdm(total=stop, initial=self.state.step, desc="train-generator", unit="step", file=sys.stderr,
+                   disable=not self.accelerator.is_main_process or self.state.step >= stop)  # fmt: skip
         while self.state.step < stop:
             logs = self.step()
             history.append(logs)
+            bar.update(1)
             step = self.state.step
             if step % self.config.log_every == 0:
                 self.accelerator.log(logs, step=step)
@@ -237,6 +302,7 @@ class GANimationTrainer:
                 self.save_checkpoint()
             if self.config.sample_every and step % self.config.sample_every == 0 and self.accelerator.is_main_process:
                 self.save_samples()
+        bar.close()
         return history
 
     def save_pretrained(self) -> Path:
@@ -265,7 +331,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--au-weight", type=float, help="override the preset's AU-regression weight")
     parser.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
-    parser.add_argument("--resume", help="checkpoint folder, or 'latest' for the newest under OUT/checkpoints")
+    parser.add_argument(
+        "--resume",
+        metavar="DIR|latest",
+        help="a checkpoint folder this command saved (OUT/checkpoints/step_N; every file is checked against its "
+        "miex_checkpoint.json before loading, tensors only), or 'latest' for the newest complete one under OUT",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
