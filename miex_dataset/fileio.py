@@ -122,6 +122,24 @@ def guard_output_file(
     return out
 
 
+def guard_output_folder(
+    out: str | PathLike[str], overwrite: bool, *, ours: Iterable[str] = (RUN_STATE,), replaced: str = "its contents"
+) -> None:
+    """Refuse an output folder that is a file, or an existing non-empty folder that miex did not make (none of the
+    entries ``ours`` marks a miex output), unless ``overwrite``: a user's own files are never replaced unasked.
+    ``replaced`` says what an ``--overwrite`` would replace."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise MiexInputError("--out names a file; give a folder (it is created when missing)", file=out)
+    if overwrite or not out.is_dir() or any((out / marker).exists() for marker in ours) or not any(out.iterdir()):
+        return
+    raise MiexInputError(
+        f"output folder is not empty and was not made by miex (it has no {' or '.join(ours)}): choose a new or empty "
+        f"--out, or pass --overwrite to write into it ({replaced} are then replaced)",
+        file=out,
+    )
+
+
 class OutputLock:
     """An exclusive, non-blocking lock on an output folder, held for the whole run (``fcntl.flock`` on
     ``<folder>/.miex/lock``; the kernel drops it when the process dies, so a killed run never leaves it stuck)."""

@@ -53,3 +53,17 @@ def test_the_command_line_reports_an_interrupted_resumable_command(
     monkeypatch.setattr(command, "run", lambda args: (_ for _ in ()).throw(KeyboardInterrupt()))
     assert main(["synthesize", "--out", "x"]) == 130
     assert "run the same command again to resume" in capsys.readouterr().err
+
+
+def test_every_command_help_ends_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    from miex_dataset.cli import COMMANDS, main
+
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as done:
+            main([command.name, "--help"])
+        assert done.value.code == 0
+        text = capsys.readouterr().out
+        examples = text[text.index("\nexamples") :] if "\nexamples" in text else ""
+        assert any(line.strip().startswith(("miex ", "accelerate ", "torchrun ")) for line in examples.splitlines()), (
+            command.name
+        )

@@ -146,6 +146,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--overwrite", action="store_true",
                         help="replace an existing --out file that is not a clip table")  # fmt: skip
     subparsers = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
+    parser.epilog = "examples:\n" + "\n".join(f"  {_example(command)}" for command in CORPORA[:4]) + (
+        "\nrun `miex corpus CORPUS --help` for its layout, options and more examples"
+    )
     for command in CORPORA:
         layout = command.layout.replace("\n", "\n  ")
         sub = subparsers.add_parser(
@@ -163,9 +166,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         sub.set_defaults(_corpus=command)
 
 
+def _example(command: CorpusCommand) -> str:
+    return f"miex corpus {command.name} /data/{command.name} --out {command.name}-clips.parquet"
+
+
 def _epilog(command: CorpusCommand) -> str:
-    plain = f"miex corpus {command.name} /data/{command.name} --out {command.name}-clips.parquet"
-    return "examples:\n" + "\n".join(f"  {line}" for line in (plain, *command.examples))
+    return "examples:\n" + "\n".join(f"  {line}" for line in (_example(command), *command.examples))
 
 
 def reader_options(command: CorpusCommand, args: argparse.Namespace) -> dict[str, Any]:

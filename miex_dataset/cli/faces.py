@@ -18,6 +18,13 @@ from ..faces.runner import default_workers
 
 logger = logging.getLogger(__name__)
 
+EXAMPLES = """\
+examples:
+  miex faces PHOTOS/ --out pool/                           # one face per photo -> pool/crops/, pool/index.parquet
+  miex faces people/ --out pool/ --identity-from folder    # people/<name>/<photo>: one identity per folder
+  miex faces group_photos/ --out pool/ --multi --max-faces 4 --workers 2
+"""
+
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Options every face command shares: workers and where the landmarker bundle comes from."""
@@ -57,17 +64,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--identity-from", choices=("image", "folder"), default="image",
         help="identity per image (default) or the parent folder's name (<person>/<image> trees)",
     )  # fmt: skip
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="write into a non-empty --out that is not a face pool (its crops/ and index.parquet are then replaced)",
+    )  # fmt: skip
     add_common_options(parser)
+    parser.epilog = EXAMPLES
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..faces.pool import build_face_pool
+    from ..faces.pool import INDEX_NAME, PARTS_DIR, build_face_pool
+    from ..fileio import RUN_STATE, OutputLock, guard_output_folder
 
-    index, report = build_face_pool(
-        args.source, args.out, size=args.size, multi=args.multi, max_faces=args.max_faces,
-        identity_from=args.identity_from,
-        model_path=resolve_model(args), workers=args.workers,
-    )  # fmt: skip
+    ours = (INDEX_NAME, PARTS_DIR, RUN_STATE)
+    guard_output_folder(args.out, args.overwrite, ours=ours, replaced="its crops/ and index.parquet")
+    with OutputLock(args.out):
+        index, report = build_face_pool(
+            args.source, args.out, size=args.size, multi=args.multi, max_faces=args.max_faces,
+            identity_from=args.identity_from, model_path=resolve_model(args), workers=args.workers,
+        )  # fmt: skip
     print(report.render())
     if index.empty:
         raise MiexInputError(

@@ -22,6 +22,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="flow algorithm (default: tvl1 when cv2.optflow exists)")  # fmt: skip
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="aligned crop side the flow is computed on")
     add_common_options(parser)
+    parser.epilog = """\
+examples:
+  miex flow clips.parquet --out flow/                       # TV-L1 onset->apex flow + strain, aligned on the onset
+  miex flow clips.parquet --out flow-fb/ --method farneback --workers 2   # ~75x faster on a CPU
+"""
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ mae/macro/ck/early, expert/au/rule); labels as 0/1/2 or negative/positive/surpri
 The release has no AU vectors: onset_au and apex_au are NaN in the imported data (never mistaken for measurements).
 A sample folder or frame that is a link leading outside DIR is reported and never imported (an error with --strict).
 
-example:
+examples:
   miex import-legacy MiE-X/ --out miex-legacy
   python -c "from datasets import load_dataset; print(load_dataset('miex-legacy', split='train'))"
 """

@@ -6,9 +6,18 @@ import argparse
 
 from ..generators.ganimation import train
 
+EXAMPLES = """\
+examples:
+  miex train-generator pool/crops --au-table aus.parquet --out gan/       # a face folder + its AU table
+  miex train-generator ganimation_sample_dataset/ --out gan/ --preset paper   # imgs/ + aus_openface.pkl
+  accelerate launch -m miex_dataset.generators.ganimation.train pool/crops --au-table aus.parquet --out gan/
+  miex train-generator pool/crops --au-table aus.parquet --out gan/ --resume latest   # after a stop
+"""
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     train.configure(parser)
+    parser.epilog = EXAMPLES
 
 
 def run(args: argparse.Namespace) -> int:

@@ -58,9 +58,11 @@ def _close_tool() -> None:
 def _initialize(factory: Callable[[], Any], parent_pid: int) -> None:
     """Worker start: tie the worker's life to the parent's, build its tool, and close the tool when the worker ends
     (multiprocessing's exit hooks run before interpreter shutdown, unlike atexit, so mediapipe closes quietly)."""
+    import signal
     from multiprocessing import util
 
     _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: one line, no worker tracebacks
     _TOOL["tool"] = factory()
     util.Finalize(None, _close_tool, exitpriority=10)
 

@@ -34,6 +34,7 @@ from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..faces.runner import read_json, write_json_atomic
 from ..fileio import LOCK_NAME, OutputLock
+from ..fileio import guard_output_folder as guard_folder
 from ..generators.base import FaceGenerator
 from ..plan.build import plan_fields
 from ..sources.triplet import to_arrow, write_parquet
@@ -161,15 +162,8 @@ def run_fingerprint(parts: dict[str, str | None]) -> str:
 
 
 def guard_output_folder(out: Path, overwrite: bool) -> None:
-    """Refuse an ``--out`` that is a file, or an existing non-empty folder that miex did not make (no ``.miex/`` run
-    state), unless ``overwrite``: a user's README.md, plan.parquet or images/ are never replaced unasked."""
-    if out.exists() and not out.is_dir():
-        raise MiexInputError("--out names a file; give a folder (it is created when missing)", file=out)
-    if overwrite or not out.is_dir() or (out / STATE_DIR).is_dir() or not any(out.iterdir()):
-        return
-    raise MiexInputError("output folder is not empty and was not made by miex (it has no .miex/ run state): choose "
-                         "a new or empty --out, or pass --overwrite to write into it (its README.md, plan.parquet, "
-                         "images/ and data/ are then replaced)", file=out)  # fmt: skip
+    """Refuse an ``--out`` that is a file, or a non-empty folder without miex run state, unless ``overwrite``."""
+    guard_folder(out, overwrite, ours=(STATE_DIR,), replaced="its README.md, plan.parquet, images/ and data/")
 
 
 def check_output(out: Path, fingerprint: str, overwrite: bool, parts: dict[str, str | None] | None = None) -> bool:

@@ -33,6 +33,7 @@ class GANimationPipeline(FaceGenerator):
         self.checkpoint = checkpoint
         self.batch_size = batch_size or (32 if self.device.type == "cuda" else 8)  # CPU: activations stay in cache
         self.bf16 = self.device.type == "cuda" if bf16 is None else bf16
+        self.compiled = compile
         self._forward = torch.compile(self.model.animate) if compile else self.model.animate
 
     @classmethod
@@ -43,7 +44,7 @@ class GANimationPipeline(FaceGenerator):
     @property
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "checkpoint": self.checkpoint, "architecture": dict(self.model.architecture),
-                "bf16": self.bf16}  # fmt: skip
+                "bf16": self.bf16, "compile": self.compiled}  # fmt: skip
 
     def _animate(self, faces: torch.Tensor, aus: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         del generator  # the network is deterministic
