@@ -11,8 +11,17 @@ backward + gradient
   with 0 and N workers. Ratios: per-worker pipeline rate over the rate of PNG decoding alone (the floor cost), and
   loader rate over the training rate measured above (>= 1: the loader does not starve training on that device).
 
+- LOSO memory (``--loso-rss``): the recipe runner over all 68 leave-one-subject-out folds of a MEGC2019-sized corpus
+  (442 clips: CASME II 145 clips / 24 subjects, SAMM 133 / 28, SMIC 164 / 16; classes 250 / 109 / 83; onset and apex
+  frames on disk at the real resolutions, an off-centre face in each) with a MiE-X pre-training stage on a
+  45k-sample MiE-X folder, batch 32 on CPU, a few optimiser steps per stage (memory over the whole protocol, not
+  accuracy). Reports the peak memory of the process tree (main + DataLoader workers; RSS and PSS, sampled in a
+  thread), the main process's memory after each fold (growth per fold), wall time and the aligned-clip cache
+  counters. Corpus and MiE-X are written once under ``--cache-dir`` and reused.
+
 Usage: ``python benchmarks/bench_train.py [--miex DIR] [--batch B] [--steps S] [--workers N] [--samples K]``
-(without ``--miex`` a temporary MiE-X folder of astronaut-face frames is written first).
+(without ``--miex`` a temporary MiE-X folder of astronaut-face frames is written first);
+``python benchmarks/bench_train.py --loso-rss [--loso-steps S] [--loso-encoder tiny|resnet18] [--loso-folds N]``.
 """
 
 from __future__ import annotations
@@ -164,6 +173,280 @@ def bench_loading(folder: Path, batch: int, workers: int, batches: int) -> dict[
     if workers > 0:
         result[f"pipeline_samples_per_s_{workers}workers"] = round(_loader_rate(train, batch, workers, batches), 1)
     return result
+
+
+# --------------------------------------------------------------------------------------------------------------
+# LOSO memory over the whole protocol
+
+
+@dataclass(frozen=True)
+class CorpusPart:
+    """One MEGC2019 corpus as the composite uses it: subjects, clips per class and how its frames are stored."""
+
+    name: str
+    subjects: list[str]
+    per_class: tuple[int, int, int]  # negative, positive, surprise
+    emotions: tuple[str, str, str]
+    size: tuple[int, int]  # width, height of a raw frame
+    grayscale: bool
+    suffix: str
+    fps: float
+
+
+MEGC2019_PARTS = (
+    CorpusPart("casme2", [f"sub{i:02d}" for i in range(1, 25)], (88, 32, 25), ("disgust", "happiness", "surprise"),
+               (640, 480), False, ".jpg", 200.0),
+    CorpusPart("samm", [f"{i:03d}" for i in range(6, 34)], (92, 26, 15), ("anger", "happiness", "surprise"),
+               (960, 650), True, ".jpg", 200.0),
+    CorpusPart("smic", [f"s{i}" for i in range(1, 17)], (70, 51, 43), ("negative", "positive", "surprise"),
+               (640, 480), False, ".bmp", 100.0),
+)  # fmt: skip
+"""442 clips, 68 subjects (24 + 28 + 16), classes 250 / 109 / 83: the MEGC2019 composite (docs/reference.md §Corpora)."""
+CLIP_FRAMES = 30
+"""Frames listed per clip; only the onset and apex files exist (all a frame model reads)."""
+TINY_ENCODER = {"hidden_sizes": [4, 4, 4, 4], "depths": [1, 1, 1, 1]}
+FIXTURE_VERSION = "1"
+
+
+def _astronaut_face() -> Image.Image:
+    from skimage.data import astronaut
+
+    return Image.fromarray(astronaut()[0:260, 110:390])
+
+
+def _raw_frame(face: Image.Image, part: CorpusPart, corner: tuple[int, int], rng: np.random.Generator) -> Image.Image:
+    """A raw corpus frame: textured background, the face (half the frame height) with its top-left at ``corner``."""
+    width, height = part.size
+    texture = rng.integers(70, 150, (height // 16, width // 16, 3), dtype=np.uint8)
+    canvas = Image.fromarray(texture).resize(part.size, Image.BILINEAR)
+    side = height // 2
+    canvas.paste(face.resize((side, side), Image.BILINEAR), corner)
+    return canvas.convert("L") if part.grayscale else canvas
+
+
+def write_megc_corpus(root: Path, seed: int = 0) -> Path:
+    """A MEGC2019-sized clip table (``root/compmie.parquet``) whose onset/apex frames sit under ``root/frames``."""
+    from miex_dataset.corpora.clips import Clip, clips_to_frame, write_clip_table
+
+    face, rng, clips = _astronaut_face(), np.random.default_rng(seed), []
+    for part in MEGC2019_PARTS:
+        labels = [label for label, count in enumerate(part.per_class) for _ in range(count)]
+        for index, label in enumerate(labels):
+            subject = part.subjects[index % len(part.subjects)]
+            name = f"{subject}_{part.emotions[label][:3]}_{index:03d}"
+            folder = root / "frames" / part.name / subject / name
+            folder.mkdir(parents=True, exist_ok=True)
+            first = int(rng.integers(1, 5000))
+            numbers = list(range(first, first + CLIP_FRAMES))
+            paths = [str(folder / f"img{number}{part.suffix}") for number in numbers]
+            apex = int(rng.integers(8, CLIP_FRAMES - 5))
+            width, height = part.size
+            corner = (int(rng.integers(0, width - height // 2)), int(rng.integers(0, height // 2)))
+            for frame, shift in ((0, 0), (apex, 2)):
+                _raw_frame(face, part, (corner[0] + shift, corner[1]), rng).save(paths[frame])
+            clips.append(Clip(dataset=part.name, subject=subject, clip=name, frames=paths, frame_numbers=numbers,
+                              onset=0, apex=apex, offset=CLIP_FRAMES - 1, emotion=part.emotions[label], label=label,
+                              fps=part.fps))  # fmt: skip
+    return write_clip_table(clips_to_frame(clips), root / "compmie.parquet")
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_large_miex(folder: Path, samples: int, subjects: list[tuple[str, str]], *, shard_size: int = 1000) -> Path:
+    """A MiE-X folder in the synthesis format (parquet shards with the MiE-X schema + a card whose YAML the library
+    reads) with ``samples`` rows: a pool of 128² PNG onset/apex pairs is reused across rows (memory is the question,
+    not image content), every row has its own ``sample_id`` and provenance; a third are ``mie`` rows naming the
+    real ``subjects`` in turn, so each LOSO fold removes its test subject's rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from miex_dataset.aus.schema import NUM_AUS
+    from miex_dataset.sources.triplet import SOURCES
+    from miex_dataset.synthesis.card import card_data
+    from miex_dataset.synthesis.schema import miex_features
+    from miex_dataset.synthesis.shards import ROW_GROUP_SIZE, plan_shards
+
+    face = _astronaut_face().resize((144, 144), Image.BILINEAR)
+    rng = np.random.default_rng(0)
+    pool = []
+    for _ in range(48):
+        left, top = (int(v) for v in rng.integers(0, 16, 2))
+        crop = face.crop((left, top, left + 128, top + 128))
+        pool.append((_png(crop), _png(crop.rotate(float(rng.uniform(-3, 3))))))
+    features = miex_features()
+    for shard in plan_shards(samples, shard_size):
+        rows: dict[str, list] = {name: [] for name in features}
+        for index in range(shard.start, shard.stop):
+            source, label = SOURCES[index % 3], (index // 3) % 3
+            dataset, subject = subjects[(index // 3) % len(subjects)] if source == "mie" else ("", "")
+            if source == "mae":
+                dataset, subject = "ckplus", f"S{100 + index % 50:03d}"
+            onset, apex = pool[index % len(pool)]
+            rows["onset"].append({"bytes": onset, "path": None})
+            rows["apex"].append({"bytes": apex, "path": None})
+            rows["label"].append(label)
+            rows["source"].append(SOURCES.index(source))
+            rows["emotion"].append(("disgust", "happiness", "surprise")[label])
+            rows["onset_au"].append([0.0] * NUM_AUS)
+            rows["apex_au"].append(rng.uniform(0, 5, NUM_AUS).astype(np.float32).tolist())
+            rows["identity"].append(f"celeba-{index % 500:05d}")
+            rows["source_dataset"].append(dataset)
+            rows["source_subject"].append(subject)
+            rows["source_clip"].append(f"{subject}_clip{index}" if subject else "")
+            rows["generator"].append('{"name": "warp"}')
+            rows["sample_id"].append(f"celeba-{index % 500:05d}-{source}-{label}-{index}")
+            rows["seed"].append(index)
+        path = shard.path(folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pydict(rows, schema=features.arrow_schema), path, row_group_size=ROW_GROUP_SIZE)
+    card = card_data(folder, features, video=False).to_yaml()
+    (folder / "README.md").write_text(f"---\n{card}\n---\n\n# MiE-X benchmark fixture\n", encoding="utf-8")
+    return folder
+
+
+def loso_fixtures(cache: Path, samples: int) -> tuple[Path, Path]:
+    """Clip table and MiE-X folder under ``cache`` (written once; a marker file says a build finished)."""
+    from miex_dataset.corpora.clips import read_clip_table
+
+    root = cache / f"v{FIXTURE_VERSION}-miex{samples}"
+    table, miex, done = root / "corpus" / "compmie.parquet", root / "miex", root / "complete"
+    if not done.is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        write_megc_corpus(root / "corpus")
+        clips = read_clip_table(table)
+        subjects = sorted({(str(d), str(s)) for d, s in clips[["dataset", "subject"]].itertuples(index=False)})
+        write_large_miex(miex, samples, subjects)
+        load_miex(miex)  # the Arrow cache datasets builds on first load, so the measured run starts warm
+        done.write_text("ok\n", encoding="utf-8")
+    return table, miex
+
+
+class TreeMemory(threading.Thread):
+    """Samples the memory of this process and all its descendants (DataLoader workers) until stopped.
+
+    ``rss``: resident set summed over processes (counts pages shared by forked workers once per process, an upper
+    bound); ``pss``: proportional set size summed (shared pages split between their users: the honest total)."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.interval, self.halt = interval, threading.Event()
+        self.peak = {"rss_tree_mb": 0.0, "pss_tree_mb": 0.0, "rss_main_mb": 0.0, "processes": 0}
+
+    @staticmethod
+    def snapshot() -> dict[str, float]:
+        main = psutil.Process()
+        rss = pss = 0.0
+        processes = [main, *main.children(recursive=True)]
+        for process in processes:
+            try:
+                info = process.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            rss += info.rss
+            pss += info.pss
+        mb = 1024.0 * 1024.0
+        return {"rss_tree_mb": rss / mb, "pss_tree_mb": pss / mb, "rss_main_mb": main.memory_info().rss / mb,
+                "processes": len(processes)}  # fmt: skip
+
+    def run(self) -> None:
+        while not self.halt.wait(self.interval):
+            for key, value in self.snapshot().items():
+                self.peak[key] = max(self.peak[key], value)
+
+
+def aligned_cache_counters() -> dict[str, int] | None:
+    """Hits and misses of the aligned-clip cache, where this installation has one (else None)."""
+    try:
+        from miex_train import aligned_clips
+    except ImportError:
+        return None
+    counters = getattr(aligned_clips, "CACHE_COUNTERS", None)
+    return dict(counters) if counters is not None else None
+
+
+def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, encoder: str,
+                 folds: int) -> dict[str, object]:  # fmt: skip
+    """Run the recipe runner over the LOSO folds with ``steps`` optimiser steps per stage; memory and time."""
+    from miex_dataset.corpora.clips import read_clip_table
+    from miex_train.protocols import loso, save_folds
+    from miex_train.runner import parse_recipe
+    from miex_train.runner import run as runner
+    from miex_train.runner import stages
+
+    protocol: dict[str, object] = {"kind": "loso"}
+    if folds:
+        protocol = {"kind": "file", "file": str(save_folds(loso(read_clip_table(table))[:folds], out / "folds.json"))}
+    model: dict[str, object] = {"name": "branches", "backbone": "random"}
+    if encoder == "tiny":
+        model["config"] = {"encoder": TINY_ENCODER}
+    recipe = parse_recipe({
+        "name": "bench-loso-memory", "model": model, "data": {"real": {"clips": str(table)}, "miex": str(miex)},
+        "protocol": protocol, "training": {"epochs": 1, "decay_epochs": 0, "batch_size": batch,
+                                           "eval_batch_size": batch},
+        "stages": [{"name": "pretrain", "train": ["miex"]}, {"name": "finetune", "train": ["real"]}],
+        "seeds": [0], "output": {"dir": str(out / "run"), "final_model": False},
+    })  # fmt: skip
+    full_arguments, full_fold = stages.training_arguments, runner.run_fold
+
+    def few_steps(*args: object, **kwargs: object) -> object:
+        arguments = full_arguments(*args, **kwargs)
+        arguments.max_steps = steps
+        return arguments
+
+    after_fold: list[dict[str, float]] = []
+
+    def measured_fold(*args: object, **kwargs: object) -> object:
+        result = full_fold(*args, **kwargs)
+        gc.collect()
+        after_fold.append(TreeMemory.snapshot())
+        return result
+
+    stages.training_arguments, runner.run_fold = few_steps, measured_fold
+    sampler = TreeMemory()
+    before = TreeMemory.snapshot()
+    sampler.start()
+    start = time.perf_counter()
+    try:
+        runner.run(recipe, overwrite=True, progress=False)
+    finally:
+        sampler.halt.set()
+        sampler.join()
+        stages.training_arguments, runner.run_fold = full_arguments, full_fold
+    seconds = time.perf_counter() - start
+    main = np.array([m["rss_main_mb"] for m in after_fold])
+    tail = main[len(main) // 4:]  # after the first folds (allocator warm-up, first worker forks)
+    slope = float(np.polyfit(np.arange(len(tail)), tail, 1)[0]) if len(tail) > 1 else 0.0
+    usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "clips": int(len(read_clip_table(table))), "miex_samples": len(load_miex(miex)), "folds": len(after_fold),
+        "batch": batch, "steps_per_stage": steps, "encoder": encoder,
+        "workers": recipe.stages[0].training.num_workers, "wall_s": round(seconds, 1),
+        "s_per_fold": round(seconds / max(1, len(after_fold)), 2),
+        "before_run": {k: round(v, 1) for k, v in before.items()},
+        "peak": {k: round(v, 1) for k, v in sampler.peak.items()},
+        "maxrss_main_mb": round(usage[0].ru_maxrss / 1024, 1), "maxrss_largest_child_mb": round(usage[1].ru_maxrss / 1024, 1),
+        "main_rss_after_fold_mb": [round(float(v), 1) for v in main],
+        "main_rss_growth_mb_per_fold": round(slope, 2),
+        "main_rss_last_minus_first_fold_mb": round(float(main[-1] - main[0]), 1) if len(main) else 0.0,
+        "aligned_clip_cache": aligned_cache_counters(),
+    }  # fmt: skip
+
+
+def loso_rss(args: argparse.Namespace) -> dict[str, object]:
+    """Build (or reuse) the fixtures, then measure in a fresh interpreter so fixture writing is not in its memory."""
+    cache = args.cache_dir
+    datasets.config.HF_DATASETS_CACHE = cache / "hf-datasets"
+    table, miex = loso_fixtures(cache, args.loso_samples)
+    with tempfile.TemporaryDirectory() as scratch:
+        command = [sys.executable, __file__, "--loso-measure", str(table), str(miex), scratch,
+                   "--batch", str(args.batch), "--loso-steps", str(args.loso_steps), "--loso-encoder",
+                   args.loso_encoder, "--loso-folds", str(args.loso_folds), "--cache-dir", str(cache)]  # fmt: skip
+        done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

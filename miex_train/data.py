@@ -63,6 +63,34 @@ def sequence_indices(start: int, stop: int, count: int) -> list[int]:
     return np.rint(np.linspace(start, stop, count)).astype(int).tolist()
 
 
+def labelled_clips(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` without clips that have no 3-class label (-1), the count logged."""
+    unlabelled = table["label"].astype(int) == NO_LABEL
+    if unlabelled.any():
+        logger.info("dropping %d clip(s) without a 3-class label (label -1)", int(unlabelled.sum()))
+    return table[~unlabelled]
+
+
+def used_frames(clip: Any, *, sequence: int = 0, row: Any = None, table_file: Any = None) -> dict[str, list[int]]:
+    """The frame indices a recognizer reads from one clip-table row: ``onset``, ``apex`` and, with ``sequence`` > 0,
+    ``frames`` (that many from onset to apex). An index outside the clip or a missing file is an error naming the
+    table file, the row, the field and the full path looked for."""
+    used: dict[str, list[int]] = {}
+    for column in ("onset", "apex"):
+        index = int(getattr(clip, column))
+        if not 0 <= index < len(clip.frames):
+            raise MiexInputError(f"{column} index {index} is outside the clip's {len(clip.frames)} frames",
+                                 file=table_file, row=row, field=column)  # fmt: skip
+        used[column] = [index]
+    if sequence:
+        used["frames"] = sequence_indices(int(clip.onset), int(clip.apex), sequence)
+    for column, indices in used.items():
+        missing = [clip.frames[i] for i in indices if not Path(clip.frames[i]).is_file()]
+        if missing:
+            raise MiexInputError(f"frame {absolute(missing[0])} not found", file=table_file, row=row, field=column)
+    return used
+
+
 def real_dataset(
     clips: pd.DataFrame | str | PathLike[str],
     *,
@@ -74,36 +102,25 @@ def real_dataset(
     ``sequence`` > 0 also ``frames``, that many frames from onset to apex (docs/reference.md §AU sources, video
     variant).
 
-    Clips without a 3-class label (-1) are dropped by default and the count is logged; a missing frame file is an
-    error naming the table file (``table_file`` when ``clips`` is a DataFrame read from it), the row, the field and
-    the full path looked for.
+    The frames are read as the table names them: the recipe runner first swaps them for aligned crops
+    (:func:`miex_train.aligned_clips.align_table`). Clips without a 3-class label (-1) are dropped by default and the
+    count is logged; a missing frame file is an error naming the table file (``table_file`` when ``clips`` is a
+    DataFrame read from it), the row, the field and the full path looked for.
     """
     source = table_file if isinstance(clips, pd.DataFrame) else clips
     table = clips if isinstance(clips, pd.DataFrame) else read_clip_table(clips)
-    unlabelled = table["label"].astype(int) == NO_LABEL
-    if drop_unlabelled and unlabelled.any():
-        logger.info("dropping %d clip(s) without a 3-class label (label -1)", int(unlabelled.sum()))
-        table = table[~unlabelled]
-    elif unlabelled.any():
+    if drop_unlabelled:
+        table = labelled_clips(table)
+    elif (table["label"].astype(int) == NO_LABEL).any():
         raise MiexInputError("clip table has unlabelled (-1) clips; pass drop_unlabelled=True", file=source)
     features = real_features(sequence=sequence > 0)
     rows: dict[str, list[Any]] = {name: [] for name in features}
     for row, clip in zip(table.index, table.itertuples(index=False), strict=True):
-        for column in ("onset", "apex"):
-            index = int(getattr(clip, column))
-            if not 0 <= index < len(clip.frames):
-                raise MiexInputError(f"{column} index {index} is outside the clip's {len(clip.frames)} frames",
-                                     file=source, row=row, field=column)  # fmt: skip
-            if not Path(clip.frames[index]).is_file():
-                raise MiexInputError(f"frame {absolute(clip.frames[index])} not found", file=source, row=row,
-                                     field=column)  # fmt: skip
-            rows[column].append(str(clip.frames[index]))
+        used = used_frames(clip, sequence=sequence, row=row, table_file=source)
+        rows["onset"].append(str(clip.frames[used["onset"][0]]))
+        rows["apex"].append(str(clip.frames[used["apex"][0]]))
         if sequence:
-            paths = [str(clip.frames[i]) for i in sequence_indices(int(clip.onset), int(clip.apex), sequence)]
-            missing = [path for path in paths if not Path(path).is_file()]
-            if missing:
-                raise MiexInputError(f"frame {absolute(missing[0])} not found", file=source, row=row, field="frames")
-            rows["frames"].append(paths)
+            rows["frames"].append([str(clip.frames[i]) for i in used["frames"]])
         rows["label"].append(int(clip.label))
         for column in ("dataset", "subject", "clip"):
             rows[column].append(str(getattr(clip, column)))

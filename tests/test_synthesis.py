@@ -289,3 +289,25 @@ def test_two_ranks_match_one_on_several_identities_and_all_three_sources(tmp_pat
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert shard_bytes(two) == shard_bytes(one)
+
+
+def test_the_au_figure_shows_the_change_of_each_present_source(tmp_path: Path) -> None:
+    """A mie onset that carries resting AUs shows only what the apex adds; empty sources are not drawn."""
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from miex_dataset.synthesis.card import au_changes, au_plot
+
+    resting = np.full(17, 2.0, np.float32)
+    smile = resting.copy()
+    smile[8] += 1.5  # AU12
+    meta = pd.DataFrame({"source": [0, 0, 2], "label": [1, 1, 2], "onset_au": [resting, resting, np.zeros(17)],
+                         "apex_au": [smile, resting, np.eye(17)[0]]})  # fmt: skip
+    panels = dict(au_changes(meta))
+    assert list(panels) == ["mie (n=2)", "expert (n=1)"]  # mae has no sample: no panel
+    np.testing.assert_allclose(panels["mie (n=2)"][1], np.eye(17)[8] * 0.75)  # the mean change, not the 2.0 at rest
+    np.testing.assert_allclose(panels["expert (n=1)"][2], np.eye(17)[0])
+    au_plot(meta, tmp_path / "au.png")
+    with Image.open(tmp_path / "au.png") as image:
+        assert image.width > 2 * 300 and len(np.unique(np.asarray(image).reshape(-1, 3), axis=0)) > 4  # two panels, coloured bars

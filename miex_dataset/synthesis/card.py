@@ -129,30 +129,78 @@ def _decode(data: bytes) -> np.ndarray:
         return np.array(image.convert("RGB"))
 
 
+CLASS_COLOURS = ((214, 39, 40), (44, 160, 44), (31, 119, 180))
+"""Bar colours of negative, positive, surprise."""
+
+
+def au_changes(meta: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """Per source present: its title and the mean AU change (apex - onset), classes x 17 (NaN AUs, as in an imported
+    legacy release, count as no change)."""
+    change = np.stack(meta["apex_au"].to_numpy()) - np.stack(meta["onset_au"].to_numpy())
+    panels = []
+    for code, name in enumerate(SOURCES):
+        rows = (meta["source"] == code).to_numpy()
+        if not rows.any():
+            continue
+        means = np.zeros((len(LABEL_NAMES), len(AU_NAMES)))
+        for label in range(len(LABEL_NAMES)):
+            chosen = change[rows & (meta["label"] == label).to_numpy()]
+            if np.isfinite(chosen).any():
+                means[label] = np.nan_to_num(np.nanmean(chosen, axis=0))
+        panels.append((f"{name} (n={int(rows.sum())})", means))
+    return panels
+
+
 def au_plot(meta: pd.DataFrame, path: Path) -> None:
-    """Mean apex AU intensity per class and source: what the generator was asked to show."""
-    import matplotlib
+    """Mean AU change (apex - onset) per source x class: the expression each sample was asked to show. Absolute apex
+    means would mostly show a mie clip's resting AUs, which its onset carries too. Sources without samples are left
+    out. Drawn with PIL: no plotting library to import, a few milliseconds instead of seconds."""
+    panels = au_changes(meta)
+    top = max(0.5, *(float(m.max()) for _, m in panels)) if panels else 0.5
+    bottom = min(0.0, *(float(m.min()) for _, m in panels)) if panels else 0.0
+    images = [_bar_panel(title, means, bottom, top) for title, means in panels]
+    images = images or [_bar_panel("no samples", None, 0.0, 1.0)]
+    figure = Image.new("RGB", (sum(i.width for i in images), images[0].height), "white")
+    for k, image in enumerate(images):
+        figure.paste(image, (k * images[0].width, 0))
+    figure.save(path, format="PNG")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    apex = np.stack(meta["apex_au"].to_numpy())
-    figure, axes = plt.subplots(1, len(SOURCES), figsize=(4.2 * len(SOURCES), 3.4), sharey=True)
-    width = 0.8 / len(LABEL_NAMES)
-    positions = np.arange(len(AU_NAMES))
-    for axis, (code, source) in zip(np.atleast_1d(axes), enumerate(SOURCES), strict=True):
-        for label, name in enumerate(LABEL_NAMES):
-            mask = ((meta["source"] == code) & (meta["label"] == label)).to_numpy()
-            means = apex[mask].mean(0) if mask.any() else np.zeros(len(AU_NAMES))
-            axis.bar(positions + (label - 1) * width, means, width, label=name)
-        axis.set_title(f"{source} (n={int((meta['source'] == code).sum())})")
-        axis.set_xticks(positions, [n[2:] for n in AU_NAMES], fontsize=7)
-        axis.set_xlabel("AU")
-    np.atleast_1d(axes)[0].set_ylabel("mean apex intensity (0-5)")
-    np.atleast_1d(axes)[0].legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(figure)
+def _bar_panel(title: str, means: np.ndarray | None, bottom: float, top: float) -> Image.Image:
+    """One source: grouped bars (one per class) for every AU, a zero line, a y axis in intensity units."""
+    from PIL import ImageDraw
+
+    bar, gap, left, right, head, foot, height = 6, 6, 44, 10, 30, 34, 180
+    group = bar * len(LABEL_NAMES) + gap
+    panel = Image.new("RGB", (left + group * len(AU_NAMES) + right, head + height + foot), "white")
+    draw = ImageDraw.Draw(panel)
+    scale = height / max(top - bottom, 1e-6)
+
+    def y(value: float) -> float:
+        return head + (top - value) * scale
+
+    draw.text((left, 4), title, fill="black")
+    step = 0.5 if top - bottom <= 3 else 1.0
+    for tick in np.arange(np.ceil(bottom / step) * step, top + 1e-9, step):
+        draw.line([(left - 3, y(tick)), (panel.width - right, y(tick))], fill=(225, 225, 225))
+        draw.text((4, y(tick) - 5), f"{tick:+.1f}" if tick else "0", fill="black")
+    if means is not None:
+        for a in range(len(AU_NAMES)):
+            for label, colour in enumerate(CLASS_COLOURS):
+                x0 = left + a * group + label * bar
+                value = float(means[label, a])
+                draw.rectangle([x0, min(y(value), y(0)), x0 + bar - 1, max(y(value), y(0))], fill=colour)
+    draw.line([(left, y(0)), (panel.width - right, y(0))], fill="black")
+    draw.line([(left, head), (left, head + height)], fill="black")
+    for a, name in enumerate(AU_NAMES):
+        draw.text((left + a * group + 1, head + height + 4), name[2:], fill="black")
+    draw.text((left, head + height + 18), "AU (bars: " + ", ".join(LABEL_NAMES) + "); mean apex - onset, 0-5 scale",
+              fill="black")  # fmt: skip
+    for label, colour in enumerate(CLASS_COLOURS):
+        x0 = panel.width - right - 70
+        draw.rectangle([x0, 6 + 9 * label, x0 + 6, 12 + 9 * label], fill=colour)
+        draw.text((x0 + 9, 3 + 9 * label), LABEL_NAMES[label], fill="black")
+    return panel
 
 
 def finish_dataset(
@@ -166,7 +214,7 @@ def finish_dataset(
 
     steps = tqdm(total=4, desc="dataset card", unit="step", delay=PROGRESS_DELAY, disable=not progress,
                  dynamic_ncols=True)  # fmt: skip
-    meta = read_columns(out, ["label", "source", "apex_au", "identity"])
+    meta = read_columns(out, ["label", "source", "onset_au", "apex_au", "identity"])
     steps.update()
     (out / IMAGES_DIR).mkdir(exist_ok=True)
     with atomic_path(out / IMAGES_DIR / "sample_grid.png", suffix=".png") as temporary:

@@ -1,4 +1,4 @@
-"""``miex train --recipe FILE.yaml``: train and evaluate a recognizer as a recipe says (also ``python train.py``).
+"""``miex train --recipe NAME|FILE.yaml``: train and evaluate a recognizer as a recipe says (also ``python train.py``).
 
 The same code runs in one process, under ``torchrun --nproc_per_node N`` (CPU: gloo) and under
 ``accelerate launch`` (multi-GPU, multi-node). Every check runs before training; only the main process writes.
@@ -14,23 +14,30 @@ from collections.abc import Sequence
 DESCRIPTION = "Train and evaluate a micro-expression recognizer from a recipe (YAML)."
 
 EPILOG = """\
+recipes: the paper's experiments ship with miex; `miex train --list-recipes` prints each one's name and what it
+reproduces, and --recipe takes that name or the path of your own YAML file. They read the files the README's whole
+flow writes, relative to the folder you run in: clips.parquet (`miex corpus megc2019 DATA/ --out clips.parquet`)
+and miex/ (`miex synthesize ... --out miex`); elsewhere, --set data.real.clips=PATH --set data.miex=PATH.
+
 recipe (YAML; every key is checked, defaults are the paper's, docs/reference.md §Recognizers):
   name: table1-branches-miex-finetune
   model: {name: branches, backbone: microsoft/resnet-18}   # or backbone: random; config: {...} overrides
   data:
-    real: {clips: data/compmie.parquet, name: CompMiE}       # clip table from `miex corpus`; labels: three_class
-    miex: data/miex                                          # MiE-X folder from `miex synthesize`
-    extra: {ckplus: {clips: data/ckplus.parquet, frames: early}}   # more real sets, by name
+    real: {clips: clips.parquet}                             # clip table from `miex corpus`; labels: three_class
+    miex: miex                                               # MiE-X folder from `miex synthesize`
+    extra: {ckplus: {clips: ckplus.parquet, frames: early}}  # more real sets, by name
   protocol: {kind: kfold, k: 3, seed: 0}                     # kfold | loso | lodo | file
   training: {epochs: 10, decay_epochs: 10, batch_size: 64}  # defaults for every stage
   stages: [{name: pretrain, train: [miex]}, {name: finetune, train: [real]}]
   seeds: [0, 1, 2]
 
-examples (the recipes read data/compmie.parquet: `miex corpus megc2019 MEGC_ROOT --out data/compmie.parquet`):
-  miex train --recipe recipes/table1_branches_compmie.yaml --check    # validate recipe and data, train nothing
-  miex train --recipe recipes/table1_branches_compmie.yaml --set training.epochs=1 --set training.decay_epochs=0 \\
+examples (in the folder of the README's flow):
+  miex train --list-recipes
+  miex train --recipe table1_branches_compmie --check       # validate recipe and data, train nothing
+  miex train --recipe table1_branches_compmie --set training.epochs=1 --set training.decay_epochs=0 \\
       --set seeds=[0] --set model.backbone=random --out runs/smoke    # a minutes-long smoke run on CPU
-  miex train --recipe recipes/table1_branches_miex_finetune.yaml
+  miex train --recipe table1_branches_miex_finetune --set data.real.clips=../corpora/clips.parquet
+  miex train --recipe my_experiment.yaml                    # your own recipe file
   torchrun --standalone --nproc_per_node 2 train.py --recipe R.yaml      # 2 CPU processes
   accelerate launch --multi_gpu --num_processes 4 train.py --recipe R.yaml
 
@@ -44,7 +51,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--recipe", required=True, metavar="FILE.yaml", help="the recipe to run (see recipes/)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--recipe", metavar="NAME|FILE.yaml",
+                       help="the recipe to run: a shipped recipe's name (see --list-recipes) or a YAML file")
+    which.add_argument("--list-recipes", action="store_true",
+                       help="print each shipped recipe's name and what it reproduces, then exit")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: the recipe's output.dir)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a recipe value (YAML), e.g. training.epochs=1 or stages.1.batch_size=32; "
@@ -62,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
     from miex_train.runner import load_recipe
     from miex_train.runner import run as run_recipe
 
+    if args.list_recipes:
+        from miex_train.runner.recipe import recipe_list
+
+        print("\n".join(recipe_list()))
+        return 0
     recipe = load_recipe(args.recipe, args.overrides)
     if args.out:
         recipe = recipe.with_output(args.out)

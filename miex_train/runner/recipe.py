@@ -4,13 +4,16 @@ A recipe names the model, the data (the real corpus to test on, MiE-X, extra rea
 corpus used for pre-training), the protocol, the training stages (e.g. pre-train on MiE-X -> fine-tune on real) and
 the seeds. Every section and key is checked: an unknown key is an error that lists the known ones (a typo would
 otherwise silently fall back to a default). Relative paths are taken from the current directory, after expanding
-``~`` and ``$VARIABLES``. Hyperparameter defaults are the paper's (docs/reference.md §Recognizers)::
+``~`` and ``$VARIABLES``: the shipped recipes (this package's ``recipes/``, addressed by name) read the files the
+README's whole flow writes (``clips.parquet``, ``miex``), so they run in that folder without ``--set``.
+Hyperparameter defaults are the paper's (docs/reference.md §Recognizers)::
 
     name: table1-branches-miex-finetune
+    reproduces: {paper: Table 1, row: ..., datasets: [casme2, samm, smic], protocol: 3-fold, scores: ...}
     model: {name: branches, backbone: microsoft/resnet-18}
     data:
-      real: {clips: data/compmie.parquet, name: CompMiE}
-      miex: data/miex
+      real: {clips: clips.parquet}
+      miex: miex
     protocol: {kind: kfold, k: 3, seed: 0}
     stages:
       - {name: pretrain, train: [miex]}
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import importlib.resources
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -32,6 +36,8 @@ from typing import Any
 import yaml
 
 from miex_dataset.errors import MiexInputError
+
+from ..aligned_clips import ALIGNMENT_METHODS, MISSING_FACE_CHOICES, AlignmentSettings
 
 PROTOCOLS: tuple[str, ...] = ("kfold", "loso", "lodo", "file")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
@@ -101,7 +107,10 @@ class RealSpec:
     ``labels``: ``None`` = the table's 3-class ``label``; a list of (canonical) emotion names = that native label
     space (MMEW's 6 classes, SAMM's 5: Table 2), other emotions left out. ``frames: early`` replaces the annotated apex
     by frame ``floor(N p)``, ``p ~ U(early_interval)`` (seeded): early frames of macro-expressions (docs/reference.md
-    §AU sources).
+    §AU sources). ``alignment`` (default: onset-similarity, 128 px, like MiE-X) says how clips are cropped and aligned
+    before the recognizer sees them (:mod:`miex_train.aligned_clips`); ``on_missing_face`` what a clip whose onset
+    has no face does: ``stop`` (default) the run before training, naming every such clip, or ``skip`` it (listed in
+    results.json).
     """
 
     clips: Path
@@ -111,6 +120,8 @@ class RealSpec:
     frames: str = "annotated"
     early_interval: tuple[float, float] = (0.25, 0.5)
     seed: int = 0
+    alignment: AlignmentSettings = field(default_factory=AlignmentSettings)
+    on_missing_face: str = "stop"
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,22 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class ReproducesSpec:
+    """What a recipe reproduces, as the paper reports it: shown by ``miex train --list-recipes``, and compared by the
+    model card with what a run actually used (other datasets or protocol: the paper's figure does not apply)."""
+
+    paper: str
+    row: str
+    datasets: tuple[str, ...]
+    protocol: str
+    scores: str = ""
+
+    def describe(self) -> str:
+        scores = f"; paper: {self.scores}" if self.scores else ""
+        return f"{self.paper}: {self.row} ({', '.join(self.datasets)}; {self.protocol}){scores}"
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     description: str
@@ -184,6 +211,7 @@ class Recipe:
     stages: tuple[StageSpec, ...]
     seeds: tuple[int, ...]
     output: OutputSpec
+    reproduces: ReproducesSpec | None = None
     source: Path | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -296,10 +324,13 @@ class _Reader:
 
 
 TRAINING_KEYS: tuple[str, ...] = tuple(f.name for f in fields(TrainingSpec))
-TOP_KEYS = ("name", "description", "model", "data", "protocol", "training", "stages", "seeds", "output")
+TOP_KEYS = ("name", "description", "reproduces", "model", "data", "protocol", "training", "stages", "seeds",
+            "output")
+REPRODUCES_KEYS = ("paper", "row", "datasets", "protocol", "scores")
 MODEL_KEYS = ("name", "backbone", "config")
 DATA_KEYS = ("real", "miex", "extra", "image", "flow")
-REAL_KEYS = ("clips", "name", "datasets", "labels", "frames", "early_interval", "seed")
+REAL_KEYS = ("clips", "name", "datasets", "labels", "frames", "early_interval", "seed", "alignment", "on_missing_face")
+ALIGNMENT_KEYS = ("method", "size", "cache")
 MIEX_KEYS = ("path", "split")
 PROTOCOL_KEYS = ("kind", "k", "seed", "stratify", "file", "validation", "absent")
 STAGE_KEYS = ("name", "train", *TRAINING_KEYS)
@@ -349,6 +380,20 @@ def _real(reader: _Reader) -> RealSpec:
         frames=reader.string("frames", "annotated", choices=FRAME_CHOICES),
         early_interval=(float(interval[0]), float(interval[1])),
         seed=reader.integer("seed", 0),
+        alignment=_alignment(reader),
+        on_missing_face=reader.string("on_missing_face", "stop", choices=MISSING_FACE_CHOICES),
+    )
+
+
+def _alignment(reader: _Reader) -> AlignmentSettings:
+    """``alignment: METHOD`` or ``alignment: {method: METHOD, size: 128, cache: DIR}`` (methods: ALIGNMENT_METHODS)."""
+    if isinstance(reader.get("alignment"), str):
+        return AlignmentSettings(method=reader.string("alignment", choices=ALIGNMENT_METHODS))
+    sub = reader.child("alignment", ALIGNMENT_KEYS)
+    return AlignmentSettings(
+        method=sub.string("method", "onset-similarity", choices=ALIGNMENT_METHODS),
+        size=sub.integer("size", AlignmentSettings.size, minimum=32),
+        cache=sub.path_value("cache", required=False),
     )
 
 
@@ -410,6 +455,20 @@ def _protocol(reader: _Reader) -> ProtocolSpec:
         validation_fraction=validation.number("fraction", 0.0, maximum=0.9),
         validation_seed=validation.integer("seed", 0),
         absent=reader.string("absent", "exclude", choices=ABSENT_CHOICES),
+    )
+
+
+def _reproduces(reader: _Reader) -> ReproducesSpec:
+    needed = {"paper": "the paper's table or section (e.g. Table 1)", "row": "the row or setting reproduced",
+              "datasets": "the datasets the paper tested on", "protocol": "the paper's protocol (e.g. 3-fold, LOSO)"}
+    for key, what in needed.items():
+        reader.required(key, what)
+    return ReproducesSpec(
+        paper=reader.string("paper"),
+        row=reader.string("row"),
+        datasets=reader.strings("datasets"),
+        protocol=reader.string("protocol"),
+        scores=reader.string("scores", "") if reader.has("scores") else "",
     )
 
 
@@ -493,6 +552,7 @@ def parse_recipe(raw: Mapping[str, Any], *, file: str | PathLike[str] | None = N
         stages=stages,
         seeds=tuple(int(s) for s in seeds_value),
         output=output,
+        reproduces=_reproduces(top.child("reproduces", REPRODUCES_KEYS)) if top.has("reproduces") else None,
         source=file,
         raw=copy.deepcopy(dict(raw)),
     )
@@ -542,13 +602,50 @@ def yaml_problem(error: yaml.YAMLError) -> str:
     return f"{where}{problem}"
 
 
-def load_recipe(path: str | PathLike[str], overrides: Sequence[str] = ()) -> Recipe:
-    """Read and validate a recipe file, after applying ``--set`` overrides."""
-    path = Path(path)
+RECIPES_PACKAGE = "miex_train.recipes"
+LIST_HINT = "`miex train --list-recipes` lists the shipped recipes"
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """Name (file stem) -> file of every recipe installed with the package (package data, so pip users have them)."""
+    folder = Path(str(importlib.resources.files(RECIPES_PACKAGE)))
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+
+
+def find_recipe(reference: str | PathLike[str]) -> Path:
+    """The recipe file ``--recipe`` means: an existing path, else a shipped recipe's name (``table1_branches_compmie``
+    or its ``name:`` spelling with dashes). Anything else is an error with the closest shipped names."""
+    path = Path(reference)
     if path.is_dir():
-        raise MiexInputError("--recipe names a folder; give a recipe file (see recipes/ for examples)", file=path)
-    if not path.is_file():
-        raise MiexInputError("recipe file not found (see recipes/ for examples)", file=path)
+        raise MiexInputError(f"--recipe names a folder; give a recipe file or a recipe name ({LIST_HINT})", file=path)
+    if path.is_file():
+        return path
+    shipped = shipped_recipes()
+    key = path.name.removesuffix(".yaml").removesuffix(".yml").replace("-", "_")
+    is_name = len(path.parts) == 1 and path.suffix not in (".yaml", ".yml")
+    if is_name and key in shipped:
+        return shipped[key]
+    if key in shipped:
+        raise MiexInputError(f"recipe file not found; the shipped recipe of that name runs with --recipe {key}",
+                             file=path)  # fmt: skip
+    close = difflib.get_close_matches(key, list(shipped), n=3, cutoff=0.5)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    what = f"no shipped recipe named {key!r}" if is_name else "recipe file not found"
+    raise MiexInputError(f"{what}{hint}; {LIST_HINT}, or give the path of a recipe file", file=path)
+
+
+def recipe_list() -> list[str]:
+    """One line per shipped recipe: its name and what it reproduces (paper table and row, datasets, protocol)."""
+    recipes = {name: load_recipe(path) for name, path in shipped_recipes().items()}
+    width = max(map(len, recipes), default=0)
+    return [f"{name:<{width}}  {recipe.reproduces.describe() if recipe.reproduces else recipe.description}"
+            for name, recipe in recipes.items()]  # fmt: skip
+
+
+def load_recipe(reference: str | PathLike[str], overrides: Sequence[str] = ()) -> Recipe:
+    """Read and validate a recipe (a file, or a shipped recipe's name: :func:`find_recipe`) after applying ``--set``
+    overrides."""
+    path = find_recipe(reference)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
