@@ -99,35 +99,72 @@ def interrupt_after_first_shard(monkeypatch: pytest.MonkeyPatch) -> None:
 # 1. resume by content ---------------------------------------------------------------------------------------------
 
 
-def test_a_changed_face_crop_after_a_stop_is_redone_and_equals_a_fresh_run(
-    pool_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.fixture
+def two_face_pool(pool_copy: Path) -> Path:
+    """The pool plus a second identity: a brighter copy of the crop under its own name."""
+    import pyarrow as pa
+
+    index = pq.read_table(pool_copy / "index.parquet")
+    first = index.slice(0, 1).to_pylist()[0]
+    twin = pool_copy / "crops" / "twin.png"
+    pixels = np.asarray(Image.open(crop_of(pool_copy)).convert("RGB")).astype(np.int16)
+    Image.fromarray(np.clip(pixels + 12, 0, 255).astype(np.uint8)).save(twin)
+    row = {**first, "file": "crops/twin.png", "identity": "twin"}
+    index = pa.concat_tables([index, pa.Table.from_pylist([row], schema=index.schema)])
+    pq.write_table(index.replace_schema_metadata(index.schema.metadata), pool_copy / "index.parquet")
+    return pool_copy
+
+
+def shards_using(out: Path, face: Path) -> set[str]:
+    """Names of the shards whose rows were rendered from ``face``."""
+    plan = pq.read_table(out / "plan.parquet", columns=["face"]).column("face").to_pylist()
+    names = sorted(shard_files(out))
+    size = len(plan) // len(names)
+    return {names[k // size].name for k, used in enumerate(plan) if Path(used).resolve() == face.resolve()}
+
+
+def test_a_changed_face_crop_redoes_exactly_the_shards_that_used_it(
+    two_face_pool: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     out = tmp_path / "out"
-    inputs = ["--faces", str(pool_copy), *SMALL]
+    inputs = ["--faces", str(two_face_pool), *SMALL]
     with monkeypatch.context() as patch:
         interrupt_after_first_shard(patch)
         assert synthesize(out, *inputs) == 130
-    assert len(shard_files(out)) == 1  # stopped half-way
-    stale = shard_bytes(out)
+    assert len(shard_files(out)) == 1  # stopped after one shard
+    assert synthesize(out, *inputs) == 0  # resumed
+    written = {path.name: path.stat().st_mtime_ns for path in shard_files(out)}
 
-    crop = crop_of(pool_copy)
-    pixels = np.asarray(Image.open(crop).convert("RGB")).astype(np.int16)
-    Image.fromarray(np.clip(pixels + 25, 0, 255).astype(np.uint8)).save(crop)  # same path, same plan: new pixels
-    capsys.readouterr()
-    assert synthesize(out, *inputs) == 2
-    message = one_error_line(capsys.readouterr().err)
-    assert "face pixels or landmarks changed" in message and "--overwrite" in message
-    assert shard_bytes(out) == stale  # refused: nothing touched
-
-    assert synthesize(out, *inputs, "--overwrite") == 0
+    twin = two_face_pool / "crops" / "twin.png"
+    pixels = np.asarray(Image.open(twin).convert("RGB")).astype(np.int16)
+    Image.fromarray(np.clip(pixels + 25, 0, 255).astype(np.uint8)).save(twin)  # same path, same plan: new pixels
+    caplog.clear()
+    assert synthesize(out, *inputs) == 0
+    assert "face pixels or landmarks changed" in caplog.text
     fresh = tmp_path / "fresh"
     assert synthesize(fresh, *inputs) == 0
-    assert shard_bytes(out) == shard_bytes(fresh)
-    assert set(shard_bytes(out)) == {f"train-0000{i}-of-00003.parquet" for i in range(3)}
-    assert shard_bytes(out)[next(iter(stale))] != next(iter(stale.values()))  # the old render is gone
+    assert shard_bytes(out) == shard_bytes(fresh)  # no old render survives
+    redone = {path.name for path in shard_files(out) if path.stat().st_mtime_ns != written[path.name]}
+    assert redone == shards_using(out, twin) and 0 < len(redone) < len(written)  # and only those
 
 
-def test_changed_landmarks_alone_change_the_fingerprint(pool_copy: Path, tmp_path: Path) -> None:
+def test_another_plan_in_the_same_folder_is_refused_until_overwrite(
+    pool_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert synthesize(out, "--faces", str(pool_copy), *SMALL) == 0
+    kept = shard_bytes(out)
+    capsys.readouterr()
+    other = [*SMALL[:-4], "--shard-size", "4", "--batch-size", "4", "--seed", "7"]
+    assert synthesize(out, "--faces", str(pool_copy), *other) == 2
+    message = one_error_line(capsys.readouterr().err)
+    assert "the plan rows changed" in message and "--overwrite" in message
+    assert shard_bytes(out) == kept
+    assert synthesize(out, "--faces", str(pool_copy), *other, "--overwrite") == 0
+    assert shard_bytes(out) != kept
+
+
+def test_changed_landmarks_alone_redo_the_shards(pool_copy: Path, tmp_path: Path) -> None:
     import pyarrow as pa
 
     out = tmp_path / "out"
@@ -138,11 +175,13 @@ def test_changed_landmarks_alone_change_the_fingerprint(pool_copy: Path, tmp_pat
     column = index.schema.get_field_index("landmarks")
     index = index.set_column(column, index.schema.field(column), pa.array(moved, index.schema.field(column).type))
     pq.write_table(index, pool_copy / "index.parquet")
-    assert synthesize(out, *inputs) == 2
+    written = shard_bytes(out)
+    assert synthesize(out, *inputs) == 0
+    assert shard_bytes(out) != written  # the warp moves landmarks: new landmarks, new frames
 
 
 def test_a_retrained_checkpoint_at_the_same_path_is_not_resumed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     import torch
 
@@ -159,10 +198,9 @@ def test_a_retrained_checkpoint_at_the_same_path_is_not_resumed(
         assert synthesize(out, *inputs) == 130
     torch.manual_seed(1)
     GANimationGenerator(width=8, num_residual_blocks=1, image_size=32).save_pretrained(checkpoint)
-    capsys.readouterr()
-    assert synthesize(out, *inputs) == 2
-    assert "generator weights changed" in capsys.readouterr().err
-    assert synthesize(out, *inputs, "--overwrite") == 0
+    caplog.clear()
+    assert synthesize(out, *inputs) == 0  # every shard used the old weights: all rendered again
+    assert "generator weights changed" in caplog.text
     fresh = tmp_path / "fresh"
     assert synthesize(fresh, *inputs) == 0
     assert shard_bytes(out) == shard_bytes(fresh)

@@ -5,11 +5,12 @@ the plan and checks the faces identically, takes shards ``rank, rank + world, ..
 verifies, and renders the rest; the main process then writes the dataset card. Output bytes depend only on the plan,
 the generator and the encoding: not on the number of processes, and not on whether the run was resumed.
 
-Resume is keyed on content: the run fingerprint covers the plan rows, the face pixels and landmarks, the generator's
-config and weights, and every option that changes bytes (:func:`run_parts`). A folder holding another fingerprint is
-refused, naming what changed, until ``--overwrite`` renders everything again, so old and new renders never mix. A
-non-empty folder miex did not make is refused too, and the main process holds :class:`~miex_dataset.fileio.OutputLock`
-on the folder for the whole run.
+Resume is keyed on content. The run's identity is its plan rows and the options that change bytes: a folder holding
+another one is refused, naming what changed, until ``--overwrite`` renders everything again. Each shard's receipt
+carries a content key of its own (:func:`shard_key`: the run, the generator's config and weights, the pixels and
+landmarks of the faces its rows use), so a re-cropped face or a retrained checkpoint makes exactly the shards that
+used them render again, and old and new renders never mix. A non-empty folder miex did not make is refused too, and
+the main process holds :class:`~miex_dataset.fileio.OutputLock` on the folder for the whole run.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from ..fileio import guard_output_folder as guard_folder
 from ..generators.base import FaceGenerator
 from ..plan.build import plan_fields
 from ..sources.triplet import to_arrow, write_parquet
-from .faces import PROGRESS_DELAY, FaceBank, check_faces
+from .faces import PROGRESS_DELAY, FaceBank, check_faces, face_key
 from .render import Encoding, Renderer, Timings, default_encode_workers
 from .schema import miex_features
 from .shards import DATA_DIR, STAGING_DIR, STATE_DIR, Shard, is_finished, plan_shards, write_shard
@@ -156,9 +157,23 @@ def run_parts(
             "weights": weights_digest(generator), "options": _json_digest(options)}  # fmt: skip
 
 
+IDENTITY_PARTS = ("plan", "options")
+"""What makes a folder hold *this* dataset: another plan or other rendering options is another dataset, refused
+without --overwrite. The other parts (faces, generator, weights) key each shard's content instead: a shard whose
+inputs changed is rendered again, the others are kept."""
+
+
 def run_fingerprint(parts: dict[str, str | None]) -> str:
-    """The identity of a run: shards and receipts of another fingerprint are never reused."""
-    return _json_digest(parts)
+    """The identity of a run (its plan and options): a folder holding another one is refused."""
+    return _json_digest({name: parts[name] for name in IDENTITY_PARTS})
+
+
+def shard_key(shard: Shard, plan: pd.DataFrame, faces: FaceBank, parts: dict[str, str | None]) -> str:
+    """The content key of one shard: the run, the generator settings and weights, and the pixels and landmarks of
+    the faces its rows use. A shard is reused only when its receipt carries this key."""
+    used = sorted({face_key(face) for face in plan["face"].iloc[shard.start : shard.stop]})
+    return _json_digest({"run": run_fingerprint(parts), "generator": parts["generator"], "weights": parts["weights"],
+                         "faces": [faces.digests.get(key) for key in used]})  # fmt: skip
 
 
 def guard_output_folder(out: Path, overwrite: bool) -> None:
@@ -181,12 +196,15 @@ def check_output(out: Path, fingerprint: str, overwrite: bool, parts: dict[str, 
     except (OSError, ValueError):
         stored = {}
     stored = stored if isinstance(stored, dict) else {}
+    before = stored.get("parts") if isinstance(stored.get("parts"), dict) else None
+    changed = [text for name, text in RUN_PARTS.items() if parts and before and before.get(name) != parts.get(name)]
     if stored.get("fingerprint") == fingerprint:
+        if changed:
+            log.warning("since this folder's run began, %s changed: the shards made from them are rendered again",
+                        ", ".join(changed))  # fmt: skip
         return False
     if not overwrite:
-        before = stored.get("parts") if isinstance(stored.get("parts"), dict) else None
-        changed = [text for name, text in RUN_PARTS.items() if parts and before and before.get(name) != parts.get(name)]
-        what = ", ".join(changed) if changed else "other plan, generator or encoding"
+        what = ", ".join(changed) if changed else "other plan or encoding"
         raise MiexInputError(f"output folder holds a different synthesis run ({what} changed), so its shards cannot "
                              "be reused: rerun with the same inputs to resume, choose another --out, or pass "
                              "--overwrite to render everything again", file=run_file)  # fmt: skip
@@ -269,7 +287,8 @@ def synthesize(
         mine = shards[state.process_index :: state.num_processes]
         verify = tqdm(mine, desc="verify shards", unit="shard", delay=PROGRESS_DELAY, dynamic_ncols=True,
                       disable=not state.is_local_main_process)  # fmt: skip
-        todo = [shard for shard in verify if not is_finished(shard, out, fingerprint)]
+        keys = {shard.name: shard_key(shard, plan, faces, parts) for shard in mine}
+        todo = [shard for shard in verify if not is_finished(shard, out, keys[shard.name])]
         kept = [shard.name for shard in mine if shard not in todo]
         written = []
         with (
@@ -279,7 +298,7 @@ def synthesize(
                      encode_workers=config.encode_workers) as renderer,
         ):  # fmt: skip
             for shard in todo:
-                written.append(_render_shard(shard, plan, renderer, features, out, fingerprint, bar))
+                written.append(_render_shard(shard, plan, renderer, features, out, keys[shard.name], bar))
         state.wait_for_everyone()
         if state.is_main_process:
             from .card import finish_dataset
@@ -292,14 +311,14 @@ def synthesize(
 
 
 def _render_shard(
-    shard: Shard, plan: pd.DataFrame, renderer: Renderer, features: Any, out: Path, fingerprint: str, bar: tqdm
+    shard: Shard, plan: pd.DataFrame, renderer: Renderer, features: Any, out: Path, key: str, bar: tqdm
 ) -> str:
     rows = []
     for row in renderer.rows(plan.iloc[shard.start : shard.stop]):
         rows.append(row)
         bar.update()
     began = time.perf_counter()
-    write_shard(shard, out, rows, features, fingerprint)
+    write_shard(shard, out, rows, features, key)
     renderer.timings.write += time.perf_counter() - began
     return shard.name
 
