@@ -280,3 +280,16 @@ def test_dev_mode_run_prints_no_exit_noise(tmp_path: Path, workers: str) -> None
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_resume_keys_follow_the_bytes_of_the_files_used(tmp_path: Path) -> None:
+    """extract-aus and flow key each finished part on the frames it read: an edited frame is measured anew."""
+    from miex_dataset.faces.runner import content_key
+
+    frame = tmp_path / "img46.jpg"
+    frame.write_bytes(b"first")
+    first = content_key("casme2/sub01/EP02", [frame])
+    assert content_key("casme2/sub01/EP02", [frame]) == first
+    frame.write_bytes(b"edited")
+    assert content_key("casme2/sub01/EP02", [frame]) != first
+    assert content_key("casme2/sub01/EP02", [tmp_path / "gone.jpg"]).endswith("missing")

@@ -26,7 +26,7 @@ from .au_extract import Calibration, MediapipeAUExtractor, OpenFaceAUReader, ext
 from .image import read_rgb
 from .landmarker import FaceAnalyzer, FaceRecord
 from .pool import list_images
-from .runner import failure, run_resumable
+from .runner import content_key, failure, run_resumable
 
 Rows = list[dict[str, Any]]
 Problems = list[dict[str, str]]
@@ -167,7 +167,8 @@ def is_clip_table(path: Path) -> bool:
 
 
 def image_jobs(root: Path, size: int) -> list[tuple[str, AUJob]]:
-    return [(str(image), AUJob(frames=(str(image),), positions=(0,), size=size)) for image in list_images(root)]
+    return [(content_key(str(image), [image]), AUJob(frames=(str(image),), positions=(0,), size=size))
+            for image in list_images(root)]  # fmt: skip
 
 
 def clip_jobs(table: pd.DataFrame, *, all_frames: bool, size: int) -> list[tuple[str, AUJob]]:
@@ -179,7 +180,8 @@ def clip_jobs(table: pd.DataFrame, *, all_frames: bool, size: int) -> list[tuple
             frames=tuple(row.frames), positions=positions, frame_numbers=tuple(row.frame_numbers),
             dataset=row.dataset, subject=row.subject, clip=row.clip, onset=int(row.onset), size=size,
         )  # fmt: skip
-        jobs.append((job.name, job))
+        used = [job.frames[position] for position in sorted({*positions, job.onset})]
+        jobs.append((content_key(job.name, used), job))
     return jobs
 
 

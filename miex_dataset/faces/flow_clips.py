@@ -24,7 +24,7 @@ from .align import DEFAULT_SIZE, alignment_for
 from .flow import FlowParams, optical_flow, optical_strain, save_flow, write_params
 from .image import read_rgb
 from .landmarker import FaceAnalyzer
-from .runner import failure, run_resumable
+from .runner import content_key, failure, run_resumable
 
 INDEX_COLUMNS = ("dataset", "subject", "clip", "onset_frame", "apex_frame", "file", "method")
 PATH_FIELDS = ("dataset", "subject", "clip")
@@ -90,7 +90,7 @@ def compute_clip_flows(
     for row_number, row in enumerate(table.itertuples(index=False)):
         target = flow_target(out, row, clip_table=clip_table, row_number=row_number)
         job = FlowJob(row.frames[row.onset], row.frames[row.apex], str(target), size, params)
-        jobs.append((f"{row.dataset}/{row.subject}/{row.clip}", job))
+        jobs.append((content_key(f"{row.dataset}/{row.subject}/{row.clip}", [job.onset_path, job.apex_path]), job))
     options = {"size": size, **params.to_json()}
     results = run_resumable(
         clip_flow, jobs, parts_dir=out / ".parts", options=options,
@@ -99,10 +99,11 @@ def compute_clip_flows(
     write_params(out, params)
     report = ValidationReport()
     rows = []
-    for row, (key, job), result in zip(table.itertuples(index=False), jobs, results, strict=True):
+    for row, (_, job), result in zip(table.itertuples(index=False), jobs, results, strict=True):
         reason = failure(result) or result["skip"]
         if reason:
-            report.add(reason, file=result.get("file") or job.onset_path, clip=key)
+            clip = f"{row.dataset}/{row.subject}/{row.clip}"
+            report.add(reason, file=result.get("file") or job.onset_path, clip=clip)
             continue
         rows.append((row.dataset, row.subject, row.clip, row.frame_numbers[row.onset], row.frame_numbers[row.apex],
                      Path(result["file"]).relative_to(out).as_posix(), params.method))  # fmt: skip

@@ -160,6 +160,16 @@ def check_options(parts_dir: Path, options: dict[str, Any]) -> None:
     write_json_atomic(path, options)
 
 
+def content_key(name: str, files: Sequence[str | Path]) -> str:
+    """A resume key that changes when any of ``files`` changes: ``name`` plus the sha256 of each file's bytes (a
+    missing file keys as missing, so it is tried again once it appears). An edited frame or photo is measured anew
+    instead of keeping the part made from its old pixels."""
+    from ..fileio import sha256_of
+
+    digests = [sha256_of(path) if Path(path).is_file() else "missing" for path in files]
+    return "\n".join([name, *digests])
+
+
 def run_resumable(
     function: Callable[[Any, Item], Any],
     jobs: Sequence[tuple[str, Item]],
