@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..aus.schema import AU_INDEX, AU_NAMES, NUM_AUS, au_vector
 from ..errors import MiexInputError
+from ..faces.image import FACE_IMAGE_SUFFIXES
 from ..fileio import atomic_path
 from .base import FaceGenerator
 from .grid import image_grid, to_uint8
@@ -64,7 +65,6 @@ def astronaut_face(size: int = 128) -> torch.Tensor:
     return torch.from_numpy(np.array(crop)).permute(2, 0, 1)[None].float() / 255
 
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 
 
 def load_faces(folder: str | PathLike[str], size: int = 128, limit: int | None = None) -> torch.Tensor:
@@ -86,7 +86,7 @@ def load_faces(folder: str | PathLike[str], size: int = 128, limit: int | None =
         files = [Path(name) for name in crop_paths(read_index(folder / "index.parquet"), folder)]
     else:
         root = folder / "crops" if (folder / "crops").is_dir() else folder
-        files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = sorted(p for p in root.iterdir() if p.suffix.lower() in FACE_IMAGE_SUFFIXES and p.is_file())
     if not files:
         reason = "no face images found (give a `miex faces` output folder or a folder of crops)"
         raise MiexInputError(reason, file=folder)

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MiexInputError
+from ..faces.image import FACE_IMAGE_SUFFIXES
 from ..fileio import read_parquet
 from ..paths import absolute, resolve_paths
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FACE_COLUMNS = ("identity", "face", "yaw", "pitch", "roll")
 
 
@@ -37,7 +37,7 @@ def load_faces(folder: str | PathLike[str]) -> pd.DataFrame:
             **{c: frame[c].astype(np.float64) if c in frame else np.nan for c in ("yaw", "pitch", "roll")},
         })  # fmt: skip
     else:
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in FACE_IMAGE_SUFFIXES)
         faces = pd.DataFrame({
             "identity": [p.relative_to(folder).with_suffix("").as_posix() for p in files],
             "face": [str(p) for p in files],

@@ -26,12 +26,12 @@ from ..aus.schema import LABEL_NAMES, NUM_AUS
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..faces.runner import write_json_atomic
-from ..fileio import contained
+from ..fileio import OutputLock, contained
 from ..plan.seeds import stable_int
 from .card import finish_dataset
-from .engine import RUN_NAME, check_output
+from .engine import RUN_NAME, check_output, clear_run
 from .schema import miex_features
-from .shards import DATA_DIR, STATE_DIR, is_finished, plan_shards, write_shard
+from .shards import STATE_DIR, is_finished, plan_shards, write_shard
 
 SOURCE_ALIASES: dict[str, str] = {
     "mie": "mie", "micro": "mie", "real": "mie", "casme": "mie", "samm": "mie", "smic": "mie",
@@ -216,25 +216,23 @@ def import_legacy(
     if not samples:
         raise MiexInputError("every sample folder was skipped\n" + report.render(), file=root)
     fingerprint = hashlib.sha256("\n".join(["legacy", str(shard_size), *digests]).encode()).hexdigest()
-    if check_output(out, fingerprint, overwrite):
-        import shutil
-
-        for stale in (out / DATA_DIR, out / STATE_DIR):
-            shutil.rmtree(stale, ignore_errors=True)
-    write_json_atomic(out / STATE_DIR / RUN_NAME, {
-        "fingerprint": fingerprint, "samples": len(samples), "generator": LEGACY_GENERATOR,
-        "plan_params": {"imported_from": "MiE-X authors' release", "source_map": source_map or "builtin"},
-        "engine": {"shard_size": shard_size, "encoding": {"format": "jpeg", "jpeg_quality": "as released"}},
-    })  # fmt: skip
-    features = miex_features()
-    shards = plan_shards(len(samples), shard_size)
-    with tqdm(total=len(samples), desc="import", unit="sample") as bar:
-        for shard in shards:
-            if not is_finished(shard, out, fingerprint):
-                rows = [legacy_row(s, [(s.folder / n).read_bytes() for n in FRAMES])
-                        for s in samples[shard.start : shard.stop]]  # fmt: skip
-                write_shard(shard, out, rows, features, fingerprint)
-            bar.update(shard.stop - shard.start)
-    finish_dataset(out, features, video=False, context={"inputs": "the MiE-X authors' release", "load_path": str(out),
-                                                        "notes": IMPORT_NOTES})  # fmt: skip
+    with OutputLock(out):  # one run at a time writes the folder
+        if check_output(out, fingerprint, overwrite):
+            clear_run(out)
+        write_json_atomic(out / STATE_DIR / RUN_NAME, {
+            "fingerprint": fingerprint, "samples": len(samples), "generator": LEGACY_GENERATOR,
+            "plan_params": {"imported_from": "MiE-X authors' release", "source_map": source_map or "builtin"},
+            "engine": {"shard_size": shard_size, "encoding": {"format": "jpeg", "jpeg_quality": "as released"}},
+        })  # fmt: skip
+        features = miex_features()
+        shards = plan_shards(len(samples), shard_size)
+        with tqdm(total=len(samples), desc="import", unit="sample") as bar:
+            for shard in shards:
+                if not is_finished(shard, out, fingerprint):
+                    rows = [legacy_row(s, [(s.folder / n).read_bytes() for n in FRAMES])
+                            for s in samples[shard.start : shard.stop]]  # fmt: skip
+                    write_shard(shard, out, rows, features, fingerprint)
+                bar.update(shard.stop - shard.start)
+        finish_dataset(out, features, video=False, context={"inputs": "the MiE-X authors' release",
+                                                            "load_path": str(out), "notes": IMPORT_NOTES})  # fmt: skip
     return len(samples), report

@@ -17,8 +17,7 @@ from PIL import Image
 from ...aus import image_id, read_au_table, read_ganimation_aus, read_ganimation_ids
 from ...aus.schema import AU_MAX, AU_NAMES
 from ...errors import MiexInputError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+from ...faces.image import FACE_IMAGE_SUFFIXES
 
 
 @dataclass
@@ -74,7 +73,7 @@ def from_face_folder(
     by_name: dict[str, list[int]] = {}
     for i, p in enumerate(table["path"]):
         by_name.setdefault(Path(p).name, []).append(i)
-    files = sorted(p for p in faces.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in faces.rglob("*") if p.suffix.lower() in FACE_IMAGE_SUFFIXES)
     if not files:
         raise MiexInputError("no face images found", file=faces)
     rows = []
