@@ -27,16 +27,26 @@ Usage: ``python benchmarks/bench_train.py [--miex DIR] [--batch B] [--steps S] [
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
 import io
 import json
 import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import numpy as np
+import psutil
 import torch
 from PIL import Image
 from timing import best_seconds
@@ -201,10 +211,10 @@ MEGC2019_PARTS = (
     CorpusPart("smic", [f"s{i}" for i in range(1, 17)], (70, 51, 43), ("negative", "positive", "surprise"),
                (640, 480), False, ".bmp", 100.0),
 )  # fmt: skip
-"""442 clips, 68 subjects (24 + 28 + 16), classes 250 / 109 / 83: the MEGC2019 composite (docs/reference.md §Corpora)."""
+"""442 clips, 68 subjects (24 + 28 + 16), classes 250 / 109 / 83: MEGC2019 (docs/reference.md §Corpora)."""
 CLIP_FRAMES = 30
 """Frames listed per clip; only the onset and apex files exist (all a frame model reads)."""
-TINY_ENCODER = {"hidden_sizes": [4, 4, 4, 4], "depths": [1, 1, 1, 1]}
+TINY_ENCODER = {"embedding_size": 4, "hidden_sizes": [4, 4, 4, 4], "depths": [1, 1, 1, 1]}
 FIXTURE_VERSION = "1"
 
 
@@ -361,21 +371,20 @@ class TreeMemory(threading.Thread):
 def aligned_cache_counters() -> dict[str, int] | None:
     """Hits and misses of the aligned-clip cache, where this installation has one (else None)."""
     try:
-        from miex_train import aligned_clips
+        from miex_train.aligned_clips import cache_stats
     except ImportError:
         return None
-    counters = getattr(aligned_clips, "CACHE_COUNTERS", None)
-    return dict(counters) if counters is not None else None
+    return cache_stats()
 
 
-def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, encoder: str,
-                 folds: int) -> dict[str, object]:  # fmt: skip
+def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, encoder: str, folds: int,
+                 aligned: Path) -> dict[str, object]:  # fmt: skip
     """Run the recipe runner over the LOSO folds with ``steps`` optimiser steps per stage; memory and time."""
     from miex_dataset.corpora.clips import read_clip_table
     from miex_train.protocols import loso, save_folds
-    from miex_train.runner import parse_recipe
-    from miex_train.runner import run as runner
-    from miex_train.runner import stages
+    from miex_train.runner import parse_recipe, stages
+
+    runner = importlib.import_module("miex_train.runner.run")  # the package exports a function of the same name
 
     protocol: dict[str, object] = {"kind": "loso"}
     if folds:
@@ -384,7 +393,8 @@ def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, 
     if encoder == "tiny":
         model["config"] = {"encoder": TINY_ENCODER}
     recipe = parse_recipe({
-        "name": "bench-loso-memory", "model": model, "data": {"real": {"clips": str(table)}, "miex": str(miex)},
+        "name": "bench-loso-memory", "model": model,
+        "data": {"real": {"clips": str(table), "alignment": {"cache": str(aligned)}}, "miex": str(miex)},
         "protocol": protocol, "training": {"epochs": 1, "decay_epochs": 0, "batch_size": batch,
                                            "eval_batch_size": batch},
         "stages": [{"name": "pretrain", "train": ["miex"]}, {"name": "finetune", "train": ["real"]}],
@@ -403,6 +413,14 @@ def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, 
         result = full_fold(*args, **kwargs)
         gc.collect()
         after_fold.append(TreeMemory.snapshot())
+        progress = {
+            "fold": len(after_fold),
+            "s": round(time.perf_counter() - start, 1),
+            **after_fold[-1],
+            "peak_pss_tree_mb": sampler.peak["pss_tree_mb"],
+            "peak_rss_tree_mb": sampler.peak["rss_tree_mb"],
+        }
+        print(json.dumps(progress), file=sys.stderr, flush=True)  # a run cut short still shows the trend
         return result
 
     stages.training_arguments, runner.run_fold = few_steps, measured_fold
@@ -410,25 +428,30 @@ def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, 
     before = TreeMemory.snapshot()
     sampler.start()
     start = time.perf_counter()
+    interrupted = False
     try:
         runner.run(recipe, overwrite=True, progress=False)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (a time limit): report the folds done so far
+        interrupted = True
     finally:
         sampler.halt.set()
         sampler.join()
         stages.training_arguments, runner.run_fold = full_arguments, full_fold
     seconds = time.perf_counter() - start
     main = np.array([m["rss_main_mb"] for m in after_fold])
-    tail = main[len(main) // 4:]  # after the first folds (allocator warm-up, first worker forks)
+    tail = main[len(main) // 4 :]  # after the first folds (allocator warm-up, first worker forks)
     slope = float(np.polyfit(np.arange(len(tail)), tail, 1)[0]) if len(tail) > 1 else 0.0
     usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
-        "clips": int(len(read_clip_table(table))), "miex_samples": len(load_miex(miex)), "folds": len(after_fold),
+        "clips": len(read_clip_table(table)), "miex_samples": len(load_miex(miex)), "folds": len(after_fold),
+        "interrupted": interrupted,
         "batch": batch, "steps_per_stage": steps, "encoder": encoder,
         "workers": recipe.stages[0].training.num_workers, "wall_s": round(seconds, 1),
         "s_per_fold": round(seconds / max(1, len(after_fold)), 2),
         "before_run": {k: round(v, 1) for k, v in before.items()},
         "peak": {k: round(v, 1) for k, v in sampler.peak.items()},
-        "maxrss_main_mb": round(usage[0].ru_maxrss / 1024, 1), "maxrss_largest_child_mb": round(usage[1].ru_maxrss / 1024, 1),
+        "maxrss_main_mb": round(usage[0].ru_maxrss / 1024, 1),
+        "maxrss_largest_child_mb": round(usage[1].ru_maxrss / 1024, 1),
         "main_rss_after_fold_mb": [round(float(v), 1) for v in main],
         "main_rss_growth_mb_per_fold": round(slope, 2),
         "main_rss_last_minus_first_fold_mb": round(float(main[-1] - main[0]), 1) if len(main) else 0.0,
@@ -443,7 +466,7 @@ def loso_rss(args: argparse.Namespace) -> dict[str, object]:
     table, miex = loso_fixtures(cache, args.loso_samples)
     with tempfile.TemporaryDirectory() as scratch:
         command = [sys.executable, __file__, "--loso-measure", str(table), str(miex), scratch,
-                   "--batch", str(args.batch), "--loso-steps", str(args.loso_steps), "--loso-encoder",
+                   "--loso-batch", str(args.loso_batch), "--loso-steps", str(args.loso_steps), "--loso-encoder",
                    args.loso_encoder, "--loso-folds", str(args.loso_folds), "--cache-dir", str(cache)]  # fmt: skip
         done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -459,7 +482,29 @@ def main() -> None:
     parser.add_argument("--loader-batch", type=int, default=64)
     parser.add_argument("--loader-batches", type=int, default=3)
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers")
+    parser.add_argument("--loso-rss", action="store_true", help="only the LOSO memory benchmark (see above)")
+    parser.add_argument("--loso-batch", type=int, default=32)
+    parser.add_argument("--loso-steps", type=int, default=1, help="optimiser steps per stage and fold")
+    parser.add_argument("--loso-encoder", choices=("tiny", "resnet18"), default="tiny",
+                        help="Branches encoders: tiny (memory of the data path and the fold loop) or the paper's "
+                             "ResNet-18 (adds its activations: use --loso-folds to keep the run short)")  # fmt: skip
+    parser.add_argument("--loso-folds", type=int, default=0, help="only the first N LOSO folds (0: all 68)")
+    parser.add_argument("--loso-samples", type=int, default=45_000, help="MiE-X samples")
+    default_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "miex" / "bench_train"
+    parser.add_argument("--cache-dir", type=Path, default=default_cache, help="where the LOSO fixtures are kept")
+    parser.add_argument("--loso-measure", nargs=3, type=Path, help=argparse.SUPPRESS)  # TABLE MIEX SCRATCH (child)
     args = parser.parse_args()
+    if args.loso_measure:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # a time limit ends the run like Ctrl-C: reported
+        datasets.config.HF_DATASETS_CACHE = args.cache_dir / "hf-datasets"
+        table, miex, scratch = args.loso_measure
+        print(json.dumps(measure_loso(table, miex, scratch, batch=args.loso_batch, steps=args.loso_steps,
+                                      encoder=args.loso_encoder, folds=args.loso_folds,
+                                      aligned=args.cache_dir / "aligned-clips")))  # fmt: skip
+        return
+    if args.loso_rss:
+        print(json.dumps({"torch": torch.__version__, "cpu_count": os.cpu_count(), "loso": loso_rss(args)}, indent=2))
+        return
     report: dict[str, object] = {"torch": torch.__version__, "image_size": SIZE, "cpu_count": os.cpu_count()}
     report["training_cpu"] = bench_training(torch.device("cpu"), args.batch, args.steps, bf16=False)
     if torch.cuda.is_available():

@@ -71,7 +71,9 @@ def labelled_clips(table: pd.DataFrame) -> pd.DataFrame:
     return table[~unlabelled]
 
 
-def used_frames(clip: Any, *, sequence: int = 0, row: Any = None, table_file: Any = None) -> dict[str, list[int]]:
+def used_frames(
+    clip: Any, *, sequence: int = 0, row: int | None = None, table_file: str | PathLike[str] | None = None
+) -> dict[str, list[int]]:
     """The frame indices a recognizer reads from one clip-table row: ``onset``, ``apex`` and, with ``sequence`` > 0,
     ``frames`` (that many from onset to apex). An index outside the clip or a missing file is an error naming the
     table file, the row, the field and the full path looked for."""

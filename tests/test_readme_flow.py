@@ -4,6 +4,7 @@ and its later steps work from another folder."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from test_robust_paths import CLIPS, build_casme2_corpus, build_photos
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,42 +55,70 @@ def build_megc_casme2_only(data: Path) -> None:
     (data / "combined_3class_gt.csv").write_bytes(("\r\n".join(rows) + "\r\n").encode())
 
 
-def test_the_readme_flow_runs_verbatim_and_from_another_folder(tmp_path: Path) -> None:
-    made, other = tmp_path / "project", tmp_path / "elsewhere"
+@pytest.fixture(scope="module")
+def readme_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A project folder after the README's flow, run verbatim (skipping the steps named in NEEDS_MORE): the folder
+    and each command's stdout."""
+    made = tmp_path_factory.mktemp("readme") / "project"
     build_megc_casme2_only(made / "DATA")
     build_photos(made / "PHOTOS")
-    other.mkdir()
-    ran = []
+    printed = {}
     for argv in readme_flow():
         words = [word for word in argv if word != "launch"]
-        skip = next((why for key, why in NEEDS_MORE.items() if key in words[:2]), None)
-        if skip:
+        if any(key in words[:2] for key in NEEDS_MORE):
             continue
         assert argv[0] == "miex", argv
         if argv[1] == "au-pool":  # the README's 500 expert triplets: the same command, a test-sized count
             argv = [word if word != "500" else "30" for word in argv]
-        done = run_miex(argv[1:], made)
-        ran.append(argv[1])
-        if argv[1] == "corpus":
-            assert "the ground truth has no smic rows" in done.stdout  # SMIC is missing, and it says so
-    assert ran == ["corpus", "faces", "extract-aus", "au-pool", "plan", "synthesize"]
+        printed[argv[1]] = run_miex(argv[1:], made).stdout
+    return made, printed
+
+
+def test_the_readme_flow_runs_verbatim(readme_project: tuple[Path, dict[str, str]]) -> None:
+    made, printed = readme_project
+    assert list(printed) == ["corpus", "faces", "extract-aus", "au-pool", "plan", "synthesize"]
+    assert "the ground truth has no smic rows" in printed["corpus"]  # SMIC is missing, and it says so
     assert pq.read_metadata(made / "clips.parquet").num_rows == len(CLIPS)
     shards = sorted((made / "miex" / "data").glob("*.parquet"))
     assert shards and sum(pq.read_metadata(path).num_rows for path in shards) == 3 * 3 * 2  # ids x classes x 2 src
 
-    # the same steps from another folder, with paths to the project's files
-    project = os.path.relpath(made, other)
-    run_miex(["extract-aus", f"{project}/clips.parquet", "--out", "aus.parquet"], other)
-    assert pq.read_table(other / "aus.parquet").drop(["path"]).equals(
+
+def test_its_steps_work_from_another_folder(readme_project: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    made, _ = readme_project
+    project = os.path.relpath(made, tmp_path)
+    run_miex(["extract-aus", f"{project}/clips.parquet", "--out", "aus.parquet"], tmp_path)
+    assert pq.read_table(tmp_path / "aus.parquet").drop(["path"]).equals(
         pq.read_table(made / "aus.parquet").drop(["path"])
     )
-    run_miex(["synthesize", "--plan", f"{project}/plan.parquet", "--faces", f"{project}/pool/", "--out", "miex"], other)
-    assert [p.read_bytes() for p in sorted((other / "miex" / "data").glob("*.parquet"))] == [
-        p.read_bytes() for p in shards
-    ]
+    run_miex(["synthesize", "--plan", f"{project}/plan.parquet", "--faces", f"{project}/pool/", "--out", "miex"],
+             tmp_path)  # fmt: skip
+    ours, theirs = (sorted((root / "miex" / "data").glob("*.parquet")) for root in (tmp_path, made))
+    assert [path.read_bytes() for path in ours] == [path.read_bytes() for path in theirs]
 
 
 @pytest.mark.parametrize("name", sorted(NEEDS_MORE))
 def test_the_skipped_readme_steps_are_still_in_the_readme(name: str) -> None:
     """The steps this test does not run are named on purpose; if the README drops one, this list must follow."""
     assert any(name in argv[:3] for argv in readme_flow()), name
+
+
+def test_a_shipped_recipe_trains_on_the_readme_flow_files_by_name(readme_project: tuple[Path, dict[str, str]]) -> None:
+    """After the README's flow, `miex train --recipe NAME` finds clips.parquet and miex/ in the project folder with no
+    path override; the card names what ran (CASME II only here), not the recipe's CompMiE."""
+    made, _ = readme_project
+    train = next(argv for argv in readme_flow() if argv[:2] == ["miex", "train"])
+    assert train[2:] == ["--recipe", "table1_branches_miex_finetune"]
+    tiny = ("model.backbone=random", "model.config={encoder: {hidden_sizes: [4, 4, 4, 4], depths: [1, 1, 1, 1], "
+            "embedding_size: 4}, head_hidden: [8]}", "data.image={resize: 72, crop_size: 64}", "seeds=[0]",
+            "training={epochs: 1, decay_epochs: 0, batch_size: 4, eval_batch_size: 8, num_workers: 0}")  # fmt: skip
+    run_miex([*train[1:], "--no-progress", *(word for setting in tiny for word in ("--set", setting))], made)
+    out = made / "runs" / "table1-branches-miex-finetune"
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["last_epoch"]["all"]["num_samples"] == len(CLIPS) and results["protocol"]["folds"] == 3
+    assert set(results["last_epoch"]) == {"note", "all", "casme2"}
+    card = (out / "model" / "README.md").read_text(encoding="utf-8")
+    assert "# Branches on CASME II, pre-trained on MiE-X (3-fold, 3 classes)" in card
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["datasets"] == ["casme2", "miex"]
+    assert {entry["dataset"]["type"] for entry in header["model-index"][0]["results"]} == {"casme2"}
+    assert "MiE-X, 18 samples" in card, card

@@ -310,4 +310,5 @@ def test_the_au_figure_shows_the_change_of_each_present_source(tmp_path: Path) -
     np.testing.assert_allclose(panels["expert (n=1)"][2], np.eye(17)[0])
     au_plot(meta, tmp_path / "au.png")
     with Image.open(tmp_path / "au.png") as image:
-        assert image.width > 2 * 300 and len(np.unique(np.asarray(image).reshape(-1, 3), axis=0)) > 4  # two panels, coloured bars
+        colours = np.unique(np.asarray(image).reshape(-1, 3), axis=0)
+        assert image.width > 2 * 300 and len(colours) > 4  # two panels, coloured bars

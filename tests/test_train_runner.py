@@ -32,7 +32,7 @@ from miex_dataset.cli import main
 from miex_dataset.errors import MiexInputError
 from miex_train.runner import load_recipe, parse_recipe, run
 from miex_train.runner.outputs import FoldResult, megc_log, summarize
-from miex_train.runner.recipe import apply_overrides
+from miex_train.runner.recipe import apply_overrides, shipped_recipes
 from miex_train.runner.stages import stable_then_linear
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ def tiny(data: dict[str, Path], out: Path, **changes: Any) -> dict[str, Any]:
         "name": "tiny",
         "model": {"name": "branches", "config": TINY_BRANCHES},
         "data": {
-            "real": {"clips": str(data["clips"]), "name": "Mini CompMiE"},
+            "real": {"clips": str(data["clips"]), "name": "Mini CompMiE", "alignment": "none"},  # 8 px frames, no face
             "miex": str(data["miex"]),
             "image": {"resize": 72, "crop_size": 64},  # > 1x1 maps at the last stage (BatchNorm)
         },
@@ -121,14 +121,15 @@ def test_defaults_are_the_papers(data: dict[str, Path], tmp_path: Path) -> None:
     assert [stable_then_linear(s, stable=10, total=20) for s in (0, 9, 10, 15, 20)] == [1.0, 1.0, 1.0, 0.5, 0.0]
 
 
-def test_repo_recipes_are_valid() -> None:
-    files = sorted((REPO / "recipes").glob("*.yaml"))
-    names = {f.name for f in files}
-    assert "table1_branches_miex_finetune.yaml" in names  # named in `miex --help`
-    assert {"table2_branches_mmew_miex.yaml", "table2_branches_samm.yaml", "megc2019_loso_branches.yaml"} <= names
-    for file in files:
+def test_shipped_recipes_are_valid() -> None:
+    files = shipped_recipes()
+    assert "table1_branches_miex_finetune" in files  # named in `miex --help`
+    assert {"table2_branches_mmew_miex", "table2_branches_samm", "megc2019_loso_branches"} <= set(files)
+    assert sorted(p.name for p in (REPO / "recipes").glob("*.yaml")) == sorted(p.name for p in files.values())
+    for file in files.values():
         recipe = load_recipe(file)
         assert recipe.seeds == (0, 1, 2) and recipe.output.dir == Path("runs") / recipe.name
+        assert recipe.reproduces is not None and recipe.reproduces.protocol == recipe.protocol.short()
 
 
 def test_overrides() -> None:
@@ -269,7 +270,7 @@ def test_in_process_run_native_labels_validation_and_push(
     out = tmp_path / "out"
     recipe = tiny(data, out, **{
         "data.real.labels": ["happiness", "surprise", "disgust", "anger"],
-        "data.extra": {"ckplus": {"clips": str(data["ckplus"]), "frames": "early"}},
+        "data.extra": {"ckplus": {"clips": str(data["ckplus"]), "frames": "early", "alignment": "none"}},
         "stages": [{"name": "pretrain", "train": ["miex"]}, {"name": "ckplus", "train": ["ckplus"]},
                    {"name": "finetune", "train": ["real"], "decay_epochs": 1}],
         "protocol.validation": {"fraction": 0.5}, "seeds": [3, 4],
@@ -317,9 +318,9 @@ def test_torchrun_two_ranks_end_to_end(data: dict[str, Path], tmp_path: Path) ->
     assert all(line.split()[1] in "012" and line.split()[2] in "012" for line in log if line not in headers)
     card = ModelCard.load(out / "model" / "README.md")
     _, evals = model_index_to_eval_results(card.data.to_dict()["model-index"])
-    uf1 = next(e for e in evals if e.metric_type == "uf1" and e.dataset_type == "mini-compmie")
+    uf1 = next(e for e in evals if e.metric_type == "uf1" and e.dataset_type == "compmie")
     assert uf1.metric_value == pytest.approx(round(results["last_epoch"]["all"]["uf1"]["mean"], 4))
-    assert {e.dataset_type for e in evals} == {"mini-compmie", "casme2", "samm", "smic"}
+    assert {e.dataset_type for e in evals} == {"compmie", "casme2", "samm", "smic"}
     assert "last epoch" in card.text and "![confusion matrix](confusion_matrix.png)" in card.text
     for name in ("model.safetensors", "config.json", "confusion_matrix.png", "training_curves.png", "results.json"):
         assert (out / "model" / name).is_file()
@@ -340,7 +341,7 @@ def test_identical_pretraining_is_trained_once_per_seed(
 
     monkeypatch.setattr(module, "train_stage", counting)
     recipe = tiny(data, tmp_path / "out", **{
-        "data.extra": {"ckplus": {"clips": str(data["ckplus"])}}, "output.final_model": False,
+        "data.extra": {"ckplus": {"clips": str(data["ckplus"]), "alignment": "none"}}, "output.final_model": False,
         "stages": [{"name": "ckplus", "train": ["ckplus"]}, {"name": "finetune", "train": ["real"]}],
     })  # fmt: skip
     results = run(parse_recipe(recipe))

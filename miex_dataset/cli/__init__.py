@@ -55,7 +55,7 @@ typical flow:
   miex plan --faces pool/ --pool pool.parquet --out plan.parquet   # one sample per identity x class x source
   miex synthesize --faces pool/ --plan plan.parquet --out miex/    # MiE-X shards + card
   miex push miex/ --repo ORG/miex                     # publish; then load_dataset("ORG/miex")
-  miex train --recipe recipes/table1_branches_miex_finetune.yaml   # UF1/UAR, logs, model card
+  miex train --recipe table1_branches_miex_finetune         # UF1/UAR, logs, model card
 run `miex COMMAND --help` for the options of each command.
 """
 

@@ -69,6 +69,8 @@ class ApexMEForMicroExpression(MiexPreTrainedModel):
         self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, **kwargs: Any
     ) -> ImageClassifierOutput:
         features = (
-            pooled(self.encoder, pixel_values) if self.config.encoder_type == "resnet" else self.encoder(pixel_values)
+            pooled(self.encoder, pixel_values, checkpointed=self.checkpointed)
+            if self.config.encoder_type == "resnet"
+            else self.encoder(pixel_values)
         )
         return self.classification_output(self.classifier(features), labels)

@@ -96,6 +96,9 @@ class MiexPreTrainedModel(PreTrainedModel):
     the division by gradient-accumulation steps), scaling gradients and defeating gradient clipping."""
     resnet_modules: ClassVar[tuple[str, ...]] = ()
     """Attributes holding a transformers ``ResNetModel`` that ImageNet weights can initialise."""
+    activation_checkpointing: bool = False
+    """Recompute ResNet activations in the backward pass instead of keeping them (exact; set per training stage by
+    ``training.activation_checkpointing``, see :func:`miex_train.models.encoders.pooled`)."""
 
     @classmethod
     def has_resnet(cls, config: MiexConfig) -> bool:
@@ -146,6 +149,11 @@ class MiexPreTrainedModel(PreTrainedModel):
             init.ones_(module.running_var)
         else:
             super()._init_weights(module)
+
+    @property
+    def checkpointed(self) -> bool:
+        """Whether this forward pass recomputes encoder activations (training with the option on)."""
+        return self.activation_checkpointing and self.training
 
     def classification_output(self, logits: torch.Tensor, labels: torch.Tensor | None) -> ImageClassifierOutput:
         """Logits (+ cross-entropy when labels are given); labels outside the label space are an error, not NaN."""

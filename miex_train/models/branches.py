@@ -56,7 +56,7 @@ class BranchesForMicroExpression(MiexPreTrainedModel):
         labels: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> ImageClassifierOutput:
-        features = torch.cat(
-            [pooled(self.onset_encoder, pixel_values_onset), pooled(self.apex_encoder, pixel_values_apex)], dim=1
-        )
+        onset = pooled(self.onset_encoder, pixel_values_onset, checkpointed=self.checkpointed)
+        apex = pooled(self.apex_encoder, pixel_values_apex, checkpointed=self.checkpointed)
+        features = torch.cat([onset, apex], dim=1)
         return self.classification_output(self.classifier(features), labels)

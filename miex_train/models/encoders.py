@@ -7,7 +7,8 @@ Encoder shapes live in the model config as plain dicts, so a scaled-down test mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -64,9 +65,41 @@ def resnet_width(encoder: Mapping[str, Any]) -> int:
     return int(encoder["hidden_sizes"][-1]) * (4 if encoder.get("layer_type") == "bottleneck" else 1)
 
 
-def pooled(resnet: ResNetModel, pixel_values: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, width) globally average-pooled features."""
-    return resnet(pixel_values=pixel_values).pooler_output.flatten(1)
+def pooled(resnet: ResNetModel, pixel_values: torch.Tensor, *, checkpointed: bool = False) -> torch.Tensor:
+    """(B, C, H, W) -> (B, width) globally average-pooled features.
+
+    ``checkpointed`` (training only): keep only the input of the stem and of each of the four stages, and recompute
+    the rest during the backward pass. Gradients are exactly those of the plain pass; the saved activations of a
+    Branches model at batch 32 on 224 px drop from about 2.5 GB to a few hundred MB, for about a third more compute.
+    Batch-norm running statistics are updated once per step, as without it (the recomputation leaves them alone)."""
+    if not (checkpointed and torch.is_grad_enabled()):
+        return resnet(pixel_values=pixel_values).pooler_output.flatten(1)
+    from torch.utils.checkpoint import checkpoint
+
+    hidden = pixel_values
+    for block in (resnet.embedder, *resnet.encoder.stages):
+        hidden = checkpoint(block, hidden, use_reentrant=False, context_fn=lambda block=block: _once(block))
+    return resnet.pooler(hidden).flatten(1)
+
+
+def _once(block: nn.Module) -> tuple[contextlib.AbstractContextManager, contextlib.AbstractContextManager]:
+    """Checkpoint contexts: the forward pass as usual; the recomputation with batch-norm momentum 0, so running
+    statistics are not moved a second time by the same batch."""
+    return contextlib.nullcontext(), _still_running_stats(block)
+
+
+@contextlib.contextmanager
+def _still_running_stats(block: nn.Module) -> Iterator[None]:
+    norms = [m for m in block.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None]
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    for norm in norms:
+        norm.momentum = 0.0
+    try:
+        yield
+    finally:
+        for norm, (momentum, tracked) in zip(norms, saved, strict=True):
+            norm.momentum = momentum
+            norm.num_batches_tracked.copy_(tracked)
 
 
 def load_pretrained_resnet(name_or_path: str) -> tuple[ResNetModel, dict[str, Any]]:

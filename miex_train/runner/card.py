@@ -3,14 +3,20 @@
 The header comes from ``huggingface_hub.ModelCardData(eval_results=[EvalResult(...)])`` (docs/reference.md §Hugging
 Face stack: the Trainer's
 ``create_model_card`` does not put custom metrics into ``model-index``), one ``EvalResult`` per metric (UF1, UAR,
-accuracy; last epoch, mean over seeds) for the whole test corpus and each of its datasets. So the numbers in the
-card are the numbers in ``results.json``.
+accuracy; last epoch, mean over seeds) for the test corpus and, when it holds several datasets, each of them: every
+result appears once. So the numbers in the card are the numbers in ``results.json``.
+
+Title, summary and ``model-index`` say what RAN: the datasets found in the test predictions (after the recipe's
+filters), the protocol, the label space and the sources of each stage with their sizes, never the recipe's name or
+description (a CASME II-only run of a Table 1 recipe is not "CompMiE"). A recipe's ``reproduces`` section is quoted
+only when the run matches it; otherwise the card says how the run differs.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,29 +38,126 @@ MODEL_DESCRIPTIONS = {
 }
 
 
+MODEL_TITLES = {"branches": "Branches", "apexme": "ApexME", "ststnet": "STSTNet", "offapexnet": "OFF-ApexNet",
+                "dtscnn": "DTSCNN"}  # fmt: skip
+DATASET_TITLES = {"casme2": "CASME II", "casme": "CASME", "samm": "SAMM", "smic": "SMIC", "mmew": "MMEW",
+                  "ckplus": "CK+", "miex": "MiE-X"}  # fmt: skip
+COMPOSITES: dict[frozenset[str], tuple[str, str]] = {frozenset({"casme2", "samm", "smic"}): ("compmie", "CompMiE")}
+"""Dataset sets with a name of their own (the MEGC2019 composite is the paper's CompMiE): model-index key, title."""
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "data"
 
 
-def corpus_name(recipe: Recipe, datasets: Sequence[str]) -> str:
-    return recipe.data.real.name or " + ".join(datasets)
+def dataset_title(name: str) -> str:
+    return DATASET_TITLES.get(name, name)
+
+
+@dataclass(frozen=True)
+class ScoredCorpus:
+    """The corpus a run was scored on, named from the datasets of its predictions."""
+
+    datasets: tuple[str, ...]
+    key: str
+    """model-index ``dataset.type``: the dataset, the composite's name, or the datasets joined."""
+    title: str
+    clips: int
+
+    @classmethod
+    def of(cls, results: Mapping[str, Any]) -> ScoredCorpus:
+        last = results["last_epoch"]
+        datasets = tuple(part for part in last if part not in ("note", "all"))
+        titles = " + ".join(dataset_title(d) for d in datasets)
+        if len(datasets) == 1:
+            key, title = datasets[0], titles
+        elif frozenset(datasets) in COMPOSITES:
+            key, name = COMPOSITES[frozenset(datasets)]
+            title = f"{name} ({titles})"
+        else:
+            key, title = slug("-".join(datasets)), titles
+        return cls(datasets, key, title, int(last["all"]["num_samples"]))
+
+
+def source_sizes(results: Mapping[str, Any]) -> dict[str, int]:
+    """Samples of each training source (used + removed by the fold filter: the same total in every fold)."""
+    final = results.get("final_model") or {}
+    counts = final.get("train_counts") or results["runs"][0]["folds"][0]["train_counts"]
+    return {source: c["used"] + c["removed"] for stage in counts.values() for source, c in stage.items()}
+
+
+def source_title(source: str, test: ScoredCorpus, sizes: Mapping[str, int], *, with_size: bool = True) -> str:
+    """``real`` is the test corpus (its training subjects); ``miex`` MiE-X; an extra source its dataset's name."""
+    title = test.title if source == "real" else dataset_title(source)
+    if not with_size:
+        return title
+    if source == "real":
+        return f"{title} (each fold's training subjects)"
+    unit = "samples" if source == "miex" else "clips"
+    return f"{title}, {sizes[source]:,} {unit}" if source in sizes else title
+
+
+def pretraining_sources(recipe: Recipe) -> list[str]:
+    """Sources of the stages before the last (in order, once each): what the model was pre-trained on."""
+    return list(dict.fromkeys(source for stage in recipe.stages[:-1] for source in stage.train))
+
+
+def card_title(recipe: Recipe, results: Mapping[str, Any]) -> str:
+    test = ScoredCorpus.of(results)
+    model = MODEL_TITLES.get(recipe.model.name, recipe.model.name)
+    last = recipe.stages[-1].train
+    if last == ("real",):
+        title = f"{model} on {test.title}"
+    else:
+        title = f"{model} trained on {' + '.join(source_title(s, test, {}) for s in last)}, tested on {test.title}"
+    earlier = pretraining_sources(recipe)
+    if earlier:
+        title += f", pre-trained on {' + '.join(source_title(s, test, {}) for s in earlier)}"
+    return f"{title} ({results['protocol']['short']}, {len(results['label_names'])} classes)"
+
+
+def reproduction_note(recipe: Recipe, results: Mapping[str, Any]) -> str:
+    """Whether the paper's figure applies: the run must test the datasets and use the protocol the recipe reproduces."""
+    paper = recipe.reproduces
+    if paper is None:
+        return "The recipe names no paper result to compare with."
+    test = ScoredCorpus.of(results)
+    differences = []
+    if set(test.datasets) != set(paper.datasets):
+        differences.append(f"it was tested on {test.title} instead of {' + '.join(map(dataset_title, paper.datasets))}")
+    if results["protocol"]["short"] != paper.protocol:
+        differences.append(f"its protocol is {results['protocol']['short']} instead of {paper.protocol}")
+    target = f"{paper.paper}: {paper.row}" + (f" ({paper.scores})" if paper.scores else "")
+    if not differences:
+        return f"This run reproduces {target}."
+    return (f"This run is adapted from the recipe for {target}, but {' and '.join(differences)}, so the paper's "
+            "figure does not apply to it.")  # fmt: skip
+
+
+def card_summary(recipe: Recipe, results: Mapping[str, Any]) -> str:
+    test = ScoredCorpus.of(results)
+    sizes = source_sizes(results)
+    stages = "; ".join(f"{stage.name}: {' + '.join(source_title(s, test, sizes) for s in stage.train)}"
+                       for stage in recipe.stages)  # fmt: skip
+    labels = results["label_names"]
+    return (f"A {MODEL_TITLES.get(recipe.model.name, recipe.model.name)} micro-expression recognizer tested on "
+            f"{test.title} ({test.clips} clips) by {results['protocol']['description']}, in {len(labels)} classes "
+            f"({', '.join(labels)}). Trained in {len(recipe.stages)} stage(s): {stages}.")  # fmt: skip
 
 
 def eval_results(recipe: Recipe, results: Mapping[str, Any]) -> list[EvalResult]:
-    """One EvalResult per (test corpus or dataset part) x metric, last-epoch means over seeds."""
+    """One EvalResult per metric for the test corpus, and for each of its datasets when it holds several (a
+    one-dataset corpus IS its dataset: the same numbers twice would read as two results); last-epoch means over
+    seeds."""
     last = results["last_epoch"]
-    parts = [p for p in last if p not in ("note", "all")]
-    name = corpus_name(recipe, parts)
+    test = ScoredCorpus.of(results)
     split = f"{results['protocol']['short']} out-of-fold"
     seeds = len(results["seeds"])
     entries = []
-    for part in ["all", *parts]:
-        if part == "all":
-            dataset_type, dataset_name = slug(name), name
-        else:
-            dataset_type, dataset_name = part, f"{part} ({name})" if len(parts) > 1 else part
-        if part != "all" and len(parts) == 1 and slug(part) == slug(name):
-            continue
+    parts = [("all", test.key, test.title)]
+    if len(test.datasets) > 1:
+        parts += [(part, part, f"{dataset_title(part)} (part of {test.title})") for part in test.datasets]
+    for part, dataset_type, dataset_name in parts:
         for key, label in METRICS:
             entries.append(
                 EvalResult(
@@ -72,15 +175,16 @@ def eval_results(recipe: Recipe, results: Mapping[str, Any]) -> list[EvalResult]
 
 
 def card_data(recipe: Recipe, results: Mapping[str, Any]) -> ModelCardData:
-    parts = [p for p in results["last_epoch"] if p not in ("note", "all")]
+    test = ScoredCorpus.of(results)
     backbone = recipe.model.backbone
+    trained = dict.fromkeys(source for stage in recipe.stages for source in stage.train if source != "real")
     return ModelCardData(
-        model_name=recipe.name,
+        model_name=card_title(recipe, results),
         library_name="transformers",
         pipeline_tag="image-classification",
         license="other",
         tags=["micro-expression", "miex", "facial-expression-recognition", f"miex-{recipe.model.name}"],
-        datasets=[slug(corpus_name(recipe, parts)), *(["miex"] if recipe.data.miex else [])],
+        datasets=[test.key, *trained],
         metrics=[key for key, _ in METRICS],
         base_model=backbone if backbone and "/" in backbone and not Path(backbone).exists() else None,
         eval_results=eval_results(recipe, results),
@@ -91,12 +195,14 @@ def _pm(entry: Mapping[str, Any]) -> str:
     return f"{100 * entry['mean']:.1f} ± {100 * entry['std']:.1f}"
 
 
-def results_table(summary: Mapping[str, Any]) -> str:
+def results_table(summary: Mapping[str, Any], test: ScoredCorpus) -> str:
+    """The test corpus's row, then one per dataset when it holds several (one dataset: its row IS the corpus's)."""
     lines = ["| test data | samples | UF1 (%) | UAR (%) | accuracy (%) |", "|---|---:|---:|---:|---:|"]
-    for part, entry in summary.items():
-        if part == "note":
-            continue
-        lines.append(f"| {part} | {entry['num_samples']} | {_pm(entry['uf1'])} | {_pm(entry['uar'])} | "
+    parts = ["all", *(test.datasets if len(test.datasets) > 1 else ())]
+    for part in parts:
+        entry = summary[part]
+        name = test.title if part == "all" else dataset_title(part)
+        lines.append(f"| {name} | {entry['num_samples']} | {_pm(entry['uf1'])} | {_pm(entry['uar'])} | "
                      f"{_pm(entry['accuracy'])} |")  # fmt: skip
     return "\n".join(lines)
 
@@ -132,14 +238,25 @@ def _stages(recipe: Recipe) -> str:
 def _training_data(recipe: Recipe, results: Mapping[str, Any]) -> str:
     data = recipe.data
     real = data.real
+    test = ScoredCorpus.of(results)
+    sizes = source_sizes(results)
     labels = "3-class (negative, positive, surprise)" if real.labels is None else f"native classes {list(real.labels)}"
-    lines = [f"- `real`: clip table `{real.clips.name}`" + (f" ({real.name})" if real.name else "")
-             + (f", datasets {list(real.datasets)}" if real.datasets else "") + f", {labels}"]  # fmt: skip
-    if data.miex:
-        lines.append(f"- `miex`: MiE-X from `{data.miex.path.name}` (split `{data.miex.split}`)")
+    called = f" (named {real.name!r} in the recipe)" if real.name and slug(real.name) != test.key else ""
+    lines = [f"- `real`: clip table `{real.clips.name}`: {test.title}, {test.clips} clips{called}"
+             + (f", datasets filtered to {list(real.datasets)}" if real.datasets else "") + f", {labels}"]  # fmt: skip
+    used = {source for stage in recipe.stages for source in stage.train}
+    if data.miex and "miex" in used:
+        lines.append(f"- `miex`: {source_title('miex', test, sizes)} from `{data.miex.path.name}` "
+                     f"(split `{data.miex.split}`)")  # fmt: skip
     for name, spec in data.extra.items():
+        if name not in used:
+            continue
         frames = (f", early frames: apex at floor(N·p), p ~ U{spec.early_interval}" if spec.frames == "early" else "")
-        lines.append(f"- `{name}`: clip table `{spec.clips.name}`{frames}")
+        lines.append(f"- `{name}`: {source_title(name, test, sizes)} from clip table `{spec.clips.name}`{frames}")
+    for name, info in (results.get("alignment") or {}).items():
+        skipped = len(info.get("skipped_clips") or [])
+        left_out = f"; {skipped} clip(s) with no face on the onset frame left out (results.json)" if skipped else ""
+        lines.append(f"- alignment of `{name}` ({info['method']}): {info['description']}{left_out}")
     return "\n".join(lines)
 
 
@@ -163,7 +280,7 @@ def render_card(
     best = results.get("best_on_validation")
     best_note = (
         "Best epoch chosen on a validation split carved from the training subjects (never on test data), for "
-        "reference:\n\n" + results_table({k: v for k, v in best.items() if k != "note"})
+        "reference:\n\n" + results_table(best, ScoredCorpus.of(results))
         if best
         else "No validation split was configured, so no \"best epoch\" figure is given (choosing it on test data "
         "would inflate the score)."
@@ -176,20 +293,20 @@ def render_card(
     )
     body = render_template(
         CARD_TEMPLATE,
-        title=recipe.name,
-        summary=recipe.description or f"A `{recipe.model.name}` micro-expression recognizer trained by recipe "
-        f"`{recipe.name}`.",
+        title=card_title(recipe, results),
+        summary=card_summary(recipe, results),
         model_name=recipe.model.name,
         model_description=MODEL_DESCRIPTIONS.get(recipe.model.name, "miex recognizer"),
         parameters=f"{parameters:,}",
         backbone=f"`{recipe.model.backbone}`" if recipe.model.backbone else "random weights",
         label_space=", ".join(f"{i} {n}" for i, n in enumerate(label_names)),
         recipe_name=recipe.name,
+        reproduction=reproduction_note(recipe, results),
         protocol=results["protocol"]["description"][0].upper() + results["protocol"]["description"][1:]
         + f" ({results['protocol']['folds']} folds), {len(recipe.seeds)} seed(s)",
         metric_note="UF1 and UAR come from one confusion matrix of all out-of-fold predictions (TP/FP/FN summed "
         "over folds first), per-dataset rows from the same pooled predictions; mean ± sample std over seeds",
-        results_table=results_table({k: v for k, v in results["last_epoch"].items() if k != "note"}),
+        results_table=results_table(results["last_epoch"], ScoredCorpus.of(results)),
         best_note=best_note,
         training_data=_training_data(recipe, results),
         leakage=LEAKAGE,

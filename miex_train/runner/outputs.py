@@ -14,11 +14,14 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..metrics import per_dataset, per_fold_mean
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 RESULTS_FORMAT = "miex.results/1"
 METRIC_NOTE = (
@@ -216,35 +219,72 @@ def curve_points(history: Sequence[dict[str, Any]], key: str) -> tuple[list[floa
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def plot_curves(results: Sequence[FoldResult], stages: Sequence[str], path: Path) -> Path:
-    """Per stage: training loss per epoch (one thin line per seed x fold, their mean bold) and, when a validation
-    split exists, validation UF1 on the right axis."""
+CURVES: tuple[tuple[str, str, str, str], ...] = (
+    ("loss", "train loss", "-", "."),
+    ("eval_loss", "validation loss", "--", "x"),
+    ("eval_uf1", "validation UF1", ":", "^"),
+)
+"""Trainer log keys drawn per stage: key, legend text, line style, marker (``eval_uf1`` on the right axis)."""
+LABELLED_RUNS = 8
+"""Up to this many seed x fold runs get a legend entry each; beyond, one entry for all of them and their mean."""
+
+
+def run_label(result: FoldResult, results: Sequence[FoldResult]) -> str:
+    """``fold0`` (one seed) or ``seed 1 fold0``: what a line of the curves belongs to."""
+    return result.fold if len({r.seed for r in results}) == 1 else f"seed {result.seed} {result.fold}"
+
+
+def curves_figure(results: Sequence[FoldResult], stages: Sequence[str]) -> Figure:
+    """Per stage: training loss per epoch of every seed x fold, validation loss (dashed) and validation UF1 (dotted,
+    right axis) where a validation split exists. Every line is in the legend (per run up to :data:`LABELLED_RUNS`
+    runs, else one entry per kind plus the bold mean of the training loss)."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(4.2 * len(stages), 3.4))
+    labelled = len(results) <= LABELLED_RUNS
+    figure = Figure(figsize=(5.6 * len(stages), 4.2))
     for index, stage in enumerate(stages):
         axes = figure.add_subplot(1, len(stages), index + 1)
-        curves = [curve_points(r.history.get(stage, []), "loss") for r in results]
-        for epochs, losses in curves:
-            axes.plot(epochs, losses, color="tab:blue", alpha=0.25, linewidth=0.8, marker=".")
-        lengths = {len(e) for e, _ in curves if e}
-        if len(lengths) == 1:
-            epochs = next(e for e, _ in curves if e)
-            axes.plot(epochs, np.mean([c for _, c in curves if c], axis=0), color="tab:blue", linewidth=2,
-                      marker="o", label="training loss (mean)")  # fmt: skip
-        validation = [curve_points(r.history.get(stage, []), "eval_uf1") for r in results]
-        if any(v for v, _ in validation):
-            twin = axes.twinx()
-            for epochs, scores in validation:
-                twin.plot(epochs, scores, color="tab:orange", alpha=0.5, linewidth=0.8, marker=".")
-            twin.set_ylabel("validation UF1", color="tab:orange")
-            twin.set_ylim(0, 1)
+        twin = None
+        train_curves = []
+        for number, result in enumerate(results):
+            history = result.history.get(stage, [])
+            name = run_label(result, results) if labelled else "each run"
+            first = labelled or number == 0  # beyond LABELLED_RUNS, one legend entry stands for every run
+            colour = f"C{number % 10}" if labelled else "tab:blue"
+            style = {"color": colour, "linewidth": 1.2 if labelled else 0.6, "alpha": 1.0 if labelled else 0.3}
+            for key, kind, linestyle, marker in CURVES:
+                epochs, values = curve_points(history, key)
+                if not epochs:
+                    continue
+                if key == "loss":
+                    train_curves.append((epochs, values))
+                if key == "eval_uf1":
+                    twin = twin or axes.twinx()
+                target = twin if key == "eval_uf1" else axes
+                target.plot(epochs, values, linestyle=linestyle, marker=marker,
+                            label=f"{kind}, {name}" if first else "_nolegend_", **style)  # fmt: skip
+        lengths = {len(e) for e, _ in train_curves}
+        if not labelled and len(lengths) == 1:
+            axes.plot(train_curves[0][0], np.mean([c for _, c in train_curves], axis=0), color="tab:blue",
+                      linewidth=2, marker="o", label=f"train loss, mean of {len(train_curves)} runs")  # fmt: skip
         axes.set_title(f"stage {stage!r}", fontsize=9)
         axes.set_xlabel("epoch")
-        axes.set_ylabel("training loss")
-        if axes.get_legend_handles_labels()[0]:
-            axes.legend(fontsize=7)
+        axes.set_ylabel("loss")
+        handles, labels = axes.get_legend_handles_labels()
+        if twin is not None:
+            twin.set_ylabel("validation UF1")
+            twin.set_ylim(0, 1)
+            more = twin.get_legend_handles_labels()
+            handles, labels = handles + more[0], labels + more[1]
+        if handles:
+            axes.legend(handles, labels, fontsize=6, loc="upper right")
     figure.tight_layout()
+    return figure
+
+
+def plot_curves(results: Sequence[FoldResult], stages: Sequence[str], path: Path) -> Path:
+    """:func:`curves_figure`, saved as a PNG."""
+    figure = curves_figure(results, stages)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     return path

@@ -44,7 +44,8 @@ WRITTEN = ("recipe.yaml", "folds.json", "results.json", "run_info.json", "curves
 
 
 class FlowFunction:
-    """Onset -> apex optical flow (the face pipeline's TV-L1 or Farneback) for the flow recognizers."""
+    """Onset -> apex optical flow (the face pipeline's TV-L1 or Farneback) for the flow recognizers; the frames it
+    receives are the aligned crops (:mod:`miex_train.aligned_clips`) unless the recipe says ``alignment: none``."""
 
     def __init__(self, method: str) -> None:
         from miex_dataset.faces.flow import FlowParams, default_method
@@ -299,6 +300,7 @@ def train_stages(
         if last and fold is not None and fold.validation:
             validation = inputs(plan, real_rows(plan.sources, fold.validation), model, train=False)
         logger.info("%s stage %r: %d training samples %s", label, stage.name, len(train), counts[stage.name])
+        outcome = None  # the previous stage's Trainer is not kept alive while this one trains
         outcome = train_stage(
             model, inputs(plan, train, model, train=True, seed=seed * 1000 + index), stage.training,
             workdir=workdir, seed=seed, label=f"{label}/{stage.name}", validation=validation,
@@ -410,6 +412,7 @@ def run(
         "model": recipe.model.name,
         "label_names": plan.label_names,
         "protocol": _protocol_info(plan),
+        "alignment": plan.sources.alignment_info(),
         "seeds": list(recipe.seeds),
         "stages": [_stage_info(stage) for stage in recipe.stages],
         "world_size": world_size(),

@@ -21,7 +21,8 @@ from miex_dataset.corpora.clips import read_clip_table
 from miex_dataset.errors import MiexInputError
 from miex_dataset.sources.mae import apex_index
 
-from ..data import FRAME_COLUMNS, SEQUENCE_COLUMNS, label_names_of, load_miex, real_dataset
+from ..aligned_clips import AlignmentReport, align_table
+from ..data import FRAME_COLUMNS, SEQUENCE_COLUMNS, label_names_of, labelled_clips, load_miex, real_dataset
 from ..protocols import PROVENANCE_COLUMNS, Fold, Subject, make_fold, subject_mask, trainable_synthetic
 from .recipe import MiexSpec, RealSpec
 
@@ -36,6 +37,7 @@ class Corpus:
     dataset: datasets.Dataset
     subjects: pd.DataFrame  # dataset, subject (and label) per row, for subject masks and folds
     table_subjects: set[Subject] = field(default_factory=set)  # every subject of the table, labelled or not
+    alignment: AlignmentReport | None = None
 
     @property
     def label_names(self) -> list[str]:
@@ -59,9 +61,15 @@ class Sources:
             return label_names_of(self.miex)
         return self.extra[source].label_names
 
+    def alignment_info(self) -> dict[str, object]:
+        """How each clip table was aligned (results.json ``alignment``: per source, settings, counts, skipped clips)."""
+        corpora = {"real": self.real, **self.extra}
+        return {name: corpus.alignment.to_json() for name, corpus in corpora.items() if corpus.alignment is not None}
+
 
 def load_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
-    """Read a clip table, keep ``spec.datasets``, apply the label space and the frame choice."""
+    """Read a clip table, keep ``spec.datasets``, apply the label space and the frame choice, then align the clips
+    that remain (:func:`miex_train.aligned_clips.align_table`: only clips that will be used are detected)."""
     table = read_clip_table(spec.clips)
     where = f"data.{name}" if name == "real" else f"data.extra.{name}"
     if spec.datasets is not None:
@@ -75,12 +83,15 @@ def load_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
     if spec.frames == "early":
         table = _early_apex(table, spec)
     # the index stays the table file's row number, so a missing frame is reported at its row in spec.clips
+    table = labelled_clips(table) if spec.labels is None else _in_label_space(table, spec, where)
+    table, alignment = align_table(table, spec.alignment, sequence=sequence, on_missing_face=spec.on_missing_face,
+                                   table_file=spec.clips, where=where)  # fmt: skip
     dataset = (real_dataset(table, sequence=sequence, table_file=spec.clips) if spec.labels is None
-               else _native_labels(table, spec, where, sequence))  # fmt: skip
+               else _native_labels(table, spec, sequence))  # fmt: skip
     if len(dataset) == 0:
         raise MiexInputError("no labelled clips left (check datasets: and labels:)", file=spec.clips, field=where)
     subjects = dataset.select_columns(["dataset", "subject", "label"]).to_pandas()
-    return Corpus(name=name, dataset=dataset, subjects=subjects, table_subjects=table_subjects)
+    return Corpus(name=name, dataset=dataset, subjects=subjects, table_subjects=table_subjects, alignment=alignment)
 
 
 def _early_apex(table: pd.DataFrame, spec: RealSpec) -> pd.DataFrame:
@@ -92,8 +103,8 @@ def _early_apex(table: pd.DataFrame, spec: RealSpec) -> pd.DataFrame:
     return table.assign(onset=0, apex=apex)
 
 
-def _native_labels(table: pd.DataFrame, spec: RealSpec, where: str, sequence: int = 0) -> datasets.Dataset:
-    """Label = position of the clip's emotion in ``spec.labels``; clips of other emotions are left out (logged)."""
+def _in_label_space(table: pd.DataFrame, spec: RealSpec, where: str) -> pd.DataFrame:
+    """The clips whose emotion is one of ``spec.labels``; the others are left out (logged)."""
     names = list(spec.labels or ())
     emotions = table["emotion"].astype(str)
     found = sorted(set(emotions))
@@ -105,7 +116,12 @@ def _native_labels(table: pd.DataFrame, spec: RealSpec, where: str, sequence: in
     if (~kept).any():
         left = emotions[~kept].value_counts().to_dict()
         logger.info("%s: leaving out %d clip(s) outside the label space %s: %s", where, int((~kept).sum()), names, left)
-    table = table[kept]
+    return table[kept]
+
+
+def _native_labels(table: pd.DataFrame, spec: RealSpec, sequence: int = 0) -> datasets.Dataset:
+    """Label = position of the clip's emotion in ``spec.labels`` (the table holds only those emotions)."""
+    names = list(spec.labels or ())
     native = [names.index(e) for e in table["emotion"].astype(str)]
     # real_dataset speaks the 3-class space; relabel below
     dataset = real_dataset(table.assign(label=0), sequence=sequence, table_file=spec.clips)

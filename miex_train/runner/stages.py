@@ -140,6 +140,11 @@ def precision_flags(precision: str) -> dict[str, bool]:
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
+def checkpointing_on(setting: str) -> bool:
+    """``auto``: on when training on the CPU (memory binds there), off on a GPU."""
+    return setting == "on" or (setting == "auto" and not torch.cuda.is_available())
+
+
 def world_size() -> int:
     """Processes of this run (``torchrun`` / ``accelerate launch`` set ``WORLD_SIZE``)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -210,6 +215,8 @@ def train_stage(
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     best = BestOnValidation() if validation is not None else None
+    if hasattr(model, "activation_checkpointing"):
+        model.activation_checkpointing = checkpointing_on(spec.activation_checkpointing)
     trainer = StageTrainer(
         model=model,
         args=training_arguments(spec, workdir=workdir, seed=seed, evaluate=validation is not None),
@@ -223,7 +230,17 @@ def train_stage(
     trainer.remove_callback(PrinterCallback)
     with logging_redirect_tqdm():
         trainer.train()
+    drop_optimizer(trainer)
     return StageOutcome(trainer=trainer, history=list(trainer.state.log_history), best=best)
+
+
+def drop_optimizer(trainer: Trainer) -> None:
+    """After training the Trainer only predicts: drop its optimizer state (Adam: two tensors per weight), scheduler
+    and the Accelerator's references to them and to the training DataLoader, so they are not alive while the next
+    stage or fold trains (a LOSO run trains 68 folds in one process)."""
+    trainer.accelerator.free_memory()
+    trainer.optimizer = trainer.lr_scheduler = None
+    trainer.callback_handler.optimizer = trainer.callback_handler.lr_scheduler = None
 
 
 def predict(trainer: Trainer, dataset: Any, truth: np.ndarray) -> np.ndarray:
