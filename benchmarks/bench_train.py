@@ -339,17 +339,20 @@ class TreeMemory(threading.Thread):
     """Samples the memory of this process and all its descendants (DataLoader workers) until stopped.
 
     ``rss``: resident set summed over processes (counts pages shared by forked workers once per process, an upper
-    bound); ``pss``: proportional set size summed (shared pages split between their users: the honest total)."""
+    bound); ``pss``: proportional set size summed (shared pages split between their users: the honest total);
+    ``pss_anon``: its anonymous part (heap, tensors), without the file pages of memory-mapped Arrow data, which the
+    kernel reclaims under pressure (Linux ``smaps_rollup``; None elsewhere)."""
 
     def __init__(self, interval: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.interval, self.halt = interval, threading.Event()
-        self.peak = {"rss_tree_mb": 0.0, "pss_tree_mb": 0.0, "rss_main_mb": 0.0, "processes": 0}
+        self.peak = {"rss_tree_mb": 0.0, "pss_tree_mb": 0.0, "pss_anon_tree_mb": 0.0, "rss_main_mb": 0.0,
+                     "processes": 0}  # fmt: skip
 
     @staticmethod
     def snapshot() -> dict[str, float]:
         main = psutil.Process()
-        rss = pss = 0.0
+        rss = pss = anon = 0.0
         processes = [main, *main.children(recursive=True)]
         for process in processes:
             try:
@@ -358,14 +361,26 @@ class TreeMemory(threading.Thread):
                 continue
             rss += info.rss
             pss += info.pss
+            anon += _pss_anon(process.pid)
         mb = 1024.0 * 1024.0
-        return {"rss_tree_mb": rss / mb, "pss_tree_mb": pss / mb, "rss_main_mb": main.memory_info().rss / mb,
-                "processes": len(processes)}  # fmt: skip
+        return {"rss_tree_mb": rss / mb, "pss_tree_mb": pss / mb, "pss_anon_tree_mb": anon / mb,
+                "rss_main_mb": main.memory_info().rss / mb, "processes": len(processes)}  # fmt: skip
 
     def run(self) -> None:
         while not self.halt.wait(self.interval):
             for key, value in self.snapshot().items():
                 self.peak[key] = max(self.peak[key], value)
+
+
+def _pss_anon(pid: int) -> float:
+    """Bytes of anonymous proportional memory of ``pid`` (0 where the kernel does not say)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss_Anon:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def aligned_cache_counters() -> dict[str, int] | None:
