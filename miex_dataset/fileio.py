@@ -42,6 +42,13 @@ def atomic_path(path: str | PathLike[str], suffix: str = "") -> Iterator[Path]:
             temporary.unlink()
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none): libraries' multi-line messages
+    become the one line a command prints."""
+    text = str(error)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def sha256_of(path: str | PathLike[str]) -> str:
     """The sha256 of a file's bytes, read in blocks (shards, checkpoints and model bundles are large)."""
     import hashlib
@@ -67,8 +74,7 @@ def read_parquet(path: str | PathLike[str], what: str, columns: list[str] | None
     try:
         return pq.read_table(path, columns=columns)
     except (pa.ArrowException, OSError, ValueError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise MiexInputError(f"not a readable {what} (parquet): {reason}", file=path) from error
+        raise MiexInputError(f"not a readable {what} (parquet): {first_line(error)}", file=path) from error
 
 
 def contained(

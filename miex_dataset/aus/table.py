@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import MiexInputError
-from ..fileio import atomic_path, guard_output_file, read_parquet
+from ..fileio import atomic_path, first_line, guard_output_file, read_parquet
 from .schema import AU_MAX, AU_MIN, AU_NAMES
 
 KEY_COLUMNS: tuple[str, ...] = ("path", "dataset", "subject", "clip", "frame", "extractor")
@@ -167,7 +167,7 @@ def read_au_table(path: str | PathLike[str]) -> pd.DataFrame:
         try:
             frame = pd.read_csv(path, keep_default_na=False)
         except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            reason = first_line(error)
             raise MiexInputError(f"not a readable AU table (CSV, UTF-8): {reason}", file=path) from error
     else:
         parquet = read_parquet(path, "AU table")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import MiexInputError
-from ..fileio import describe_os_error
+from ..fileio import describe_os_error, first_line
 
 
 @dataclass(frozen=True)
@@ -118,9 +118,9 @@ def run_reporting_errors(prog: str, run: Callable[[], int], *, verbose: bool, in
     except Exception as error:  # the last line of defence: one line, the traceback on -v
         if verbose:
             raise
-        reason = str(error).splitlines()[0] if str(error) else ""
+        described = f"{type(error).__name__}: {first_line(error)}" if str(error) else type(error).__name__
         hint = "run it again with -v for the traceback and report it with the command you ran"
-        print(f"{prog}: internal error: {type(error).__name__}: {reason}\n  {hint}", file=sys.stderr)
+        print(f"{prog}: internal error: {described}\n  {hint}", file=sys.stderr)
         return 1
 
 if __name__ == "__main__":  # pragma: no cover

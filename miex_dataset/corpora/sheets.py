@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MiexInputError
+from ..fileio import first_line
 
 HEADER_SEARCH_ROWS = 40
 """How many leading rows may precede the header (SAMM has 13)."""
@@ -70,7 +71,7 @@ def open_sheet(
     try:
         workbook = openpyxl.load_workbook(path, data_only=True)
     except Exception as error:  # openpyxl raises several unrelated types for a non-xlsx file
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = first_line(error)
         raise MiexInputError(
             f"cannot read as an xlsx workbook ({reason}); pass the release's .xlsx coding sheet with {option} "
             "(not a CSV, .xls or text export)",

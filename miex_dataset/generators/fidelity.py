@@ -296,11 +296,11 @@ def _delivered_motion(
     if not hasattr(generator, "targets"):
         return
     from ..faces.mesh import face_frame
-    from .tracking import track_points
+    from .tracking import delivered_ratio, track_points
 
     frame = face_frame(neutral)
     before = to_uint8(face[None])[0]
-    iod = float(np.linalg.norm(frame.to_pixels(np.array([[1.0, 0.0]])) - frame.to_pixels(np.zeros((1, 2)))))
+    iod = frame.interocular
     for a, au in enumerate(AU_NAMES):
         row = a * steps + steps - 1
         if au == "AU45":
@@ -313,8 +313,7 @@ def _delivered_motion(
         if redetected[row] is not None:
             moving = size > 0.01
             got = frame.to_local(redetected[row]) - frame.to_local(neutral)
-            w, g = want[moving], got[moving]
-            out[au]["landmarks"].append(float((w * g).sum() / (w * w).sum()))
+            out[au]["landmarks"].append(delivered_ratio(want[moving], got[moving]))
         main = np.flatnonzero(size >= 0.5 * size.max())
         shift_px, found = track_points(before, to_uint8(frames[row : row + 1])[0], neutral[main],
                                        radius=max(3, round(0.08 * iod)), search=round(0.3 * iod) + 2)  # fmt: skip

@@ -29,7 +29,7 @@ from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
 
 from ...errors import MiexInputError
-from ...fileio import atomic_path
+from ...fileio import atomic_path, first_line
 from ..grid import image_grid
 from .checkpoints import (
     CHECKPOINT_MANIFEST,
@@ -191,7 +191,7 @@ class GANimationTrainer:
         try:
             self.accelerator.load_state(str(folder), load_kwargs={"weights_only": True})
         except (pickle.UnpicklingError, RuntimeError, ValueError, KeyError, TypeError) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            reason = first_line(error)
             raise MiexInputError(
                 f"--resume: checkpoint does not load as tensors into this model configuration "
                 f"({reason}); resume with the options it was trained with",
