@@ -61,3 +61,18 @@ def test_auto_checkpoints_where_memory_binds(setting: str, expected: bool) -> No
     from miex_train.runner.stages import checkpointing_on
 
     assert checkpointing_on(setting) is expected
+
+
+@pytest.mark.parametrize("family", ["branches", "apexme"])
+def test_the_recognizers_checkpoint_their_encoders_when_told(family: str) -> None:
+    """The switch the runner sets reaches the ResNet encoders of both image recognizers, in training only."""
+    from miex_train.models import create_model
+
+    model = create_model(family, encoder=SMALL).train()
+    images = torch.randn(2, 3, 96, 96)
+    inputs = {"pixel_values_onset": images, "pixel_values_apex": images} if family == "branches" else {
+        "pixel_values": images}  # fmt: skip
+    plain = saved_bytes(lambda: model(**inputs))
+    model.activation_checkpointing = True
+    assert saved_bytes(lambda: model(**inputs)) < plain / 2
+    assert not model.eval().checkpointed
