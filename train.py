@@ -1,8 +1,8 @@
 """Train and evaluate a recognizer from a recipe: the same code as ``miex train``.
 
-    python train.py --recipe table1_branches_miex_finetune
-    torchrun --standalone --nproc_per_node 2 train.py --recipe RECIPE.yaml
-    accelerate launch train.py --recipe RECIPE.yaml
+python train.py --recipe table1_branches_miex_finetune
+torchrun --standalone --nproc_per_node 2 train.py --recipe RECIPE.yaml
+accelerate launch train.py --recipe RECIPE.yaml
 """
 
 from miex_train.cli.train import main

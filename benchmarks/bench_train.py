@@ -17,11 +17,13 @@ backward + gradient
   45k-sample MiE-X folder, batch 32 on CPU, a few optimiser steps per stage (memory over the whole protocol, not
   accuracy). Reports the peak memory of the process tree (main + DataLoader workers; RSS and PSS, sampled in a
   thread), the main process's memory after each fold (growth per fold), wall time and the aligned-clip cache
-  counters. Corpus and MiE-X are written once under ``--cache-dir`` and reused.
+  counters. Corpus and MiE-X are written once under ``--cache-dir`` and reused. The runner bounds glibc's heap
+  (``miex_train/memory.py``); ``--loso-unbounded-heap`` measures without that, for comparison.
 
 Usage: ``python benchmarks/bench_train.py [--miex DIR] [--batch B] [--steps S] [--workers N] [--samples K]``
 (without ``--miex`` a temporary MiE-X folder of astronaut-face frames is written first);
-``python benchmarks/bench_train.py --loso-rss [--loso-steps S] [--loso-encoder tiny|resnet18] [--loso-folds N]``.
+``python benchmarks/bench_train.py --loso-rss [--loso-steps S] [--loso-encoder tiny|resnet18] [--loso-folds N]
+[--loso-unbounded-heap]``.
 """
 
 from __future__ import annotations
@@ -393,7 +395,7 @@ def aligned_cache_counters() -> dict[str, int] | None:
 
 
 def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, encoder: str, folds: int,
-                 aligned: Path) -> dict[str, object]:  # fmt: skip
+                 aligned: Path, unbounded_heap: bool = False) -> dict[str, object]:  # fmt: skip
     """Run the recipe runner over the LOSO folds with ``steps`` optimiser steps per stage; memory and time."""
     from miex_dataset.corpora.clips import read_clip_table
     from miex_train.protocols import loso, save_folds
@@ -439,6 +441,8 @@ def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, 
         return result
 
     stages.training_arguments, runner.run_fold = few_steps, measured_fold
+    if unbounded_heap:  # the allocator as glibc leaves it: the "before" figure of docs/reference.md §Training memory
+        runner.bound_heap, runner.release_free_heap = (lambda: False), (lambda: None)
     sampler = TreeMemory()
     before = TreeMemory.snapshot()
     sampler.start()
@@ -460,7 +464,8 @@ def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, 
     return {
         "clips": len(read_clip_table(table)), "miex_samples": len(load_miex(miex)), "folds": len(after_fold),
         "interrupted": interrupted,
-        "batch": batch, "steps_per_stage": steps, "encoder": encoder,
+        "batch": batch, "steps_per_stage": steps, "encoder": encoder, "heap": "unbounded" if unbounded_heap else
+        "bounded (miex_train.memory)",
         "workers": recipe.stages[0].training.num_workers, "wall_s": round(seconds, 1),
         "s_per_fold": round(seconds / max(1, len(after_fold)), 2),
         "before_run": {k: round(v, 1) for k, v in before.items()},
@@ -482,7 +487,8 @@ def loso_rss(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as scratch:
         command = [sys.executable, __file__, "--loso-measure", str(table), str(miex), scratch,
                    "--loso-batch", str(args.loso_batch), "--loso-steps", str(args.loso_steps), "--loso-encoder",
-                   args.loso_encoder, "--loso-folds", str(args.loso_folds), "--cache-dir", str(cache)]  # fmt: skip
+                   args.loso_encoder, "--loso-folds", str(args.loso_folds), "--cache-dir", str(cache),
+                   *(["--loso-unbounded-heap"] if args.loso_unbounded_heap else [])]  # fmt: skip
         done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -505,6 +511,11 @@ def main() -> None:
                              "ResNet-18 (adds its activations: use --loso-folds to keep the run short)")  # fmt: skip
     parser.add_argument("--loso-folds", type=int, default=0, help="only the first N LOSO folds (0: all 68)")
     parser.add_argument("--loso-samples", type=int, default=45_000, help="MiE-X samples")
+    parser.add_argument(
+        "--loso-unbounded-heap",
+        action="store_true",
+        help="leave glibc's allocator as it is (the runner bounds it: miex_train/memory.py)",
+    )
     default_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "miex" / "bench_train"
     parser.add_argument("--cache-dir", type=Path, default=default_cache, help="where the LOSO fixtures are kept")
     parser.add_argument("--loso-measure", nargs=3, type=Path, help=argparse.SUPPRESS)  # TABLE MIEX SCRATCH (child)
@@ -515,7 +526,8 @@ def main() -> None:
         table, miex, scratch = args.loso_measure
         print(json.dumps(measure_loso(table, miex, scratch, batch=args.loso_batch, steps=args.loso_steps,
                                       encoder=args.loso_encoder, folds=args.loso_folds,
-                                      aligned=args.cache_dir / "aligned-clips")))  # fmt: skip
+                                      aligned=args.cache_dir / "aligned-clips",
+                                      unbounded_heap=args.loso_unbounded_heap)))  # fmt: skip
         return
     if args.loso_rss:
         print(json.dumps({"torch": torch.__version__, "cpu_count": os.cpu_count(), "loso": loso_rss(args)}, indent=2))

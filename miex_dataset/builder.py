@@ -2,7 +2,8 @@
 
 ``datasets`` (>= 4) no longer runs loading scripts, so ``load_dataset("miex")`` reads a folder written by
 ``miex synthesize`` (or the Hub repo it was pushed to). This class is the third way in: it renders the same rows
-in-process, with the same parameters as the command line::
+in-process. Its parameters are :class:`~miex_dataset.synthesis.config.SynthesisConfig`'s fields, the options of
+``miex synthesize`` (``--samples-per-identity`` is ``samples_per_identity=``)::
 
     from miex_dataset.builder import MiEX
 
@@ -17,17 +18,17 @@ Configs: ``miex`` (three sources, onset + apex), ``miex-video`` (10 frames), and
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import datasets
 
 from .corpora.report import ValidationReport
-from .plan import PlanConfig
-from .sources import SOURCES, PoolConfig
+from .sources import SOURCES
+from .synthesis.config import SynthesisConfig
 from .synthesis.engine import EngineConfig
 from .synthesis.faces import check_faces
-from .synthesis.inputs import SynthesisInputs, resolve_plan
+from .synthesis.inputs import resolve_plan
 from .synthesis.render import Encoding, Renderer
 from .synthesis.schema import miex_features
 from .synthesis.shards import plan_shards
@@ -39,35 +40,25 @@ CITATION = """@inproceedings{liu2022mie,
 
 
 @dataclass
-class MiEXConfig(datasets.BuilderConfig):
-    """The ``miex synthesize`` options as builder parameters (None: the embedded default for inputs)."""
+class MiEXConfig(datasets.BuilderConfig, SynthesisConfig):
+    """The builder's parameters: every :class:`SynthesisConfig` field (the ``miex synthesize`` options), plus the
+    ``BuilderConfig`` name, version and description."""
 
-    video: bool = False
-    sources: tuple[str, ...] | None = None
-    plan: str | None = None
-    faces: str | None = None
-    pool: str | None = None
-    mie: list[tuple[str, str]] = field(default_factory=list)
-    mae: list[tuple[str, str]] = field(default_factory=list)
-    expert: int = 0
-    identities: int | None = None
-    samples_per_identity: int | None = None
-    triplets: int | None = None
-    seed: int = 0
-    generator: str = "warp"
-    checkpoint: str | None = None
-    warp_model: str | None = None
-    engine: EngineConfig = field(default_factory=EngineConfig)
+    def __post_init__(self) -> None:
+        datasets.BuilderConfig.__post_init__(self)
+        SynthesisConfig.__post_init__(self)
 
-    def inputs(self) -> SynthesisInputs:
-        has_sources = bool(self.mie or self.mae or self.expert)
-        pool = PoolConfig(mie=self.mie, mae=self.mae, expert=self.expert, video=self.video, seed=self.seed)
-        plan = PlanConfig(seed=self.seed, identities=self.identities, triplets=self.triplets,
-                          samples_per_identity=self.samples_per_identity,
-                          **({"sources": self.sources} if self.sources else {}))  # fmt: skip
-        return SynthesisInputs(plan=self.plan, faces=self.faces, pool=self.pool,
-                               pool_config=pool if has_sources else None, plan_config=plan,
-                               sources_given=self.sources is not None, video=self.video)  # fmt: skip
+    @property
+    def engine(self) -> EngineConfig:
+        """The rendering options as an :class:`EngineConfig`."""
+        return self.checked().engine_config()
+
+    @engine.setter
+    def engine(self, engine: EngineConfig) -> None:
+        """``engine=EngineConfig(...)`` (the parameter of earlier releases) sets the matching fields."""
+        self.shard_size, self.batch_size, self.size = engine.shard_size, engine.batch_size, engine.size
+        self.image_format, self.jpeg_quality = engine.encoding.format, engine.encoding.jpeg_quality
+        self.encode_workers, self.device, self.strict = engine.encode_workers, engine.device, engine.strict
 
 
 def _config(name: str, description: str, **options: Any) -> MiEXConfig:
@@ -96,19 +87,18 @@ class MiEX(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
         del dl_manager  # nothing to download: inputs are local files or the embedded default
-        # resolved here, before generation starts, so bad inputs raise MiexInputError itself (not wrapped by datasets)
-        self._resolved = resolve_plan(self.config.inputs())
+        # checked and resolved here, before generation starts, so bad inputs raise MiexInputError itself (not wrapped
+        # by datasets); datasets sets parameters as attributes, so they are checked again as a plain config
+        self._job = self.config.checked()
+        self._resolved = resolve_plan(self._job.inputs())
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN)]
 
     def _generate_examples(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        from .generators import load_generator
+        from .synthesis.api import load_configured_generator
 
-        config: MiEXConfig = self.config
-        resolved = self._resolved
-        options: dict[str, Any] = {"model": config.warp_model} if config.generator == "warp" else {
-            "checkpoint": config.checkpoint, "device": config.engine.device}  # fmt: skip
-        generator = load_generator(config.generator, **options)
-        engine = config.engine
+        job, resolved = self._job, self._resolved
+        engine = job.engine_config()
+        generator = load_configured_generator(job)
         plan, faces = check_faces(resolved.plan, size=engine.size, needs_landmarks=generator.needs_landmarks,
                                   faces_dir=resolved.faces_dir,
                                   report=ValidationReport(strict=engine.strict))  # fmt: skip
@@ -119,4 +109,10 @@ class MiEX(datasets.GeneratorBasedBuilder):
                     yield row["sample_id"], row
 
 
-__all__ = ["Encoding", "EngineConfig", "MiEX", "MiEXConfig"]
+def builder_options() -> set[str]:
+    """The synthesis parameters the builder takes (its config's fields beyond ``BuilderConfig``'s)."""
+    base = {item.name for item in fields(datasets.BuilderConfig)}
+    return {item.name for item in fields(MiEXConfig)} - base
+
+
+__all__ = ["Encoding", "EngineConfig", "MiEX", "MiEXConfig", "SynthesisConfig", "builder_options"]

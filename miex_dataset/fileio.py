@@ -2,7 +2,8 @@
 
 One place for the rules of the flow's file contract (docs/reference.md §File contract):
 
-- a file appears complete or not at all (:func:`atomic_path`: write a temporary beside it, rename into place);
+- a file appears complete or not at all (:func:`atomic_path`: write a temporary beside it, rename into place;
+  the one implementation of that rule, also behind :func:`write_json_atomic`);
 - one run at a time writes an output folder (:class:`OutputLock`);
 - nothing is written outside the output folder (:func:`contained`);
 - a file the command did not make is not overwritten unless the user says so (:func:`guard_output_file`);
@@ -27,19 +28,41 @@ LOCK_NAME = "lock"
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | PathLike[str], suffix: str = "") -> Iterator[Path]:
+def atomic_path(
+    path: str | PathLike[str], suffix: str = "", *, staging: str | PathLike[str] | None = None
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on any error it is removed.
 
-    ``suffix`` keeps writers that choose their format by extension happy (``".npz"``)."""
+    ``suffix`` keeps writers that choose their format by extension happy (``".npz"``). ``staging``: a folder (on the
+    same file system) to hold the temporary instead, so that nothing half-written ever appears in ``path``'s folder
+    (shards: ``data/`` is what loaders and uploads read)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.tmp{os.getpid()}{suffix}")
+    folder = path.parent if staging is None else Path(staging)
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f"{path.name}.tmp{os.getpid()}{suffix}"
     try:
         yield temporary
         temporary.replace(path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+
+
+def write_json_atomic(path: str | PathLike[str], payload: object) -> None:
+    """``payload`` as compact, key-sorted JSON through :func:`atomic_path`: an interrupted run never leaves a
+    half-written receipt, part or settings file."""
+    import json
+
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(payload, sort_keys=True), encoding="utf-8")
+
+
+def read_json(path: str | PathLike[str]) -> Any:
+    """A JSON file miex wrote (receipts, parts, settings); the reader of :func:`write_json_atomic`."""
+    import json
+
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def first_line(error: BaseException) -> str:

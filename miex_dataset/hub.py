@@ -1,10 +1,14 @@
-"""Publish a MiE-X dataset folder (or a trained model folder) to the Hugging Face Hub.
+"""Publish a MiE-X dataset folder (or a trained model folder) to the Hugging Face Hub, and fetch model repos back.
 
 The folder is checked locally first so a half-made folder never reaches the Hub, then uploaded with
 ``HfApi.upload_folder``: in huggingface_hub 2.x that is resumable and splits large folders into several commits, so
 running the same push again after an interruption only sends what is missing (files already on the Hub with the same
 content are skipped). Hub failures (bad token, no write access, unknown repo, no network) become a
 :class:`~miex_dataset.errors.MiexInputError` that says what to do next.
+
+:func:`resolve_pretrained` is the way back for generators: a local folder or file as it is, or a model repo
+``ORG/NAME`` downloaded with ``snapshot_download`` (cached, so it also works offline once fetched) and pinned to the
+commit its revision resolved to, which synthesis records with the run.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ import fnmatch
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
 from . import __version__
 from .errors import MiexInputError
-from .faces.runner import read_json
-from .fileio import RUN_STATE, OutputLock
+from .fileio import RUN_STATE, OutputLock, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +47,14 @@ def _ignored(path: str) -> bool:
     return any(fnmatch.fnmatch(path, pattern) for pattern in (*IGNORE_PATTERNS, *DEFAULT_IGNORE_PATTERNS))
 
 
+def is_repo_id(text: object) -> bool:
+    """Whether ``text`` is spelled like a Hub repo id ``ORG/NAME``."""
+    return isinstance(text, str) and bool(_REPO_ID.fullmatch(text)) and "--" not in text and ".." not in text
+
+
 def check_repo_id(repo_id: str) -> str:
     """``ORG/NAME`` as the Hub spells repo ids; checked before any request so a typo costs nothing."""
-    if not isinstance(repo_id, str) or not _REPO_ID.fullmatch(repo_id) or "--" in repo_id or ".." in repo_id:
+    if not is_repo_id(repo_id):
         raise MiexInputError(
             f"expected a Hub repo id ORG/NAME (letters, digits, '-', '_', '.'; e.g. my-lab/miex), got {repo_id!r}",
             field="repo",
@@ -240,27 +250,135 @@ def _explain(error: Exception, root: Path, repo_id: str, repo_type: str, endpoin
         said = f" ({said})" if said else ""
         if status == 401:
             return MiexInputError(f"the Hub at {endpoint} refused the credentials (401 Unauthorized){said}; {login} "
-                                  "(create one at https://huggingface.co/settings/tokens)", file=root, field="token")
+                                  "(create one at https://huggingface.co/settings/tokens)", file=root,
+                                  field="token")  # fmt: skip
         if status == 403:
             return MiexInputError(f"this token may not write to {namespace!r} (403 Forbidden){said}; use a write token "
                                   f"or a fine-grained one with write access to {namespace!r}, or ask an admin of it",
-                                  file=root, field="token")
+                                  file=root, field="token")  # fmt: skip
         if status == 404:
             return MiexInputError(f"{repo_type} repo {repo_id!r} not found or not visible with this token (404)"
                                   f"{said}; check --repo ORG/NAME and that {namespace!r} exists, and {login}",
-                                  file=root, field="repo")
+                                  file=root, field="repo")  # fmt: skip
         if status in (409, 412):
             return MiexInputError(f"the repo changed during the upload ({status}){said}; {resume}", file=root,
-                                  field="repo")
+                                  field="repo")  # fmt: skip
         return MiexInputError(f"the Hub answered {status}{said}; {resume}", file=root, field="repo")
     if isinstance(error, OfflineModeIsEnabled):
         return MiexInputError("HF_HUB_OFFLINE is set: unset it to push to the Hub", file=root)
     if isinstance(error, (httpx2.TransportError, ConnectionError, TimeoutError)):
         return MiexInputError(f"could not reach the Hub at {endpoint} ({type(error).__name__}: {error}); check the "
-                              f"network (or HF_ENDPOINT), then {resume}", file=root)
+                              f"network (or HF_ENDPOINT), then {resume}", file=root)  # fmt: skip
     if isinstance(error, HFValidationError):
         return MiexInputError(str(error), field="repo")
     if isinstance(error, ValueError) and "Invalid metadata in README.md" in str(error):
         return MiexInputError(f"the Hub refused the card metadata: {error}", file=root / "README.md",
-                              field="YAML front matter")
+                              field="YAML front matter")  # fmt: skip
+    return None
+
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """Where a generator's files were found: a local path, or a Hub snapshot pinned to a commit."""
+
+    path: Path
+    """A local file or folder (for a Hub repo: its snapshot folder in the Hugging Face cache)."""
+    source: str
+    """What was asked for: the local path or the repo id, as given."""
+    revision: str | None = None
+    """The commit a Hub repo resolved to (None for local files): recorded with every synthesis run."""
+
+
+def resolve_pretrained(
+    source: str | PathLike[str],
+    *,
+    revision: str | None = None,
+    required: Sequence[str] = (),
+    optional: Sequence[str] = (),
+    option: str = "--checkpoint",
+) -> Pretrained:
+    """A local file or folder as it is; else a Hub model repo ``ORG/NAME`` at ``revision`` (default main),
+    downloaded into the Hugging Face cache: the ``required`` and ``optional`` files when any is named, else all.
+
+    ``option`` names the command-line option in errors. Needs ``HF_TOKEN`` or ``hf auth login`` for private repos;
+    with ``HF_HUB_OFFLINE=1`` a repo fetched before is read from the cache."""
+    path = Path(source)
+    if path.exists():
+        if revision is not None:
+            raise MiexInputError(f"--revision applies to a Hub repo id, but {option} is a local path", file=path,
+                                 field="revision")  # fmt: skip
+        return Pretrained(path, str(source))
+    if not is_repo_id(str(source)):
+        raise MiexInputError(f"{option}: not found (give an existing file or folder, or a Hub model repo ORG/NAME)",
+                             file=path)  # fmt: skip
+    return _download(str(source), revision, list(required), list(optional), option)
+
+
+def _download(repo_id: str, revision: str | None, required: list[str], optional: list[str], option: str) -> Pretrained:
+    from huggingface_hub import constants, snapshot_download
+
+    try:
+        folder = Path(snapshot_download(repo_id, repo_type="model", revision=revision,
+                                        allow_patterns=[*required, *optional] or None, library_name="miex",
+                                        library_version=__version__))  # fmt: skip
+    except Exception as error:
+        explained = _explain_download(error, repo_id, revision, option, constants.ENDPOINT)
+        if explained is None:
+            raise
+        raise explained from error
+    missing = [name for name in required if not (folder / name).is_file()]
+    if missing:
+        raise MiexInputError(f"model repo {repo_id!r} at {revision or 'main'} has no {', '.join(missing)}: push a "
+                             "folder written by save_pretrained", field=_field_of(option))  # fmt: skip
+    # the cache keeps each download under snapshots/<commit>: the commit this revision resolved to
+    commit = folder.name if _COMMIT.fullmatch(folder.name) else None
+    logger.info("%s: %s at commit %s", option, repo_id, commit)
+    return Pretrained(folder, repo_id, commit)
+
+
+def _field_of(option: str) -> str:
+    return option.lstrip("-").replace("-", "_")
+
+
+def _explain_download(
+    error: Exception, repo_id: str, revision: str | None, option: str, endpoint: str
+) -> MiexInputError | None:
+    """A failed model download as a message that says what to do next; None for anything else (a bug: re-raise)."""
+    import httpx2
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    field = _field_of(option)
+    login = "log in with `hf auth login` or set HF_TOKEN if it is private"
+    if isinstance(error, RevisionNotFoundError):
+        return MiexInputError(f"model repo {repo_id!r} has no revision {revision!r} (give a branch, tag or commit "
+                              "of it with --revision)", field="revision")  # fmt: skip
+    if isinstance(error, GatedRepoError):
+        return MiexInputError(f"model repo {repo_id!r} is gated: accept its conditions on the Hub, then {login}",
+                              field=field)  # fmt: skip
+    if isinstance(error, RepositoryNotFoundError):
+        return MiexInputError(f"{option} {repo_id!r}: no such local file or folder, and no model repo {repo_id!r} "
+                              f"at {endpoint} ({login})", field=field)  # fmt: skip
+    if isinstance(error, LocalEntryNotFoundError | OfflineModeIsEnabled):
+        return MiexInputError(f"{option} {repo_id!r}: no such local file or folder, and as a Hub model repo it is "
+                              "not in the Hugging Face cache while the Hub cannot be reached (HF_HUB_OFFLINE set, or "
+                              "no network): fix the path, or fetch the repo once online", field=field)  # fmt: skip
+    if isinstance(error, HfHubHTTPError) and error.response is not None:
+        return MiexInputError(f"the Hub at {endpoint} answered {error.response.status_code} for model repo "
+                              f"{repo_id!r}; try again, or give a local folder", field=field)  # fmt: skip
+    if isinstance(error, httpx2.TransportError | ConnectionError | TimeoutError):
+        return MiexInputError(f"could not reach the Hub at {endpoint} for {repo_id!r} ({type(error).__name__}); "
+                              "check the network (or HF_ENDPOINT)", field=field)  # fmt: skip
+    if isinstance(error, HFValidationError):
+        return MiexInputError(str(error), field=field)
     return None

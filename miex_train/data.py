@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,12 @@ import datasets
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 
 from miex_dataset.aus.schema import LABEL_NAMES, NO_LABEL
 from miex_dataset.corpora.clips import read_clip_table
 from miex_dataset.errors import MiexInputError
+from miex_dataset.magnify import Magnification, magnify_pair
 from miex_dataset.paths import absolute
 
 from .flow import FlowFn, flow_channels, resize_square
@@ -204,11 +206,15 @@ def model_inputs(
     crop_size: int = 224,
     seed: int = 0,
     flow_fn: FlowFn | None = None,
-) -> Callable[[dict[str, list[Any]]], dict[str, list[torch.Tensor]]]:
+    magnify: Magnification | None = None,
+) -> ModelInputs:
     """A ``Dataset.set_transform`` function: batch of rows -> the model's keyword inputs plus ``labels``.
 
     RGB inputs get :class:`TrainTransform` (seeded) when ``train`` else :class:`EvalTransform`. Flow inputs are
     computed with ``flow_fn`` and resized without augmentation (random crops would move the flow field).
+    ``magnify`` (off by default) replaces the apex, or every frame of a sequence, by its Eulerian magnification
+    relative to the onset before anything else sees it, for real clips and MiE-X alike (docs/reference.md
+    §Motion magnification).
     """
     spec = config.input_spec()
     if spec.flow and flow_fn is None:
@@ -216,26 +222,64 @@ def model_inputs(
     transform = (
         TrainTransform(resize=resize, crop_size=crop_size, seed=seed) if train else EvalTransform(resize, crop_size)
     )
+    return ModelInputs(spec, transform, crop_size, flow_fn, magnify)
 
-    def apply(batch: dict[str, list[Any]]) -> dict[str, list[torch.Tensor]]:
+
+class ModelInputs:
+    """The batch transform :func:`model_inputs` builds (a class, so a dataset holding it can be pickled)."""
+
+    def __init__(self, spec: InputSpec, transform: TrainTransform | EvalTransform, crop_size: int,
+                 flow_fn: FlowFn | None, magnify: Magnification | None) -> None:  # fmt: skip
+        self.spec, self.transform, self.crop_size = spec, transform, crop_size
+        self.flow_fn, self.magnify = flow_fn, magnify
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[torch.Tensor]]:
+        spec, flow_fn = self.spec, self.flow_fn
         out: dict[str, list[torch.Tensor]] = {"labels": [torch.tensor(int(v)) for v in batch["label"]]}
         if spec.sequence:
-            out["pixel_values"] = [_flow_sequence(frames, flow_fn, spec, crop_size) for frames in batch["frames"]]
-        elif spec.frames:
+            out["pixel_values"] = [
+                _flow_sequence(self._magnified_sequence(frames), flow_fn, spec, self.crop_size)
+                for frames in batch["frames"]
+            ]
+            return out
+        onsets = batch["onset"]
+        apexes = [self._magnified(onset, apex) for onset, apex in zip(onsets, batch["apex"], strict=True)]
+        if spec.frames:
+            columns = {"onset": onsets, "apex": apexes} | {
+                f: batch[f] for f in spec.frames if f not in ("onset", "apex")
+            }
             keys = ["pixel_values"] if len(spec.frames) == 1 else [f"pixel_values_{f}" for f in spec.frames]
             for key in keys:
                 out[key] = []
-            for sample in zip(*(batch[f] for f in spec.frames), strict=True):
-                for key, tensor in zip(keys, transform([to_tensor(image) for image in sample]), strict=True):
+            for sample in zip(*(columns[f] for f in spec.frames), strict=True):
+                for key, tensor in zip(keys, self.transform([to_tensor(image) for image in sample]), strict=True):
                     out[key].append(tensor)
         else:
             out["pixel_values"] = [
-                _flow_input(onset, apex, flow_fn, spec, crop_size)
-                for onset, apex in zip(batch["onset"], batch["apex"], strict=True)
+                _flow_input(onset, apex, flow_fn, spec, self.crop_size)
+                for onset, apex in zip(onsets, apexes, strict=True)
             ]
         return out
 
-    return apply
+    def _magnified(self, onset: Any, apex: Any) -> Any:
+        if self.magnify is None:
+            return apex
+        return magnify_pair(_rgb(onset), _rgb(apex), self.magnify)
+
+    def _magnified_sequence(self, frames: Sequence[Any]) -> Sequence[Any]:
+        """Each frame magnified relative to the first (the onset): a sequence's motion grows, its timing stays."""
+        if self.magnify is None:
+            return frames
+        onset = _rgb(frames[0])
+        return [onset, *(magnify_pair(onset, _rgb(frame), self.magnify) for frame in frames[1:])]
+
+
+def _rgb(image: Any) -> np.ndarray:
+    """A decoded dataset image (PIL) or array -> H x W x 3 uint8."""
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image, dtype=np.uint8)
+    return np.repeat(array[:, :, None], 3, axis=2) if array.ndim == 2 else array
 
 
 def _flow_input(onset: Any, apex: Any, flow_fn: FlowFn, spec: InputSpec, default_size: int) -> torch.Tensor:

@@ -11,16 +11,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from miex_dataset.faces.flow import optical_strain
+
 FlowFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """(onset, apex) greyscale float arrays in [0, 1], shape (H, W) -> horizontal u and vertical v flow, shape (H, W)."""
-
-
-def optical_strain(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``sqrt(u_x² + v_y² + 0.5·(u_y + v_x)²)`` (docs/reference.md §Recognizers) with central differences over the last
-    two axes."""
-    u_y, u_x = torch.gradient(u, dim=(-2, -1))
-    v_y, v_x = torch.gradient(v, dim=(-2, -1))
-    return torch.sqrt(u_x**2 + v_y**2 + 0.5 * (u_y + v_x) ** 2)
 
 
 def flow_channels(u: torch.Tensor, v: torch.Tensor, kind: str) -> torch.Tensor:
@@ -29,7 +23,8 @@ def flow_channels(u: torch.Tensor, v: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "uv":
         return torch.stack([u, v])
     if kind == "uv_strain":
-        return torch.stack([u, v, optical_strain(u, v)])
+        strain = optical_strain(torch.stack([u, v], dim=-1).detach().cpu().numpy())  # the pipeline's one formula
+        return torch.stack([u, v, torch.from_numpy(strain).to(u)])
     if kind == "uv_magnitude":
         return torch.stack([u, v, torch.sqrt(u**2 + v**2)])
     raise ValueError(f"unknown flow channel layout {kind!r}")

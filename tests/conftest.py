@@ -9,14 +9,40 @@ replaces these variables with its own endpoint.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+# Intra-op threads: the models here are tiny, so a second thread gains nothing, while OpenMP's spin-waiting costs up
+# to 10x when the cores are busy (a training test: 6 s with one thread, 65 s with two on two loaded cores). Set
+# before torch is imported, so it holds here and in every subprocess a test starts; a value you set is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:  # a plugin imported it first: the variable no longer reaches this process's pool
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import corpus_fixtures as cf
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads() -> Iterator[None]:
+    """Tests that pin ``torch.set_num_threads`` (for bit-exact or fair timings) must not change the tests after them."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None and before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def miex_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private user cache (``XDG_CACHE_HOME``) for the session: the embedded default's aligned astronaut is made
+    once and then only read by every test that synthesizes with the default faces."""
+    return tmp_path_factory.mktemp("xdg_cache")
 
 
 @pytest.fixture

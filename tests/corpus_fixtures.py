@@ -35,8 +35,13 @@ def write_image(path: Path, *, grayscale: bool = False) -> Path:
 
 
 def write_xlsx(
-    path: Path, header: Sequence[Any], rows: Iterable[Sequence[Any]], *, title: str | None = None,
-    preamble: Sequence[Sequence[Any]] = (), other_sheets: Sequence[str] = (),
+    path: Path,
+    header: Sequence[Any],
+    rows: Iterable[Sequence[Any]],
+    *,
+    title: str | None = None,
+    preamble: Sequence[Sequence[Any]] = (),
+    other_sheets: Sequence[str] = (),
 ) -> Path:
     """One workbook: optional decoy sheets first, then the data sheet (preamble rows, header, rows)."""
     workbook = openpyxl.Workbook()
@@ -188,8 +193,12 @@ def composite_gt_ids(item: CompositeClip, *, casme2_prefix: bool = False) -> tup
 
 
 def build_composite(
-    root: Path, clips: Sequence[CompositeClip], *, extra_gt: Sequence[str] = (),
-    parts: Sequence[str] = ("casme2", "samm", "smic"), casme2_tree: str = "CASME2_RAW_selected",
+    root: Path,
+    clips: Sequence[CompositeClip],
+    *,
+    extra_gt: Sequence[str] = (),
+    parts: Sequence[str] = ("casme2", "samm", "smic"),
+    casme2_tree: str = "CASME2_RAW_selected",
 ) -> Path:
     """``root/{CASME2,SAMM,SMIC}`` releases (3-frame clips) and ``root/combined_3class_gt.csv`` (no header, CRLF).
 

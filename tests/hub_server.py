@@ -488,7 +488,7 @@ class _Handler(BaseHTTPRequestHandler):
             prefix = f"{path}/" if path else ""
             below = [p for p in everything if p.startswith(prefix)]
             if not recursive:
-                below = [p for p in below if "/" not in p[len(prefix):]]
+                below = [p for p in below if "/" not in p[len(prefix) :]]
             return self._send_json(200, [self._entry(repo, commit, p, expand) for p in below])
 
     def _paths_info(self, plural: str, ns: str, name: str, rev: str) -> int:
@@ -515,8 +515,10 @@ class _Handler(BaseHTTPRequestHandler):
             for item in self._json_body().get("files", []):
                 path, size = item["path"], int(item["size"])
                 sample = base64.b64decode(item.get("sample", ""))
-                lfs = size >= LFS_MIN_SIZE or b"\0" in sample or any(
-                    fnmatch.fnmatch(path.rsplit("/", 1)[-1], pattern) for pattern in LFS_PATTERNS
+                lfs = (
+                    size >= LFS_MIN_SIZE
+                    or b"\0" in sample
+                    or any(fnmatch.fnmatch(path.rsplit("/", 1)[-1], pattern) for pattern in LFS_PATTERNS)
                 )
                 existing = commit.files.get(path)
                 oid = None

@@ -113,9 +113,7 @@ def write_miex(folder: Path, rows: dict[str, list], features: datasets.Features 
     return folder
 
 
-def build_miex(
-    folder: Path, mie_subjects: Sequence[tuple[str, str]], *, drop: Sequence[str] = (), **options
-) -> Path:
+def build_miex(folder: Path, mie_subjects: Sequence[tuple[str, str]], *, drop: Sequence[str] = (), **options) -> Path:
     """A MiE-X folder; ``drop`` removes columns (e.g. the provenance columns of an old release)."""
     rows = {k: v for k, v in miex_rows(mie_subjects, **options).items() if k not in drop}
     return write_miex(folder, rows)

@@ -261,7 +261,6 @@ def test_au_table_reads_csv(tmp_path) -> None:
 def test_cli_help_lists_commands(capsys) -> None:
     from miex_dataset.cli import COMMANDS, build_parser, main
 
-
     text = build_parser().format_help()
     for command in COMMANDS:
         assert command.name in text

@@ -112,6 +112,35 @@ def test_grayscale_and_rgba_inputs_are_analyzed(analyzer: FaceAnalyzer) -> None:
 # --- alignment ---------------------------------------------------------------------------------------------------
 
 
+def _use_an_inherited_analyzer(analyzer: FaceAnalyzer) -> None:
+    analyzer.close()  # a forked copy: returns at once (the parent's graph threads are not in this process)
+    try:
+        analyzer.analyze(ff.astronaut())
+    except RuntimeError as error:  # said, not hung
+        assert "one per process" in str(error)
+        return
+    raise SystemExit(3)
+
+
+def test_a_forked_child_exits_at_once_after_the_landmarker_ran(analyzer: FaceAnalyzer) -> None:
+    """DataLoader workers are forks of a process that may have used both the pool's and the generators' landmarker;
+    closing the copies (by hand, by the threading-exit hooks, or by garbage collection) used to hang each worker
+    until it was killed (5 s each)."""
+    import multiprocessing
+
+    from miex_dataset.generators.mediapipe_face import measure_face
+
+    assert analyzer.analyze(ff.astronaut()) and measure_face(ff.astronaut()) is not None
+    child = multiprocessing.get_context("fork").Process(target=_use_an_inherited_analyzer, args=(analyzer,))
+    child.start()
+    child.join(timeout=20)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    assert child.exitcode == 0, "the forked child hung at exit"
+    assert analyzer.analyze(ff.astronaut())  # the parent's landmarker still works
+
+
 def test_similarity_transform_recovers_a_known_similarity() -> None:
     angle, scale, shift = np.radians(20), 1.7, np.array([5.0, -3.0])
     rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])

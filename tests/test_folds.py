@@ -34,8 +34,13 @@ def test_filter_never_leaks_test_subjects_and_keeps_the_rest(rows, test):
 
 
 def test_plain_subject_strings_only_when_unambiguous():
-    table = pd.DataFrame({"source": ["mie", "mie", "mie", "expert"], "source_dataset": ["casme2", "samm", "smic", ""],
-                          "source_subject": ["sub01", "006", "sub01", ""]})
+    table = pd.DataFrame(
+        {
+            "source": ["mie", "mie", "mie", "expert"],
+            "source_dataset": ["casme2", "samm", "smic", ""],
+            "source_subject": ["sub01", "006", "sub01", ""],
+        }
+    )
     np.testing.assert_array_equal(trainable_mask(table, ["006"]), [True, False, True, True])
     with pytest.raises(MiexInputError, match="ambiguous"):
         trainable_mask(table, ["sub01"])
@@ -45,7 +50,8 @@ def test_plain_subject_strings_only_when_unambiguous():
 
 def test_works_on_datasets_dataset():
     datasets = pytest.importorskip("datasets")
-    table = datasets.Dataset.from_dict({"source": ["mie", "mae"], "source_dataset": ["samm", "samm"],
-                                        "source_subject": ["006", "006"], "x": [1, 2]})
+    table = datasets.Dataset.from_dict(
+        {"source": ["mie", "mae"], "source_dataset": ["samm", "samm"], "source_subject": ["006", "006"], "x": [1, 2]}
+    )
     kept = filter_trainable(table, {("samm", "006")})
     assert kept["x"] == [2]

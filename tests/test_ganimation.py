@@ -266,6 +266,7 @@ def _mean(history: list[dict[str, float]], key: str, part: slice) -> float:
     return float(np.mean(values[part]))
 
 
+@pytest.mark.slow
 def test_tiny_training_lowers_au_and_cycle_losses(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     dataset = _synthetic_faces(tmp_path / "faces")

@@ -23,8 +23,8 @@ def test_generator_round_trips_through_a_model_repo(tmp_path: Path) -> None:
     torch.save({"faces": faces, "aus": aus, "expected": expected}, tmp_path / "probe.pt")
     with serve_hub(tmp_path) as hub:
         env = hub.env(tmp_path / "client")
-        pushed = subprocess.run(["miex", "push", str(folder), "--repo", "org/gan", "--repo-type", "model"], env=env,
-                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        push = [sys.executable, "-m", "miex_dataset", "push", str(folder), "--repo", "org/gan", "--repo-type", "model"]
+        pushed = subprocess.run(push, env=env, capture_output=True, text=True, timeout=120)
         assert pushed.returncode == 0, pushed.stderr[-2000:]
         code = (
             "import torch; from miex_dataset.generators.ganimation.model import GANimationGenerator as G; "

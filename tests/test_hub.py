@@ -96,7 +96,9 @@ def load_in_child(repo_id: str, out: str) -> None:
 
 
 def miex(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["miex", *map(str, args)], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    """The command line as ``python -m miex_dataset`` (the console script's ``main``, found without PATH)."""
+    command = [sys.executable, "-m", "miex_dataset", *map(str, args)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
 
 
 def python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -161,6 +163,7 @@ def test_load_dataset_round_trip(published: tuple[LoopbackHub, Path, Any, Any, P
     assert not any(r.authorization for r in hub.requests if r.path.startswith("/lfs/"))  # token stays on the Hub
 
 
+@pytest.mark.slow
 def test_push_twice_is_idempotent_and_resumes(tmp_path: Path, hub: LoopbackHub) -> None:
     folder = tmp_path / "miex"
     build_miex_folder(folder)

@@ -22,9 +22,21 @@ def make_pool(per_cell: int = 4, *, seed: int = 0, video: bool = False, skip: tu
         for label in range(3):
             for k in range(per_cell):
                 frames = rng.uniform(0, 5, (10, 17)).astype(np.float32)
-                triplets.append(Triplet(source, "x", label, frames[0], frames[-1], "casme2" if source == "mie"
-                                        else "ckplus", f"sub{k % 3:02d}", f"EP{label}{k}", 1, 5,
-                                        frames if video else None))
+                triplets.append(
+                    Triplet(
+                        source,
+                        "x",
+                        label,
+                        frames[0],
+                        frames[-1],
+                        "casme2" if source == "mie" else "ckplus",
+                        f"sub{k % 3:02d}",
+                        f"EP{label}{k}",
+                        1,
+                        5,
+                        frames if video else None,
+                    )
+                )
     triplets += expert_triplets(per_cell, rng, config=ExpertConfig(video=video))
     frame = triplets_to_frame(triplets, video=video)
     for source, label in skip:
@@ -33,9 +45,21 @@ def make_pool(per_cell: int = 4, *, seed: int = 0, video: bool = False, skip: tu
 
 
 def make_faces(folder, identities: int, crops: int = 2, *, order_seed: int | None = None):
-    rows = [{"file": f"{i:04d}_{c}.png", "identity": f"id{i:04d}", "source": "x.jpg", "yaw": 10.0 * c,
-             "pitch": -5.0 * c, "roll": 0.0, "score": 0.9, "width": 128, "height": 128}
-            for i in range(identities) for c in range(crops)]
+    rows = [
+        {
+            "file": f"{i:04d}_{c}.png",
+            "identity": f"id{i:04d}",
+            "source": "x.jpg",
+            "yaw": 10.0 * c,
+            "pitch": -5.0 * c,
+            "roll": 0.0,
+            "score": 0.9,
+            "width": 128,
+            "height": 128,
+        }
+        for i in range(identities)
+        for c in range(crops)
+    ]
     frame = pd.DataFrame(rows)
     if order_seed is not None:
         frame = frame.sample(frac=1.0, random_state=order_seed)
@@ -58,8 +82,10 @@ def test_default_is_one_sample_per_identity_class_source(tmp_path_factory, ident
     counts = plan.groupby(["identity", "label", "source"]).size()
     assert len(counts) == 9 * identities and (counts == 1).all()
     assert plan["sample_id"].is_unique and plan["seed"].is_unique
-    assert all(face.endswith((f"{i[2:]}_0.png", f"{i[2:]}_1.png")) for i, face in zip(plan["identity"], plan["face"],
-                                                                                         strict=True))
+    assert all(
+        face.endswith((f"{i[2:]}_0.png", f"{i[2:]}_1.png"))
+        for i, face in zip(plan["identity"], plan["face"], strict=True)
+    )
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -80,8 +106,9 @@ def test_seed_changes_plan_and_samples_stable_across_subsets(tmp_path):
     large = build_plan(load_faces(faces), pool, PlanConfig(seed=1, identities=8)).frame
     assert set(small["identity"]) < set(large["identity"])  # nested subsets
     shared = large[large["identity"].isin(small["identity"])].reset_index(drop=True)
-    pd.testing.assert_frame_equal(shared.drop(columns=["onset_au", "apex_au"]),
-                                  small.drop(columns=["onset_au", "apex_au"]))
+    pd.testing.assert_frame_equal(
+        shared.drop(columns=["onset_au", "apex_au"]), small.drop(columns=["onset_au", "apex_au"])
+    )
     other = build_plan(load_faces(faces), pool, PlanConfig(seed=2)).frame
     assert not other["triplet_id"].equals(build_plan(load_faces(faces), pool, PlanConfig(seed=1)).frame["triplet_id"])
 

@@ -1,4 +1,5 @@
-"""The README's whole flow, copied from the README itself, runs through the installed `miex` command on a CASME II
+"""The README's whole flow, copied from the README itself, runs through the `miex` command line (as
+``python -m miex_dataset``, which is what the console script runs, so nothing depends on PATH) on a CASME II
 release laid out like the real one (a MEGC2019 folder holding only CASME II: the composite from the parts you have),
 and its later steps work from another folder."""
 
@@ -17,6 +18,7 @@ import yaml
 from test_robust_paths import CLIPS, build_casme2_corpus, build_photos
 
 ROOT = Path(__file__).resolve().parents[1]
+MIEX = [sys.executable, "-m", "miex_dataset"]
 NEEDS_MORE = {
     "torchrun": "two ranks are tested in tests/test_synthesis.py",
     "accelerate": "needs a GANimation checkpoint",
@@ -34,14 +36,8 @@ def readme_flow() -> list[list[str]]:
     return [shlex.split(line, comments=True) for line in block.splitlines() if line.strip()]
 
 
-def miex_command() -> list[str]:
-    """The installed console script beside this interpreter, else the module (an unactivated environment)."""
-    script = Path(sys.executable).with_name("miex")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "miex_dataset"]
-
-
 def run_miex(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([*miex_command(), *argv], cwd=cwd, capture_output=True, text=True, timeout=300,
+    done = subprocess.run([*MIEX, *argv], cwd=cwd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=False)  # fmt: skip
     assert done.returncode == 0, (argv, done.stdout[-2000:], done.stderr[-2000:])
     assert "Traceback" not in done.stderr, done.stderr
@@ -74,6 +70,7 @@ def readme_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
     return made, printed
 
 
+@pytest.mark.slow
 def test_the_readme_flow_runs_verbatim(readme_project: tuple[Path, dict[str, str]]) -> None:
     made, printed = readme_project
     assert list(printed) == ["corpus", "faces", "extract-aus", "au-pool", "plan", "synthesize"]
@@ -83,12 +80,15 @@ def test_the_readme_flow_runs_verbatim(readme_project: tuple[Path, dict[str, str
     assert shards and sum(pq.read_metadata(path).num_rows for path in shards) == 3 * 3 * 2  # ids x classes x 2 src
 
 
+@pytest.mark.slow
 def test_its_steps_work_from_another_folder(readme_project: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     made, _ = readme_project
     project = os.path.relpath(made, tmp_path)
     run_miex(["extract-aus", f"{project}/clips.parquet", "--out", "aus.parquet"], tmp_path)
-    assert pq.read_table(tmp_path / "aus.parquet").drop(["path"]).equals(
-        pq.read_table(made / "aus.parquet").drop(["path"])
+    assert (
+        pq.read_table(tmp_path / "aus.parquet")
+        .drop(["path"])
+        .equals(pq.read_table(made / "aus.parquet").drop(["path"]))
     )
     run_miex(["synthesize", "--plan", f"{project}/plan.parquet", "--faces", f"{project}/pool/", "--out", "miex"],
              tmp_path)  # fmt: skip
@@ -102,6 +102,7 @@ def test_the_skipped_readme_steps_are_still_in_the_readme(name: str) -> None:
     assert any(name in argv[:3] for argv in readme_flow()), name
 
 
+@pytest.mark.slow
 def test_a_shipped_recipe_trains_on_the_readme_flow_files_by_name(readme_project: tuple[Path, dict[str, str]]) -> None:
     """After the README's flow, `miex train --recipe NAME` finds clips.parquet and miex/ in the project folder with no
     path override; the card names what ran (CASME II only here), not the recipe's CompMiE."""

@@ -170,8 +170,12 @@ def test_traversal_in_the_ground_truth_is_a_bad_row(small_composite: Path, line:
     assert (problem.row, problem.field) == (1, field) and "not a plain folder name" in problem.reason
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12) | st.sampled_from(
-    ["..", ".", "../x", "a/../../b", "/etc", "C:\\x", "x\\..\\y", "a..b", "EP02_01f", "006_1_2", "s1_ne_01"]))
+@given(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+    | st.sampled_from(
+        ["..", ".", "../x", "a/../../b", "/etc", "C:\\x", "x\\..\\y", "a..b", "EP02_01f", "006_1_2", "s1_ne_01"]
+    )
+)
 def test_a_name_that_passes_stays_one_folder_deep(text: str) -> None:
     accepted = name_problem(text) is None
     if accepted:
@@ -191,8 +195,9 @@ def test_casme2_only_composite_is_built_and_says_it_is_partial(tmp_path: Path,
     out = tmp_path / "m.parquet"
     code, printed, _ = run_corpus(["megc2019", str(root), "--out", str(out)], capsys)
     assert code == 0
-    gt_rows = {name: sum(c.dataset == name and c.gt is not None for c in cf.SMALL_COMPOSITE) for name in ("samm",
-                                                                                                          "smic")}
+    gt_rows = {
+        name: sum(c.dataset == name and c.gt is not None for c in cf.SMALL_COMPOSITE) for name in ("samm", "smic")
+    }
     assert f"SAMM not found in {root}" in printed and f"PARTIAL, its {gt_rows['samm']} ground-truth clip(s)" in printed
     assert f"SMIC not found in {root}" in printed and f"its {gt_rows['smic']} ground-truth clip(s)" in printed
     assert "--samm-root DIR" in printed
@@ -242,8 +247,9 @@ def test_strict_judges_only_ground_truth_clips(tmp_path: Path, capsys: pytest.Ca
     code, printed, err = run_corpus(["megc2019", str(root), "--out", str(out), "--strict"], capsys)
     assert code == 0, err
     assert "clip sub04/EP12_01f: clip folder not found" in printed  # still reported, not fatal
-    broken = cf.build_composite(tmp_path / "broken", [*complete, OUTSIDE_GT,
-                                                      cf.CompositeClip("samm", 8, "008_1_1", "Fear", 0, on_disk=False)])
+    broken = cf.build_composite(
+        tmp_path / "broken", [*complete, OUTSIDE_GT, cf.CompositeClip("samm", 8, "008_1_1", "Fear", 0, on_disk=False)]
+    )
     code, _, err = run_corpus(["megc2019", str(broken), "--out", str(out), "--strict"], capsys)
     assert_refused(code, err, "008/008_1_1", "--strict")
 

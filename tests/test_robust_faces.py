@@ -241,6 +241,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+@pytest.mark.slow
 def test_workers_exit_when_the_parent_is_killed(tmp_path: Path) -> None:
     source = tmp_path / "photos"
     for number in range(40):
@@ -270,7 +271,7 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path: Path) -> None:
     assert not survivors, f"{len(survivors)} worker(s) outlived their killed parent"
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("workers", ["1", pytest.param("2", marks=pytest.mark.slow)])
 def test_dev_mode_run_prints_no_exit_noise(tmp_path: Path, workers: str) -> None:
     source = tmp_path / "photos"
     ff.save(source / "a.png", ff.astronaut())

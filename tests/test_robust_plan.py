@@ -83,8 +83,16 @@ def test_plan_config_refuses_zero_instead_of_the_default(field):
         PlanConfig(**{field: 0})
 
 
-@pytest.mark.parametrize("option", [("--expert", "-1"), ("--mae-draws", "0"), ("--expert-intensity", "3", "1"),
-                                    ("--expert-intensity", "0", "9"), ("--mae-interval", "0.6", "0.2")])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ("--expert", "-1"),
+        ("--mae-draws", "0"),
+        ("--expert-intensity", "3", "1"),
+        ("--expert-intensity", "0", "9"),
+        ("--mae-interval", "0.6", "0.2"),
+    ],
+)
 def test_au_pool_refuses_bad_numbers(tmp_path, capsys, option):
     assert exit_code(["au-pool", "--expert", "2", "--out", str(tmp_path / "p.parquet"), *option]) == 2
     assert option[0] in capsys.readouterr().err and not (tmp_path / "p.parquet").exists()
@@ -206,13 +214,25 @@ def test_an_au_table_measuring_a_frame_twice_is_refused(tmp_path, capsys):
     rows = au_rows(clips, np.random.default_rng(0))
     other = rows.iloc[[2]].assign(extractor="openface")
     doubled = pd.concat([rows, other], ignore_index=True)
-    with pytest.raises(MiexInputError, match=r"row 6, field 'clip': frame 3 of clip casme2/sub01/EP01 is measured "
-                                             r"twice \(rows 2 and 6, extractors 'test' and 'openface'\)"):
+    with pytest.raises(
+        MiexInputError,
+        match=r"row 6, field 'clip': frame 3 of clip casme2/sub01/EP01 is measured "
+        r"twice \(rows 2 and 6, extractors 'test' and 'openface'\)",
+    ):
         write_au_table(doubled, tmp_path / "aus.parquet")
     pq.write_table(pa.Table.from_pandas(doubled, preserve_index=False), tmp_path / "concat.parquet")
     clip_path = write_clip_table(clips_to_frame(clips), tmp_path / "clips.parquet")
-    argv = ["au-pool", "--mie-clips", str(clip_path), "--mie-aus", str(tmp_path / "concat.parquet"), "--expert", "1",
-            "--out", str(tmp_path / "pool.parquet")]
+    argv = [
+        "au-pool",
+        "--mie-clips",
+        str(clip_path),
+        "--mie-aus",
+        str(tmp_path / "concat.parquet"),
+        "--expert",
+        "1",
+        "--out",
+        str(tmp_path / "pool.parquet"),
+    ]
     assert main(argv) == 2 and "measured twice" in capsys.readouterr().err
 
 

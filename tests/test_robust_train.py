@@ -114,9 +114,11 @@ def test_eval_generator_bad_outputs_fail_at_once(where: str, tmp_path: Path, mon
                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     _refuse_work(monkeypatch, loading=False)  # outputs are checked after the (quick) generator load
     (tmp_path / "file").write_text("x")
-    extra = {"under-a-file": ["--out", str(tmp_path / "file" / "sub" / "r.json")],
-             "a-folder": ["--out", str(tmp_path)],
-             "bad-grid": ["--out", str(tmp_path / "new" / "r.json"), "--grid", str(tmp_path / "g.xyz")]}[where]
+    extra = {
+        "under-a-file": ["--out", str(tmp_path / "file" / "sub" / "r.json")],
+        "a-folder": ["--out", str(tmp_path)],
+        "bad-grid": ["--out", str(tmp_path / "new" / "r.json"), "--grid", str(tmp_path / "g.xyz")],
+    }[where]
     assert main(["eval-generator", "--generator", "warp", *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("miex eval-generator: error: ") and len(err.splitlines()) == 1, err

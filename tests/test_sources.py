@@ -30,11 +30,34 @@ from miex_dataset.sources import (
 )
 
 
-def make_clip(dataset: str, subject: str, name: str, n: int, *, first: int = 1, onset: int = 0, apex: int | None = None,
-              label: int = 0, emotion: str = "disgust", expression: str = "micro") -> Clip:
+def make_clip(
+    dataset: str,
+    subject: str,
+    name: str,
+    n: int,
+    *,
+    first: int = 1,
+    onset: int = 0,
+    apex: int | None = None,
+    label: int = 0,
+    emotion: str = "disgust",
+    expression: str = "micro",
+) -> Clip:
     numbers = list(range(first, first + n))
-    return Clip(dataset, subject, name, [f"{subject}/{name}/{k}.jpg" for k in numbers], numbers, onset,
-                n // 2 if apex is None else apex, n - 1, emotion, label, 200.0, expression=expression)
+    return Clip(
+        dataset,
+        subject,
+        name,
+        [f"{subject}/{name}/{k}.jpg" for k in numbers],
+        numbers,
+        onset,
+        n // 2 if apex is None else apex,
+        n - 1,
+        emotion,
+        label,
+        200.0,
+        expression=expression,
+    )
 
 
 def au_rows(clips: list[Clip], rng: np.random.Generator, *, skip: set[tuple[str, int]] = frozenset()) -> pd.DataFrame:
@@ -43,9 +66,17 @@ def au_rows(clips: list[Clip], rng: np.random.Generator, *, skip: set[tuple[str,
         for path, number in zip(clip.frames, clip.frame_numbers, strict=True):
             if (clip.clip, number) in skip:
                 continue
-            rows.append({"path": path, "dataset": clip.dataset, "subject": clip.subject, "clip": clip.clip,
-                         "frame": number, "extractor": "test",
-                         **dict(zip(AU_NAMES, rng.uniform(0, 5, len(AU_NAMES)).round(3), strict=True))})
+            rows.append(
+                {
+                    "path": path,
+                    "dataset": clip.dataset,
+                    "subject": clip.subject,
+                    "clip": clip.clip,
+                    "frame": number,
+                    "extractor": "test",
+                    **dict(zip(AU_NAMES, rng.uniform(0, 5, len(AU_NAMES)).round(3), strict=True)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -101,8 +132,9 @@ def test_mae_apex_inside_interval_and_spread(interval):
     n = 40
     clip = make_clip("ckplus", "S005", "001", n, expression="macro", label=2, emotion="surprise")
     aus = au_rows([clip], np.random.default_rng(0))
-    triplets, _ = mae_triplets(clips_to_frame([clip]), aus, np.random.default_rng(3), interval=interval,
-                               draws_per_clip=300)
+    triplets, _ = mae_triplets(
+        clips_to_frame([clip]), aus, np.random.default_rng(3), interval=interval, draws_per_clip=300
+    )
     assert len(triplets) == 300
     indices = [t.apex_frame - clip.frame_numbers[0] for t in triplets]
     low, high = math.floor(interval[0] * n), math.floor(interval[1] * n)
@@ -115,12 +147,17 @@ def test_mae_apex_inside_interval_and_spread(interval):
 def test_mae_rejects_micro_clips_by_report_and_bad_interval():
     clip = make_clip("ckplus", "S005", "001", 10)
     report = ValidationReport()
-    triplets, _ = mae_triplets(clips_to_frame([clip]), au_rows([clip], np.random.default_rng(0)),
-                               np.random.default_rng(0), report=report)
+    triplets, _ = mae_triplets(
+        clips_to_frame([clip]), au_rows([clip], np.random.default_rng(0)), np.random.default_rng(0), report=report
+    )
     assert triplets == [] and "macro" in report.problems[0].reason
     with pytest.raises(MiexInputError):
-        mae_triplets(clips_to_frame([clip]), pd.DataFrame(columns=["dataset", "subject", "clip", "frame", *AU_NAMES]),
-                     np.random.default_rng(0), interval=(0.6, 0.2))
+        mae_triplets(
+            clips_to_frame([clip]),
+            pd.DataFrame(columns=["dataset", "subject", "clip", "frame", *AU_NAMES]),
+            np.random.default_rng(0),
+            interval=(0.6, 0.2),
+        )
 
 
 def _expert_frame(per_class: int, **config) -> pd.DataFrame:
@@ -170,8 +207,9 @@ def test_expert_negative_emotions_uniform_and_empty_draw_rule():
 
 
 def test_expert_video_ramp_is_linear_from_zero():
-    frame = triplets_to_frame(expert_triplets(20, np.random.default_rng(0), config=ExpertConfig(video=True)),
-                              video=True)
+    frame = triplets_to_frame(
+        expert_triplets(20, np.random.default_rng(0), config=ExpertConfig(video=True)), video=True
+    )
     for frames, apex in zip(frame["frames_au"], frame["apex_au"], strict=True):
         assert frames.shape == (10, 17)
         np.testing.assert_array_equal(frames[0], 0)
@@ -193,8 +231,12 @@ def test_mie_video_uses_all_frames_between_onset_and_apex():
 
 @pytest.mark.parametrize(
     ("content", "match"),
-    [({"joy": {"AU12": 1.0}}, "joy"), ({"happiness": {"AU99": 1.0}}, "AU99"), ({"happiness": {"AU12": 2}}, "AU12"),
-     ({"happiness": {"AU12": 1.0}}, "lacks")],
+    [
+        ({"joy": {"AU12": 1.0}}, "joy"),
+        ({"happiness": {"AU99": 1.0}}, "AU99"),
+        ({"happiness": {"AU12": 2}}, "AU12"),
+        ({"happiness": {"AU12": 1.0}}, "lacks"),
+    ],
 )
 def test_user_expert_table_errors_name_the_entry(tmp_path, content, match):
     path = tmp_path / "table.json"
@@ -222,9 +264,26 @@ def test_cli_au_pool_all_sources(tmp_path, mie_files, capsys):
     write_clip_table(clips_to_frame([macro]), tmp_path / "mae.parquet")
     write_au_table(au_rows([macro], np.random.default_rng(2)), tmp_path / "mae_aus.parquet")
     out = tmp_path / "pool.parquet"
-    argv = ["au-pool", "--out", str(out), "--mie-clips", str(mie_files[0]), "--mie-aus", str(mie_files[1]),
-            "--mae-clips", str(tmp_path / "mae.parquet"), "--mae-aus", str(tmp_path / "mae_aus.parquet"),
-            "--mae-draws", "4", "--expert", "5", "--video", "--seed", "3"]
+    argv = [
+        "au-pool",
+        "--out",
+        str(out),
+        "--mie-clips",
+        str(mie_files[0]),
+        "--mie-aus",
+        str(mie_files[1]),
+        "--mae-clips",
+        str(tmp_path / "mae.parquet"),
+        "--mae-aus",
+        str(tmp_path / "mae_aus.parquet"),
+        "--mae-draws",
+        "4",
+        "--expert",
+        "5",
+        "--video",
+        "--seed",
+        "3",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "expert" in printed and "1 clip(s) without a 3-class label" in printed

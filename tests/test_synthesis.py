@@ -24,12 +24,9 @@ from miex_dataset.synthesis.shards import shard_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--samples-per-identity", "24", "--shard-size", "8", "--batch-size", "4"]
-
-
-@pytest.fixture(scope="session")
-def miex_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private user cache for the embedded default's aligned astronaut (made once per session)."""
-    return tmp_path_factory.mktemp("xdg_cache")
+MIEX = [sys.executable, "-m", "miex_dataset"]
+"""The command line without the console script: tests pass from an unactivated environment (nothing on PATH)."""
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
 
 @pytest.fixture
@@ -51,10 +48,27 @@ def card_yaml(out: Path) -> dict:
     return yaml.safe_load(text.split("---\n")[1])
 
 
+@pytest.fixture(scope="session")
+def shared_default_run(miex_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default synthesis, made once per session."""
+    out = tmp_path_factory.mktemp("default_run") / "miex"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(miex_cache))
+        assert synthesize(out, *SMALL) == 0
+    return out
+
+
 @pytest.fixture
-def default_run(tmp_path: Path, env: dict[str, str]) -> Path:
+def default_run(shared_default_run: Path, env: dict[str, str]) -> Path:
+    """The shared default run, for tests that only read it (``env`` keeps the cache for any further synthesis)."""
+    return shared_default_run
+
+
+@pytest.fixture
+def own_default_run(shared_default_run: Path, tmp_path: Path, env: dict[str, str]) -> Path:
+    """A private copy of the default run, for tests that change the folder."""
     out = tmp_path / "miex"
-    assert synthesize(out, *SMALL) == 0
+    shutil.copytree(shared_default_run, out, symlinks=True)
     return out
 
 
@@ -94,7 +108,8 @@ def test_two_runs_give_identical_bytes(default_run: Path, tmp_path: Path) -> Non
     assert (other / "plan.parquet").read_bytes() == (default_run / "plan.parquet").read_bytes()
 
 
-def test_rerun_keeps_finished_shards_and_redoes_a_truncated_one(default_run: Path) -> None:
+def test_rerun_keeps_finished_shards_and_redoes_a_truncated_one(own_default_run: Path) -> None:
+    default_run = own_default_run
     before = shard_bytes(default_run)
     paths = shard_files(default_run)
     stamps = {p.name: p.stat().st_mtime_ns for p in paths}
@@ -107,7 +122,10 @@ def test_rerun_keeps_finished_shards_and_redoes_a_truncated_one(default_run: Pat
     assert after[paths[1].name] != stamps[paths[1].name]
 
 
-def test_a_different_run_in_the_same_folder_needs_overwrite(default_run: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_different_run_in_the_same_folder_needs_overwrite(
+    own_default_run: Path, capsys: pytest.CaptureFixture
+) -> None:
+    default_run = own_default_run
     assert synthesize(default_run, "--samples-per-identity", "12", "--shard-size", "8") == 2
     assert "different synthesis run" in capsys.readouterr().err
     assert synthesize(default_run, "--samples-per-identity", "12", "--shard-size", "8", "--overwrite") == 0
@@ -117,7 +135,7 @@ def test_a_different_run_in_the_same_folder_needs_overwrite(default_run: Path, c
 @pytest.mark.slow
 def test_two_ranks_give_the_same_bytes_as_one(default_run: Path, tmp_path: Path, env: dict[str, str]) -> None:
     out = tmp_path / "ranks"
-    command = ["torchrun", "--standalone", "--nproc_per_node", "2", str(ROOT / "builder.py"), "--out", str(out),
+    command = [*TORCHRUN, "--standalone", "--nproc_per_node", "2", str(ROOT / "builder.py"), "--out", str(out),
                *SMALL]  # fmt: skip
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -221,10 +239,11 @@ def test_ganimation_checkpoint_renders_through_the_engine(tmp_path: Path, env: d
     assert '"name":"ganimation"' in dataset[0]["generator"]
 
 
+@pytest.mark.slow
 def test_synthesize_push_to_hub_then_load(default_run: Path, tmp_path: Path, miex_cache: Path) -> None:
     with serve_hub(tmp_path) as hub:
         env = {**hub.env(tmp_path / "client"), "XDG_CACHE_HOME": str(miex_cache)}
-        pushed = subprocess.run(["miex", "synthesize", "--out", str(tmp_path / "pushed"), *SMALL, "--push-to-hub",
+        pushed = subprocess.run([*MIEX, "synthesize", "--out", str(tmp_path / "pushed"), *SMALL, "--push-to-hub",
                                  "org/miex"], env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
         assert pushed.returncode == 0, pushed.stderr[-2000:]
         code = ("import datasets; d = datasets.load_dataset('org/miex', split='train'); "
@@ -284,7 +303,7 @@ def test_two_ranks_match_one_on_several_identities_and_all_three_sources(tmp_pat
     assert len(set(rows["identity"])) == 3 and set(rows["source"]) == {0, 1, 2}
     assert any(np.asarray(au).any() for au in rows["onset_au"])  # real onsets are rendered, not copied
     two = tmp_path / "two"
-    command = ["torchrun", "--standalone", "--nproc_per_node", "2", str(ROOT / "builder.py"), "--out", str(two),
+    command = [*TORCHRUN, "--standalone", "--nproc_per_node", "2", str(ROOT / "builder.py"), "--out", str(two),
                *inputs, "--batch-size", "3"]  # fmt: skip
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

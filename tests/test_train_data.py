@@ -15,7 +15,7 @@ from miex_dataset.aus.schema import LABEL_NAMES
 from miex_dataset.corpora.clips import CLIP_COLUMNS
 from miex_dataset.errors import MiexInputError
 from miex_train.data import Collator, fold_datasets, load_miex, model_inputs, real_dataset, with_model_inputs
-from miex_train.flow import optical_strain
+from miex_train.flow import flow_channels
 from miex_train.models import create_config, model_class
 from miex_train.protocols import make_fold
 from miex_train.transforms import EvalTransform, TrainTransform, rotate
@@ -148,7 +148,8 @@ def test_flow_models_read_flow(clips: pd.DataFrame) -> None:
     assert item["pixel_values"].shape == (2, 9, 16, 16) and len(calls) == 9  # flow between consecutive frames
     assert model_class("dtscnn")(dtscnn)(pixel_values=item["pixel_values"][None]).logits.shape == (1, 3)
     u = torch.arange(16.0).view(4, 4)  # u = 4 y + x: u_x = 1, u_y = 4
-    assert torch.allclose(optical_strain(u, torch.zeros(4, 4)), torch.full((4, 4), (1 + 0.5 * 16) ** 0.5))
+    strain = flow_channels(u, torch.zeros(4, 4), "uv_strain")[2]  # STSTNet's third channel: the pipeline's strain
+    assert strain.dtype == u.dtype and torch.allclose(strain, torch.full((4, 4), (1 + 0.5 * 16) ** 0.5))
 
 
 def test_label_space_mismatch_is_an_error(clips: pd.DataFrame) -> None:

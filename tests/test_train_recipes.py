@@ -45,11 +45,17 @@ def test_a_recipe_is_found_by_name_dashed_name_or_path(tmp_path: Path) -> None:
 
 
 UNKNOWN = [
-    ("table1_branches_mix_finetune", r"no shipped recipe named 'table1_branches_mix_finetune' \(did you mean "
-     r"table1_branches_miex_finetune"),
+    (
+        "table1_branches_mix_finetune",
+        r"no shipped recipe named 'table1_branches_mix_finetune' \(did you mean "
+        r"table1_branches_miex_finetune",
+    ),
     ("nothing_like_it", r"no shipped recipe named 'nothing_like_it'; `miex train --list-recipes`"),
-    ("elsewhere/table1_branches_compmie.yaml", r"not found; the shipped recipe of that name runs with --recipe "
-     r"table1_branches_compmie"),
+    (
+        "elsewhere/table1_branches_compmie.yaml",
+        r"not found; the shipped recipe of that name runs with --recipe "
+        r"table1_branches_compmie",
+    ),
 ]
 
 

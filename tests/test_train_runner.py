@@ -57,9 +57,10 @@ def composite_clips() -> list[cf.CompositeClip]:
     return clips
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Clip tables written by ``miex corpus`` from real-format trees, and a MiE-X folder."""
+    """Clip tables written by ``miex corpus`` from real-format trees, and a MiE-X folder (read-only: built once per
+    session and shared with tests/test_robust_train.py)."""
     root = tmp_path_factory.mktemp("runner_data")
     megc = cf.build_composite(root / "megc", composite_clips())
     ckplus = cf.build_ckplus(root / "CK+")
@@ -166,11 +167,18 @@ BAD_RECIPES = [
     ({"stages.1.train": ["real", "ckplus"]}, r"unknown data source 'ckplus'.*data.extra"),
     ({"protocol.kind": "kfold", "protocol.k": 1}, "k-fold needs k >= 2"),
     ({"training.optimizer": "sgd"}, "'sgd' is not one of adam, adamw"),
-    ({"data.real.labels": ["happiness", "surprise", "disgust"], "stages": [{"name": "only", "train": ["miex"]}]},
-     r"label space mismatch: the last stage 'only' trains on classes \['negative', 'positive', 'surprise'\] but "
-     r"the test corpus has \['happiness', 'surprise', 'disgust'\]"),
-    ({"data.real.labels": ["happiness", "surprise", "disgust"],
-      "stages": [{"name": "mixed", "train": ["miex", "real"]}]}, "label space mismatch in stage 'mixed'"),
+    (
+        {"data.real.labels": ["happiness", "surprise", "disgust"], "stages": [{"name": "only", "train": ["miex"]}]},
+        r"label space mismatch: the last stage 'only' trains on classes \['negative', 'positive', 'surprise'\] but "
+        r"the test corpus has \['happiness', 'surprise', 'disgust'\]",
+    ),
+    (
+        {
+            "data.real.labels": ["happiness", "surprise", "disgust"],
+            "stages": [{"name": "mixed", "train": ["miex", "real"]}],
+        },
+        "label space mismatch in stage 'mixed'",
+    ),
     ({"data.real.labels": ["happiness", "sadnes"]}, r"no clip has emotion\(s\) \['sadnes'\]"),
     ({"data.miex": "MIEX_OLD"}, r"MiE-X lacks provenance column\(s\) \['source', 'source_dataset', 'source_subject'\]"),
     ({"data.miex": "MIEX_RENAMED"}, r"name subjects \[\('casme2', '01'\)\] that the casme2 clip table does not have"),
@@ -243,11 +251,13 @@ def test_summary_pools_folds_before_scoring() -> None:
         truth = np.concatenate([r.truth for r in results])
         pred = np.concatenate([r.last for r in results])
         expected.append(f1_score(truth, pred, average="macro"))
-        assert summary["runs"][seed]["last_epoch"]["all"]["uar"] == pytest.approx(recall_score(truth, pred,
-                                                                                              average="macro"))
+        assert summary["runs"][seed]["last_epoch"]["all"]["uar"] == pytest.approx(
+            recall_score(truth, pred, average="macro")
+        )
         y = np.array([d for r in results for d in r.datasets]) == "y"
         assert summary["runs"][seed]["last_epoch"]["y"]["uf1"] == pytest.approx(
-            f1_score(truth[y], pred[y], average="macro"))
+            f1_score(truth[y], pred[y], average="macro")
+        )
     assert summary["last_epoch"]["all"]["uf1"]["mean"] == pytest.approx(np.mean(expected))
     assert summary["last_epoch"]["all"]["uf1"]["std"] == pytest.approx(np.std(expected, ddof=1))
     assert summary["best_on_validation"] is None and "LAST epoch" in summary["last_epoch"]["note"]
@@ -258,6 +268,7 @@ def test_summary_pools_folds_before_scoring() -> None:
 # whole runs
 
 
+@pytest.mark.slow
 def test_in_process_run_native_labels_validation_and_push(
     data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -367,10 +378,10 @@ def test_stratified_kfold_tests_someone_in_every_fold() -> None:
 
 
 def test_trains_on_miex_written_by_synthesize(
-    data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, miex_cache: Path
 ) -> None:
     """The runner reads MiE-X exactly as `miex synthesize` writes it (not only the test fixture's copy)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(miex_cache))  # the default faces, aligned once per session
     synthesized = tmp_path / "miex"
     assert main(["synthesize", "--out", str(synthesized), "--samples-per-identity", "12"]) == 0
     recipe = tiny(data, tmp_path / "out", **{"data.miex": str(synthesized), "protocol.k": 3})
@@ -381,10 +392,10 @@ def test_trains_on_miex_written_by_synthesize(
 
 
 def test_dtscnn_trains_on_flow_sequences_of_real_clips_and_video_miex(
-    data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, miex_cache: Path
 ) -> None:
     """DTSCNN (Table 2): onset-to-apex sequences of the real clips and the 10-frame MiE-X, as flow between frames."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(miex_cache))  # the default faces, aligned once per session
     video = tmp_path / "miex_video"
     assert main(["synthesize", "--video", "--out", str(video), "--samples-per-identity", "6", "--size", "64"]) == 0
     tiny_dtscnn = {"conv_channels": [4, 8], "temporal_scales": [4, 9], "flow_size": 16}

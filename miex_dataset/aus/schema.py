@@ -1,13 +1,15 @@
 """The one source of truth for the Action Unit (AU) vocabulary used everywhere in miex.
 
 An AU vector is 17 intensities in OpenFace 2.x order, on OpenFace's 0 to 5 scale (docs/reference.md §Action units).
-Data files always store the 0 to 5 scale; only a generator sees intensities divided by 5, through
-:func:`to_generator_scale`, so there is exactly one place where the scaling happens.
+Data files always store the 0 to 5 scale; only a generator (and the FACS motion model it shares with the geometric
+AU estimator) sees intensities divided by 5, through :func:`to_generator_scale` and back through
+:func:`from_generator_scale`, so there is exactly one place where the scaling happens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -16,6 +18,9 @@ AU_NAMES: tuple[str, ...] = (
     "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26", "AU45",
 )  # fmt: skip
 """The 17 intensity AUs that OpenFace 2.x estimates, in its column order."""
+
+ScaledT = TypeVar("ScaledT")
+"""An AU array: NumPy (validated on the way in) or a torch tensor (kept on its device)."""
 
 NUM_AUS: int = len(AU_NAMES)
 AU_INDEX: dict[str, int] = {name: i for i, name in enumerate(AU_NAMES)}
@@ -84,15 +89,30 @@ def validate_au_array(values: np.ndarray | Sequence[float], *, where: str = "AU 
     return np.clip(array, AU_MIN, AU_MAX)
 
 
-def to_generator_scale(aus: np.ndarray) -> np.ndarray:
-    """0-5 intensities -> the 0-1 conditioning that GANimation-style generators expect (docs/reference.md §Action
-    units)."""
-    return validate_au_array(aus) / AU_MAX
+def to_generator_scale(aus: ScaledT) -> ScaledT:
+    """0-5 intensities -> the 0-1 conditioning that generators and the motion model read (docs/reference.md §Action
+    units). The one place AUs are divided by 5.
+
+    A NumPy array or sequence is validated first (:func:`validate_au_array`) and comes back float32, or float64 when
+    it was float64 (fits keep their precision); a torch tensor is scaled as it is, on its device and in its dtype,
+    because it has already been validated at the generator boundary (``generators.base.as_au_batch``). A plain number
+    is scaled unchecked (a bound, not an AU vector)."""
+    if isinstance(aus, np.ndarray | list | tuple):
+        checked = validate_au_array(aus)
+        if isinstance(aus, np.ndarray) and aus.dtype == np.float64:
+            return np.clip(aus, AU_MIN, AU_MAX) / AU_MAX  # type: ignore[return-value]
+        return checked / AU_MAX  # type: ignore[return-value]
+    return aus / AU_MAX
 
 
-def from_generator_scale(conditioning: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`to_generator_scale`: 0-1 conditioning -> 0-5 intensities."""
-    return np.asarray(conditioning, dtype=np.float32) * AU_MAX
+def from_generator_scale(conditioning: ScaledT) -> ScaledT:
+    """Inverse of :func:`to_generator_scale`: 0-1 conditioning (or a 0-1 score such as a blendshape, or a fraction
+    of the motion at intensity 5) -> 0-5 intensities, unclipped. NumPy floats keep their precision; other NumPy
+    input becomes float32; a tensor stays on its device."""
+    if isinstance(conditioning, np.ndarray | list | tuple | float | int):
+        array = np.asarray(conditioning)
+        return (array if array.dtype.kind == "f" else array.astype(np.float32)) * AU_MAX  # type: ignore[return-value]
+    return conditioning * AU_MAX
 
 
 def au_vector(**intensities: float) -> np.ndarray:

@@ -58,8 +58,9 @@ def guard_table_output(
     """Refuse an ``--out`` that is one of the inputs, or an existing file that is not a miex ``kind`` table
     (unless ``overwrite``): a rerun replaces its own output, never a user's file."""
     exists = Path(out).is_file()
-    return guard_output_file(out, inputs=inputs, ours=parquet_kind(out) == kind if exists else None,
-                             overwrite=overwrite)
+    return guard_output_file(
+        out, inputs=inputs, ours=parquet_kind(out) == kind if exists else None, overwrite=overwrite
+    )
 
 
 def duplicate_measurements(table: pd.DataFrame) -> tuple[int, int] | None:
@@ -127,8 +128,11 @@ def normalize_au_table(frame: pd.DataFrame, *, where: str = "AU table") -> pd.Da
     if pair is not None:
         first, later = pair
         row = table.iloc[later]
-        what = (f"frame {row['frame']} of clip {row['dataset']}/{row['subject']}/{row['clip']}" if row["clip"]
-                else f"image {row['path']!r}")
+        what = (
+            f"frame {row['frame']} of clip {row['dataset']}/{row['subject']}/{row['clip']}"
+            if row["clip"]
+            else f"image {row['path']!r}"
+        )
         raise MiexInputError(
             f"{what} is measured twice (rows {first} and {later}, extractors {table.at[first, 'extractor']!r} and "
             f"{row['extractor']!r}): keep one measurement per frame, e.g. one extractor's table",
@@ -143,8 +147,12 @@ def _frame_numbers(values: pd.Series, where: str) -> pd.Series:
     bad = numbers.isna().to_numpy() | (numbers.fillna(0) % 1 != 0).to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise MiexInputError(f"frame number {values.iloc[row]!r} is not an integer (-1 outside clips)", file=where,
-                             row=row, field="frame")
+        raise MiexInputError(
+            f"frame number {values.iloc[row]!r} is not an integer (-1 outside clips)",
+            file=where,
+            row=row,
+            field="frame",
+        )
     return numbers.astype(np.int64)
 
 

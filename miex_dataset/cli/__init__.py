@@ -39,6 +39,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("push", "miex_dataset.cli.push", "upload a MiE-X folder (or a trained model) to the Hugging Face Hub"),
     Command("import-legacy", "miex_dataset.cli.import_legacy", "convert the authors' MiE-X release to this format"),
     Command("train", "miex_train.cli.train", "train and evaluate a recognizer from a recipe (YAML)"),
+    Command("app", "miex_dataset.cli.app", "local web app: AU sliders, MiE-X browser, classifier (Gradio)"),
 )
 
 RESUMABLE = frozenset({"faces", "extract-aus", "flow", "train-generator", "synthesize", "push", "import-legacy"})
@@ -56,6 +57,7 @@ typical flow:
   miex synthesize --faces pool/ --plan plan.parquet --out miex/    # MiE-X shards + card
   miex push miex/ --repo ORG/miex                     # publish; then load_dataset("ORG/miex")
   miex train --recipe table1_branches_miex_finetune         # UF1/UAR, logs, model card
+  miex app                                            # web app: AU sliders, MiE-X browser, classifier
 run `miex COMMAND --help` for the options of each command.
 """
 
@@ -122,6 +124,7 @@ def run_reporting_errors(prog: str, run: Callable[[], int], *, verbose: bool, in
         hint = "run it again with -v for the traceback and report it with the command you ran"
         print(f"{prog}: internal error: {described}\n  {hint}", file=sys.stderr)
         return 1
+
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

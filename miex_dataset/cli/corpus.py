@@ -146,8 +146,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--overwrite", action="store_true",
                         help="replace an existing --out file that is not a clip table")  # fmt: skip
     subparsers = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
-    parser.epilog = "examples:\n" + "\n".join(f"  {_example(command)}" for command in CORPORA[:4]) + (
-        "\nrun `miex corpus CORPUS --help` for its layout, options and more examples"
+    parser.epilog = (
+        "examples:\n"
+        + "\n".join(f"  {_example(command)}" for command in CORPORA[:4])
+        + ("\nrun `miex corpus CORPUS --help` for its layout, options and more examples")
     )
     for command in CORPORA:
         layout = command.layout.replace("\n", "\n  ")
@@ -204,7 +206,8 @@ def _check_sheets(command: CorpusCommand, args: argparse.Namespace) -> None:
             raise MiexInputError(
                 f"this is the {owner} coding sheet, not the {expected} one; pass the {expected} sheet "
                 f"(see `miex corpus {command.name} --help`)",
-                file=given, field=f"--{dest.replace('_', '-')}",
+                file=given,
+                field=f"--{dest.replace('_', '-')}",
             )
 
 

@@ -38,21 +38,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     parser.add_argument("source", metavar="SRC", help="image, image/frame folder, or clip table (.parquet)")
     parser.add_argument("--out", required=True, metavar="AUS.parquet", help="output AU table")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing --out that is not an AU table made by miex")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out that is not an AU table made by miex"
+    )
     parser.add_argument("--backend", choices=("mediapipe", "openface"), default="mediapipe")
-    parser.add_argument("--method", choices=("geometry", "blendshapes"), default="geometry",
-                        help="mediapipe: how landmarks become AUs (default: geometry)")
-    parser.add_argument("--reference", choices=("onset", "none"), default="onset",
-                        help="clips, geometry: measure change from the onset frame (default) or against resting norms")
+    parser.add_argument(
+        "--method",
+        choices=("geometry", "blendshapes"),
+        default="geometry",
+        help="mediapipe: how landmarks become AUs (default: geometry)",
+    )
+    parser.add_argument(
+        "--reference",
+        choices=("onset", "none"),
+        default="onset",
+        help="clips, geometry: measure change from the onset frame (default) or against resting norms",
+    )
     parser.add_argument("--calibration", metavar="CAL.json", help="per-AU linear calibration of the mediapipe estimate")
     parser.add_argument(
         "--openface-dir", metavar="DIR",
         help="OpenFace CSVs: <image stem>.csv per image, or <clip>.csv per clip (FeatureExtraction on its frames)",
     )  # fmt: skip
     parser.add_argument("--all-frames", action="store_true", help="measure every frame of each clip")
-    parser.add_argument("--size", type=whole_number(MIN_SIZE), default=DEFAULT_SIZE,
-                        help=f"aligned crop side the AUs are measured on (default: {DEFAULT_SIZE})")
+    parser.add_argument(
+        "--size",
+        type=whole_number(MIN_SIZE),
+        default=DEFAULT_SIZE,
+        help=f"aligned crop side the AUs are measured on (default: {DEFAULT_SIZE})",
+    )
     add_common_options(parser)
 
 
@@ -80,12 +93,15 @@ def _nothing_measured(args: argparse.Namespace, report_lines: int, clips: bool) 
     if args.backend == "openface":
         check = f"that {args.openface_dir} holds one OpenFace CSV per {'clip (<clip>.csv)' if clips else 'image'}"
     elif clips:
-        check = ("that the clip table's frame paths exist from this folder (run where `miex corpus` ran, or remake "
-                 "the clip table) and show a face")
+        check = (
+            "that the clip table's frame paths exist from this folder (run where `miex corpus` ran, or remake "
+            "the clip table) and show a face"
+        )
     else:
         check = "that the images show a frontal face"
-    return MiexInputError(f"no AU row was measured ({report_lines} problem(s) listed above); check {check}",
-                          file=args.source)
+    return MiexInputError(
+        f"no AU row was measured ({report_lines} problem(s) listed above); check {check}", file=args.source
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,8 +116,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.calibration:
             Calibration.load(args.calibration)  # a bad file fails here, before any worker starts
-        backend = Backend("mediapipe", model_path=resolve_model(args), calibration=args.calibration,
-                          method=args.method, reference=args.reference)
+        backend = Backend(
+            "mediapipe",
+            model_path=resolve_model(args),
+            calibration=args.calibration,
+            method=args.method,
+            reference=args.reference,
+        )
     table, report = extract_aus(
         args.source, args.out, backend=backend, all_frames=args.all_frames, size=args.size, workers=args.workers
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..sources import SOURCES
+from ..synthesis.config import SEED, SynthesisConfig, add_arguments, number_between, whole_number
+
+if TYPE_CHECKING:
+    from ..plan import PlanConfig
 
 EXAMPLES = """\
 examples:
@@ -18,78 +20,19 @@ then: miex synthesize --plan plan.parquet --faces pool/ --out miex
 """
 
 
-def whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``minimum`` (``0`` or ``-1`` must not silently mean "the default")."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from error
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def number_between(low: float, high: float) -> Callable[[str], float]:
-    """An argparse type: a finite number in [``low``, ``high``]."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from error
-        if not (math.isfinite(value) and low <= value <= high):
-            raise argparse.ArgumentTypeError(f"must lie between {low:g} and {high:g}, got {text}")
-        return value
-
-    return parse
-
-
-SEED = whole_number(0)
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     parser.add_argument("--faces", required=True, help="face pool folder (index.parquet) or plain image folder")
     parser.add_argument("--pool", required=True, help="AU pool from `miex au-pool`")
     parser.add_argument("--out", required=True, help="output plan (.parquet)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing --out that is not a plan made by miex")
-    parser.add_argument("--seed", type=SEED, default=0, help="seed of every draw (default: 0)")
-    add_plan_arguments(parser)
+                        help="replace an existing --out that is not a plan made by miex")  # fmt: skip
+    # the plan knobs and --seed of `miex synthesize` (one declaration: SynthesisConfig)
+    add_arguments(parser, SynthesisConfig, groups=("plan",), names=("seed",), titled=False)
 
 
-def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
-    """The plan knobs (the paper's scaling studies), shared with ``miex synthesize``."""
-    parser.add_argument("--identities", type=whole_number(1), help="seeded subset of N identities (default: all)")
-    parser.add_argument("--triplets", type=whole_number(1), help="N distinct pool triplets shared by all identities")
-    parser.add_argument("--samples-per-identity", type=whole_number(1),
-                        help="default: one per source x class the plan covers (e.g. 6 for a mie + expert pool)")
-    parser.add_argument("--sources", default=None,
-                        help=f"comma list of {','.join(SOURCES)} (default: every source the AU pool holds)")
-    parser.add_argument("--balanced", action=argparse.BooleanOptionalAction, default=True,
-                        help="cycle every identity through all source x class cells (default) or draw cells in "
-                        "pool proportions (--no-balanced)")
-    parser.add_argument("--allow-missing", action="store_true",
-                        help="warn instead of failing when a requested source x class has no triplet")
-    parser.add_argument("--frontal-only", action="store_true", help="keep crops within --max-yaw/--max-pitch")
-    parser.add_argument("--max-yaw", type=number_between(0, 180), default=20.0, help="degrees (default: 20)")
-    parser.add_argument("--max-pitch", type=number_between(0, 180), default=20.0, help="degrees (default: 20)")
-
-
-def plan_config(args: argparse.Namespace):  # -> PlanConfig (import kept lazy for a fast --help)
-    from ..plan import PlanConfig
-
-    sources = None if args.sources is None else tuple(s.strip() for s in args.sources.split(",") if s.strip())
-    return PlanConfig(
-        seed=args.seed, sources=sources,
-        identities=args.identities, triplets=args.triplets, samples_per_identity=args.samples_per_identity,
-        balanced=args.balanced, allow_missing=args.allow_missing, frontal_only=args.frontal_only,
-        max_yaw=args.max_yaw, max_pitch=args.max_pitch,
-    )  # fmt: skip
+def plan_config(args: argparse.Namespace) -> PlanConfig:
+    return SynthesisConfig.from_namespace(args).plan_config()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,3 +52,6 @@ def run(args: argparse.Namespace) -> int:
     print(describe_samples_per_identity(result))
     print(f"wrote {len(result.frame)} samples for {result.frame['identity'].nunique()} identities to {args.out}")
     return 0
+
+
+__all__ = ["SEED", "configure", "number_between", "plan_config", "run", "whole_number"]  # the types: extract_aus

@@ -30,8 +30,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", metavar="DIR", help="the folder to upload (a MiE-X output folder of `miex synthesize`)")
     parser.add_argument("--repo", required=True, metavar="ORG/NAME",
                         help="Hub repo id to create or update, e.g. my-lab/miex")  # fmt: skip
-    parser.add_argument("--private", action="store_true",
-                        help="create the repo private (only when it does not exist yet; visibility is not changed)")
+    parser.add_argument(
+        "--private",
+        action="store_true",
+        help="create the repo private (only when it does not exist yet; visibility is not changed)",
+    )
     parser.add_argument("--token", metavar="T", help="Hub token with write access (default: HF_TOKEN or the token of "
                         "`hf auth login`)")  # fmt: skip
     parser.add_argument("--message", metavar="M", help="commit message (default: 'Upload MiE-X dataset with miex')")

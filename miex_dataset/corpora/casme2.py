@@ -83,7 +83,8 @@ def read_casme2(
         raise MiexInputError(
             f"no CASME II frame tree in {root} (expected one of {expected} holding sub01/EP02_01f/...); "
             "give the folder that contains it",
-            file=root, field="frames",
+            file=root,
+            field="frames",
         )
     coding = open_sheet(resolve_sheet(root, sheet, SHEET_2014), required=REQUIRED_COLUMNS, option=sheet_option)
 

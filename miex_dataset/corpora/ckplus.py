@@ -111,8 +111,14 @@ def read_ckplus(
             if emotion is None:
                 continue
         clip = sequence_clip(
-            dataset="ckplus", subject=subject, clip=name, folder=sequence, emotion=emotion[0], label=emotion[1],
-            fps=FPS, aus=read_facs(_single(root / FACS / relative, "_facs.txt"), report, f"{subject}/{name}"),
+            dataset="ckplus",
+            subject=subject,
+            clip=name,
+            folder=sequence,
+            emotion=emotion[0],
+            label=emotion[1],
+            fps=FPS,
+            aus=read_facs(_single(root / FACS / relative, "_facs.txt"), report, f"{subject}/{name}"),
             report=report,
         )
         if clip is not None:

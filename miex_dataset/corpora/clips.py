@@ -108,9 +108,7 @@ def write_clip_table(frame: pd.DataFrame, path: str | PathLike[str]) -> Path:
     if duplicates:
         raise MiexInputError(f"duplicate clips in clip table: {duplicates[:5]}", file=path)
     path = Path(path)
-    stored = frame[list(CLIP_COLUMNS)].assign(
-        frames=[store_paths(frames, path.parent) for frames in frame["frames"]]
-    )
+    stored = frame[list(CLIP_COLUMNS)].assign(frames=[store_paths(frames, path.parent) for frames in frame["frames"]])
     schema = clip_table_schema()
     schema = schema.with_metadata(with_paths_rule(schema.metadata))
     arrow = pa.Table.from_pandas(stored, schema=schema, preserve_index=False)

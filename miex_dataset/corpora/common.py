@@ -66,8 +66,15 @@ def progress(
     from tqdm import tqdm
 
     yield from tqdm(
-        items, desc=description, total=total, unit=unit, file=sys.stderr, mininterval=0.5, delay=PROGRESS_DELAY_S,
-        disable=None, leave=False,
+        items,
+        desc=description,
+        total=total,
+        unit=unit,
+        file=sys.stderr,
+        mininterval=0.5,
+        delay=PROGRESS_DELAY_S,
+        disable=None,
+        leave=False,
     )
 
 
@@ -127,14 +134,22 @@ class DuplicateGuard:
     seen: dict[tuple[str, str, str], int | None] = field(default_factory=dict)
 
     def is_duplicate(
-        self, key: tuple[str, str, str], report: ValidationReport, *, file: str | PathLike[str] = "",
-        row: int | None = None, field: str = "Filename",
+        self,
+        key: tuple[str, str, str],
+        report: ValidationReport,
+        *,
+        file: str | PathLike[str] = "",
+        row: int | None = None,
+        field: str = "Filename",
     ) -> bool:
         if key in self.seen:
             first = self.seen[key]
             report.add(
                 f"duplicate clip (first seen{f' on row {first}' if first is not None else ''}); the first is kept",
-                file=file, row=row, field=field, clip=f"{key[1]}/{key[2]}",
+                file=file,
+                row=row,
+                field=field,
+                clip=f"{key[1]}/{key[2]}",
             )
             return True
         self.seen[key] = row
@@ -142,23 +157,41 @@ class DuplicateGuard:
 
 
 def lookup_emotion(
-    name: str, report: ValidationReport, *, file: str | PathLike[str] = "", row: int | None = None,
-    field: str = "Estimated Emotion", clip: str = "",
+    name: str,
+    report: ValidationReport,
+    *,
+    file: str | PathLike[str] = "",
+    row: int | None = None,
+    field: str = "Estimated Emotion",
+    clip: str = "",
 ) -> tuple[str, int] | None:
     """Native emotion -> (canonical name, 3-class label); an unknown name is reported (None), never guessed."""
     label = emotion_to_label(name)
     if label is None:
         report.add(
             f"unknown emotion {name!r} (known: see miex_dataset.corpora.labels.EMOTION_SYNONYMS)",
-            file=file, row=row, field=field, clip=clip,
+            file=file,
+            row=row,
+            field=field,
+            clip=clip,
         )
         return None
     return str(canonical_emotion(name)), label
 
 
 def sequence_clip(
-    *, dataset: str, subject: str, clip: str, folder: Path, emotion: str, label: int, fps: float,
-    aus: str = "", expression: str = "macro", report: ValidationReport, file: str | PathLike[str] = "",
+    *,
+    dataset: str,
+    subject: str,
+    clip: str,
+    folder: Path,
+    emotion: str,
+    label: int,
+    fps: float,
+    aus: str = "",
+    expression: str = "macro",
+    report: ValidationReport,
+    file: str | PathLike[str] = "",
     apex: Callable[[int], int] | None = None,
 ) -> Clip | None:
     """A clip that is a whole folder of frames: onset = first, offset = last, apex = ``apex(n)`` (default last).
@@ -170,14 +203,26 @@ def sequence_clip(
     if unnumbered:
         report.add(
             f"{len(unnumbered)} image file(s) without a frame number, first {unnumbered[0].name}",
-            file=folder, field="frames", clip=f"{subject}/{clip}",
+            file=folder,
+            field="frames",
+            clip=f"{subject}/{clip}",
         )
         return None
     count = len(frames)
     candidate = Clip(
-        dataset=dataset, subject=subject, clip=clip, frames=frames, frame_numbers=numbers, onset=0,
-        apex=(apex(count) if apex else count - 1), offset=max(count - 1, 0), emotion=emotion, label=label,
-        fps=fps, aus=aus, expression=expression,
+        dataset=dataset,
+        subject=subject,
+        clip=clip,
+        frames=frames,
+        frame_numbers=numbers,
+        onset=0,
+        apex=(apex(count) if apex else count - 1),
+        offset=max(count - 1, 0),
+        emotion=emotion,
+        label=label,
+        fps=fps,
+        aus=aus,
+        expression=expression,
     )
     return candidate if check_clip_frames(candidate, report, file=file or folder) else None
 
@@ -212,7 +257,11 @@ def sheet_clips(
 
 
 def _row_clip(
-    sheet: Sheet, row: SheetRow, layout: SheetLayout, report: ValidationReport, guard: DuplicateGuard,
+    sheet: Sheet,
+    row: SheetRow,
+    layout: SheetLayout,
+    report: ValidationReport,
+    guard: DuplicateGuard,
     apex_fallback: ApexFallback,
 ) -> Clip | None:
     where = {"file": sheet.path, "row": row.row}
@@ -229,7 +278,10 @@ def _row_clip(
     label_of = f"{subject}/{name}"
     numbers = _onset_apex_offset(sheet, row, report, apex_fallback, label_of)
     emotion = lookup_emotion(
-        cell_text(row.get("Estimated Emotion")), report, field=sheet.header("Estimated Emotion"), clip=label_of,
+        cell_text(row.get("Estimated Emotion")),
+        report,
+        field=sheet.header("Estimated Emotion"),
+        clip=label_of,
         **where,
     )
     if numbers is None or emotion is None:
@@ -252,9 +304,19 @@ def _row_clip(
     if indices is None:
         return None
     clip = Clip(
-        dataset=layout.dataset, subject=subject, clip=name, frames=frames, frame_numbers=frame_numbers,
-        onset=indices[0], apex=indices[1], offset=indices[2], emotion=emotion[0], label=emotion[1], fps=layout.fps,
-        aus=normalize_aus(row.get("Action Units")), expression="micro",
+        dataset=layout.dataset,
+        subject=subject,
+        clip=name,
+        frames=frames,
+        frame_numbers=frame_numbers,
+        onset=indices[0],
+        apex=indices[1],
+        offset=indices[2],
+        emotion=emotion[0],
+        label=emotion[1],
+        fps=layout.fps,
+        aus=normalize_aus(row.get("Action Units")),
+        expression="micro",
     )
     return clip if check_clip_frames(clip, report, **where) else None
 
@@ -281,22 +343,26 @@ def _onset_apex_offset(
         if apex_fallback != "middle":
             report.add(
                 f"apex not annotated ({raw!r}); use --apex-fallback middle to take the middle frame",
-                field=sheet.header("ApexFrame"), **where,
+                field=sheet.header("ApexFrame"),
+                **where,
             )
             return None
         apex = (onset + offset) // 2
         report.note(f"apex not annotated ({raw!r}): middle frame {apex} used", field=sheet.header("ApexFrame"), **where)
     if not onset <= apex <= offset:
-        report.add(
-            f"apex {apex} outside onset..offset {onset}..{offset}", field=sheet.header("ApexFrame"), **where
-        )
+        report.add(f"apex {apex} outside onset..offset {onset}..{offset}", field=sheet.header("ApexFrame"), **where)
         return None
     return onset, apex, offset
 
 
 def _indices(
-    sheet: Sheet, row: SheetRow, numbers: Sequence[int], frame_numbers: Sequence[int], report: ValidationReport,
-    clip: str, folder: Path,
+    sheet: Sheet,
+    row: SheetRow,
+    numbers: Sequence[int],
+    frame_numbers: Sequence[int],
+    report: ValidationReport,
+    clip: str,
+    folder: Path,
 ) -> tuple[int, int, int] | None:
     """Frame numbers -> indices into the clip's frame files; a number with no file is reported."""
     indices = []
@@ -304,8 +370,11 @@ def _indices(
         index = index_of_frame(frame_numbers, number)
         if index < 0:
             report.add(
-                f"frame {number} has no file in {folder}", file=sheet.path, row=row.row,
-                field=sheet.header(column), clip=clip,
+                f"frame {number} has no file in {folder}",
+                file=sheet.path,
+                row=row.row,
+                field=sheet.header(column),
+                clip=clip,
             )
             return None
         indices.append(index)
@@ -315,7 +384,10 @@ def _indices(
         report.add(
             f"{expected - present} frame file(s) missing between onset {numbers[0]} and offset {numbers[2]}"
             f" in {folder}",
-            file=sheet.path, row=row.row, field="frames", clip=clip,
+            file=sheet.path,
+            row=row.row,
+            field="frames",
+            clip=clip,
         )
         return None
     return indices[0], indices[1], indices[2]

@@ -42,8 +42,17 @@ def read_faces(
     for image in progress(images, f"reading {dataset}", unit="image"):
         relative = image.relative_to(root)
         clip = Clip(
-            dataset=dataset, subject=_identity(image, relative, identity_from), clip=relative.as_posix(),
-            frames=[str(image)], frame_numbers=[0], onset=0, apex=0, offset=0, emotion="", label=NO_LABEL, fps=0.0,
+            dataset=dataset,
+            subject=_identity(image, relative, identity_from),
+            clip=relative.as_posix(),
+            frames=[str(image)],
+            frame_numbers=[0],
+            onset=0,
+            apex=0,
+            offset=0,
+            emotion="",
+            label=NO_LABEL,
+            fps=0.0,
             expression="face",
         )
         if check_clip_frames(clip, report, file=image):

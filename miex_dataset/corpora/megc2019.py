@@ -253,12 +253,15 @@ def _report_missing_part(
     report.add(
         f"{PART_NAMES[name]} not found{where}: the composite is PARTIAL, its {len(rows)} ground-truth clip(s) "
         f"(rows {rows[0].row}..{rows[-1].row}) are left out; {how} to include them",
-        file=gt_path, field="dataset",
+        file=gt_path,
+        field="dataset",
     )
 
 
 def _join(
-    truth: list[GroundTruthRow], available: dict[tuple[str, str, str], Clip], gt_path: Path,
+    truth: list[GroundTruthRow],
+    available: dict[tuple[str, str, str], Clip],
+    gt_path: Path,
     report: ValidationReport,
 ) -> list[Clip]:
     """GT rows -> clips labelled by the GT; missing clips reported, label disagreements noted."""
@@ -276,7 +279,9 @@ def _join(
         if clip.label != row.label:
             report.note(
                 f"ground truth says {label_name(row.label)}, the {row.dataset} sheet says {clip.emotion!r} "
-                f"({label_name(clip.label)}): ground truth kept", field="label", **where,
+                f"({label_name(clip.label)}): ground truth kept",
+                field="label",
+                **where,
             )
         clips.append(replace(clip, label=row.label))
     return clips

@@ -75,8 +75,14 @@ def _macro_clips(root: Path, report: ValidationReport, guard: DuplicateGuard) ->
                                                  field="clip folder"):  # fmt: skip
             continue
         clip = sequence_clip(
-            dataset="mmew", subject=subject, clip=clip_dir.name, folder=clip_dir, emotion=emotion[0],
-            label=emotion[1], fps=FPS, report=report,
+            dataset="mmew",
+            subject=subject,
+            clip=clip_dir.name,
+            folder=clip_dir,
+            emotion=emotion[0],
+            label=emotion[1],
+            fps=FPS,
+            report=report,
         )
         if clip is not None:
             clips.append(clip)

@@ -98,8 +98,14 @@ def read_sequences(
             continue
         for name, folder in _sequence_dirs(emotion_dir):
             clip = sequence_clip(
-                dataset=dataset, subject=subject, clip=name, folder=folder, emotion=emotion[0], label=emotion[1],
-                fps=fps, report=report,
+                dataset=dataset,
+                subject=subject,
+                clip=name,
+                folder=folder,
+                emotion=emotion[0],
+                label=emotion[1],
+                fps=fps,
+                report=report,
             )
             if clip is not None:
                 clips.append(clip)

@@ -79,8 +79,16 @@ def read_smic(
             if guard.is_duplicate(("smic", subject, clip_dir.name), report, file=clip_dir, field="clip folder"):
                 continue
             clip = sequence_clip(
-                dataset="smic", subject=subject, clip=clip_dir.name, folder=clip_dir, emotion=emotion[0],
-                label=emotion[1], fps=FPS, expression="micro", report=report, apex=pick_apex,
+                dataset="smic",
+                subject=subject,
+                clip=clip_dir.name,
+                folder=clip_dir,
+                emotion=emotion[0],
+                label=emotion[1],
+                fps=FPS,
+                expression="micro",
+                report=report,
+                apex=pick_apex,
             )
             if clip is not None:
                 clips.append(clip)

@@ -22,9 +22,7 @@ IMAGE_RIGHT_EYE = (362, 263)
 NOSE_TIP = 1
 MOUTH_CORNERS = (61, 291)
 
-TEMPLATE = np.array(
-    [[0.33, 0.40], [0.67, 0.40], [0.50, 0.63], [0.33, 0.70], [0.67, 0.70]], dtype=np.float64
-)
+TEMPLATE = np.array([[0.33, 0.40], [0.67, 0.40], [0.50, 0.63], [0.33, 0.70], [0.67, 0.70]], dtype=np.float64)
 """Template positions (fraction of the crop side) of: image-left eye centre, image-right eye centre, nose tip,
 image-left and image-right mouth corners. Symmetric, so a mirrored face aligns to the mirrored crop."""
 

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ..aus.openface import read_openface_csv
-from ..aus.schema import AU_MAX, AU_MIN, AU_NAMES, NUM_AUS
+from ..aus.schema import AU_MAX, AU_MIN, AU_NAMES, NUM_AUS, from_generator_scale
 from ..errors import MiexInputError
+from ..fileio import atomic_path
 from .au_geometry import GeometricAUEstimator
 from .landmarker import FaceAnalyzer, FaceRecord
 
@@ -60,7 +61,7 @@ def blendshapes_to_aus(blendshapes: Mapping[str, float]) -> np.ndarray:
         values = [np.mean([blendshapes[name] for name in BLENDSHAPES_FOR_AU[au]]) for au in AU_NAMES]
     except KeyError as error:
         raise ValueError(f"blendshape {error} missing: the landmarker must run with output_face_blendshapes") from error
-    return np.clip(np.asarray(values, dtype=np.float32) * AU_MAX, AU_MIN, AU_MAX)
+    return np.clip(from_generator_scale(np.asarray(values, dtype=np.float32)), AU_MIN, AU_MAX)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ class Calibration:
             "aus": {au: {"slope": float(s), "intercept": float(b)} for au, s, b in zip(
                 AU_NAMES, self.slope, self.intercept, strict=True)},
         }  # fmt: skip
-        path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        with atomic_path(path) as temporary:
+            temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
         return path
 
     @classmethod

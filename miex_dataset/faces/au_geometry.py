@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..aus.motion import MotionModel
-from ..aus.schema import AU_INDEX, AU_MAX, NUM_AUS
+from ..aus.schema import AU_INDEX, AU_MAX, NUM_AUS, from_generator_scale, to_generator_scale
 from .mesh import LOWER_LID, RIGID_POINTS, UPPER_LID, face_frame
 
 DEADZONE_SAME_FACE = 0.6
@@ -98,17 +98,18 @@ class GeometricAUEstimator:
         control = [i for i in self.model.control if i < len(neutral)]
         index = [self.model.control.index(i) for i in control]
         moved = frame.to_local(aligned[control]) - frame.to_local(neutral[control, :2])
-        design = self.model.basis[:, index].reshape(NUM_AUS, -1).T / AU_MAX  # (2K, 17): per intensity unit
-        design = design.copy()
-        design[:, AU_INDEX["AU45"]] = self._closure_column(neutral, control) / AU_MAX
+        # (2K, 17): the motion of each AU at intensity 5, i.e. per unit of the generators' 0-1 weight
+        design = self.model.basis[:, index].reshape(NUM_AUS, -1).T.copy()
+        design[:, AU_INDEX["AU45"]] = self._closure_column(neutral, control)
         from scipy.optimize import lsq_linear
 
-        # a small ridge: two AUs whose motions cancel (AU12 out + AU14 in) cost more than the one AU that explains it
-        ridge = np.sqrt(RIDGE) * np.eye(NUM_AUS)
+        # a small ridge: two AUs whose motions cancel (AU12 out + AU14 in) cost more than the one AU that explains it;
+        # RIDGE is per intensity unit, so in weight units (intensity / 5) the penalty row is 5 times as steep
+        ridge = np.sqrt(RIDGE) * from_generator_scale(np.eye(NUM_AUS))
         system, observed = np.vstack([design, ridge]), np.concatenate([moved.reshape(-1), np.zeros(NUM_AUS)])
-        fit = lsq_linear(system, observed, bounds=(0.0, FIT_LIMIT), method="bvls")
+        fit = lsq_linear(system, observed, bounds=(0.0, to_generator_scale(FIT_LIMIT)), method="bvls")
         residual = float(np.sqrt(np.mean((design @ fit.x - moved.reshape(-1)) ** 2)))
-        return GeometryResult(_deadzoned(fit.x, self.deadzone_same_face), kind, residual)
+        return GeometryResult(_deadzoned(from_generator_scale(fit.x), self.deadzone_same_face), kind, residual)
 
     def estimate_without_reference(self, landmarks: np.ndarray) -> GeometryResult:
         """One image, no neutral frame: per-AU measures chosen to be as identity-independent as geometry allows
@@ -124,7 +125,8 @@ class GeometricAUEstimator:
         norms = _single_image_measures(frame.to_local(neutral[:, :2]), iris=False)
         raw = np.zeros(NUM_AUS)
         for au, (value, rest, at_five) in _au_readings(measured, norms).items():
-            raw[AU_INDEX[au]] = AU_MAX * (value - rest) / at_five
+            raw[AU_INDEX[au]] = (value - rest) / at_five  # fraction of the change at intensity 5
+        raw = from_generator_scale(raw)
         return GeometryResult(_deadzoned(raw, self.deadzone_canonical), "canonical", float("nan"))
 
     def _closure_column(self, neutral: np.ndarray, control: list[int]) -> np.ndarray:

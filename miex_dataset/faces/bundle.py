@@ -15,7 +15,7 @@ from os import PathLike
 from pathlib import Path
 
 from ..errors import MiexInputError
-from ..fileio import sha256_of
+from ..fileio import atomic_path, sha256_of
 
 BUNDLE_NAME = "face_landmarker.task"
 BUNDLE_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
@@ -68,19 +68,15 @@ def _checked(path: Path, *, origin: str, verify: bool) -> Path:
 
 def download_bundle(target: Path, *, url: str = BUNDLE_URL, timeout: float = 60.0) -> Path:
     """Fetch the bundle into ``target`` atomically and check its digest (only called when the user opts in)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".part")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, temporary.open("wb") as handle:
-            while block := response.read(1 << 20):
-                handle.write(block)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise MiexInputError(f"download of {url} failed ({error}). {HOW_TO_GET}") from error
-    if sha256_of(temporary) != BUNDLE_SHA256:
-        temporary.unlink(missing_ok=True)
-        raise MiexInputError(f"downloaded {BUNDLE_NAME} has an unexpected sha256; not installed", file=url)
-    temporary.replace(target)
+    with atomic_path(target, suffix=".part") as temporary:  # removed again on any error below
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, temporary.open("wb") as handle:
+                while block := response.read(1 << 20):
+                    handle.write(block)
+        except OSError as error:
+            raise MiexInputError(f"download of {url} failed ({error}). {HOW_TO_GET}") from error
+        if sha256_of(temporary) != BUNDLE_SHA256:
+            raise MiexInputError(f"downloaded {BUNDLE_NAME} has an unexpected sha256; not installed", file=url)
     return target
 
 

@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from ..fileio import atomic_path
+
 FlowMethod = Literal["tvl1", "farneback"]
 
 
@@ -97,10 +99,12 @@ def optical_flow(onset: np.ndarray, apex: np.ndarray, params: FlowParams | None 
 
 
 def optical_strain(flow: np.ndarray) -> np.ndarray:
-    """``sqrt(u_x² + v_y² + 0.5·(u_y + v_x)²)`` with central differences (docs/reference.md §Recognizers)."""
+    """``sqrt(u_x² + v_y² + 0.5·(u_y + v_x)²)`` of ``flow`` (..., H, W, 2) with central differences over H and W
+    (docs/reference.md §Recognizers); float32 (..., H, W). The one implementation: the recognizers' torch inputs
+    (:func:`miex_train.flow.flow_channels`) call it too."""
     u, v = flow[..., 0].astype(np.float64), flow[..., 1].astype(np.float64)
-    u_y, u_x = np.gradient(u)
-    v_y, v_x = np.gradient(v)
+    u_y, u_x = np.gradient(u, axis=(-2, -1))
+    v_y, v_x = np.gradient(v, axis=(-2, -1))
     return np.sqrt(u_x**2 + v_y**2 + 0.5 * (u_y + v_x) ** 2).astype(np.float32)
 
 
@@ -113,21 +117,22 @@ def flow_image(flow: np.ndarray, strain: np.ndarray, *, max_motion: float = 4.0)
 
 
 def save_flow(path: str | PathLike[str], flow: np.ndarray, strain: np.ndarray, *, png: bool = True) -> Path:
-    """``path`` (.npz with float32 u, v, strain; written atomically) and, with ``png``, the 3-channel image beside."""
+    """``path`` (.npz with float32 u, v, strain) and, with ``png``, the 3-channel image beside; both written
+    atomically (the PNG first, so a present .npz means a finished clip)."""
     from PIL import Image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if png:
-        Image.fromarray(flow_image(flow, strain)).save(path.with_suffix(".png"))
-    temporary = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(temporary, u=flow[..., 0], v=flow[..., 1], strain=strain)
-    temporary.replace(path)
+        image = path.with_suffix(".png")
+        with atomic_path(image, suffix=".png") as temporary:
+            Image.fromarray(flow_image(flow, strain)).save(temporary)
+    with atomic_path(path, suffix=".npz") as temporary:
+        np.savez_compressed(temporary, u=flow[..., 0], v=flow[..., 1], strain=strain)
     return path
 
 
 def write_params(directory: str | PathLike[str], params: FlowParams) -> Path:
     path = Path(directory) / "flow_params.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(params.to_json(), indent=2, sort_keys=True) + "\n")
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(params.to_json(), indent=2, sort_keys=True) + "\n")
     return path

@@ -19,7 +19,7 @@ import pandas as pd
 from ..corpora.clips import read_clip_table
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
-from ..fileio import contained
+from ..fileio import atomic_path, contained
 from .align import DEFAULT_SIZE, alignment_for
 from .flow import FlowParams, optical_flow, optical_strain, save_flow, write_params
 from .image import read_rgb
@@ -108,7 +108,6 @@ def compute_clip_flows(
         rows.append((row.dataset, row.subject, row.clip, row.frame_numbers[row.onset], row.frame_numbers[row.apex],
                      Path(result["file"]).relative_to(out).as_posix(), params.method))  # fmt: skip
     index = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
-    temporary = out / "index.parquet.tmp"
-    index.to_parquet(temporary, index=False)
-    temporary.replace(out / "index.parquet")
+    with atomic_path(out / "index.parquet") as temporary:
+        index.to_parquet(temporary, index=False)
     return index, report

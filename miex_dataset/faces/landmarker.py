@@ -12,6 +12,7 @@ import contextlib
 import math
 import os
 import sys
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from os import PathLike
@@ -146,10 +147,12 @@ class FaceAnalyzer:
             self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
         self._warmed = False
         self._closed = False
+        _ANALYZERS.add(self)
 
     def close(self) -> None:
         """Release the landmarker now: left to garbage collection at interpreter exit, mediapipe's own shutdown has
-        already begun and prints "Exception ignored ... TypeError". Safe to call twice."""
+        already begun and prints "Exception ignored ... TypeError". Safe to call twice, and a no-op in a forked
+        child (see :func:`_disown_after_fork`)."""
         if not self._closed:
             self._closed = True
             self._landmarker.close()
@@ -162,6 +165,8 @@ class FaceAnalyzer:
 
     def analyze(self, image: np.ndarray) -> list[FaceRecord]:
         """Faces in ``image`` (H x W x 3 uint8 RGB; grayscale and RGBA are converted), largest first."""
+        if self._closed:
+            raise RuntimeError("this FaceAnalyzer is closed (or was inherited through a fork): create one per process")
         rgb = as_rgb(image)
         height, width = rgb.shape[:2]
         if max(height, width) < UPSCALE_BELOW:
@@ -220,6 +225,26 @@ class FaceAnalyzer:
             if found:
                 break
         return found[: self.max_faces]
+
+
+_ANALYZERS: weakref.WeakSet[FaceAnalyzer] = weakref.WeakSet()
+"""Every live analyzer of this process, so a forked child can disown its copies."""
+
+
+def _inherited_close() -> None:
+    """Stands in for a forked copy's MediaPipe ``close`` (which its ``__del__`` also calls)."""
+
+
+def _disown_after_fork() -> None:
+    """In a forked child (e.g. a DataLoader worker) every analyzer is a copy whose MediaPipe graph threads stayed in
+    the parent: closing it -- by hand, from an exit hook, or when it is garbage-collected -- waits forever on a lock
+    those threads held, so the child never exits. Mark the copies closed and disarm their landmarker's ``close``."""
+    for analyzer in list(_ANALYZERS):
+        analyzer._closed = True
+        analyzer._landmarker.close = _inherited_close
+
+
+os.register_at_fork(after_in_child=_disown_after_fork)
 
 
 def _starts(length: int, side: int) -> list[int]:

@@ -23,12 +23,12 @@ import pyarrow.parquet as pq
 
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
-from ..fileio import atomic_path, read_parquet
+from ..fileio import atomic_path, read_json, read_parquet
 from ..paths import follows_paths_rule, resolve_paths, store_paths, with_paths_rule
 from .align import DEFAULT_SIZE, align_face
 from .image import FACE_IMAGE_SUFFIXES, pixel_digest, read_rgb
 from .landmarker import FaceAnalyzer, FaceRecord, crop_problem, mesh_problem
-from .runner import OPTIONS_NAME, failure, part_path, read_json, run_resumable
+from .runner import OPTIONS_NAME, failure, part_path, run_resumable
 
 INDEX_NAME = "index.parquet"
 PARTS_DIR = ".parts"
@@ -335,4 +335,3 @@ def read_index(path: str | PathLike[str]) -> pd.DataFrame:
 def crop_paths(index: pd.DataFrame, folder: str | PathLike[str]) -> list[str]:
     """The absolute path of every crop of a pool index read from ``folder`` (its ``file`` column resolved)."""
     return resolve_paths(index["file"].map(str), folder)
-

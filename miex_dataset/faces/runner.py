@@ -15,6 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..fileio import read_json, write_json_atomic
+
 Item = TypeVar("Item")
 
 _TOOL: dict[str, Any] = {}
@@ -123,18 +125,6 @@ def map_items(
                 bar.update()
     finally:
         bar.close()
-
-
-def write_json_atomic(path: Path, payload: object) -> None:
-    """Write a part file so that an interrupted run never leaves a half-written 'finished' marker."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(payload, sort_keys=True))
-    temporary.replace(path)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
 
 
 def part_path(parts_dir: Path, key: str) -> Path:

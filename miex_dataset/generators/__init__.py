@@ -1,16 +1,22 @@
 """Face generators behind one interface (:class:`FaceGenerator`): GANimation and the training-free warp.
 
-``load_generator("warp")`` or ``load_generator("ganimation", checkpoint=DIR_OR_PTH)``; modules load lazily so that
-importing the registry does not pull in either model.
+Every generator loads like a diffusers pipeline: ``load_generator(name, pretrained)`` is
+``GeneratorClass.from_pretrained(pretrained)``, where ``pretrained`` is a ``save_pretrained`` folder, a Hub model repo
+``ORG/NAME`` (pinned with ``revision=``) or a file in the generator's own format (GANimation: an original ``.pth``;
+warp: a motion-model JSON), and None means the generator's built-in default (the warp's motion model; GANimation has
+none). Modules load lazily, so importing the registry pulls in neither model nor torch.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from os import PathLike
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MiexInputError
-from .base import FaceGenerator, as_au_batch, as_face_batch
+
+if TYPE_CHECKING:
+    from .base import FaceGenerator
 
 GENERATORS: dict[str, str] = {
     "warp": "miex_dataset.generators.warp:WarpGenerator",
@@ -19,18 +25,26 @@ GENERATORS: dict[str, str] = {
 """Registry: name -> ``module:class`` (resolved on use)."""
 
 
-def load_generator(name: str, **kwargs: Any) -> FaceGenerator:
-    """Build a registered generator; ``ganimation`` needs ``checkpoint=`` (a save_pretrained folder or a .pth)."""
+def generator_class(name: str) -> type[FaceGenerator]:
+    """The registered class called ``name``."""
     if name not in GENERATORS:
         raise MiexInputError(f"unknown generator {name!r} (choose from {', '.join(GENERATORS)})", field="generator")
     module, _, attribute = GENERATORS[name].partition(":")
-    cls = getattr(importlib.import_module(module), attribute)
-    if name == "ganimation":
-        checkpoint = kwargs.pop("checkpoint", None)
-        if checkpoint is None:
-            raise MiexInputError("the ganimation generator needs a checkpoint", field="checkpoint")
-        return cls.from_checkpoint(checkpoint, **kwargs)
-    return cls(**kwargs)
+    return getattr(importlib.import_module(module), attribute)
 
 
-__all__ = ["GENERATORS", "FaceGenerator", "as_au_batch", "as_face_batch", "load_generator"]
+def load_generator(name: str, checkpoint: str | PathLike[str] | None = None, **kwargs: Any) -> FaceGenerator:
+    """``GENERATORS[name].from_pretrained(checkpoint, **kwargs)``: a folder, Hub repo id, own-format file or None."""
+    return generator_class(name).from_pretrained(checkpoint, **kwargs)
+
+
+_LAZY = {"FaceGenerator": ".base", "as_au_batch": ".base", "as_face_batch": ".base"}
+
+
+def __getattr__(name: str) -> Any:  # the interface module imports torch: only when it is asked for
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["GENERATORS", "FaceGenerator", "as_au_batch", "as_face_batch", "generator_class", "load_generator"]

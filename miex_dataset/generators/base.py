@@ -7,13 +7,16 @@ Faces are float tensors ``N x 3 x H x W`` in [0, 1] (uint8 is accepted and conve
 from __future__ import annotations
 
 import abc
+import tempfile
 from collections.abc import Sequence
-from typing import Any
+from os import PathLike
+from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 import torch
 
-from ..aus.schema import AU_MAX, NUM_AUS, validate_au_array
+from ..aus.schema import NUM_AUS, validate_au_array
 from ..errors import MiexInputError
 
 
@@ -52,9 +55,37 @@ def as_au_batch(aus: torch.Tensor | np.ndarray | Sequence[Sequence[float]], batc
 
 
 class FaceGenerator(abc.ABC):
-    """Animate aligned faces to target AU intensities; same inputs and seed give the same frames."""
+    """Animate aligned faces to target AU intensities; same inputs and seed give the same frames.
+
+    Loads and saves like a diffusers pipeline: :meth:`from_pretrained` takes a ``save_pretrained`` folder, a Hub
+    model repo ``ORG/NAME`` (at ``revision``) or a file of the generator's own format; :meth:`push_to_hub` publishes
+    one. A generator fetched from the Hub records the commit in :attr:`revision` (and so in :attr:`config`)."""
 
     name: str = "generator"
+    revision: str | None = None
+    """The Hub commit the generator's files came from (None: local or built-in files)."""
+
+    @classmethod
+    def from_pretrained(
+        cls, pretrained: str | PathLike[str] | None = None, *, revision: str | None = None, **kwargs: Any
+    ) -> Self:
+        """A generator with no files of its own takes none (subclasses with files override this)."""
+        if pretrained is not None or revision is not None:
+            raise MiexInputError(f"the {cls.name} generator has no pretrained files to load", field="checkpoint")
+        return cls(**kwargs)
+
+    def save_pretrained(self, folder: str | PathLike[str]) -> Path:
+        """Write what :meth:`from_pretrained` reads back into ``folder`` (created if needed); returns it."""
+        raise NotImplementedError(f"the {self.name} generator has no files to save")
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+        """Publish :meth:`save_pretrained`'s folder as a model repo (see :func:`miex_dataset.hub.push_folder`)."""
+        from ..hub import push_folder
+
+        with tempfile.TemporaryDirectory(prefix="miex-generator-") as folder:
+            self.save_pretrained(folder)
+            return push_folder(folder, repo_id, repo_type="model", private=private, token=token,
+                               commit_message=f"Upload the {self.name} generator with miex")  # fmt: skip
 
     @property
     @abc.abstractmethod
@@ -85,9 +116,3 @@ class FaceGenerator(abc.ABC):
         if seed is not None:
             generator = torch.Generator(device=batch.device).manual_seed(seed)
         return self._animate(batch, targets, generator, **kwargs)
-
-
-def scale_aus(aus: torch.Tensor) -> torch.Tensor:
-    """0-5 intensities -> 0-1 conditioning at a generator's boundary (docs/reference.md §Action units), on the tensor's
-    device."""
-    return aus / AU_MAX

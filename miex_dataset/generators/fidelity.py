@@ -65,8 +65,6 @@ def astronaut_face(size: int = 128) -> torch.Tensor:
     return torch.from_numpy(np.array(crop)).permute(2, 0, 1)[None].float() / 255
 
 
-
-
 def load_faces(folder: str | PathLike[str], size: int = 128, limit: int | None = None) -> torch.Tensor:
     """Aligned face crops: a face pool folder (its ``index.parquet``), its ``crops/``, or a folder of images.
 
@@ -200,8 +198,17 @@ def evaluate_generator(
     with bar:
         for number, face in enumerate(faces):
             bar.set_postfix_str(f"face {number + 1}/{len(faces)}")
-            _evaluate_face(generator, judge_tool, face, number, targets, steps, bar.update,
-                           (requested, measured, delivered, psnr, ssim), grid_rows if number < grid_faces else None)
+            _evaluate_face(
+                generator,
+                judge_tool,
+                face,
+                number,
+                targets,
+                steps,
+                bar.update,
+                (requested, measured, delivered, psnr, ssim),
+                grid_rows if number < grid_faces else None,
+            )
     requested_all, measured_all = np.concatenate(requested), np.concatenate(measured)
     position = np.arange(len(requested_all)) % len(targets)
     single = position < NUM_AUS * steps

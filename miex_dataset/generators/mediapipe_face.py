@@ -1,28 +1,23 @@
-"""Landmarks and blendshapes of the single face in an image, for the generators and their evaluation.
+"""The process-wide face landmarker that synthesis, the warp generator and generator evaluation measure faces with.
 
-A thin process-wide wrapper over :class:`miex_dataset.faces.landmarker.FaceAnalyzer`, so the landmarks measured
-during synthesis or evaluation are computed exactly like the face pool's (same upscaling of small crops, same
-bundle). The analyzer is closed before interpreter shutdown, so MediaPipe prints nothing at exit.
+Not a second MediaPipe wrapper: it holds one :class:`miex_dataset.faces.landmarker.FaceAnalyzer` per process and
+returns its :class:`~miex_dataset.faces.landmarker.FaceRecord`, so landmarks measured during synthesis or evaluation
+are computed exactly like the face pool's (same upscaling of small crops, same tiling, same bundle). The analyzer is
+closed before interpreter shutdown, so MediaPipe prints nothing at exit; a forked child (e.g. a DataLoader worker)
+starts without one (the landmarker module disowns inherited copies).
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..faces.landmarker import FaceAnalyzer
+from ..faces.landmarker import FaceAnalyzer, FaceRecord
 
 _LOCK = threading.Lock()
 _ANALYZER: FaceAnalyzer | None = None
-
-
-@dataclass(frozen=True)
-class FaceMeasurement:
-    landmarks: np.ndarray  # (478, 2) pixel coordinates x, y in the image given
-    blendshapes: dict[str, float]
-    landmarks_3d: np.ndarray  # (478, 3) with MediaPipe's relative depth in pixels
 
 
 def shared_analyzer() -> FaceAnalyzer:
@@ -43,11 +38,21 @@ def close_shared_analyzer() -> None:
             _ANALYZER = None
 
 
-def measure_face(image: np.ndarray) -> FaceMeasurement | None:
-    """Landmarks and blendshapes of the largest face in ``image`` (H x W x 3 uint8 RGB), or None."""
+def _forget_in_child() -> None:
+    """After a fork the child holds a copy of the parent's lock (maybe taken) and an analyzer it cannot use: start
+    afresh, so a measurement in the child builds its own and the inherited exit hook finds nothing to close."""
+    global _ANALYZER, _LOCK
+    _LOCK = threading.Lock()
+    _ANALYZER = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def measure_face(image: np.ndarray) -> FaceRecord | None:
+    """The largest face in ``image`` (H x W x 3 uint8 RGB) -- float32 landmarks (478, 2) in its pixels, blendshapes,
+    ``landmarks_3d`` -- or None."""
     analyzer = shared_analyzer()
     with _LOCK:
         faces = analyzer.analyze(image)
-    if not faces:
-        return None
-    return FaceMeasurement(faces[0].landmarks.astype(np.float32), faces[0].blendshapes, faces[0].landmarks_3d)
+    return faces[0] if faces else None

@@ -15,15 +15,17 @@ The output depends on (face, landmarks, AUs) only: every step is computed per fa
 
 from __future__ import annotations
 
+import json
 from os import PathLike
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..aus.motion import MotionModel
-from ..aus.schema import AU_INDEX, AU_MAX, AU_NAMES, NUM_AUS
+from ..aus.motion import DEFAULT_MODEL_NAME, MotionModel
+from ..aus.schema import AU_INDEX, AU_NAMES, NUM_AUS, to_generator_scale
 from ..errors import MiexInputError
 from ..faces.mesh import NUM_LANDMARKS
 from .base import FaceGenerator
@@ -31,6 +33,8 @@ from .grid import to_uint8
 from .mesh_warp import MESH_VERTICES, MeshWarp, dense_basis
 from .warp_render import LocalFrames, appearance_shading, close_lids, open_mouth
 
+CONFIG_NAME = "config.json"
+"""Beside the motion model in a ``save_pretrained`` folder: the generator's other settings (``appearance``)."""
 FIELD_QUANTUM = 4096.0
 RENDER_CHUNK = 16
 """Rows rendered together (bounds the memory of the per-pixel steps)."""
@@ -61,11 +65,42 @@ class WarpGenerator(FaceGenerator):
         self._dense = torch.tensor(_checked(self.motion, lambda: dense_basis(self.motion)))
         self._mesh: MeshWarp | None = None
 
+    @classmethod
+    def from_pretrained(
+        cls, pretrained: str | PathLike[str] | None = None, *, revision: str | None = None, **kwargs: Any
+    ) -> Self:
+        """The built-in motion model (None), a ``save_pretrained`` folder, a Hub model repo ``ORG/NAME`` at
+        ``revision``, or a motion-model JSON file; ``kwargs`` (``appearance``) override the folder's settings."""
+        if pretrained is None:
+            if revision is not None:
+                raise MiexInputError("--revision needs a Hub repo in --warp-model", field="revision")
+            return cls(**kwargs)
+        from ..hub import resolve_pretrained
+
+        found = resolve_pretrained(pretrained, revision=revision, required=(DEFAULT_MODEL_NAME,),
+                                   optional=(CONFIG_NAME,), option="--warp-model")  # fmt: skip
+        settings = _read_settings(found.path / CONFIG_NAME) if found.path.is_dir() else {}
+        generator = cls(found.path, **{**settings, **kwargs})
+        generator.model_path, generator.revision = found.source, found.revision
+        return generator
+
+    def save_pretrained(self, folder: str | PathLike[str]) -> Path:
+        """``folder/facs_motion.json`` (the motion model), ``config.json`` (settings) and a model card."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / DEFAULT_MODEL_NAME).write_text(json.dumps(self.model, indent=2) + "\n", encoding="utf-8")
+        settings = {"generator": self.name, "appearance": self.appearance, "model_sha256": self.motion.digest}
+        (folder / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        (folder / "README.md").write_text(WARP_CARD.format(digest=self.motion.digest), encoding="utf-8")
+        return folder
+
     @property
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "model": self.model_path or "facs_motion.json", "model_sha256": self.motion.digest,
-                "appearance": self.appearance, "geometry": "piecewise-affine over the face mesh",
-                "format": self.model.get("format", "")}  # fmt: skip
+        settings = {"name": self.name, "model": self.model_path or DEFAULT_MODEL_NAME,
+                    "model_sha256": self.motion.digest, "appearance": self.appearance,
+                    "geometry": "piecewise-affine over the face mesh",
+                    "format": self.model.get("format", "")}  # fmt: skip
+        return settings | ({"revision": self.revision} if self.revision else {})
 
     def detect_landmarks(self, faces: torch.Tensor) -> torch.Tensor:
         """Measure 478 landmarks per face with MediaPipe; a face it cannot find is an error naming its index."""
@@ -83,7 +118,7 @@ class WarpGenerator(FaceGenerator):
         """Image-space pixel shift (N x K x 2) of the control landmarks for ``aus`` on the 0 to 5 scale.
 
         A sum over AUs per element, not a matrix product: a product's rounding can depend on the batch size."""
-        local = ((aus / AU_MAX)[:, :, None, None] * self.basis.to(landmarks)[None]).sum(1)
+        local = (to_generator_scale(aus)[:, :, None, None] * self.basis.to(landmarks)[None]).sum(1)
         frames = LocalFrames(landmarks, 1, 1)
         shift = local[..., :1] * frames.across[:, None] + local[..., 1:] * frames.down[:, None]
         return shift * frames.iod[:, None, None]
@@ -92,7 +127,8 @@ class WarpGenerator(FaceGenerator):
         """All 478 landmarks where the AUs move them: the model's landmarks exactly, the other mesh vertices with
         their neighbours (:func:`dense_basis`); irises stay, and lid closure is occlusion (AU45), not motion."""
         moved = landmarks.clone()
-        local = ((aus.double() / AU_MAX)[:, :, None, None] * self._dense[None]).sum(1)  # per element: batch-free
+        # a sum per element, not a matrix product: batch-free rounding
+        local = (to_generator_scale(aus.double())[:, :, None, None] * self._dense[None]).sum(1)
         frames = LocalFrames(landmarks.double(), 1, 1)
         shift = local[..., :1] * frames.across[:, None] + local[..., 1:] * frames.down[:, None]
         moved[:, :MESH_VERTICES] = (landmarks[:, :MESH_VERTICES].double() + shift * frames.iod[:, None, None]).to(
@@ -138,7 +174,7 @@ class WarpGenerator(FaceGenerator):
                  for s, t in zip(landmarks, target, strict=True)]  # fmt: skip
         grid = torch.from_numpy(np.round(np.stack(grids) * FIELD_QUANTUM) / FIELD_QUANTUM).float().to(faces.device)
         frames = F.grid_sample(faces, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        closure = aus[:, AU_INDEX["AU45"]] / AU_MAX * float(self.motion.eyelids.get("closure_at_5", 0.0))
+        closure = to_generator_scale(aus[:, AU_INDEX["AU45"]]) * float(self.motion.eyelids.get("closure_at_5", 0.0))
         closing = torch.nonzero(closure > 0).flatten()
         if len(closing):
             local = LocalFrames(landmarks[closing], height, width)
@@ -162,6 +198,37 @@ class WarpGenerator(FaceGenerator):
                     else:
                         frames[shaded] = frames[shaded] * up
         return frames.clamp_(0, 1)
+
+
+WARP_CARD = """---
+library_name: miex
+tags: [miex, micro-expression, action-units, face-warp]
+---
+
+# miex warp generator: FACS motion model
+
+The motion model (`facs_motion.json`, sha256 prefix `{digest}`) of miex's training-free warp generator: per action
+unit, how landmarks move (docs/reference.md §Warp generator). `config.json` holds the generator's other settings.
+
+```python
+from miex_dataset.generators import load_generator
+
+warp = load_generator("warp", "ORG/NAME")     # or: miex synthesize --warp-model ORG/NAME
+```
+"""
+
+
+def _read_settings(path: Path) -> dict[str, Any]:
+    """The ``appearance`` setting of a save_pretrained folder (an older folder without ``config.json``: none)."""
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise MiexInputError(f"not readable JSON ({error})", file=path) from error
+    if not isinstance(settings, dict) or not isinstance(settings.get("appearance", True), bool):
+        raise MiexInputError('expected {"appearance": true|false, ...}', file=path, field="appearance")
+    return {key: settings[key] for key in ("appearance",) if key in settings}
 
 
 MOTION_MODEL_HINT = "start from a copy of the built-in facs_motion.json (docs/reference.md §Warp generator)"
@@ -209,9 +276,13 @@ def fit_displacement_model(
     from ..faces.mesh import face_frame
 
     neutral, expressive = np.asarray(neutral, np.float64), np.asarray(expressive, np.float64)
-    weights = np.asarray(aus, np.float64) / AU_MAX
-    if neutral.shape != expressive.shape or neutral.shape[1:] != (NUM_LANDMARKS, 2) or len(weights) != len(neutral):
+    aus = np.asarray(aus, np.float64)
+    if neutral.shape != expressive.shape or neutral.shape[1:] != (NUM_LANDMARKS, 2) or len(aus) != len(neutral):
         raise MiexInputError("need M x 478 x 2 neutral and expressive landmarks and M x 17 AUs", field="landmarks")
+    try:
+        weights = to_generator_scale(aus)
+    except ValueError as error:
+        raise MiexInputError(str(error), field="aus") from error
     pairs = zip(neutral, expressive, strict=True)
     local = np.stack([face_frame(n).to_local(e) - face_frame(n).to_local(n) for n, e in pairs])
     chosen = landmarks if landmarks is not None else list(range(NUM_LANDMARKS))

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ..aus.schema import AU_INDEX, AU_MAX
+from ..aus.schema import AU_INDEX, to_generator_scale
 from ..faces.mesh import LOWER_INNER_LIP, LOWER_LID, UPPER_INNER_LIP, UPPER_LID
 
 
@@ -190,7 +190,7 @@ def appearance_shading(
     line = (0.7 / frames.iod)[:, None]  # crease half-width: 0.7 px of the grid the shading is computed on
     active = False
     for au, cue in cues.items():
-        weight = aus[:, AU_INDEX[au]] / AU_MAX
+        weight = to_generator_scale(aus[:, AU_INDEX[au]])
         if not bool((weight > 0).any()):
             continue
         active = True

@@ -57,10 +57,10 @@ class PlanConfig:
         """Refuse knobs that would silently mean something else (``--samples-per-identity 0`` is not "default")."""
         for option, value in (("--identities", self.identities), ("--triplets", self.triplets),
                               ("--samples-per-identity", self.samples_per_identity)):  # fmt: skip
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-                                      or value < 1):
-                raise MiexInputError(f"{option} must be a whole number >= 1, got {value!r} (leave it out for the "
-                                     "default)")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+                raise MiexInputError(
+                    f"{option} must be a whole number >= 1, got {value!r} (leave it out for the default)"
+                )
         for option, angle in (("--max-yaw", self.max_yaw), ("--max-pitch", self.max_pitch)):
             if not (np.isfinite(angle) and 0 <= angle <= 180):
                 raise MiexInputError(f"{option} must be an angle in degrees between 0 and 180, got {angle!r}")
@@ -87,8 +87,9 @@ def plan_sources(pool: pd.DataFrame, requested: Sequence[str] | None) -> tuple[s
         return tuple(source for source in SOURCES if source in present)
     unknown = sorted({source for source in requested if source not in SOURCES})
     if unknown:
-        raise MiexInputError(f"--sources: unknown source(s) {', '.join(unknown)} (choose from {','.join(SOURCES)})",
-                             field="sources")
+        raise MiexInputError(
+            f"--sources: unknown source(s) {', '.join(unknown)} (choose from {','.join(SOURCES)})", field="sources"
+        )
     return tuple(source for source in SOURCES if source in requested)  # canonical order, duplicates ignored
 
 
@@ -104,8 +105,10 @@ def _cells(pool: pd.DataFrame, sources: tuple[str, ...], config: PlanConfig, rep
             if not config.allow_missing:
                 others = [other for other in sources if other != source]
                 drop = f"--sources {','.join(others)}" if others else "--sources with another source"
-                raise MiexInputError(f"{reason}: add such triplets to the pool (`miex au-pool`), plan without it "
-                                     f"({drop}), or pass --allow-missing to plan the cells that exist")
+                raise MiexInputError(
+                    f"{reason}: add such triplets to the pool (`miex au-pool`), plan without it "
+                    f"({drop}), or pass --allow-missing to plan the cells that exist"
+                )
             log.warning("%s: the plan has no samples for it", reason)
             report.add(reason, field="label")
     if not cells:
@@ -204,15 +207,28 @@ def describe_samples_per_identity(result: PlanResult) -> str:
     if requested is not None:
         why = f"--samples-per-identity {requested} over {len(result.cells)} (source, class) cells"
     else:
-        why = (f"one per class x source: {len(result.cells)} (source, class) cells of {len(sources)} source(s) "
-               f"({', '.join(sources)})")
+        why = (
+            f"one per class x source: {len(result.cells)} (source, class) cells of {len(sources)} source(s) "
+            f"({', '.join(sources)})"
+        )
     return f"{count} samples per identity: {why}"
 
 
 def plan_columns(video: bool) -> list[str]:
     aus = ["frames_au"] if video else []
-    return ["sample_id", "identity", "face", "label", "source", "emotion", "onset_au", "apex_au", *aus, *PROVENANCE,
-            "seed"]
+    return [
+        "sample_id",
+        "identity",
+        "face",
+        "label",
+        "source",
+        "emotion",
+        "onset_au",
+        "apex_au",
+        *aus,
+        *PROVENANCE,
+        "seed",
+    ]
 
 
 def plan_fields(video: bool) -> list[pa.Field]:

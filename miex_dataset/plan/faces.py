@@ -46,15 +46,19 @@ def load_faces(folder: str | PathLike[str]) -> pd.DataFrame:
     if faces.empty:
         raise MiexInputError("no faces found (expected index.parquet or image files)", file=folder)
     if faces["face"].duplicated().any():
-        raise MiexInputError(f"duplicate face file {faces.loc[faces['face'].duplicated(), 'face'].iloc[0]!r}",
-                             file=index, field="file")
+        raise MiexInputError(
+            f"duplicate face file {faces.loc[faces['face'].duplicated(), 'face'].iloc[0]!r}", file=index, field="file"
+        )
     return faces.sort_values(["identity", "face"], kind="stable").reset_index(drop=True)[list(FACE_COLUMNS)]
 
 
 def frontal(faces: pd.DataFrame, max_yaw: float, max_pitch: float, *, where: str = "faces") -> pd.DataFrame:
     """Crops with |yaw| <= max_yaw and |pitch| <= max_pitch (degrees, from the face index)."""
     if faces[["yaw", "pitch"]].isna().any().any():
-        raise MiexInputError("--frontal-only needs yaw/pitch for every crop: use a face pool made by `miex faces`",
-                             file=where, field="yaw")
+        raise MiexInputError(
+            "--frontal-only needs yaw/pitch for every crop: use a face pool made by `miex faces`",
+            file=where,
+            field="yaw",
+        )
     keep = (faces["yaw"].abs() <= max_yaw) & (faces["pitch"].abs() <= max_pitch)
     return faces.loc[keep].reset_index(drop=True)

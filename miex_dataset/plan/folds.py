@@ -19,7 +19,9 @@ import pandas as pd
 from ..errors import MiexInputError
 from ..sources.triplet import SOURCES
 
-PROVENANCE_COLUMNS = ("source", "source_dataset", "source_subject")
+PROVENANCE_COLUMNS: tuple[str, ...] = ("source", "source_dataset", "source_subject")
+"""The columns that tell whether a synthetic sample derives from a real subject; the one definition (the
+recognizers' fold filter, ``miex_train.protocols``, reads the same tuple)."""
 TestSubject = tuple[str, str] | str
 
 
@@ -47,8 +49,10 @@ def _pairs(test_subjects: Iterable[TestSubject], datasets: np.ndarray, subjects:
         if isinstance(entry, str):
             owners = sorted(set(datasets[subjects == entry]))
             if len(owners) > 1:
-                raise MiexInputError(f"test subject {entry!r} is ambiguous: it exists in datasets {owners}; "
-                                     "pass (dataset, subject) pairs")
+                raise MiexInputError(
+                    f"test subject {entry!r} is ambiguous: it exists in datasets {owners}; "
+                    "pass (dataset, subject) pairs"
+                )
             pairs.update((owner, entry) for owner in owners)
         else:
             dataset, subject = entry
@@ -63,7 +67,8 @@ def trainable_mask(table: Any, test_subjects: Iterable[TestSubject]) -> np.ndarr
     pairs = _pairs(test_subjects, columns["source_dataset"][is_mie], columns["source_subject"][is_mie])
     in_test = np.fromiter(
         ((d, s) in pairs for d, s in zip(columns["source_dataset"], columns["source_subject"], strict=True)),
-        dtype=bool, count=len(is_mie),
+        dtype=bool,
+        count=len(is_mie),
     )
     return ~(is_mie & in_test)
 

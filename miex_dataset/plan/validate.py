@@ -26,8 +26,9 @@ def validate_plan(frame: pd.DataFrame, where: str | PathLike[str] = "plan") -> p
     where = str(where)
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
-        raise MiexInputError(f"not a synthesis plan: no column {missing[0]!r} (make one with `miex plan`)",
-                             file=where, field=missing[0])
+        raise MiexInputError(
+            f"not a synthesis plan: no column {missing[0]!r} (make one with `miex plan`)", file=where, field=missing[0]
+        )
     frame = frame.reset_index(drop=True)
     for column in ("sample_id", "face"):
         blank = frame[column].isna().to_numpy() | (frame[column].astype(str).str.strip() == "").to_numpy()

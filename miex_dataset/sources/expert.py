@@ -52,18 +52,21 @@ def load_expert_table(path: str | PathLike[str] | None = None) -> ExpertTable:
             continue  # comments
         key = emotion.strip().lower()
         if key not in known:
-            raise MiexInputError(f"unknown emotion {emotion!r} (expected one of {sorted(known)})", file=path,
-                                 field=emotion)
+            raise MiexInputError(
+                f"unknown emotion {emotion!r} (expected one of {sorted(known)})", file=path, field=emotion
+            )
         if not isinstance(aus, dict):
             raise MiexInputError("expected {AU: probability}", file=path, field=emotion)
         entry: dict[str, float] = {}
         for au, probability in aus.items():
             if au not in AU_INDEX or au == "AU45":
-                raise MiexInputError(f"unknown or unusable AU {au!r} (AU45, blink, is never set)", file=path,
-                                     field=f"{emotion}.{au}")
+                raise MiexInputError(
+                    f"unknown or unusable AU {au!r} (AU45, blink, is never set)", file=path, field=f"{emotion}.{au}"
+                )
             if not isinstance(probability, int | float) or not 0.0 <= float(probability) <= 1.0:
-                raise MiexInputError(f"probability {probability!r} is not in [0, 1]", file=path,
-                                     field=f"{emotion}.{au}")
+                raise MiexInputError(
+                    f"probability {probability!r} is not in [0, 1]", file=path, field=f"{emotion}.{au}"
+                )
             entry[au] = float(probability)
         table[key] = entry
     absent = sorted(known - set(table))

@@ -32,8 +32,12 @@ class FrameAUs:
         found = [self._rows.get((*prefix, int(n))) for n in numbers]
         missing = [int(n) for n, v in zip(numbers, found, strict=True) if v is None]
         if missing:
-            report.add(f"no AU row for {what} frame number(s) {missing[:10]}{' ...' if len(missing) > 10 else ''}",
-                       file=file, field="frame", clip="/".join(prefix))
+            report.add(
+                f"no AU row for {what} frame number(s) {missing[:10]}{' ...' if len(missing) > 10 else ''}",
+                file=file,
+                field="frame",
+                clip="/".join(prefix),
+            )
             return None
         return np.stack(found).astype(np.float32)
 

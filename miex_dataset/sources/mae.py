@@ -26,9 +26,15 @@ def apex_index(n_frames: int, p: float) -> int:
 
 
 def mae_triplets(
-    clips: pd.DataFrame, au_table: pd.DataFrame, rng: np.random.Generator, *,
-    interval: tuple[float, float] = DEFAULT_INTERVAL, draws_per_clip: int = 1,
-    report: ValidationReport | None = None, file: str = "", video: bool = False,
+    clips: pd.DataFrame,
+    au_table: pd.DataFrame,
+    rng: np.random.Generator,
+    *,
+    interval: tuple[float, float] = DEFAULT_INTERVAL,
+    draws_per_clip: int = 1,
+    report: ValidationReport | None = None,
+    file: str = "",
+    video: bool = False,
 ) -> tuple[list[Triplet], int]:
     """``draws_per_clip`` triplets per labelled macro clip; returns (triplets, clips excluded for label -1)."""
     low, high = interval

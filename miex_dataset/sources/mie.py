@@ -13,12 +13,19 @@ from .triplet import Triplet
 
 
 def clip_triplet(
-    source: str, clip: pd.Series, onset: int, apex: int, aus: FrameAUs, report: ValidationReport, *,
-    file: str, video: bool,
+    source: str,
+    clip: pd.Series,
+    onset: int,
+    apex: int,
+    aus: FrameAUs,
+    report: ValidationReport,
+    *,
+    file: str,
+    video: bool,
 ) -> Triplet | None:
     """Triplet of ``clip`` with onset/apex INDICES into its frames; None (reported) when AU rows are missing."""
     numbers = list(clip["frame_numbers"])
-    wanted = numbers[onset: apex + 1] if video else [numbers[onset], numbers[apex]]
+    wanted = numbers[onset : apex + 1] if video else [numbers[onset], numbers[apex]]
     values = aus.lookup(clip, wanted, report, file=file, what="onset..apex" if video else "onset/apex")
     if values is None:
         return None
@@ -31,7 +38,11 @@ def clip_triplet(
 
 
 def mie_triplets(
-    clips: pd.DataFrame, au_table: pd.DataFrame, *, report: ValidationReport | None = None, file: str = "",
+    clips: pd.DataFrame,
+    au_table: pd.DataFrame,
+    *,
+    report: ValidationReport | None = None,
+    file: str = "",
     video: bool = False,
 ) -> tuple[list[Triplet], int]:
     """One triplet per labelled clip; returns (triplets, number of clips excluded for label -1)."""
@@ -45,8 +56,12 @@ def mie_triplets(
             continue
         onset, apex = int(clip["onset"]), int(clip["apex"])
         if not 0 <= onset <= apex < len(clip["frame_numbers"]):
-            report.add(f"onset {onset} / apex {apex} indices outside the clip", file=file, field="apex",
-                       clip=f"{clip['dataset']}/{clip['subject']}/{clip['clip']}")
+            report.add(
+                f"onset {onset} / apex {apex} indices outside the clip",
+                file=file,
+                field="apex",
+                clip=f"{clip['dataset']}/{clip['subject']}/{clip['clip']}",
+            )
             continue
         triplet = clip_triplet("mie", clip, onset, apex, aus, report, file=file, video=video)
         if triplet is not None:

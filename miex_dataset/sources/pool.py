@@ -66,26 +66,40 @@ def build_pool(config: PoolConfig) -> PoolResult:
     triplets: list[Triplet] = []
     unlabelled = {"mie": 0, "mae": 0}
     for clips_path, aus_path in config.mie:
-        found, skipped = mie_triplets(read_clip_table(clips_path), read_au_table(aus_path), report=report,
-                                      file=str(clips_path), video=config.video)
+        found, skipped = mie_triplets(
+            read_clip_table(clips_path),
+            read_au_table(aus_path),
+            report=report,
+            file=str(clips_path),
+            video=config.video,
+        )
         triplets += found
         unlabelled["mie"] += skipped
     mae_rng = _source_rng(config.seed, "mae")
     for clips_path, aus_path in config.mae:
-        found, skipped = mae_triplets(read_clip_table(clips_path), read_au_table(aus_path), mae_rng,
-                                      interval=config.mae_interval, draws_per_clip=config.mae_draws, report=report,
-                                      file=str(clips_path), video=config.video)
+        found, skipped = mae_triplets(
+            read_clip_table(clips_path),
+            read_au_table(aus_path),
+            mae_rng,
+            interval=config.mae_interval,
+            draws_per_clip=config.mae_draws,
+            report=report,
+            file=str(clips_path),
+            video=config.video,
+        )
         triplets += found
         unlabelled["mae"] += skipped
     table_path = config.expert_table
     expert_config = ExpertConfig(intensity=config.expert_intensity, empty_draw=config.empty_draw, video=config.video)
     if config.expert:
         table = load_expert_table(table_path)
-        triplets += expert_triplets(config.expert, _source_rng(config.seed, "expert"), table=table,
-                                    config=expert_config)
+        triplets += expert_triplets(
+            config.expert, _source_rng(config.seed, "expert"), table=table, config=expert_config
+        )
     if not triplets:
-        raise MiexInputError("the AU pool would be empty: every source gave 0 triplets" +
-                             (f"\n{report.render()}" if len(report) else ""))
+        raise MiexInputError(
+            "the AU pool would be empty: every source gave 0 triplets" + (f"\n{report.render()}" if len(report) else "")
+        )
     params = {
         "seed": config.seed, "video": config.video,
         "mie": [[str(Path(c)), str(Path(a))] for c, a in config.mie],

@@ -100,16 +100,19 @@ def check_unique(frame: pd.DataFrame, column: str, where: str) -> None:
         later = int(np.flatnonzero(repeated.to_numpy())[0])
         value = frame[column].iloc[later]
         first = int(np.flatnonzero((frame[column] == value).to_numpy())[0])
-        raise MiexInputError(f"duplicate {column} {value!r} (also in row {first})", file=where, row=later,
-                             field=column)
+        raise MiexInputError(f"duplicate {column} {value!r} (also in row {first})", file=where, row=later, field=column)
 
 
 def check_sources(frame: pd.DataFrame, where: str) -> None:
     unknown = ~frame["source"].isin(SOURCES)
     if unknown.any():
         row = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise MiexInputError(f"unknown source {frame['source'].iloc[row]!r} (expected one of {', '.join(SOURCES)})",
-                             file=where, row=row, field="source")
+        raise MiexInputError(
+            f"unknown source {frame['source'].iloc[row]!r} (expected one of {', '.join(SOURCES)})",
+            file=where,
+            row=row,
+            field="source",
+        )
 
 
 def validate_labels(frame: pd.DataFrame, where: str) -> pd.DataFrame:
@@ -141,12 +144,17 @@ def validate_au_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:
                 else:
                     array = np.asarray(value, dtype=np.float32)
             except (TypeError, ValueError) as error:
-                raise MiexInputError(f"not an AU vector of numbers: {error}", file=where, row=row,
-                                     field=column) from error
+                raise MiexInputError(
+                    f"not an AU vector of numbers: {error}", file=where, row=row, field=column
+                ) from error
             if array.shape != shape:
                 wanted = "x".join(map(str, shape))
-                raise MiexInputError(f"expected {wanted} AU intensities ({NUM_AUS} per vector), got shape "
-                                     f"{array.shape}", file=where, row=row, field=column)
+                raise MiexInputError(
+                    f"expected {wanted} AU intensities ({NUM_AUS} per vector), got shape {array.shape}",
+                    file=where,
+                    row=row,
+                    field=column,
+                )
             arrays.append(array)
         stacked = np.stack(arrays) if arrays else np.zeros((0, *shape), np.float32)
         tolerance = 1e-3
@@ -178,8 +186,11 @@ def to_arrow(
         if pa.types.is_fixed_size_list(field.type):
             values = [np.asarray(v, np.float32).tolist() for v in values]
         arrays.append(pa.array(values, type=field.type))
-    metadata = {PARAMS_KEY: json.dumps(params, sort_keys=True).encode(), b"miex.au_scale": b"0-5",
-                **({KIND_KEY: kind.encode()} if kind else {})}
+    metadata = {
+        PARAMS_KEY: json.dumps(params, sort_keys=True).encode(),
+        b"miex.au_scale": b"0-5",
+        **({KIND_KEY: kind.encode()} if kind else {}),
+    }
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
 
 

@@ -7,6 +7,7 @@ The card's ``dataset_info`` split sizes are counted from the parquet files on di
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,23 +15,21 @@ import datasets
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import torch
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCardData
 from PIL import Image
 
-from ..aus.schema import AU_NAMES, LABEL_NAMES
+from ..aus.schema import AU_DESCRIPTIONS, AU_NAMES, LABEL_NAMES
 from ..cards import render_template
-from ..faces.runner import read_json
-from ..fileio import atomic_path
+from ..fileio import atomic_path, read_json
+from ..magnify import Magnification, magnify_pair, motion_image
 from ..sources.triplet import SOURCES
 from .schema import column_table
 from .shards import SPLIT, STATE_DIR, shard_files
 
 CARD_NAME = "README.md"
 IMAGES_DIR = "images"
-GRID_PER_CLASS = 4
 
 
 def config_name(video: bool) -> str:
@@ -87,23 +86,162 @@ def counts_table(meta: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def sample_grid(out: Path, meta: pd.DataFrame, *, video: bool) -> Image.Image:
-    """Rows: the first samples of each class (onset | apex pairs), or one 10-frame clip per class for video."""
-    from ..generators.grid import image_grid
+GRID_TILES = 6
+"""Tiles per band of the sample grid; more bands when there are more (source, class) cells than tiles."""
+TILE = 176
+"""Displayed tile size in pixels (frames are resized to it, so every grid reads the same whatever the frame size)."""
+FONT_SIZE = 12
+CARD_MAGNIFICATION = Magnification(alpha=4.0)
+"""Synthetic expressions move faces by pixels, not fractions of one: α = 4 shows them ×5 without the artefacts that
+α = 10 makes once (1 + α)·δ exceeds λ/8 (docs/reference.md §Motion magnification)."""
+TOP_AUS = 3
+AU_VISIBLE = 0.05
+"""AU changes smaller than this (0-5 scale) are not named on a tile."""
 
-    per_class = 1 if video else GRID_PER_CLASS
-    chosen = [meta.index[meta["label"] == label][:per_class].tolist() for label in range(len(LABEL_NAMES))]
-    wanted = sorted(i for rows in chosen for i in rows)
-    images = _rows_images(out, wanted, ["frames"] if video else ["onset", "apex"])
-    rows, labels = [], []
-    for label, indices in enumerate(chosen):
-        if not indices:
-            continue
-        frames = [frame for i in indices for frame in images[i]]
-        rows.append(torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in frames]))
-        labels.append(LABEL_NAMES[label][:8])
-    columns = [f"t{t}" for t in range(len(rows[0]))] if video else ["onset", "apex"] * per_class
-    return image_grid(rows, row_labels=labels, column_labels=columns)
+
+def pick_tiles(meta: pd.DataFrame, per_band: int = GRID_TILES) -> list[int]:
+    """Rows to show: round-robin over the present (source, class) cells so every cell gets a tile, each time from
+    the identity shown least so far; whole bands of ``per_band`` tiles (fewer only when the data runs out).
+
+    Deterministic: candidates are taken in row order. The result is sorted by class, then source."""
+    sources, labels, identities = (meta[c].to_numpy() for c in ("source", "label", "identity"))
+    cells: dict[tuple[int, int], dict[str, list[int]]] = {}  # cell -> identity -> its rows, in row order
+    for row in range(len(meta)):
+        cells.setdefault((int(sources[row]), int(labels[row])), {}).setdefault(str(identities[row]), []).append(row)
+    order = sorted(cells)
+    target = min(len(meta), -(-max(len(order), per_band) // per_band) * per_band)
+    shown: Counter[str] = Counter()
+    picked: list[int] = []
+    while len(picked) < target:
+        for cell in order:
+            people = cells[cell]
+            if len(picked) >= target or not people:
+                continue
+            # the identity shown least so far; ties go to the earliest row
+            person = min(people, key=lambda name: (shown[name], people[name][0]))
+            picked.append(people[person].pop(0))
+            shown[person] += 1
+            if not people[person]:
+                del people[person]
+    return sorted(picked, key=lambda r: (int(labels[r]), int(sources[r]), r))
+
+
+def top_au_changes(onset_au: np.ndarray, apex_au: np.ndarray, count: int = TOP_AUS) -> list[tuple[str, float]] | None:
+    """The ``count`` AUs that changed most from onset to apex (signed, 0-5 scale); None when the AUs are unknown."""
+    change = np.asarray(apex_au, dtype=np.float64) - np.asarray(onset_au, dtype=np.float64)
+    if not np.isfinite(change).any():
+        return None
+    change = np.nan_to_num(change)
+    order = np.argsort(-np.abs(change), kind="stable")[:count]
+    return [(AU_NAMES[i], float(change[i])) for i in order if abs(change[i]) >= AU_VISIBLE]
+
+
+def tile_label(meta: pd.DataFrame, row: int) -> list[tuple[str, tuple[int, int, int]]]:
+    """Lines (text, colour) above a tile: identity, source and class, then the top AU changes."""
+    record = meta.iloc[row]
+    label = int(record["label"])
+    lines = [(str(record["identity"]), (0, 0, 0)),
+             (f"{SOURCES[int(record['source'])]} · {LABEL_NAMES[label]}", CLASS_COLOURS[label])]  # fmt: skip
+    changes = top_au_changes(record["onset_au"], record["apex_au"])
+    if changes is None:
+        lines.append(("AUs not in the data", (110, 110, 110)))
+    elif not changes:
+        lines.append(("no AU change", (110, 110, 110)))
+    for name, value in changes or []:
+        lines.append((f"{name} {value:+.2f} {AU_DESCRIPTIONS[name]}", (0, 0, 0)))
+    return lines
+
+
+def tile_images(onset: np.ndarray, apex: np.ndarray) -> list[np.ndarray]:
+    """Onset, apex, the apex magnified (EVM) and the change image, at the frames' own resolution."""
+    return [onset, apex, magnify_pair(onset, apex, CARD_MAGNIFICATION), motion_image(onset, apex)]
+
+
+GRID_ROWS = ("onset", "apex", f"apex, motion\nx{1 + CARD_MAGNIFICATION.alpha:g} (EVM)",
+             "change\nred brighter\nblue darker")  # fmt: skip
+
+
+def sample_grid(out: Path, meta: pd.DataFrame, *, video: bool) -> Image.Image:
+    """Labelled tiles spread over identities, sources and classes: onset, apex, the magnified apex and the change.
+
+    For the video config the onset is the clip's first frame and the apex its last."""
+    from PIL import ImageDraw, ImageFont
+
+    rows = pick_tiles(meta)
+    frames = _rows_images(out, rows, ["frames"] if video else ["onset", "apex"])
+    font = ImageFont.load_default(size=FONT_SIZE)
+    labels = {row: [(_fit(text, font, TILE - 4), colour) for text, colour in tile_label(meta, row)] for row in rows}
+    line = FONT_SIZE + 3
+    head = 6 + line * max((len(lines) for lines in labels.values()), default=1)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    left = 8 + max(int(measure.textlength(part, font=font)) for name in GRID_ROWS for part in name.split("\n"))
+    bands = [rows[i : i + GRID_TILES] for i in range(0, len(rows), GRID_TILES)] or [[]]
+    band_height = head + len(GRID_ROWS) * TILE + 8
+    canvas = Image.new("RGB", (left + GRID_TILES * TILE, len(bands) * band_height), "white")
+    draw = ImageDraw.Draw(canvas)
+    for b, band in enumerate(bands):
+        top = b * band_height
+        for r, name in enumerate(GRID_ROWS):
+            parts = name.split("\n")
+            y = top + head + r * TILE + TILE // 2 - len(parts) * line // 2
+            for k, part in enumerate(parts):
+                draw.text((4, y + k * line), part, fill="black", font=font)
+        for c, row in enumerate(band):
+            x = left + c * TILE
+            for k, (text, colour) in enumerate(labels[row]):
+                draw.text((x + 2, top + 3 + k * line), text, fill=colour, font=font)
+            onset, apex = frames[row][0], frames[row][-1]
+            for r, image in enumerate(tile_images(onset, apex)):
+                shown = Image.fromarray(image).resize((TILE, TILE), Image.Resampling.LANCZOS)
+                canvas.paste(shown, (x, top + head + r * TILE))
+            draw.line([(x, top + head), (x, top + head + len(GRID_ROWS) * TILE - 1)], fill="white", width=2)
+    return canvas
+
+
+def _fit(text: str, font: Any, width: int) -> str:
+    """``text`` cut with an ellipsis so it fits ``width`` pixels."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def _has_aus(meta: pd.DataFrame) -> bool:
+    """Whether any AU value is known (an imported release stores NaN vectors)."""
+    return bool(len(meta)) and bool(np.isfinite(np.stack(meta["apex_au"].to_numpy())).any())
+
+
+def grid_caption(meta: pd.DataFrame, *, video: bool) -> str:
+    """What a reader sees in the sample grid (Markdown)."""
+    frames = "the clip's first frame (onset) and last frame (apex)" if video else "the onset and apex frames"
+    aus = (
+        "the 3 AUs that changed most from onset to apex (signed, 0-5 scale)"
+        if _has_aus(meta)
+        else "no AUs (this dataset carries none)"
+    )
+    alpha = CARD_MAGNIFICATION.alpha
+    return (
+        f"*Sample grid.* Each column is one sample, chosen to cover every AU source and class present and as many "
+        f"identities as possible; its label gives the identity, the source · class and {aus}. Rows: {frames}; the "
+        f"apex with its motion magnified ×{1 + alpha:g} (linear Eulerian video magnification, α = {alpha:g}); and "
+        "the change from onset to apex, red where the apex is brighter and blue where it is darker, over a faint "
+        "grey onset (gain set per tile, so the largest change is always visible): the coloured bands sit on the "
+        "facial parts the AUs moved."
+    )
+
+
+def au_caption(meta: pd.DataFrame) -> str:
+    """What a reader sees in the AU figure (Markdown)."""
+    if not _has_aus(meta):
+        return ("*AU figure.* This dataset carries no AU vectors (`onset_au`/`apex_au` are NaN), so the figure only "
+                "says so; the sample grid's change row shows where the faces moved.")  # fmt: skip
+    return (
+        "*AU figure.* One panel per AU source present (sources without samples are left out), with the number of "
+        "samples: for every AU, one bar per class giving the mean change of its intensity from the onset to the "
+        "apex frame (0-5 scale): the expression each sample was asked to show. A `mie` onset carries the real "
+        "clip's onset AUs, so absolute apex values would mostly show the resting face."
+    )
 
 
 def _rows_images(out: Path, wanted: list[int], columns: list[str]) -> dict[int, list[np.ndarray]]:
@@ -155,6 +293,9 @@ def au_plot(meta: pd.DataFrame, path: Path) -> None:
     """Mean AU change (apex - onset) per source x class: the expression each sample was asked to show. Absolute apex
     means would mostly show a mie clip's resting AUs, which its onset carries too. Sources without samples are left
     out. Drawn with PIL: no plotting library to import, a few milliseconds instead of seconds."""
+    if len(meta) and not _has_aus(meta):
+        _no_aus_panel().save(path, format="PNG")
+        return
     panels = au_changes(meta)
     top = max(0.5, *(float(m.max()) for _, m in panels)) if panels else 0.5
     bottom = min(0.0, *(float(m.min()) for _, m in panels)) if panels else 0.0
@@ -164,6 +305,18 @@ def au_plot(meta: pd.DataFrame, path: Path) -> None:
     for k, image in enumerate(images):
         figure.paste(image, (k * images[0].width, 0))
     figure.save(path, format="PNG")
+
+
+def _no_aus_panel() -> Image.Image:
+    """The AU figure of a dataset without AU vectors (an imported release): a note instead of empty bars."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=FONT_SIZE)
+    panel = Image.new("RGB", (460, 60), "white")
+    draw = ImageDraw.Draw(panel)
+    draw.text((10, 12), "No AU vectors in this dataset (onset_au / apex_au are NaN):", fill="black", font=font)
+    draw.text((10, 32), "nothing to plot; the sample grid's change row shows the motion.", fill="black", font=font)
+    return panel
 
 
 def _bar_panel(title: str, means: np.ndarray | None, bottom: float, top: float) -> Image.Image:
@@ -238,6 +391,7 @@ def finish_dataset(
         load_path=context.get("load_path", str(out)), column_table=column_table(features),
         notes=f"\n{context['notes']}\n" if context.get("notes") else "",
         counts_table=counts_table(meta), generation_json=json.dumps(generation, indent=2, sort_keys=True),
+        sample_grid_caption=grid_caption(meta, video=video), au_figure_caption=au_caption(meta),
     )  # fmt: skip
     text = f"---\n{card_data(out, features, video=video).to_yaml()}\n---\n\n{body}"
     with atomic_path(out / CARD_NAME) as temporary:

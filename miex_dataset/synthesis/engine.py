@@ -33,12 +33,12 @@ from tqdm.auto import tqdm
 
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
-from ..faces.runner import read_json, write_json_atomic
-from ..fileio import LOCK_NAME, OutputLock
+from ..fileio import LOCK_NAME, OutputLock, read_json, write_json_atomic
 from ..fileio import guard_output_folder as guard_folder
 from ..generators.base import FaceGenerator
 from ..plan.build import plan_fields
 from ..sources.triplet import to_arrow, write_parquet
+from .config import DEFAULT_OUT, SynthesisConfig, default_of
 from .faces import PROGRESS_DELAY, FaceBank, check_faces, face_key
 from .render import Encoding, Renderer, Timings, default_encode_workers
 from .schema import miex_features
@@ -46,25 +46,26 @@ from .shards import DATA_DIR, STAGING_DIR, STATE_DIR, Shard, is_finished, plan_s
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OUT = "miex"
 PLAN_NAME = "plan.parquet"
 RUN_NAME = "run.json"
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """How a plan is rendered and stored; everything here that changes bytes is part of the run fingerprint."""
+    """How a plan is rendered and stored; everything here that changes bytes is part of the run fingerprint.
 
-    shard_size: int = 1000
-    batch_size: int = 32
-    size: int = 128
+    Defaults are :class:`~.config.SynthesisConfig`'s (``SynthesisConfig.engine_config`` makes one from a job)."""
+
+    shard_size: int = default_of(SynthesisConfig, "shard_size")
+    batch_size: int = default_of(SynthesisConfig, "batch_size")
+    size: int = default_of(SynthesisConfig, "size")
     """Square face size fed to the generator (GANimation needs its training size, 128)."""
     encoding: Encoding = field(default_factory=Encoding)
     encode_workers: int = field(default_factory=default_encode_workers)
     """Threads encoding frames beside the generator (default: the cores left over, at most 4)."""
-    device: str | None = None
+    device: str | None = default_of(SynthesisConfig, "device")
     """torch device; default CUDA (this rank's GPU) when available, else CPU."""
-    strict: bool = False
+    strict: bool = default_of(SynthesisConfig, "strict")
     """Unusable faces are an error instead of a reported skip."""
     overwrite: bool = False
     """Replace an output folder that holds a different run (default: refuse, so nothing is lost)."""
@@ -91,6 +92,8 @@ class SynthesisSummary:
     timings: Timings
     report: ValidationReport
     fingerprint: str
+    pushed: str | None = None
+    """The Hub repo URL, when the job pushed the folder (main process only)."""
 
     def render(self) -> str:
         rate = self.timings.samples / self.seconds if self.seconds else 0.0

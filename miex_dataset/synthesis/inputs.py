@@ -87,9 +87,9 @@ def resolve_plan(inputs: SynthesisInputs) -> ResolvedPlan:
         pool_config = PoolConfig(expert=DEFAULT_EXPERT_PER_CLASS, seed=inputs.plan_config.seed, video=inputs.video)
         plan_config = replace(inputs.plan_config, samples_per_identity=inputs.plan_config.samples_per_identity
                               or DEFAULT_SAMPLES_PER_IDENTITY)  # fmt: skip
-        description = "embedded default: the scikit-image astronaut, expert AUs, warp generator"
+        description = "embedded default: the scikit-image astronaut, expert AUs"  # the generator is recorded apart
         return _plan_from(faces_dir, pool_config, None, plan_config, sources_given=inputs.sources_given,
-                          description=description)
+                          description=description)  # fmt: skip
     if inputs.faces is None:
         raise MiexInputError("give --faces (a face pool from `miex faces`) with the AU pool, or a --plan")
     if inputs.pool is None and inputs.pool_config is None:

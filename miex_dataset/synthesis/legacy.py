@@ -25,8 +25,7 @@ from tqdm.auto import tqdm
 from ..aus.schema import LABEL_NAMES, NUM_AUS
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
-from ..faces.runner import write_json_atomic
-from ..fileio import OutputLock, contained
+from ..fileio import OutputLock, contained, write_json_atomic
 from ..plan.seeds import stable_int
 from .card import finish_dataset
 from .engine import RUN_NAME, check_output, clear_run

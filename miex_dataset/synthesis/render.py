@@ -179,9 +179,7 @@ class Renderer:
     def _encode_many(self, frames: np.ndarray) -> list[dict[str, Any]]:
         return [self.encoding.encode(frame) for frame in frames]
 
-    def _collect(
-        self, batch: pd.DataFrame, futures: list[Future[list[dict[str, Any]]]]
-    ) -> Iterator[dict[str, Any]]:
+    def _collect(self, batch: pd.DataFrame, futures: list[Future[list[dict[str, Any]]]]) -> Iterator[dict[str, Any]]:
         began = time.perf_counter()
         encoded = [future.result() for future in futures]
         self.timings.encode += time.perf_counter() - began  # time the pipeline WAITED on encoding

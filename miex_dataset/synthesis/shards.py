@@ -18,8 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import MiexInputError
-from ..faces.runner import read_json, write_json_atomic
-from ..fileio import atomic_path, sha256_of
+from ..fileio import atomic_path, read_json, sha256_of, write_json_atomic
 
 DATA_DIR = "data"
 STATE_DIR = ".miex"
@@ -104,11 +103,8 @@ def write_shard(
     read-only folder) the staged file is removed and ``data/`` is left as it was."""
     table = pa.Table.from_pylist([features.encode_example(row) for row in rows], schema=features.arrow_schema)
     path = shard.path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staged = out / STATE_DIR / STAGING_DIR / shard.name
-    with atomic_path(staged) as temporary:
+    with atomic_path(path, staging=out / STATE_DIR / STAGING_DIR) as temporary:
         pq.write_table(table, temporary, row_group_size=ROW_GROUP_SIZE, compression="zstd")
-    staged.replace(path)
     receipt = {"rows": table.num_rows, "bytes": path.stat().st_size, "sha256": sha256_of(path),
                "fingerprint": fingerprint}  # fmt: skip
     write_json_atomic(shard.receipt(out), receipt)

@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 
 from miex_dataset.errors import MiexInputError
+from miex_dataset.plan.folds import PROVENANCE_COLUMNS
 
 from .folds import Fold, Subject
-
-PROVENANCE_COLUMNS: tuple[str, ...] = ("source", "source_dataset", "source_subject")
 
 
 def subject_mask(table: pd.DataFrame, subjects: Iterable[Subject]) -> np.ndarray:

@@ -1,12 +1,18 @@
 """Recipe runner: ``miex train --recipe FILE.yaml`` and ``train.py`` (same code, also under ``torchrun`` and
 ``accelerate launch``).
 
-- :mod:`.recipe`: the YAML schema, strict validation, ``--set`` overrides.
+- :mod:`.specs`: the recipe's sections, declared once as dataclasses (keys, types, defaults, constraints).
+- :mod:`.schema`: checks a YAML mapping against those declarations (unknown keys with "did you mean", key paths).
+- :mod:`.recipe`: parsing, ``--set`` overrides, recipe files and the shipped recipes.
 - :mod:`.sources`: loading the real corpus, extra clip tables and MiE-X; per-fold training rows (leakage-free).
-- :mod:`.stages`: one Trainer stage (Adam, clipping, constant then linear-decay schedule) and prediction.
+- :mod:`.checks`: every check before training (``preflight``); the :class:`~.checks.Plan` that training reads.
+- :mod:`.schedule`: the constant-then-linear learning-rate factor (shared with GANimation training).
+- :mod:`.stages`: one Trainer stage (Adam, clipping, the schedule) and prediction; also behind :mod:`miex_train.api`.
+- :mod:`.cache`: weights after stages that several folds train on identical rows, trained once.
+- :mod:`.run`: the seed x fold loop and the final model.
 - :mod:`.outputs`: pooled UF1/UAR summaries, MEGC logs, confusion matrix and training curves.
+- :mod:`.report`: the run folder: results.json, predictions, curves, plots, card.
 - :mod:`.card`: the model card (``cards/model_card.md`` + ``model-index``) and the Hub push.
-- :mod:`.run`: checks everything before training, then the seed x fold loop and the final model.
 """
 
 from .recipe import Recipe, load_recipe, parse_recipe

@@ -15,7 +15,7 @@ only when the run matches it; otherwise the card says how the run differs.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,33 @@ DATASET_TITLES = {"casme2": "CASME II", "casme": "CASME", "samm": "SAMM", "smic"
                   "ckplus": "CK+", "miex": "MiE-X"}  # fmt: skip
 COMPOSITES: dict[frozenset[str], tuple[str, str]] = {frozenset({"casme2", "samm", "smic"}): ("compmie", "CompMiE")}
 """Dataset sets with a name of their own (the MEGC2019 composite is the paper's CompMiE): model-index key, title."""
+
+
+CARD_FIGURES: dict[str, tuple[str, str]] = {
+    "confusion_matrix.png": (
+        "confusion matrix",
+        "*Confusion matrix* of the last epoch's out-of-fold test predictions, all seeds pooled: rows are the true "
+        "class, columns the predicted one; each cell gives the clip count and its share of the true class (the "
+        "colour), so the diagonal is the recall of each class and the off-diagonal cells show which classes are "
+        "confused.",
+    ),
+    "training_curves.png": (
+        "training curves",
+        "*Training curves,* one panel per stage: the training loss per epoch of every seed × fold run (solid) and, "
+        "where a validation split was carved from the training subjects, the validation loss (dashed) and "
+        "validation UF1 (dotted, right axis). A validation loss that rises while the training loss falls signals "
+        "overfitting.",
+    ),
+}
+"""The figures the runner writes beside the card (``plots/`` copied into ``model/``): alt text and caption."""
+
+
+def figures_markdown(present: Iterable[str] | None = None) -> str:
+    """Markdown embedding the card's figures that exist (``present``: file names; None = all of them), captioned."""
+    names = list(CARD_FIGURES) if present is None else [name for name in CARD_FIGURES if name in set(present)]
+    if not names:
+        return "_No figures were written for this run._"
+    return "\n\n".join(f"![{CARD_FIGURES[n][0]}]({n})\n\n{CARD_FIGURES[n][1]}" for n in names)
 
 
 def slug(text: str) -> str:
@@ -251,7 +278,7 @@ def _training_data(recipe: Recipe, results: Mapping[str, Any]) -> str:
     for name, spec in data.extra.items():
         if name not in used:
             continue
-        frames = (f", early frames: apex at floor(N·p), p ~ U{spec.early_interval}" if spec.frames == "early" else "")
+        frames = f", early frames: apex at floor(N·p), p ~ U{spec.early_interval}" if spec.frames == "early" else ""
         lines.append(f"- `{name}`: {source_title(name, test, sizes)} from clip table `{spec.clips.name}`{frames}")
     for name, info in (results.get("alignment") or {}).items():
         skipped = len(info.get("skipped_clips") or [])
@@ -274,21 +301,23 @@ def render_card(
     parameters: int,
     world: int,
     checkpoint: str,
+    figures: Iterable[str] | None = None,
 ) -> str:
-    """The full card text (YAML header + filled template)."""
+    """The full card text (YAML header + filled template); ``figures`` are the image files present beside the card
+    (None: every one of :data:`CARD_FIGURES`, which the runner always writes)."""
     label_names = results["label_names"]
     best = results.get("best_on_validation")
     best_note = (
         "Best epoch chosen on a validation split carved from the training subjects (never on test data), for "
         "reference:\n\n" + results_table(best, ScoredCorpus.of(results))
         if best
-        else "No validation split was configured, so no \"best epoch\" figure is given (choosing it on test data "
+        else 'No validation split was configured, so no "best epoch" figure is given (choosing it on test data '
         "would inflate the score)."
     )
     usage = (
         "from transformers import AutoModelForImageClassification\n"
         "import miex_train.models  # registers the miex recognizers with the Auto classes\n\n"
-        "model = AutoModelForImageClassification.from_pretrained(\"PATH_OR_REPO\")\n"
+        'model = AutoModelForImageClassification.from_pretrained("PATH_OR_REPO")\n'
         f"# inputs: {checkpoint_inputs(recipe.model.name)}; see miex_train.data.model_inputs"
     )
     body = render_template(
@@ -302,7 +331,8 @@ def render_card(
         label_space=", ".join(f"{i} {n}" for i, n in enumerate(label_names)),
         recipe_name=recipe.name,
         reproduction=reproduction_note(recipe, results),
-        protocol=results["protocol"]["description"][0].upper() + results["protocol"]["description"][1:]
+        protocol=results["protocol"]["description"][0].upper()
+        + results["protocol"]["description"][1:]
         + f" ({results['protocol']['folds']} folds), {len(recipe.seeds)} seed(s)",
         metric_note="UF1 and UAR come from one confusion matrix of all out-of-fold predictions (TP/FP/FN summed "
         "over folds first), per-dataset rows from the same pooled predictions; mean ± sample std over seeds",
@@ -315,6 +345,7 @@ def render_card(
         checkpoint=checkpoint,
         usage=usage,
         recipe_yaml=recipe.to_yaml().rstrip(),
+        figures=figures_markdown(figures),
     )
     return f"---\n{card_data(recipe, results).to_yaml()}\n---\n\n{body}"
 

@@ -128,9 +128,7 @@ def _native_labels(table: pd.DataFrame, spec: RealSpec, sequence: int = 0) -> da
     return dataset.remove_columns("label").add_column("label", native, feature=datasets.ClassLabel(names=names))
 
 
-def load_sources(
-    real: RealSpec, extra: dict[str, RealSpec], miex: MiexSpec | None, *, sequence: int = 0
-) -> Sources:
+def load_sources(real: RealSpec, extra: dict[str, RealSpec], miex: MiexSpec | None, *, sequence: int = 0) -> Sources:
     """Every corpus of the recipe; ``sequence`` > 0 (video recognizers) adds each clip's onset-to-apex frames."""
     synthetic = load_miex(miex.path, split=miex.split) if miex else None
     if sequence and synthetic is not None and "frames" not in synthetic.column_names:

@@ -1,10 +1,11 @@
 """One training stage with the transformers ``Trainer``, and test-set prediction.
 
 Optimisation follows docs/reference.md §Recognizers: Adam (``weight_decay`` as the authors' L2 on every parameter;
-``adamw`` for the
-decoupled variant), gradient clipping, ``epochs`` at the full learning rate then ``decay_epochs`` of linear decay to 0.
-The Trainer handles devices and distribution (``torchrun`` / ``accelerate launch``): the recipe's batch size is the
-global batch, split over the processes; predictions are gathered in dataset order on every process.
+``adamw`` for the decoupled variant), gradient clipping, ``epochs`` at the full learning rate then ``decay_epochs`` of
+linear decay to 0. The runner's folds and :func:`miex_train.api.train_recognizer` both train through
+:func:`train_stage`. The Trainer handles devices and distribution (``torchrun`` / ``accelerate launch``): the
+recipe's batch size is the global batch, split over the processes; predictions are gathered in dataset order on
+every process.
 
 No epoch is ever chosen on test data: the test set is predicted once, after the last epoch. With a validation split
 (carved from training subjects) the weights of the epoch with the best validation UF1 are kept in memory and the test
@@ -27,39 +28,38 @@ import numpy as np
 import torch
 from transformers import EvalPrediction, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
+from miex_dataset.schedule import stable_steps, stable_then_linear
+
 from ..data import Collator
 from ..metrics import uf1_uar
-from .recipe import TrainingSpec
+from .specs import TrainingSpec
 
 logger = logging.getLogger(__name__)
 
 
-def stable_then_linear(step: int, *, stable: int, total: int) -> float:
-    """LR factor: 1 for the first ``stable`` steps, then linear to 0 at ``total``."""
-    if step < stable or total <= stable:
-        return 1.0
-    return max(0.0, (total - step) / (total - stable))
+def optimizer_choice(model: torch.nn.Module, spec: TrainingSpec) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
+    """The Trainer's ``optimizer_cls_and_kwargs``: Adam (``weight_decay`` as the authors' L2) or AdamW, on EVERY
+    trainable parameter in one group. The parameters are named explicitly because the Trainer's own grouping would
+    exempt biases and norm weights from weight decay."""
+    cls = torch.optim.Adam if spec.optimizer == "adam" else torch.optim.AdamW
+    params = [p for p in model.parameters() if p.requires_grad]
+    return cls, {"params": params, "lr": spec.learning_rate, "weight_decay": spec.weight_decay}
 
 
 class StageTrainer(Trainer):
-    """Trainer with the paper's optimiser and schedule (both depend only on the stage spec)."""
+    """The Trainer with the stage's schedule, :func:`~miex_dataset.schedule.stable_then_linear` over the steps it
+    counts (transformers' ``warmup_stable_decay`` differs in the last bit; see :mod:`miex_dataset.schedule`). The
+    optimizer is the Trainer's own option (:func:`optimizer_choice`)."""
 
     def __init__(self, *args: Any, stage: TrainingSpec, **kwargs: Any) -> None:
         self.stage = stage
         super().__init__(*args, **kwargs)
 
-    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
-        if self.optimizer is None:
-            params = [p for p in (model or self.model).parameters() if p.requires_grad]
-            cls = torch.optim.Adam if self.stage.optimizer == "adam" else torch.optim.AdamW
-            self.optimizer = cls(params, lr=self.stage.learning_rate, weight_decay=self.stage.weight_decay)
-        return self.optimizer
-
     def create_scheduler(
         self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None
     ) -> torch.optim.lr_scheduler.LRScheduler:
         if self.lr_scheduler is None:
-            stable = math.floor(num_training_steps * self.stage.epochs / self.stage.total_epochs)
+            stable = stable_steps(num_training_steps, self.stage.epochs, self.stage.total_epochs)
             schedule = partial(stable_then_linear, stable=stable, total=num_training_steps)
             self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, schedule)
             self._created_lr_scheduler = True
@@ -225,6 +225,7 @@ def train_stage(
         data_collator=Collator(),
         compute_metrics=metrics_fn(num_classes, absent) if validation is not None else None,
         callbacks=[LogCallback(label), *([StageProgress(label)] if progress else []), *([best] if best else [])],
+        optimizer_cls_and_kwargs=optimizer_choice(model, spec),
         stage=spec,
     )
     trainer.remove_callback(PrinterCallback)

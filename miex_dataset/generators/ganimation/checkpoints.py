@@ -137,13 +137,23 @@ def read_state_dict(path: str | PathLike[str]) -> dict[str, torch.Tensor]:
     return loaded
 
 
+PRETRAINED_FILES = ("config.json", "model.safetensors")
+"""What ``save_pretrained`` (the Hub mixin) writes and loading reads; a model repo also carries the README card."""
+
+
 def load_generator_weights(
-    source: str | PathLike[str] | dict[str, torch.Tensor], *, image_size: int = 128
+    source: str | PathLike[str] | dict[str, torch.Tensor], *, image_size: int = 128, revision: str | None = None
 ) -> GANimationGenerator:
-    """A generator from a ``save_pretrained`` folder, a ``.pth``/``.safetensors`` file or an in-memory state_dict."""
+    """A generator from a ``save_pretrained`` folder, a Hub model repo ``ORG/NAME`` (at ``revision``), a
+    ``.pth``/``.safetensors`` file or an in-memory state_dict."""
+    from ...hub import is_repo_id, resolve_pretrained
+
+    on_hub = not isinstance(source, dict) and not Path(source).exists() and is_repo_id(str(source))
+    if on_hub or (revision is not None and not isinstance(source, dict)):
+        source = resolve_pretrained(source, revision=revision, required=PRETRAINED_FILES).path
     if not isinstance(source, dict) and Path(source).is_dir():
         folder = Path(source)
-        for name in ("config.json", "model.safetensors"):
+        for name in PRETRAINED_FILES:
             if not (folder / name).is_file():
                 raise MiexInputError(f"missing {name} (expected a folder written by save_pretrained)", file=folder)
         return GANimationGenerator.from_pretrained(folder)

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from ...aus import image_id, read_au_table, read_ganimation_aus, read_ganimation_ids
-from ...aus.schema import AU_MAX, AU_NAMES
+from ...aus.schema import AU_NAMES, to_generator_scale
 from ...errors import MiexInputError
 from ...faces.image import FACE_IMAGE_SUFFIXES
 
@@ -40,7 +40,7 @@ class FaceAUDataset(torch.utils.data.Dataset):
         except OSError as error:
             raise MiexInputError(f"unreadable image ({error})", file=path) from error
         pixels = torch.from_numpy(np.asarray(rgb, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
-        return pixels, torch.from_numpy(self.aus[index] / AU_MAX)
+        return pixels, torch.from_numpy(to_generator_scale(self.aus[index]))
 
 
 def from_ganimation_layout(root: str | PathLike[str], *, split: str = "train", image_size: int = 128) -> FaceAUDataset:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from os import PathLike
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 import torch
 
-from ..base import FaceGenerator, scale_aus
-from .checkpoints import load_generator_weights
+from ...aus.schema import to_generator_scale
+from ...errors import MiexInputError
+from ..base import FaceGenerator
+from .checkpoints import PRETRAINED_FILES, load_generator_weights
 from .model import GANimationGenerator
 
 
@@ -37,14 +40,33 @@ class GANimationPipeline(FaceGenerator):
         self._forward = torch.compile(self.model.animate) if compile else self.model.animate
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str | PathLike[str], **kwargs: Any) -> GANimationPipeline:
-        """Load from a ``save_pretrained`` folder or an official/replicate ``.pth`` file."""
-        return cls(load_generator_weights(checkpoint), checkpoint=str(checkpoint), **kwargs)
+    def from_pretrained(
+        cls, pretrained: str | PathLike[str] | None = None, *, revision: str | None = None, **kwargs: Any
+    ) -> Self:
+        """Load a ``save_pretrained`` folder, a Hub model repo ``ORG/NAME`` at ``revision`` (the folder
+        :meth:`save_pretrained` or ``miex train-generator`` wrote, pushed), or an official/replicate ``.pth``."""
+        if pretrained is None:
+            raise MiexInputError("the ganimation generator needs a checkpoint: a save_pretrained folder, a Hub model "
+                                 "repo ORG/NAME or an original .pth (--checkpoint)", field="checkpoint")  # fmt: skip
+        from ...hub import resolve_pretrained
+
+        found = resolve_pretrained(pretrained, revision=revision, required=PRETRAINED_FILES, option="--checkpoint")
+        pipeline = cls(load_generator_weights(found.path), checkpoint=found.source, **kwargs)
+        pipeline.revision = found.revision
+        return pipeline
+
+    from_checkpoint = from_pretrained  # the name of earlier releases
+
+    def save_pretrained(self, folder: str | PathLike[str]) -> Path:
+        """The generator's ``config.json``, ``model.safetensors`` and model card (its Hub mixin's format)."""
+        self.model.save_pretrained(folder)
+        return Path(folder)
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "checkpoint": self.checkpoint, "architecture": dict(self.model.architecture),
-                "bf16": self.bf16, "compile": self.compiled}  # fmt: skip
+        settings = {"name": self.name, "checkpoint": self.checkpoint, "architecture": dict(self.model.architecture),
+                    "bf16": self.bf16, "compile": self.compiled}  # fmt: skip
+        return settings | ({"revision": self.revision} if self.revision else {})
 
     def _animate(self, faces: torch.Tensor, aus: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         del generator  # the network is deterministic
@@ -52,7 +74,7 @@ class GANimationPipeline(FaceGenerator):
         with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
             for start in range(0, faces.shape[0], self.batch_size):
                 chunk = faces[start : start + self.batch_size].to(self.device, memory_format=torch.channels_last)
-                conditioning = scale_aus(aus[start : start + self.batch_size].to(self.device))
+                conditioning = to_generator_scale(aus[start : start + self.batch_size].to(self.device))
                 frame, _ = self._forward(chunk * 2 - 1, conditioning)
                 outputs.append(((frame.float() + 1) / 2).clamp_(0, 1).to(faces.device))
         return torch.cat(outputs).contiguous()

@@ -17,8 +17,8 @@ import json
 import logging
 import pickle
 import sys
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,10 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
 
+from ...aus.schema import to_generator_scale
 from ...errors import MiexInputError
 from ...fileio import atomic_path, first_line
+from ...schedule import stable_then_linear
 from ..grid import image_grid
 from .checkpoints import (
     CHECKPOINT_MANIFEST,
@@ -127,11 +129,6 @@ def load_dataset(config: TrainConfig) -> FaceAUDataset:
     return from_face_folder(root, config.au_table, image_size=config.image_size)
 
 
-def linear_decay(total: int, decay_start: int) -> Callable[[int], float]:
-    """Constant learning rate, then linear decay to zero over the last ``total - decay_start`` steps."""
-    return lambda step: 1.0 if step < decay_start else max(0.0, (total - step) / max(1, total - decay_start))
-
-
 def _tracker() -> str | None:
     return "tensorboard" if importlib.util.find_spec("tensorboard") else None
 
@@ -159,7 +156,8 @@ class GANimationTrainer:
         steps_per_epoch = len(self.dataset) // (config.batch_size * self.accelerator.num_processes)
         self.total = config.max_steps or (config.epochs + config.decay_epochs) * steps_per_epoch
         decay_start = config.decay_start if config.decay_start is not None else config.epochs * steps_per_epoch
-        self.schedule = linear_decay(self.total, decay_start)
+        # one schedule function for both trainers: constant, then linear to 0 over the last total - decay_start steps
+        self.schedule = partial(stable_then_linear, stable=decay_start, total=self.total)
         self.generator, self.critic, self.optimizer_g, self.optimizer_d = self.accelerator.prepare(
             generator, critic, optimizer_g, optimizer_d
         )
@@ -200,7 +198,8 @@ class GANimationTrainer:
         self.state.load(folder)
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Real images, their conditioning and target conditioning = another random face's AUs/5 + U(-0.1, 0.1).
+        """Real images, their conditioning and target conditioning = another random face's AUs on the 0-1 scale
+        (:func:`~miex_dataset.aus.schema.to_generator_scale`) + U(-0.1, 0.1).
 
         The noise is added on the generator's 0-1 scale (± 0.5 on the 0-5 scale) and not clipped, as in the
         original data loader."""
@@ -208,7 +207,7 @@ class GANimationTrainer:
         indices = self.state.order.next_batch()[accelerator.process_index :: accelerator.num_processes]
         images, conditions = zip(*(self.dataset[i] for i in indices), strict=True)
         others = torch.randint(len(self.dataset), (len(indices),), generator=self.state.rng).tolist()
-        targets = torch.stack([torch.from_numpy(self.dataset.aus[i]) / 5 for i in others])
+        targets = torch.from_numpy(to_generator_scale(self.dataset.aus[others]))
         noise = (torch.rand(targets.shape, generator=self.state.rng) * 2 - 1) * self.config.noise
         device = accelerator.device
         return torch.stack(images).to(device), torch.stack(conditions).to(device), (targets + noise).to(device)
@@ -271,7 +270,7 @@ class GANimationTrainer:
     def save_samples(self, count: int = 4) -> None:
         """Real faces (top) next to the same faces animated to other faces' AUs (bottom): PNG + tracker image."""
         images = torch.stack([self.dataset[i][0] for i in range(min(count, len(self.dataset)))])
-        targets = torch.from_numpy(self.dataset.aus[::-1][: len(images)].copy()) / 5
+        targets = torch.from_numpy(to_generator_scale(self.dataset.aus[::-1][: len(images)]))
         model = self.accelerator.unwrap_model(self.generator)
         with torch.no_grad():
             fake, _ = model.animate(images.to(self.accelerator.device), targets.to(self.accelerator.device))

@@ -1,0 +1,98 @@
+"""What the app serves and where (one dataclass for `miex app` and the Space entry), and the offline-safe launch.
+
+Gradio is an optional extra (``pip install 'miex[app]'``); it is imported only here and in :mod:`.ui`, so every
+other command, and ``miex app --help``, work without it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from ..errors import MiexInputError
+
+INSTALL_HINT = "pip install 'miex[app]'"
+
+ENV_PREFIX = "MIEX_APP_"
+"""Space settings: ``MIEX_APP_POOL``, ``MIEX_APP_MIEX``, ``MIEX_APP_MODEL``, ``MIEX_APP_CHECKPOINT`` (variables of
+the Space), read by :meth:`AppOptions.from_env`."""
+
+QUIET_ENVIRONMENT: dict[str, str] = {
+    "GRADIO_ANALYTICS_ENABLED": "False",  # no usage reports, no version check against the network
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}
+"""Set before Gradio is imported: the app sends nothing anywhere on its own."""
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    """What the tabs open at start and where the server listens (None: Gradio's default, or its
+    ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` variables, which a Space sets)."""
+
+    pool: str | None = None
+    """Face pool folder of `miex faces` (index.parquet + crops); None: the embedded default, the astronaut."""
+    miex: str | None = None
+    """MiE-X folder of `miex synthesize`, or a Hub dataset repo, opened in the browse tab at start."""
+    model: str | None = None
+    """Recognizer folder (`miex train` writes OUT/model) or Hub model repo, loaded in the classify tab at start."""
+    checkpoint: str | None = None
+    """GANimation checkpoint (folder or .pth): adds the ``ganimation`` generator beside the warp."""
+    host: str | None = None
+    port: int | None = None
+    share: bool = False
+    """A public gradio.live link (off by default: it reaches Gradio's share server)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AppOptions:
+        """Options of a Hugging Face Space: ``MIEX_APP_*`` variables (empty or unset: the default)."""
+        env = os.environ if environ is None else environ
+
+        def value(name: str) -> str | None:
+            return env.get(ENV_PREFIX + name, "").strip() or None
+
+        return cls(pool=value("POOL"), miex=value("MIEX"), model=value("MODEL"), checkpoint=value("CHECKPOINT"))
+
+
+def require_gradio() -> ModuleType:
+    """The ``gradio`` module, imported with analytics off, or an input error saying how to install the extra."""
+    for name, setting in QUIET_ENVIRONMENT.items():
+        os.environ[name] = setting
+    try:
+        import gradio
+    except ImportError as error:
+        raise MiexInputError(f"the app needs Gradio, an optional extra: {INSTALL_HINT} ({error})") from error
+    return gradio
+
+
+def launch_kwargs(options: AppOptions, *, block: bool) -> dict[str, Any]:
+    """Arguments of ``Blocks.launch``: no share link unless asked, no server-side rendering (it needs Node), no
+    browser opened, errors shown in the page."""
+    from .ui import CSS
+
+    kwargs: dict[str, Any] = {"share": options.share, "ssr_mode": False, "inbrowser": False, "show_error": True,
+                              "prevent_thread_lock": not block, "css": CSS}  # fmt: skip
+    if options.host is not None:
+        kwargs["server_name"] = options.host
+    if options.port is not None:
+        kwargs["server_port"] = options.port
+    return kwargs
+
+
+def build_app(options: AppOptions | None = None) -> Any:
+    """The app as a ``gr.Blocks`` (not launched): mount it, test it, or ``.launch()`` it yourself."""
+    from .ui import build_blocks
+
+    return build_blocks(options or AppOptions())
+
+
+def launch(options: AppOptions | None = None, *, block: bool = True, app: Any = None) -> Any:
+    """Serve ``app`` (default: built from ``options``); with ``block`` (the command line) until Ctrl-C, else return
+    the running Blocks."""
+    options = options or AppOptions()
+    app = build_app(options) if app is None else app
+    app.queue(default_concurrency_limit=2)
+    app.launch(**launch_kwargs(options, block=block))
+    return app

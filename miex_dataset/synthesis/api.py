@@ -1,0 +1,108 @@
+"""The synthesis job as Python calls: what ``miex synthesize`` does, from a :class:`~.config.SynthesisConfig`.
+
+    from miex_dataset.synthesis.api import synthesize, synthesize_dataset
+
+    summary = synthesize(faces="pool/", pool="au_pool.parquet", out="miex")     # a folder, as the command line
+    ds = synthesize_dataset(samples_per_identity=6)       # the embedded default as a datasets.Dataset
+
+Both take a config and/or its fields as keywords (an unknown keyword is refused naming the known ones); nothing
+given is the embedded default. :func:`synthesize` resolves the inputs, loads the generator (a local folder, a Hub
+repo or a file), renders with the resumable engine and writes the card; ``miex synthesize`` is this function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MiexInputError
+from .config import DEFAULT_OUT, OutputOptions, SynthesisConfig
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ..generators.base import FaceGenerator
+    from .engine import SynthesisSummary
+
+
+def resolve_config(config: SynthesisConfig | None = None, **overrides: Any) -> SynthesisConfig:
+    """``config`` (default: the embedded default) with ``overrides`` applied, checked as the command line checks."""
+    if config is not None and not isinstance(config, SynthesisConfig):
+        raise MiexInputError(f"expected a SynthesisConfig, got {type(config).__name__} (or pass its fields as "
+                             "keywords)", field="config")  # fmt: skip
+    return (config or SynthesisConfig()).overridden(**overrides)
+
+
+def load_configured_generator(config: SynthesisConfig) -> FaceGenerator:
+    """The generator ``config`` names, from its folder, Hub repo (at ``revision``) or file."""
+    from ..generators import load_generator
+
+    pretrained, options = config.generator_arguments()
+    return load_generator(config.generator, pretrained, **options)
+
+
+def synthesize(
+    config: SynthesisConfig | None = None,
+    out: str | PathLike[str] = DEFAULT_OUT,
+    *,
+    overwrite: bool = False,
+    push_to_hub: str | None = None,
+    private: bool = False,
+    **overrides: Any,
+) -> SynthesisSummary:
+    """Render MiE-X into the folder ``out`` (parquet shards + card), exactly as ``miex synthesize``; returns the
+    summary (its ``report`` lists skipped faces, ``pushed`` the repo URL).
+
+    Resumable: run it again after an interruption. ``overwrite`` replaces a folder holding another run;
+    ``push_to_hub="ORG/NAME"`` uploads the finished folder (``private`` for a new repo). Launch the calling script
+    with ``torchrun``/``accelerate launch`` to render on several processes."""
+    from accelerate import PartialState
+
+    from ..hub import check_repo_id, push_folder
+    from .engine import guard_output_folder
+    from .engine import synthesize as render
+    from .inputs import resolve_plan
+
+    config = resolve_config(config, **overrides)
+    output = OutputOptions(out=out, overwrite=overwrite, push_to_hub=push_to_hub, private=private)
+    # cheapest checks first: bad options, a bad repo id and a bad generator are refused before the plan is built
+    engine = config.engine_config(overwrite=output.overwrite)
+    if output.push_to_hub is not None:
+        check_repo_id(output.push_to_hub)
+    generator = load_configured_generator(config)
+    guard_output_folder(Path(output.out), output.overwrite)
+    resolved = resolve_plan(config.inputs())
+    context = {"inputs": resolved.description, "load_path": output.push_to_hub or output.out}
+    summary = render(resolved.plan, generator, output.out, faces_dir=resolved.faces_dir, config=engine,
+                     plan_params=resolved.params, card_context=context)  # fmt: skip
+    if output.push_to_hub is not None and PartialState().is_main_process:
+        summary.pushed = push_folder(output.out, output.push_to_hub, private=output.private)
+    return summary
+
+
+def synthesize_dataset(
+    config: SynthesisConfig | None = None,
+    *,
+    cache_dir: str | PathLike[str] | None = None,
+    download_mode: str | None = None,
+    **overrides: Any,
+) -> datasets.Dataset:
+    """MiE-X as a ``datasets.Dataset`` (train split), rendered in-process by the builder
+    (:class:`~miex_dataset.builder.MiEX`): the rows of :func:`synthesize`'s folder, byte for byte.
+
+    ``datasets`` caches the result by these options: after changing the *contents* of input files, pass
+    ``download_mode="force_redownload"`` to render again."""
+    from ..builder import MiEX
+
+    config = resolve_config(config, **overrides)
+    defaults = SynthesisConfig()
+    changed = {item.name: getattr(config, item.name) for item in fields(SynthesisConfig)
+               if getattr(config, item.name) != getattr(defaults, item.name)}  # fmt: skip
+    builder = MiEX(config_name="miex", cache_dir=None if cache_dir is None else str(cache_dir), **changed)
+    builder.download_and_prepare(download_mode=download_mode)
+    return builder.as_dataset(split="train")
+
+
+__all__ = ["load_configured_generator", "resolve_config", "synthesize", "synthesize_dataset"]

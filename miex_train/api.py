@@ -1,0 +1,201 @@
+"""Train and evaluate a recognizer straight from ``datasets.Dataset`` objects, without a recipe or a clip table.
+
+:func:`train_recognizer` is one stage of the recipe runner (the same :func:`miex_train.runner.stages.train_stage`:
+Adam with L2 on every weight, gradient clipping, constant then linearly decaying learning rate;
+docs/reference.md §Recognizers), then one prediction of ``eval`` scored with the project's UF1/UAR
+(:func:`miex_train.metrics.uf1_uar`).
+Cross-validation, pre-training stages, seeds and model cards are the runner's (``miex train --recipe``).
+
+Both dataset layouts the project writes work: MiE-X (:mod:`miex_dataset.synthesis.schema`: ``onset``, ``apex``
+images, ``label``, provenance columns) and the real clips of a clip table (:func:`miex_train.data.real_dataset`:
+``onset``, ``apex``, ``label``, ``dataset``, ``subject``, ``clip``); video recognizers read ``frames`` instead of
+onset and apex. ``label`` must be a ``ClassLabel``: its names are the model's classes. Frames are used as they are:
+MiE-X frames are aligned crops already, raw corpus frames are best aligned first
+(:func:`miex_train.aligned_clips.align_table`, which the runner applies).
+
+Example (the folders of the README's flow)::
+
+    import miex
+    from miex_train.data import load_miex, real_dataset
+    train, test = load_miex("miex"), real_dataset("clips.parquet")    # MiE-X; real clips, same 3 classes
+    result = miex.train_recognizer(train, test, model="branches", backbone="microsoft/resnet-18", epochs=10)
+    print(result.scores["uf1"], result.scores["uar"])                 # pooled UF1 / UAR on the real clips
+    result.model.save_pretrained("my-recognizer")
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from transformers import set_seed
+
+from miex_dataset.errors import MiexInputError
+from miex_dataset.magnify import Magnification
+
+from .data import input_columns, label_names_of, with_model_inputs
+from .memory import bound_heap
+from .metrics import ABSENT_CHOICES, uf1_uar
+from .models import create_config
+from .models.base import MiexPreTrainedModel
+from .runner.checks import FlowFunction, check_flow_method, model_config_keys, new_recognizer
+from .runner.schema import Reader, did_you_mean
+from .runner.specs import TrainingSpec
+from .runner.stages import predict, train_stage
+
+__all__ = ["TrainResult", "train_recognizer"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_recognizer` trained and measured.
+
+    ``predictions`` (class ids) and ``logits`` follow the rows of ``eval``; ``scores`` is
+    :func:`miex_train.metrics.uf1_uar` of those predictions (``uf1``, ``uar``, per-class F1 and recall, confusion
+    matrix); all three are ``None`` without ``eval``. ``history`` is the Trainer's log (loss and learning rate per
+    epoch)."""
+
+    model: MiexPreTrainedModel
+    label_names: list[str]
+    predictions: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    scores: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _columns(dataset: datasets.Dataset, needed: tuple[str, ...], what: str) -> datasets.Dataset:
+    """``dataset`` reduced to the columns the recognizer reads; a missing one is an error naming it."""
+    if not isinstance(dataset, datasets.Dataset):
+        raise MiexInputError(f"{what}: expected a datasets.Dataset, got {type(dataset).__name__}", field=what)
+    missing = [c for c in needed if c not in dataset.column_names]
+    if missing:
+        raise MiexInputError(f"{what} lacks column(s) {missing} that this recognizer reads (it has "
+                             f"{dataset.column_names})", field=f"{what}.{missing[0]}")  # fmt: skip
+    if len(dataset) == 0:
+        raise MiexInputError(f"{what} has no rows", field=what)
+    return dataset.select_columns(list(needed))
+
+
+def _label_names(dataset: datasets.Dataset, what: str) -> list[str]:
+    try:
+        return label_names_of(dataset)
+    except MiexInputError:
+        raise MiexInputError(f"{what}: 'label' must be a ClassLabel column, whose names are the classes (cast it: "
+                             "dataset.cast_column('label', datasets.ClassLabel(names=[...])))",
+                             field=f"{what}.label") from None  # fmt: skip
+
+
+def _model_options(model: str, options: dict[str, Any]) -> dict[str, Any]:
+    known = model_config_keys(model)  # an unknown family is an error listing the known ones
+    for key in options:
+        if key not in known:
+            raise MiexInputError(f"unknown {model} option {key!r}{did_you_mean(key, known)}; known: {known} (the "
+                                 "classes come from the data)", field=key)  # fmt: skip
+    return dict(options)
+
+
+def train_recognizer(
+    train: datasets.Dataset,
+    eval: datasets.Dataset | None = None,
+    *,
+    model: str = "branches",
+    backbone: str | None = None,
+    epochs: int = 10,
+    decay_epochs: int = 10,
+    batch_size: int = 64,
+    learning_rate: float = 1e-4,
+    weight_decay: float = 5e-4,
+    optimizer: str = "adam",
+    resize: int = 256,
+    crop_size: int = 224,
+    flow_method: str = "auto",
+    magnify: Magnification | None = None,
+    num_workers: int | None = None,
+    output_dir: str | PathLike[str] | None = None,
+    seed: int = 0,
+    absent: str = "exclude",
+    progress: bool = False,
+    **model_options: Any,
+) -> TrainResult:
+    """Train recognizer family ``model`` on ``train``, then predict and score ``eval`` (if given).
+
+    Args:
+        train, eval: datasets with ``onset`` and ``apex`` images (or ``frames`` for video recognizers) and a
+            ``ClassLabel`` ``label``; ``eval`` in the same classes. Other columns are ignored.
+        model: ``branches``, ``apexme``, ``ststnet``, ``offapexnet`` or ``dtscnn`` (:mod:`miex_train.models`).
+        backbone: ImageNet ResNet weights for the encoders (a Hub id such as ``microsoft/resnet-18`` or a folder);
+            ``None``: random initialisation.
+        epochs, decay_epochs: epochs at ``learning_rate``, then epochs of linear decay to 0 (the paper: 10 + 10).
+        batch_size, learning_rate, weight_decay, optimizer: as a recipe's ``training`` (``adam`` or ``adamw``).
+        resize, crop_size: the image transform (random crop and flip when training, centre crop for ``eval``).
+        flow_method: optical flow for flow recognizers (``auto``, ``tvl1``, ``farneback``).
+        magnify: motion magnification of every input (:class:`miex_dataset.magnify.Magnification`); ``None``: off.
+        num_workers: DataLoader workers (default: what this machine's cores allow).
+        output_dir: the Trainer's working folder; when given, the trained model is also saved there
+            (``save_pretrained``). ``None``: a temporary folder, removed afterwards.
+        seed: seeds weights, augmentation and data order (same seed, same result).
+        absent: classes absent from ``eval``: ``exclude`` them from UF1/UAR (default) or count them as ``zero``.
+        progress: a step bar on stderr.
+        **model_options: the family's config fields, e.g. ``head_hidden=[256]`` or ``encoder={...}``.
+
+    Raises:
+        MiexInputError: a missing column, a label column that is not a ``ClassLabel``, different classes in
+            ``train`` and ``eval``, an unknown model or option, an out-of-range setting (named as the argument).
+    """
+    settings = {"epochs": epochs, "decay_epochs": decay_epochs, "batch_size": batch_size,
+                "eval_batch_size": batch_size, "learning_rate": learning_rate, "weight_decay": weight_decay,
+                "optimizer": optimizer, "num_workers": num_workers}  # fmt: skip
+    spec: TrainingSpec = Reader().read(TrainingSpec, {k: v for k, v in settings.items() if v is not None}, "")
+    if absent not in ABSENT_CHOICES:
+        raise MiexInputError(f"absent must be one of {', '.join(ABSENT_CHOICES)}, got {absent!r}", field="absent")
+    if not 1 <= crop_size <= resize:
+        raise MiexInputError(f"crop_size {crop_size} must lie in 1..resize ({resize})", field="crop_size")
+    options = _model_options(model, model_options)
+    input_spec = create_config(model, **options).input_spec()
+    needed = input_columns(input_spec)
+    label_names = _label_names(train, "train")
+    train = _columns(train, needed, "train")
+    if eval is not None:
+        eval_names = _label_names(eval, "eval")
+        if eval_names != label_names:
+            raise MiexInputError(f"eval's classes {eval_names} differ from train's {label_names}; evaluate in the "
+                                 "classes the model learns", field="eval.label")  # fmt: skip
+        eval = _columns(eval, needed, "eval")
+    flow_fn = None
+    if input_spec.flow:
+        check_flow_method(flow_method, field="flow_method")
+        flow_fn = FlowFunction(flow_method)
+    bound_heap()  # freed activations go back to the OS (docs/reference.md §Training memory)
+    set_seed(seed)
+    recognizer = new_recognizer(model, backbone, options, label_names)
+    transform = {"resize": resize, "crop_size": crop_size, "flow_fn": flow_fn, "magnify": magnify}
+    scratch = Path(output_dir) / ".trainer" if output_dir is not None else Path(tempfile.mkdtemp(prefix="miex-train-"))
+    try:
+        outcome = train_stage(
+            recognizer, with_model_inputs(train, recognizer.config, train=True, seed=seed * 1000, **transform), spec,
+            workdir=scratch, seed=seed, label="train", num_classes=len(label_names), absent=absent, progress=progress,
+        )  # fmt: skip
+        result = TrainResult(model=recognizer, label_names=label_names, history=outcome.history)
+        if eval is not None:
+            truth = np.asarray(eval["label"], dtype=np.int64)
+            test = with_model_inputs(eval, recognizer.config, train=False, **transform)
+            result.logits = predict(outcome.trainer, test, truth)
+            result.predictions = result.logits.argmax(axis=-1)
+            result.scores = uf1_uar(result.predictions, truth, len(label_names), absent=absent)
+            logger.info("eval: UF1 %.4f, UAR %.4f on %d samples", result.scores["uf1"], result.scores["uar"],
+                        len(truth))  # fmt: skip
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    recognizer.eval()
+    if output_dir is not None:
+        recognizer.save_pretrained(output_dir)
+    return result

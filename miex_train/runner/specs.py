@@ -1,0 +1,323 @@
+"""The sections of a recipe, declared once: each dataclass field is a YAML key with its type, default and
+constraints (:func:`~.schema.setting`); :mod:`.schema` derives the accepted keys, the checks and the messages from
+these declarations, and ``__post_init__`` checks what spans several fields. Hyperparameter defaults are the paper's
+(docs/reference.md §Recognizers).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from os import PathLike
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+
+from miex_dataset.errors import MiexInputError
+from miex_dataset.magnify import Magnification
+
+from ..aligned_clips import ALIGNMENT_METHODS, MISSING_FACE_CHOICES, AlignmentSettings
+from ..metrics import ABSENT_CHOICES
+from .schema import Reader, Rule, did_you_mean, setting
+
+ProtocolKind = Literal["kfold", "loso", "lodo", "file"]
+Optimizer = Literal["adam", "adamw"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Switch = Literal["auto", "on", "off"]
+FrameChoice = Literal["annotated", "early"]
+FlowMethod = Literal["auto", "tvl1", "farneback"]
+
+PROTOCOLS: tuple[str, ...] = get_args(ProtocolKind)
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+FRAME_CHOICES: tuple[str, ...] = get_args(FrameChoice)
+FLOW_METHODS: tuple[str, ...] = get_args(FlowMethod)
+THREE_CLASS = "three_class"
+RESERVED_SOURCES: tuple[str, ...] = ("real", "miex")
+
+
+def default_num_workers(limit: int = 4) -> int:
+    """DataLoader workers per process when the recipe sets none: at most ``limit``, leaving one of this process's
+    cores to the training loop (4 workers on a 2-core machine only oversubscribe it, and torch warns per loader)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))  # torchrun: processes on this machine
+    return max(0, min(limit, cores // processes - 1))
+
+
+def frozen(cls: type) -> type:
+    """Sections are frozen keyword-only dataclasses (declaration order = the order keys are listed in messages)."""
+    return dataclass(frozen=True, kw_only=True)(cls)
+
+
+@frozen
+class TrainingSpec:
+    """One stage's optimisation (docs/reference.md §Recognizers defaults: Adam 1e-4, wd 5e-4, clip 1.0, batch 64, 10 +
+    10 epochs).
+
+    ``epochs`` run at the full learning rate, then ``decay_epochs`` decay it linearly to 0; ``batch_size`` is the
+    GLOBAL batch, split over the processes of a distributed run. ``num_workers`` (DataLoader workers per process)
+    defaults to what this machine's cores allow (:func:`default_num_workers`); results.json records the value used.
+    """
+
+    epochs: int = setting(10, minimum=0)
+    decay_epochs: int = setting(10, minimum=0)
+    learning_rate: float = setting(1e-4, minimum=0.0)
+    weight_decay: float = setting(5e-4, minimum=0.0)
+    optimizer: Optimizer = "adam"
+    max_grad_norm: float = setting(1.0, minimum=0.0)
+    batch_size: int = setting(64, minimum=1)
+    eval_batch_size: int = setting(64, minimum=1)
+    precision: Precision = "auto"
+    num_workers: int = setting(default_factory=default_num_workers, minimum=0)
+    activation_checkpointing: Switch = "auto"
+    """``on``: recompute ResNet activations in the backward pass (exact gradients, ~1/3 more compute, a fraction of
+    the memory); ``auto``: on when training on the CPU, where memory binds (a Branches step at batch 32 keeps ~2.5 GB
+    of activations otherwise), off on a GPU; ``off``."""
+
+    def __post_init__(self) -> None:
+        if self.total_epochs < 1:
+            raise MiexInputError("epochs + decay_epochs must be at least 1")
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs + self.decay_epochs
+
+
+@frozen
+class StageSpec:
+    """A stage: its name, the sources it trains on and its optimisation (keys beside ``name`` and ``train``,
+    defaulting to the recipe's ``training``)."""
+
+    name: str
+    train: tuple[str, ...]
+    training: TrainingSpec = setting(flatten=True)
+
+
+def _backbone(reader: Reader, value: Any, where: str, got: dict[str, Any]) -> str | None:
+    """A Hub id or folder of ImageNet weights; ``random`` (or absent): random initialisation."""
+    name = None if value is None else reader.string(value, where)
+    return None if name == "random" else name
+
+
+@frozen
+class ModelSpec:
+    name: str = setting(missing="missing model name (e.g. branches, apexme, ststnet, offapexnet)")
+    backbone: str | None = setting(None, parse=_backbone)
+    config: Mapping[str, Any] = setting(default_factory=dict, what="model config fields")
+
+
+def _labels(reader: Reader, value: Any, where: str, got: dict[str, Any]) -> tuple[str, ...] | None:
+    if value is None or value == THREE_CLASS:
+        return None
+    labels = reader.names(value, where, Rule())
+    if len(labels) < 2:
+        reader.fail(f"labels: {THREE_CLASS!r} or a list of at least 2 emotion names", where)
+    return labels
+
+
+def _interval(reader: Reader, value: Any, where: str, got: dict[str, Any]) -> tuple[float, float]:
+    if value is None:
+        return (0.25, 0.5)
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        or not 0.0 <= value[0] <= value[1] <= 1.0
+    ):
+        reader.fail(f"expected [a, b] with 0 <= a <= b <= 1, got {value!r}", where)
+    return (float(value[0]), float(value[1]))
+
+
+@frozen
+class RealSpec:
+    """A clip table (``miex corpus ...``) used as a data source.
+
+    ``labels``: ``None`` = the table's 3-class ``label``; a list of (canonical) emotion names = that native label
+    space (MMEW's 6 classes, SAMM's 5: Table 2), other emotions left out. ``frames: early`` replaces the annotated apex
+    by frame ``floor(N p)``, ``p ~ U(early_interval)`` (seeded): early frames of macro-expressions
+    (docs/reference.md §AU sources). ``alignment`` (default: onset-similarity, 128 px, like MiE-X) says how clips are
+    cropped and aligned before the recognizer sees them (:mod:`miex_train.aligned_clips`); ``on_missing_face`` what a
+    clip whose onset has no face does: ``stop`` (default) the run before training, naming every such clip, or ``skip``
+    it (listed in results.json).
+    """
+
+    clips: Path
+    name: str = ""
+    datasets: tuple[str, ...] | None = None
+    labels: tuple[str, ...] | None = setting(None, parse=_labels)
+    frames: FrameChoice = "annotated"
+    early_interval: tuple[float, float] = setting((0.25, 0.5), parse=_interval)
+    seed: int = 0
+    alignment: AlignmentSettings = setting(
+        default_factory=AlignmentSettings,
+        shorthand="method",  # alignment: METHOD or {method: METHOD, size: 128, cache: DIR}
+        fields={"method": Rule(choices=ALIGNMENT_METHODS), "size": Rule(minimum=32)},
+    )
+    on_missing_face: str = setting("stop", choices=MISSING_FACE_CHOICES)
+
+
+@frozen
+class MiexSpec:
+    """A MiE-X folder (``miex: DIR`` or ``miex: {path: DIR, split: train}``)."""
+
+    path: Path
+    split: str = "train"
+
+
+@frozen
+class DataSpec:
+    """What is trained and tested on, and how frames become model inputs.
+
+    ``magnify`` (absent: off) applies linear Eulerian motion magnification (:class:`miex_dataset.magnify.Magnification`,
+    docs/reference.md §Motion magnification) to every recognizer input, training and test alike.
+    """
+
+    real: RealSpec = setting(missing="missing the real corpus to test on: data.real.clips (a clip table from "
+                             "`miex corpus`)")  # fmt: skip
+    miex: MiexSpec | None = setting(None, shorthand="path")
+    extra: Mapping[str, RealSpec] = setting(default_factory=dict, what="source name -> clip table settings")
+    resize: int = setting(256, key="image.resize", minimum=1)
+    crop_size: int = setting(224, key="image.crop_size", minimum=1)
+    flow_method: FlowMethod = setting("auto", key="flow.method")
+    magnify: Magnification | None = None
+
+    def __post_init__(self) -> None:
+        for name in self.extra:
+            simple = isinstance(name, str) and name.replace("_", "").replace("-", "").isalnum()
+            if not simple or name in RESERVED_SOURCES:
+                raise MiexInputError(f"extra source names must be simple words other than {RESERVED_SOURCES}, got "
+                                     f"{name!r}", field=f"extra.{name}")  # fmt: skip
+        if self.crop_size > self.resize:
+            raise MiexInputError(f"crop_size {self.crop_size} is larger than resize {self.resize}",
+                                 field="image.crop_size")  # fmt: skip
+
+    def sources(self) -> list[str]:
+        return ["real", *(["miex"] if self.miex else []), *self.extra]
+
+
+@frozen
+class ProtocolSpec:
+    """``kfold`` (subject-wise, seeded), ``loso``, ``lodo`` or ``file`` (a fold file from ``save_folds``).
+
+    ``validation_fraction`` > 0 carves that share of each fold's TRAINING subjects out as a validation split (never
+    trained on, MiE-X samples derived from them excluded too); it only labels a "best epoch on validation" figure.
+    """
+
+    kind: ProtocolKind = setting(missing=f"missing protocol kind (one of {', '.join(PROTOCOLS)})")
+    k: int | None = setting(None, minimum=0)
+    seed: int = 0
+    stratify: bool = False
+    file: Path | None = None
+    validation_fraction: float = setting(0.0, key="validation.fraction", minimum=0.0, maximum=0.9)
+    validation_seed: int = setting(0, key="validation.seed")
+    absent: str = setting("exclude", choices=ABSENT_CHOICES)
+
+    def __post_init__(self) -> None:
+        if self.kind == "kfold" and (self.k or 0) < 2:
+            raise MiexInputError("k-fold needs k >= 2 (the paper: 3 on CompMiE, 5 on MMEW and SAMM)", field="k")
+        if self.kind != "kfold" and self.k is not None:
+            raise MiexInputError(f"k applies to kind: kfold only (this protocol is {self.kind})", field="k")
+        if self.kind == "file" and self.file is None:
+            raise MiexInputError("missing path", field="file")
+
+    def short(self) -> str:
+        return {"kfold": f"{self.k}-fold", "loso": "LOSO", "lodo": "leave-one-dataset-out", "file": "fold-file"}[
+            self.kind
+        ]
+
+    def describe(self) -> str:
+        text = {
+            "kfold": f"subject-independent {self.k}-fold cross-validation (subjects shuffled with seed {self.seed}"
+            + (", class-stratified)" if self.stratify else ")"),
+            "loso": "leave-one-subject-out",
+            "lodo": "leave-one-dataset-out",
+            "file": f"folds from {self.file}",
+        }[self.kind]
+        if self.validation_fraction:
+            text += f"; validation split: {self.validation_fraction:g} of each fold's training subjects"
+        return text
+
+
+@frozen
+class OutputSpec:
+    """``output: DIR`` or a mapping; ``dir`` defaults to ``runs/<recipe name>``."""
+
+    dir: Path
+    final_model: bool = True
+    save_fold_models: bool = False
+
+
+@frozen
+class ReproducesSpec:
+    """What a recipe reproduces, as the paper reports it: shown by ``miex train --list-recipes``, and compared by the
+    model card with what a run actually used (other datasets or protocol: the paper's figure does not apply)."""
+
+    paper: str = setting(missing="missing the paper's table or section (e.g. Table 1)")
+    row: str = setting(missing="missing the row or setting reproduced")
+    datasets: tuple[str, ...] = setting(missing="missing the datasets the paper tested on")
+    protocol: str = setting(missing="missing the paper's protocol (e.g. 3-fold, LOSO)")
+    scores: str = ""
+
+    def describe(self) -> str:
+        scores = f"; paper: {self.scores}" if self.scores else ""
+        return f"{self.paper}: {self.row} ({', '.join(self.datasets)}; {self.protocol}){scores}"
+
+
+def _stages(reader: Reader, value: Any, where: str, got: dict[str, Any]) -> tuple[StageSpec, ...]:
+    """The stages in order (default: one stage ``train`` on ``real``); each trains on sources the data defines."""
+    if value is None:
+        value = [{"name": "train", "train": ["real"]}]
+    if not isinstance(value, list) or not value:
+        reader.fail("expected a non-empty list of stages (each: name, train: [sources])", where)
+    sources = got["data"].sources()
+    stages = []
+    for index, item in enumerate(value):
+        here = f"{where}[{index}]"
+        defaults = {"name": f"stage{index}", "training": got["training"]}
+        missing = {"train": f"missing the sources this stage trains on (some of {sources})"}
+        stage = reader.read(StageSpec, item, here, defaults=defaults, missing=missing)
+        for source in stage.train:
+            if source not in sources:
+                hint = did_you_mean(source, sources)
+                reader.fail(f"unknown data source {source!r}{hint}; this recipe defines {sources} (add it under data: "
+                            "miex or data.extra)", f"{here}.train")  # fmt: skip
+        stages.append(stage)
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names):
+        reader.fail(f"stage names repeat: {names}", where)
+    return tuple(stages)
+
+
+def _output(reader: Reader, value: Any, where: str, got: dict[str, Any]) -> OutputSpec:
+    return reader.read(OutputSpec, value, where, defaults={"dir": Path("runs") / got["name"]},
+                       rule=Rule(shorthand="dir"))  # fmt: skip
+
+
+@frozen
+class Recipe:
+    """One experiment: what trains (model, data, stages), how it is evaluated (protocol, seeds), where it writes."""
+
+    name: str = setting(missing="missing recipe name")
+    description: str = ""
+    reproduces: ReproducesSpec | None = None
+    model: ModelSpec
+    data: DataSpec = setting(missing="missing data section (data.real.clips at least)")
+    protocol: ProtocolSpec = setting(missing=f"missing protocol section (protocol.kind: one of {', '.join(PROTOCOLS)})")
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    """Every stage's defaults (a stage's own keys override them)."""
+    stages: tuple[StageSpec, ...] = setting(parse=_stages)
+    seeds: tuple[int, ...] = setting((0,), what="integer seeds")
+    output: OutputSpec = setting(parse=_output)
+    source: Path | None = setting(None, hidden=True)
+    raw: Mapping[str, Any] = setting(default_factory=dict, hidden=True, repr=False)
+
+    def with_output(self, directory: str | PathLike[str]) -> Recipe:
+        return replace(self, output=replace(self.output, dir=Path(directory)))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(dict(self.raw), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,178 @@
+"""One synthesis configuration: the CLI, the Python API and the builder expose the same options with the same meaning,
+and the API writes the CLI's bytes."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from miex_dataset.builder import MiEX, builder_options
+from miex_dataset.cli import main
+from miex_dataset.cli import synthesize as synthesize_command
+from miex_dataset.errors import MiexInputError
+from miex_dataset.generators import GENERATORS
+from miex_dataset.plan import PlanConfig
+from miex_dataset.sources import PoolConfig
+from miex_dataset.synthesis import api
+from miex_dataset.synthesis.config import (
+    GROUPS,
+    LOAD_OPTIONS,
+    PRETRAINED_OPTION,
+    OutputOptions,
+    SynthesisConfig,
+    option_names,
+)
+from miex_dataset.synthesis.engine import EngineConfig
+from miex_dataset.synthesis.shards import shard_files
+
+
+def synthesize_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    synthesize_command.configure(parser)
+    return parser
+
+
+def test_the_cli_the_api_and_the_builder_expose_the_same_options() -> None:
+    cli = set(vars(synthesize_parser().parse_args([])))
+    assert cli == option_names(SynthesisConfig, OutputOptions)
+    assert builder_options() == option_names(SynthesisConfig)
+    parameters = inspect.signature(api.synthesize).parameters
+    folder = {name: p.default for name, p in parameters.items() if name not in ("config", "overrides")}
+    assert folder == {item.name: item.default for item in fields(OutputOptions)}
+    assert parameters["overrides"].kind is inspect.Parameter.VAR_KEYWORD  # every SynthesisConfig field, see below
+    assert {item.metadata["group"] for item in fields(SynthesisConfig)} <= set(GROUPS)
+    assert set(PRETRAINED_OPTION) == set(LOAD_OPTIONS) == set(GENERATORS)  # every generator is configurable
+
+
+def test_defaults_are_one_set_everywhere(tmp_path: Path) -> None:
+    parsed = synthesize_parser().parse_args([])
+    config = SynthesisConfig.from_namespace(parsed)
+    assert config == SynthesisConfig() == MiEX(config_name="miex", cache_dir=str(tmp_path)).config.checked()
+    assert OutputOptions.from_namespace(parsed) == OutputOptions()
+    assert config.engine_config() == EngineConfig()
+    assert config.plan_config() == PlanConfig()
+    assert config.pool_config() == PoolConfig()
+
+
+def test_au_pool_and_plan_take_their_options_from_the_same_declaration() -> None:
+    from miex_dataset.cli import au_pool, plan
+
+    by_group = {group: {item.name for item in fields(SynthesisConfig) if item.metadata["group"] == group}
+                for group in GROUPS}  # fmt: skip
+    for module, group, required in ((au_pool, "sources", ["--out", "x"]),
+                                    (plan, "plan", ["--out", "x", "--faces", "f", "--pool", "p"])):  # fmt: skip
+        parser = argparse.ArgumentParser()
+        module.configure(parser)
+        own = {"out", "overwrite"} | ({"faces", "pool"} if module is plan else set())
+        assert set(vars(parser.parse_args(required))) == by_group[group] | {"seed"} | own
+
+
+EXAMPLES: list[tuple[list[str], dict[str, Any]]] = [
+    (["--plan", "p.parquet"], {"plan": Path("p.parquet")}),
+    (["--faces", "pool"], {"faces": Path("pool")}),
+    (["--pool", "au.parquet"], {"pool": "au.parquet"}),
+    (["--seed", "7"], {"seed": np.int64(7)}),
+    (["--mie-clips", "c.parquet", "--mie-aus", "a.pq"], {"mie_clips": [Path("c.parquet")], "mie_aus": "a.pq"}),
+    (["--mae-clips", "c.parquet", "--mae-aus", "a.parquet"], {"mae_clips": ("c.parquet",), "mae_aus": ["a.parquet"]}),
+    (["--mae-interval", "0.1", "0.2"], {"mae_interval": [0.1, 0.2]}),
+    (["--mae-draws", "3"], {"mae_draws": 3}),
+    (["--expert", "5"], {"expert": 5}),
+    (["--expert-intensity", "1.5", "4"], {"expert_intensity": (1.5, 4)}),
+    (["--expert-table", "table.json"], {"expert_table": Path("table.json")}),
+    (["--expert-empty", "keep"], {"expert_empty": "keep"}),
+    (["--video"], {"video": True}),
+    (["--identities", "2"], {"identities": 2}),
+    (["--triplets", "4"], {"triplets": 4}),
+    (["--samples-per-identity", "6"], {"samples_per_identity": 6}),
+    (["--sources", "mie,expert"], {"sources": ("mie", "expert")}),
+    (["--no-balanced"], {"balanced": False}),
+    (["--allow-missing"], {"allow_missing": True}),
+    (["--frontal-only"], {"frontal_only": True}),
+    (["--max-yaw", "30"], {"max_yaw": 30}),
+    (["--max-pitch", "12.5"], {"max_pitch": 12.5}),
+    (["--generator", "ganimation"], {"generator": "ganimation"}),
+    (["--generator", "ganimation", "--checkpoint", "org/gan"], {"generator": "ganimation", "checkpoint": "org/gan"}),
+    (["--warp-model", "org/warp"], {"warp_model": "org/warp"}),
+    (["--warp-model", "org/warp", "--revision", "v1"], {"warp_model": "org/warp", "revision": "v1"}),
+    (["--size", "64"], {"size": 64}),
+    (["--batch-size", "5"], {"batch_size": 5}),
+    (["--device", "cpu"], {"device": "cpu"}),
+    (["--generator", "ganimation", "--compile"], {"generator": "ganimation", "compile": True}),
+    (["--shard-size", "10"], {"shard_size": 10}),
+    (["--image-format", "jpeg"], {"image_format": "jpeg"}),
+    (["--jpeg-quality", "80"], {"jpeg_quality": 80}),
+    (["--encode-workers", "2"], {"encode_workers": 2}),
+    (["--strict"], {"strict": True}),
+]
+
+
+def test_every_option_has_an_example_below() -> None:
+    covered = {name for _, values in EXAMPLES for name in values}
+    assert covered == option_names(SynthesisConfig), "give each new option a non-default example in EXAMPLES"
+
+
+@pytest.mark.parametrize(("argv", "values"), EXAMPLES, ids=[" ".join(argv) for argv, _ in EXAMPLES])
+def test_an_option_given_on_each_surface_gives_the_same_config(
+    argv: list[str], values: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[SynthesisConfig] = []
+
+    def stop(config: SynthesisConfig) -> None:  # the job got as far as loading the generator: enough
+        seen.append(config)
+        raise MiexInputError("stopped before rendering")
+
+    monkeypatch.setattr(api, "load_configured_generator", stop)
+    assert main(["synthesize", "--out", str(tmp_path / "cli"), *argv]) == 2
+    with pytest.raises(MiexInputError, match="stopped"):
+        api.synthesize(out=tmp_path / "api", **values)
+    built = MiEX(config_name="miex", cache_dir=str(tmp_path / "cache"), **values).config.checked()
+    cli, python = seen
+    assert cli == python == built
+    default = SynthesisConfig()
+    changed = {item.name for item in fields(SynthesisConfig) if getattr(cli, item.name) != getattr(default, item.name)}
+    assert changed == set(values)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [({"samples_per_identity": 0}, "--samples-per-identity: must be >= 1"), ({"size": 2.5}, "--size: expected a whole"),
+     ({"balanced": "no"}, "--balanced is a switch"), ({"image_format": "gif"}, "--image-format must be one of"),
+     ({"checkpoint": "org/gan"}, "--checkpoint names the ganimation generator's files"),
+     ({"compile": True}, "--compile applies to --generator ganimation"), ({"revision": "v1"}, "--revision picks"),
+     ({"mie_clips": ["c.parquet"]}, "give one --mie-aus per --mie-clips"), ({"shard_size": 0}, "--shard-size must be"),
+     ({"samples": 3}, "unknown synthesis option")],
+)  # fmt: skip
+def test_a_bad_option_is_refused_by_the_api_as_by_the_cli(values: dict[str, Any], message: str, tmp_path: Path) -> None:
+    with pytest.raises(MiexInputError, match=message):
+        api.synthesize(out=tmp_path / "out", **values)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_api_writes_the_cli_bytes_and_the_dataset_holds_the_folder_rows(
+    tmp_path: Path, miex_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(miex_cache))
+    small = {"samples_per_identity": 6, "shard_size": 4, "batch_size": 3}
+    argv = ["--samples-per-identity", "6", "--shard-size", "4", "--batch-size", "3"]
+    assert main(["synthesize", "--out", str(tmp_path / "cli"), *argv]) == 0
+    summary = api.synthesize(SynthesisConfig(samples_per_identity=6), tmp_path / "api", shard_size=4, batch_size=3)
+    assert summary.samples == 6 and summary.shards == 2 and summary.pushed is None
+    cli_files, api_files = shard_files(tmp_path / "cli"), shard_files(tmp_path / "api")
+    assert [p.name for p in cli_files] == [p.name for p in api_files]
+    assert [p.read_bytes() for p in cli_files] == [p.read_bytes() for p in api_files]
+    assert (tmp_path / "cli" / "plan.parquet").read_bytes() == (tmp_path / "api" / "plan.parquet").read_bytes()
+
+    dataset = api.synthesize_dataset(cache_dir=tmp_path / "cache", **small)
+    assert isinstance(dataset, datasets.Dataset)
+    for column in ("onset", "apex"):
+        dataset = dataset.cast_column(column, datasets.Image(decode=False))
+    folder_rows = [row for path in cli_files for row in pq.read_table(path).to_pylist()]
+    assert dataset.to_list() == folder_rows
