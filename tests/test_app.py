@@ -296,6 +296,8 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     opened.goto(server)
     opened.wait_for_selector("#apex-image img")  # the first render ran: the app is up in this page
     yield opened
+    errors = opened.get_by_text("Error", exact=True)  # the title of Gradio's error toast
+    assert errors.count() == 0, f"the app showed an error: {opened.inner_text('body')[:600]}"
     context.close()
 
 

@@ -44,9 +44,15 @@ def friendly(gr: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+DISPLAY_ALPHA = 4
+"""Magnification shown by default, as on dataset cards: synthetic motions span pixels, and at α = 10 the first-order
+model breaks on the mouth and brows (docs/reference.md §Motion magnification)."""
+
+
 def build_blocks(options: AppOptions) -> Any:
     """The whole page as a ``gr.Blocks``; the generator and the default face are loaded here, once."""
     gr = require_gradio()
+    import_shared_libraries()
     # Every rendered frame is a PNG in Gradio's cache: files older than an hour go, hourly (a Space runs for days).
     with gr.Blocks(title="miex", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(INTRO)
@@ -58,6 +64,18 @@ def build_blocks(options: AppOptions) -> Any:
             with gr.Tab("Classify", id="classify", elem_id="tab-classify"):
                 classify_tab(gr, app, options)
     return app
+
+
+def import_shared_libraries() -> None:
+    """Import ``datasets`` and the part of ``transformers`` it inspects, here, once, before any event runs.
+
+    Gradio runs events in worker threads; when one thread is still importing ``transformers`` (loading a recognizer)
+    while another opens a MiE-X, ``datasets`` finds the half-initialised module and fails with "module
+    'transformers' has no attribute 'PreTrainedTokenizerBase'" (seen in the browser tests)."""
+    import datasets  # noqa: F401
+    import transformers
+
+    transformers.PreTrainedTokenizerBase  # noqa: B018 - resolves the lazy attribute datasets reads
 
 
 def output_image(gr: Any, label: str, elem_id: str) -> Any:
@@ -100,7 +118,7 @@ def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
                                   label="emotion prototype (sets the sliders)", elem_id="prototype")  # fmt: skip
             preset = gr.Radio(list(generate.INTENSITY_RANGES), value="micro", label="prototype intensity",
                               elem_id="prototype-intensity")  # fmt: skip
-            alpha = gr.Slider(0, 50, value=10, step=1, label="magnification α", elem_id="alpha")
+            alpha = gr.Slider(0, 50, value=DISPLAY_ALPHA, step=1, label="magnification α", elem_id="alpha")
             reset = gr.Button("neutral (all AUs 0)", elem_id="reset")
         with gr.Column(scale=3):
             with gr.Row():
@@ -174,7 +192,7 @@ def browse_tab(gr: Any, app: Any, options: AppOptions) -> None:
     with gr.Row():
         onset = output_image(gr, "onset", "browse-onset")
         apex = output_image(gr, "apex", "browse-apex")
-        magnified = output_image(gr, "apex, change magnified 10×", "browse-magnified")
+        magnified = output_image(gr, f"apex, change magnified {DISPLAY_ALPHA}×", "browse-magnified")
         aus = gr.Dataframe(headers=["AU", "onset", "apex"], label="AU intensities (0 to 5; AUs at 0 left out)",
                            interactive=False, elem_id="browse-aus")  # fmt: skip
     opened = gr.State("")
@@ -209,7 +227,7 @@ def browse_tab(gr: Any, app: Any, options: AppOptions) -> None:
         browser = browse.open_miex(current)
         row = rows[event.index]
         first, last = browser.frames(row)
-        return [first, last, generate.magnified(first, last, 10.0)[0], browser.details(row)]
+        return [first, last, generate.magnified(first, last, float(DISPLAY_ALPHA))[0], browser.details(row)]
 
     select.__annotations__["event"] = gr.SelectData  # resolved here: Gradio finds the event argument by its type
     outputs = [opened, classes, sources, identities, count, gallery, shown]
