@@ -327,6 +327,7 @@ def wait_for_new_image(page: Any, selector: str, before: str) -> None:
     page.wait_for_function(script, arg=[selector, before])
 
 
+@pytest.mark.slow
 def test_moving_an_au_slider_changes_the_rendered_apex(page: Any) -> None:
     onset, apex = shown_image(page, "#onset-image"), shown_image(page, "#apex-image")
     assert apex.shape == (128, 128, 3)
@@ -361,6 +362,7 @@ def test_moving_an_au_slider_changes_the_rendered_apex(page: Any) -> None:
     assert page.offsite == []
 
 
+@pytest.mark.slow
 def test_browsing_a_synthesized_miex_filters_by_class(page: Any, work: dict[str, Path]) -> None:
     import datasets
 
@@ -386,6 +388,7 @@ def test_browsing_a_synthesized_miex_filters_by_class(page: Any, work: dict[str,
     assert page.offsite == []
 
 
+@pytest.mark.slow
 def test_classifying_a_pair_with_a_tiny_saved_model(page: Any, work: dict[str, Path]) -> None:
     import datasets
     import torch

@@ -90,6 +90,7 @@ def rows(out: Path) -> list[dict]:
     return [row for path in shard_files(out) for row in pq.read_table(path).to_pylist()]
 
 
+@pytest.mark.slow
 def test_synthesis_from_hub_repos_records_the_commit(tmp_path: Path, miex_cache: Path) -> None:
     GANimationPipeline(tiny_gan(), device="cpu").save_pretrained(tmp_path / "gan")
     slower_smile().save_pretrained(tmp_path / "warp")

@@ -17,6 +17,7 @@ from miex_train.runner.recipe import default_num_workers, parse_recipe
 # miex train
 
 
+@pytest.mark.slow
 def test_train_shows_one_step_bar_per_fold_and_stage(data: dict[str, Path], tmp_path: Path,  # noqa: F811
                                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     recipe = tiny(data, tmp_path / "out", stages=[{"name": "finetune", "train": ["real"]}])
@@ -125,6 +126,7 @@ def test_eval_generator_bad_outputs_fail_at_once(where: str, tmp_path: Path, mon
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.slow
 def test_eval_generator_creates_the_report_folder_shows_progress_and_exits_quietly(tmp_path: Path) -> None:
     """A real run under ``-X dev``: parents of --out made, a faces x sweeps bar, no MediaPipe noise at exit."""
     from PIL import Image

@@ -377,6 +377,7 @@ def test_stratified_kfold_tests_someone_in_every_fold() -> None:
     assert all(len(fold.test_subjects) == 1 for fold in folds)
 
 
+@pytest.mark.slow
 def test_trains_on_miex_written_by_synthesize(
     data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, miex_cache: Path
 ) -> None:
@@ -391,6 +392,7 @@ def test_trains_on_miex_written_by_synthesize(
     assert (tmp_path / "out" / "results.json").is_file()
 
 
+@pytest.mark.slow
 def test_dtscnn_trains_on_flow_sequences_of_real_clips_and_video_miex(
     data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, miex_cache: Path
 ) -> None:
