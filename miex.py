@@ -83,12 +83,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from miex_dataset.magnify import Magnification, magnify_pair
     from miex_dataset.plan import PlanConfig
     from miex_dataset.sources import PoolConfig
+    from miex_dataset.steps import build_au_pool, build_plan, extract_aus, load, read_corpus
     from miex_dataset.synthesis.api import synthesize, synthesize_dataset
     from miex_dataset.synthesis.config import OutputOptions, SynthesisConfig
     from miex_train.api import TrainResult, train_recognizer
     from miex_train.metrics.scores import uf1_uar
-
-    from miex_dataset.steps import build_au_pool, build_plan, extract_aus, load, read_corpus
 
 
 def __getattr__(name: str) -> Any:

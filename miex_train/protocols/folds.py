@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from miex_dataset.errors import MiexInputError
+from miex_dataset.fileio import atomic_path
 
 Subject = tuple[str, str]
 FOLDS_FORMAT = "miex.folds/1"
@@ -122,7 +123,8 @@ def save_folds(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FOLDS_FORMAT, "protocol": protocol, "seed": seed, "folds": [f.to_dict() for f in folds]}
-    path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return path
 
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from miex_dataset.fileio import atomic_path
+
 from ..metrics import per_dataset, per_fold_mean
 
 if TYPE_CHECKING:
@@ -171,7 +173,9 @@ def _csv_cell(value: str) -> str:
 
 def write_json(path: Path, payload: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1, sort_keys=True, default=_json_default) + "\n", encoding="utf-8")
+    with atomic_path(path) as temporary:  # a killed run never leaves a half-written results.json
+        temporary.write_text(json.dumps(payload, indent=1, sort_keys=True, default=_json_default) + "\n",
+                             encoding="utf-8")  # fmt: skip
     return path
 
 

@@ -311,7 +311,8 @@ class GANimationTrainer:
         if self.accelerator.is_main_process:
             self.accelerator.unwrap_model(self.generator).save_pretrained(target)
             self.accelerator.unwrap_model(self.critic).save_pretrained(self.output / "critic")
-            (self.output / "train_config.json").write_text(json.dumps(asdict(self.config), indent=2))
+            with atomic_path(self.output / "train_config.json") as temporary:
+                temporary.write_text(json.dumps(asdict(self.config), indent=2), encoding="utf-8")
         self.accelerator.end_training()
         return target
 
