@@ -210,6 +210,14 @@ def test_magnify_is_off_by_default_parsed_and_recorded() -> None:
     assert recipe(**{"data.magnify": {}}).data.magnify == Magnification()  # an empty mapping: on, defaults
 
 
+def test_the_model_card_says_whether_inputs_were_magnified() -> None:
+    from miex_train.runner.card import _hyperparameters
+
+    assert "Motion magnification: off" in _hyperparameters(recipe(), world=1)
+    on = _hyperparameters(recipe(**{"data.magnify": {"alpha": 20, "levels": 3}}), world=1)
+    assert "Motion magnification: on" in on and "α = 20, 3 levels" in on
+
+
 def test_magnify_reaches_the_data_layer(monkeypatch: pytest.MonkeyPatch) -> None:
     """``run.inputs`` hands the recipe's setting to ``with_model_inputs`` as ``magnify=`` (``None`` when off)."""
     seen: list[dict[str, Any]] = []

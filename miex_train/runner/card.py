@@ -24,6 +24,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from miex_dataset.cards import render_template
 from miex_dataset.errors import MiexInputError
+from miex_dataset.magnify import Magnification
 
 from .recipe import Recipe, TrainingSpec
 
@@ -247,8 +248,19 @@ def _hyperparameters(recipe: Recipe, world: int) -> str:
         f"0.2 and a random {data.crop_size} crop; evaluation resize + centre crop. `batch_size` is the global batch "
         f"({world} process{'es' if world > 1 else ''}). Learning rate constant for `epochs`, then linear decay to 0 "
         "over `decay_epochs`. Seeds: " + ", ".join(map(str, recipe.seeds)) + ".",
+        "",
+        _magnification(data.magnify),
     ]
     return "\n".join(lines)
+
+
+def _magnification(spec: Magnification | None) -> str:
+    """One line saying whether the inputs were motion-magnified (a deviation from the paper when they were)."""
+    if spec is None:
+        return "Motion magnification: off (the paper's setting)."
+    return (f"Motion magnification: on, linear Eulerian (α = {spec.alpha:g}, {spec.levels} levels, cutoff wavelength "
+            f"{spec.cutoff_wavelength:g} px), applied to the apex of every real and MiE-X sample before augmentation "
+            "or flow (docs/reference.md §Motion magnification); the paper trains on unmagnified frames.")  # fmt: skip
 
 
 def _stages(recipe: Recipe) -> str:
