@@ -95,8 +95,17 @@ class MeshWarp:
         self.face_triangles = np.asarray(canonical_triangles(), dtype=np.int64)
         self._rings: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
-    def grid(self, source: np.ndarray, target: np.ndarray, height: int, width: int) -> np.ndarray:
-        """(H, W, 2) normalised source position (``grid_sample`` convention) of every output pixel centre."""
+    def grid(
+        self,
+        source: np.ndarray,
+        target: np.ndarray,
+        height: int,
+        width: int,
+        within: tuple[int, int, int, int] | None = None,
+    ) -> np.ndarray:
+        """(H, W, 2) normalised source position (``grid_sample`` convention) of every output pixel centre; with
+        ``within = (x0, y0, x1, y1)`` only the pixels of that box are mapped (the rest keep their own position):
+        a cheaper grid for a caller that reads only that box."""
         border, triangles = self._ring(source, height, width)
         src = np.concatenate([source[:MESH_VERTICES], border])  # the border points never move
         dst = np.concatenate([target[:MESH_VERTICES], border])
@@ -107,7 +116,7 @@ class MeshWarp:
         grid = np.stack(np.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
         if active.any():
             chosen = triangles[active]
-            pixels, where = _rasterize(dst[chosen], src[chosen], height, width)
+            pixels, where = _rasterize(dst[chosen], src[chosen], height, width, within)
             grid[pixels] = where / np.array([width, height]) * 2 - 1
         return grid.reshape(height, width, 2)
 
@@ -171,11 +180,16 @@ def _between(centre: np.ndarray, first: np.ndarray, second: np.ndarray, corner: 
     return cross(a, c) * sign > 0 and cross(c, b) * sign > 0
 
 
-def _rasterize(target: np.ndarray, source: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _rasterize(
+    target: np.ndarray, source: np.ndarray, height: int, width: int, within: tuple[int, int, int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pixel centres covered by each target triangle (T x 3 x 2) and the matching source points (the triangle's
-    affine map target -> source applied to them)."""
-    low = np.maximum(np.ceil(target.min(axis=1) - 0.5).astype(np.int64), 0)
-    high = np.minimum(np.floor(target.max(axis=1) - 0.5).astype(np.int64), np.array([width - 1, height - 1]))
+    affine map target -> source applied to them); only those inside ``within`` (x0, y0, x1, y1) when given."""
+    x0, y0, x1, y1 = within if within is not None else (0, 0, width, height)
+    first = np.array([max(x0, 0), max(y0, 0)])
+    last = np.array([min(x1, width) - 1, min(y1, height) - 1])
+    low = np.maximum(np.ceil(target.min(axis=1) - 0.5).astype(np.int64), first)
+    high = np.minimum(np.floor(target.max(axis=1) - 0.5).astype(np.int64), last)
     spans = np.maximum(high - low + 1, 0)
     counts = spans[:, 0] * spans[:, 1]
     # per triangle: barycentric coordinates l0, l1 as affine functions of (x, y), and the target -> source map

@@ -7,7 +7,8 @@ Pipeline per frame (docs/reference.md §Warp generator):
 2. a piecewise-affine map over MediaPipe's face mesh (and a ring of triangles out to the fixed crop border) gives
    every output pixel its source position -- exact at every landmark, no solve per frame -- quantised to 1/4096 of
    the crop (so float rounding cannot flip a pixel between runs, batch sizes or process counts);
-3. ``grid_sample`` warps the face; lids close by occlusion (AU45), parted lips show the cavity, and the
+3. ``grid_sample`` warps the face; upper lids rise off an unmoved eye (AU05) and close by occlusion (AU45),
+   parted lips show the cavity, and the
    appearance cues (furrows, wrinkles, nasolabial fold, dimples) are shaded on.
 
 The output depends on (face, landmarks, AUs) only: every step is computed per face, never across the batch.
@@ -27,11 +28,11 @@ import torch.nn.functional as F
 from ..aus.motion import DEFAULT_MODEL_NAME, MotionModel
 from ..aus.schema import AU_INDEX, AU_NAMES, NUM_AUS, to_generator_scale
 from ..errors import MiexInputError
-from ..faces.mesh import NUM_LANDMARKS
+from ..faces.mesh import LOWER_LID, NUM_LANDMARKS, UPPER_LID
 from .base import FaceGenerator
 from .grid import to_uint8
 from .mesh_warp import MESH_VERTICES, MeshWarp, dense_basis
-from .warp_render import LocalFrames, appearance_shading, close_lids, open_mouth
+from .warp_render import LocalFrames, appearance_shading, close_lids, open_mouth, raise_lids
 
 CONFIG_NAME = "config.json"
 """Beside the motion model in a ``save_pretrained`` folder: the generator's other settings (``appearance``)."""
@@ -161,19 +162,43 @@ class WarpGenerator(FaceGenerator):
             output[chunk] = self._render(faces[chunk], points[chunk], aus[chunk])
         return output
 
+    def _grid(
+        self, landmarks: torch.Tensor, target: torch.Tensor, height: int, width: int, around: list[int] | None = None
+    ) -> torch.Tensor:
+        """Per-row sampling grids, quantised to 1/4096 of the crop (exact in float32): float rounding elsewhere can
+        then never flip a sample position between runs, batch sizes or thread counts. ``around``: landmarks whose
+        own box (per row, plus a margin) is the only part of the grid that is needed."""
+        if self._mesh is None:
+            self._mesh = MeshWarp()
+        grids = [self._mesh.grid(s.double().cpu().numpy(), t.double().cpu().numpy(), height, width,
+                                 None if around is None else _box(s, t, around))
+                 for s, t in zip(landmarks, target, strict=True)]  # fmt: skip
+        return torch.from_numpy(np.round(np.stack(grids) * FIELD_QUANTUM) / FIELD_QUANTUM).float().to(target.device)
+
+    def _raise_lids(
+        self, faces: torch.Tensor, frames: torch.Tensor, landmarks: torch.Tensor, aus: torch.Tensor
+    ) -> torch.Tensor:
+        """AU05 by occlusion: the eye rendered as without AU05, uncovered by the raised lid (:func:`raise_lids`)."""
+        _, _, height, width = faces.shape
+        still = aus.clone()
+        still[:, AU_INDEX["AU05"]] = 0
+        rest = self.targets(landmarks, still)
+        eye = F.grid_sample(faces, self._grid(landmarks, rest, height, width, EYE_LANDMARKS), mode="bilinear",
+                            padding_mode="border", align_corners=False)  # fmt: skip
+        params = dict(self.motion.raw.get("eyelids", {}).get("AU05", {}))
+        local = LocalFrames(landmarks, height, width)
+        return raise_lids(frames, eye, rest, self.targets(landmarks, aus), local, params)
+
     def _render(self, faces: torch.Tensor, landmarks: torch.Tensor, aus: torch.Tensor) -> torch.Tensor:
         """Frames of moving rows. The sampling grid is made per row; every later step is per pixel and applied only
         to the rows that need it, so no row's bytes depend on the other rows of the chunk."""
         _, _, height, width = faces.shape
         target = self.targets(landmarks, aus)
-        if self._mesh is None:
-            self._mesh = MeshWarp()
-        # quantised to 1/4096 of the crop (exact in float32): float rounding elsewhere can then never flip a sample
-        # position between runs, batch sizes or thread counts
-        grids = [self._mesh.grid(s.double().cpu().numpy(), t.double().cpu().numpy(), height, width)
-                 for s, t in zip(landmarks, target, strict=True)]  # fmt: skip
-        grid = torch.from_numpy(np.round(np.stack(grids) * FIELD_QUANTUM) / FIELD_QUANTUM).float().to(faces.device)
+        grid = self._grid(landmarks, target, height, width)
         frames = F.grid_sample(faces, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        raising = torch.nonzero(aus[:, AU_INDEX["AU05"]] > 0).flatten()
+        if len(raising):
+            frames[raising] = self._raise_lids(faces[raising], frames[raising], landmarks[raising], aus[raising])
         closure = to_generator_scale(aus[:, AU_INDEX["AU45"]]) * float(self.motion.eyelids.get("closure_at_5", 0.0))
         closing = torch.nonzero(closure > 0).flatten()
         if len(closing):
@@ -251,6 +276,19 @@ def load_motion_model(model: dict[str, Any] | str | PathLike[str] | None) -> Mot
     motion = _checked(model, lambda: MotionModel.load(model))
     _checked(motion, lambda: (motion.eyelids, motion.mouth, motion.appearance))
     return motion
+
+
+EYE_LANDMARKS = sorted({*UPPER_LID["left"], *UPPER_LID["right"], *LOWER_LID["left"], *LOWER_LID["right"]})
+EYE_MARGIN = 4
+"""Pixels around the lids in which the unraised eye is rendered (covers the lid rise and the bilinear taps)."""
+
+
+def _box(source: torch.Tensor, target: torch.Tensor, landmarks: list[int]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) pixel box around ``landmarks`` of one row, source and target, plus ``EYE_MARGIN``."""
+    points = torch.cat([source[landmarks], target[landmarks]]).double()
+    low = torch.floor(points.amin(0)).long() - EYE_MARGIN
+    high = torch.ceil(points.amax(0)).long() + EYE_MARGIN + 1
+    return int(low[0]), int(low[1]), int(high[0]), int(high[1])
 
 
 def _lips_part(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

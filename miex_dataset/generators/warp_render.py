@@ -3,6 +3,9 @@
 - **Lids (AU45).** A closing lid covers the eye; it does not squeeze it. The upper lid's skin band slides down over
   the eye to a new lid line ``U + c (L - U)`` (``c`` = closure); below that line the eye is untouched. Monotone in
   ``c`` by construction, and the lid never crosses the lower lid (no fold-over).
+- **Lids (AU05).** A raised lid uncovers the eye; it does not stretch it. The lid band rises (compressed under the
+  fold by the mesh) with its lash margin; the eye stays where it was, and the strip it uncovers shows sclera (and
+  iris inside the iris circle) in colours sampled from the visible eye.
 - **Lips (AU25, AU26, AU10).** Where the inner lips move apart, the new gap shows the mouth cavity instead of
   stretched lip-junction pixels.
 - **Appearance.** Furrows and wrinkles as multiplicative shading laid out in the face frame around the moved
@@ -20,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ..aus.schema import AU_INDEX, to_generator_scale
 from ..faces.mesh import LOWER_INNER_LIP, LOWER_LID, UPPER_INNER_LIP, UPPER_LID
@@ -135,6 +139,111 @@ def close_lids(
         mask = covered.view(-1, 1, height, width)
         region.copy_(torch.where(mask, slid, region) * shade.view(-1, 1, height, width))
     return result
+
+
+SCLERA_FRACTIONS = (0.1, 0.25, 0.4, 0.55)
+"""Where the sclera is sampled: these fractions of the way from the iris edge to each eye corner, on the midline."""
+SCLERA_KEEP = 3
+"""How many of the brightest sclera samples are averaged."""
+IRISES = ((468, (469, 470, 471, 472)), (473, (474, 475, 476, 477)))
+"""MediaPipe's iris landmarks: centre and the four boundary points, one iris per eye."""
+
+
+def _sample(image: torch.Tensor, frames: LocalFrames, local: torch.Tensor) -> torch.Tensor:
+    """Bilinear colours (N x 3 x K) of ``image`` at face-frame points (N x K x 2): a fixed handful per row."""
+    grid = frames.to_normalised(local)[:, None]
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]
+
+
+def raise_lids(
+    image: torch.Tensor,
+    eye: torch.Tensor,
+    rest: torch.Tensor,
+    target: torch.Tensor,
+    frames: LocalFrames,
+    params: dict[str, Any],
+) -> torch.Tensor:
+    """Raise each upper lid from ``rest`` (the lid line without AU05) to ``target``'s lid line without moving the eye.
+
+    ``image`` is the full warp (its lid band slid up and compressed under the fold); ``eye`` is the warp without the
+    raise, whose eye interior is shown unmoved below its own lid line. The lid margin (``shadow_band`` IOD of lashes
+    and their shadow just inside the lid line) moves up with the lid; the strip it uncovers shows the eyeball that
+    was under the lid: sclera (colour sampled beside the iris) and, inside the iris circle, the iris (colour sampled
+    from its visible sides), lightly shaded under the lashes."""
+    lash = float(params.get("lash_shadow", 0.2))
+    lash_width = float(params.get("lash_shadow_width", 0.03))
+    shadow = float(params.get("shadow_band", 0.04))
+    result = image.clone()
+    for side in ("left", "right"):
+        upper_index, lower_index = list(UPPER_LID[side]), list(LOWER_LID[side])
+        upper_points, lower_points = target[:, upper_index], target[:, lower_index]
+        rest_points = rest[:, upper_index]
+        box = frames.around(torch.cat([upper_points, lower_points, rest_points], 1), 2.0)
+        if box is None:
+            continue
+        u, v = box.pixel_local[..., 0], box.pixel_local[..., 1]
+        upper, lower, before = box.to_local(upper_points), box.to_local(lower_points), box.to_local(rest_points)
+        lid_v, inside = _interp(u, upper[..., 0], upper[..., 1])
+        rest_v, _ = _interp(u, before[..., 0], before[..., 1])
+        lower_v, _ = _interp(u, lower[..., 0], lower[..., 1])
+        rise = (rest_v - lid_v).clamp_min(0)
+        margin = torch.full_like(rise, shadow)
+        pixel = 1 / frames.iod[:, None]  # edges are anti-aliased over one pixel
+        below_lid = ((v - lid_v) / pixel + 0.5).clamp(0, 1) * ((lower_v - v) / pixel + 0.5).clamp(0, 1) * inside
+        # the lid margin (lashes and their shadow, just inside the lid line) rises with the lid; below it, the strip
+        # the lid uncovered; then the unmoved eye. At rise 0 this is the unraised eye exactly.
+        carried = ((lid_v + margin - v) / pixel + 0.5).clamp(0, 1)
+        strip = ((rest_v + margin - v) / pixel + 0.5).clamp(0, 1) * (rise / pixel).clamp(max=1)
+        # the iris of this eye: the one nearer the eye's centre (MediaPipe's iris order is not the image side)
+        centre_eye = (upper[:, 0] + upper[:, -1]) / 2
+        irises = [(box.to_local(target[:, [c]])[:, 0], box.to_local(target[:, list(ring)])) for c, ring in IRISES]
+        near = ((irises[0][0] - centre_eye).norm(dim=-1) <= (irises[1][0] - centre_eye).norm(dim=-1))[:, None]
+        iris_centre = torch.where(near, irises[0][0], irises[1][0])
+        ring = torch.where(near[:, None], irises[0][1], irises[1][1])
+        radius = (ring - iris_centre[:, None]).norm(dim=-1).mean(1)  # N (IOD)
+        sclera, iris = _eye_colours(eye, box, (before, lower), iris_centre, radius)  # the unraised eye
+        distance = (box.pixel_local - iris_centre[:, None]).norm(dim=-1)
+        in_iris = ((radius[:, None] - distance) / pixel + 0.5).clamp(0, 1)
+        # the margin carries lashes, not the iris under them: the iris stays where it is
+        lifted_from = torch.stack([u, v + rise], -1)
+        from_iris = ((radius[:, None] - (lifted_from - iris_centre[:, None]).norm(dim=-1)) / pixel + 0.5).clamp(0, 1)
+        carried = carried * (1 - from_iris)
+        fill = sclera[..., None] + (iris - sclera)[..., None] * in_iris[:, None]
+        shade = 1 - lash * torch.exp(-(v - lid_v - margin).clamp_min(0) / lash_width)  # the lashes' shadow
+        fill = (fill * shade[:, None]).view(-1, 3, *box.box_shape)
+        shape = (-1, 1, *box.box_shape)
+        region, unraised = box.crop(result), box.crop(eye)
+        lifted = _sample(eye, frames, lifted_from).view(-1, 3, *box.box_shape)
+        # lerp is exact at weights 0 and 1: the unmoved eye stays the input, bit for bit
+        content = torch.lerp(torch.lerp(unraised, fill, strip.view(shape)), lifted, carried.view(shape))
+        region.copy_(torch.lerp(region, content, below_lid.view(shape)))
+    return result
+
+
+def _eye_colours(
+    eye: torch.Tensor,
+    box: LocalFrames,
+    lids: tuple[torch.Tensor, torch.Tensor],
+    centre: torch.Tensor,
+    radius: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sclera and iris colours (N x 3 each) of the unraised eye, from a fixed handful of samples per row (so a row's
+    colours never depend on its batch): the brightest few below the midline beside the iris, and the iris's sides."""
+    upper, lower = lids
+    corners_u = torch.stack([upper[:, 0, 0], upper[:, -1, 0]], 1)  # N x 2
+    edges = centre[:, :1] + torch.where(corners_u > centre[:, :1], radius[:, None], -radius[:, None])
+    fractions = torch.tensor(SCLERA_FRACTIONS, device=eye.device, dtype=centre.dtype)
+    sclera_u = (edges[:, :, None] + fractions * (corners_u - edges)[:, :, None]).flatten(1)  # N x 2F
+    top, _ = _interp(sclera_u, upper[..., 0], upper[..., 1])
+    bottom, _ = _interp(sclera_u, lower[..., 0], lower[..., 1])
+    samples = _sample(eye, box, torch.stack([sclera_u, top + 0.55 * (bottom - top)], -1))  # N x 3 x 2F
+    # the sclera is the brightest thing on the eye's midline beside the iris (lashes and corners are darker)
+    brightest = samples.sum(1).topk(SCLERA_KEEP, dim=1).indices
+    sclera = samples.gather(2, brightest[:, None].expand(-1, 3, -1)).mean(-1)
+    angles = torch.tensor([0.0, math.pi, 0.5, math.pi - 0.5], device=eye.device, dtype=centre.dtype)
+    spots = centre[:, None] + 0.7 * radius[:, None, None] * torch.stack([angles.cos(), angles.sin()], -1)[None]
+    iris = _sample(eye, box, spots).mean(-1)
+    return sclera, iris
 
 
 def open_mouth(
