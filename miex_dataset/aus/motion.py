@@ -112,6 +112,11 @@ class MotionModel:
         return dict(self.raw.get("appearance", {}))
 
     @property
+    def shading(self) -> dict[str, Any]:
+        """How shadow is drawn: ``tint`` (per-channel weight of darkening) and ``folds`` (compression shading)."""
+        return dict(self.raw.get("shading", {}))
+
+    @property
     def mouth(self) -> dict[str, Any]:
         return dict(self.raw.get("mouth", {}))
 

@@ -7,6 +7,9 @@
   triangle samples the same barycentric point of its source triangle. Exact at every landmark by construction, no
   linear solve per frame, and per pixel (so a frame never depends on its batch). The face mesh is the canonical
   tessellation; a ring of triangles joins the face oval to the crop border, which stays fixed.
+- :func:`untangle` first removes folds: where a strongly moving feature would pass over thin skin beside it (lip
+  corners at AU12/AU15, the brow over the lid fold at AU04), the lagging skin is dragged along, so no triangle turns
+  over (a fold shows as a mirrored sliver with stair-step edges).
 Reference: docs/reference.md §Warp generator.
 """
 
@@ -28,6 +31,16 @@ STILL = 1e-3
 """Dense shifts below this (IOD at intensity 5; 0.04 px on a 128 px crop) are set to exactly zero, so triangles far
 from the motion are recognised as still and skipped."""
 CACHE_FACES = 64
+FOLD_ROUNDS = 200
+"""Most rounds :func:`untangle` drags lagging vertices for (single AUs at 5 need under 60; sub-pixel triangles at
+the lip corners under several lip AUs at once need more)."""
+MIN_AREA_RATIO = 0.05
+"""A target triangle must keep this fraction of its source area, with its orientation (skin may compress to a
+crease, never turn over)."""
+DRAG = 0.5
+"""Per round, how far a lagging vertex moves towards the mean shift of the other two corners of a folding triangle."""
+SETTLE = 0.1
+"""Per round, how far every corner of a folding triangle moves towards the triangle's mean shift."""
 
 
 _DENSE: dict[str, np.ndarray] = {}
@@ -107,8 +120,11 @@ class MeshWarp:
         ``within = (x0, y0, x1, y1)`` only the pixels of that box are mapped (the rest keep their own position):
         a cheaper grid for a caller that reads only that box."""
         border, triangles = self._ring(source, height, width)
+        mesh = target[:MESH_VERTICES]
+        if (mesh != source[:MESH_VERTICES]).any():
+            mesh = untangle(source[:MESH_VERTICES], mesh, self.face_triangles)
         src = np.concatenate([source[:MESH_VERTICES], border])  # the border points never move
-        dst = np.concatenate([target[:MESH_VERTICES], border])
+        dst = np.concatenate([mesh, border])
         moved = np.abs(dst - src).max(axis=1) > 0
         active = moved[triangles].any(axis=1)  # a triangle whose corners all stay maps every pixel to itself
         xs = (np.arange(width) + 0.5) / width * 2 - 1
@@ -151,6 +167,43 @@ class MeshWarp:
         if len(self._rings) > CACHE_FACES:
             self._rings.popitem(last=False)
         return result
+
+
+def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Signed area of each triangle (T x 3 vertex indices) of ``points`` (V x 2)."""
+    a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
+    return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+
+
+def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """``target`` (V x 2 mesh vertices) with every fold removed: while a triangle keeps less than
+    ``MIN_AREA_RATIO`` of its source area (or turns over), its corner that moves least is dragged ``DRAG`` of the way
+    towards the other two corners' mean shift, and all three settle ``SETTLE`` towards their mean. Skin beside a
+    strongly moving feature is carried with it; the feature itself keeps (nearly) all its motion. Deterministic and
+    per face; unchanged when nothing folds."""
+    before = signed_areas(source, triangles)
+    usable = np.abs(before) > 1e-9
+    reference = np.where(usable, before, 1.0)
+    shift = target - source
+    for _ in range(FOLD_ROUNDS):
+        folding = usable & (signed_areas(source + shift, triangles) / reference < MIN_AREA_RATIO)
+        if not folding.any():
+            break
+        corners = triangles[folding]  # F x 3
+        moves = shift[corners]  # F x 3 x 2
+        rows = np.arange(len(corners))
+        laggard = np.argmin(np.linalg.norm(moves, axis=-1), axis=1)
+        pulls = np.zeros_like(moves)
+        pulls[rows, laggard] = DRAG * ((moves.sum(axis=1) - moves[rows, laggard]) / 2 - moves[rows, laggard])
+        # corners that cross each other (a lip corner going down past an upper-lip point going up) leave no
+        # laggard to drag: every corner also settles a little towards the triangle's mean shift
+        pulls += SETTLE * (moves.mean(axis=1, keepdims=True) - moves)
+        total, count = np.zeros_like(shift), np.zeros(len(shift))
+        np.add.at(total, corners.ravel(), pulls.reshape(-1, 2))
+        np.add.at(count, corners.ravel(), 1)
+        touched = count > 0
+        shift[touched] += total[touched] / count[touched, None]
+    return source + shift
 
 
 def _to_border(centre: np.ndarray, point: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -32,7 +32,7 @@ from ..faces.mesh import LOWER_LID, NUM_LANDMARKS, UPPER_LID
 from .base import FaceGenerator
 from .grid import to_uint8
 from .mesh_warp import MESH_VERTICES, MeshWarp, dense_basis
-from .warp_render import LocalFrames, appearance_shading, close_lids, open_mouth, raise_lids
+from .warp_render import LocalFrames, appearance_shading, close_lids, fold_darkening, open_mouth, raise_lids, shade
 
 CONFIG_NAME = "config.json"
 """Beside the motion model in a ``save_pretrained`` folder: the generator's other settings (``appearance``)."""
@@ -196,6 +196,8 @@ class WarpGenerator(FaceGenerator):
         target = self.targets(landmarks, aus)
         grid = self._grid(landmarks, target, height, width)
         frames = F.grid_sample(faces, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        if self.appearance:  # skin squeezed into folds is shaded first: the eye and mouth drawn next are not skin
+            self._shade(frames, fold_darkening(grid, self.motion.shading.get("folds", {})))
         raising = torch.nonzero(aus[:, AU_INDEX["AU05"]] > 0).flatten()
         if len(raising):
             frames[raising] = self._raise_lids(faces[raising], frames[raising], landmarks[raising], aus[raising])
@@ -210,19 +212,27 @@ class WarpGenerator(FaceGenerator):
                 local = LocalFrames(landmarks[parting], height, width)
                 opened = open_mouth(frames[parting], landmarks[parting], target[parting], local, self.motion.mouth)
                 frames[parting] = opened
-        if self.appearance and self.motion.appearance:  # shading is smooth: computed at half resolution
-            cues = [AU_INDEX[au] for au in self.motion.appearance]
-            shaded = torch.nonzero((aus[:, cues] > 0).any(dim=1)).flatten()
-            if len(shaded):
-                half = LocalFrames(target[shaded] * 0.5, max(height // 2, 1), max(width // 2, 1))
-                shade = appearance_shading(target[shaded] * 0.5, half, aus[shaded], self.motion.appearance)
-                if shade is not None:
-                    up = F.interpolate(shade, size=(height, width), mode="bilinear", align_corners=False)
-                    if len(shaded) == len(frames):
-                        frames.mul_(up)
-                    else:
-                        frames[shaded] = frames[shaded] * up
+        if self.appearance and self.motion.appearance:
+            self._shade(frames, self._cue_darkening(target, aus, height, width))
         return frames.clamp_(0, 1)
+
+    def _shade(self, frames: torch.Tensor, darkening: torch.Tensor) -> None:
+        """Shadow ``frames`` in place; rows without any darkening stay untouched, bit for bit."""
+        rows = torch.nonzero(darkening.flatten(1).amax(1) > 0).flatten()
+        if len(rows):
+            frames[rows] = shade(frames[rows], darkening[rows], self.motion.shading.get("tint", [1.0, 1.0, 1.0]))
+
+    def _cue_darkening(self, target: torch.Tensor, aus: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The appearance cues of the AUs (N x 1 x H x W); smooth, so drawn at half resolution and upsampled."""
+        darkening = torch.zeros(len(target), 1, height, width, dtype=target.dtype, device=target.device)
+        cues = [AU_INDEX[au] for au in self.motion.appearance]
+        shaded = torch.nonzero((aus[:, cues] > 0).any(dim=1)).flatten()
+        if len(shaded):
+            half = LocalFrames(target[shaded] * 0.5, max(height // 2, 1), max(width // 2, 1))
+            drawn = appearance_shading(target[shaded] * 0.5, half, aus[shaded], self.motion.appearance)
+            if drawn is not None:
+                darkening[shaded] = F.interpolate(drawn, size=(height, width), mode="bilinear", align_corners=False)
+        return darkening
 
 
 WARP_CARD = """---
@@ -274,7 +284,7 @@ def _checked(motion: MotionModel | str | PathLike[str] | dict[str, Any] | None, 
 def load_motion_model(model: dict[str, Any] | str | PathLike[str] | None) -> MotionModel:
     """:meth:`MotionModel.load` plus a check of the parts rendering reads (lids, mouth, appearance cues)."""
     motion = _checked(model, lambda: MotionModel.load(model))
-    _checked(motion, lambda: (motion.eyelids, motion.mouth, motion.appearance))
+    _checked(motion, lambda: (motion.eyelids, motion.mouth, motion.appearance, motion.shading))
     return motion
 
 

@@ -6,8 +6,9 @@
 - **Lids (AU05).** A raised lid uncovers the eye; it does not stretch it. The lid band rises (compressed under the
   fold by the mesh) with its lash margin; the eye stays where it was, and the strip it uncovers shows sclera (and
   iris inside the iris circle) in colours sampled from the visible eye.
-- **Lips (AU25, AU26, AU10).** Where the inner lips move apart, the new gap shows the mouth cavity instead of
-  stretched lip-junction pixels.
+- **Lips (AU25, AU26, AU10).** Where the inner lips move apart, what the mouth showed is split, not stretched: its
+  upper part stays under the upper lip, its lower part above the lower lip, and the band that opened between them
+  shows the mouth cavity (all of the gap, for a mouth that was closed).
 - **Appearance.** Furrows and wrinkles as multiplicative shading laid out in the face frame around the moved
   landmarks: AU04 glabellar furrows, AU06 crow's feet, AU09 nose-bridge wrinkles, AU10/AU12 nasolabial fold,
   AU14 dimples, AU17 chin-boss dimpling. Parameters live in the motion model's ``appearance`` section.
@@ -249,7 +250,11 @@ def _eye_colours(
 def open_mouth(
     image: torch.Tensor, source: torch.Tensor, target: torch.Tensor, frames: LocalFrames, params: dict[str, Any]
 ) -> torch.Tensor:
-    """Paint the mouth cavity where the inner lips moved apart beyond the gap they had."""
+    """Where the inner lips move further apart, split what the mouth showed instead of stretching it.
+
+    The warp stretches the opening's interior (teeth, tongue) across the new gap. Per column, the interior's upper
+    part (as tall as half the old gap) is shown unstretched under the upper lip, its lower part above the lower lip,
+    and the cavity fills the band that opened between them; a closed mouth shows only cavity."""
     upper_points, lower_points = target[:, list(UPPER_INNER_LIP)], target[:, list(LOWER_INNER_LIP)]
     box = frames.around(torch.cat([upper_points, lower_points], 1), 2.0)
     if box is None:
@@ -262,13 +267,25 @@ def open_mouth(
     upper_v, inside = _interp(u, upper[..., 0], upper[..., 1])
     lower_v, _ = _interp(u, lower[..., 0], lower[..., 1])
     gap_before, _ = _interp(u, upper[..., 0], old_gap)
+    gap_now = (lower_v - upper_v).clamp_min(0)
+    grown = (gap_now - gap_before).clamp_min(0)
+    depth = v - upper_v  # below the upper inner lip
+    half = gap_before / 2
     edge = float(params.get("edge", 0.012))
-    alpha = _smooth_step(v - (upper_v + gap_before), edge) * _smooth_step(lower_v - v, edge) * inside
+    cavity = _smooth_step(depth - half, edge) * _smooth_step(half + grown - depth, edge) * inside * (grown > 0)
+    # unstretched interior: depth d above the band shows what the warp put at d * stretch; below it, d - grown
+    stretch = gap_now / gap_before.clamp_min(1e-6)
+    unstretched = torch.where(depth < half + grown / 2, depth, depth - grown) * stretch
+    in_gap = inside & (grown > 0) & (depth >= 0) & (depth <= gap_now)
+    height, width = box.box_shape
+    moved = box.to_normalised(torch.stack([u, upper_v + unstretched.clamp_min(0)], -1)).view(-1, height, width, 2)
+    interior = F.grid_sample(image, moved, mode="bilinear", padding_mode="border", align_corners=False)
     colour = torch.tensor(params.get("cavity_colour", [0.16, 0.06, 0.06]), device=image.device, dtype=image.dtype)
-    alpha = alpha.view(-1, 1, *box.box_shape)
+    shape = (-1, 1, height, width)
     result = image.clone()
     region = box.crop(result)
-    region.copy_(region * (1 - alpha) + colour.view(1, 3, 1, 1) * alpha)
+    shown = torch.where(in_gap.view(shape), interior, region)
+    region.copy_(torch.lerp(shown, colour.view(1, 3, 1, 1).expand_as(shown), cavity.view(shape)))
     return result
 
 
@@ -291,7 +308,7 @@ face-frame pixel coordinates (N x P x 2)."""
 def appearance_shading(
     target: torch.Tensor, frames: LocalFrames, aus: torch.Tensor, cues: dict[str, dict[str, Any]]
 ) -> torch.Tensor | None:
-    """Multiplicative shading (N x 1 x H x W) of the appearance cues of ``aus``; None when no cue is active.
+    """Darkening (N x 1 x H x W, for :func:`shade`) of the appearance cues of ``aus``; None when no cue is active.
 
     Each cue is drawn only in the box around its landmarks (a pattern is negligible beyond its margin)."""
     count, height, width = target.shape[0], frames.height, frames.width
@@ -316,7 +333,55 @@ def appearance_shading(
             darkening[:, y0:y1, x0:x1] += float(cue["strength"]) * weight[:, None, None] * pattern
     if not active:
         return None
-    return (1 - darkening.clamp(max=0.6)).view(-1, 1, height, width)
+    return darkening.view(-1, 1, height, width)
+
+
+def fold_darkening(grid: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    """Darkening (N x 1 x H x W) where the warp compresses skin: compressed skin bunches into a fold whose floor is
+    in shadow (under a lowered brow, beside a smile's corners), instead of showing the compressed band's own
+    highlight as a bright sliver. ``grid`` is the warp's backward ``grid_sample`` grid (N x H x W x 2); its
+    Jacobian determinant is the source area each output pixel shows (1 where skin is untouched, 2 where skin is
+    squeezed to half). From ``above`` to ``full`` it darkens linearly up to ``strength``, smoothed by two passes of
+    a 5-tap binomial filter (the determinant is constant per mesh triangle). Elementwise arithmetic only, so a
+    row's result never depends on its batch."""
+    strength = float(params.get("strength", 0.0))
+    above, full = float(params.get("above", 1.3)), float(params.get("full", 2.5))
+    _, height, width, _ = grid.shape
+    pixels = grid * torch.tensor([width / 2, height / 2], dtype=grid.dtype, device=grid.device)
+    across = _central_difference(pixels, dim=2)
+    down = _central_difference(pixels, dim=1)
+    squeeze = across[..., 0] * down[..., 1] - across[..., 1] * down[..., 0]
+    darkening = (strength * ((squeeze - above) / (full - above)).clamp(0, 1))[:, None]
+    for _ in range(2):
+        darkening = _binomial(_binomial(darkening, dim=2), dim=3)
+    return darkening
+
+
+def _central_difference(values: torch.Tensor, dim: int) -> torch.Tensor:
+    """Derivative along ``dim`` (one-sided at the edges, through linearly extrapolated end values)."""
+    size = values.shape[dim]
+    first = 2 * values.narrow(dim, 0, 1) - values.narrow(dim, 1, 1)
+    last = 2 * values.narrow(dim, -1, 1) - values.narrow(dim, -2, 1)
+    padded = torch.cat([first, values, last], dim)
+    return (padded.narrow(dim, 2, size) - padded.narrow(dim, 0, size)) / 2
+
+
+def _binomial(values: torch.Tensor, dim: int) -> torch.Tensor:
+    """A 5-tap [1, 4, 6, 4, 1] / 16 filter along ``dim`` (edges repeated), as a sum of shifted copies."""
+    size = values.shape[dim]
+    padded = torch.cat([values.narrow(dim, 0, 1)] * 2 + [values] + [values.narrow(dim, -1, 1)] * 2, dim)
+    taps = (1.0, 4.0, 6.0, 4.0, 1.0)
+    total = padded.narrow(dim, 0, size) * taps[0]
+    for offset, weight in enumerate(taps[1:], 1):
+        total = total + padded.narrow(dim, offset, size) * weight
+    return total / 16
+
+
+def shade(frames: torch.Tensor, darkening: torch.Tensor, tint: list[float]) -> torch.Tensor:
+    """Multiply ``frames`` (N x 3 x H x W) by ``1 - tint · darkening``: skin in shadow turns deeper and redder (light
+    under the surface scatters back reddened), not grey, so blue darkens more than red (``tint`` per channel)."""
+    weights = torch.tensor(tint, dtype=frames.dtype, device=frames.device).view(1, 3, 1, 1)
+    return frames * (1 - darkening.clamp(max=0.6) * weights)
 
 
 def _own_box(points: torch.Tensor, margin: torch.Tensor, box: LocalFrames) -> torch.Tensor:

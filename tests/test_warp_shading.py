@@ -1,0 +1,94 @@
+"""Warp rendering beyond geometry: a parting mouth splits instead of stretching, squeezed skin folds into shadow,
+and shadow on skin is warm, not grey."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from miex_dataset.aus import au_vector
+from miex_dataset.faces.mesh import LOWER_INNER_LIP, UPPER_INNER_LIP
+from miex_dataset.generators.warp import WarpGenerator
+from miex_dataset.generators.warp_render import fold_darkening
+
+MIDDLE = 5  # the inner-lip landmarks' middle column (13 above, 14 below)
+
+
+def _luminance(image: torch.Tensor, x: int, rows: range) -> float:
+    return float(image[:, list(rows), x].mean())
+
+
+def test_an_open_mouth_keeps_its_teeth_at_the_lips_and_opens_the_cavity_between(
+    face: torch.Tensor, landmarks: torch.Tensor
+) -> None:
+    """The astronaut smiles with her teeth apart: a jaw drop keeps the upper teeth under the upper lip and carries
+    the lower teeth with the lower lip, with the cavity between. (A stretched interior shows tall teeth and no
+    cavity; painting the new gap at its bottom blacks out the lower teeth.)"""
+    aus = torch.from_numpy(au_vector(AU26=5.0))[None]
+    frame = WarpGenerator()(face, aus, landmarks=landmarks)[0]
+    target = WarpGenerator().targets(landmarks, aus)[0].numpy()
+    source = landmarks[0].numpy()
+    top, bottom = source[UPPER_INNER_LIP[MIDDLE]], source[LOWER_INNER_LIP[MIDDLE]]
+    new_top, new_bottom = target[UPPER_INNER_LIP[MIDDLE]], target[LOWER_INNER_LIP[MIDDLE]]
+    x, quarter = int(top[0]), (bottom[1] - top[1]) / 4
+    assert new_bottom[1] - new_top[1] > 2 * (bottom[1] - top[1])  # the gap more than doubles
+    upper_teeth = _luminance(face[0], x, range(int(top[1] + 1), int(top[1] + quarter) + 1))
+    lower_teeth = _luminance(face[0], x, range(int(bottom[1] - quarter), int(bottom[1])))
+    assert min(upper_teeth, lower_teeth) > 0.6  # the input shows teeth at both lips
+    assert _luminance(frame, x, range(int(new_top[1] + 1), int(new_top[1] + quarter) + 1)) > 0.6
+    assert _luminance(frame, x, range(int(new_bottom[1] - quarter), int(new_bottom[1]))) > 0.6
+    middle = (new_top[1] + new_bottom[1]) / 2
+    assert _luminance(frame, x, range(int(middle - 1), int(middle) + 2)) < 0.3
+
+
+def test_a_closed_mouth_parts_onto_the_cavity(face: torch.Tensor, landmarks: torch.Tensor) -> None:
+    closed = landmarks.clone()
+    closed[:, list(LOWER_INNER_LIP)] = closed[:, list(UPPER_INNER_LIP)]  # lips together
+    aus = torch.from_numpy(au_vector(AU25=5.0))[None]
+    frame = WarpGenerator()(face, aus, landmarks=closed)[0]
+    target = WarpGenerator().targets(closed, aus)[0].numpy()
+    new_top, new_bottom = target[UPPER_INNER_LIP[MIDDLE]], target[LOWER_INNER_LIP[MIDDLE]]
+    assert new_bottom[1] - new_top[1] > 2
+    middle = (new_top[1] + new_bottom[1]) / 2
+    assert _luminance(frame, int(new_top[0]), range(int(middle), int(middle) + 1)) < 0.3
+
+
+def _squeezing_grid(height: int, width: int, band: tuple[int, int], factor: float) -> torch.Tensor:
+    """A backward grid that shows ``factor`` times the source rows inside ``band`` (and shifts the rest to fit)."""
+    rows = np.arange(height, dtype=np.float64) + 0.5
+    start, stop = band
+    source_rows = np.where(rows < start, rows, start + (np.minimum(rows, stop) - start) * factor)
+    source_rows = np.where(rows >= stop, rows + (stop - start) * (factor - 1), source_rows)
+    ys = np.broadcast_to((source_rows / height * 2 - 1)[:, None], (height, width))
+    xs = np.broadcast_to(((np.arange(width) + 0.5) / width * 2 - 1)[None, :], (height, width))
+    return torch.from_numpy(np.stack([xs, ys], -1))[None].float()
+
+
+def test_squeezed_skin_darkens_and_untouched_skin_does_not() -> None:
+    settings = {"strength": 0.3, "above": 1.3, "full": 2.5}
+    identity = _squeezing_grid(64, 48, (20, 30), 1.0)
+    assert float(fold_darkening(identity, settings).abs().max()) < 1e-6  # image edges included
+    darkening = fold_darkening(_squeezing_grid(64, 48, (20, 30), 2.5), settings)[0, 0]
+    assert abs(float(darkening[25].mean()) - 0.3) < 0.03  # full strength in the middle of the fold
+    assert float(darkening[:12].max()) < 1e-6 and float(darkening[38:].max()) < 1e-6
+    mild = fold_darkening(_squeezing_grid(64, 48, (20, 30), 1.9), settings)[0, 0]
+    assert 0.0 < float(mild[25].mean()) < float(darkening[25].mean())  # deeper with the squeeze
+
+
+def test_a_frown_shadows_the_skin_it_squeezes_in_warm_tones(face: torch.Tensor, landmarks: torch.Tensor) -> None:
+    """AU04 squeezes the skin between and under the brows: with shading on, those pixels darken, blue more than
+    red (skin in shadow reddens; a grey multiply would look bluish on warm skin)."""
+    aus = torch.from_numpy(au_vector(AU04=5.0))[None]
+    plain = WarpGenerator(appearance=False)(face, aus, landmarks=landmarks)[0]
+    shaded = WarpGenerator()(face, aus, landmarks=landmarks)[0]
+    loss = (plain - shaded).clamp_min(0)  # 3 x H x W
+    darkened = loss.sum(0) > 0.05
+    assert int(darkened.sum()) >= 20
+    points = landmarks[0].numpy()
+    ys, xs = torch.nonzero(darkened, as_tuple=True)
+    brows = points[[70, 300, 9]]  # outer brow ends and the glabella: the frown's region
+    assert float(ys.float().mean()) < points[[33, 263], 1].mean()  # above the eye corners
+    assert brows[:, 0].min() <= float(xs.float().mean()) <= brows[:, 0].max()
+    red, blue = loss[0][darkened].mean(), loss[2][darkened].mean()
+    relative = (loss / plain.clamp_min(1e-3))[:, darkened].mean(1)
+    assert float(relative[2]) > float(relative[0]) and float(blue) > 0 and float(red) > 0
