@@ -37,10 +37,12 @@ the lip corners under several lip AUs at once need more)."""
 MIN_AREA_RATIO = 0.05
 """A target triangle must keep this fraction of its source area, with its orientation (skin may compress to a
 crease, never turn over)."""
-DRAG = 0.5
-"""Per round, how far a lagging vertex moves towards the mean shift of the other two corners of a folding triangle."""
 SETTLE = 0.1
 """Per round, how far every corner of a folding triangle moves towards the triangle's mean shift."""
+VISIBLE_AREA = 0.25
+"""Pixels²: a triangle smaller than this both in the source and in the target is not untangled."""
+CROSSED_SETTLE = 0.5
+"""The same for a fold no drag can open (its corners cross each other)."""
 
 
 _DENSE: dict[str, np.ndarray] = {}
@@ -177,8 +179,8 @@ def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """``target`` (V x 2 mesh vertices) with every fold removed: while a triangle keeps less than
-    ``MIN_AREA_RATIO`` of its source area (or turns over), its corner that moves least is dragged ``DRAG`` of the way
-    towards the other two corners' mean shift, and all three settle ``SETTLE`` towards their mean. Skin beside a
+    ``MIN_AREA_RATIO`` of its source area (or turns over), its corner that moves least is dragged towards the other two
+    corners' mean shift just far enough to reopen it, and all three settle ``SETTLE`` towards their mean. Skin beside a
     strongly moving feature is carried with it; the feature itself keeps (nearly) all its motion. Deterministic and
     per face; unchanged when nothing folds."""
     before = signed_areas(source, triangles)
@@ -186,23 +188,37 @@ def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> n
     reference = np.where(usable, before, 1.0)
     shift = target - source
     for _ in range(FOLD_ROUNDS):
-        folding = usable & (signed_areas(source + shift, triangles) / reference < MIN_AREA_RATIO)
+        areas = signed_areas(source + shift, triangles)
+        # a sliver under a quarter pixel before and after cannot show: leave it (at the lip corners they are many)
+        visible = np.maximum(np.abs(before), np.abs(areas)) >= VISIBLE_AREA
+        folding = usable & visible & (areas / reference < MIN_AREA_RATIO)
         if not folding.any():
             break
         corners = triangles[folding]  # F x 3
         moves = shift[corners]  # F x 3 x 2
         rows = np.arange(len(corners))
         laggard = np.argmin(np.linalg.norm(moves, axis=-1), axis=1)
+        towards = (moves.sum(axis=1) - moves[rows, laggard]) / 2 - moves[rows, laggard]
+        # the area is linear in the laggard's position: step just far enough along the pull to restore twice the
+        # minimum area ratio (at most all the way); a pull that cannot open the triangle is left to settling
+        points = (source + shift)[corners]
+        edge = points[rows, (laggard + 2) % 3] - points[rows, (laggard + 1) % 3]
+        rate = 0.5 * (edge[:, 0] * towards[:, 1] - edge[:, 1] * towards[:, 0])
+        wanted = 2 * MIN_AREA_RATIO * before[folding] - areas[folding]
+        draggable = rate * wanted > 0
+        step = np.where(draggable, wanted / np.where(rate == 0, 1.0, rate), 0.0)
         pulls = np.zeros_like(moves)
-        pulls[rows, laggard] = DRAG * ((moves.sum(axis=1) - moves[rows, laggard]) / 2 - moves[rows, laggard])
-        # corners that cross each other (a lip corner going down past an upper-lip point going up) leave no
-        # laggard to drag: every corner also settles a little towards the triangle's mean shift
-        pulls += SETTLE * (moves.mean(axis=1, keepdims=True) - moves)
-        total, count = np.zeros_like(shift), np.zeros(len(shift))
-        np.add.at(total, corners.ravel(), pulls.reshape(-1, 2))
-        np.add.at(count, corners.ravel(), 1)
+        pulls[rows, laggard] = np.clip(step, 0.0, 1.0)[:, None] * towards
+        # every corner also settles towards the triangle's mean shift: a little where the drag works, by half where
+        # the corners cross each other (a lip corner going down past an upper-lip point going up) and no drag can
+        settle = np.where(draggable, SETTLE, CROSSED_SETTLE)[:, None, None]
+        pulls += settle * (moves.mean(axis=1, keepdims=True) - moves)
+        flat, size = corners.ravel(), len(shift)
+        count = np.bincount(flat, minlength=size)
         touched = count > 0
-        shift[touched] += total[touched] / count[touched, None]
+        for axis in (0, 1):  # each vertex moves by the mean of its folding triangles' pulls
+            total = np.bincount(flat, weights=pulls[..., axis].ravel(), minlength=size)
+            shift[touched, axis] += total[touched] / count[touched]
     return source + shift
 
 
