@@ -187,8 +187,8 @@ def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> n
     usable = np.abs(before) > 1e-9
     reference = np.where(usable, before, 1.0)
     shift = target - source
+    areas = signed_areas(target, triangles)
     for _ in range(FOLD_ROUNDS):
-        areas = signed_areas(source + shift, triangles)
         # a sliver under a quarter pixel before and after cannot show: leave it (at the lip corners they are many)
         visible = np.maximum(np.abs(before), np.abs(areas)) >= VISIBLE_AREA
         folding = usable & visible & (areas / reference < MIN_AREA_RATIO)
@@ -219,6 +219,8 @@ def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> n
         for axis in (0, 1):  # each vertex moves by the mean of its folding triangles' pulls
             total = np.bincount(flat, weights=pulls[..., axis].ravel(), minlength=size)
             shift[touched, axis] += total[touched] / count[touched]
+        changed = touched[triangles].any(axis=1)  # only these triangles' areas moved
+        areas[changed] = signed_areas(source + shift, triangles[changed])
     return source + shift
 
 

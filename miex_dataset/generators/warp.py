@@ -207,11 +207,11 @@ class WarpGenerator(FaceGenerator):
             local = LocalFrames(landmarks[closing], height, width)
             frames[closing] = close_lids(frames[closing], target[closing], local, closure[closing], self.motion.eyelids)
         if self.motion.mouth:
-            parting = torch.nonzero(_lips_part(landmarks, target)).flatten()
-            if len(parting):
-                local = LocalFrames(landmarks[parting], height, width)
-                opened = open_mouth(frames[parting], landmarks[parting], target[parting], local, self.motion.mouth)
-                frames[parting] = opened
+            moving = torch.nonzero(_mouth_changes(landmarks, target, self.motion.mouth)).flatten()
+            if len(moving):
+                local = LocalFrames(landmarks[moving], height, width)
+                frames[moving] = open_mouth(frames[moving], faces[moving], landmarks[moving], target[moving], local,
+                                            self.motion.mouth)  # fmt: skip
         if self.appearance and self.motion.appearance:
             self._shade(frames, self._cue_darkening(target, aus, height, width))
         return frames.clamp_(0, 1)
@@ -301,8 +301,9 @@ def _box(source: torch.Tensor, target: torch.Tensor, landmarks: list[int]) -> tu
     return int(low[0]), int(low[1]), int(high[0]), int(high[1])
 
 
-def _lips_part(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per row: whether the inner lips move apart anywhere (only then is there a cavity to paint)."""
+def _mouth_changes(source: torch.Tensor, target: torch.Tensor, mouth: dict[str, Any]) -> torch.Tensor:
+    """Per row: whether the mouth opening must be redrawn: the inner lips move apart anywhere (a cavity opens), or
+    they move at all around an open mouth (its teeth must not stretch with them)."""
     from ..faces.mesh import LOWER_INNER_LIP, UPPER_INNER_LIP
 
     frames = LocalFrames(source, 1, 1)
@@ -311,7 +312,11 @@ def _lips_part(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         local = frames.to_local(points)
         return local[:, list(LOWER_INNER_LIP), 1] - local[:, list(UPPER_INNER_LIP), 1]
 
-    return (gap(target) - gap(source) > 1e-3).any(dim=1)
+    lips = list(UPPER_INNER_LIP) + list(LOWER_INNER_LIP)
+    parting = (gap(target) - gap(source) > 1e-3).any(dim=1)
+    lips_move = (target[:, lips] != source[:, lips]).any(dim=2).any(dim=1)
+    was_open = (gap(source) >= float(mouth.get("open_gap", 0.03))).any(dim=1)
+    return parting | (lips_move & was_open)
 
 
 def fit_displacement_model(

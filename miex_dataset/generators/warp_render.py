@@ -6,9 +6,9 @@
 - **Lids (AU05).** A raised lid uncovers the eye; it does not stretch it. The lid band rises (compressed under the
   fold by the mesh) with its lash margin; the eye stays where it was, and the strip it uncovers shows sclera (and
   iris inside the iris circle) in colours sampled from the visible eye.
-- **Lips (AU25, AU26, AU10).** Where the inner lips move apart, what the mouth showed is split, not stretched: its
-  upper part stays under the upper lip, its lower part above the lower lip, and the band that opened between them
-  shows the mouth cavity (all of the gap, for a mouth that was closed).
+- **Mouth (AU10, AU12, AU25, AU26, ...).** Teeth do not stretch with the lips: the upper teeth stay with the skull,
+  the lower teeth drop with the jaw, and the cavity shows between them and wherever lips uncover a mouth that was
+  closed.
 - **Appearance.** Furrows and wrinkles as multiplicative shading laid out in the face frame around the moved
   landmarks: AU04 glabellar furrows, AU06 crow's feet, AU09 nose-bridge wrinkles, AU10/AU12 nasolabial fold,
   AU14 dimples, AU17 chin-boss dimpling. Parameters live in the motion model's ``appearance`` section.
@@ -247,45 +247,81 @@ def _eye_colours(
     return sclera, iris
 
 
-def open_mouth(
-    image: torch.Tensor, source: torch.Tensor, target: torch.Tensor, frames: LocalFrames, params: dict[str, Any]
-) -> torch.Tensor:
-    """Where the inner lips move further apart, split what the mouth showed instead of stretching it.
+JAW = 152
+"""The chin tip: it moves with the mandible, and so do the lower teeth."""
+PROBES = 12
+"""Samples per column of the middle of the input's mouth opening searched for the line where the teeth meet."""
 
-    The warp stretches the opening's interior (teeth, tongue) across the new gap. Per column, the interior's upper
-    part (as tall as half the old gap) is shown unstretched under the upper lip, its lower part above the lower lip,
-    and the cavity fills the band that opened between them; a closed mouth shows only cavity."""
-    upper_points, lower_points = target[:, list(UPPER_INNER_LIP)], target[:, list(LOWER_INNER_LIP)]
-    box = frames.around(torch.cat([upper_points, lower_points], 1), 2.0)
+
+def _teeth_line(
+    face: torch.Tensor, box: LocalFrames, u: torch.Tensor, top: torch.Tensor, bottom: torch.Tensor
+) -> torch.Tensor:
+    """Per pixel, the face-frame row (N x P) where the upper and lower teeth meet in its column of the input's mouth
+    opening (``top`` to ``bottom``): a dark gap clearly below the opening's typical brightness, searched in its
+    middle (the upper lip's shadow above and the lower lip's below are dark too), located by a soft minimum over
+    ``PROBES`` samples; without such a gap only upper teeth show, and they meet the lower lip."""
+    fractions = 1 / 3 + (torch.arange(PROBES, dtype=u.dtype, device=u.device) + 0.5) / PROBES / 2
+    rows = top[..., None] + (bottom - top)[..., None] * fractions  # N x P x K
+    points = torch.stack([u[..., None].expand_as(rows), rows], -1).flatten(1, 2)
+    grid = box.to_normalised(points)[:, None]
+    samples = F.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]
+    brightness = samples.mean(1).view(rows.shape)
+    gap = (torch.softmax(-brightness / 0.03, dim=-1) * rows).sum(-1)
+    depth = brightness.median(dim=-1).values - brightness.amin(dim=-1)
+    clear = ((depth - 0.08) / 0.08).clamp(0, 1)  # how clearly a gap shows (0.08 to 0.16 darker than typical)
+    return torch.lerp(bottom, gap, clear)
+
+
+def open_mouth(
+    image: torch.Tensor,
+    face: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    frames: LocalFrames,
+    params: dict[str, Any],
+) -> torch.Tensor:
+    """Redraw the mouth opening the way teeth move: the upper teeth stay with the skull, the lower teeth go down with
+    the jaw (the chin's drop), and the mouth cavity fills the space that opens between them or that lips uncover
+    over a mouth that was closed. Where lips uncover more of an open mouth (gums under a raised upper lip), the
+    colour at the input's inner lip line is shown, shaded by ``gum_shade``. ``image`` is the warp (its lips are
+    kept), ``face`` the input, whose interior this shows unstretched; the warp alone stretches teeth with the lips."""
+    upper_index, lower_index = list(UPPER_INNER_LIP), list(LOWER_INNER_LIP)
+    box = frames.around(torch.cat([target[:, upper_index], target[:, lower_index]], 1), 2.0)
     if box is None:
         return image
     u, v = box.pixel_local[..., 0], box.pixel_local[..., 1]
-    upper, lower = box.to_local(upper_points), box.to_local(lower_points)
-    upper0 = box.to_local(source[:, list(UPPER_INNER_LIP)])
-    lower0 = box.to_local(source[:, list(LOWER_INNER_LIP)])
-    old_gap = (lower0[..., 1] - upper0[..., 1]).clamp_min(0)
+    upper, lower = box.to_local(target[:, upper_index]), box.to_local(target[:, lower_index])
+    upper0, lower0 = box.to_local(source[:, upper_index]), box.to_local(source[:, lower_index])
     upper_v, inside = _interp(u, upper[..., 0], upper[..., 1])
     lower_v, _ = _interp(u, lower[..., 0], lower[..., 1])
-    gap_before, _ = _interp(u, upper[..., 0], old_gap)
-    gap_now = (lower_v - upper_v).clamp_min(0)
-    grown = (gap_now - gap_before).clamp_min(0)
-    depth = v - upper_v  # below the upper inner lip
-    half = gap_before / 2
+    upper0_v, _ = _interp(u, upper0[..., 0], upper0[..., 1])
+    lower0_v, _ = _interp(u, lower0[..., 0], lower0[..., 1])
+    jaw = (box.to_local(target[:, [JAW]]) - box.to_local(source[:, [JAW]]))[:, :, 1].clamp_min(0)  # N x 1
+    pixel = 1 / frames.iod[:, None]
+    teeth_meet = _teeth_line(face, box, u, upper0_v, lower0_v)
+    was_open = ((lower0_v - upper0_v) >= float(params.get("open_gap", 0.03))).to(v.dtype)
+    # where each output pixel finds its content in the input: upper teeth in place, lower teeth shifted by the jaw
+    in_upper = v < teeth_meet + jaw / 2
+    came_from = torch.where(in_upper, v, v - jaw)
+    # uncovered beyond the input's opening (gums under a raised lip): the colour at the inner lip line, shaded; a
+    # mouth that was closed shows cavity there
+    beyond = (came_from < upper0_v) | (came_from > lower0_v)
+    came_from = torch.minimum(torch.maximum(came_from, upper0_v), lower0_v)
     edge = float(params.get("edge", 0.012))
-    cavity = _smooth_step(depth - half, edge) * _smooth_step(half + grown - depth, edge) * inside * (grown > 0)
-    # unstretched interior: depth d above the band shows what the warp put at d * stretch; below it, d - grown
-    stretch = gap_now / gap_before.clamp_min(1e-6)
-    unstretched = torch.where(depth < half + grown / 2, depth, depth - grown) * stretch
-    in_gap = inside & (grown > 0) & (depth >= 0) & (depth <= gap_now)
+    gap_band = _smooth_step(v - teeth_meet, edge) * _smooth_step(teeth_meet + jaw - v, edge)
+    cavity = torch.maximum(gap_band, beyond.to(v.dtype) * (1 - was_open))
+    opening = ((v - upper_v) / pixel + 0.5).clamp(0, 1) * ((lower_v - v) / pixel + 0.5).clamp(0, 1) * inside
     height, width = box.box_shape
-    moved = box.to_normalised(torch.stack([u, upper_v + unstretched.clamp_min(0)], -1)).view(-1, height, width, 2)
-    interior = F.grid_sample(image, moved, mode="bilinear", padding_mode="border", align_corners=False)
+    grid = box.to_normalised(torch.stack([u, came_from], -1)).view(-1, height, width, 2)
+    teeth = F.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)
     colour = torch.tensor(params.get("cavity_colour", [0.16, 0.06, 0.06]), device=image.device, dtype=image.dtype)
     shape = (-1, 1, height, width)
+    gum = torch.tensor(params.get("gum_shade", [0.9, 0.72, 0.75]), device=image.device, dtype=image.dtype)
+    gums = torch.lerp(torch.ones_like(teeth), gum.view(1, 3, 1, 1).expand_as(teeth), beyond.to(v.dtype).view(shape))
+    interior = torch.lerp(teeth * gums, colour.view(1, 3, 1, 1).expand_as(teeth), cavity.view(shape))
     result = image.clone()
     region = box.crop(result)
-    shown = torch.where(in_gap.view(shape), interior, region)
-    region.copy_(torch.lerp(shown, colour.view(1, 3, 1, 1).expand_as(shown), cavity.view(shape)))
+    region.copy_(torch.lerp(region, interior, opening.view(shape)))
     return result
 
 
