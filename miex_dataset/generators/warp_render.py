@@ -251,25 +251,36 @@ JAW = 152
 """The chin tip: it moves with the mandible, and so do the lower teeth."""
 PROBES = 12
 """Samples per column of the middle of the input's mouth opening searched for the line where the teeth meet."""
+COLUMNS = 24
+"""Columns across the mouth on which that line is found (and interpolated between)."""
 
 
 def _teeth_line(
-    face: torch.Tensor, box: LocalFrames, u: torch.Tensor, top: torch.Tensor, bottom: torch.Tensor
+    face: torch.Tensor, box: LocalFrames, u: torch.Tensor, lips: tuple[torch.Tensor, torch.Tensor]
 ) -> torch.Tensor:
-    """Per pixel, the face-frame row (N x P) where the upper and lower teeth meet in its column of the input's mouth
-    opening (``top`` to ``bottom``): a dark gap clearly below the opening's typical brightness, searched in its
-    middle (the upper lip's shadow above and the lower lip's below are dark too), located by a soft minimum over
-    ``PROBES`` samples; without such a gap only upper teeth show, and they meet the lower lip."""
+    """Per pixel (at face-frame columns ``u``, N x P), the row where the upper and lower teeth meet in the input's
+    mouth opening between its inner ``lips`` (N x M x 2 each): a dark gap clearly below the opening's typical
+    brightness, searched in its middle (the lips' own shadows on the teeth are dark too) by a soft minimum over
+    ``PROBES`` samples on each of ``COLUMNS`` columns; without such a gap only upper teeth show, and they meet the
+    lower lip."""
+    upper, lower = lips
+    left = torch.minimum(upper[..., 0].amin(1), lower[..., 0].amin(1))
+    right = torch.maximum(upper[..., 0].amax(1), lower[..., 0].amax(1))
+    steps = torch.linspace(0, 1, COLUMNS, dtype=u.dtype, device=u.device)
+    columns = left[:, None] + (right - left)[:, None] * steps  # N x C
+    top, _ = _interp(columns, upper[..., 0], upper[..., 1])
+    bottom, _ = _interp(columns, lower[..., 0], lower[..., 1])
     fractions = 1 / 3 + (torch.arange(PROBES, dtype=u.dtype, device=u.device) + 0.5) / PROBES / 2
-    rows = top[..., None] + (bottom - top)[..., None] * fractions  # N x P x K
-    points = torch.stack([u[..., None].expand_as(rows), rows], -1).flatten(1, 2)
+    rows = top[..., None] + (bottom - top)[..., None] * fractions  # N x C x K
+    points = torch.stack([columns[..., None].expand_as(rows), rows], -1).flatten(1, 2)
     grid = box.to_normalised(points)[:, None]
     samples = F.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]
     brightness = samples.mean(1).view(rows.shape)
     gap = (torch.softmax(-brightness / 0.03, dim=-1) * rows).sum(-1)
     depth = brightness.median(dim=-1).values - brightness.amin(dim=-1)
     clear = ((depth - 0.08) / 0.08).clamp(0, 1)  # how clearly a gap shows (0.08 to 0.16 darker than typical)
-    return torch.lerp(bottom, gap, clear)
+    line, _ = _interp(u, columns, torch.lerp(bottom, gap, clear))
+    return line
 
 
 def open_mouth(
@@ -298,7 +309,7 @@ def open_mouth(
     lower0_v, _ = _interp(u, lower0[..., 0], lower0[..., 1])
     jaw = (box.to_local(target[:, [JAW]]) - box.to_local(source[:, [JAW]]))[:, :, 1].clamp_min(0)  # N x 1
     pixel = 1 / frames.iod[:, None]
-    teeth_meet = _teeth_line(face, box, u, upper0_v, lower0_v)
+    teeth_meet = _teeth_line(face, box, u, (upper0, lower0))
     was_open = ((lower0_v - upper0_v) >= float(params.get("open_gap", 0.03))).to(v.dtype)
     # where each output pixel finds its content in the input: upper teeth in place, lower teeth shifted by the jaw
     in_upper = v < teeth_meet + jaw / 2
@@ -377,20 +388,27 @@ def fold_darkening(grid: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     in shadow (under a lowered brow, beside a smile's corners), instead of showing the compressed band's own
     highlight as a bright sliver. ``grid`` is the warp's backward ``grid_sample`` grid (N x H x W x 2); its
     Jacobian determinant is the source area each output pixel shows (1 where skin is untouched, 2 where skin is
-    squeezed to half). From ``above`` to ``full`` it darkens linearly up to ``strength``, smoothed by two passes of
-    a 5-tap binomial filter (the determinant is constant per mesh triangle). Elementwise arithmetic only, so a
-    row's result never depends on its batch."""
+    squeezed to half). From ``above`` to ``full`` it darkens linearly up to ``strength``; measured on every other
+    pixel (of an even-sized frame), smoothed there by a 5-tap binomial filter (the determinant is constant per mesh
+    triangle) and upsampled. Per-row arithmetic only, so a row's result never depends on its batch."""
     strength = float(params.get("strength", 0.0))
     above, full = float(params.get("above", 1.3)), float(params.get("full", 2.5))
     _, height, width, _ = grid.shape
-    pixels = grid * torch.tensor([width / 2, height / 2], dtype=grid.dtype, device=grid.device)
+    step = 2 if height % 2 == 0 and width % 2 == 0 else 1  # smooth: measured and blurred at half resolution
+    coarse = grid[:, ::step, ::step]
+    scale = torch.tensor([width / 2 / step, height / 2 / step], dtype=grid.dtype, device=grid.device)
+    pixels = coarse * scale  # source pixels per coarse output pixel
     across = _central_difference(pixels, dim=2)
     down = _central_difference(pixels, dim=1)
     squeeze = across[..., 0] * down[..., 1] - across[..., 1] * down[..., 0]
     darkening = (strength * ((squeeze - above) / (full - above)).clamp(0, 1))[:, None]
-    for _ in range(2):
+    if not bool((darkening > 0).any()):
+        return torch.zeros(len(grid), 1, height, width, dtype=grid.dtype, device=grid.device)
+    for _ in range(3 - step):
         darkening = _binomial(_binomial(darkening, dim=2), dim=3)
-    return darkening
+    if step == 1:
+        return darkening
+    return F.interpolate(darkening, size=(height, width), mode="bilinear", align_corners=False)
 
 
 def _central_difference(values: torch.Tensor, dim: int) -> torch.Tensor:
