@@ -92,8 +92,8 @@ def test_the_warp_delivers_the_motion_it_intends(face: torch.Tensor, landmarks: 
     for au in AU_NAMES[:-1]:  # AU45 is occlusion, not landmark motion
         aus = torch.from_numpy(au_vector(**{au: 5.0})[None])
         target = generator.targets(landmarks, aus)[0].double()
-        grid = torch.from_numpy(mesh.grid(source.numpy(), target.numpy(), 128, 128))
         placed = torch.from_numpy(untangle(source[:468].numpy(), target[:468].numpy(), mesh.face_triangles))
+        grid = torch.from_numpy(mesh.grid(source.numpy(), torch.cat([placed, target[468:]]).numpy(), 128, 128))
         moved = placed - source[:468]
         at = (placed / 128 * 2 - 1)[None, None]
         landed = (F.grid_sample(grid.permute(2, 0, 1)[None], at, align_corners=False)[0, :, 0].T + 1) / 2 * 128
@@ -133,6 +133,22 @@ def test_no_triangle_of_the_face_mesh_folds_over(landmarks: torch.Tensor, aus: d
     kept = (got[strong] * want[strong]).sum(1) / (want[strong] ** 2).sum(1)
     assert (kept.min() if len(aus) == 1 else np.median(kept)) >= 0.9, np.sort(kept)[:5]
     assert kept.min() >= 0.5
+
+
+def test_untangling_faces_together_gives_each_face_its_own_bytes(landmarks: torch.Tensor) -> None:
+    """Rows are untangled in one call for speed; a face's result must not depend on which faces share it."""
+    from miex_dataset.generators.mesh_warp import MeshWarp, untangle
+
+    triangles = MeshWarp().face_triangles
+    vectors = [{"AU12": 5.0}, {"AU01": 2.0}, {"AU15": 4.0, "AU17": 3.0}, {"AU04": 5.0}, {"AU12": 3.0, "AU26": 5.0}]
+    aus = torch.from_numpy(np.stack([au_vector(**v) for v in vectors]))
+    sources = landmarks.double().expand(len(vectors), -1, -1)
+    targets = WarpGenerator().targets(sources, aus)[:, :468].numpy()
+    together = untangle(sources[:, :468].numpy(), targets, triangles)
+    for row in range(len(vectors)):
+        alone = untangle(sources[row, :468].numpy(), targets[row], triangles)
+        assert alone.tobytes() == together[row].tobytes()
+    assert together[::-1].tobytes() == untangle(sources[:, :468].numpy(), targets[::-1].copy(), triangles).tobytes()
 
 
 def test_untangling_leaves_a_fold_free_target_alone(landmarks: torch.Tensor) -> None:

@@ -7,9 +7,9 @@
   triangle samples the same barycentric point of its source triangle. Exact at every landmark by construction, no
   linear solve per frame, and per pixel (so a frame never depends on its batch). The face mesh is the canonical
   tessellation; a ring of triangles joins the face oval to the crop border, which stays fixed.
-- :func:`untangle` first removes folds: where a strongly moving feature would pass over thin skin beside it (lip
-  corners at AU12/AU15, the brow over the lid fold at AU04), the lagging skin is dragged along, so no triangle turns
-  over (a fold shows as a mirrored sliver with stair-step edges).
+- :func:`untangle` removes folds first (the caller's step, batched over faces): where a strongly moving feature
+  would pass over thin skin beside it (lip corners at AU12/AU15, the brow over the lid fold at AU04), the lagging
+  skin is dragged along, so no triangle turns over (a fold shows as a mirrored sliver with stair-step edges).
 Reference: docs/reference.md §Warp generator.
 """
 
@@ -117,25 +117,22 @@ class MeshWarp:
         height: int,
         width: int,
         within: tuple[int, int, int, int] | None = None,
+        quantum: float | None = None,
     ) -> np.ndarray:
         """(H, W, 2) normalised source position (``grid_sample`` convention) of every output pixel centre; with
         ``within = (x0, y0, x1, y1)`` only the pixels of that box are mapped (the rest keep their own position):
-        a cheaper grid for a caller that reads only that box."""
+        a cheaper grid for a caller that reads only that box. ``quantum``: positions rounded to multiples of
+        1 / quantum."""
         border, triangles = self._ring(source, height, width)
-        mesh = target[:MESH_VERTICES]
-        if (mesh != source[:MESH_VERTICES]).any():
-            mesh = untangle(source[:MESH_VERTICES], mesh, self.face_triangles)
         src = np.concatenate([source[:MESH_VERTICES], border])  # the border points never move
-        dst = np.concatenate([mesh, border])
+        dst = np.concatenate([target[:MESH_VERTICES], border])
         moved = np.abs(dst - src).max(axis=1) > 0
         active = moved[triangles].any(axis=1)  # a triangle whose corners all stay maps every pixel to itself
-        xs = (np.arange(width) + 0.5) / width * 2 - 1
-        ys = (np.arange(height) + 0.5) / height * 2 - 1
-        grid = np.stack(np.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
+        grid = _identity_grid(height, width, quantum).copy()
         if active.any():
             chosen = triangles[active]
             pixels, where = _rasterize(dst[chosen], src[chosen], height, width, within)
-            grid[pixels] = where / np.array([width, height]) * 2 - 1
+            grid[pixels] = _quantised(where / np.array([width, height]) * 2 - 1, quantum)
         return grid.reshape(height, width, 2)
 
     def _ring(self, source: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -171,22 +168,40 @@ class MeshWarp:
         return result
 
 
+def _quantised(values: np.ndarray, quantum: float | None) -> np.ndarray:
+    return values if quantum is None else np.round(values * quantum) / quantum
+
+
+@lru_cache(maxsize=8)
+def _identity_grid(height: int, width: int, quantum: float | None) -> np.ndarray:
+    """(H * W, 2) normalised positions of the pixel centres (read-only: callers copy it)."""
+    xs = (np.arange(width) + 0.5) / width * 2 - 1
+    ys = (np.arange(height) + 0.5) / height * 2 - 1
+    grid = _quantised(np.stack(np.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2), quantum)
+    grid.setflags(write=False)
+    return grid
+
+
 def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Signed area of each triangle (T x 3 vertex indices) of ``points`` (V x 2)."""
-    a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
-    return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+    """Signed area of each triangle (T x 3 vertex indices) of ``points`` (V x 2, or N x V x 2 for N meshes)."""
+    a, b, c = points[..., triangles[:, 0], :], points[..., triangles[:, 1], :], points[..., triangles[:, 2], :]
+    return 0.5 * ((b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0]))
 
 
 def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """``target`` (V x 2 mesh vertices) with every fold removed: while a triangle keeps less than
-    ``MIN_AREA_RATIO`` of its source area (or turns over), its corner that moves least is dragged towards the other two
-    corners' mean shift just far enough to reopen it, and all three settle ``SETTLE`` towards their mean. Skin beside a
-    strongly moving feature is carried with it; the feature itself keeps (nearly) all its motion. Deterministic and
-    per face; unchanged when nothing folds."""
-    before = signed_areas(source, triangles)
+    """``target`` mesh vertices (V x 2, or N x V x 2 for N faces) with every fold removed: while a triangle keeps
+    less than ``MIN_AREA_RATIO`` of its source area (or turns over), its corner that moves least is dragged towards
+    the other two corners' mean shift just far enough to reopen it, and all three settle ``SETTLE`` towards their
+    mean. Skin beside a strongly moving feature is carried with it; the feature itself keeps (nearly) all its
+    motion. Unchanged when nothing folds. Faces are untangled together (cheaper) but independently: each face's
+    result is the same bytes whichever faces share its call."""
+    if source.ndim == 2:
+        return untangle(source[None], target[None], triangles)[0]
+    faces, vertices, _ = source.shape
+    before = signed_areas(source, triangles)  # N x T
     usable = np.abs(before) > 1e-9
     reference = np.where(usable, before, 1.0)
-    shift = target - source
+    shift = (target - source).reshape(-1, 2)  # row-major: face f's vertex v is row f * V + v
     areas = signed_areas(target, triangles)
     for _ in range(FOLD_ROUNDS):
         # a sliver under a quarter pixel before and after cannot show: leave it (at the lip corners they are many)
@@ -194,17 +209,18 @@ def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> n
         folding = usable & visible & (areas / reference < MIN_AREA_RATIO)
         if not folding.any():
             break
-        corners = triangles[folding]  # F x 3
+        face, which = np.nonzero(folding)  # per face, its triangles in index order
+        corners = face[:, None] * vertices + triangles[which]  # F x 3 rows of ``shift``
         moves = shift[corners]  # F x 3 x 2
         rows = np.arange(len(corners))
         laggard = np.argmin(np.linalg.norm(moves, axis=-1), axis=1)
         towards = (moves.sum(axis=1) - moves[rows, laggard]) / 2 - moves[rows, laggard]
         # the area is linear in the laggard's position: step just far enough along the pull to restore twice the
         # minimum area ratio (at most all the way); a pull that cannot open the triangle is left to settling
-        points = (source + shift)[corners]
+        points = source.reshape(-1, 2)[corners] + moves
         edge = points[rows, (laggard + 2) % 3] - points[rows, (laggard + 1) % 3]
         rate = 0.5 * (edge[:, 0] * towards[:, 1] - edge[:, 1] * towards[:, 0])
-        wanted = 2 * MIN_AREA_RATIO * before[folding] - areas[folding]
+        wanted = 2 * MIN_AREA_RATIO * before[face, which] - areas[face, which]
         draggable = rate * wanted > 0
         step = np.where(draggable, wanted / np.where(rate == 0, 1.0, rate), 0.0)
         pulls = np.zeros_like(moves)
@@ -219,9 +235,11 @@ def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> n
         for axis in (0, 1):  # each vertex moves by the mean of its folding triangles' pulls
             total = np.bincount(flat, weights=pulls[..., axis].ravel(), minlength=size)
             shift[touched, axis] += total[touched] / count[touched]
-        changed = touched[triangles].any(axis=1)  # only these triangles' areas moved
-        areas[changed] = signed_areas(source + shift, triangles[changed])
-    return source + shift
+        changed = touched.reshape(faces, vertices)[:, triangles].any(axis=2)  # only these triangles' areas moved
+        face, which = np.nonzero(changed)
+        moved = source + shift.reshape(faces, vertices, 2)
+        areas[face, which] = signed_areas(moved[face[:, None], triangles[which]], np.array([[0, 1, 2]]))[:, 0]
+    return source + shift.reshape(faces, vertices, 2)
 
 
 def _to_border(centre: np.ndarray, point: np.ndarray, height: int, width: int) -> np.ndarray:

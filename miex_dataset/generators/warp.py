@@ -31,7 +31,7 @@ from ..errors import MiexInputError
 from ..faces.mesh import LOWER_LID, NUM_LANDMARKS, UPPER_LID
 from .base import FaceGenerator
 from .grid import to_uint8
-from .mesh_warp import MESH_VERTICES, MeshWarp, dense_basis
+from .mesh_warp import MESH_VERTICES, MeshWarp, dense_basis, untangle
 from .warp_render import LocalFrames, appearance_shading, close_lids, fold_darkening, open_mouth, raise_lids, shade
 
 CONFIG_NAME = "config.json"
@@ -170,10 +170,16 @@ class WarpGenerator(FaceGenerator):
         own box (per row, plus a margin) is the only part of the grid that is needed."""
         if self._mesh is None:
             self._mesh = MeshWarp()
-        grids = [self._mesh.grid(s.double().cpu().numpy(), t.double().cpu().numpy(), height, width,
-                                 None if around is None else _box(s, t, around))
-                 for s, t in zip(landmarks, target, strict=True)]  # fmt: skip
-        return torch.from_numpy(np.round(np.stack(grids) * FIELD_QUANTUM) / FIELD_QUANTUM).float().to(target.device)
+        sources, targets = landmarks.double().cpu().numpy(), target.double().cpu().numpy()
+        moving = (targets[:, :MESH_VERTICES] != sources[:, :MESH_VERTICES]).any(axis=(1, 2))
+        if moving.any():  # folds removed for all rows at once (each row's result is its own)
+            targets = targets.copy()
+            mesh = np.s_[:MESH_VERTICES]
+            targets[moving, mesh] = untangle(sources[moving, mesh], targets[moving, mesh], self._mesh.face_triangles)
+        grids = [self._mesh.grid(s, t, height, width, None if around is None else _box(s, t, around),
+                                 quantum=FIELD_QUANTUM)
+                 for s, t in zip(sources, targets, strict=True)]  # fmt: skip
+        return torch.from_numpy(np.stack(grids)).float().to(target.device)
 
     def _raise_lids(
         self, faces: torch.Tensor, frames: torch.Tensor, landmarks: torch.Tensor, aus: torch.Tensor
@@ -293,11 +299,11 @@ EYE_MARGIN = 4
 """Pixels around the lids in which the unraised eye is rendered (covers the lid rise and the bilinear taps)."""
 
 
-def _box(source: torch.Tensor, target: torch.Tensor, landmarks: list[int]) -> tuple[int, int, int, int]:
+def _box(source: np.ndarray, target: np.ndarray, landmarks: list[int]) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) pixel box around ``landmarks`` of one row, source and target, plus ``EYE_MARGIN``."""
-    points = torch.cat([source[landmarks], target[landmarks]]).double()
-    low = torch.floor(points.amin(0)).long() - EYE_MARGIN
-    high = torch.ceil(points.amax(0)).long() + EYE_MARGIN + 1
+    points = np.concatenate([source[landmarks], target[landmarks]])
+    low = np.floor(points.min(0)).astype(np.int64) - EYE_MARGIN
+    high = np.ceil(points.max(0)).astype(np.int64) + EYE_MARGIN + 1
     return int(low[0]), int(low[1]), int(high[0]), int(high[1])
 
 
