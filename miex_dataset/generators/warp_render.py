@@ -314,13 +314,16 @@ def open_mouth(
     # where each output pixel finds its content in the input: upper teeth in place, lower teeth shifted by the jaw
     in_upper = v < teeth_meet + jaw / 2
     came_from = torch.where(in_upper, v, v - jaw)
-    # uncovered beyond the input's opening (gums under a raised lip): the colour at the inner lip line, shaded; a
+    # uncovered above the input's opening (gums under a raised lip): the colour at the inner lip line, shaded; a
     # mouth that was closed shows cavity there
-    beyond = (came_from < upper0_v) | (came_from > lower0_v)
+    # (where the lower lip moved down, the last 1.5 pixels above its old line are its blurred edge, not teeth)
+    dropped = ((lower_v - lower0_v) / pixel).clamp(0, 1)
+    above, below = came_from < upper0_v, came_from > lower0_v - 1.5 * pixel * dropped
     came_from = torch.minimum(torch.maximum(came_from, upper0_v), lower0_v)
     edge = float(params.get("edge", 0.012))
     gap_band = _smooth_step(v - teeth_meet, edge) * _smooth_step(teeth_meet + jaw - v, edge)
-    cavity = torch.maximum(gap_band, beyond.to(v.dtype) * (1 - was_open))
+    # below the input's lower lip line lie teeth we never saw: cavity, as over a mouth that was closed
+    cavity = torch.maximum(gap_band, torch.maximum(below.to(v.dtype), above.to(v.dtype) * (1 - was_open)))
     opening = ((v - upper_v) / pixel + 0.5).clamp(0, 1) * ((lower_v - v) / pixel + 0.5).clamp(0, 1) * inside
     height, width = box.box_shape
     grid = box.to_normalised(torch.stack([u, came_from], -1)).view(-1, height, width, 2)
@@ -328,7 +331,7 @@ def open_mouth(
     colour = torch.tensor(params.get("cavity_colour", [0.16, 0.06, 0.06]), device=image.device, dtype=image.dtype)
     shape = (-1, 1, height, width)
     gum = torch.tensor(params.get("gum_shade", [0.9, 0.72, 0.75]), device=image.device, dtype=image.dtype)
-    gums = torch.lerp(torch.ones_like(teeth), gum.view(1, 3, 1, 1).expand_as(teeth), beyond.to(v.dtype).view(shape))
+    gums = torch.lerp(torch.ones_like(teeth), gum.view(1, 3, 1, 1).expand_as(teeth), above.to(v.dtype).view(shape))
     interior = torch.lerp(teeth * gums, colour.view(1, 3, 1, 1).expand_as(teeth), cavity.view(shape))
     result = image.clone()
     region = box.crop(result)
