@@ -316,8 +316,8 @@ def open_mouth(
     came_from = torch.where(in_upper, v, v - jaw)
     # uncovered above the input's opening (gums under a raised lip): the colour at the inner lip line, shaded; a
     # mouth that was closed shows cavity there
-    # (where the lower lip moved down, the last 1.5 pixels above its old line are its blurred edge, not teeth)
-    dropped = ((lower_v - lower0_v) / pixel).clamp(0, 1)
+    # (where the lower lip moved down at all, the last 1.5 pixels above its old line are its blurred edge, not teeth)
+    dropped = ((lower_v - lower0_v) / (0.2 * pixel)).clamp(0, 1)
     above, below = came_from < upper0_v, came_from > lower0_v - 1.5 * pixel * dropped
     came_from = torch.minimum(torch.maximum(came_from, upper0_v), lower0_v)
     edge = float(params.get("edge", 0.012))
