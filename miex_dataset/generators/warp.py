@@ -225,8 +225,11 @@ class WarpGenerator(FaceGenerator):
     def _shade(self, frames: torch.Tensor, darkening: torch.Tensor) -> None:
         """Shadow ``frames`` in place; rows without any darkening stay untouched, bit for bit."""
         rows = torch.nonzero(darkening.flatten(1).amax(1) > 0).flatten()
-        if len(rows):
-            frames[rows] = shade(frames[rows], darkening[rows], self.motion.shading.get("tint", [1.0, 1.0, 1.0]))
+        tint = self.motion.shading.get("tint", [1.0, 1.0, 1.0])
+        if len(rows) == len(frames):
+            frames.copy_(shade(frames, darkening, tint))
+        elif len(rows):
+            frames[rows] = shade(frames[rows], darkening[rows], tint)
 
     def _cue_darkening(self, target: torch.Tensor, aus: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """The appearance cues of the AUs (N x 1 x H x W); smooth, so drawn at half resolution and upsampled."""
