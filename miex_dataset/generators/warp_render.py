@@ -293,9 +293,9 @@ def open_mouth(
 ) -> torch.Tensor:
     """Redraw the mouth opening the way teeth move: the upper teeth stay with the skull, the lower teeth go down with
     the jaw (the chin's drop), and the mouth cavity fills the space that opens between them or that lips uncover
-    over a mouth that was closed. Where lips uncover more of an open mouth (gums under a raised upper lip), the
-    colour at the input's inner lip line is shown, shaded by ``gum_shade``. ``image`` is the warp (its lips are
-    kept), ``face`` the input, whose interior this shows unstretched; the warp alone stretches teeth with the lips."""
+    over a mouth that was closed. Under a raised upper lip the upper teeth continue upwards. ``image`` is the warp
+    (its lips are kept), ``face`` the input, whose interior this shows unstretched; the warp alone stretches teeth
+    with the lips."""
     upper_index, lower_index = list(UPPER_INNER_LIP), list(LOWER_INNER_LIP)
     box = frames.around(torch.cat([target[:, upper_index], target[:, lower_index]], 1), 2.0)
     if box is None:
@@ -314,12 +314,15 @@ def open_mouth(
     # where each output pixel finds its content in the input: upper teeth in place, lower teeth shifted by the jaw
     in_upper = v < teeth_meet + jaw / 2
     came_from = torch.where(in_upper, v, v - jaw)
-    # uncovered above the input's opening (gums under a raised lip): the colour at the inner lip line, shaded; a
-    # mouth that was closed shows cavity there
+    # uncovered above or below the input's opening: see below; over a mouth that was closed, all of it is cavity
     # (where the lower lip moved down at all, the last 1.5 pixels above its old line are its blurred edge, not teeth)
     dropped = ((lower_v - lower0_v) / (0.2 * pixel)).clamp(0, 1)
     above, below = came_from < upper0_v, came_from > lower0_v - 1.5 * pixel * dropped
-    came_from = torch.minimum(torch.maximum(came_from, upper0_v), lower0_v)
+    # teeth are taller than an open mouth shows: where the upper lip rose, the upper teeth continue up under it
+    # (their row a third of the way down, clear of the lip's blurred edge, extended)
+    teeth_top = torch.minimum(upper0_v + 2 * pixel, (upper0_v + teeth_meet) / 2)
+    raised = upper_v < upper0_v - 0.2 * pixel
+    came_from = torch.where(raised & (came_from < teeth_top), teeth_top, torch.minimum(came_from, lower0_v))
     edge = float(params.get("edge", 0.012))
     gap_band = _smooth_step(v - teeth_meet, edge) * _smooth_step(teeth_meet + jaw - v, edge)
     # below the input's lower lip line lie teeth we never saw: cavity, as over a mouth that was closed
@@ -330,9 +333,7 @@ def open_mouth(
     teeth = F.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)
     colour = torch.tensor(params.get("cavity_colour", [0.16, 0.06, 0.06]), device=image.device, dtype=image.dtype)
     shape = (-1, 1, height, width)
-    gum = torch.tensor(params.get("gum_shade", [0.9, 0.72, 0.75]), device=image.device, dtype=image.dtype)
-    gums = torch.lerp(torch.ones_like(teeth), gum.view(1, 3, 1, 1).expand_as(teeth), above.to(v.dtype).view(shape))
-    interior = torch.lerp(teeth * gums, colour.view(1, 3, 1, 1).expand_as(teeth), cavity.view(shape))
+    interior = torch.lerp(teeth, colour.view(1, 3, 1, 1).expand_as(teeth), cavity.view(shape))
     result = image.clone()
     region = box.crop(result)
     region.copy_(torch.lerp(region, interior, opening.view(shape)))
