@@ -96,3 +96,31 @@ def test_a_frown_shadows_the_skin_it_squeezes_in_warm_tones(face: torch.Tensor, 
     red, blue = loss[0][darkened].mean(), loss[2][darkened].mean()
     relative = (loss / plain.clamp_min(1e-3))[:, darkened].mean(1)
     assert float(relative[2]) > float(relative[0]) and float(blue) > 0 and float(red) > 0
+
+
+def test_raised_brows_wrinkle_the_forehead_in_the_middle_or_at_the_sides(
+    face: torch.Tensor, landmarks: torch.Tensor
+) -> None:
+    """FACS AU 1 wrinkles the middle of the forehead, AU 2 its sides: the ``brow_lines`` cue darkens the skin above
+    the brows there (compared with the same model without the cue)."""
+    import copy
+
+    from miex_dataset.aus.motion import MotionModel
+
+    points = landmarks[0].numpy()
+    middle, iod = points[[9, 151], 0].mean(), float(np.linalg.norm(points[263] - points[33]))
+    brow_top = points[[105, 66, 107, 336, 296, 334], 1].min()
+    spread = {}
+    for au in ("AU01", "AU02"):
+        raw = MotionModel.load().raw
+        without = copy.deepcopy(raw)
+        del without["appearance"][au]
+        aus = torch.from_numpy(au_vector(**{au: 5.0}))[None]
+        plain = WarpGenerator(without)(face, aus, landmarks=landmarks)
+        loss = plain - WarpGenerator(raw)(face, aus, landmarks=landmarks)
+        darkened = loss[0].sum(0) > 0.03
+        ys, xs = torch.nonzero(darkened, as_tuple=True)
+        assert len(ys) >= 10, au
+        assert float(ys.float().mean()) < brow_top  # above the brows
+        spread[au] = float((xs.float() + 0.5 - middle).abs().mean()) / iod
+    assert spread["AU01"] < 0.25 < spread["AU02"], spread

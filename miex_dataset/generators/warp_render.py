@@ -10,8 +10,9 @@
   the lower teeth drop with the jaw, and the cavity shows between them and wherever lips uncover a mouth that was
   closed.
 - **Appearance.** Furrows and wrinkles as multiplicative shading laid out in the face frame around the moved
-  landmarks: AU04 glabellar furrows, AU06 crow's feet, AU09 nose-bridge wrinkles, AU10/AU12 nasolabial fold,
-  AU14 dimples, AU17 chin-boss dimpling. Parameters live in the motion model's ``appearance`` section.
+  landmarks: AU01/AU02 forehead wrinkles along the brows' arc, AU04 glabellar furrows, AU06 crow's feet, AU09
+  nose-bridge wrinkles, AU10/AU12 nasolabial fold, AU14 dimples, AU17 chin-boss dimpling. Parameters live in the
+  motion model's ``appearance`` section.
 
 Every operation is per pixel, so results do not depend on batching. Reference: docs/reference.md §Warp generator.
 """
@@ -554,7 +555,25 @@ def _chin_boss(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, l
     return [(target[:, list(cue["at"])], 2.5 * sigma, draw)]
 
 
+def _brow_lines(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    """Horizontal forehead wrinkles that follow the arc of the brows (``brow``: landmarks along both brows' upper
+    edge), ``lines`` of them from ``first`` IOD above the brow, ``spacing`` apart, in a window of ``width`` IOD
+    around each of ``centres`` (face-frame u: AU01's in the middle, AU02's above the outer brows)."""
+    brow = frames.to_local(target[:, list(cue["brow"])])
+    lines, spacing, first = int(cue["lines"]), float(cue["spacing"]), float(cue["first"])
+    width, reach = float(cue["width"]), first + spacing * lines
+
+    def draw(p: torch.Tensor, centre: float) -> torch.Tensor:
+        above, _ = _interp(p[..., 0], brow[..., 0], brow[..., 1])
+        height = above - p[..., 1]  # how far above the brow
+        stripes = sum(_gauss(height - first - k * spacing, line) for k in range(lines))
+        fade = _smooth_step(height, 0.02) * _smooth_step(reach - height, 0.03)
+        return stripes * fade * _gauss(p[..., 0] - centre, width / 2)
+
+    return [(target[:, list(cue["brow"])], reach + 0.05, lambda p, c=float(c): draw(p, c)) for c in cue["centres"]]
+
+
 _CUES: dict[str, Callable[..., list[Site]]] = {
     "furrow": _furrow, "nose_wrinkle": _nose_wrinkle, "crows_feet": _crows_feet, "nasolabial": _nasolabial,
-    "dimple": _dimple, "chin_boss": _chin_boss,
+    "dimple": _dimple, "chin_boss": _chin_boss, "brow_lines": _brow_lines,
 }  # fmt: skip
