@@ -3,13 +3,14 @@
 Pipeline per frame (docs/reference.md §Warp generator):
 
 1. targets = source landmarks + the motion model's shifts for the requested AUs (face frame, IOD units), extended
-   to every vertex of the face mesh (:func:`~.mesh_warp.dense_basis`);
+   to every vertex of the face mesh (:func:`~.mesh_warp.dense_basis`), then folds removed: skin a feature would
+   pass over is dragged along (:func:`~.mesh_warp.untangle`);
 2. a piecewise-affine map over MediaPipe's face mesh (and a ring of triangles out to the fixed crop border) gives
    every output pixel its source position -- exact at every landmark, no solve per frame -- quantised to 1/4096 of
    the crop (so float rounding cannot flip a pixel between runs, batch sizes or process counts);
-3. ``grid_sample`` warps the face; upper lids rise off an unmoved eye (AU05) and close by occlusion (AU45),
-   parted lips show the cavity, and the
-   appearance cues (furrows, wrinkles, nasolabial fold, dimples) are shaded on.
+3. ``grid_sample`` warps the face and squeezed skin is shaded as a fold; upper lids rise off an unmoved eye (AU05)
+   and close by occlusion (AU45), the mouth opening is redrawn with teeth that move like teeth, and the appearance
+   cues (wrinkles, furrows, nasolabial fold, dimples) are shaded on, in warm shadow tones.
 
 The output depends on (face, landmarks, AUs) only: every step is computed per face, never across the batch.
 """
@@ -32,7 +33,7 @@ from ..faces.mesh import LOWER_LID, NUM_LANDMARKS, UPPER_LID
 from .base import FaceGenerator
 from .grid import to_uint8
 from .mesh_warp import MESH_VERTICES, MeshWarp, dense_basis, untangle
-from .warp_render import LocalFrames, appearance_shading, close_lids, fold_darkening, open_mouth, raise_lids, shade
+from .warp_render import LocalFrames, appearance_shading, close_lids, fold_darkening, raise_lids, redraw_mouth, shade
 
 CONFIG_NAME = "config.json"
 """Beside the motion model in a ``save_pretrained`` folder: the generator's other settings (``appearance``)."""
@@ -216,7 +217,7 @@ class WarpGenerator(FaceGenerator):
             moving = torch.nonzero(_mouth_changes(landmarks, target, self.motion.mouth)).flatten()
             if len(moving):
                 local = LocalFrames(landmarks[moving], height, width)
-                frames[moving] = open_mouth(frames[moving], faces[moving], landmarks[moving], target[moving], local,
+                frames[moving] = redraw_mouth(frames[moving], faces[moving], landmarks[moving], target[moving], local,
                                             self.motion.mouth)  # fmt: skip
         if self.appearance and self.motion.appearance:
             self._shade(frames, self._cue_darkening(target, aus, height, width))

@@ -284,7 +284,7 @@ def _teeth_line(
     return line
 
 
-def open_mouth(
+def redraw_mouth(
     image: torch.Tensor,
     face: torch.Tensor,
     source: torch.Tensor,
