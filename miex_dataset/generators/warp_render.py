@@ -294,7 +294,7 @@ def redraw_mouth(
 ) -> torch.Tensor:
     """Redraw the mouth opening the way teeth move: the upper teeth stay with the skull, the lower teeth go down with
     the jaw (the chin's drop), and the mouth cavity fills the space that opens between them or that lips uncover
-    over a mouth that was closed. Under a raised upper lip the upper teeth continue upwards. ``image`` is the warp
+    over a mouth that was closed. Under a raised upper lip the upper teeth show taller. ``image`` is the warp
     (its lips are kept), ``face`` the input, whose interior this shows unstretched; the warp alone stretches teeth
     with the lips."""
     upper_index, lower_index = list(UPPER_INNER_LIP), list(LOWER_INNER_LIP)
@@ -312,21 +312,20 @@ def redraw_mouth(
     pixel = 1 / frames.iod[:, None]
     teeth_meet = _teeth_line(face, box, u, (upper0, lower0))
     was_open = ((lower0_v - upper0_v) >= float(params.get("open_gap", 0.03))).to(v.dtype)
-    # where each output pixel finds its content in the input: upper teeth in place, lower teeth shifted by the jaw
+    # where each output pixel finds its content in the input. Upper teeth stay in place; under a raised upper lip
+    # they are taller than the opening showed, so the part above the line where they meet is stretched up to the lip
+    # (anchored at that line; a lowered lip just covers them). Lower teeth are shifted by the jaw.
+    reach = (teeth_meet - upper_v).clamp_min(pixel)
+    stretch = ((teeth_meet - upper0_v) / reach).clamp(0, 1)
     in_upper = v < teeth_meet + jaw / 2
-    came_from = torch.where(in_upper, v, v - jaw)
-    # uncovered above or below the input's opening: see below; over a mouth that was closed, all of it is cavity
-    # (where the lower lip moved down at all, the last 1.5 pixels above its old line are its blurred edge, not teeth)
+    came_from = torch.where(in_upper, teeth_meet - (teeth_meet - v).clamp_min(0) * stretch, v - jaw)
+    # below the input's lower lip line lie teeth it never showed (where the lower lip moved down at all, the last
+    # 1.5 pixels above that line are its blurred edge, not teeth); over a mouth that was closed, all is cavity
     dropped = ((lower_v - lower0_v) / (0.2 * pixel)).clamp(0, 1)
-    above, below = came_from < upper0_v, came_from > lower0_v - 1.5 * pixel * dropped
-    # teeth are taller than an open mouth shows: where the upper lip rose, the upper teeth continue up under it
-    # (their row a third of the way down, clear of the lip's blurred edge, extended)
-    teeth_top = torch.minimum(upper0_v + 2 * pixel, (upper0_v + teeth_meet) / 2)
-    raised = upper_v < upper0_v - 0.2 * pixel
-    came_from = torch.where(raised & (came_from < teeth_top), teeth_top, torch.minimum(came_from, lower0_v))
+    above, below = v < upper0_v, came_from > lower0_v - 1.5 * pixel * dropped
+    came_from = torch.minimum(came_from, lower0_v)
     edge = float(params.get("edge", 0.012))
     gap_band = _smooth_step(v - teeth_meet, edge) * _smooth_step(teeth_meet + jaw - v, edge)
-    # below the input's lower lip line lie teeth we never saw: cavity, as over a mouth that was closed
     cavity = torch.maximum(gap_band, torch.maximum(below.to(v.dtype), above.to(v.dtype) * (1 - was_open)))
     opening = ((v - upper_v) / pixel + 0.5).clamp(0, 1) * ((lower_v - v) / pixel + 0.5).clamp(0, 1) * inside
     height, width = box.box_shape
