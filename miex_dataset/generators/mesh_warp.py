@@ -32,8 +32,8 @@ STILL = 1e-3
 from the motion are recognised as still and skipped."""
 CACHE_FACES = 64
 FOLD_ROUNDS = 200
-"""Most rounds :func:`untangle` drags lagging vertices for (single AUs at 5 need under 60; sub-pixel triangles at
-the lip corners under several lip AUs at once need more)."""
+"""Most rounds :func:`untangle` drags lagging vertices for, a safety bound: on four astronaut-derived faces at 128
+and 256 px, every single AU and seven AU combinations at 5 took 6.6 rounds on average and 40 at most."""
 MIN_AREA_RATIO = 0.05
 """A target triangle must keep this fraction of its source area, with its orientation (skin may compress to a
 crease, never turn over)."""

@@ -183,9 +183,15 @@ class WarpGenerator(FaceGenerator):
         return torch.from_numpy(np.stack(grids)).float().to(target.device)
 
     def _raise_lids(
-        self, faces: torch.Tensor, frames: torch.Tensor, landmarks: torch.Tensor, aus: torch.Tensor
+        self,
+        faces: torch.Tensor,
+        frames: torch.Tensor,
+        landmarks: torch.Tensor,
+        aus: torch.Tensor,
+        target: torch.Tensor,
     ) -> torch.Tensor:
-        """AU05 by occlusion: the eye rendered as without AU05, uncovered by the raised lid (:func:`raise_lids`)."""
+        """AU05 by occlusion: the eye rendered as without AU05, uncovered by the raised lid (:func:`raise_lids`);
+        ``target``: the landmarks with every AU, AU05 included."""
         _, _, height, width = faces.shape
         still = aus.clone()
         still[:, AU_INDEX["AU05"]] = 0
@@ -194,7 +200,7 @@ class WarpGenerator(FaceGenerator):
                             padding_mode="border", align_corners=False)  # fmt: skip
         params = dict(self.motion.raw.get("eyelids", {}).get("AU05", {}))
         local = LocalFrames(landmarks, height, width)
-        return raise_lids(frames, eye, rest, self.targets(landmarks, aus), local, params)
+        return raise_lids(frames, eye, rest, target, local, params)
 
     def _render(self, faces: torch.Tensor, landmarks: torch.Tensor, aus: torch.Tensor) -> torch.Tensor:
         """Frames of moving rows. The sampling grid is made per row; every later step is per pixel and applied only
@@ -207,7 +213,8 @@ class WarpGenerator(FaceGenerator):
             self._shade(frames, fold_darkening(grid, self.motion.shading.get("folds", {})))
         raising = torch.nonzero(aus[:, AU_INDEX["AU05"]] > 0).flatten()
         if len(raising):
-            frames[raising] = self._raise_lids(faces[raising], frames[raising], landmarks[raising], aus[raising])
+            frames[raising] = self._raise_lids(faces[raising], frames[raising], landmarks[raising], aus[raising],
+                                               target[raising])  # fmt: skip
         closure = to_generator_scale(aus[:, AU_INDEX["AU45"]]) * float(self.motion.eyelids.get("closure_at_5", 0.0))
         closing = torch.nonzero(closure > 0).flatten()
         if len(closing):

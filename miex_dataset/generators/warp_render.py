@@ -402,8 +402,7 @@ def fold_darkening(grid: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     coarse = grid[:, ::step, ::step]
     scale = torch.tensor([width / 2 / step, height / 2 / step], dtype=grid.dtype, device=grid.device)
     pixels = coarse * scale  # source pixels per coarse output pixel
-    across = _central_difference(pixels, dim=2)
-    down = _central_difference(pixels, dim=1)
+    (down, across) = torch.gradient(pixels, dim=(1, 2))  # central, one-sided at the edges
     squeeze = across[..., 0] * down[..., 1] - across[..., 1] * down[..., 0]
     darkening = (strength * ((squeeze - above) / (full - above)).clamp(0, 1))[:, None]
     if not bool((darkening > 0).any()):
@@ -413,15 +412,6 @@ def fold_darkening(grid: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     if step == 1:
         return darkening
     return F.interpolate(darkening, size=(height, width), mode="bilinear", align_corners=False)
-
-
-def _central_difference(values: torch.Tensor, dim: int) -> torch.Tensor:
-    """Derivative along ``dim`` (one-sided at the edges, through linearly extrapolated end values)."""
-    size = values.shape[dim]
-    first = 2 * values.narrow(dim, 0, 1) - values.narrow(dim, 1, 1)
-    last = 2 * values.narrow(dim, -1, 1) - values.narrow(dim, -2, 1)
-    padded = torch.cat([first, values, last], dim)
-    return (padded.narrow(dim, 2, size) - padded.narrow(dim, 0, size)) / 2
 
 
 def _binomial(values: torch.Tensor, dim: int) -> torch.Tensor:
