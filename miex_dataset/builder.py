@@ -59,6 +59,7 @@ class MiEXConfig(datasets.BuilderConfig, SynthesisConfig):
         self.shard_size, self.batch_size, self.size = engine.shard_size, engine.batch_size, engine.size
         self.image_format, self.jpeg_quality = engine.encoding.format, engine.encoding.jpeg_quality
         self.encode_workers, self.device, self.strict = engine.encode_workers, engine.device, engine.strict
+        self.nuisance = engine.nuisance
 
 
 def _config(name: str, description: str, **options: Any) -> MiEXConfig:
@@ -103,7 +104,8 @@ class MiEX(datasets.GeneratorBasedBuilder):
                                   faces_dir=resolved.faces_dir,
                                   report=ValidationReport(strict=engine.strict))  # fmt: skip
         with Renderer(generator, faces, batch_size=engine.batch_size, device=engine.device or "cpu",
-                      encoding=engine.encoding, encode_workers=engine.encode_workers) as renderer:  # fmt: skip
+                      encoding=engine.encoding, encode_workers=engine.encode_workers,
+                      nuisance=engine.nuisance) as renderer:  # fmt: skip
             for shard in plan_shards(len(plan), engine.shard_size):  # the CLI's batch boundaries, so the same bytes
                 for row in renderer.rows(plan.iloc[shard.start : shard.stop]):
                     yield row["sample_id"], row

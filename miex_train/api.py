@@ -41,6 +41,7 @@ from miex_dataset.errors import MiexInputError
 from miex_dataset.magnify import Magnification
 
 from .data import input_columns, label_names_of, with_model_inputs
+from .flow_inputs import dataset_flow_images, model_tensor
 from .memory import bound_heap
 from .metrics import ABSENT_CHOICES, uf1_uar
 from .models import create_config
@@ -49,6 +50,7 @@ from .runner.checks import FlowFunction, check_flow_method, model_config_keys, n
 from .runner.schema import Reader, did_you_mean
 from .runner.specs import TrainingSpec
 from .runner.stages import predict, train_stage
+from .tensor_training import predict_tensors, train_on_tensors
 
 __all__ = ["TrainResult", "train_recognizer"]
 
@@ -115,6 +117,7 @@ def train_recognizer(
     learning_rate: float = 1e-4,
     weight_decay: float = 5e-4,
     optimizer: str = "adam",
+    max_grad_norm: float = 1.0,
     resize: int = 256,
     crop_size: int = 224,
     flow_method: str = "auto",
@@ -135,9 +138,13 @@ def train_recognizer(
         backbone: ImageNet ResNet weights for the encoders (a Hub id such as ``microsoft/resnet-18`` or a folder);
             ``None``: random initialisation.
         epochs, decay_epochs: epochs at ``learning_rate``, then epochs of linear decay to 0 (the paper: 10 + 10).
-        batch_size, learning_rate, weight_decay, optimizer: as a recipe's ``training`` (``adam`` or ``adamw``).
+        batch_size, learning_rate, weight_decay, optimizer, max_grad_norm: as a recipe's ``training`` (``adam`` or
+            ``adamw``; ``max_grad_norm`` 0 turns gradient clipping off).
         resize, crop_size: the image transform (random crop and flip when training, centre crop for ``eval``).
-        flow_method: optical flow for flow recognizers (``auto``, ``tvl1``, ``farneback``).
+        flow_method: optical flow for flow recognizers (``auto``, ``tvl1``, ``farneback``). Flow recognizers other
+            than DTSCNN read a ``pixel_values`` column of composite flow images when the dataset has one, else
+            compute each onset/apex pair's image once (cached; docs/reference.md §Flow images) and train on
+            tensors in memory.
         magnify: motion magnification of every input (:class:`miex_dataset.magnify.Magnification`); ``None``: off.
         num_workers: DataLoader workers (default: what this machine's cores allow).
         output_dir: the Trainer's working folder; when given, the trained model is also saved there
@@ -153,7 +160,7 @@ def train_recognizer(
     """
     settings = {"epochs": epochs, "decay_epochs": decay_epochs, "batch_size": batch_size,
                 "eval_batch_size": batch_size, "learning_rate": learning_rate, "weight_decay": weight_decay,
-                "optimizer": optimizer, "num_workers": num_workers}  # fmt: skip
+                "optimizer": optimizer, "max_grad_norm": max_grad_norm, "num_workers": num_workers}  # fmt: skip
     spec: TrainingSpec = Reader().read(TrainingSpec, {k: v for k, v in settings.items() if v is not None}, "")
     if absent not in ABSENT_CHOICES:
         raise MiexInputError(f"absent must be one of {', '.join(ABSENT_CHOICES)}, got {absent!r}", field="absent")
@@ -161,6 +168,13 @@ def train_recognizer(
         raise MiexInputError(f"crop_size {crop_size} must lie in 1..resize ({resize})", field="crop_size")
     options = _model_options(model, model_options)
     input_spec = create_config(model, **options).input_spec()
+    if input_spec.flow and not input_spec.sequence:
+        check_flow_method(flow_method, field="flow_method")
+        return _train_on_flow_images(
+            train, eval, model=model, backbone=backbone, options=options, spec=spec, input_spec=input_spec,
+            size=input_spec.flow_size or crop_size, flow_method=flow_method, output_dir=output_dir, seed=seed,
+            absent=absent, workers=num_workers,
+        )  # fmt: skip
     needed = input_columns(input_spec)
     label_names = _label_names(train, "train")
     train = _columns(train, needed, "train")
@@ -196,6 +210,52 @@ def train_recognizer(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     recognizer.eval()
+    if output_dir is not None:
+        recognizer.save_pretrained(output_dir)
+    return result
+
+
+def _flow_images(dataset: datasets.Dataset, what: str, flow_method: str, workers: int | None) -> np.ndarray:
+    from miex_dataset.faces.flow import FlowParams, default_method
+
+    if not isinstance(dataset, datasets.Dataset):
+        raise MiexInputError(f"{what}: expected a datasets.Dataset, got {type(dataset).__name__}", field=what)
+    if len(dataset) == 0:
+        raise MiexInputError(f"{what} has no rows", field=what)
+    params = FlowParams(method=default_method() if flow_method == "auto" else flow_method)
+    try:
+        return dataset_flow_images(dataset, params, workers=max(1, workers or 1), desc=f"flow images ({what})")
+    except MiexInputError as error:
+        raise MiexInputError(
+            error.reason, row=error.row, field=f"{what}.{error.field}" if error.field else what
+        ) from None
+
+
+def _train_on_flow_images(
+    train: datasets.Dataset, eval: datasets.Dataset | None, *, model: str, backbone: str | None,
+    options: dict[str, Any], spec: TrainingSpec, input_spec: Any, size: int, flow_method: str,
+    output_dir: str | PathLike[str] | None, seed: int, absent: str, workers: int | None,
+) -> TrainResult:  # fmt: skip
+    """The flow recognizers' path: composite flow images once, then :func:`train_on_tensors` (no Trainer)."""
+    import torch
+
+    label_names = _label_names(train, "train")
+    if eval is not None and _label_names(eval, "eval") != label_names:
+        raise MiexInputError(f"eval's classes {_label_names(eval, 'eval')} differ from train's {label_names}; "
+                             "evaluate in the classes the model learns", field="eval.label")  # fmt: skip
+    inputs = model_tensor(_flow_images(train, "train", flow_method, workers), input_spec, size)
+    labels = torch.as_tensor(np.asarray(train["label"], dtype=np.int64))
+    set_seed(seed)
+    recognizer = new_recognizer(model, backbone, options, label_names)
+    history = train_on_tensors(recognizer, inputs, labels, spec, seed=seed)
+    result = TrainResult(model=recognizer, label_names=label_names, history=history)
+    if eval is not None:
+        truth = np.asarray(eval["label"], dtype=np.int64)
+        result.logits = predict_tensors(recognizer, model_tensor(_flow_images(eval, "eval", flow_method, workers),
+                                                                 input_spec, size))  # fmt: skip
+        result.predictions = result.logits.argmax(axis=-1)
+        result.scores = uf1_uar(result.predictions, truth, len(label_names), absent=absent)
+        logger.info("eval: UF1 %.4f, UAR %.4f on %d samples", result.scores["uf1"], result.scores["uar"], len(truth))
     if output_dir is not None:
         recognizer.save_pretrained(output_dir)
     return result

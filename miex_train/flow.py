@@ -18,15 +18,13 @@ FlowFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def flow_channels(u: torch.Tensor, v: torch.Tensor, kind: str) -> torch.Tensor:
-    """Stack (H, W) flow into the model's channels: ``uv`` (OFF-ApexNet), ``uv_strain`` (STSTNet),
-    ``uv_magnitude`` (ApexME on a 3-channel flow image, so ImageNet ResNet weights still fit)."""
+    """Stack (H, W) flow into the model's channels: ``uv`` (OFF-ApexNet, DTSCNN) or ``uv_strain`` (STSTNet, HTNet,
+    ApexME on flow)."""
     if kind == "uv":
         return torch.stack([u, v])
     if kind == "uv_strain":
         strain = optical_strain(torch.stack([u, v], dim=-1).detach().cpu().numpy())  # the pipeline's one formula
         return torch.stack([u, v, torch.from_numpy(strain).to(u)])
-    if kind == "uv_magnitude":
-        return torch.stack([u, v, torch.sqrt(u**2 + v**2)])
     raise ValueError(f"unknown flow channel layout {kind!r}")
 
 

@@ -28,12 +28,17 @@ NEEDS_MORE = {
 }
 
 
-def readme_flow() -> list[list[str]]:
-    """The commands of the README's "The whole flow" block, comments stripped."""
+def readme_block(heading: str) -> list[list[str]]:
+    """The commands of the first bash block under the README's ``heading``, comments stripped."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = text[text.index("## The whole flow") :]
+    block = text[text.index(heading) :]
     block = block[block.index("```bash") + len("```bash") : block.index("```", block.index("```bash") + 7)]
-    return [shlex.split(line, comments=True) for line in block.splitlines() if line.strip()]
+    return [words for line in block.splitlines() if (words := shlex.split(line, comments=True))]
+
+
+def readme_flow() -> list[list[str]]:
+    """The commands of the README's "The whole flow" block."""
+    return readme_block("## The whole flow")
 
 
 def run_miex(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

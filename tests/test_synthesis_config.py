@@ -106,6 +106,7 @@ EXAMPLES: list[tuple[list[str], dict[str, Any]]] = [
     (["--batch-size", "5"], {"batch_size": 5}),
     (["--device", "cpu"], {"device": "cpu"}),
     (["--generator", "ganimation", "--compile"], {"generator": "ganimation", "compile": True}),
+    (["--nuisance", "real"], {"nuisance": "real"}),
     (["--shard-size", "10"], {"shard_size": 10}),
     (["--image-format", "jpeg"], {"image_format": "jpeg"}),
     (["--jpeg-quality", "80"], {"jpeg_quality": 80}),

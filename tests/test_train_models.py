@@ -29,6 +29,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, torch.Tensor]]] = {
     ),
     "ststnet": ({}, {"pixel_values": torch.randn(2, 3, 28, 28)}),
     "offapexnet": ({"fc_sizes": [16]}, {"pixel_values": torch.randn(2, 2, 28, 28)}),
+    "htnet": ({"dim": 16, "block_repeats": [1, 1, 1]}, {"pixel_values": torch.randn(2, 3, 28, 28)}),
 }
 
 
@@ -39,7 +40,7 @@ def build(case: str, **extra: Any) -> torch.nn.Module:
 
 
 def test_registry_lists_every_family() -> None:
-    assert list_models() == ["apexme", "branches", "dtscnn", "offapexnet", "ststnet"]
+    assert list_models() == ["apexme", "branches", "dtscnn", "htnet", "offapexnet", "ststnet"]
     with pytest.raises(MiexInputError, match="did you mean 'branches'"):
         create_model("branch")
 

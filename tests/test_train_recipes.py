@@ -17,7 +17,7 @@ from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_readme_flow import readme_flow
+from test_readme_flow import readme_block, readme_flow
 
 from miex_dataset.cli import main
 from miex_dataset.errors import MiexInputError
@@ -83,12 +83,15 @@ def test_cli_lists_recipes_and_suggests_names(capsys: pytest.CaptureFixture) -> 
 
 def test_shipped_recipes_read_the_files_the_readme_flow_writes() -> None:
     written = {argv[argv.index("--out") + 1].rstrip("/") for argv in readme_flow() if "--out" in argv}
-    assert {"clips.parquet", "miex"} <= written
+    flows = {argv[argv.index("--out") + 1].rstrip("/") for argv in readme_block("## Real flows") if "--out" in argv}
+    assert {"clips.parquet", "miex"} <= written and {"flows.parquet", "miex"} <= flows
     for name, path in shipped_recipes().items():
         recipe = load_recipe(path)
         real, miex = recipe.data.real.clips, recipe.data.miex
         assert not real.is_absolute() and len(real.parts) == 1, (name, real)  # relative to where `miex train` runs
-        if set(recipe.reproduces.datasets) == {"casme2", "samm", "smic"}:
+        if name.startswith("megc2019_flows_"):  # the shared composite flow release, read by `miex corpus flow-images`
+            assert str(real) == "flows.parquet", name
+        elif recipe.reproduces and set(recipe.reproduces.datasets) == {"casme2", "samm", "smic"}:
             assert str(real) == "clips.parquet", name
         assert miex is None or str(miex.path) in ("miex", "miex-video"), name
         assert "data/" not in path.read_text(encoding="utf-8"), name

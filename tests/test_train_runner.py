@@ -130,7 +130,10 @@ def test_shipped_recipes_are_valid() -> None:
     for file in files.values():
         recipe = load_recipe(file)
         assert recipe.seeds == (0, 1, 2) and recipe.output.dir == Path("runs") / recipe.name
-        assert recipe.reproduces is not None and recipe.reproduces.protocol == recipe.protocol.short()
+        if recipe.reproduces is None:  # no published figure for this setup: none is quoted
+            assert "miex" in recipe.data.sources(), recipe.name
+            continue
+        assert recipe.reproduces.protocol == recipe.protocol.short()
 
 
 def test_overrides() -> None:

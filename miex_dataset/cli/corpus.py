@@ -55,6 +55,8 @@ class CorpusCommand:
     root_optional: bool = False
     examples: tuple[str, ...] = ()
     """Extra example command lines for --help (after the plain one)."""
+    holds: str = "frames"
+    """What the written table's ``frames`` are (:data:`miex_dataset.corpora.clips.TABLE_INPUTS`)."""
 
     def dests(self) -> list[str]:
         return [kwargs.get("dest", flags[0].lstrip("-").replace("-", "_")) for flags, kwargs in self.arguments]
@@ -135,6 +137,21 @@ CORPORA: tuple[CorpusCommand, ...] = (
          (("--identity-from",), {"choices": ("image", "folder"), "default": "image",
                                  "help": "one identity per image (default) or the parent folder's name"})),
     ),
+    CorpusCommand(
+        "flow-images", "a composite flow-image release: one 28x28 u/v/strain PNG per clip (STSTNet, HTNet, ...)",
+        "flat: ROOT/<subject>_<clip> .png (a space before .png, as released) + --labels CSV with the header\n"
+        "dataset,sub,filename_o,label (0 negative, 1 positive, 2 surprise);\n"
+        "LOSO: ROOT/<subject>/u_test/<label>/<file>.png and ROOT/<subject>/u_train/<label>/<file>.png\n"
+        "(--labels optional: the dataset is inferred from sub01 / 006 / s01 spellings).\n"
+        "Each row of the table is one clip whose flow image training reads as it is (no flow is recomputed).",
+        ((("--labels",), {"metavar": "CSV", "help": "label CSV (dataset,sub,filename_o,label); needed for flat"}),
+         (("--layout",), {"choices": ("auto", "flat", "loso"), "default": "auto",
+                          "help": "release layout (default: auto-detected)"})),
+        examples=("miex corpus flow-images release/STSNet_whole_norm_u_v_os --labels combined_3_class2.csv "
+                  "--out flows.parquet",
+                  "miex corpus flow-images release/norm_u_v_os --out flows.parquet            # LOSO layout",),
+        holds="flow-images",
+    ),
 )
 # fmt: on
 
@@ -184,7 +201,7 @@ def reader_options(command: CorpusCommand, args: argparse.Namespace) -> dict[str
     return options
 
 
-SHEET_OPTIONS = ("sheet", "casme2_sheet", "samm_sheet", "gt")
+SHEET_OPTIONS = ("sheet", "casme2_sheet", "samm_sheet", "gt", "labels")
 """Options that name an input file; ``--out`` may never be one of them."""
 
 
@@ -244,6 +261,6 @@ def run(args: argparse.Namespace) -> int:
             f"`miex corpus {command.name} --help` shows{' and that its sheet is this corpus' if has_sheet else ''}",
             file=args.root,
         )
-    path = write_clip_table(frame, out)
+    path = write_clip_table(frame, out, holds=command.holds)
     print(f"\nwrote {len(frame)} clips to {path}")
     return 0

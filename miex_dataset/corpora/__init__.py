@@ -24,6 +24,7 @@ _READER_PATHS: dict[str, str] = {
     "mmew": "mmew:read_mmew",
     "sequences": "sequences:read_sequences",
     "faces": "faces:read_faces",
+    "flow-images": "flow_images:read_flow_images",
 }
 
 

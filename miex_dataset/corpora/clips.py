@@ -99,8 +99,16 @@ def duplicate_keys(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
     return sorted({tuple(x) for x in frame.loc[dup, ["dataset", "subject", "clip"]].itertuples(index=False)})
 
 
-def write_clip_table(frame: pd.DataFrame, path: str | PathLike[str]) -> Path:
+FRAMES, FLOW_IMAGES = "frames", "flow-images"
+TABLE_INPUTS: tuple[str, ...] = (FRAMES, FLOW_IMAGES)
+"""What a clip table's ``frames`` hold: video frames (onset, apex, ... indexed by ``onset``/``apex``), or one
+composite flow image per clip (:mod:`miex_dataset.corpora.flow_images`). Stored in the parquet metadata."""
+INPUT_KEY = b"miex.input"
+
+
+def write_clip_table(frame: pd.DataFrame, path: str | PathLike[str], *, holds: str = FRAMES) -> Path:
     """Write a clip table as parquet (atomic rename). Duplicate (dataset, subject, clip) keys are an error.
+    ``holds`` says what the frame paths are (:data:`TABLE_INPUTS`).
 
     Frame paths (relative to the current folder, or absolute) are stored by the rule of :mod:`miex_dataset.paths`:
     relative to the table's folder when inside it, else absolute, so the table works from any folder."""
@@ -109,8 +117,10 @@ def write_clip_table(frame: pd.DataFrame, path: str | PathLike[str]) -> Path:
         raise MiexInputError(f"duplicate clips in clip table: {duplicates[:5]}", file=path)
     path = Path(path)
     stored = frame[list(CLIP_COLUMNS)].assign(frames=[store_paths(frames, path.parent) for frames in frame["frames"]])
+    if holds not in TABLE_INPUTS:
+        raise ValueError(f"holds must be one of {TABLE_INPUTS}, got {holds!r}")
     schema = clip_table_schema()
-    schema = schema.with_metadata(with_paths_rule(schema.metadata))
+    schema = schema.with_metadata({**with_paths_rule(schema.metadata), INPUT_KEY: holds.encode()})
     arrow = pa.Table.from_pandas(stored, schema=schema, preserve_index=False)
     with atomic_path(path) as temporary:
         pq.write_table(arrow, temporary)
@@ -132,6 +142,13 @@ def read_clip_table(path: str | PathLike[str]) -> pd.DataFrame:
     frame["frames"] = [resolve_paths(frames, path.parent, legacy=legacy) for frames in frame["frames"]]
     frame["frame_numbers"] = frame["frame_numbers"].map(lambda values: [int(v) for v in values])
     return frame
+
+
+def table_holds(path: str | PathLike[str]) -> str:
+    """What the clip table at ``path`` holds: ``frames`` (every table written before flow images existed) or
+    ``flow-images``."""
+    metadata = pq.read_schema(path).metadata or {}
+    return metadata.get(INPUT_KEY, FRAMES.encode()).decode()
 
 
 def check_clip_frames(

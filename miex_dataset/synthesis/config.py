@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MiexInputError
 from ..generators import GENERATORS
+from ..generators.nuisance import NUISANCE_PRESETS
 from ..plan.build import PlanConfig
 from ..sources import SOURCES, PoolConfig
 
@@ -206,6 +207,10 @@ class SynthesisConfig:
     batch_size: int = option(32, group="rendering", type=int, help="samples per generator call (default: %(default)s)")
     device: str | None = option(group="rendering", help="torch device (default: this rank's GPU if any, else cpu)")
     compile: bool = option(False, group="rendering", help="torch.compile the GANimation generator")
+    nuisance: str = option("off", group="rendering", choices=tuple(NUISANCE_PRESETS),
+                           help="recording nuisance between onset and apex, seeded per sample: head motion, light "
+                           "change, blur and sensor noise (default: %(default)s; real: calibrated on the MEGC2019 "
+                           "flow release, docs/reference.md §Nuisance between onset and apex)")  # fmt: skip
     # output (what the rows look like; where the folder goes is OutputOptions)
     shard_size: int = option(1000, group="output", type=int, help="samples per parquet shard (default: %(default)s)")
     image_format: str = option("png", group="output", choices=("png", "jpeg"),
@@ -275,7 +280,8 @@ class SynthesisConfig:
         workers = {} if self.encode_workers is None else {"encode_workers": self.encode_workers}
         return EngineConfig(shard_size=self.shard_size, batch_size=self.batch_size, size=self.size,
                             encoding=Encoding(self.image_format, self.jpeg_quality), device=self.device,
-                            strict=self.strict, overwrite=overwrite, **workers)  # fmt: skip
+                            strict=self.strict, overwrite=overwrite, nuisance=self.nuisance,
+                            **workers)  # fmt: skip
 
     def generator_arguments(self) -> tuple[str | None, dict[str, Any]]:
         """``(pretrained, options)`` for ``load_generator(self.generator, pretrained, **options)``."""

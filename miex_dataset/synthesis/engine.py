@@ -36,6 +36,7 @@ from ..errors import MiexInputError
 from ..fileio import LOCK_NAME, OutputLock, read_json, write_json_atomic
 from ..fileio import guard_output_folder as guard_folder
 from ..generators.base import FaceGenerator
+from ..generators.nuisance import nuisance_preset
 from ..plan.build import plan_fields
 from ..sources.triplet import to_arrow, write_parquet
 from .config import DEFAULT_OUT, SynthesisConfig, default_of
@@ -69,6 +70,8 @@ class EngineConfig:
     """Unusable faces are an error instead of a reported skip."""
     overwrite: bool = False
     """Replace an output folder that holds a different run (default: refuse, so nothing is lost)."""
+    nuisance: str = default_of(SynthesisConfig, "nuisance")
+    """Preset of recording nuisance applied to every rendered pair (``off``: frames as the generator made them)."""
 
     def __post_init__(self) -> None:
         """Refuse impossible settings before any input is read or any file is written."""
@@ -79,6 +82,7 @@ class EngineConfig:
         if self.encode_workers < 1:
             raise MiexInputError(f"--encode-workers must be at least 1, got {self.encode_workers}",
                                  field="encode_workers")  # fmt: skip
+        nuisance_preset(self.nuisance)  # an unknown preset is refused here, naming the known ones
 
 
 @dataclass
@@ -142,7 +146,7 @@ RUN_PARTS: dict[str, str] = {
     "faces": "the face pixels or landmarks",
     "generator": "the generator settings",
     "weights": "the generator weights",
-    "options": "the rendering options (shard size, face size, image format, batch size, device type)",
+    "options": "the rendering options (shard size, face size, image format, batch size, device type, nuisance)",
 }
 """What the run fingerprint covers, each part as a digest, and how a change of it is named to the user."""
 
@@ -156,6 +160,9 @@ def run_parts(
     device_type = torch.device(getattr(generator, "device", device)).type
     options = {"shard_size": config.shard_size, "size": config.size, "encoding": asdict(config.encoding),
                "video": is_video(plan), "batch_size": config.batch_size, "device": device_type}  # fmt: skip
+    nuisance = nuisance_preset(config.nuisance)
+    if nuisance.active:  # its magnitudes, not its name; absent when off, so runs made before it keep their identity
+        options["nuisance"] = nuisance.to_json()
     return {"plan": plan_digest(plan), "faces": faces.content_digest(), "generator": _json_digest(generator.config),
             "weights": weights_digest(generator), "options": _json_digest(options)}  # fmt: skip
 
@@ -298,7 +305,7 @@ def synthesize(
             tqdm(total=sum(s.stop - s.start for s in todo), unit="sample", desc="synthesize",
                  disable=not state.is_local_main_process or not todo, dynamic_ncols=True) as bar,
             Renderer(generator, faces, batch_size=config.batch_size, device=device, encoding=config.encoding,
-                     encode_workers=config.encode_workers) as renderer,
+                     encode_workers=config.encode_workers, nuisance=config.nuisance) as renderer,
         ):  # fmt: skip
             for shard in todo:
                 written.append(_render_shard(shard, plan, renderer, features, out, keys[shard.name], bar))
@@ -340,7 +347,9 @@ def _write_run_state(
     video = is_video(plan)
     table = to_arrow(plan[[f.name for f in plan_fields(video)]], plan_fields(video), plan_params)
     write_parquet(table, out / PLAN_NAME)
+    nuisance = {"preset": config.nuisance, **nuisance_preset(config.nuisance).to_json()}
     settings = {"fingerprint": fingerprint, "parts": parts, "shards": shards, "samples": len(plan),
-                "generator": generator.config, "engine": {**asdict(config), "encoding": asdict(config.encoding)},
+                "generator": generator.config,
+                "engine": {**asdict(config), "encoding": asdict(config.encoding), "nuisance": nuisance},
                 "plan_params": plan_params}  # fmt: skip
     write_json_atomic(out / STATE_DIR / RUN_NAME, settings)

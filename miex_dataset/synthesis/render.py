@@ -26,6 +26,8 @@ from PIL import Image
 from ..errors import MiexInputError
 from ..generators.base import FaceGenerator
 from ..generators.grid import to_uint8
+from ..generators.nuisance import Nuisance, apply_nuisance_sequence, nuisance_preset
+from ..plan.seeds import keyed_rng
 from .faces import FaceBank
 from .schema import TEXT_COLUMNS
 
@@ -104,6 +106,7 @@ class Renderer:
         device: str | torch.device = "cpu",
         encoding: Encoding | None = None,
         encode_workers: int | None = None,
+        nuisance: Nuisance | str = "off",
     ) -> None:
         if batch_size < 1:
             raise MiexInputError(f"batch size must be >= 1, got {batch_size}", field="batch_size")
@@ -112,6 +115,7 @@ class Renderer:
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.encoding = encoding or Encoding()
+        self.nuisance = nuisance_preset(nuisance)
         self.generator_json = json.dumps(generator.config, sort_keys=True, separators=(",", ":"))
         encode_workers = default_encode_workers() if encode_workers is None else max(1, encode_workers)
         self.pool = ThreadPoolExecutor(max_workers=encode_workers, thread_name_prefix="miex-encode")
@@ -172,9 +176,13 @@ class Renderer:
         aus = torch.from_numpy(np.ascontiguousarray(targets.transpose(1, 0, 2).reshape(-1, targets.shape[-1])))
         output = self.generator(faces, aus.to(self.device), **kwargs)
         frames = to_uint8(output).reshape(steps, count, *output.shape[2:], output.shape[1])
+        samples = [np.ascontiguousarray(frames[:, i]) for i in range(count)]
+        if self.nuisance.active:  # per sample, from the sample's own seed: the bytes do not depend on the batching
+            samples = [np.stack(apply_nuisance_sequence(list(sample), self.nuisance, keyed_rng(int(seed), "nuisance")))
+                       for sample, seed in zip(samples, batch["seed"], strict=True)]  # fmt: skip
         self.timings.generate += time.perf_counter() - began
         self.timings.frames += count * steps
-        return [np.ascontiguousarray(frames[:, i]) for i in range(count)]
+        return samples
 
     def _encode_many(self, frames: np.ndarray) -> list[dict[str, Any]]:
         return [self.encoding.encode(frame) for frame in frames]

@@ -4,12 +4,13 @@ Importing this package registers every family, after which ``AutoModelForImageCl
 loads any saved miex recognizer.
 """
 
-from . import apexme, branches, dtscnn, offapexnet, ststnet
+from . import apexme, branches, dtscnn, htnet, offapexnet, ststnet
 from .apexme import ApexMEConfig, ApexMEForMicroExpression
 from .base import RANDOM_INIT, InputSpec, MiexConfig, MiexPreTrainedModel
 from .branches import BranchesConfig, BranchesForMicroExpression
 from .dtscnn import DTSCNNConfig, DTSCNNForMicroExpression
 from .finetune import load_for_finetuning
+from .htnet import HTNetConfig, HTNetForMicroExpression
 from .offapexnet import OffApexNetConfig, OffApexNetForMicroExpression
 from .registry import config_class, create_config, create_model, list_models, model_class
 from .ststnet import STSTNetConfig, STSTNetForMicroExpression
@@ -22,6 +23,8 @@ __all__ = [
     "BranchesForMicroExpression",
     "DTSCNNConfig",
     "DTSCNNForMicroExpression",
+    "HTNetConfig",
+    "HTNetForMicroExpression",
     "InputSpec",
     "MiexConfig",
     "MiexPreTrainedModel",
@@ -35,6 +38,7 @@ __all__ = [
     "create_config",
     "create_model",
     "dtscnn",
+    "htnet",
     "list_models",
     "load_for_finetuning",
     "model_class",

@@ -37,7 +37,7 @@ class ApexMEConfig(MiexConfig):
         super().__post_init__(**kwargs)
 
     def input_spec(self) -> InputSpec:
-        return InputSpec(frames=("apex",)) if self.input_kind == "apex" else InputSpec(flow="uv_magnitude")
+        return InputSpec(frames=("apex",)) if self.input_kind == "apex" else InputSpec(flow="uv_strain")
 
 
 @register_model("apexme")

@@ -1,7 +1,12 @@
-"""STSTNet (Liong et al., FG 2019; docs/reference.md §Recognizers): u, v and optical strain stacked as a 3-channel
-28x28 input; three
-parallel 3x3 convs with 3/5/8 channels (ReLU, BatchNorm), 3x3/3 max-pool, 2x2 average pool, dropout, one FC.
-Padding 2, pools and the 5x5x16 FC input follow the authors' PyTorch release."""
+"""STSTNet (Liong et al., FG 2019; docs/reference.md §Recognizers): the composite flow image (u, v, optical strain,
+28x28) through three parallel 3x3 convs with 3/5/8 channels (ReLU, BatchNorm), a 3x3/3 max-pool, dropout, a 2x2
+average pool and one FC. Padding 2, the pools, the dropout after the max-pool and the 5x5x16 FC input follow the
+authors' PyTorch release.
+
+The three streams read the same input and every later operation is per channel, so they are computed as ONE
+convolution with 3 + 5 + 8 output channels, one 16-channel BatchNorm and one max-pool: the same function and
+gradients as three separate streams. In training that block runs as :class:`.fused_stem.ConvReluNormPool` (the same
+values and gradients, computed in cache-sized chunks), since STSTNet trains for hundreds of epochs per LOSO fold."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from torch import nn
 from transformers.modeling_outputs import ImageClassifierOutput
 
 from .base import InputSpec, MiexConfig, MiexPreTrainedModel
+from .fused_stem import ConvReluNormPool, MaskDropout
 from .registry import register_model
 
 
@@ -41,24 +47,18 @@ class STSTNetForMicroExpression(MiexPreTrainedModel):
 
     def __init__(self, config: STSTNetConfig) -> None:
         super().__init__(config)
-        self.branches = nn.ModuleList(
-            nn.Sequential(
-                nn.Conv2d(config.num_channels, width, 3, padding=2), nn.ReLU(inplace=True), nn.BatchNorm2d(width)
-            )
-            for width in config.branch_channels
-        )
-        self.pool = nn.Sequential(nn.MaxPool2d(3, stride=3, padding=1), nn.AvgPool2d(2, stride=2))
+        width = sum(config.branch_channels)
+        self.streams = ConvReluNormPool(config.num_channels, width, padding=2, pool=3, pool_padding=1)
+        self.pool = nn.Sequential(MaskDropout(config.classifier_dropout), nn.AvgPool2d(2, stride=2))
         self.build_head()
         self.post_init()
 
     def build_head(self) -> None:
         width = sum(self.config.branch_channels) * self.config.pooled_size**2
-        self.classifier = nn.Sequential(
-            nn.Dropout(self.config.classifier_dropout), nn.Linear(width, self.config.num_labels)
-        )
+        self.classifier = nn.Linear(width, self.config.num_labels)
 
     def forward(
         self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, **kwargs: Any
     ) -> ImageClassifierOutput:
-        features = torch.cat([self.pool(branch(pixel_values)) for branch in self.branches], dim=1)
+        features = self.pool(self.streams(pixel_values))
         return self.classification_output(self.classifier(features.flatten(1)), labels)

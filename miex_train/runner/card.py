@@ -155,6 +155,10 @@ def reproduction_note(recipe: Recipe, results: Mapping[str, Any]) -> str:
         differences.append(f"it was tested on {test.title} instead of {' + '.join(map(dataset_title, paper.datasets))}")
     if results["protocol"]["short"] != paper.protocol:
         differences.append(f"its protocol is {results['protocol']['short']} instead of {paper.protocol}")
+    folds = results["protocol"]["folds"]
+    defined = results["protocol"].get("folds_defined", folds)
+    if folds < defined:
+        differences.append(f"it ran {folds} of the protocol's {defined} folds (protocol.max_folds)")
     target = f"{paper.paper}: {paper.row}" + (f" ({paper.scores})" if paper.scores else "")
     if not differences:
         return f"This run reproduces {target}."

@@ -68,6 +68,10 @@ class Plan:
     stage_labels: list[list[str]]
     model_config: dict[str, Any]
     flow_fn: FlowFunction | None
+    flow_tensors: Any = None
+    """Flow recognizers: every source as model-ready tensors (:class:`.flow_run.FlowTensors`); folds train on those."""
+    folds_total: int = 0
+    """Folds the protocol defines; ``len(folds)`` of them run (``protocol.max_folds``)."""
     progress: bool = True
     """A step bar per stage and fold on stderr (off: log lines only)."""
 
@@ -179,7 +183,13 @@ def preflight(recipe: Recipe, *, overwrite: bool = False, push: bool = False) ->
     spec = probe.config.input_spec()
     if spec.flow:
         check_flow_method(recipe.data.flow_method, file=recipe.source)
+    check_flow_image_tables(recipe, sources, spec)
     folds = make_folds(recipe, sources)
+    total = len(folds)
+    if recipe.protocol.max_folds is not None and recipe.protocol.max_folds < total:
+        logger.warning("protocol.max_folds: running %d of %d folds (a smoke run: scores cover only those folds' "
+                       "test subjects)", recipe.protocol.max_folds, total)  # fmt: skip
+        folds = folds[: recipe.protocol.max_folds]
     protocol = recipe.protocol
     plans = [
         carve_validation(fold, sources.real, protocol.validation_fraction, protocol.validation_seed, index)
@@ -198,5 +208,28 @@ def preflight(recipe: Recipe, *, overwrite: bool = False, push: bool = False) ->
     if push and importlib.util.find_spec("miex_dataset.hub") is None:
         raise MiexInputError("--push-to-hub needs miex_dataset.hub, which this installation lacks")
     prepare_output(recipe, overwrite=overwrite)
-    flow_fn = FlowFunction(recipe.data.flow_method) if spec.flow else None
-    return Plan(recipe, sources, plans, stage_labels, config, flow_fn)
+    flow_fn = FlowFunction(recipe.data.flow_method) if spec.sequence else None
+    plan = Plan(recipe, sources, plans, stage_labels, config, flow_fn, folds_total=total)
+    if spec.flow and not spec.sequence:
+        from .flow_run import build_flow_tensors
+
+        if recipe.data.magnify is not None:
+            raise MiexInputError("data.magnify is not applied to flow images (the flow of a magnified pair is not a "
+                                 "micro-expression's flow); remove it for this flow recognizer", file=recipe.source,
+                                 field="data.magnify")  # fmt: skip
+        plan.flow_tensors = build_flow_tensors(plan, probe.config)
+    return plan
+
+
+def check_flow_image_tables(recipe: Recipe, sources: Sources, spec: Any) -> None:
+    """A flow-image clip table feeds flow recognizers only (it has no frames for the others)."""
+    from miex_dataset.corpora.clips import FLOW_IMAGES
+
+    if spec.flow and not spec.sequence:
+        return
+    for corpus in (sources.real, *sources.extra.values()):
+        if corpus.holds == FLOW_IMAGES:
+            where = "data.real.clips" if corpus.name == "real" else f"data.extra.{corpus.name}.clips"
+            raise MiexInputError(f"this clip table holds flow images, which {recipe.model.name} cannot read (it needs "
+                                 "video frames); train a flow recognizer (ststnet, offapexnet, htnet, apexme with "
+                                 "input_kind: flow) on it", file=recipe.source, field=where)  # fmt: skip

@@ -44,6 +44,7 @@ def protocol_info(plan: Plan) -> dict[str, Any]:
         "description": protocol.describe(),
         "short": protocol.short(),
         "folds": len(plan.folds),
+        "folds_defined": plan.folds_total or len(plan.folds),
         "k": protocol.k or None,
         "seed": protocol.seed,
         "stratify": protocol.stratify,
@@ -58,10 +59,15 @@ def stage_info(stage: StageSpec) -> dict[str, Any]:
             "effective_batch_size": per_device_batch(stage.training.batch_size, world) * world}  # fmt: skip
 
 
-def inputs_info(data: DataSpec) -> dict[str, Any]:
-    """How frames became model inputs: image sizes, flow method, motion magnification (``None``: off)."""
-    return {"resize": data.resize, "crop_size": data.crop_size, "flow_method": data.flow_method,
+def inputs_info(data: DataSpec, *, flow_images: bool = False) -> dict[str, Any]:
+    """How frames became model inputs: image sizes, flow method, motion magnification (``None``: off); for flow
+    recognizers, the composite flow image (docs/reference.md §Flow images)."""
+    info = {"resize": data.resize, "crop_size": data.crop_size, "flow_method": data.flow_method,
             "magnify": data.magnify.describe() if data.magnify is not None else None}  # fmt: skip
+    if flow_images:
+        info["representation"] = ("composite flow image: u, v, optical strain at 28x28, each channel min-max scaled "
+                                  "per image to 0..255, computed once per clip or pair")  # fmt: skip
+    return info
 
 
 def versions() -> dict[str, str]:
@@ -85,7 +91,7 @@ def results_payload(plan: Plan, results: Sequence[outputs.FoldResult]) -> dict[s
         "label_names": plan.label_names,
         "protocol": protocol_info(plan),
         "alignment": plan.sources.alignment_info(),
-        "inputs": inputs_info(recipe.data),
+        "inputs": inputs_info(recipe.data, flow_images=plan.flow_tensors is not None),
         "seeds": list(recipe.seeds),
         "stages": [stage_info(stage) for stage in recipe.stages],
         "world_size": world_size(),

@@ -20,7 +20,7 @@ from transformers import set_seed
 from ..data import with_model_inputs
 from ..memory import bound_heap, release_free_heap
 from ..models.base import MiexPreTrainedModel
-from . import outputs, report
+from . import flow_run, outputs, report
 from .cache import StageCache
 from .card import push_to_hub
 from .checks import WRITTEN, FlowFunction, Plan, build_model, preflight
@@ -133,21 +133,29 @@ def run(
         report.start_folder(plan)
     state.wait_for_everyone()
     if state.is_main_process:
-        logger.info("%d seed(s) x %d fold(s) to train%s; DataLoader workers per process: %s", len(recipe.seeds),
-                    len(plan.folds), " + the final model" if recipe.output.final_model else "",
-                    {stage.name: stage.training.num_workers for stage in recipe.stages})  # fmt: skip
+        where = (f"fold processes: {recipe.protocol.workers} (flow images in memory)" if plan.flow_tensors is not None
+                 else f"DataLoader workers per process: "
+                      f"{ {stage.name: stage.training.num_workers for stage in recipe.stages} }")  # fmt: skip
+        logger.info("%d seed(s) x %d fold(s) to train%s; %s", len(recipe.seeds), len(plan.folds),
+                    " + the final model" if recipe.output.final_model else "", where)  # fmt: skip
     started = time.perf_counter()
-    cache = StageCache(plan)
-    results = []
-    for seed in recipe.seeds:
-        for fold in plan.folds:
-            results.append(run_fold(plan, fold, seed, out, state, cache))
-            release_free_heap()
+    if plan.flow_tensors is not None:  # flow recognizers: tensors in memory, folds in parallel processes
+        results = flow_run.run_folds(plan, plan.flow_tensors, state)
+    else:
+        cache = StageCache(plan)
+        results = []
+        for seed in recipe.seeds:
+            for fold in plan.folds:
+                results.append(run_fold(plan, fold, seed, out, state, cache))
+                release_free_heap()
     payload = report.results_payload(plan, results)
     final_history = None
     model_dir = out / "model"
-    if recipe.output.final_model:
+    if recipe.output.final_model and plan.flow_tensors is not None:
+        model, counts, final_history = flow_run.train_final(plan, plan.flow_tensors)
+    elif recipe.output.final_model:
         model, _, counts, final_history = train_stages(plan, None, recipe.seeds[0], out / ".trainer", "final model")
+    if recipe.output.final_model:
         payload["final_model"] = {"path": "model", "seed": recipe.seeds[0], "train_counts": counts}
         parameters = sum(p.numel() for p in model.parameters())
         if state.is_main_process:

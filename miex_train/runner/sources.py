@@ -17,7 +17,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from miex_dataset.corpora.clips import read_clip_table
+from miex_dataset.corpora.clips import FLOW_IMAGES, FRAMES, read_clip_table, table_holds
 from miex_dataset.errors import MiexInputError
 from miex_dataset.sources.mae import apex_index
 
@@ -38,6 +38,8 @@ class Corpus:
     subjects: pd.DataFrame  # dataset, subject (and label) per row, for subject masks and folds
     table_subjects: set[Subject] = field(default_factory=set)  # every subject of the table, labelled or not
     alignment: AlignmentReport | None = None
+    holds: str = FRAMES
+    """``frames`` (onset/apex images) or ``flow-images`` (each row's ``onset`` is its composite flow image)."""
 
     @property
     def label_names(self) -> list[str]:
@@ -71,7 +73,11 @@ def load_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
     """Read a clip table, keep ``spec.datasets``, apply the label space and the frame choice, then align the clips
     that remain (:func:`miex_train.aligned_clips.align_table`: only clips that will be used are detected)."""
     table = read_clip_table(spec.clips)
+    holds = table_holds(spec.clips)
     where = f"data.{name}" if name == "real" else f"data.extra.{name}"
+    if holds == FLOW_IMAGES and (sequence or spec.frames == "early"):
+        raise MiexInputError("this clip table holds one flow image per clip (`miex corpus flow-images`): it has no "
+                             "frame sequence or early frames to read", file=spec.clips, field=where)  # fmt: skip
     if spec.datasets is not None:
         present = sorted(set(table["dataset"].astype(str)))
         missing = [d for d in spec.datasets if d not in present]
@@ -84,14 +90,18 @@ def load_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
         table = _early_apex(table, spec)
     # the index stays the table file's row number, so a missing frame is reported at its row in spec.clips
     table = labelled_clips(table) if spec.labels is None else _in_label_space(table, spec, where)
-    table, alignment = align_table(table, spec.alignment, sequence=sequence, on_missing_face=spec.on_missing_face,
-                                   table_file=spec.clips, where=where)  # fmt: skip
+    alignment = None
+    if holds == FRAMES:  # flow images were aligned before their flow was computed
+        table, alignment = align_table(table, spec.alignment, sequence=sequence,
+                                       on_missing_face=spec.on_missing_face, table_file=spec.clips,
+                                       where=where)  # fmt: skip
     dataset = (real_dataset(table, sequence=sequence, table_file=spec.clips) if spec.labels is None
                else _native_labels(table, spec, sequence))  # fmt: skip
     if len(dataset) == 0:
         raise MiexInputError("no labelled clips left (check datasets: and labels:)", file=spec.clips, field=where)
     subjects = dataset.select_columns(["dataset", "subject", "label"]).to_pandas()
-    return Corpus(name=name, dataset=dataset, subjects=subjects, table_subjects=table_subjects, alignment=alignment)
+    return Corpus(name=name, dataset=dataset, subjects=subjects, table_subjects=table_subjects, alignment=alignment,
+                  holds=holds)  # fmt: skip
 
 
 def _early_apex(table: pd.DataFrame, spec: RealSpec) -> pd.DataFrame:

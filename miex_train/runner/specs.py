@@ -49,6 +49,16 @@ def default_num_workers(limit: int = 4) -> int:
     return max(0, min(limit, cores // processes - 1))
 
 
+def default_fold_workers() -> int:
+    """Fold processes of a flow recognizer's cross-validation: this process's share of the machine's cores."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    return max(1, cores // processes)
+
+
 def frozen(cls: type) -> type:
     """Sections are frozen keyword-only dataclasses (declaration order = the order keys are listed in messages)."""
     return dataclass(frozen=True, kw_only=True)(cls)
@@ -206,6 +216,8 @@ class ProtocolSpec:
 
     ``validation_fraction`` > 0 carves that share of each fold's TRAINING subjects out as a validation split (never
     trained on, MiE-X samples derived from them excluded too); it only labels a "best epoch on validation" figure.
+    ``max_folds`` runs only the first folds (a smoke run; results and card say how many of how many ran).
+    ``workers``: processes that train the folds of a flow recognizer in parallel (default: the cores).
     """
 
     kind: ProtocolKind = setting(missing=f"missing protocol kind (one of {', '.join(PROTOCOLS)})")
@@ -216,6 +228,8 @@ class ProtocolSpec:
     validation_fraction: float = setting(0.0, key="validation.fraction", minimum=0.0, maximum=0.9)
     validation_seed: int = setting(0, key="validation.seed")
     absent: str = setting("exclude", choices=ABSENT_CHOICES)
+    max_folds: int | None = setting(None, minimum=1)
+    workers: int = setting(default_factory=default_fold_workers, minimum=1)
 
     def __post_init__(self) -> None:
         if self.kind == "kfold" and (self.k or 0) < 2:
