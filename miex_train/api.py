@@ -134,7 +134,8 @@ def train_recognizer(
     Args:
         train, eval: datasets with ``onset`` and ``apex`` images (or ``frames`` for video recognizers) and a
             ``ClassLabel`` ``label``; ``eval`` in the same classes. Other columns are ignored.
-        model: ``branches``, ``apexme``, ``ststnet``, ``offapexnet`` or ``dtscnn`` (:mod:`miex_train.models`).
+        model: ``branches``, ``apexme``, ``ststnet``, ``offapexnet``, ``htnet`` or ``dtscnn``
+            (:mod:`miex_train.models`).
         backbone: ImageNet ResNet weights for the encoders (a Hub id such as ``microsoft/resnet-18`` or a folder);
             ``None``: random initialisation.
         epochs, decay_epochs: epochs at ``learning_rate``, then epochs of linear decay to 0 (the paper: 10 + 10).

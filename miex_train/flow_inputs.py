@@ -11,7 +11,7 @@ strain, reduced to the channels the family reads (``uv``: u and v) and resized t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
@@ -28,25 +28,17 @@ FLOW_IMAGE_COLUMN = "pixel_values"
 """A dataset column that already holds composite flow images (a release read as a dataset, or one's own)."""
 
 
-def dataset_flow_images(
-    dataset: datasets.Dataset,
-    params: FlowParams,
-    *,
-    size: int = RELEASE_SIZE,
-    workers: int = 1,
-    cache_dir: Path | None = None,
-    desc: str = "flow images",
-) -> np.ndarray:
-    """(N, size, size, 3) uint8 flow images of every row: its ``pixel_values`` when it has them, else computed from
-    its ``onset`` and ``apex`` frames (cached)."""
+def dataset_flow_images(dataset: datasets.Dataset, params: FlowParams, **options: Any) -> np.ndarray:
+    """(N, H, W, 3) uint8 flow images of every row: its ``pixel_values`` when it has them, else computed from its
+    ``onset`` and ``apex`` frames through the cache (``options``: those of
+    :func:`~miex_dataset.faces.flow_cache.pairs_to_images`: ``size``, ``workers``, ``cache_dir``, ``desc``)."""
     if FLOW_IMAGE_COLUMN in dataset.column_names:
-        return column_flow_images(dataset, size=size)
+        return column_flow_images(dataset, size=options.get("size", RELEASE_SIZE))
     missing = [c for c in ("onset", "apex") if c not in dataset.column_names]
     if missing:
         raise MiexInputError(f"a flow recognizer needs {FLOW_IMAGE_COLUMN!r} (flow images) or 'onset' + 'apex' "
                              f"frames; this dataset has {dataset.column_names}", field=missing[0])  # fmt: skip
-    pairs = dataset_pairs(dataset)
-    return pairs_to_images(pairs, params, size=size, workers=workers, cache_dir=cache_dir, desc=desc)
+    return pairs_to_images(dataset_pairs(dataset), params, **options)
 
 
 def column_flow_images(dataset: datasets.Dataset, *, size: int = RELEASE_SIZE) -> np.ndarray:

@@ -7,27 +7,15 @@ Names follow the MEGC2019 releases: subjects ``sub01`` (CASME II), ``006`` (SAMM
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from miex_dataset.faces.flow_image import scale_per_channel, write_flow_png
+from miex_dataset.faces.flow_release import ReleaseEntry
 
 
-@dataclass(frozen=True)
-class FixtureClip:
-    dataset: str
-    subject: str
-    clip: str
-    label: int
-
-    @property
-    def file_name(self) -> str:
-        return f"{self.subject}_{self.clip} .png"
-
-
-def composite_clips(per_subject: int = 3, subjects: dict[str, list[str]] | None = None) -> list[FixtureClip]:
+def composite_clips(per_subject: int = 3, subjects: dict[str, list[str]] | None = None) -> list[ReleaseEntry]:
     """A small composite: two subjects per dataset by default, ``per_subject`` clips each, labels cycling 0..2."""
     subjects = subjects or {"casme2": ["sub01", "sub02"], "samm": ["006", "007"], "smic": ["s01", "s02"]}
     names = {"casme2": "EP02_{:02d}f", "samm": "{subject}_1_{n}", "smic": "{subject}_ne_{n:02d}"}
@@ -36,7 +24,7 @@ def composite_clips(per_subject: int = 3, subjects: dict[str, list[str]] | None 
         for subject in people:
             for n in range(per_subject):
                 clip = names[dataset].format(n + 1, subject=subject, n=n + 1)
-                clips.append(FixtureClip(dataset, subject, clip, (n + len(clips)) % 3))
+                clips.append(ReleaseEntry(dataset, subject, clip, (n + len(clips)) % 3))
     return clips
 
 
@@ -52,7 +40,7 @@ def flow_pattern(label: int, rng: np.random.Generator, size: int = 28) -> np.nda
     return scale_per_channel(field)
 
 
-def write_flat(root: Path, clips: list[FixtureClip], *, seed: int = 0, labels_name: str = "labels.csv") -> Path:
+def write_flat(root: Path, clips: list[ReleaseEntry], *, seed: int = 0, labels_name: str = "labels.csv") -> Path:
     """``root/<subject>_<clip> .png`` for every clip and ``root.parent/labels_name``; returns the CSV's path."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -64,7 +52,7 @@ def write_flat(root: Path, clips: list[FixtureClip], *, seed: int = 0, labels_na
     return labels
 
 
-def write_loso(root: Path, clips: list[FixtureClip], *, seed: int = 0) -> Path:
+def write_loso(root: Path, clips: list[ReleaseEntry], *, seed: int = 0) -> Path:
     """``root/<subject>/u_test/<label>/`` holds the subject's clips, ``u_train/<label>/`` everyone else's."""
     rng = np.random.default_rng(seed)
     images = {clip: flow_pattern(clip.label, rng) for clip in clips}

@@ -33,6 +33,7 @@ from ..faces.flow_image import RELEASE_SIZE, read_flow_png
 from .clips import Clip
 from .common import Corpus, DuplicateGuard, name_problem, new_report, progress, require_root
 from .labels import label_name
+from .megc2019 import GroundTruthRow
 from .report import ValidationReport
 
 LABEL_COLUMNS = ("dataset", "sub", "filename_o", "label")
@@ -50,17 +51,9 @@ DATASET_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 """A dataset column value: the composite's casme2 / samm / smic, or any plain lower-case name (``miex`` exports)."""
 
 
-@dataclass(frozen=True)
-class LabelRow:
-    row: int
-    dataset: str
-    subject: str
-    clip: str
-    label: int
-
-    @property
-    def file_stem(self) -> str:
-        return f"{self.subject}_{self.clip}"
+def file_stem(row: GroundTruthRow) -> str:
+    """A label row's release file name without ``.png`` and the releases' trailing space: ``<sub>_<filename_o>``."""
+    return f"{row.subject}_{row.clip}"
 
 
 def release_stem(path: Path) -> str:
@@ -73,7 +66,7 @@ def dataset_of_subject(subject: str) -> str | None:
     return next((name for name, pattern in SUBJECT_PATTERNS if pattern.fullmatch(subject)), None)
 
 
-def read_labels(path: str | PathLike[str], report: ValidationReport) -> list[LabelRow]:
+def read_labels(path: str | PathLike[str], report: ValidationReport) -> list[GroundTruthRow]:
     """The label CSV (header ``dataset,sub,filename_o,label``; extra columns ignored); bad rows are reported with
     their line number and field."""
     path = Path(path)
@@ -112,7 +105,7 @@ def read_labels(path: str | PathLike[str], report: ValidationReport) -> list[Lab
         if problem or not value["sub"] or not value["filename_o"]:
             report.add(problem or "empty subject or clip", file=path, row=number, field="filename_o")
             continue
-        rows.append(LabelRow(number, dataset, value["sub"], value["filename_o"], int(value["label"])))
+        rows.append(GroundTruthRow(number, dataset, value["sub"], value["filename_o"], int(value["label"])))
     return rows
 
 
@@ -136,7 +129,9 @@ def png_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".png")
 
 
-def read_flat(root: Path, labels: list[LabelRow], labels_file: Path, report: ValidationReport, size: int) -> list[Clip]:
+def read_flat(
+    root: Path, labels: list[GroundTruthRow], labels_file: Path, report: ValidationReport, size: int
+) -> list[Clip]:
     files: dict[str, Path] = {}
     for path in png_files(root):
         stem = release_stem(path)
@@ -149,13 +144,13 @@ def read_flat(root: Path, labels: list[LabelRow], labels_file: Path, report: Val
         if guard.is_duplicate((row.dataset, row.subject, row.clip), report, file=labels_file, row=row.row,
                               field="filename_o"):  # fmt: skip
             continue
-        path = files.get(row.file_stem)
+        path = files.get(file_stem(row))
         name = f"{row.subject}/{row.clip}"
         if path is None:
-            report.add(f"label without file: no {row.file_stem!r} .png in {root}", file=labels_file, row=row.row,
+            report.add(f"label without file: no {file_stem(row)!r} .png in {root}", file=labels_file, row=row.row,
                        field="filename_o", clip=name)  # fmt: skip
             continue
-        used.add(row.file_stem)
+        used.add(file_stem(row))
         if check_image(path, report, clip=name, size=size):
             clips.append(flow_clip(row.dataset, row.subject, row.clip, path, row.label))
     for stem, path in sorted(files.items()):
@@ -196,10 +191,10 @@ def loso_files(root: Path, report: ValidationReport) -> list[LosoFile]:
 
 
 def read_loso(
-    root: Path, labels: list[LabelRow] | None, labels_file: Path | None, report: ValidationReport, size: int
+    root: Path, labels: list[GroundTruthRow] | None, labels_file: Path | None, report: ValidationReport, size: int
 ) -> list[Clip]:
     files = loso_files(root, report)
-    by_stem = {row.file_stem: row for row in labels} if labels is not None else None
+    by_stem = {file_stem(row): row for row in labels} if labels is not None else None
     tests: dict[str, LosoFile] = {}
     for item in files:
         if item.split != SPLIT_TEST:

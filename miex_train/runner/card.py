@@ -36,11 +36,12 @@ MODEL_DESCRIPTIONS = {
     "ststnet": "shallow triple-stream net on optical flow u, v and strain (Liong et al., FG 2019)",
     "offapexnet": "two-stream CNN on onset-apex optical flow (Gan et al., 2019)",
     "dtscnn": "dual temporal scale 3-D CNN on flow sequences (Peng et al., 2017)",
+    "htnet": "hierarchical transformer over four facial areas of the onset-apex flow image (Wang et al., 2024)",
 }
 
 
 MODEL_TITLES = {"branches": "Branches", "apexme": "ApexME", "ststnet": "STSTNet", "offapexnet": "OFF-ApexNet",
-                "dtscnn": "DTSCNN"}  # fmt: skip
+                "dtscnn": "DTSCNN", "htnet": "HTNet"}  # fmt: skip
 DATASET_TITLES = {"casme2": "CASME II", "casme": "CASME", "samm": "SAMM", "smic": "SMIC", "mmew": "MMEW",
                   "ckplus": "CK+", "miex": "MiE-X"}  # fmt: skip
 COMPOSITES: dict[frozenset[str], tuple[str, str]] = {frozenset({"casme2", "samm", "smic"}): ("compmie", "CompMiE")}

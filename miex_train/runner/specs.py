@@ -116,7 +116,7 @@ def _backbone(reader: Reader, value: Any, where: str, got: dict[str, Any]) -> st
 
 @frozen
 class ModelSpec:
-    name: str = setting(missing="missing model name (e.g. branches, apexme, ststnet, offapexnet)")
+    name: str = setting(missing="missing model name (e.g. branches, apexme, ststnet, offapexnet, htnet)")
     backbone: str | None = setting(None, parse=_backbone)
     config: Mapping[str, Any] = setting(default_factory=dict, what="model config fields")
 
