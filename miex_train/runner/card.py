@@ -26,6 +26,7 @@ from miex_dataset.cards import render_template
 from miex_dataset.errors import MiexInputError
 from miex_dataset.magnify import Magnification
 
+from ..models import model_class
 from .recipe import Recipe, TrainingSpec
 
 CARD_TEMPLATE = "model_card.md"
@@ -247,12 +248,21 @@ def _hyperparameters(recipe: Recipe, world: int) -> str:
         values = [str(getattr(stage.training, key)) for key in keys]
         lines.append(f"| {stage.name} | " + " | ".join(values) + " |")
     data = recipe.data
+    spec = model_class(recipe.model.name).config_class(**recipe.model.config).input_spec()
+    inputs = (
+        "Inputs: each clip's or MiE-X pair's composite flow image (u, v and optical strain at 28 x 28, each channel "
+        "min-max scaled per image to 0-255; docs/reference.md §Flow images), computed once, no augmentation; data "
+        "shuffled every epoch."
+        if spec.flow and not spec.sequence
+        else f"Inputs: shorter side resized to {data.resize}, training augmentation random rotation ±10°, colour "
+        f"jitter 0.2 and a random {data.crop_size} crop; evaluation resize + centre crop."
+    )
     lines += [
         "",
-        f"Inputs: shorter side resized to {data.resize}, training augmentation random rotation ±10°, colour jitter "
-        f"0.2 and a random {data.crop_size} crop; evaluation resize + centre crop. `batch_size` is the global batch "
-        f"({world} process{'es' if world > 1 else ''}). Learning rate constant for `epochs`, then linear decay to 0 "
-        "over `decay_epochs`. Seeds: " + ", ".join(map(str, recipe.seeds)) + ".",
+        f"{inputs} `batch_size` is the global batch ({world} process{'es' if world > 1 else ''}). Learning rate "
+        "constant for `epochs`, then linear decay to 0 over `decay_epochs`. Seeds: "
+        + ", ".join(map(str, recipe.seeds))
+        + ".",
         "",
         _magnification(data.magnify),
     ]
