@@ -210,8 +210,10 @@ def model_inputs(
 ) -> ModelInputs:
     """A ``Dataset.set_transform`` function: batch of rows -> the model's keyword inputs plus ``labels``.
 
-    RGB inputs get :class:`TrainTransform` (seeded) when ``train`` else :class:`EvalTransform`. Flow inputs are
-    computed with ``flow_fn`` and resized without augmentation (random crops would move the flow field).
+    RGB inputs get :class:`TrainTransform` (seeded) when ``train`` else :class:`EvalTransform`. A flow pair becomes
+    its composite flow image (docs/reference.md §Flow images) with ``flow_fn``'s flow; sequences become flow between
+    consecutive frames; no augmentation (random crops would move the flow field). Training flow recognizers on many
+    pairs goes through :mod:`miex_train.flow_inputs` instead, which computes each image once.
     ``magnify`` (off by default) replaces the apex, or every frame of a sequence, by its Eulerian magnification
     relative to the onset before anything else sees it, for real clips and MiE-X alike (docs/reference.md
     §Motion magnification).
@@ -283,9 +285,19 @@ def _rgb(image: Any) -> np.ndarray:
 
 
 def _flow_input(onset: Any, apex: Any, flow_fn: FlowFn, spec: InputSpec, default_size: int) -> torch.Tensor:
-    onset_grey, apex_grey = (to_tensor(image).mean(0).numpy() for image in (onset, apex))
-    u, v = (torch.as_tensor(np.asarray(c, dtype=np.float32)) for c in flow_fn(onset_grey, apex_grey))
-    return resize_square(flow_channels(u, v, spec.flow), spec.flow_size or default_size)
+    """One pair -> its composite flow image as the model reads it (docs/reference.md §Flow images): the same
+    representation the recipe runner and :func:`miex_train.train_recognizer` compute once per pair."""
+    import cv2
+
+    from miex_dataset.faces.flow_image import flow_to_image
+
+    from .flow_inputs import model_tensor
+
+    # OpenCV's luminance, as the cached path's optical_flow converts: the pipeline's flow gives the same image
+    onset_grey, apex_grey = (cv2.cvtColor(_rgb(image), cv2.COLOR_RGB2GRAY) / 255.0 for image in (onset, apex))
+    u, v = flow_fn(onset_grey, apex_grey)
+    image = flow_to_image(np.stack([np.asarray(u, dtype=np.float32), np.asarray(v, dtype=np.float32)], axis=-1))
+    return model_tensor(image[None], spec, spec.flow_size or default_size)[0]
 
 
 def _flow_sequence(frames: Sequence[Any], flow_fn: FlowFn, spec: InputSpec, default_size: int) -> torch.Tensor:

@@ -189,3 +189,21 @@ def test_the_loop_follows_the_stage_schedule_and_is_seeded() -> None:
     expected = [1e-2 * stable_then_linear(epoch * steps, stable=stable, total=steps * 5) for epoch in range(5)]
     assert [h["learning_rate"] for h in history] == pytest.approx(expected)
     assert all(h["grad_norm"] >= 0 for h in history)
+
+
+def test_the_on_the_fly_transform_gives_the_cached_paths_tensor(tmp_path: Path) -> None:
+    """The app's classifier and other users of `model_inputs` see exactly what training on cached images saw."""
+    from miex_dataset.faces.flow import FlowParams
+    from miex_train.data import model_inputs
+    from miex_train.flow_inputs import dataset_flow_images, model_tensor
+    from miex_train.models import create_config
+    from miex_train.runner.checks import FlowFunction
+
+    pairs = datasets.load_from_disk(str(write_miex(tmp_path / "miex", [("casme2", "sub01")], per_subject=3)))
+    for name in ("ststnet", "offapexnet"):
+        config = create_config(name)
+        spec = config.input_spec()
+        cached = model_tensor(dataset_flow_images(pairs, FlowParams(method="farneback")), spec, spec.flow_size)
+        live = pairs.with_transform(model_inputs(config, train=False, flow_fn=FlowFunction("farneback")))
+        for row in range(len(pairs)):
+            assert torch.equal(live[row]["pixel_values"], cached[row])

@@ -9,6 +9,7 @@ carry a leading space, optional blocks (gaze, pose, landmarks, shape) shift posi
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
@@ -24,11 +25,14 @@ _ID_COLUMNS = ("frame", "face_id", "face", "timestamp")
 _HEADER_LINE = 1  # rows are reported as 1-based line numbers of the file; the header is line 1
 
 
-def read_openface_csv(path: str | PathLike[str], *, keep_failed: bool = False) -> pd.DataFrame:
+def read_openface_csv(
+    path: str | PathLike[str], *, keep_failed: bool = False, keep_text: Sequence[str] = ()
+) -> pd.DataFrame:
     """Read one OpenFace CSV into a frame table with canonical ``AU01 … AU45`` intensity columns (0 to 5).
 
     The result keeps whichever of ``frame``, ``face_id``, ``face``, ``timestamp`` the file has, plus
-    ``confidence`` and ``success`` when present, and the 17 intensity columns. Rows with ``success == 0`` are
+    ``confidence`` and ``success`` when present, the 17 intensity columns, and the columns named in ``keep_text``
+    that the file has, as stripped text (a judge's file-name or tool column). Rows with ``success == 0`` are
     failed tracks whose AUs are meaningless: they are dropped unless ``keep_failed`` and their number is logged and
     stored in ``result.attrs["failed_rows"]``. Each kept row's 1-based line number is in ``result["line"]``.
     """
@@ -70,6 +74,9 @@ def read_openface_csv(path: str | PathLike[str], *, keep_failed: bool = False) -
     for column in ("frame", "face_id", "face", "success"):
         if column in table:
             table[column] = table[column].astype(np.int64)
+    for column in keep_text:
+        if column in raw.columns and column not in table:
+            table[column] = raw[column].str.strip()
     table = table.rename(columns={f"{name}_r": name for name in AU_NAMES})
     table[list(AU_NAMES)] = table[list(AU_NAMES)].astype(np.float32)
     table.insert(0, "line", table.index.to_numpy() + _HEADER_LINE + 1)

@@ -8,7 +8,8 @@ Examples:
 Per AU it reports: correlation and slope of judged change against the requested intensity, the change at the top
 intensity, whether every face's sweep is monotonic, the delivered landmark motion (re-detected / intended) and the
 leak into every other AU (declared anatomical couplings are marked). The report names its judge and the judge's
-blind spots (docs/reference.md §Warp generator).
+blind spots (docs/reference.md §Warp generator): the built-in geometry judge is a self-consistency check of the
+motion model; OpenFace 2.2, the reference, joins through files (``--export DIR``, then ``--judgement CSV ...``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,16 @@ examples:
   miex eval-generator --generator warp --out reports/warp.json --intensities 0 2.5 5   # the astronaut, ~10 s on CPU
   miex eval-generator --generator warp --faces pool/ --out reports/warp.json           # a `miex faces` output folder
   miex eval-generator --generator ganimation --checkpoint run/generator --faces pool/ --out reports/gan.json
+  miex eval-generator --generator warp --faces pool/ --out reports/warp.json --export renders/   # + every render
+  miex eval-generator --judgement renders/openface --export renders/ --out reports/openface.json  # OpenFace's CSVs
 
 writes the report JSON (--out), a PNG grid of the sweeps (--grid) and prints a per-AU summary; the report names its
-judge and the judge's blind spots.
+judge and the judge's blind spots. --export DIR also writes every input face and render as PNG with manifest.csv and
+prints the OpenFace 2.2 commands that judge them; --judgement reads the CSVs they write (no rendering).
 """
+DEFAULT_INTENSITIES = (0, 1, 2, 3, 4, 5)
+RENDER_OPTIONS = ("generator", "checkpoint", "faces", "grid", "judge", "intensities", "aus")
+"""Options that only shape a rendering run (refused with --judgement rather than silently ignored)."""
 
 
 def writable_output(path: Path, option: str) -> Path:
@@ -59,8 +66,11 @@ def grid_output(args: argparse.Namespace, out: Path) -> Path:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from ..aus.schema import AU_NAMES
+
     parser.epilog = EPILOG
-    parser.add_argument("--generator", choices=("warp", "ganimation"), required=True)
+    parser.add_argument("--generator", choices=("warp", "ganimation"), help="the generator to render with (needed "
+                        "unless --judgement)")  # fmt: skip
     parser.add_argument("--checkpoint", help="GANimation: save_pretrained folder or official/replicate .pth")
     parser.add_argument("--faces", help="face pool folder (`miex faces` output), its crops/, or a folder of aligned "
                         "crops (default: the skimage astronaut)")  # fmt: skip
@@ -72,26 +82,40 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--judge",
         choices=("geometry", "blendshapes"),
-        default="geometry",
         help="how frames are re-measured (default: geometry; see the report's judge entry)",
     )
-    parser.add_argument("--intensities", type=float, nargs="+", default=[0, 1, 2, 3, 4, 5])
+    parser.add_argument("--intensities", type=float, nargs="+", help="levels of each sweep (default: 0 1 2 3 4 5)")
+    parser.add_argument("--aus", nargs="+", choices=AU_NAMES, metavar="AU",
+                        help="sweep only these AUs (default: all 17; a prototype needs all its AUs)")  # fmt: skip
+    parser.add_argument("--export", metavar="DIR", help="write every input face and render as PNG with manifest.csv "
+                        "(for OpenFace); with --judgement: the export its CSVs judged")  # fmt: skip
+    parser.add_argument("--judgement", nargs="+", metavar="CSV", help="OpenFace-format AU CSVs (or folders of them) "
+                        "of an --export DIR's renders: score them instead of rendering")  # fmt: skip
     parser.add_argument("--no-appearance", action="store_true", help="warp: no wrinkle/furrow shading")
     parser.add_argument("--device", help="torch device (default: cuda when available)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.judgement:
+        return run_judgement(args)
     from ..generators import load_generator
     from ..generators.fidelity import astronaut_face, evaluate_generator, load_faces, summary, write_report
     from ..generators.mediapipe_face import close_shared_analyzer
 
     # every input and output is checked before the long work, and inputs before any output folder is made
+    if args.generator is None:
+        raise MiexInputError("--generator is required (or --judgement CSV ... --export DIR to score a judge's CSVs)",
+                             field="--generator")  # fmt: skip
     out = guard_output_file(args.out, option="--out")
     grid = grid_output(args, out)
     if args.size < 16:
         raise MiexInputError(f"--size must be at least 16 pixels, got {args.size}", field="--size")
     if args.faces is not None:
         load_faces(args.faces, 16, args.max_faces)  # a bad --faces fails before the generator loads
+    if args.export is not None:
+        from ..generators.external_judge import check_export_folder
+
+        check_export_folder(args.export)
     if args.generator == "warp":
         generator = load_generator("warp", appearance=not args.no_appearance)
     else:
@@ -101,11 +125,37 @@ def run(args: argparse.Namespace) -> int:
     size = getattr(generator, "image_size", None) or args.size
     faces = astronaut_face(size) if args.faces is None else load_faces(args.faces, size, args.max_faces)
     try:
-        report = evaluate_generator(generator, faces, intensities=args.intensities, grid_path=grid,
-                                    judge=args.judge, grid_faces=args.grid_faces)  # fmt: skip
+        report = evaluate_generator(generator, faces, intensities=args.intensities or DEFAULT_INTENSITIES,
+                                    grid_path=grid, judge=args.judge or "geometry", grid_faces=args.grid_faces,
+                                    aus=args.aus, export=args.export)  # fmt: skip
     finally:
         close_shared_analyzer()  # MediaPipe's landmarker is closed here, success or error, never at interpreter exit
     write_report(report, out)
     print(summary(report))
     print(f"report -> {out}, grid -> {grid}")
+    if args.export is not None:
+        from ..generators.external_judge import export_instructions
+
+        print(f"renders -> {args.export} (manifest.csv)")
+        print(export_instructions(Path(args.export), len(faces)))
+    return 0
+
+
+def run_judgement(args: argparse.Namespace) -> int:
+    """``--judgement CSV ... --export DIR``: score a previous export from the CSVs a judge wrote; nothing renders."""
+    from ..generators.external_judge import judge_export
+    from ..generators.fidelity import summary, write_report
+
+    given = [f"--{name.replace('_', '-')}" for name in RENDER_OPTIONS if getattr(args, name) is not None]
+    if given:
+        raise MiexInputError(f"{', '.join(given)}: for rendering, not for --judgement (which scores a previous "
+                             "export)", field=given[0])  # fmt: skip
+    if args.export is None:
+        raise MiexInputError("--judgement needs --export DIR: the export whose renders the CSVs judged",
+                             field="--export")  # fmt: skip
+    out = guard_output_file(args.out, option="--out")
+    report = judge_export(args.export, args.judgement)
+    write_report(report, writable_output(out, "--out"))
+    print(summary(report))
+    print(f"report -> {out}")
     return 0

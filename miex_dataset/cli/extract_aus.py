@@ -5,18 +5,22 @@ SRC is an image, a folder of images (or frames), or a clip table from ``miex cor
 Backends: ``mediapipe`` -- ``--method geometry`` (default: landmark motion explained by the FACS motion model; a clip's
 frames are measured as change from its onset frame, so a micro-expression's AUs are the expression, not the resting
 face) or ``--method blendshapes`` (the older proxy) -- UNCALIBRATED unless ``--calibration``; or ``openface`` (CSVs
-made elsewhere: the paper-exact path). docs/reference.md §AU extraction says what each AU measures.
+made elsewhere: the paper-exact path). ``--openface-layout DIR`` prepares OpenFace's input instead of measuring: the
+clips' aligned frames in ``DIR/<dataset>/<subject>/<clip>/`` with a manifest, and the commands to run.
+docs/reference.md §AU extraction says what each AU measures.
 
 Examples:
   miex extract-aus clips.parquet --out aus.parquet                  # onset/apex of every clip, change from onset
   miex extract-aus photos/ --out photo_aus.parquet                  # single images: compared with resting norms
   miex extract-aus clips.parquet --backend openface --openface-dir of/ --out aus.parquet
+  miex extract-aus clips.parquet --openface-layout of/              # frames for OpenFace; prints its commands
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..errors import MiexInputError
 from ..faces.align import DEFAULT_SIZE
@@ -28,6 +32,7 @@ examples:
   miex extract-aus clips.parquet --out aus.parquet                  # onset/apex of every clip, change from onset
   miex extract-aus photos/ --out photo_aus.parquet                  # single images: compared with resting norms
   miex extract-aus clips.parquet --backend openface --openface-dir of/ --out aus.parquet
+  miex extract-aus clips.parquet --openface-layout of/              # frames for OpenFace; prints its commands
 then: miex au-pool --mie-clips clips.parquet --mie-aus aus.parquet --expert 500 --out au_pool.parquet
 """
 MIN_SIZE = 32
@@ -37,7 +42,7 @@ MIN_SIZE = 32
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     parser.add_argument("source", metavar="SRC", help="image, image/frame folder, or clip table (.parquet)")
-    parser.add_argument("--out", required=True, metavar="AUS.parquet", help="output AU table")
+    parser.add_argument("--out", metavar="AUS.parquet", help="output AU table (required unless --openface-layout)")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing --out that is not an AU table made by miex"
     )
@@ -57,7 +62,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", metavar="CAL.json", help="per-AU linear calibration of the mediapipe estimate")
     parser.add_argument(
         "--openface-dir", metavar="DIR",
-        help="OpenFace CSVs: <image stem>.csv per image, or <clip>.csv per clip (FeatureExtraction on its frames)",
+        help="OpenFace CSVs: <image stem>.csv per image, <clip>.csv per clip (FeatureExtraction on its frames), or "
+        "the CSVs of an --openface-layout (found through its manifest); with --openface-layout: where OpenFace will "
+        "write them (default: the layout folder)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--openface-layout", metavar="DIR",
+        help="clip tables: write the aligned onset/apex frames (all with --all-frames) for OpenFace into "
+        "DIR/<dataset>/<subject>/<clip>/ with a manifest, print the OpenFace commands and the read-back; no AU table",
     )  # fmt: skip
     parser.add_argument("--all-frames", action="store_true", help="measure every frame of each clip")
     parser.add_argument(
@@ -69,9 +81,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_common_options(parser)
 
 
-def _check_inputs(args: argparse.Namespace) -> None:
-    """Before any worker starts: a readable SRC, a sane worker count, an --out that destroys nothing."""
-    from ..aus.table import AU_TABLE_KIND, guard_table_output
+def _check_source(args: argparse.Namespace) -> Path:
+    """A readable SRC and a sane worker count."""
     from ..fileio import read_parquet
 
     source = Path(args.source)
@@ -81,7 +92,51 @@ def _check_inputs(args: argparse.Namespace) -> None:
         read_parquet(source, "clip table", columns=[])  # a corrupt table is one clear line, not a pyarrow traceback
     if args.workers < 1:
         raise MiexInputError(f"--workers must be >= 1, got {args.workers}")
+    return source
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Before any worker starts: a readable SRC, a sane worker count, an --out that destroys nothing."""
+    from ..aus.table import AU_TABLE_KIND, guard_table_output
+
+    source = _check_source(args)
+    if args.out is None:
+        raise MiexInputError("--out AUS.parquet is required (unless --openface-layout DIR)", field="--out")
     guard_table_output(args.out, AU_TABLE_KIND, inputs=[source], overwrite=args.overwrite)
+
+
+def _lay_out(args: argparse.Namespace) -> int:
+    """``--openface-layout DIR``: the clips' aligned frames for OpenFace, its commands, and the read-back."""
+    import shlex
+
+    from ..faces.extract import is_clip_table
+    from ..faces.openface_layout import COMMANDS_FILE, LAYOUT_MANIFEST, lay_out_clips
+
+    if not is_clip_table(_check_source(args)):
+        raise MiexInputError("--openface-layout lays out a clip table's clips: give the clip table `miex corpus` "
+                             "wrote", file=args.source)  # fmt: skip
+    measuring = {"--backend openface": args.backend == "openface", "--calibration": bool(args.calibration),
+                 "--method": args.method != "geometry", "--reference": args.reference != "onset"}  # fmt: skip
+    refused = [option for option, given in measuring.items() if given]
+    if refused:
+        raise MiexInputError(f"{', '.join(refused)}: for measuring, not for --openface-layout (which only prepares "
+                             "OpenFace's input; read its CSVs back with --backend openface --openface-dir)",
+                             field=refused[0])  # fmt: skip
+    folder = Path(args.openface_layout)
+    csv_dir = Path(args.openface_dir) if args.openface_dir else folder
+    manifest, report, commands = lay_out_clips(args.source, folder, csv_dir=csv_dir, all_frames=args.all_frames,
+                                               size=args.size, model_path=resolve_model(args))  # fmt: skip
+    print(report.render())
+    if manifest.empty:
+        raise MiexInputError(f"no frame was laid out ({len(report)} problem(s) listed above)", file=args.source)
+    clips = manifest.groupby(["dataset", "subject", "clip"]).ngroups
+    print(f"{len(manifest)} frame(s) of {clips} clip(s) -> {folder} ({LAYOUT_MANIFEST}, {COMMANDS_FILE})")
+    print("run OpenFace 2.2 on every clip folder (one CSV per clip):")
+    print("\n".join(f"  {line}" for line in commands))
+    read_back = ["miex", "extract-aus", args.source, "--backend", "openface", "--openface-dir", str(csv_dir),
+                 "--out", args.out or "aus.parquet"] + (["--all-frames"] if args.all_frames else [])  # fmt: skip
+    print(f"then read the CSVs back into an AU table:\n  {shlex.join(read_back)}")
+    return 0
 
 
 def _nothing_measured(args: argparse.Namespace, report_lines: int, clips: bool) -> MiexInputError:
@@ -90,7 +145,11 @@ def _nothing_measured(args: argparse.Namespace, report_lines: int, clips: bool) 
     if report_lines == 0:
         what = "the clip table has no clips" if clips else "SRC holds no images (jpg, png, bmp, webp)"
         return MiexInputError(f"nothing to measure: {what}", file=args.source)
-    if args.backend == "openface":
+    from ..faces.openface_layout import LAYOUT_MANIFEST, has_layout
+
+    if args.backend == "openface" and clips and has_layout(args.openface_dir):
+        check = f"that the CSVs {LAYOUT_MANIFEST} names exist (run the FeatureExtraction commands the layout printed)"
+    elif args.backend == "openface":
         check = f"that {args.openface_dir} holds one OpenFace CSV per {'clip (<clip>.csv)' if clips else 'image'}"
     elif clips:
         check = (
@@ -107,8 +166,14 @@ def _nothing_measured(args: argparse.Namespace, report_lines: int, clips: bool) 
 def run(args: argparse.Namespace) -> int:
     from ..faces.au_extract import Calibration
     from ..faces.extract import Backend, extract_aus, is_clip_table
+    from ..faces.openface_layout import has_layout, read_layout_aus
 
+    if args.openface_layout:
+        return _lay_out(args)
     _check_inputs(args)
+    if args.backend == "openface" and has_layout(args.openface_dir) and is_clip_table(Path(args.source)):
+        table, report = read_layout_aus(args.source, args.out, args.openface_dir, all_frames=args.all_frames)
+        return _finish(args, table, report, "openface")
     if args.backend == "openface":
         if not args.openface_dir:
             raise MiexInputError("--backend openface needs --openface-dir DIR (the CSVs OpenFace wrote)")
@@ -126,9 +191,16 @@ def run(args: argparse.Namespace) -> int:
     table, report = extract_aus(
         args.source, args.out, backend=backend, all_frames=args.all_frames, size=args.size, workers=args.workers
     )
+    return _finish(args, table, report, backend.extractor_name())
+
+
+def _finish(args: argparse.Namespace, table: Any, report: Any, extractor: str) -> int:
+    """Print the report and what was measured; nothing measured is exit 2."""
+    from ..faces.extract import is_clip_table
+
     print(report.render())
     if table.empty:
         raise _nothing_measured(args, len(report), is_clip_table(Path(args.source)))
-    names = ", ".join(sorted(set(table["extractor"]))) or backend.extractor_name()
+    names = ", ".join(sorted(set(table["extractor"]))) or extractor
     print(f"{len(table)} row(s) measured with {names} -> {args.out}")
     return 0

@@ -175,7 +175,9 @@ class OpenFaceAUReader:
 
     Layout of ``openface_dir``: ``<image stem>.csv`` per image (FaceLandmarkImg: the first face is used), or
     ``<clip>.csv`` per clip folder (FeatureExtraction run on the clip's frame folder: OpenFace numbers the frames it
-    read 1..N in file-name order, so the frame at position ``i`` of the clip is OpenFace ``frame == i + 1``).
+    read 1..N in file-name order, so the frame at position ``i`` of the clip is OpenFace ``frame == i + 1``). A folder
+    prepared by ``miex extract-aus --openface-layout`` says where each frame went in its manifest instead
+    (:mod:`.openface_layout`).
     """
 
     name = "openface"
@@ -192,13 +194,14 @@ class OpenFaceAUReader:
     def image_aus(self, image: str | PathLike[str]) -> np.ndarray:
         """AUs of a single image from ``<stem>.csv``; raise :class:`MiexInputError` naming the missing file/row."""
         csv = self.root / f"{Path(image).stem}.csv"
-        return self._row(csv, None)
+        return self.frame_aus(csv, None)
 
     def clip_aus(self, clip: str, position: int) -> np.ndarray:
         """AUs of the frame at 0-based ``position`` of ``clip`` from ``<clip>.csv`` (OpenFace frame position+1)."""
-        return self._row(self.root / f"{clip}.csv", position + 1)
+        return self.frame_aus(self.root / f"{clip}.csv", position + 1)
 
-    def _row(self, csv: Path, frame: int | None) -> np.ndarray:
+    def frame_aus(self, csv: Path, frame: int | None) -> np.ndarray:
+        """AUs of OpenFace ``frame`` (1-based, sorted-file order) of ``csv``, or of its first row when None."""
         table = self._table(csv)
         rows = table if frame is None or "frame" not in table else table[table["frame"] == frame]
         if rows.empty:

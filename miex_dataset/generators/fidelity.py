@@ -8,8 +8,10 @@ Judges (each a different instrument, each with blind spots the report names):
 - ``blendshapes``: MediaPipe's blendshape head (docs/reference.md §AU extraction), as change from the input face:
   a separately trained network, but fed by the same landmark mesh; cheekSquint and noseSneer are nearly dead.
 
-Neither replaces an OpenFace-grade appearance judge; use ``miex extract-aus --backend openface`` on the grid frames
-for that.
+Neither replaces OpenFace 2.2, the reference (an AU intensity in MiE-X means what OpenFace 2.2 reads): it joins
+through files, never as a dependency. ``evaluate_generator(..., export=DIR)`` writes every render with a manifest,
+and :mod:`.external_judge` scores the OpenFace-format CSVs a judge wrote for them (``miex eval-generator --export``,
+``--judgement``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image
 
@@ -41,6 +44,15 @@ JUDGES: dict[str, str] = {
     "spots: driven by the same landmark mesh; cheekSquint (AU06) and noseSneer (AU09) barely respond; reads resting "
     "state (hence change, not level).",
 }
+JUDGE_LABELS: dict[str, str] = {
+    "geometry": "geometry judge: a self-consistency check of the motion model (it inverts the warp's own motion "
+    "model; it cannot validate it)",
+    "blendshapes": "blendshapes judge: MediaPipe's blendshape head, an uncalibrated proxy on the same landmark mesh "
+    "(not a reference)",
+}
+"""What every report and summary says its judge is, first."""
+LEAK_THRESHOLD = 0.3
+"""Judged change of another AU at the top intensity listed as a leak (declared couplings listed apart)."""
 
 EMOTIONS: dict[str, tuple[str, ...]] = {
     "happiness": ("AU06", "AU12"),
@@ -141,12 +153,19 @@ class Judge:
         return result, points
 
 
-def _targets(intensities: Sequence[float]) -> tuple[list[str], np.ndarray]:
-    """Row labels and AU vectors: every single AU, then every emotion, at each intensity (row-major)."""
-    labels = list(AU_NAMES) + list(EMOTIONS)
-    vectors = [au_vector(**{au: v}) for au in AU_NAMES for v in intensities]
-    vectors += [au_vector(**dict.fromkeys(aus, v)) for aus in EMOTIONS.values() for v in intensities]
-    return labels, np.stack(vectors)
+def sweep_plan(intensities: Sequence[float], aus: Sequence[str] = AU_NAMES) -> tuple[pd.DataFrame, np.ndarray]:
+    """What is rendered on every face, in order: each AU of ``aus`` swept over ``intensities``, then each emotion
+    prototype whose AUs are all in ``aus``, swept the same way. Returns the rows (``kind`` "sweep" or "emotion",
+    ``label`` the AU or emotion, ``intensity``) and their requested 17-AU vectors (rows x 17)."""
+    rows, vectors = [], []
+    for au in aus:
+        rows += [("sweep", au, float(v)) for v in intensities]
+        vectors += [au_vector(**{au: v}) for v in intensities]
+    for emotion, members in EMOTIONS.items():
+        if set(members) <= set(aus):
+            rows += [("emotion", emotion, float(v)) for v in intensities]
+            vectors += [au_vector(**dict.fromkeys(members, v)) for v in intensities]
+    return pd.DataFrame(rows, columns=["kind", "label", "intensity"]), np.stack(vectors)
 
 
 def _fit(requested: np.ndarray, measured: np.ndarray) -> dict[str, float | None]:
@@ -159,7 +178,8 @@ def _fit(requested: np.ndarray, measured: np.ndarray) -> dict[str, float | None]
     return {"correlation": correlation, "slope": slope, "n": len(x)}
 
 
-def _identity(frames: torch.Tensor, face: torch.Tensor) -> tuple[list[float], list[float]]:
+def identity_scores(frames: torch.Tensor, face: torch.Tensor) -> tuple[list[float], list[float]]:
+    """PSNR (dB) and SSIM of every frame against ``face`` (frames identical to it are left out)."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     reference = to_uint8(face[None])[0]
@@ -181,82 +201,152 @@ def evaluate_generator(
     judge: str = "geometry",
     grid_faces: int = 4,
     progress: bool = True,
+    aus: Sequence[str] | None = None,
+    export: str | PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Sweep every single AU and emotion prototype on every face; report per AU correlation, slope, change at the
-    top intensity, monotonicity, delivered landmark motion and the leak into the other AUs. ``progress``: a bar on
-    stderr over every judged frame (faces x AU/emotion sweeps x intensities)."""
+    """Sweep every single AU (or only ``aus``) and emotion prototype on every face; report per AU correlation, slope,
+    change at the top intensity, monotonicity, delivered landmark motion and the leak into the other AUs.
+    ``progress``: a bar on stderr over every judged frame (faces x AU/emotion sweeps x intensities). ``export``: a
+    folder that receives every render and input face as PNG with a manifest, for an external judge
+    (:mod:`.external_judge`)."""
     from tqdm.auto import tqdm
 
     judge_tool = Judge(judge)
-    labels, targets = _targets(intensities)
-    steps = len(intensities)
+    plan, targets = sweep_plan(intensities, AU_NAMES if aus is None else aus)
+    model = getattr(generator, "motion", None)
+    couplings = model.couplings() if model is not None else {}
+    exporter = None
+    if export is not None:
+        from .external_judge import RenderExport
+
+        info = {"generator": generator.name, "generator_config": generator.config, "declared_couplings": couplings}
+        exporter = RenderExport(export, plan, targets, faces=len(faces), size=faces.shape[-1], info=info)
     requested, measured = [], []
     delivered: dict[str, dict[str, list[float]]] = {au: {"landmarks": [], "pixels": []} for au in AU_NAMES}
     psnr, ssim, grid_rows = [], [], []
-    bar = tqdm(total=len(faces) * len(targets), desc=f"eval-generator {len(faces)} face(s) x {len(labels)} sweeps",
+    sweeps = plan.label.nunique()
+    bar = tqdm(total=len(faces) * len(targets), desc=f"eval-generator {len(faces)} face(s) x {sweeps} sweeps",
                unit="frame", disable=not progress)  # fmt: skip
     with bar:
         for number, face in enumerate(faces):
             bar.set_postfix_str(f"face {number + 1}/{len(faces)}")
-            _evaluate_face(
-                generator,
-                judge_tool,
-                face,
-                number,
-                targets,
-                steps,
-                bar.update,
+            frames = _evaluate_face(
+                generator, judge_tool, face, number, plan, targets, bar.update,
                 (requested, measured, delivered, psnr, ssim),
-                grid_rows if number < grid_faces else None,
-            )
-    requested_all, measured_all = np.concatenate(requested), np.concatenate(measured)
-    position = np.arange(len(requested_all)) % len(targets)
-    single = position < NUM_AUS * steps
-    top = np.isclose(requested_all.max(axis=1), max(intensities)) & single
-    fidelity, leaks = {}, {}
-    for i, au in enumerate(AU_NAMES):
-        rows = single & (position // steps == i)
-        entry = _fit(requested_all[rows, i], measured_all[rows, i])
-        at_top = measured_all[rows & top]
-        entry["change_at_top"] = _mean(list(at_top[:, i][np.isfinite(at_top[:, i])]))
-        entry["monotonic"] = _monotonic(measured_all[rows, i].reshape(-1, steps))
+            )  # fmt: skip
+            if number < grid_faces:
+                grid_rows.append(frames)
+            if exporter is not None:
+                exporter.add(number, face, frames)
+    if exporter is not None:
+        exporter.finish()
+    rows = pd.concat([plan.assign(face=number) for number in range(len(faces))], ignore_index=True)
+    scores = score_sweeps(rows, np.concatenate(requested), np.concatenate(measured), tolerance=0.05)
+    for au, entry in scores["au_fidelity"].items():
         entry["delivered_motion"] = _mean(delivered[au]["landmarks"])
         entry["delivered_motion_pixels"] = _mean(delivered[au]["pixels"])
-        fidelity[au] = entry
-        leaks[au] = {
-            other: _round(np.nanmean(at_top[:, j])) for j, other in enumerate(AU_NAMES) if j != i and len(at_top)
-        }
-    emotions = {}
-    for e, (emotion, aus) in enumerate(EMOTIONS.items()):
-        rows = position // steps == NUM_AUS + e
-        columns = [AU_INDEX[au] for au in aus]
-        emotions[emotion] = _fit(requested_all[rows][:, columns].ravel(), measured_all[rows][:, columns].ravel())
     if grid_path is not None and grid_rows:
-        _save_grid(grid_rows, labels, intensities, grid_path)
-    correlations = [v["correlation"] for v in fidelity.values() if v["correlation"] is not None]
-    model = getattr(generator, "motion", None)
+        _save_grid(grid_rows, list(dict.fromkeys(plan.label)), intensities, grid_path)
+    judge_block = {"name": judge, "label": JUDGE_LABELS[judge], "description": JUDGES[judge]}
+    return build_report(
+        generator.name, generator.config, judge_block, faces=len(faces), intensities=intensities, scores=scores,
+        couplings=couplings, identity=(psnr, ssim),
+        grid=None if grid_path is None else str(grid_path),
+        export=None if export is None else str(export),
+    )  # fmt: skip
+
+
+def build_report(
+    generator: str, config: Any, judge: dict[str, Any], *, faces: int, intensities: Sequence[float],
+    scores: dict[str, Any], couplings: dict[str, dict[str, str]], identity: tuple[list[float], list[float]],
+    **extra: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """The report of any judge: who judged what, :func:`score_sweeps`' scores, the leaks at or above
+    :data:`LEAK_THRESHOLD` (declared couplings apart) and identity (PSNR/SSIM of every render against its input);
+    ``extra`` keys follow."""
+    psnr, ssim = identity
     return {
-        "generator": generator.name,
-        "generator_config": generator.config,
-        "judge": {"name": judge, "description": JUDGES[judge]},
-        "faces": len(faces),
+        "generator": generator,
+        "generator_config": config,
+        "judge": judge,
+        "faces": faces,
         "intensities": [float(v) for v in intensities],
-        "au_fidelity": fidelity,
-        "mean_correlation": float(np.mean(correlations)) if correlations else None,
-        "leaks_at_top": leaks,
-        "declared_couplings": model.couplings() if model is not None else {},
-        "emotions": emotions,
+        **scores,
+        "declared_couplings": couplings,
+        "leaks": leak_list(scores["leaks_at_top"], couplings),
         "identity": {"psnr_db": _mean(psnr), "ssim": _mean(ssim), "frames": len(psnr), "region": "whole frame"},
-        "grid": None if grid_path is None else str(grid_path),
+        **extra,
     }
 
 
+def score_sweeps(rows: pd.DataFrame, requested: np.ndarray, measured: np.ndarray, *, tolerance: float) -> dict:
+    """Scores of judged renders: ``rows`` says what each render is (``face``, ``kind``, ``label``, ``intensity``,
+    as :func:`sweep_plan`), ``requested`` and ``measured`` (rows x 17) what was asked and what the judge read as
+    change from the same face's input (NaN where it read nothing).
+
+    Per swept AU: Pearson r and slope of judged against requested (pooled over faces and levels), the mean change at
+    the top intensity, monotonicity per face (the judged change never drops by more than ``tolerance`` as the level
+    rises, over the frames the judge read) and the mean change of every other AU at the top intensity (the
+    leak row). Per emotion prototype: r over its own AUs and over all 17 (``all_aus``); ``expert_agreement`` pools
+    every prototype render's 17 cells."""
+    kinds, labels = rows["kind"].to_numpy(), rows["label"].to_numpy()
+    levels, face_of = rows["intensity"].to_numpy(dtype=float), rows["face"].to_numpy()
+    top = np.isclose(levels, levels[kinds == "sweep"].max()) if (kinds == "sweep").any() else np.zeros(len(rows), bool)
+    fidelity, leaks = {}, {}
+    for au in dict.fromkeys(labels[kinds == "sweep"]):
+        i = AU_INDEX[au]
+        mask = (kinds == "sweep") & (labels == au)
+        entry = _fit(requested[mask, i], measured[mask, i])
+        at_top = measured[mask & top]
+        entry["change_at_top"] = _mean(list(at_top[:, i][np.isfinite(at_top[:, i])]))
+        per_face = []
+        for face in dict.fromkeys(face_of[mask]):
+            sweep = mask & (face_of == face)
+            per_face.append(_monotonic(measured[sweep, i][np.argsort(levels[sweep], kind="stable")], tolerance))
+        known = [value for value in per_face if value is not None]
+        entry["monotonic"] = all(known) if known else None
+        entry["monotonic_faces"] = per_face
+        entry["monotonic_count"] = sum(value is True for value in per_face)
+        fidelity[au] = entry
+        leaks[au] = {other: _round(np.nanmean(at_top[:, j]) if np.isfinite(at_top[:, j]).any() else math.nan)
+                     for j, other in enumerate(AU_NAMES) if j != i and len(at_top)}  # fmt: skip
+    emotions = {}
+    for emotion in dict.fromkeys(labels[kinds == "emotion"]):
+        mask = (kinds == "emotion") & (labels == emotion)
+        columns = [AU_INDEX[au] for au in EMOTIONS[emotion]]
+        emotions[emotion] = _fit(requested[mask][:, columns].ravel(), measured[mask][:, columns].ravel())
+        emotions[emotion]["all_aus"] = _fit(requested[mask].ravel(), measured[mask].ravel())
+    prototypes = kinds == "emotion"
+    correlations = [v["correlation"] for v in fidelity.values() if v["correlation"] is not None]
+    return {
+        "au_fidelity": fidelity,
+        "mean_correlation": float(np.mean(correlations)) if correlations else None,
+        "monotonic_tolerance": tolerance,
+        "leaks_at_top": leaks,
+        "emotions": emotions,
+        "expert_agreement": _fit(requested[prototypes].ravel(), measured[prototypes].ravel()) if emotions else None,
+    }
+
+
+def leak_list(leaks: dict[str, dict[str, float | None]], couplings: dict[str, dict[str, str]],
+              threshold: float = LEAK_THRESHOLD) -> dict[str, Any]:  # fmt: skip
+    """Every leak at or above ``threshold`` as ``{"au", "into", "change"}``, declared couplings of the motion model
+    listed apart from undeclared ones."""
+    found: dict[str, list[dict[str, Any]]] = {"declared": [], "undeclared": []}
+    for au, row in leaks.items():
+        for other, value in row.items():
+            if value is not None and value >= threshold:
+                kind = "declared" if other in couplings.get(au, {}) else "undeclared"
+                found[kind].append({"au": au, "into": other, "change": value})
+    return {"threshold": threshold, **found}
+
+
 def _evaluate_face(
-    generator: FaceGenerator, judge: Judge, face: torch.Tensor, number: int, targets: np.ndarray, steps: int,
-    on_frame: Callable[[], object], results: tuple[list, list, dict, list, list], grid_rows: list | None,
-) -> None:  # fmt: skip
+    generator: FaceGenerator, judge: Judge, face: torch.Tensor, number: int, plan: pd.DataFrame, targets: np.ndarray,
+    on_frame: Callable[[], object], results: tuple[list, list, dict, list, list],
+) -> torch.Tensor:  # fmt: skip
     """Render every target on one face and append its judged change, delivered motion and identity scores to
-    ``results`` (requested, measured, delivered, psnr, ssim); its frames go to ``grid_rows`` when given."""
+    ``results`` (requested, measured, delivered, psnr, ssim); return the frames."""
     requested, measured, delivered, psnr, ssim = results
     neutral = judge.measure(face)
     if neutral is None:
@@ -265,35 +355,33 @@ def _evaluate_face(
     if generator.needs_landmarks:
         kwargs["landmarks"] = torch.from_numpy(neutral.landmarks)[None].expand(len(targets), -1, -1)
     frames = generator(face[None].expand(len(targets), -1, -1, -1), targets, seed=0, **kwargs)
-    if grid_rows is not None:
-        grid_rows.append(frames)
     judged, redetected = judge.change(frames, neutral, on_frame)
     requested.append(targets)
     measured.append(judged)
-    _delivered_motion(generator, face, frames, neutral.landmarks, targets, redetected, steps, delivered)
-    face_psnr, face_ssim = _identity(frames, face)
+    _delivered_motion(generator, face, frames, neutral.landmarks, targets, redetected, plan, delivered)
+    face_psnr, face_ssim = identity_scores(frames, face)
     psnr += face_psnr
     ssim += face_ssim
+    return frames
 
 
 def _round(value: float) -> float | None:
     return None if not math.isfinite(float(value)) else round(float(value), 3)
 
 
-def _monotonic(sweeps: np.ndarray, tolerance: float = 0.05) -> bool | None:
-    """Every face's judged change never drops by more than ``tolerance`` as the intensity rises."""
-    finite = np.isfinite(sweeps).all(axis=1)
-    if not finite.any():
-        return None
-    return bool((np.diff(sweeps[finite], axis=1) >= -tolerance).all())
+def _monotonic(sweep: np.ndarray, tolerance: float) -> bool | None:
+    """The judged change of one face's sweep (ordered by level) never drops by more than ``tolerance`` as the level
+    rises, over the frames the judge read (None when it read fewer than two)."""
+    read = sweep[np.isfinite(sweep)]
+    return None if len(read) < 2 else bool((np.diff(read) >= -tolerance).all())
 
 
 def _delivered_motion(
     generator: FaceGenerator, face: torch.Tensor, frames: torch.Tensor, neutral: np.ndarray, targets: np.ndarray,
-    redetected: list[np.ndarray | None], steps: int, out: dict[str, dict[str, list[float]]],
+    redetected: list[np.ndarray | None], plan: pd.DataFrame, out: dict[str, dict[str, list[float]]],
 ) -> None:  # fmt: skip
-    """Delivered motion at the top intensity of each single-AU sweep, by two instruments (only for generators that
-    say where landmarks should go):
+    """Delivered motion at the top intensity of each single-AU sweep of ``plan``, by two instruments (only for
+    generators that say where landmarks should go):
 
     - ``landmarks``: re-detected landmark motion projected on the intended motion (all moving landmarks; inherits
       the landmarker's shape prior, which under-follows brows, cheeks and nose);
@@ -308,8 +396,9 @@ def _delivered_motion(
     frame = face_frame(neutral)
     before = to_uint8(face[None])[0]
     iod = frame.interocular
-    for a, au in enumerate(AU_NAMES):
-        row = a * steps + steps - 1
+    sweeps = plan[plan["kind"] == "sweep"]
+    for au, levels in sweeps.groupby("label", sort=False)["intensity"]:
+        row = int(levels.idxmax())  # the top of this AU's sweep
         if au == "AU45":
             continue
         aimed = generator.targets(torch.from_numpy(neutral)[None], torch.from_numpy(targets[row : row + 1]))[0].numpy()
@@ -344,20 +433,46 @@ def _save_grid(rows: list[torch.Tensor], labels: list[str], intensities: Sequenc
 
 
 def summary(report: dict[str, Any]) -> str:
-    """A readable table of the report."""
-    header = f"{'AU':<5} {'r':>6} {'slope':>6} {'d@top':>6} {'mono':>5} {'motion':>7} {'pixels':>7}  leaks >= 0.5"
-    lines = [f"{report['generator']} judged by {report['judge']['name']} on {report['faces']} face(s)", header]
+    """A readable table of the report, under the name and label of its judge."""
+    judge, couplings = report["judge"], report["declared_couplings"]
+    motion = any("delivered_motion" in entry for entry in report["au_fidelity"].values())
+    threshold = report.get("leaks", {}).get("threshold", LEAK_THRESHOLD)
+    header = f"{'AU':<5} {'r':>6} {'slope':>6} {'d@top':>6} {'mono':>5}"
+    header += f" {'motion':>7} {'pixels':>7}" if motion else ""
+    lines = [f"{report['generator']} judged by {judge['name']} on {report['faces']} face(s)",
+             f"judge: {judge.get('label', judge['name'])}", f"{header}  leaks >= {threshold:g}"]  # fmt: skip
     for au, entry in report["au_fidelity"].items():
-        leaks = [f"{k}{'*' if k in report['declared_couplings'].get(au, {}) else ''} {v:.1f}"
-                 for k, v in report["leaks_at_top"].get(au, {}).items() if v is not None and v >= 0.5]  # fmt: skip
-        lines.append(f"{au:<5} {_fmt(entry['correlation']):>6} {_fmt(entry['slope']):>6} "
-                     f"{_fmt(entry['change_at_top']):>6} {str(entry['monotonic'])[:5]:>5} "
-                     f"{_fmt(entry['delivered_motion']):>7} {_fmt(entry.get('delivered_motion_pixels')):>7}  "
-                     f"{', '.join(leaks)}")  # fmt: skip
+        row = report["leaks_at_top"].get(au, {})
+        leaks = [f"{k}{'*' if k in couplings.get(au, {}) else ''} {v:.1f}"
+                 for k, v in row.items() if v is not None and v >= threshold]  # fmt: skip
+        faces = entry.get("monotonic_faces", [])
+        mono = "-" if entry["monotonic"] is None else f"{entry.get('monotonic_count', 0)}/{len(faces)}"
+        line = f"{au:<5} {_fmt(entry['correlation']):>6} {_fmt(entry['slope']):>6} {_fmt(entry['change_at_top']):>6} "
+        line += f"{mono:>5}"
+        if motion:
+            line += f" {_fmt(entry.get('delivered_motion')):>7} {_fmt(entry.get('delivered_motion_pixels')):>7}"
+        lines.append(f"{line}  {', '.join(leaks)}")
     lines.append(f"mean r {_fmt(report['mean_correlation'])}; identity PSNR {_fmt(report['identity']['psnr_db'])} dB, "
                  f"SSIM {_fmt(report['identity']['ssim'])}; * = declared coupling")  # fmt: skip
-    lines.append(f"judge: {report['judge']['description']}")
+    expert = report.get("expert_agreement")
+    if expert:
+        lines.append(f"expert prototypes: r {_fmt(expert['correlation'])}, slope {_fmt(expert['slope'])} over "
+                     f"{expert['n']} requested/judged cells")  # fmt: skip
+    if report.get("failed_frames") is not None:
+        lines += _failed_lines(report["failed_frames"])
+    lines.append(f"about the judge: {judge['description']}")
     return "\n".join(lines)
+
+
+def _failed_lines(failed: dict[str, Any], shown: int = 5) -> list[str]:
+    """What a file-based judge could not read: failed frames (success 0) and renders no CSV row judged."""
+    named = [f"{frame['file']} ({frame['csv']} line {frame['line']})" for frame in failed["frames"]]
+    lines = [f"failed frames (success 0, excluded): {failed['count']}" + (": " + ", ".join(named) if named else "")]
+    unjudged = failed["unjudged"]
+    if unjudged:
+        more = f" and {len(unjudged) - shown} more" if len(unjudged) > shown else ""
+        lines.append(f"renders no CSV row judged (excluded): {len(unjudged)}: {', '.join(unjudged[:shown])}{more}")
+    return lines
 
 
 def _fmt(value: float | None) -> str:
