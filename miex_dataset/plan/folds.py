@@ -1,7 +1,7 @@
 """Fold-aware use of synthetic data (docs/reference.md §AU sources): a sample whose AUs come from a test-fold subject's
-real clip
-must never be trained on in that fold. Only the ``mie`` source carries real-subject AUs; ``mae`` (macro corpora)
-and ``expert`` samples are always trainable.
+real clip must never be trained on in that fold, whatever its source: ``mie`` samples carry a micro-expression
+subject, ``mae`` samples a macro-expression subject (the same people when MMEW's macro clips feed a run tested on
+MMEW's micro clips), ``expert`` samples none (they are always trainable).
 
 Subjects are named as the clip table names them (corpus folder names: ``sub01``, ``006``, ``s1``). A test subject is
 a ``(dataset, subject)`` pair; a plain subject string is accepted only when exactly one dataset among the table's
@@ -61,16 +61,17 @@ def _pairs(test_subjects: Iterable[TestSubject], datasets: np.ndarray, subjects:
 
 
 def trainable_mask(table: Any, test_subjects: Iterable[TestSubject]) -> np.ndarray:
-    """Boolean mask: False exactly for mie samples whose (source_dataset, source_subject) is a test subject."""
+    """Boolean mask: False exactly for samples, of any source, whose (source_dataset, source_subject) is a test
+    subject."""
     columns = _columns(table)
-    is_mie = columns["source"] == "mie"
-    pairs = _pairs(test_subjects, columns["source_dataset"][is_mie], columns["source_subject"][is_mie])
+    named = columns["source_subject"] != ""
+    pairs = _pairs(test_subjects, columns["source_dataset"][named], columns["source_subject"][named])
     in_test = np.fromiter(
         ((d, s) in pairs for d, s in zip(columns["source_dataset"], columns["source_subject"], strict=True)),
         dtype=bool,
-        count=len(is_mie),
+        count=len(named),
     )
-    return ~(is_mie & in_test)
+    return ~(named & in_test)
 
 
 def filter_trainable(table: Any, test_subjects: Iterable[TestSubject]) -> Any:
