@@ -207,3 +207,26 @@ def test_the_on_the_fly_transform_gives_the_cached_paths_tensor(tmp_path: Path) 
         live = pairs.with_transform(model_inputs(config, train=False, flow_fn=FlowFunction("farneback")))
         for row in range(len(pairs)):
             assert torch.equal(live[row]["pixel_values"], cached[row])
+
+
+@pytest.mark.slow
+def test_two_torchrun_ranks_predict_what_one_process_predicts(tmp_path: Path, flows: Path) -> None:
+    """2 CPU ranks (gloo) split the folds between them and gather the same predictions as a single process."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    single = recipe(tmp_path / "one", flows)
+    run_recipe(load_recipe(single), progress=False)
+    ranks = recipe(tmp_path / "two", flows)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(repo / "train.py"), "--recipe", str(ranks)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MIEX_FLOW_CACHE": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads((tmp_path / "two" / "run" / "results.json").read_text())
+    assert results["world_size"] == 2 and results["protocol"]["folds"] == 6
+    one, two = ((tmp_path / name / "run" / "predictions" / "seed-0.csv").read_text() for name in ("one", "two"))
+    assert one == two
