@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTEFACTS = Path(os.environ.get("MIEX_ARTEFACTS") or ROOT / "tests" / "artefacts")
@@ -313,10 +313,19 @@ def test_the_space_entry_builds_the_same_app(work: dict[str, Path], monkeypatch:
     assert values["miex-where"] == str(work["miex"]) and values["model-where"] == ""
 
 
-def shown_image(page: Any, selector: str) -> np.ndarray:
-    """The pixels an ``<img>`` shows, fetched from the app like the browser fetched them."""
-    source = page.locator(f"{selector} img").first.get_attribute("src")
-    return np.asarray(Image.open(io.BytesIO(page.request.get(source).body())).convert("RGB"))
+def shown_image(page: Any, selector: str, attempts: int = 40) -> np.ndarray:
+    """The pixels an ``<img>`` shows, fetched from the app like the browser fetched them. A re-render can swap the
+    ``src`` (and drop the old file) between reading it and fetching it; then the current ``src`` is fetched again."""
+    for _ in range(attempts):
+        source = page.locator(f"{selector} img").first.get_attribute("src")
+        response = page.request.get(source)
+        if response.ok:
+            try:
+                return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
+            except UnidentifiedImageError:
+                pass
+        page.wait_for_timeout(250)
+    raise AssertionError(f"{selector}: no decodable image after {attempts} fetches (last src {source})")
 
 
 def wait_for_new_image(page: Any, selector: str, before: str) -> None:

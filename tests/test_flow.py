@@ -86,3 +86,29 @@ def test_flow_command_is_resumable_and_reports_bad_clips(tmp_path: Path) -> None
     assert main(["flow", str(table), "--out", str(out), "--method", "farneback", "--workers", "1"]) == 0
     assert npz.stat().st_mtime_ns == before
     assert main(["flow", str(table), "--out", str(out), "--method", "tvl1", "--workers", "1"]) == 2  # other options
+
+
+def test_flow_command_that_computes_nothing_fails_and_writes_no_index(tmp_path: Path, capsys) -> None:
+    table = ff.build_clip_table(tmp_path / "data", shifts=[(0, 0), (2, 1)])
+    clips = pd.read_parquet(table)
+    clips.assign(frames=[[f[0], str(tmp_path / "gone.png")] for f in clips.frames]).to_parquet(table)
+    out = tmp_path / "flow"
+    assert main(["flow", str(table), "--out", str(out), "--method", "farneback", "--workers", "1"]) == 2
+    assert "0 clip flows computed, no index written: every clip failed" in capsys.readouterr().err
+    assert not (out / "index.parquet").exists()
+
+
+def test_flow_command_writes_the_shared_release_format(tmp_path: Path) -> None:
+    """`--release`: the clips' composite flow images (docs/reference.md §Flow images), read back by the reader."""
+    from miex_dataset.corpora import READERS
+    from miex_dataset.faces.flow_image import flow_to_image, read_flow_png
+
+    table = ff.build_clip_table(tmp_path / "data", shifts=[(0, 0), (2, 1)])
+    out = tmp_path / "flow"
+    argv = ["flow", str(table), "--out", str(out), "--method", "farneback", "--workers", "1", "--release"]
+    assert main(argv) == 0
+    corpus = READERS["flow-images"](out / "release", labels=out / "release" / "labels.csv")
+    assert not corpus.report.skipped and [c.clip for c in corpus.clips] == ["EP01"]
+    with np.load(out / pd.read_parquet(out / "index.parquet").file[0]) as saved:
+        expected = flow_to_image(np.stack([saved["u"], saved["v"]], axis=-1))
+    assert np.array_equal(read_flow_png(corpus.clips[0].frames[0]), expected)

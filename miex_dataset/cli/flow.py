@@ -60,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
         source, args.out, params=params, size=args.size, model_path=resolve_model(args), workers=args.workers
     )
     print(report.render())
+    if index.empty:
+        raise MiexInputError("0 clip flows computed, no index written: every clip failed (the problems above say "
+                             "why); check the clip table's frames and that faces are visible on the onset frames",
+                             file=source)  # fmt: skip
     print(f"{len(index)} clip flow(s) ({args.method}) -> {args.out}")
     if args.release:
         count = export_clip_flows(source, index, Path(args.out), args.layout)

@@ -108,6 +108,7 @@ def compute_clip_flows(
         rows.append((row.dataset, row.subject, row.clip, row.frame_numbers[row.onset], row.frame_numbers[row.apex],
                      Path(result["file"]).relative_to(out).as_posix(), params.method))  # fmt: skip
     index = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
-    with atomic_path(out / "index.parquet") as temporary:
-        index.to_parquet(temporary, index=False)
+    if rows:  # an index of no clip would read as a finished, empty run
+        with atomic_path(out / "index.parquet") as temporary:
+            index.to_parquet(temporary, index=False)
     return index, report
