@@ -112,3 +112,10 @@ def test_flow_command_writes_the_shared_release_format(tmp_path: Path) -> None:
     with np.load(out / pd.read_parquet(out / "index.parquet").file[0]) as saved:
         expected = flow_to_image(np.stack([saved["u"], saved["v"]], axis=-1))
     assert np.array_equal(read_flow_png(corpus.clips[0].frames[0]), expected)
+
+
+def test_flow_params_record_only_the_settings_of_the_method_used() -> None:
+    farneback, tvl1 = FlowParams(method="farneback").to_json(), FlowParams(method="tvl1").to_json()
+    assert farneback["method"] == "farneback" and "winsize" in farneback and "tau" not in farneback
+    assert tvl1["method"] == "tvl1" and "tau" in tvl1 and "winsize" not in tvl1
+    assert "opencv" in farneback and "opencv" in tvl1

@@ -102,3 +102,16 @@ def test_metric_module_is_package_data() -> None:
     from importlib.resources import files
 
     assert (files("miex_train.metrics") / "uf1_uar" / "uf1_uar.py").is_file()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), min_size=1, max_size=60))
+def test_the_class_count_is_inferred_when_not_given(pairs: list[tuple[int, int]]) -> None:
+    """`miex.uf1_uar(predictions, references)` as the docs write it: classes 0..max seen, sklearn's macro scores."""
+    predictions, references = [p for p, _ in pairs], [r for _, r in pairs]
+    scores = uf1_uar(predictions, references)
+    labels = sorted(set(references) | set(predictions))  # classes absent from both are left out ("exclude")
+    assert scores["uar"] == pytest.approx(recall_score(references, predictions, labels=labels, average="macro",
+                                                       zero_division=0))  # fmt: skip
+    assert scores["uf1"] == pytest.approx(f1_score(references, predictions, labels=labels, average="macro",
+                                                   zero_division=0))  # fmt: skip

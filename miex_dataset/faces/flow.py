@@ -7,7 +7,7 @@ OpenCV runs single-threaded here so the same inputs give the same bytes, and par
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Literal
@@ -43,9 +43,16 @@ class FlowParams:
     poly_sigma: float = 1.2
 
     def to_json(self) -> dict[str, object]:
+        """The method, the settings that method uses (a Farneback run records no TV-L1 settings) and OpenCV's
+        version."""
         import cv2
 
-        return {**asdict(self), "opencv": cv2.__version__}
+        fields = TVL1_FIELDS if self.method == "tvl1" else FARNEBACK_FIELDS
+        return {"method": self.method, **{name: getattr(self, name) for name in fields}, "opencv": cv2.__version__}
+
+
+TVL1_FIELDS = ("tau", "lambda_", "theta", "nscales", "warps", "epsilon", "inner_iterations", "outer_iterations")
+FARNEBACK_FIELDS = ("pyr_scale", "levels", "winsize", "iterations", "poly_n", "poly_sigma")
 
 
 def tvl1_available() -> bool:
