@@ -236,3 +236,14 @@ def test_curves_of_many_folds_keep_one_entry_per_kind_and_the_mean() -> None:
     (texts,) = legend_texts(curves_figure(folds, ["train"]))
     assert texts == ["train loss, each run", "validation loss, each run", "train loss, mean of 20 runs",
                      "validation UF1, each run"]  # fmt: skip
+
+
+def test_a_recipe_without_a_published_figure_claims_no_reproduction() -> None:
+    from miex_train.runner.card import reproduction_note
+
+    recipe = load_recipe(shipped_recipes()["megc2019_loso_branches"])
+    part = {"num_samples": 1}
+    results = {"last_epoch": {"all": part, "casme2": part, "samm": part, "smic": part},
+               "protocol": {"short": "LOSO", "folds": 68, "folds_defined": 68}}  # fmt: skip
+    note = reproduction_note(recipe, results)
+    assert "reproduces" not in note and "no published figure exists" in note

@@ -162,6 +162,9 @@ def reproduction_note(recipe: Recipe, results: Mapping[str, Any]) -> str:
     if folds < defined:
         differences.append(f"it ran {folds} of the protocol's {defined} folds (protocol.max_folds)")
     target = f"{paper.paper}: {paper.row}" + (f" ({paper.scores})" if paper.scores else "")
+    if not paper.scores:
+        how = f"follows {target}" if not differences else f"is adapted from {target}, but {' and '.join(differences)}"
+        return f"This run {how}; no published figure exists for it to compare with."
     if not differences:
         return f"This run reproduces {target}."
     return (f"This run is adapted from the recipe for {target}, but {' and '.join(differences)}, so the paper's "
