@@ -247,3 +247,12 @@ def test_a_recipe_without_a_published_figure_claims_no_reproduction() -> None:
                "protocol": {"short": "LOSO", "folds": 68, "folds_defined": 68}}  # fmt: skip
     note = reproduction_note(recipe, results)
     assert "reproduces" not in note and "no published figure exists" in note
+
+
+def test_the_card_usage_names_this_runs_input_sizes() -> None:
+    from miex_train.runner.card import checkpoint_inputs
+
+    branches = load_recipe(shipped_recipes()["table1_branches_compmie"], ["data.image={resize: 128, crop_size: 112}"])
+    assert "(B, 3, 112, 112)" in checkpoint_inputs(branches) and "pixel_values_onset" in checkpoint_inputs(branches)
+    flows = load_recipe(shipped_recipes()["megc2019_flows_offapexnet_real"])
+    assert checkpoint_inputs(flows).startswith("pixel_values (B, 2, 28, 28): u, v of the composite flow image")

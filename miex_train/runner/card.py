@@ -348,7 +348,7 @@ def render_card(
         "from transformers import AutoModelForImageClassification\n"
         "import miex_train.models  # registers the miex recognizers with the Auto classes\n\n"
         'model = AutoModelForImageClassification.from_pretrained("PATH_OR_REPO")\n'
-        f"# inputs: {checkpoint_inputs(recipe.model.name)}; see miex_train.data.model_inputs"
+        f"# inputs: {checkpoint_inputs(recipe)}; see miex_train.data.model_inputs"
     )
     body = render_template(
         CARD_TEMPLATE,
@@ -380,13 +380,19 @@ def render_card(
     return f"---\n{card_data(recipe, results).to_yaml()}\n---\n\n{body}"
 
 
-def checkpoint_inputs(model: str) -> str:
-    return {
-        "branches": "pixel_values_onset and pixel_values_apex (B, 3, 224, 224), ImageNet-normalised",
-        "apexme": "pixel_values (B, 3, 224, 224): the apex frame or the flow image",
-        "ststnet": "pixel_values (B, 3, 28, 28): u, v, optical strain",
-        "offapexnet": "pixel_values (B, 2, 28, 28): u, v",
-    }.get(model, "see the model's forward()")
+def checkpoint_inputs(recipe: Recipe) -> str:
+    """What the checkpoint's ``forward`` takes, with this run's sizes (the model's input spec and ``data.image``)."""
+    spec = model_class(recipe.model.name).config_class(**recipe.model.config).input_spec()
+    crop = recipe.data.crop_size
+    if spec.sequence:
+        side = spec.flow_size or crop
+        return f"pixel_values (B, 2, {spec.sequence - 1}, {side}, {side}): u, v flow between consecutive frames"
+    if spec.flow:
+        side, channels = spec.flow_size or crop, "u, v" if spec.flow == "uv" else "u, v, optical strain"
+        return (f"pixel_values (B, {len(channels.split(', '))}, {side}, {side}): {channels} of the composite flow "
+                "image, values 0-255 (docs/reference.md §Flow images)")  # fmt: skip
+    names = ["pixel_values"] if len(spec.frames) == 1 else [f"pixel_values_{frame}" for frame in spec.frames]
+    return f"{' and '.join(names)} (B, 3, {crop}, {crop}), ImageNet-normalised"
 
 
 def write_card(folder: Path, text: str) -> Path:
