@@ -104,9 +104,15 @@ def test_ststnet_learns_loso_on_a_flow_image_table_in_any_number_of_processes(tm
 
 
 def test_max_folds_runs_a_smoke_subset_and_says_so(tmp_path: Path, flows: Path) -> None:
-    payload = run_recipe(load_recipe(recipe(tmp_path, flows, protocol={"max_folds": 2})), progress=False)
+    path = recipe(tmp_path, flows, protocol={"max_folds": 2}, output={"final_model": True}, training={"epochs": 2},
+                  reproduces={"paper": "MEGC2019 composite flow release", "row": "STSTNet", "protocol": "LOSO",
+                              "datasets": ["casme2", "samm", "smic"], "scores": "0.7353 / 0.7186"})  # fmt: skip
+    payload = run_recipe(load_recipe(path), progress=False)
     assert payload["protocol"]["folds"] == 2 and payload["protocol"]["folds_defined"] == 6
-    assert payload["last_epoch"]["all"]["num_samples"] == 6
+    assert payload["last_epoch"]["all"]["num_samples"] == 6 and payload["real_clips"] == 18
+    card = (tmp_path / "run" / "model" / "README.md").read_text()
+    assert "18 labelled clips, 6 of them (CASME II) tested in the 2 of 6 folds run" in card
+    assert "it ran 2 of the protocol's 6 folds" in card and "This run reproduces" not in card
 
 
 def test_miex_pretraining_drops_every_sample_of_the_test_subject(tmp_path: Path, flows: Path) -> None:

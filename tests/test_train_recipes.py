@@ -154,7 +154,7 @@ def test_a_casme2_only_run_of_a_table1_recipe_is_carded_as_casme2(tmp_path: Path
     index = index_of(card)
     assert [(d, m) for d, m, _ in index] == [("casme2", "uf1"), ("casme2", "uar"), ("casme2", "accuracy")]
     assert index[0][2] == pytest.approx(round(results["last_epoch"]["all"]["uf1"]["mean"], 4))
-    assert "MiE-X, 54 samples" in card.text and "CASME II, 12 clips" in card.text
+    assert "MiE-X, 54 samples" in card.text and "CASME II, 12 labelled clips" in card.text
     rows = [line for line in card.text.splitlines() if line.startswith("| ") and "±" in line]
     assert [row.split(" | ")[:2] for row in rows] == [["| CASME II", "12"]]  # one row: the corpus is its dataset
     assert "tested on CASME II (12 clips) by subject-independent 3-fold" in card.text

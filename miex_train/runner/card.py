@@ -299,7 +299,15 @@ def _training_data(recipe: Recipe, results: Mapping[str, Any]) -> str:
     sizes = source_sizes(results)
     labels = "3-class (negative, positive, surprise)" if real.labels is None else f"native classes {list(real.labels)}"
     called = f" (named {real.name!r} in the recipe)" if real.name and slug(real.name) != test.key else ""
-    lines = [f"- `real`: clip table `{real.clips.name}`: {test.title}, {test.clips} clips{called}"
+    total = results.get("real_clips", test.clips)
+    folds = results["protocol"]["folds"]
+    defined = results["protocol"].get("folds_defined", folds)
+    what = (
+        f"{test.title}, {total} labelled clips"
+        if test.clips == total
+        else f"{total} labelled clips, {test.clips} of them ({test.title}) tested in the {folds} of {defined} folds run"
+    )
+    lines = [f"- `real`: clip table `{real.clips.name}`: {what}{called}"
              + (f", datasets filtered to {list(real.datasets)}" if real.datasets else "") + f", {labels}"]  # fmt: skip
     used = {source for stage in recipe.stages for source in stage.train}
     if data.miex and "miex" in used:

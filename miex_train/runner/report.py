@@ -89,6 +89,7 @@ def results_payload(plan: Plan, results: Sequence[outputs.FoldResult]) -> dict[s
         "recipe": recipe.name,
         "model": recipe.model.name,
         "label_names": plan.label_names,
+        "real_clips": len(plan.sources.real.dataset),
         "protocol": protocol_info(plan),
         "alignment": plan.sources.alignment_info(),
         "inputs": inputs_info(recipe.data, flow_images=plan.flow_tensors is not None),
