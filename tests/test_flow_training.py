@@ -113,6 +113,7 @@ def test_max_folds_runs_a_smoke_subset_and_says_so(tmp_path: Path, flows: Path) 
     card = (tmp_path / "run" / "model" / "README.md").read_text()
     assert "18 labelled clips, 6 of them (CASME II) tested in the 2 of 6 folds run" in card
     assert "it ran 2 of the protocol's 6 folds" in card and "This run reproduces" not in card
+    assert "# STSTNet on CASME II (LOSO, 2 of 6 folds, 3 classes)" in card
 
 
 def test_miex_pretraining_drops_every_sample_of_the_test_subject(tmp_path: Path, flows: Path) -> None:

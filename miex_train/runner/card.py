@@ -143,7 +143,10 @@ def card_title(recipe: Recipe, results: Mapping[str, Any]) -> str:
     earlier = pretraining_sources(recipe)
     if earlier:
         title += f", pre-trained on {' + '.join(source_title(s, test, {}) for s in earlier)}"
-    return f"{title} ({results['protocol']['short']}, {len(results['label_names'])} classes)"
+    protocol = results["protocol"]
+    folds, defined = protocol["folds"], protocol.get("folds_defined", protocol["folds"])
+    partial = f", {folds} of {defined} folds" if folds < defined else ""
+    return f"{title} ({protocol['short']}{partial}, {len(results['label_names'])} classes)"
 
 
 def reproduction_note(recipe: Recipe, results: Mapping[str, Any]) -> str:

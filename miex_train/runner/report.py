@@ -130,7 +130,9 @@ def write_outputs(
     outputs.write_json(out / "run_info.json", {"seconds": round(seconds, 2), "versions": versions(),
                                                "world_size": payload["world_size"]})  # fmt: skip
     last = payload["last_epoch"]["all"]
-    title = (f"{recipe.name}: last epoch, {len(recipe.seeds)} seed(s) pooled\n"
+    from .card import card_title
+
+    title = (f"{card_title(recipe, payload)}\nlast epoch, {len(recipe.seeds)} seed(s) pooled: "
              f"UF1 {100 * last['uf1']['mean']:.1f}  UAR {100 * last['uar']['mean']:.1f}")  # fmt: skip
     plots = out / "plots"
     outputs.plot_confusion(outputs.pooled_confusion(results, len(names)), names, plots / "confusion_matrix.png", title)
