@@ -326,3 +326,14 @@ def test_training_reads_a_face_folder_with_an_au_table(tmp_path: Path) -> None:
     write_au_table(rows.iloc[:2], tmp_path / "short.parquet")
     with pytest.raises(MiexInputError, match=r"face02\.png"):
         from_face_folder(tmp_path / "faces", tmp_path / "short.parquet")
+
+
+def test_every_train_generator_option_is_explained_in_help() -> None:
+    import argparse
+
+    from miex_dataset.generators.ganimation.train import configure
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    silent = [action.dest for action in parser._actions if action.dest != "help" and not action.help]
+    assert silent == []

@@ -317,20 +317,52 @@ class GANimationTrainer:
         return target
 
 
+INTEGER_OPTIONS: dict[str, str] = {
+    "image_size": "face crop side in pixels (GANimation: 128)",
+    "width": "generator width: channels of its first convolution (GANimation: 64)",
+    "residual_blocks": "generator residual blocks at the bottleneck (GANimation: 6)",
+    "critic_width": "critic width: channels of its first convolution (GANimation: 64)",
+    "critic_layers": "critic stride-2 convolutions (GANimation: 6 at 128 px)",
+    "batch_size": "faces per step (GANimation: 25)",
+    "critic_steps": "critic updates per generator update (GANimation: 5)",
+    "epochs": "epochs at the full learning rate (GANimation: 20)",
+    "decay_epochs": "epochs of linear learning-rate decay to 0 after them (GANimation: 10)",
+    "max_steps": "stop after this many steps (a short run; default: the epochs' steps)",
+    "decay_start": "step at which the decay starts (default: after --epochs)",
+    "save_every": "steps between checkpoints (OUT/checkpoints/step_N, resumable)",
+    "sample_every": "steps between sample grids in OUT/samples",
+    "log_every": "steps between log lines",
+    "seed": "seeds weights, data order and target AUs (same seed, same run)",
+}
+"""The integer options of ``miex train-generator`` and their help (defaults from :class:`TrainConfig`)."""
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``miex train-generator`` and ``python -m miex_dataset.generators.ganimation.train``."""
     defaults = TrainConfig(data="", output_dir="")
     parser.add_argument("data", help="face folder (with --au-table) or GANimation sample-data folder")
     parser.add_argument("--out", dest="output_dir", required=True, help="output folder (checkpoints, generator/)")
     parser.add_argument("--au-table", help="AU table (parquet/CSV) for a face folder; rows matched by path or name")
-    parser.add_argument("--preset", choices=("paper", "replicate"), default="paper")
-    for name in ("image_size", "width", "residual_blocks", "critic_width", "critic_layers", "batch_size",
-                 "critic_steps", "epochs", "decay_epochs", "max_steps", "decay_start", "save_every",
-                 "sample_every", "log_every", "seed"):  # fmt: skip
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--preset", choices=("paper", "replicate"), default="paper",
+                        help="paper: the official GANimation (affine norms, AU weight 4000/batch); replicate: the "
+                             "variant the MiE-X authors trained (no-affine norms, conv bias, AU weight 160) "
+                             "(default: %(default)s; docs/reference.md §GANimation)")  # fmt: skip
+    for name, text in INTEGER_OPTIONS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
+                            help=f"{text} (default: %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=defaults.lr,
+        help="Adam learning rate of generator and critic, betas (0.5, 0.999) (default: %(default)s)",
+    )
     parser.add_argument("--au-weight", type=float, help="override the preset's AU-regression weight")
-    parser.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
+    parser.add_argument(
+        "--mixed-precision",
+        choices=("no", "fp16", "bf16"),
+        default="no",
+        help="accelerate's mixed precision (default: %(default)s: fp32)",
+    )
     parser.add_argument(
         "--resume",
         metavar="DIR|latest",
