@@ -7,7 +7,7 @@ in-process. Its parameters are :class:`~miex_dataset.synthesis.config.SynthesisC
 
     from miex_dataset.builder import MiEX
 
-    builder = MiEX(config_name="miex", faces="pool/", pool="pool.parquet")   # no arguments: embedded default
+    builder = MiEX(config_name="miex", faces="pool/", pool="au_pool.parquet")   # no arguments: embedded default
     builder.download_and_prepare()
     ds = builder.as_dataset(split="train")           # or builder.as_streaming_dataset(split="train")
 

@@ -52,8 +52,8 @@ typical flow:
   miex extract-aus clips.parquet --out aus.parquet    # onset/apex AUs of real clips (0 to 5)
   miex flow clips.parquet --out flow/                 # onset->apex TV-L1 flow + optical strain
   miex eval-generator --generator warp --out warp.json    # AU fidelity of a face generator
-  miex au-pool --mie-clips clips.parquet --mie-aus aus.parquet --expert 500 --out pool.parquet
-  miex plan --faces pool/ --pool pool.parquet --out plan.parquet   # one sample per identity x class x source
+  miex au-pool --mie-clips clips.parquet --mie-aus aus.parquet --expert 500 --out au_pool.parquet
+  miex plan --faces pool/ --pool au_pool.parquet --out plan.parquet   # one sample per identity x class x source
   miex synthesize --faces pool/ --plan plan.parquet --out miex/    # MiE-X shards + card
   miex push miex/ --repo ORG/miex                     # publish; then load_dataset("ORG/miex")
   miex train --recipe table1_branches_miex_finetune         # UF1/UAR, logs, model card

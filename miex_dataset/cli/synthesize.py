@@ -14,11 +14,11 @@ from collections.abc import Sequence
 EXAMPLES = """\
 examples:
   miex synthesize                                   # embedded default into ./miex (no data needed)
-  miex synthesize --faces pool/ --pool pool.parquet --out miex/         # the real job: identity x class x source
+  miex synthesize --faces pool/ --pool au_pool.parquet --out miex/         # the real job: identity x class x source
   miex synthesize --plan plan.parquet --faces pool/ --generator ganimation --checkpoint run/generator
   miex synthesize --faces pool/ --expert 100 --generator ganimation --checkpoint org/gan --revision v1   # Hub repo
   miex synthesize --faces pool/ --expert 2000 --mae-clips ck.parquet --mae-aus ck_aus.parquet --identities 700
-  torchrun --standalone --nproc_per_node 2 builder.py --faces pool/ --pool pool.parquet    # several processes
+  torchrun --standalone --nproc_per_node 2 builder.py --faces pool/ --pool au_pool.parquet    # several processes
 then: from datasets import load_dataset; load_dataset("miex")   (the output folder)
 """
 
