@@ -7,8 +7,8 @@ Data flow: dataset -> protocol (folds) -> Trainer -> metrics -> model card.
 - :mod:`miex_train.protocols`: LOSO, subject-wise k-fold, leave-one-dataset-out; JSON split files; leakage filter.
 - :mod:`miex_train.data`: real clips and MiE-X as ``datasets`` objects, per-model inputs, ``Collator``.
 - :mod:`miex_train.transforms`, :mod:`miex_train.flow`: augmentation and flow-derived inputs in torch ops.
-- :mod:`miex_train.flow_inputs`, :mod:`miex_train.tensor_training`: flow recognizers' composite flow images, computed
-  once and trained on in memory (the recipe runner's folds: :mod:`miex_train.runner.flow_run`).
+- :mod:`miex_train.flow_inputs`: flow recognizers' composite flow images, computed once; trained on in memory by
+  :mod:`miex_train.runner.tensor_stage` (the recipe runner's folds: :mod:`miex_train.runner.flow_run`).
 - :mod:`miex_train.metrics`: pooled UF1/UAR functions and the offline ``evaluate`` module (``metrics.UF1_UAR``).
 """
 

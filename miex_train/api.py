@@ -50,7 +50,7 @@ from .runner.checks import FlowFunction, check_flow_method, model_config_keys, n
 from .runner.schema import Reader, did_you_mean
 from .runner.specs import TrainingSpec
 from .runner.stages import predict, train_stage
-from .tensor_training import predict_tensors, train_on_tensors
+from .runner.tensor_stage import predict_tensors, train_on_tensors
 
 __all__ = ["TrainResult", "train_recognizer"]
 

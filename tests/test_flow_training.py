@@ -25,7 +25,7 @@ from miex_train.models import create_model
 from miex_train.runner import run as run_recipe
 from miex_train.runner.recipe import load_recipe
 from miex_train.runner.specs import TrainingSpec
-from miex_train.tensor_training import batch_bounds, train_on_tensors
+from miex_train.runner.tensor_stage import batch_bounds, train_on_tensors
 
 QUICK = {"epochs": 25, "decay_epochs": 5, "learning_rate": 5.0e-3, "batch_size": 8, "max_grad_norm": 0,
          "weight_decay": 0}  # fmt: skip

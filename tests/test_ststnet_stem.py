@@ -59,7 +59,7 @@ def test_evaluation_uses_the_running_statistics_like_batchnorm() -> None:
     assert torch.allclose(fused(x), plain(reference, x), atol=1e-4)
 
 
-def test_stststnet_has_the_authors_parameter_count_and_learns_its_input() -> None:
+def test_ststnet_has_the_authors_parameter_count() -> None:
     model = create_model("ststnet")
     assert sum(p.numel() for p in model.parameters()) == 84 + 140 + 224 + 2 * 16 + 5 * 5 * 16 * 3 + 3  # authors' 1683
 

@@ -9,6 +9,7 @@
 - :mod:`.schedule`: the constant-then-linear learning-rate factor (shared with GANimation training).
 - :mod:`.stages`: one Trainer stage (Adam, clipping, the schedule) and prediction; also behind :mod:`miex_train.api`.
 - :mod:`.cache`: weights after stages that several folds train on identical rows, trained once.
+- :mod:`.tensor_stage`, :mod:`.flow_run`: flow recognizers' stages on in-memory flow images, folds in processes.
 - :mod:`.run`: the seed x fold loop and the final model.
 - :mod:`.outputs`: pooled UF1/UAR summaries, MEGC logs, confusion matrix and training curves.
 - :mod:`.report`: the run folder: results.json, predictions, curves, plots, card.

@@ -254,7 +254,7 @@ def _hyperparameters(recipe: Recipe, world: int) -> str:
         values = [str(getattr(stage.training, key)) for key in keys]
         lines.append(f"| {stage.name} | " + " | ".join(values) + " |")
     data = recipe.data
-    spec = model_class(recipe.model.name).config_class(**recipe.model.config).input_spec()
+    spec = _input_spec(recipe)
     inputs = (
         "Inputs: each clip's or MiE-X pair's composite flow image (u, v and optical strain at 28 x 28, each channel "
         "min-max scaled per image to 0-255; docs/reference.md §Flow images), computed once, no augmentation; data "
@@ -391,9 +391,14 @@ def render_card(
     return f"---\n{card_data(recipe, results).to_yaml()}\n---\n\n{body}"
 
 
+def _input_spec(recipe: Recipe) -> Any:
+    """What the recipe's model reads (:class:`miex_train.models.InputSpec`)."""
+    return model_class(recipe.model.name).config_class(**recipe.model.config).input_spec()
+
+
 def checkpoint_inputs(recipe: Recipe) -> str:
     """What the checkpoint's ``forward`` takes, with this run's sizes (the model's input spec and ``data.image``)."""
-    spec = model_class(recipe.model.name).config_class(**recipe.model.config).input_spec()
+    spec = _input_spec(recipe)
     crop = recipe.data.crop_size
     if spec.sequence:
         side = spec.flow_size or crop

@@ -2,7 +2,7 @@
 folds in parallel processes.
 
 Every clip and MiE-X pair is turned into its composite flow image once (:mod:`miex_train.flow_inputs`, cached on
-disk), then every fold trains by :func:`miex_train.tensor_training.train_on_tensors` on rows of those tensors. The
+disk), then every fold trains by :func:`miex_train.runner.tensor_stage.train_on_tensors` on rows of those tensors. The
 fold jobs run in ``protocol.workers`` processes (one thread each, forked, so the tensors are shared, not copied) and,
 under ``torchrun``, are split between the ranks too. Each job's result depends only on its seed and fold, never on
 which process ran it: the same recipe gives the same predictions with 1 or 8 workers.
@@ -15,10 +15,9 @@ Trainer path.
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
@@ -34,11 +33,11 @@ from miex_dataset.faces.flow import FlowParams, default_method
 from ..flow_inputs import dataset_flow_images, model_tensor, png_flow_images
 from ..models.base import MiexPreTrainedModel
 from ..protocols import subject_mask
-from ..tensor_training import Validation, predict_tensors, train_on_tensors
 from . import outputs
 from .cache import stage_keys
 from .checks import Plan, build_model
 from .sources import Corpus, FoldPlan, source_rows
+from .tensor_stage import Validation, predict_tensors, train_on_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +51,6 @@ class FlowTensors:
 
     sources: dict[str, torch.Tensor]
     labels: dict[str, torch.Tensor]
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 def flow_params(method: str) -> FlowParams:
@@ -87,7 +85,7 @@ def build_flow_tensors(plan: Plan, config: Any) -> FlowTensors:
         images["miex"] = dataset_flow_images(sources.miex, params, workers=workers, desc="flow images (MiE-X)")
         labels["miex"] = torch.as_tensor(np.asarray(sources.miex["label"], dtype=np.int64))
     tensors = {name: model_tensor(array, spec, size) for name, array in images.items()}
-    return FlowTensors(tensors, labels, {name: len(t) for name, t in tensors.items()})
+    return FlowTensors(tensors, labels)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -149,15 +147,15 @@ def train_stages(
     return model, counts, history, validation
 
 
-def _prefix_job(job: tuple[int, int, int]) -> tuple[tuple[int, str], dict[str, Any]]:
-    """Train the first ``count`` stages of fold ``index`` for ``seed``; the entry every sharing fold starts from."""
-    seed, index, count = job
+def _prefix_job(job: tuple[int, int, int, str]) -> tuple[tuple[int, str], dict[str, Any]]:
+    """Train the first ``count`` stages of fold ``index`` for ``seed``; the entry every fold sharing ``key`` starts
+    from."""
+    seed, index, count, key = job
     plan, tensors = _PLAN, _TENSORS
     torch.set_num_threads(1)
-    fold = plan.folds[index]
-    model, counts, history, _ = train_stages(plan, tensors, fold, seed, stop=count)
-    key = (seed, stage_keys(plan, fold)[count - 1])
-    return key, {"state": _state(model), "labels": model.config.label_names, "counts": counts, "history": history}
+    model, counts, history, _ = train_stages(plan, tensors, plan.folds[index], seed, stop=count)
+    entry = {"state": _state(model), "labels": model.config.label_names, "counts": counts, "history": history}
+    return (seed, key), entry
 
 
 def _fold_job(job: tuple[int, int, int, dict[str, Any] | None]) -> outputs.FoldResult:
@@ -188,17 +186,18 @@ def _fold_job(job: tuple[int, int, int, dict[str, Any] | None]) -> outputs.FoldR
 # all jobs
 
 
-def shared_prefixes(plan: Plan, seeds: list[int]) -> dict[Job, int]:
-    """For each job, how many leading stages it shares with another fold of its seed (0: none). All of them, when
-    every stage trains on the same rows in several folds (MiE-X only): those folds then differ only in what they
-    test, and one model predicts each fold's test subjects."""
+def shared_prefixes(plan: Plan, seeds: list[int]) -> dict[Job, tuple[int, str]]:
+    """For each job, how many leading stages it shares with another fold of its seed (0: none) and the digest of
+    those stages' rows (:func:`.cache.stage_keys`). All of them, when every stage trains on the same rows in several
+    folds (MiE-X only): those folds then differ only in what they test, and one model predicts each fold's test
+    subjects."""
     keys = {index: stage_keys(plan, fold) for index, fold in enumerate(plan.folds)}
     uses = Counter(key for fold_keys in keys.values() for key in fold_keys)
     shared = {}
-    for seed in seeds:
-        for index, fold_keys in keys.items():
-            count = max((n + 1 for n, key in enumerate(fold_keys) if uses[key] > 1), default=0)
-            shared[(seed, index)] = count
+    for index, fold_keys in keys.items():
+        count = max((n + 1 for n, key in enumerate(fold_keys) if uses[key] > 1), default=0)
+        for seed in seeds:
+            shared[(seed, index)] = (count, fold_keys[count - 1] if count else "")
     return shared
 
 
@@ -232,11 +231,10 @@ def run_folds(plan: Plan, tensors: FlowTensors, state: PartialState) -> list[out
     seeds = list(plan.recipe.seeds)
     workers = plan.recipe.protocol.workers
     shared = shared_prefixes(plan, seeds)
-    prefix_jobs: dict[tuple[int, str], tuple[int, int, int]] = {}
-    for (seed, index), count in shared.items():
+    prefix_jobs: dict[tuple[int, str], tuple[int, int, int, str]] = {}
+    for (seed, index), (count, key) in shared.items():
         if count:
-            key = (seed, stage_keys(plan, plan.folds[index])[count - 1])
-            prefix_jobs.setdefault(key, (seed, index, count))
+            prefix_jobs.setdefault((seed, key), (seed, index, count, key))
     entries: dict[tuple[int, str], dict[str, Any]] = {}
     if prefix_jobs:
         jobs = sorted(prefix_jobs.values())
@@ -245,10 +243,9 @@ def run_folds(plan: Plan, tensors: FlowTensors, state: PartialState) -> list[out
         entries = dict(gather_object(done) if state.num_processes > 1 else done)
     jobs = []
     for seed in seeds:
-        for index, fold in enumerate(plan.folds):
-            count = shared[(seed, index)]
-            entry = entries[(seed, stage_keys(plan, fold)[count - 1])] if count else None
-            jobs.append((seed, index, count, entry))
+        for index in range(len(plan.folds)):
+            count, key = shared[(seed, index)]
+            jobs.append((seed, index, count, entries[(seed, key)] if count else None))
     with state.split_between_processes(jobs) as mine:
         results = _map(_fold_job, list(mine), workers, f"{len(jobs)} fold(s)", plan.progress)
     if state.num_processes > 1:
@@ -259,7 +256,5 @@ def run_folds(plan: Plan, tensors: FlowTensors, state: PartialState) -> list[out
 
 def train_final(plan: Plan, tensors: FlowTensors) -> tuple[MiexPreTrainedModel, dict, dict]:
     """The published model: every stage on all subjects, seed = the recipe's first."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(threads, os.cpu_count() or 1)))
     model, counts, history, _ = train_stages(plan, tensors, None, plan.recipe.seeds[0])
     return model, counts, history

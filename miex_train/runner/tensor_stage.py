@@ -20,8 +20,9 @@ import torch
 
 from miex_dataset.schedule import stable_steps, stable_then_linear
 
-from .metrics import uf1_uar
-from .runner.specs import TrainingSpec
+from ..metrics import uf1_uar
+from .specs import TrainingSpec
+from .stages import optimizer_choice
 
 
 def batch_bounds(count: int, batch_size: int) -> list[tuple[int, int]]:
@@ -30,13 +31,6 @@ def batch_bounds(count: int, batch_size: int) -> list[tuple[int, int]]:
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
         bounds[-2:] = [(bounds[-2][0], count)]
     return bounds
-
-
-def make_optimizer(model: torch.nn.Module, spec: TrainingSpec) -> torch.optim.Optimizer:
-    """Adam with the authors' L2 (``weight_decay`` on every parameter) or decoupled AdamW, one parameter group."""
-    cls = torch.optim.Adam if spec.optimizer == "adam" else torch.optim.AdamW
-    params = [p for p in model.parameters() if p.requires_grad]
-    return cls(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
 
 
 @dataclass
@@ -81,7 +75,8 @@ def train_on_tensors(
     total_epochs = spec.total_epochs
     total_steps = len(bounds) * total_epochs
     stable = stable_steps(total_steps, spec.epochs, total_epochs)
-    optimizer = make_optimizer(model, spec)
+    optimizer_cls, optimizer_options = optimizer_choice(model, spec)  # the Trainer path's Adam / AdamW, one group
+    optimizer = optimizer_cls(**optimizer_options)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: stable_then_linear(step, stable=stable, total=total_steps)
     )
