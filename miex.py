@@ -14,12 +14,18 @@ The same steps as the ``miex`` command line, in the order data flows (docs/refer
     miex.push("miex", "org/miex")
 
 Names resolve on first use, so ``import miex`` stays fast and pulls in torch, mediapipe or datasets only when a
-step that needs them runs.
+step that needs them runs; ``help(miex)`` reads ``train_recognizer``'s signature and docstring from its source, so
+it never loads the model stack either.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
+import inspect
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from miex_dataset import __version__  # one version for the distribution
@@ -46,7 +52,7 @@ _EXPORTS: dict[str, str] = {
     "Magnification": "miex_dataset.magnify:Magnification",
     # recognizers
     "train_recognizer": "miex_train.api:train_recognizer",
-    "TrainResult": "miex_train.api:TrainResult",
+    "TrainResult": "miex_train.train_result:TrainResult",
     "uf1_uar": "miex_train.metrics.scores:uf1_uar",
     # the Hub
     "push": "miex_dataset.hub:push_folder",
@@ -86,15 +92,89 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from miex_dataset.steps import build_au_pool, build_plan, extract_aus, load, read_corpus
     from miex_dataset.synthesis.api import synthesize, synthesize_dataset
     from miex_dataset.synthesis.config import OutputOptions, SynthesisConfig
-    from miex_train.api import TrainResult, train_recognizer
+    from miex_train.api import train_recognizer
     from miex_train.metrics.scores import uf1_uar
+    from miex_train.train_result import TrainResult
+
+
+_DEFERRED = frozenset({"train_recognizer"})
+"""Functions whose module imports torch, transformers and datasets at the top: ``miex.NAME`` is a function with the
+same name, signature and docstring (read from the source) that imports the module on its first call, so ``help(miex)``
+and tab completion stay instant."""
+
+
+class _Default:
+    """A default value that is not a literal, shown as its source text."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __repr__(self) -> str:
+        return self.source
+
+
+def _parameter(argument: ast.arg, kind: Any, default: ast.expr | None) -> inspect.Parameter:
+    value: Any = inspect.Parameter.empty
+    if default is not None:
+        try:
+            value = ast.literal_eval(default)
+        except ValueError:
+            value = _Default(ast.unparse(default))
+    annotation = ast.unparse(argument.annotation) if argument.annotation is not None else inspect.Parameter.empty
+    return inspect.Parameter(argument.arg, kind, default=value, annotation=annotation)
+
+
+def _signature(node: ast.FunctionDef) -> inspect.Signature:
+    """The signature a function defined as ``node`` has (annotations as source text, as ``from __future__ import
+    annotations`` stores them)."""
+    args, kind = node.args, inspect.Parameter
+    positional = [*args.posonlyargs, *args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    parameters = [
+        _parameter(a, kind.POSITIONAL_ONLY if i < len(args.posonlyargs) else kind.POSITIONAL_OR_KEYWORD, d)
+        for i, (a, d) in enumerate(zip(positional, defaults, strict=True))
+    ]
+    if args.vararg is not None:
+        parameters.append(_parameter(args.vararg, kind.VAR_POSITIONAL, None))
+    parameters += [_parameter(a, kind.KEYWORD_ONLY, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)]
+    if args.kwarg is not None:
+        parameters.append(_parameter(args.kwarg, kind.VAR_KEYWORD, None))
+    returns = ast.unparse(node.returns) if node.returns is not None else inspect.Signature.empty
+    return inspect.Signature(parameters, return_annotation=returns)
+
+
+def _definition(module: str, name: str) -> ast.FunctionDef | None:
+    """The top-level ``def name`` of ``module``'s source, found without importing ``module`` (``None``: no source)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    return next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+
+
+def _deferred(module: str, name: str) -> Callable[..., Any] | None:
+    """``module.name`` as a function that imports ``module`` on its first call (``None``: its source is not there)."""
+    node = _definition(module, name)
+    if node is None:
+        return None
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__module__ = __name__  # pickled as miex.NAME, which is this function
+    call.__doc__ = ast.get_docstring(node, clean=False)
+    call.__signature__ = _signature(node)  # type: ignore[attr-defined]  # what inspect.signature and help() show
+    return call
 
 
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'miex' has no attribute {name!r} (the API: {', '.join(_EXPORTS)})")
     module, _, attribute = _EXPORTS[name].partition(":")
-    value = getattr(importlib.import_module(module), attribute)
+    value = _deferred(module, attribute) if name in _DEFERRED else None
+    if value is None:
+        value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value
     return value
 

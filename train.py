@@ -1,8 +1,12 @@
-"""Train and evaluate a recognizer from a recipe: the same code as ``miex train``.
+"""Train and evaluate a recognizer from a recipe in a checkout: the same code as ``miex train``.
 
 python train.py --recipe table1_branches_miex_finetune
 torchrun --standalone --nproc_per_node 2 train.py --recipe RECIPE.yaml
 accelerate launch train.py --recipe RECIPE.yaml
+
+``train.py`` as written resolves only in the repository root; from any folder, launch the module instead:
+``torchrun --standalone --nproc_per_node 2 -m miex_train --recipe R.yaml``, ``accelerate launch -m miex_train
+--recipe R.yaml`` (``python -m miex_train`` for one process).
 """
 
 from miex_train.cli.train import main

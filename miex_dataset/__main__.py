@@ -1,5 +1,8 @@
-"""``python -m miex_dataset ...`` runs the ``miex`` command line (useful from an unactivated environment)."""
+"""``python -m miex_dataset COMMAND ...`` runs the ``miex`` command line: from an unactivated environment, and under
+launchers that start Python modules, from any folder (``torchrun --standalone --nproc_per_node 2 -m miex_dataset
+synthesize ...``, ``accelerate launch -m miex_dataset synthesize ...``)."""
 
-from .cli import main
+from miex_dataset.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

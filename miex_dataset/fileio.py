@@ -5,7 +5,10 @@ One place for the rules of the flow's file contract (docs/reference.md §File co
 - a file appears complete or not at all (:func:`atomic_path`: write a temporary beside it, rename into place;
   the one implementation of that rule, also behind :func:`write_json_atomic`);
 - one run at a time writes an output folder (:class:`OutputLock`);
-- nothing is written outside the output folder (:func:`contained`);
+- a folder is a command's own only when its marker says so (:func:`mark_output`, :func:`output_kind`), and its
+  output never is, or lies inside, one of its inputs (:func:`guard_output_folder`);
+- nothing is written outside the output folder (:func:`contained`), nor through a link inside it
+  (:func:`refuse_links`);
 - a file the command did not make is not overwritten unless the user says so (:func:`guard_output_file`);
 - a parquet input that is not a table is reported by name, never as a pyarrow traceback (:func:`read_parquet`).
 """
@@ -25,6 +28,11 @@ from .errors import MiexInputError
 RUN_STATE = ".miex"
 """Hidden folder of run state inside an output folder (receipts, parts, the lock); never published."""
 LOCK_NAME = "lock"
+MARKER_NAME = "output.json"
+"""``.miex/output.json``: which kind of output a folder is and which command made it. A folder counts as a command's
+own only through this marker: a user's file that happens to be called ``index.parquet`` or ``.miex`` never does."""
+DATASET_KIND = "MiE-X dataset"
+FACE_POOL_KIND = "face pool"
 
 
 @contextlib.contextmanager
@@ -151,20 +159,123 @@ def guard_output_file(
     return out
 
 
+def refuse_links(out: str | PathLike[str], relatives: Iterable[str], *, trees: Iterable[str] = ()) -> None:
+    """Refuse, naming the path, when a path miex is about to write or delete inside ``out`` (``relatives``), or any
+    folder on the way to it, is a link or resolves outside ``out``; each of ``trees`` (folders whose contents miex
+    rewrites or prunes) is also searched for linked folders. ``out`` itself may be a link: it is where the user
+    asked for the output."""
+    root = Path(out)
+    base = root.resolve()
+    for relative in relatives:
+        path = root
+        for part in Path(relative).parts:
+            path = path / part
+            if path.is_symlink():
+                _refuse_link(root, path)
+            if not path.exists():
+                break
+        if path.exists() and not path.resolve().is_relative_to(base):
+            raise MiexInputError(f"leads outside the output folder {base}; miex writes only inside it: remove it or "
+                                 "choose another --out", file=path)  # fmt: skip
+    for tree in trees:
+        top = root / tree
+        if not top.is_dir() or top.is_symlink():
+            continue
+        for folder, names, _ in os.walk(top):  # os.walk never enters linked folders: they are reported here
+            for name in names:
+                if os.path.islink(os.path.join(folder, name)):
+                    _refuse_link(root, Path(folder, name))
+
+
+def _refuse_link(root: Path, path: Path) -> None:
+    raise MiexInputError(
+        f"a link (to {os.readlink(path)}) inside the output folder {root}: miex never writes or deletes through a "
+        "link there; remove the link or choose another --out",
+        file=path,
+    )
+
+
+def output_kind(out: str | PathLike[str]) -> str | None:
+    """The kind of output ``out`` holds according to its marker (see :data:`MARKER_NAME`); None when it has none.
+    A marker that is not a regular file or not miex's JSON counts as none."""
+    marker = Path(out) / RUN_STATE / MARKER_NAME
+    if marker.is_symlink() or not marker.is_file():
+        return None
+    try:
+        payload = read_json(marker)
+    except (OSError, ValueError):
+        return None
+    kind = payload.get("kind") if isinstance(payload, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def mark_output(out: str | PathLike[str], kind: str, command: str) -> None:
+    """Record that ``out`` holds a ``kind`` output made by ``command``; written once the folder is claimed (guarded
+    and locked), before anything else is written into it."""
+    from . import __version__
+
+    write_json_atomic(Path(out) / RUN_STATE / MARKER_NAME, {"kind": kind, "command": command, "miex": __version__})
+
+
+def _holds_nothing(out: Path) -> bool:
+    """Empty, or holding only the lock a run takes before it checks the folder."""
+    for entry in out.iterdir():
+        if entry.name != RUN_STATE or entry.is_symlink() or not entry.is_dir():
+            return False
+        if any(inner.name != LOCK_NAME for inner in entry.iterdir()):
+            return False
+    return True
+
+
+def _overlap(out: Path, inputs: Iterable[str | PathLike[str] | None], writes: Iterable[str]) -> None:
+    """Refuse an output folder that is, or lies inside, an input folder, and an input file miex would rewrite."""
+    target = out.resolve()
+    written = {(target / name).resolve() for name in writes}
+    for given in inputs:
+        if given is None:
+            continue
+        source = Path(given).resolve()
+        if source.is_dir() and (target == source or target.is_relative_to(source)):
+            where = "the input folder" if target == source else "inside the input folder"
+            raise MiexInputError(f"--out is {where} {given}: writing there would mix the output into an input; "
+                                 "choose an --out outside it", file=out)  # fmt: skip
+        if source in written:
+            raise MiexInputError(f"the input {given} is a file this command writes into --out; copy it elsewhere "
+                                 "or choose another --out", file=out)  # fmt: skip
+
+
 def guard_output_folder(
-    out: str | PathLike[str], overwrite: bool, *, ours: Iterable[str] = (RUN_STATE,), replaced: str = "its contents"
+    out: str | PathLike[str],
+    overwrite: bool,
+    *,
+    kind: str,
+    command: str,
+    writes: Iterable[str] = (),
+    trees: Iterable[str] = (),
+    inputs: Iterable[str | PathLike[str] | None] = (),
+    replaced: str = "its contents",
 ) -> None:
-    """Refuse an output folder that is a file, or an existing non-empty folder that miex did not make (none of the
-    entries ``ours`` marks a miex output), unless ``overwrite``: a user's own files are never replaced unasked.
-    ``replaced`` says what an ``--overwrite`` would replace."""
+    """Check an output folder before anything is computed or written.
+
+    Always refused: a file; a folder that is, or lies inside, one of ``inputs``; a link at any of ``writes`` (the
+    paths the command writes or deletes, relative to ``out``) or inside ``trees`` (see :func:`refuse_links`).
+    Refused unless ``overwrite``: a non-empty folder whose marker does not say ``kind`` -- another kind of miex output
+    or a user's own files, which are never replaced unasked. ``replaced`` says what an ``--overwrite`` replaces."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MiexInputError("--out names a file; give a folder (it is created when missing)", file=out)
-    if overwrite or not out.is_dir() or any((out / marker).exists() for marker in ours) or not any(out.iterdir()):
+    writes = [RUN_STATE, f"{RUN_STATE}/{LOCK_NAME}", f"{RUN_STATE}/{MARKER_NAME}", *writes]
+    _overlap(out, inputs, writes)
+    if not out.is_dir():
         return
+    refuse_links(out, writes, trees=trees)
+    found = output_kind(out)
+    if overwrite or found == kind or _holds_nothing(out):
+        return
+    what = f"it holds a {found}, not a {kind}" if found else f"it has no {RUN_STATE}/{MARKER_NAME} marker"
     raise MiexInputError(
-        f"output folder is not empty and was not made by miex (it has no {' or '.join(ours)}): choose a new or empty "
-        f"--out, or pass --overwrite to write into it ({replaced} are then replaced)",
+        f"output folder is not empty and was not made by {command} ({what}): choose a new or empty --out, or pass "
+        f"--overwrite to write into it ({replaced} are then replaced)",
         file=out,
     )
 
@@ -181,8 +292,14 @@ class OutputLock:
     def __enter__(self) -> OutputLock:
         import fcntl
 
+        refuse_links(self.folder, (RUN_STATE, f"{RUN_STATE}/{LOCK_NAME}"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        try:  # no-follow: a link put there between the check and the open is refused, never truncated
+            handle = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), "r+")
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                _refuse_link(self.folder, self.path)
+            raise
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import logging
+import os
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -63,37 +64,76 @@ def check_repo_id(repo_id: str) -> str:
 
 
 def check_folder(folder: str | PathLike[str], repo_type: str = "dataset") -> list[str]:
-    """The files ``push_folder`` would upload (posix paths relative to ``folder``), after checking it is complete.
+    """The files ``push_folder`` would upload (posix paths relative to ``folder``), after checking it is complete;
+    :func:`upload_plan` also says which files it leaves out."""
+    return upload_plan(folder, repo_type)[0]
 
-    A dataset folder must hold the ``README.md`` card and ``data/*.parquet`` shards (all ``-of-N`` shards, so a
-    folder whose synthesis was interrupted is not published); a model folder must hold at least one file.
-    """
+
+def upload_plan(folder: str | PathLike[str], repo_type: str = "dataset") -> tuple[list[str], list[str]]:
+    """(the files to upload, the files left out), as posix paths relative to ``folder``, after checking it.
+
+    A dataset folder uploads only the dataset's own files: the ``README.md`` card, the ``data/`` shards that have a
+    receipt (all ``-of-N`` shards, so a folder whose synthesis was interrupted is not published), and what synthesis
+    writes beside them (``plan.parquet``, the card's figures under ``images/``); anything else a user put there (a
+    ``credentials.json``, notes) is left out. A model folder uploads every file but run state. Links are never
+    followed: a link among the dataset's own files is refused, any other is left out."""
     root = Path(folder)
     if repo_type not in REPO_TYPES:
         raise MiexInputError(f"repo type must be one of {', '.join(REPO_TYPES)}, got {repo_type!r}", field="repo_type")
     if not root.is_dir():
         hint = _SYNTHESIZE_FIRST if repo_type == "dataset" else "save the trained model there first"
         raise MiexInputError(f"not a folder; {hint}", file=root)
-    files = sorted(
-        relative for relative in (path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
-        if not _ignored(relative)
-    )  # fmt: skip
+    files, links = _walk(root)
     if repo_type == "model":
+        files = [name for name in files if not _ignored(name)]
         if not files:
             raise MiexInputError("nothing to upload: the model folder is empty (save the model and its card first)",
                                  file=root)  # fmt: skip
         if "README.md" not in files:
             logger.warning("%s has no README.md: the model page will have no card", root)
-        return files
-    if "README.md" not in files:
+        return files, links
+    own = [name for name in [*files, *links] if _is_dataset_file(name)]
+    for name in own:
+        if name in links:
+            raise MiexInputError("a link among the dataset's own files: push never follows links; put the file "
+                                 "itself there (rerun `miex synthesize` to rewrite it), then push",
+                                 file=root / name)  # fmt: skip
+    left_out = sorted(name for name in [*files, *links] if name not in own and not _ignored(name))
+    if "README.md" not in own:
         raise MiexInputError(f"missing the dataset card; {_SYNTHESIZE_FIRST}", file=root / "README.md")
-    shards = [name for name in files if fnmatch.fnmatch(name, "data/*.parquet")]
+    shards = [name for name in own if fnmatch.fnmatch(name, "data/*.parquet")]
     if not shards:
         raise MiexInputError(f"no parquet shards (data/*.parquet); {_SYNTHESIZE_FIRST}", file=root / "data")
     _check_shard_sets(root, shards)
-    rows = _check_receipts(root, [name for name in files if name.startswith("data/")])
+    rows = _check_receipts(root, [name for name in own if name.startswith("data/")])
     _check_card(root / "README.md", rows)
-    return files
+    return own, left_out
+
+
+def _walk(root: Path) -> tuple[list[str], list[str]]:
+    """(regular files, links) below ``root`` as sorted posix paths; linked folders are listed, never entered."""
+    files, links = [], []
+    for folder, names, filenames in os.walk(root):  # followlinks=False: a linked folder is a name in `names`
+        for name in [*names, *filenames]:
+            path = Path(folder, name)
+            relative = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                links.append(relative)
+            elif path.is_file():
+                files.append(relative)
+    return sorted(files), sorted(links)
+
+
+def _is_dataset_file(name: str) -> bool:
+    """Whether ``name`` is one of the files a MiE-X dataset folder publishes (temp files of atomic writes are not),
+    or one of its folders (which, as links, are refused)."""
+    from .synthesis.card import CARD_IMAGES, CARD_NAME, IMAGES_DIR
+    from .synthesis.engine import PLAN_NAME
+    from .synthesis.shards import DATA_DIR
+
+    if name in (CARD_NAME, PLAN_NAME, DATA_DIR, IMAGES_DIR, *(f"{IMAGES_DIR}/{image}" for image in CARD_IMAGES)):
+        return True
+    return name.startswith(f"{DATA_DIR}/") and not _ignored(name)
 
 
 _REPAIR = "run the same `miex synthesize` command again to repair it (it re-renders only damaged shards), then push"
@@ -212,7 +252,9 @@ def _push_checked(
     """Check the folder, then create the repo and upload it (see :func:`push_folder`)."""
     from huggingface_hub import HfApi
 
-    files = check_folder(root, repo_type)
+    files, left_out = upload_plan(root, repo_type)
+    if left_out:
+        _say_left_out(root, repo_type, left_out)
     size = sum((root / name).stat().st_size for name in files)
     api = HfApi(token=token, library_name="miex", library_version=__version__)
     what = "MiE-X dataset" if repo_type == "dataset" else "model"
@@ -224,6 +266,7 @@ def _push_checked(
             repo_id=repo_id,
             repo_type=repo_type,
             folder_path=root,
+            allow_patterns=[_literal(name) for name in files],  # exactly the checked files, nothing found later
             ignore_patterns=list(IGNORE_PATTERNS),
             commit_message=commit_message or f"Upload {what} with miex {__version__}",
         )
@@ -234,6 +277,19 @@ def _push_checked(
         raise explained from error
     logger.info("pushed %s (commit %s)", url, getattr(commit, "oid", commit))
     return str(url)
+
+
+def _say_left_out(root: Path, repo_type: str, left_out: list[str]) -> None:
+    """Name the files a push does not send, so a user sees that nothing else of the folder went public."""
+    shown = ", ".join(left_out[:10]) + (f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
+    sent = "the card, its figures, plan.parquet and the shards" if repo_type == "dataset" else "regular files"
+    logger.warning("not uploading %d file(s) of %s: only %s are sent, and links never: %s", len(left_out), root,
+                   sent, shown)  # fmt: skip
+
+
+def _literal(name: str) -> str:
+    """``name`` as an fnmatch pattern that matches only itself (``*``, ``?`` and ``[`` taken literally)."""
+    return re.sub(r"([*?[])", r"[\1]", name)
 
 
 def _explain(error: Exception, root: Path, repo_id: str, repo_type: str, endpoint: str) -> MiexInputError | None:

@@ -17,14 +17,28 @@ import numpy as np
 
 from .errors import MiexInputError
 
-__all__ = ["Magnification", "level_alphas", "magnify_pair", "magnify_sequence", "motion_image"]
+__all__ = ["DEFAULT_ALPHA", "Magnification", "level_alphas", "magnification_label", "magnify_pair",
+           "magnify_sequence", "motion_image"]  # fmt: skip
+
+DEFAULT_ALPHA = 4.0
+"""The one default amplification α, used by :class:`Magnification`, the recipe option, the API, dataset cards and the
+app. MiE-X motions span pixels, not fractions of one: at α = 10 (Wu et al.'s ``baby`` setting) (1 + α)·δ passes
+λ/8 on the mouth and brows and the result smears; α = 4 grows the motion about 1 + α = 5 times without that
+(docs/reference.md §Motion magnification)."""
+
+
+def magnification_label(alpha: float = DEFAULT_ALPHA) -> str:
+    """How every figure, card and control names a magnification: ``magnification α = 4`` (α, never the factor
+    1 + α by which motion grows, so "×5" and "4×" cannot both describe one setting)."""
+    return f"magnification α = {alpha:g}"
 
 
 @dataclass(frozen=True)
 class Magnification:
-    """Settings of linear EVM; defaults are the motion settings of Wu et al. 2012 (Table 1, ``baby``)."""
+    """Settings of linear EVM: α is :data:`DEFAULT_ALPHA`; levels, cutoff wavelength and pass band are the motion
+    settings of Wu et al. 2012 (Table 1, ``baby``)."""
 
-    alpha: float = 10.0  # amplification factor α
+    alpha: float = DEFAULT_ALPHA  # amplification factor α
     levels: int = 4  # Laplacian band-pass levels (plus the low-pass residual)
     cutoff_wavelength: float = 16.0  # λ_c in pixels: shorter spatial wavelengths get an attenuated α
     low_hz: float = 0.4  # temporal pass band of magnify_sequence (Hz)

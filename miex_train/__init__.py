@@ -10,6 +10,10 @@ Data flow: dataset -> protocol (folds) -> Trainer -> metrics -> model card.
 - :mod:`miex_train.flow_inputs`: flow recognizers' composite flow images, computed once; trained on in memory by
   :mod:`miex_train.runner.tensor_stage` (the recipe runner's folds: :mod:`miex_train.runner.flow_run`).
 - :mod:`miex_train.metrics`: pooled UF1/UAR functions and the offline ``evaluate`` module (``metrics.UF1_UAR``).
+- :mod:`miex_train.api`: ``train_recognizer`` on ``datasets.Dataset`` objects (its :class:`~.train_result.TrainResult`
+  loads without torch); ``python -m miex_train`` is ``miex train``, for ``torchrun``/``accelerate launch -m``.
+
+Importing this package loads nothing heavy; torch, transformers and datasets load with the module that needs them.
 """
 
 __version__ = "0.1.0"

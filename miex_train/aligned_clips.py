@@ -39,8 +39,6 @@ from miex_dataset.errors import MiexInputError
 from miex_dataset.faces.align import DEFAULT_SIZE, TEMPLATE, Alignment, alignment_for
 from miex_dataset.fileio import atomic_path
 
-from .data import used_frames
-
 logger = logging.getLogger(__name__)
 
 ALIGNMENT_METHODS: tuple[str, ...] = ("onset-similarity", "precropped", "none")
@@ -263,6 +261,8 @@ def align_table(
     A clip whose onset has no face stops the run with one error naming every such clip and its onset file, or, with
     ``on_missing_face="skip"``, is left out and listed in the report. ``method: none`` returns ``table`` unchanged.
     """
+    from .data import used_frames  # here, not at the top: recipe checks import this module without torch
+
     report = AlignmentReport(settings, on_missing_face)
     if not settings.enabled or table.empty:
         return table, report

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -45,33 +47,16 @@ from .flow_inputs import dataset_flow_images, model_tensor
 from .memory import bound_heap
 from .metrics import ABSENT_CHOICES, uf1_uar
 from .models import create_config
-from .models.base import MiexPreTrainedModel
 from .runner.checks import FlowFunction, check_flow_method, model_config_keys, new_recognizer
 from .runner.schema import Reader, did_you_mean
 from .runner.specs import TrainingSpec
 from .runner.stages import predict, train_stage
 from .runner.tensor_stage import predict_tensors, train_on_tensors
+from .train_result import TrainResult
 
 __all__ = ["TrainResult", "train_recognizer"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train_recognizer` trained and measured.
-
-    ``predictions`` (class ids) and ``logits`` follow the rows of ``eval``; ``scores`` is
-    :func:`miex_train.metrics.uf1_uar` of those predictions (``uf1``, ``uar``, per-class F1 and recall, confusion
-    matrix); all three are ``None`` without ``eval``. ``history`` is the Trainer's log (loss and learning rate per
-    epoch)."""
-
-    model: MiexPreTrainedModel
-    label_names: list[str]
-    predictions: np.ndarray | None = None
-    logits: np.ndarray | None = None
-    scores: dict[str, Any] | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _columns(dataset: datasets.Dataset, needed: tuple[str, ...], what: str) -> datasets.Dataset:
@@ -152,7 +137,7 @@ def train_recognizer(
             (``save_pretrained``). ``None``: a temporary folder, removed afterwards.
         seed: seeds weights, augmentation and data order (same seed, same result).
         absent: classes absent from ``eval``: ``exclude`` them from UF1/UAR (default) or count them as ``zero``.
-        progress: a step bar on stderr.
+        progress: a step bar on stderr (flow recognizers on flow images: an epoch bar showing the training loss).
         **model_options: the family's config fields, e.g. ``head_hidden=[256]`` or ``encoder={...}``.
 
     Raises:
@@ -171,10 +156,13 @@ def train_recognizer(
     input_spec = create_config(model, **options).input_spec()
     if input_spec.flow and not input_spec.sequence:
         check_flow_method(flow_method, field="flow_method")
+        if magnify is not None:  # as a recipe's data.magnify: refused rather than silently not applied
+            raise MiexInputError(f"magnify is not applied to the flow images {model} reads (the flow of a magnified "
+                                 "pair is not a micro-expression's flow); leave it None", field="magnify")  # fmt: skip
         return _train_on_flow_images(
             train, eval, model=model, backbone=backbone, options=options, spec=spec, input_spec=input_spec,
             size=input_spec.flow_size or crop_size, flow_method=flow_method, output_dir=output_dir, seed=seed,
-            absent=absent, workers=num_workers,
+            absent=absent, workers=num_workers, progress=progress,
         )  # fmt: skip
     needed = input_columns(input_spec)
     label_names = _label_names(train, "train")
@@ -216,7 +204,10 @@ def train_recognizer(
     return result
 
 
-def _flow_images(dataset: datasets.Dataset, what: str, flow_method: str, workers: int | None) -> np.ndarray:
+def _flow_images(
+    dataset: datasets.Dataset, what: str, flow_method: str, workers: int | None, progress: bool = False
+) -> np.ndarray:
+    """Each row's composite flow image, computed in ``workers`` processes (default: one)."""
     from miex_dataset.faces.flow import FlowParams, default_method
 
     if not isinstance(dataset, datasets.Dataset):
@@ -225,35 +216,58 @@ def _flow_images(dataset: datasets.Dataset, what: str, flow_method: str, workers
         raise MiexInputError(f"{what} has no rows", field=what)
     params = FlowParams(method=default_method() if flow_method == "auto" else flow_method)
     try:
-        return dataset_flow_images(dataset, params, workers=max(1, workers or 1), desc=f"flow images ({what})")
+        return dataset_flow_images(dataset, params, workers=max(1, workers or 1), desc=f"flow images ({what})",
+                                   progress=True if progress else None)  # fmt: skip
     except MiexInputError as error:
         raise MiexInputError(
             error.reason, row=error.row, field=f"{what}.{error.field}" if error.field else what
         ) from None
 
 
+@contextmanager
+def _epoch_bar(total: int, show: bool) -> Iterator[Callable[[dict[str, Any], int], None] | None]:
+    """An epoch bar on stderr whose postfix is the epoch's training loss (a falling loss: it learns); off: None."""
+    if not show:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="train", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def on_epoch(entry: dict[str, Any], _: int) -> None:
+        bar.set_postfix_str(f"loss {entry['loss']:.3f}", refresh=False)
+        bar.update()
+
+    try:
+        yield on_epoch
+    finally:
+        bar.close()
+
+
 def _train_on_flow_images(
     train: datasets.Dataset, eval: datasets.Dataset | None, *, model: str, backbone: str | None,
     options: dict[str, Any], spec: TrainingSpec, input_spec: Any, size: int, flow_method: str,
-    output_dir: str | PathLike[str] | None, seed: int, absent: str, workers: int | None,
+    output_dir: str | PathLike[str] | None, seed: int, absent: str, workers: int | None, progress: bool = False,
 ) -> TrainResult:  # fmt: skip
-    """The flow recognizers' path: composite flow images once, then :func:`train_on_tensors` (no Trainer)."""
+    """The flow recognizers' path: composite flow images once, then :func:`train_on_tensors` (no Trainer);
+    ``progress``: an epoch bar with the training loss."""
     import torch
 
     label_names = _label_names(train, "train")
     if eval is not None and _label_names(eval, "eval") != label_names:
         raise MiexInputError(f"eval's classes {_label_names(eval, 'eval')} differ from train's {label_names}; "
                              "evaluate in the classes the model learns", field="eval.label")  # fmt: skip
-    inputs = model_tensor(_flow_images(train, "train", flow_method, workers), input_spec, size)
+    inputs = model_tensor(_flow_images(train, "train", flow_method, workers, progress), input_spec, size)
     labels = torch.as_tensor(np.asarray(train["label"], dtype=np.int64))
     set_seed(seed)
     recognizer = new_recognizer(model, backbone, options, label_names)
-    history = train_on_tensors(recognizer, inputs, labels, spec, seed=seed)
+    with _epoch_bar(spec.total_epochs, progress) as on_epoch:
+        history = train_on_tensors(recognizer, inputs, labels, spec, seed=seed, on_epoch=on_epoch)
     result = TrainResult(model=recognizer, label_names=label_names, history=history)
     if eval is not None:
         truth = np.asarray(eval["label"], dtype=np.int64)
-        result.logits = predict_tensors(recognizer, model_tensor(_flow_images(eval, "eval", flow_method, workers),
-                                                                 input_spec, size))  # fmt: skip
+        images = _flow_images(eval, "eval", flow_method, workers, progress)
+        result.logits = predict_tensors(recognizer, model_tensor(images, input_spec, size))
         result.predictions = result.logits.argmax(axis=-1)
         result.scores = uf1_uar(result.predictions, truth, len(label_names), absent=absent)
         logger.info("eval: UF1 %.4f, UAR %.4f on %d samples", result.scores["uf1"], result.scores["uar"], len(truth))

@@ -51,6 +51,13 @@ def miex_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def private_cache(miex_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``miex_cache`` as this test's ``XDG_CACHE_HOME`` (``pytestmark = pytest.mark.usefixtures("private_cache")``)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(miex_cache))
+    return miex_cache
+
+
+@pytest.fixture
 def casme2_root(tmp_path: Path) -> Path:
     return cf.build_casme2(tmp_path / "CASME2")
 

@@ -167,6 +167,16 @@ def build_smic(root: Path) -> Path:
     return root
 
 
+def write_apex_sheet(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """A SMIC apex sheet: a UTF-8 CSV (``.csv``) or one worksheet (``.xlsx``) with ``header`` then ``rows``."""
+    if path.suffix == ".xlsx":
+        return write_xlsx(path, header, rows)
+    lines = [",".join(str(cell) for cell in line) for line in [header, *rows]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 # --------------------------------------------------------------------------------------------------------------
 # MEGC2019 composite
 

@@ -117,3 +117,16 @@ def build_miex(folder: Path, mie_subjects: Sequence[tuple[str, str]], *, drop: S
     """A MiE-X folder; ``drop`` removes columns (e.g. the provenance columns of an old release)."""
     rows = {k: v for k, v in miex_rows(mie_subjects, **options).items() if k not in drop}
     return write_miex(folder, rows)
+
+
+def folder_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` by relative path: what a command must leave untouched, byte for byte."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def one_error_line(text: str) -> str:
+    """The one error line of a failed command (progress bars around it are fine), never a traceback."""
+    lines = [line for line in text.splitlines() if line.startswith("miex ")]
+    assert "Traceback" not in text, text
+    assert len(lines) == 1, text
+    return lines[0]

@@ -53,9 +53,9 @@ def test_the_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.Monk
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     uf1, uar = (float(v) for v in re.search(r"UF1 ([\d.]+)\s+UAR ([\d.]+)", done.stdout).groups())
-    assert 0.0 <= uf1 <= 1.0 and 0.0 <= uar <= 1.0
+    assert 0.6 < uf1 <= 1.0 and 0.6 < uar <= 1.0, done.stdout  # it learns: chance is 0.33 (seen: 0.96 to 1.0)
     shards = sorted((tmp_path / "miex" / "data").glob("*.parquet"))
     assert shards, "the example wrote no shards"
     import pyarrow.parquet as pq
 
-    assert sum(pq.read_metadata(shard).num_rows for shard in shards) == 100
+    assert sum(pq.read_metadata(shard).num_rows for shard in shards) == 300  # the embedded default's size

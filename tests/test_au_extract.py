@@ -24,7 +24,7 @@ from miex_dataset.faces.au_geometry import GeometricAUEstimator
 
 @pytest.fixture(scope="module")
 def extractor() -> MediapipeAUExtractor:
-    return MediapipeAUExtractor(ff.shared_analyzer())
+    return MediapipeAUExtractor(ff.shared_analyzer(), method="geometry")
 
 
 def test_mapping_covers_the_17_aus_in_order() -> None:
@@ -86,7 +86,7 @@ def test_calibration_of_a_constant_au_keeps_its_mean() -> None:
 
 def test_calibrated_extractor_is_named_and_applied(extractor: MediapipeAUExtractor) -> None:
     calibration = Calibration(np.zeros(NUM_AUS), np.full(NUM_AUS, 1.25))
-    calibrated = MediapipeAUExtractor(extractor.analyzer, calibration)
+    calibrated = MediapipeAUExtractor(extractor.analyzer, calibration, method="geometry")
     assert calibrated.name == "mediapipe-geometry+calibration" and extractor.name == "mediapipe-geometry"
     np.testing.assert_allclose(calibrated.extract(ff.astronaut()), 1.25)
 

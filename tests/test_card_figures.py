@@ -155,7 +155,7 @@ def test_captions_describe_the_figures() -> None:
     meta = meta_of([(2, 0, "a"), (2, 1, "b")])
     meta.loc[0, "apex_au"][0] = 1.0
     grid = grid_caption(meta, video=False)
-    assert "onset and apex" in grid and "magnified ×5" in grid and "red where the apex is brighter" in grid
+    assert "onset and apex" in grid and "magnification α = 4 " in grid and "red where the apex is brighter" in grid
     assert "first frame" in grid_caption(meta, video=True)
     assert "sources without samples are left out" in au_caption(meta)
 

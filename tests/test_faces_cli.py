@@ -66,12 +66,12 @@ def test_extract_aus_on_a_clip_table(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert aus.frame.tolist() == [10, 12]  # the odd-sized frame 11 is reported, never a wrong row
     assert (aus.dataset == "toy").all() and (aus.subject == "sub01").all() and (aus["clip"] == "EP01").all()
     # frames that are translated copies of the onset carry no expression: measured as change, they read ~0
-    assert (aus.extractor == "mediapipe-geometry@onset").all() and (aus[list(AU_NAMES)].to_numpy() <= 0.3).all()
+    assert (aus.extractor == "mediapipe-calibrated@onset").all() and (aus[list(AU_NAMES)].to_numpy() <= 0.3).all()
     assert "frames differ in size" in capsys.readouterr().out
     resting = tmp_path / "resting.parquet"
     assert main(["extract-aus", str(table), "--out", str(resting), "--reference", "none", "--workers", "1"]) == 0
     against_norms = read_au_table(resting)
-    assert (against_norms.extractor == "mediapipe-geometry@norms").all() and (against_norms.AU12 > 3).all()
+    assert (against_norms.extractor == "mediapipe-calibrated@norms").all() and (against_norms.AU12 > 1).all()
 
     onset_apex = tmp_path / "onset_apex.parquet"
     assert main(["extract-aus", str(table), "--out", str(onset_apex), "--workers", "1"]) == 0

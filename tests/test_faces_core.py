@@ -158,6 +158,25 @@ def test_aligned_crop_puts_eyes_on_the_template(analyzer: FaceAnalyzer) -> None:
     np.testing.assert_allclose(stable_points(measured.landmarks)[:2], TEMPLATE[:2] * 128, atol=4.0)
 
 
+def test_tight_photo_crops_get_a_soft_mirrored_border_not_streaks() -> None:
+    """A face photo that is already a tight crop leaves part of the aligned crop outside the image: face pools fill
+    it with a mirror that blurs with distance, clip frames keep replicated edges (no flow there)."""
+    from miex_dataset.faces.align import Alignment
+
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    alignment = Alignment(np.array([[1.0, 0.0, 32.0], [0.0, 1.0, 32.0]]), 128)  # the photo fills the middle
+    streaks, soft = alignment.apply(image), alignment.apply(image, border="soft")
+    np.testing.assert_array_equal(soft[32:96, 32:96], streaks[32:96, 32:96])  # the photo itself is untouched
+    above_streaks, above_soft = streaks[:8, 32:96].astype(float), soft[:8, 32:96].astype(float)
+    assert np.abs(np.diff(above_streaks, axis=0)).max() == 0  # replicate: every column one colour, a streak
+    assert np.abs(np.diff(above_streaks, axis=1)).mean() > 40
+    assert np.abs(np.diff(above_soft, axis=1)).mean() < 0.25 * np.abs(np.diff(above_streaks, axis=1)).mean()
+    near = soft[31, 32:96].astype(float)  # one pixel outside mirrors the pixel one inside the edge
+    assert np.abs(near - image[1].astype(float)).mean() < np.abs(near - image[40].astype(float)).mean() / 2
+    with pytest.raises(ValueError, match="border"):
+        alignment.apply(image, border="wrap")
+
+
 def test_clip_alignment_uses_the_onset_transform_for_every_frame(analyzer: FaceAnalyzer) -> None:
     onset = ff.astronaut()
     frames = [onset, ff.shifted(onset, 6, -4)]

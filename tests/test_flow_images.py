@@ -273,3 +273,42 @@ def test_miex_flow_writes_a_miex_folder_as_a_release_that_reads_back(tmp_path: P
         assert clip.dataset == "miex" and clip.subject == row["identity"] and clip.label == row["label"]
         expected = pair_to_image(np.asarray(row["onset"]), np.asarray(row["apex"]), FARNEBACK)
         assert np.array_equal(read_flow_png(clip.frames[0]), expected)
+
+
+FLOW_AFTER_SYNTHESIS = """
+import os, sys
+import miex
+from miex_dataset.faces.flow import FlowParams
+from miex_train.flow_inputs import dataset_flow_images
+
+def main():
+    out = sys.argv[1]
+    miex.synthesize(out=out, samples_per_identity=12)   # torch and the landmarker ran: threads hold locks
+    images = dataset_flow_images(miex.load(out), FlowParams(), workers=2)
+    print("flow images", images.shape)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.slow
+def test_flow_workers_start_cleanly_after_synthesis_in_the_same_script(tmp_path: Path, miex_cache: Path) -> None:
+    """A script that synthesizes and then computes flow images in worker processes finishes (forked workers
+    inherited locked thread state and hung); without a main guard it gets a message saying what to do."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "first_run.py"
+    script.write_text(FLOW_AFTER_SYNTHESIS, encoding="utf-8")
+    env = {**os.environ, "XDG_CACHE_HOME": str(miex_cache), "MIEX_FLOW_CACHE": str(tmp_path / "flows")}
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "miex")], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "flow images (12, 28, 28, 3)" in done.stdout
+    unguarded = tmp_path / "unguarded.py"
+    unguarded.write_text(FLOW_AFTER_SYNTHESIS.replace('if __name__ == "__main__":\n    main()', "main()"))
+    env["MIEX_FLOW_CACHE"] = str(tmp_path / "flows2")  # nothing cached: the workers must start
+    failed = subprocess.run([sys.executable, str(unguarded), str(tmp_path / "miex2")], capture_output=True, text=True,
+                            env=env, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert failed.returncode != 0 and "if __name__ == '__main__':" in failed.stderr

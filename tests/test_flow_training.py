@@ -106,13 +106,26 @@ def test_ststnet_learns_loso_on_a_flow_image_table_in_any_number_of_processes(tm
 def test_max_folds_runs_a_smoke_subset_and_says_so(tmp_path: Path, flows: Path) -> None:
     path = recipe(tmp_path, flows, protocol={"max_folds": 2}, output={"final_model": True}, training={"epochs": 2},
                   reproduces={"paper": "MEGC2019 composite flow release", "row": "STSTNet", "protocol": "LOSO",
-                              "datasets": ["casme2", "samm", "smic"], "scores": "0.7353 / 0.7186"})  # fmt: skip
+                              "datasets": ["casme2", "samm", "smic"], "scores": "0.7353 / 0.7186",
+                              "tested": {"casme2": {"clips": 145, "subjects": 24}, "samm": {"clips": 133},
+                                         "smic": {"clips": 164}}, "epochs": 500, "input": "flow-images"})  # fmt: skip
     payload = run_recipe(load_recipe(path), progress=False)
     assert payload["protocol"]["folds"] == 2 and payload["protocol"]["folds_defined"] == 6
     assert payload["last_epoch"]["all"]["num_samples"] == 6 and payload["real_clips"] == 18
+    results = json.loads((tmp_path / "run" / "results.json").read_text())  # what ran, as results.json records it
+    assert results["tested"] == {"casme2": {"clips": 6, "subjects": 2}, "all": {"clips": 6, "subjects": 2}}
+    assert results["real_subjects"] == 6 and results["real_input"] == "flow-images" and results["miex"] is None
+    assert results["initialisation"] == {"backbone": None, "weights": "random"} and results["seeds"] == [0]
+    (stage,) = results["stages"]
+    assert stage["total_epochs"] == 7 and stage["training_samples_per_fold"] == {"min": 15, "max": 15}
     card = (tmp_path / "run" / "model" / "README.md").read_text()
     assert "18 labelled clips, 6 of them (CASME II) tested in the 2 of 6 folds run" in card
     assert "it ran 2 of the protocol's 6 folds" in card and "This run reproduces" not in card
+    assert "tested on CASME II, 6 clips of 2 subjects, by leave-one-subject-out, 2 of its 6 folds run," in card
+    paper = "442 clips (CASME II 145 of 24, SAMM 133, SMIC 164)"  # SAMM's and SMIC's subjects left unpublished
+    assert f"it tested 6 clips of 2 subjects where the paper tested {paper}" in card
+    assert "it trained 7 epochs where the paper trained 500" in card
+    assert "**Published figure.** STSTNet (Liong et al., FG 2019): 0.7353 / 0.7186" in card
     assert "# STSTNet on CASME II (LOSO, 2 of 6 folds, 3 classes)" in card
 
 
@@ -130,6 +143,11 @@ def test_miex_pretraining_drops_every_sample_of_the_test_subject(tmp_path: Path,
     counts = {fold["name"]: fold["train_counts"]["pretrain"]["miex"] for fold in results["runs"][0]["folds"]}
     assert counts["casme2/sub01"] == {"used": 8, "removed": 4}  # sub01's four samples never trained on
     assert counts["casme2/sub02"] == {"used": 12, "removed": 0}
+    size = {"samples": 12, "identities": None, "sources": {"mie": 12}}  # this MiE-X has no `identity` column
+    assert results["miex"] == {"path": str(miex_dir), "split": "train", "frames_per_sample": 2, **size}
+    pretrain, finetune = results["stages"]
+    assert pretrain["miex"] == size and "miex" not in finetune  # the MiE-X each stage trained on
+    assert pretrain["total_epochs"] == 3 and pretrain["training_samples_per_fold"] == {"min": 8, "max": 12}
 
 
 def test_a_frame_recognizer_refuses_a_flow_image_table(tmp_path: Path, flows: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from miex_dataset.errors import MiexInputError
 from miex_dataset.magnify import Magnification
+from miex_train.models.base import InputSpec
 from miex_train.runner.recipe import apply_overrides, parse_recipe
 from miex_train.runner.report import inputs_info
 from miex_train.runner.schema import Reader, keys_of, setting
@@ -200,10 +201,11 @@ def test_recipe_errors(changes: dict[str, Any], message: str) -> None:
 
 def test_magnify_is_off_by_default_parsed_and_recorded() -> None:
     off = recipe()
-    assert off.data.magnify is None and inputs_info(off.data)["magnify"] is None
+    frames = InputSpec(frames=("onset", "apex"))
+    assert off.data.magnify is None and "magnify" not in inputs_info(off.data, frames)  # off: nothing to record
     on = recipe(**{"data.magnify": {"alpha": 20, "levels": 3}})
     assert on.data.magnify == Magnification(alpha=20.0, levels=3)
-    recorded = inputs_info(on.data)
+    recorded = inputs_info(on.data, frames)
     assert recorded["magnify"] == Magnification(alpha=20.0, levels=3).describe()
     assert recorded["magnify"]["alpha"] == 20.0 and (recorded["resize"], recorded["crop_size"]) == (256, 224)
     assert json.loads(json.dumps(recorded)) == recorded  # results.json can hold it

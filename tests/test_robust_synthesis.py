@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from miex_fixtures import folder_bytes, one_error_line
 from PIL import Image
 
 from miex_dataset.cli import main
@@ -29,22 +30,14 @@ from miex_dataset.synthesis.shards import shard_files
 SMALL = ["--expert", "4", "--samples-per-identity", "12", "--shard-size", "4", "--batch-size", "4"]
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("xdg_cache")
-
-
-@pytest.fixture(autouse=True)
-def private_cache(cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    return cache
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")
-def face_pool(cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def face_pool(miex_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The aligned astronaut pool (index.parquet with landmarks + crop), made once per module."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(cache))
+        patch.setenv("XDG_CACHE_HOME", str(miex_cache))
         from miex_dataset.synthesis.inputs import default_faces_dir
 
         return default_faces_dir()
@@ -68,18 +61,6 @@ def synthesize(out: Path, *args: str) -> int:
 
 def shard_bytes(out: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in shard_files(out)}
-
-
-def folder_bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def one_error_line(text: str) -> str:
-    """The one error line of a failed command (progress bars around it are fine), never a traceback."""
-    lines = [line for line in text.splitlines() if line.startswith("miex ")]
-    assert "Traceback" not in text, text
-    assert len(lines) == 1, text
-    return lines[0]
 
 
 def interrupt_after_first_shard(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -290,10 +271,10 @@ def test_overwrite_keeps_the_lock_file_it_holds(tmp_path: Path, pool_copy: Path)
 
 
 @pytest.fixture(scope="module")
-def made(face_pool: Path, tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
+def made(face_pool: Path, tmp_path_factory: pytest.TempPathFactory, miex_cache: Path) -> Path:
     out = tmp_path_factory.mktemp("made") / "miex"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(cache))
+        patch.setenv("XDG_CACHE_HOME", str(miex_cache))
         assert synthesize(out, "--faces", str(face_pool), *SMALL) == 0
     return out
 

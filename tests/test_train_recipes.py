@@ -21,7 +21,7 @@ from test_readme_flow import readme_block, readme_flow
 
 from miex_dataset.cli import main
 from miex_dataset.errors import MiexInputError
-from miex_train.runner import load_recipe
+from miex_train.runner import facts, load_recipe
 from miex_train.runner.card import ScoredCorpus, eval_results, render_card, write_card
 from miex_train.runner.outputs import FoldResult, curves_figure, summarize
 from miex_train.runner.recipe import Recipe, find_recipe, shipped_recipes
@@ -124,7 +124,7 @@ def results_of(recipe: Recipe, folds: list[FoldResult]) -> dict[str, Any]:
     """What run() passes to render_card, from the runner's own summary."""
     summary = summarize(folds, [0], LABELS, recipe.protocol.absent)
     protocol = {"description": recipe.protocol.describe(), "short": recipe.protocol.short(), "folds": len(folds)}
-    return {"label_names": LABELS, "protocol": protocol, "seeds": [0], **summary}
+    return {"label_names": LABELS, "protocol": protocol, "seeds": [0], "tested": facts.tested_counts(folds), **summary}
 
 
 def card_of(recipe: Recipe, results: dict[str, Any], folder: Path) -> ModelCard:
@@ -157,7 +157,7 @@ def test_a_casme2_only_run_of_a_table1_recipe_is_carded_as_casme2(tmp_path: Path
     assert "MiE-X, 54 samples" in card.text and "CASME II, 12 labelled clips" in card.text
     rows = [line for line in card.text.splitlines() if line.startswith("| ") and "±" in line]
     assert [row.split(" | ")[:2] for row in rows] == [["| CASME II", "12"]]  # one row: the corpus is its dataset
-    assert "tested on CASME II (12 clips) by subject-independent 3-fold" in card.text
+    assert "tested on CASME II, 12 clips of 3 subjects, by subject-independent 3-fold" in card.text
     assert "in 3 classes (negative, positive, surprise)" in card.text
     assert ("adapted from the recipe for Table 1: Branches pre-trained on MiE-X, fine-tuned on CompMiE (UF1 / UAR (%) "
             "50.7 / 52.1") in card.text  # fmt: skip
@@ -177,7 +177,9 @@ def test_a_composite_run_lists_each_result_once_and_quotes_the_paper(tmp_path: P
     assert "# Branches on CompMiE (CASME II + SAMM + SMIC), pre-trained on MiE-X (3-fold, 3 classes)" in card.text
     rows = [line.split(" | ")[0] for line in card.text.splitlines() if line.startswith("| ") and "±" in line]
     assert rows == ["| CompMiE (CASME II + SAMM + SMIC)", "| CASME II", "| SAMM", "| SMIC"]
-    assert "This run reproduces Table 1: Branches pre-trained on MiE-X, fine-tuned on CompMiE" in card.text
+    assert "**Published figure.** Branches (Liu et al., FG 2019): UF1 / UAR (%) 50.7 / 52.1" in card.text
+    assert "This run reproduces" not in card.text  # 9 clips of 3 subjects are not the paper's 442 of 68
+    assert "it tested 9 clips of 3 subjects (CASME II 3 of 1, SAMM 3 of 1, SMIC 3 of 1) where the paper" in card.text
 
 
 def test_a_changed_protocol_is_not_the_papers_figure(tmp_path: Path) -> None:
@@ -185,7 +187,8 @@ def test_a_changed_protocol_is_not_the_papers_figure(tmp_path: Path) -> None:
     folds = [fold(0, "casme2", [0, 1, 2], [0, 1, 2]), fold(1, "samm", [0, 1, 2], [0, 0, 2]),
              fold(2, "smic", [0, 1, 2], [1, 1, 2])]  # fmt: skip
     card = card_of(recipe, results_of(recipe, folds), tmp_path)
-    assert "its protocol is LOSO instead of 3-fold, so the paper's figure does not apply" in card.text
+    assert "its protocol is LOSO instead of 3-fold" in card.text
+    assert "so the published figure does not apply" in card.text
     assert card.text.lstrip().splitlines()[0].endswith("(LOSO, 3 classes)")
 
 

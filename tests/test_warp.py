@@ -198,6 +198,23 @@ def test_model_declares_its_couplings_and_every_au_moves_the_face() -> None:
         MotionModel.from_dict({"aus": {"AU99": []}})
 
 
+def test_calibration_gains_scale_one_aus_motion_and_cues_and_nothing_else() -> None:
+    """The calibration section multiplies the FACS-shaped magnitudes per AU (warp and extractor share the result)."""
+    raw = MotionModel.load().raw
+    plain = {**raw, "calibration": {}}
+    gained = {**raw, "calibration": {"motion_gain": {"AU12": 2.0}, "appearance_gain": {"AU09": 3.0}}}
+    base, scaled = MotionModel.from_dict(plain), MotionModel.from_dict(gained)
+    twelve = AU_NAMES.index("AU12")
+    np.testing.assert_allclose(scaled.basis[twelve], 2.0 * base.basis[twelve])
+    others = [a for a in range(17) if a != twelve]
+    np.testing.assert_array_equal(scaled.basis[others], base.basis[others])
+    assert scaled.appearance["AU09"]["strength"] == pytest.approx(3.0 * base.appearance["AU09"]["strength"])
+    assert scaled.appearance["AU12"] == base.appearance["AU12"]
+    for bad in ({"motion_gain": {"AU12": 0}}, {"motion_gain": {"AU99": 1.0}}, {"appearance_gain": {"AU09": "x"}}):
+        with pytest.raises(MiexInputError, match="calibration"):
+            MotionModel.from_dict({**raw, "calibration": bad})
+
+
 def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
     generator = WarpGenerator()
     with pytest.raises(MiexInputError, match="N x 3 x H x W"):

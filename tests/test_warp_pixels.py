@@ -81,3 +81,27 @@ def test_the_image_around_the_moving_landmarks_moves_as_far_as_they_do(
             gains.append(flow[patch].mean(0) @ want[index] / (want[index] @ want[index]))
     assert len(gains) >= 8
     assert np.median(gains) >= 0.9
+
+
+def test_mouth_cavity_is_shaded_by_depth_and_a_narrow_parting_stays_dark() -> None:
+    """The redrawn mouth interior: darkest under the upper lip, turning towards the tongue's colour near the lower lip
+    of a wide opening; a narrow parting shows no tongue."""
+    from miex_dataset.generators.warp_render import _cavity_colour
+
+    params = {"cavity_colour": [0.1, 0.04, 0.04], "tongue_colour": [0.5, 0.24, 0.24], "wide_opening": 0.15}
+    depth = torch.tensor([[0.0, 0.05, 0.1, 0.15]])  # below the upper lip, IOD
+    wide = _cavity_colour(params, (depth, torch.full_like(depth, 0.15)), (1, 1, 1, 4), torch.zeros(1))
+    narrow = _cavity_colour(params, (depth / 5, torch.full_like(depth, 0.03)), (1, 1, 1, 4), torch.zeros(1))
+    red = wide[0, 0, 0]
+    assert torch.all(red[1:] >= red[:-1]) and red[0] == pytest.approx(0.1) and red[-1] == pytest.approx(0.5)
+    assert narrow[0, 0, 0].max() < 0.2  # a 0.03 IOD parting: dark throughout
+
+
+def test_lip_contours_are_rounded_keeping_their_ends() -> None:
+    from miex_dataset.generators.warp_render import _rounded
+
+    corner = torch.tensor([[[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]]])
+    smooth = _rounded(corner)
+    assert torch.equal(smooth[0, 0], corner[0, 0]) and torch.equal(smooth[0, -1], corner[0, -1])
+    assert smooth[0, :, 1].max() < 1.0  # the sharp corner is cut
+    assert torch.all(smooth[0, 1:, 0] >= smooth[0, :-1, 0])  # still ordered along the mouth

@@ -124,7 +124,7 @@ def face_from_photo(image: np.ndarray, name: str = "upload", size: int = DEFAULT
         height, width = rgb.shape[:2]
         problem = mesh_problem(found[0], width, height)
         if problem is None:
-            crop, landmarks, _ = align_face(rgb, found[0].landmarks, size)
+            crop, landmarks, _ = align_face(rgb, found[0].landmarks, size, border="soft")
             problem = crop_problem(analyzer, crop, landmarks)
         if problem:
             raise MiexInputError(f"the face in the photo cannot be used: {problem}", field="face")

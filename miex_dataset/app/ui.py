@@ -15,6 +15,7 @@ import numpy as np
 
 from ..aus.schema import AU_NAMES, NUM_AUS
 from ..errors import MiexInputError
+from ..magnify import DEFAULT_ALPHA, magnification_label
 from . import browse, classify, generate
 from .options import AppOptions, require_gradio
 
@@ -44,9 +45,12 @@ def friendly(gr: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-DISPLAY_ALPHA = 4
-"""Magnification shown by default, as on dataset cards: synthetic motions span pixels, and at α = 10 the first-order
-model breaks on the mouth and brows (docs/reference.md §Motion magnification)."""
+DISPLAY_ALPHA = DEFAULT_ALPHA
+"""Magnification shown by default, the library's and the dataset cards' (docs/reference.md §Motion magnification)."""
+MAGNIFIED_LABEL = "apex, magnification α (slider)"
+"""The Generate tab's magnified apex: α is the slider's value, named as everywhere (never a "×" factor)."""
+BROWSE_MAGNIFIED_LABEL = f"apex, {magnification_label(DISPLAY_ALPHA)}"
+"""The Browse tab's magnified apex: the default, named as the cards name it."""
 
 
 def build_blocks(options: AppOptions) -> Any:
@@ -124,7 +128,7 @@ def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
             with gr.Row():
                 onset = output_image(gr, "onset (AUs 0)", "onset-image")
                 apex = output_image(gr, "apex (the sliders' AUs)", "apex-image")
-                magnified = output_image(gr, "apex, change magnified α×", "magnified-image")
+                magnified = output_image(gr, MAGNIFIED_LABEL, "magnified-image")
                 motion = output_image(gr, "change (red brighter, blue darker)", "motion-image")
             sliders = []
             for start in range(0, NUM_AUS, 6):
@@ -192,7 +196,7 @@ def browse_tab(gr: Any, app: Any, options: AppOptions) -> None:
     with gr.Row():
         onset = output_image(gr, "onset", "browse-onset")
         apex = output_image(gr, "apex", "browse-apex")
-        magnified = output_image(gr, f"apex, change magnified {DISPLAY_ALPHA}×", "browse-magnified")
+        magnified = output_image(gr, BROWSE_MAGNIFIED_LABEL, "browse-magnified")
         aus = gr.Dataframe(headers=["AU", "onset", "apex"], label="AU intensities (0 to 5; AUs at 0 left out)",
                            interactive=False, elem_id="browse-aus")  # fmt: skip
     opened = gr.State("")

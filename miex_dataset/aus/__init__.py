@@ -23,7 +23,7 @@ from .schema import (
     to_generator_scale,
     validate_au_array,
 )
-from .table import AU_TABLE_COLUMNS, normalize_au_table, read_au_table, write_au_table
+from .table import AU_TABLE_COLUMNS, normalize_au_table, read_au_reliability, read_au_table, write_au_table
 
 __all__ = [
     "AU_DESCRIPTIONS",
@@ -40,6 +40,7 @@ __all__ = [
     "image_id",
     "normalize_au_name",
     "normalize_au_table",
+    "read_au_reliability",
     "read_au_table",
     "read_ganimation_aus",
     "read_ganimation_ids",

@@ -46,6 +46,34 @@ def read_model_file(path: str | PathLike[str]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class CalibrationGains:
+    """Per-AU factors that scale the FACS-shaped motion (``motion``) and appearance cues (``appearance``) so that
+    an external AU judge reads the requested intensity (docs/reference.md §Motion model, calibration)."""
+
+    motion: dict[str, float]
+    appearance: dict[str, float]
+
+    @classmethod
+    def read(cls, section: Any, where: str) -> CalibrationGains:
+        if not isinstance(section, dict):
+            raise MiexInputError("'calibration' must be a table", file=where, field="calibration")
+        tables = {}
+        for kind in ("motion", "appearance"):
+            table = section.get(f"{kind}_gain", {})
+            if not isinstance(table, dict):
+                raise MiexInputError(f"calibration.{kind}_gain must map AU names to numbers", file=where,
+                                     field=f"calibration.{kind}_gain")  # fmt: skip
+            for au, gain in table.items():
+                if au not in AU_INDEX:
+                    raise MiexInputError(f"unknown AU {au!r}", file=where, field=f"calibration.{kind}_gain")
+                if isinstance(gain, bool) or not isinstance(gain, int | float) or not 0 < gain <= 10:
+                    raise MiexInputError(f"gain of {au} must be a number in (0, 10], got {gain!r}", file=where,
+                                         field=f"calibration.{kind}_gain.{au}")  # fmt: skip
+            tables[kind] = {au: float(gain) for au, gain in table.items()}
+        return cls(**tables)
+
+
+@dataclass(frozen=True)
 class MotionModel:
     """Parsed motion model: ``basis[au, k]`` is the (x, y) shift of landmark ``control[k]`` at intensity 5."""
 
@@ -71,6 +99,7 @@ class MotionModel:
         where = source
         if not isinstance(raw.get("aus"), dict):
             raise MiexInputError("motion model has no 'aus' table", file=where, field="aus")
+        gains = CalibrationGains.read(raw.get("calibration", {}), where)
         pairs = {int(a): int(b) for a, b in raw.get("mirror_pairs", [])}
         mirror = pairs | {b: a for a, b in pairs.items()}
         groups: list[tuple[int, list[int], np.ndarray]] = []
@@ -86,6 +115,7 @@ class MotionModel:
                     raise MiexInputError(reason, file=where, field=f"aus.{au}") from error
                 if any(not 0 <= i < 478 for i in landmarks):
                     raise MiexInputError(f"group {number} of {au}: landmark outside 0..477", file=where, field=au)
+                shift = shift * gains.motion.get(au, 1.0)
                 groups.append((AU_INDEX[au], landmarks, shift))
                 mirrored = [mirror[i] for i in landmarks if i in mirror]
                 if entry.get("mirror") and mirrored:
@@ -109,7 +139,13 @@ class MotionModel:
 
     @property
     def appearance(self) -> dict[str, dict[str, Any]]:
-        return dict(self.raw.get("appearance", {}))
+        """Appearance cues per AU, their ``strength`` times the calibration's appearance gain."""
+        gains = CalibrationGains.read(self.raw.get("calibration", {}), self.source)
+        cues = {}
+        for au, cue in self.raw.get("appearance", {}).items():
+            gain = gains.appearance.get(au, 1.0)
+            cues[au] = dict(cue) | ({"strength": float(cue["strength"]) * gain} if "strength" in cue else {})
+        return cues
 
     @property
     def shading(self) -> dict[str, Any]:

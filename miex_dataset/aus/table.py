@@ -8,12 +8,16 @@ Columns (in this order):
 - ``extractor``: which backend measured the AUs (e.g. ``openface``, ``mediapipe``, ``mediapipe+calibration``);
 - ``AU01 … AU45``: 17 float32 intensities on OpenFace's 0 to 5 scale.
 
-The parquet file carries ``miex.au_scale = 0-5`` in its schema metadata so a reader can refuse a 0-1 table.
+The parquet file carries ``miex.au_scale = 0-5`` in its schema metadata so a reader can refuse a 0-1 table, and,
+when the extractor's agreement with OpenFace was measured (``miex extract-aus``'s default calibrated method),
+``miex.au_reliability``: JSON ``{"AU01": r, ...}``, per AU the Pearson r against OpenFace 2.2 on held-out people
+(:func:`read_au_reliability`; docs/reference.md §AU extraction). Trust AUs with r >= 0.5; treat the rest as hints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from os import PathLike
 from pathlib import Path
 
@@ -156,11 +160,23 @@ def _frame_numbers(values: pd.Series, where: str) -> pd.Series:
     return numbers.astype(np.int64)
 
 
-def write_au_table(frame: pd.DataFrame, path: str | PathLike[str]) -> Path:
-    """Validate and write an AU table as parquet (atomically: a temporary file renamed into place)."""
+RELIABILITY_KEY = b"miex.au_reliability"
+"""Parquet metadata: JSON ``{AU: r}``, the extractor's measured agreement with OpenFace per AU (absent when none
+was measured, e.g. the openface backend itself)."""
+
+
+def write_au_table(
+    frame: pd.DataFrame, path: str | PathLike[str], *, reliability: Mapping[str, float] | None = None
+) -> Path:
+    """Validate and write an AU table as parquet (atomically: a temporary file renamed into place); ``reliability``
+    (per AU, the extractor's agreement with OpenFace) goes in the file's metadata so users know which AUs to trust."""
     path = Path(path)
     table = normalize_au_table(frame, where=str(path))
-    arrow = pa.Table.from_pandas(table, schema=au_table_schema(), preserve_index=False)
+    schema = au_table_schema()
+    if reliability is not None:
+        values = {au: float(reliability[au]) for au in AU_NAMES if au in reliability}
+        schema = schema.with_metadata({**schema.metadata, RELIABILITY_KEY: json.dumps(values).encode()})
+    arrow = pa.Table.from_pandas(table, schema=schema, preserve_index=False)
     with atomic_path(path) as temporary:
         pq.write_table(arrow, temporary)
     return path
@@ -185,3 +201,9 @@ def read_au_table(path: str | PathLike[str]) -> pd.DataFrame:
             raise MiexInputError(f"AU table is on scale {scale.decode()!r}, expected '0-5'", file=path)
         frame = parquet.to_pandas()
     return normalize_au_table(frame, where=str(path))
+
+
+def read_au_reliability(path: str | PathLike[str]) -> dict[str, float] | None:
+    """Per-AU agreement with OpenFace recorded by :func:`write_au_table`, or None when the table records none."""
+    raw = (pq.read_schema(Path(path)).metadata or {}).get(RELIABILITY_KEY)
+    return None if raw is None else {au: float(r) for au, r in json.loads(raw).items()}

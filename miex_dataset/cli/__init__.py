@@ -58,6 +58,11 @@ typical flow:
   miex push miex/ --repo ORG/miex                     # publish; then load_dataset("ORG/miex")
   miex train --recipe table1_branches_miex_finetune         # UF1/UAR, logs, model card
   miex app                                            # web app: AU sliders, MiE-X browser, classifier
+several processes (from any folder; `python -m miex_dataset COMMAND` is `miex COMMAND`):
+  torchrun --standalone --nproc_per_node 2 -m miex_dataset synthesize --faces pool/ --plan plan.parquet
+  accelerate launch -m miex_dataset synthesize --faces pool/ --plan plan.parquet   # every GPU
+  torchrun --standalone --nproc_per_node 2 -m miex_train --recipe table1_branches_miex_finetune
+  accelerate launch -m miex_train --recipe table1_branches_miex_finetune           # every GPU
 run `miex COMMAND --help` for the options of each command.
 """
 

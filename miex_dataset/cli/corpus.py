@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..corpora import READERS, clips_to_frame, summarize_clips, write_clip_table
 from ..errors import MiexInputError
 from ..fileio import guard_output_file
 
@@ -43,6 +42,10 @@ Argument = tuple[tuple[str, ...], dict[str, Any]]
 SHEET: Argument = (("--sheet",), {"metavar": "XLSX", "help": "coding sheet: a path, or a file name inside ROOT"})
 APEX_FALLBACK: Argument = (("--apex-fallback",), {"choices": ("skip", "middle"), "default": "skip",
                                                   "help": APEX_FALLBACK_HELP})  # fmt: skip
+APEX_SHEET: Argument = (("--apex-sheet",), {
+    "metavar": "CSV", "type": Path,
+    "help": "apex frames from a sheet (.csv or .xlsx): header subject,clip,apex (or Subject,Filename,Apex), apex = "
+            "the absolute frame number; clips it does not list keep the middle frame (or --apex)"})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,12 @@ CORPORA: tuple[CorpusCommand, ...] = (
     ),
     CorpusCommand(
         "smic", "SMIC-HS (100 fps, labels from folders)",
-        "ROOT/HS/s1/micro/negative/s1_ne_01/image123456.bmp (or ROOT/s1/...).",
+        "ROOT/HS/s1/micro/negative/s1_ne_01/image123456.bmp (or ROOT/s1/...).\n"
+        "SMIC has no apex annotation: the middle frame is used unless --apex-sheet gives it.",
         ((("--apex",), {"type": _apex, "default": "middle",
-                        "help": "apex: 'middle' (default) or a fraction of the clip in [0, 1]"}),),
+                        "help": "apex: 'middle' (default) or a fraction of the clip in [0, 1]"}),
+         APEX_SHEET),
+        examples=("miex corpus smic /data/SMIC --apex-sheet smic_apex.csv --out smic.parquet",),
     ),
     CorpusCommand(
         "megc2019", "MEGC2019 composite (CompMiE): CASME II + SAMM + SMIC labelled by combined_3class_gt.csv",
@@ -102,7 +108,8 @@ CORPORA: tuple[CorpusCommand, ...] = (
          (("--samm-sheet",), {"metavar": "XLSX", "help": "SAMM sheet (default SAMM_Micro_FACS_Codes_v2.xlsx)"}),
          (("--casme2-frames",), {"choices": ("auto", "raw", "cropped"), "default": "auto"}),
          APEX_FALLBACK,
-         (("--smic-apex",), {"type": _apex, "default": "middle", "help": "SMIC apex: 'middle' or a fraction"})),
+         (("--smic-apex",), {"type": _apex, "default": "middle", "help": "SMIC apex: 'middle' or a fraction"}),
+         (("--smic-apex-sheet",), {**APEX_SHEET[1], "help": "SMIC " + APEX_SHEET[1]["help"]})),
         root_optional=True,
         examples=("miex corpus megc2019 --gt combined_3class_gt.csv --casme2-root /data/CASME2 "
                   "--out casme2-megc2019.parquet    # CASME II part only",),
@@ -201,7 +208,7 @@ def reader_options(command: CorpusCommand, args: argparse.Namespace) -> dict[str
     return options
 
 
-SHEET_OPTIONS = ("sheet", "casme2_sheet", "samm_sheet", "gt", "labels")
+SHEET_OPTIONS = ("sheet", "casme2_sheet", "samm_sheet", "gt", "labels", "apex_sheet", "smic_apex_sheet")
 """Options that name an input file; ``--out`` may never be one of them."""
 
 
@@ -241,6 +248,8 @@ def _is_clip_table(path: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..corpora import READERS, clips_to_frame, summarize_clips, write_clip_table  # pandas: not for --help
+
     command: CorpusCommand = args._corpus
     inputs = [getattr(args, dest, None) for dest in SHEET_OPTIONS]
     out = guard_output_file(args.out, inputs=inputs, overwrite=args.overwrite,

@@ -2,16 +2,18 @@
 
 SRC is an image, a folder of images (or frames), or a clip table from ``miex corpus``: then the onset and apex frames
 (every frame with ``--all-frames``) of each clip are measured after aligning the clip with its onset transform.
-Backends: ``mediapipe`` -- ``--method geometry`` (default: landmark motion explained by the FACS motion model; a clip's
-frames are measured as change from its onset frame, so a micro-expression's AUs are the expression, not the resting
-face) or ``--method blendshapes`` (the older proxy) -- UNCALIBRATED unless ``--calibration``; or ``openface`` (CSVs
+Backends: ``mediapipe`` -- ``--method calibrated`` (default: geometry and blendshape features mapped per AU onto
+OpenFace 2.2 readings by a shipped calibration; the AU table records each AU's measured agreement), ``geometry``
+(landmark motion explained by the FACS motion model) or ``blendshapes`` (the older proxy), the last two UNCALIBRATED
+unless ``--calibration``; a clip's frames are measured as change from its onset frame, so a micro-expression's AUs
+are the expression, not the resting face; or ``openface`` (CSVs
 made elsewhere: the paper-exact path). ``--openface-layout DIR`` prepares OpenFace's input instead of measuring: the
 clips' aligned frames in ``DIR/<dataset>/<subject>/<clip>/`` with a manifest, and the commands to run.
 docs/reference.md §AU extraction says what each AU measures.
 
 Examples:
   miex extract-aus clips.parquet --out aus.parquet                  # onset/apex of every clip, change from onset
-  miex extract-aus photos/ --out photo_aus.parquet                  # single images: compared with resting norms
+  miex extract-aus photos/ --out photo_aus.parquet                  # single images, each on its own
   miex extract-aus clips.parquet --backend openface --openface-dir of/ --out aus.parquet
   miex extract-aus clips.parquet --openface-layout of/              # frames for OpenFace; prints its commands
 """
@@ -30,7 +32,7 @@ from .plan import whole_number
 EXAMPLES = """\
 examples:
   miex extract-aus clips.parquet --out aus.parquet                  # onset/apex of every clip, change from onset
-  miex extract-aus photos/ --out photo_aus.parquet                  # single images: compared with resting norms
+  miex extract-aus photos/ --out photo_aus.parquet                  # single images, each on its own
   miex extract-aus clips.parquet --backend openface --openface-dir of/ --out aus.parquet
   miex extract-aus clips.parquet --openface-layout of/              # frames for OpenFace; prints its commands
 then: miex au-pool --mie-clips clips.parquet --mie-aus aus.parquet --expert 500 --out au_pool.parquet
@@ -49,17 +51,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("mediapipe", "openface"), default="mediapipe")
     parser.add_argument(
         "--method",
-        choices=("geometry", "blendshapes"),
-        default="geometry",
-        help="mediapipe: how landmarks become AUs (default: geometry)",
+        choices=("calibrated", "geometry", "blendshapes"),
+        default="calibrated",
+        help="mediapipe: how landmarks become AUs (default: calibrated, fitted to OpenFace 2.2)",
     )
     parser.add_argument(
         "--reference",
         choices=("onset", "none"),
         default="onset",
-        help="clips, geometry: measure change from the onset frame (default) or against resting norms",
+        help="clips: measure change from the onset frame (default) or each frame on its own",
     )
-    parser.add_argument("--calibration", metavar="CAL.json", help="per-AU linear calibration of the mediapipe estimate")
+    parser.add_argument(
+        "--calibration",
+        metavar="CAL.json",
+        help="calibrated: a feature calibration (v2) instead of the shipped one; geometry/blendshapes: a per-AU "
+        "linear calibration (v1) of their estimate",
+    )
     parser.add_argument(
         "--openface-dir", metavar="DIR",
         help="OpenFace CSVs: <image stem>.csv per image, <clip>.csv per clip (FeatureExtraction on its frames), or "
@@ -116,7 +123,7 @@ def _lay_out(args: argparse.Namespace) -> int:
         raise MiexInputError("--openface-layout lays out a clip table's clips: give the clip table `miex corpus` "
                              "wrote", file=args.source)  # fmt: skip
     measuring = {"--backend openface": args.backend == "openface", "--calibration": bool(args.calibration),
-                 "--method": args.method != "geometry", "--reference": args.reference != "onset"}  # fmt: skip
+                 "--method": args.method != "calibrated", "--reference": args.reference != "onset"}  # fmt: skip
     refused = [option for option, given in measuring.items() if given]
     if refused:
         raise MiexInputError(f"{', '.join(refused)}: for measuring, not for --openface-layout (which only prepares "
@@ -164,7 +171,7 @@ def _nothing_measured(args: argparse.Namespace, report_lines: int, clips: bool) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..faces.au_extract import Calibration
+    from ..faces.au_extract import Calibration, FeatureCalibration
     from ..faces.extract import Backend, extract_aus, is_clip_table
     from ..faces.openface_layout import has_layout, read_layout_aus
 
@@ -179,8 +186,10 @@ def run(args: argparse.Namespace) -> int:
             raise MiexInputError("--backend openface needs --openface-dir DIR (the CSVs OpenFace wrote)")
         backend = Backend("openface", openface_dir=args.openface_dir)
     else:
-        if args.calibration:
-            Calibration.load(args.calibration)  # a bad file fails here, before any worker starts
+        if args.calibration and args.method == "calibrated":
+            FeatureCalibration.load(args.calibration)  # a bad file fails here, before any worker starts
+        elif args.calibration:
+            Calibration.load(args.calibration)
         backend = Backend(
             "mediapipe",
             model_path=resolve_model(args),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from ..errors import MiexInputError
 from ..faces.align import DEFAULT_SIZE
@@ -72,13 +73,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..faces.pool import INDEX_NAME, PARTS_DIR, build_face_pool
-    from ..fileio import RUN_STATE, OutputLock, guard_output_folder
+def guard_pool_folder(out: str, overwrite: bool) -> None:
+    """Refuse an --out that holds links where a pool is written, or (without --overwrite) anything but a face pool."""
+    from ..faces.pool import CROPS_DIR, INDEX_NAME, PARTS_DIR
+    from ..fileio import FACE_POOL_KIND, guard_output_folder
 
-    ours = (INDEX_NAME, PARTS_DIR, RUN_STATE)
-    guard_output_folder(args.out, args.overwrite, ours=ours, replaced="its crops/ and index.parquet")
+    guard_output_folder(out, overwrite, kind=FACE_POOL_KIND, command="miex faces",
+                        writes=(INDEX_NAME, PARTS_DIR, CROPS_DIR), trees=(PARTS_DIR, CROPS_DIR),
+                        replaced="its crops/ and index.parquet")  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..faces.pool import build_face_pool
+    from ..fileio import OutputLock, same_file
+
+    if Path(args.source).is_dir() and same_file(args.source, args.out):  # inside SRC is fine: it is never scanned
+        raise MiexInputError("--out is the source folder itself: the crops would land among the photos; choose an "
+                             "--out of its own (it may lie inside SRC)", file=args.out)  # fmt: skip
+    guard_pool_folder(args.out, args.overwrite)  # before the lock: a refused folder gets no .miex/
     with OutputLock(args.out):
+        guard_pool_folder(args.out, args.overwrite)  # again under the lock; build_face_pool then marks it
         index, report = build_face_pool(
             args.source, args.out, size=args.size, multi=args.multi, max_faces=args.max_faces,
             identity_from=args.identity_from, model_path=resolve_model(args), workers=args.workers,

@@ -7,9 +7,11 @@ import logging
 
 DESCRIPTION = """\
 Upload a MiE-X folder made by `miex synthesize` (README.md card + data/*.parquet shards) to the Hugging Face Hub
-as a dataset repo, creating the repo if needed. Run state (.miex/, hidden folders) and temp files (*.tmp*) are
-not uploaded. The upload resumes: if it is interrupted, run the same command again and files already on the Hub
-are skipped. Afterwards anyone can load it with datasets.load_dataset("ORG/NAME").
+as a dataset repo, creating the repo if needed. Only the dataset's own files are sent: the card, the shards that
+have a receipt, plan.parquet and the card's figures in images/; anything else in the folder (run state, temp
+files, your own notes or credentials) stays local and is named, and links are never followed. The upload
+resumes: if it is interrupted, run the same command again and files already on the Hub are skipped. Afterwards
+anyone can load it with datasets.load_dataset("ORG/NAME").
 
 authentication: a token with write access to ORG, from `hf auth login`, the HF_TOKEN environment variable, or
 --token (prefer the first two: a token on the command line lands in the shell history). HF_ENDPOINT selects

@@ -1,8 +1,9 @@
 """``miex synthesize``: render MiE-X (parquet shards + dataset card) from a plan, or from faces + AUs.
 
 With no arguments it synthesizes a small MiE-X from the astronaut photo scikit-image ships, expert-rule AUs and the
-training-free warp generator into ``./miex``. The same command runs on several processes: ``torchrun
---nproc_per_node N -m miex_dataset.cli.synthesize ...`` or ``accelerate launch builder.py ...``.
+training-free warp generator into ``./miex``. The same command runs on several processes, from any folder:
+``torchrun --standalone --nproc_per_node N -m miex_dataset synthesize ...`` or ``accelerate launch -m miex_dataset
+synthesize ...`` (``builder.py`` in a checkout is the same entry point).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ examples:
   miex synthesize --plan plan.parquet --faces pool/ --generator ganimation --checkpoint run/generator
   miex synthesize --faces pool/ --expert 100 --generator ganimation --checkpoint org/gan --revision v1   # Hub repo
   miex synthesize --faces pool/ --expert 2000 --mae-clips ck.parquet --mae-aus ck_aus.parquet --identities 700
-  torchrun --standalone --nproc_per_node 2 builder.py --faces pool/ --pool au_pool.parquet    # several processes
+  torchrun --standalone --nproc_per_node 2 -m miex_dataset synthesize --faces pool/ --pool au_pool.parquet  # 2 ranks
+  accelerate launch -m miex_dataset synthesize --faces pool/ --pool au_pool.parquet   # every GPU, from any folder
 then: from datasets import load_dataset; load_dataset("miex")   (the output folder)
 """
 
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point for ``torchrun -m miex_dataset.cli.synthesize`` and ``builder.py``: the same options."""
+    """Entry point of ``builder.py`` and ``python -m miex_dataset.cli.synthesize``: ``miex synthesize``'s options."""
     from . import main as miex_main
 
     return miex_main(["synthesize", *(sys.argv[1:] if argv is None else argv)])

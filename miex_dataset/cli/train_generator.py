@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..generators.ganimation import train
-
 EXAMPLES = """\
 examples:
   miex train-generator pool/crops --au-table aus.parquet --out gan/       # a face folder + its AU table
@@ -16,9 +14,13 @@ examples:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    train.configure(parser)
+    from ..generators.ganimation_options import configure as add_options  # no torch: --help stays instant
+
+    add_options(parser)
     parser.epilog = EXAMPLES
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..generators.ganimation import train
+
     return train.run(args)

@@ -12,7 +12,9 @@ Columns:
 - ``emotion``: the corpus's native label, canonical spelling (see :mod:`miex_dataset.corpora.labels`);
 - ``label``: 3-class label (0 negative, 1 positive, 2 surprise; -1 when the emotion has no 3-class counterpart);
 - ``fps``: recording frame rate; ``aus``: the FACS string of the corpus ('' when it has none);
-- ``expression``: ``micro`` or ``macro``.
+- ``expression``: ``micro`` or ``macro``;
+- ``apex_source``: where ``apex`` came from (:data:`APEX_SOURCES`; '' when the reader does not say, as in tables
+  written before the column existed, which read back with '').
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Clip:
     fps: float
     aus: str = ""
     expression: str = "micro"
+    apex_source: str = ""
     extra: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -60,6 +63,17 @@ CLIP_COLUMNS: tuple[str, ...] = (
     "dataset", "subject", "clip", "frames", "frame_numbers", "onset", "apex", "offset",
     "emotion", "label", "fps", "aus", "expression",
 )  # fmt: skip
+"""The columns every clip table has (older tables included)."""
+APEX_SOURCE = "apex_source"
+"""An optional column: written by every reader since it exists, read back as '' from older tables."""
+APEX_SOURCES: dict[str, str] = {
+    "annotated": "the corpus's own coding sheet",
+    "apex-sheet": "an apex sheet the user gave (SMIC: --apex-sheet / --smic-apex-sheet)",
+    "middle": "the middle frame: no apex annotation (SMIC), or --apex-fallback middle",
+    "fraction": "a fixed fraction of the clip (SMIC --apex F)",
+    "last": "the last frame: a posed sequence's peak (CK+, macro-expression folders)",
+}
+"""Values of ``apex_source`` and what each means."""
 
 
 def clip_table_schema() -> pa.Schema:
@@ -78,6 +92,7 @@ def clip_table_schema() -> pa.Schema:
             pa.field("fps", pa.float32()),
             pa.field("aus", pa.string()),
             pa.field("expression", pa.string()),
+            pa.field(APEX_SOURCE, pa.string()),
         ],
         metadata={b"miex.table": b"clips"},
     )
@@ -90,7 +105,7 @@ def clips_to_frame(clips: Iterable[Clip]) -> pd.DataFrame:
         row = asdict(clip)
         row.pop("extra")
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=list(CLIP_COLUMNS))
+    frame = pd.DataFrame(rows, columns=[*CLIP_COLUMNS, APEX_SOURCE])
     return frame.sort_values(["dataset", "subject", "clip"], kind="stable").reset_index(drop=True)
 
 
@@ -117,6 +132,7 @@ def write_clip_table(frame: pd.DataFrame, path: str | PathLike[str], *, holds: s
         raise MiexInputError(f"duplicate clips in clip table: {duplicates[:5]}", file=path)
     path = Path(path)
     stored = frame[list(CLIP_COLUMNS)].assign(frames=[store_paths(frames, path.parent) for frames in frame["frames"]])
+    stored[APEX_SOURCE] = frame[APEX_SOURCE].fillna("").astype(str) if APEX_SOURCE in frame else ""
     if holds not in TABLE_INPUTS:
         raise ValueError(f"holds must be one of {TABLE_INPUTS}, got {holds!r}")
     schema = clip_table_schema()
@@ -141,6 +157,8 @@ def read_clip_table(path: str | PathLike[str]) -> pd.DataFrame:
     legacy = not follows_paths_rule(arrow.schema)
     frame["frames"] = [resolve_paths(frames, path.parent, legacy=legacy) for frames in frame["frames"]]
     frame["frame_numbers"] = frame["frame_numbers"].map(lambda values: [int(v) for v in values])
+    if APEX_SOURCE not in frame:
+        frame[APEX_SOURCE] = ""
     return frame
 
 
@@ -203,4 +221,10 @@ def summarize_clips(frame: pd.DataFrame) -> str:
     lines = [counts.to_string(), "", f"{len(frame)} clips, {int(subjects.sum())} subjects"]
     if unlabelled:
         lines.append(f"{unlabelled} clip(s) have no 3-class label (label -1): kept, excluded from 3-class training")
+    guessed = frame[frame[APEX_SOURCE].isin(("middle", "fraction"))] if APEX_SOURCE in frame else frame.iloc[:0]
+    if len(guessed):
+        per = ", ".join(f"{d} {n}" for d, n in guessed["dataset"].value_counts().sort_index().items())
+        lines.append(f"{len(guessed)} clip(s) have no annotated apex ({per}): apex = the middle frame or a fixed "
+                     "fraction of the clip (column apex_source; for SMIC, an apex sheet gives real ones: "
+                     "--apex-sheet, or --smic-apex-sheet for megc2019)")  # fmt: skip
     return "\n".join(lines)

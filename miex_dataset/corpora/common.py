@@ -193,11 +193,13 @@ def sequence_clip(
     report: ValidationReport,
     file: str | PathLike[str] = "",
     apex: Callable[[int], int] | None = None,
+    apex_source: str = "",
 ) -> Clip | None:
     """A clip that is a whole folder of frames: onset = first, offset = last, apex = ``apex(n)`` (default last).
 
     Used for posed macro-expression sequences (neutral -> peak: the peak is the last frame) and SMIC (no apex
-    annotation). Returns None (reported) when the folder has no usable frames.
+    annotation). ``apex_source`` says how ``apex`` chose (:data:`~.clips.APEX_SOURCES`; ``last`` without ``apex``).
+    Returns None (reported) when the folder has no usable frames.
     """
     frames, numbers, unnumbered = numbered_frames(folder)
     if unnumbered:
@@ -223,6 +225,7 @@ def sequence_clip(
         fps=fps,
         aus=aus,
         expression=expression,
+        apex_source=apex_source or ("last" if apex is None else ""),
     )
     return candidate if check_clip_frames(candidate, report, file=file or folder) else None
 
@@ -317,8 +320,15 @@ def _row_clip(
         fps=layout.fps,
         aus=normalize_aus(row.get("Action Units")),
         expression="micro",
+        apex_source="middle" if _apex_missing(row) else "annotated",
     )
     return clip if check_clip_frames(clip, report, **where) else None
+
+
+def _apex_missing(row: SheetRow) -> bool:
+    """Whether the row's apex is not annotated (``'/'``, empty, -1), so ``--apex-fallback middle`` chose it."""
+    apex = cell_int(row.get("ApexFrame"))
+    return apex is None or apex < 0
 
 
 _FRAME_COLUMNS = ("OnsetFrame", "ApexFrame", "OffsetFrame")

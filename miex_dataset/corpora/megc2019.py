@@ -180,10 +180,12 @@ def read_megc2019(
     casme2_frames: casme2.FrameTree = "auto",
     apex_fallback: ApexFallback = "skip",
     smic_apex: smic.Apex = "middle",
+    smic_apex_sheet: str | PathLike[str] | None = None,
     strict: bool = False,
     report: ValidationReport | None = None,
 ) -> Corpus:
-    """Read the composite from the parts found: per-dataset roots default to the usual release folders in ``root``."""
+    """Read the composite from the parts found: per-dataset roots default to the usual release folders in ``root``.
+    ``smic_apex_sheet`` gives SMIC's apex frames (:mod:`.smic_apex`); without it SMIC clips use ``smic_apex``."""
     report = new_report(report, strict)
     base = require_root(root, "MEGC2019") if root is not None else None
     if gt is not None:
@@ -193,7 +195,7 @@ def read_megc2019(
     else:
         raise MiexInputError(f"give ROOT (the folder holding {GT_FILE}) or --gt CSV")
     truth = read_ground_truth(gt_path, report)
-    sheets = {"casme2": casme2_sheet, "samm": samm_sheet, "smic": None}
+    sheets = {"casme2": casme2_sheet, "samm": samm_sheet, "smic": smic_apex_sheet}
     given = {"casme2": casme2_root, "samm": samm_root, "smic": smic_root}
     roots = {name: _part_root(base, name, given[name], sheets[name]) for name in PART_NAMES}
     if all(path is None for path in roots.values()):
@@ -207,7 +209,8 @@ def read_megc2019(
             sheet_option="--casme2-sheet"),
         "samm": lambda path, part: samm.read_samm(
             path, sheet=samm_sheet, apex_fallback=apex_fallback, report=part, sheet_option="--samm-sheet"),
-        "smic": lambda path, part: smic.read_smic(path, apex=smic_apex, report=part),
+        "smic": lambda path, part: smic.read_smic(path, apex=smic_apex, apex_sheet=smic_apex_sheet, report=part,
+                                                  sheet_option="--smic-apex-sheet"),
     }  # fmt: skip
     gt_clips = {(row.dataset, f"{row.subject}/{row.clip}") for row in truth}
     available: dict[tuple[str, str, str], Clip] = {}
@@ -236,7 +239,8 @@ def _part_root(
         return require_root(given, f"{PART_NAMES[name]} ({option})")
     found = find_part(base, name) if base is not None else None
     if found is None and sheet is not None:
-        raise MiexInputError(f"--{name}-sheet given but no {PART_NAMES[name]} release found; give {option} DIR")
+        flag = "--smic-apex-sheet" if name == "smic" else f"--{name}-sheet"
+        raise MiexInputError(f"{flag} given but no {PART_NAMES[name]} release found; give {option} DIR")
     return found
 
 

@@ -6,7 +6,9 @@ Layout::
     (or ROOT/s1/... when ROOT is the HS folder itself)
 
 Frames are numbered by absolute frame (trailing digits). There is no apex annotation: apex = the middle frame
-(index ``(n - 1) // 2``, as MiE-X does) or ``floor(fraction * (n - 1))`` for a fraction in [0, 1].
+(index ``(n - 1) // 2``, as MiE-X does) or ``floor(fraction * (n - 1))`` for a fraction in [0, 1], unless an apex
+sheet gives it (:mod:`.smic_apex`); the clip table's ``apex_source`` says which (``middle``, ``fraction``,
+``apex-sheet``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Literal
 from .clips import Clip
 from .common import Corpus, DuplicateGuard, lookup_emotion, new_report, progress, require_root, sequence_clip
 from .report import ValidationReport
+from .smic_apex import apply_apex_sheet, read_apex_sheet
 
 FPS = 100.0
 HS_FOLDER = "HS"
@@ -57,13 +60,17 @@ def read_smic(
     root: str | PathLike[str],
     *,
     apex: Apex = "middle",
+    apex_sheet: str | PathLike[str] | None = None,
     strict: bool = False,
     report: ValidationReport | None = None,
+    sheet_option: str = "--apex-sheet",
 ) -> Corpus:
-    """Read SMIC-HS micro-expression clips: ``<subject>/micro/<emotion>/<clip>``."""
+    """Read SMIC-HS micro-expression clips: ``<subject>/micro/<emotion>/<clip>``; with ``apex_sheet`` (a CSV or
+    .xlsx, :mod:`.smic_apex`) the apex of each clip it lists comes from it, the others keep ``apex``."""
     tree = hs_tree(require_root(root, "SMIC"))
     report = new_report(report, strict)
     pick_apex = apex_index(apex)
+    sheet = read_apex_sheet(apex_sheet, report, option=sheet_option) if apex_sheet is not None else None
     guard = DuplicateGuard()
     clips: list[Clip] = []
     emotion_dirs = sorted(p for p in tree.glob("*/micro/*") if p.is_dir())
@@ -89,9 +96,14 @@ def read_smic(
                 expression="micro",
                 report=report,
                 apex=pick_apex,
+                apex_source="middle" if apex == "middle" else "fraction",
             )
             if clip is not None:
                 clips.append(clip)
     if not clips and not report.problems:
         report.add("no SMIC-HS clips found (expected <subject>/micro/<emotion>/<clip>/)", file=tree, field="frames")
+    if sheet is not None:
+        fallback = "middle frame" if apex == "middle" else f"apex at fraction {float(apex):g} of the clip"
+        folders = {(folder_subject(p.parents[2].name), p.name) for p in tree.glob("*/micro/*/*") if p.is_dir()}
+        clips = apply_apex_sheet(clips, sheet, report, folders=folders, fallback=fallback)
     return Corpus(clips, report)

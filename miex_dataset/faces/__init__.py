@@ -13,6 +13,7 @@ from .align import DEFAULT_SIZE, TEMPLATE, Alignment, align_clip, align_face, al
 from .au_extract import (
     BLENDSHAPES_FOR_AU,
     Calibration,
+    FeatureCalibration,
     MediapipeAUExtractor,
     OpenFaceAUReader,
     blendshapes_to_aus,
@@ -31,6 +32,7 @@ __all__ = [
     "Calibration",
     "FaceAnalyzer",
     "FaceRecord",
+    "FeatureCalibration",
     "FlowParams",
     "MediapipeAUExtractor",
     "OpenFaceAUReader",

@@ -22,6 +22,11 @@ IMAGE_RIGHT_EYE = (362, 263)
 NOSE_TIP = 1
 MOUTH_CORNERS = (61, 291)
 
+SOFT_BORDER_BLUR = 0.1
+"""Blur (sigma, fraction of the crop side) of the mirrored image far outside a photo's edge (``border="soft"``)."""
+SOFT_BORDER_RAMP = 0.05
+"""Distance outside the edge (fraction of the crop side) over which the mirror turns into its blurred copy."""
+
 TEMPLATE = np.array([[0.33, 0.40], [0.67, 0.40], [0.50, 0.63], [0.33, 0.70], [0.67, 0.70]], dtype=np.float64)
 """Template positions (fraction of the crop side) of: image-left eye centre, image-right eye centre, nose tip,
 image-left and image-right mouth corners. Symmetric, so a mirrored face aligns to the mirrored crop."""
@@ -68,13 +73,28 @@ class Alignment:
     matrix: np.ndarray
     size: int = DEFAULT_SIZE
 
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """Warp ``image`` (any of grayscale, RGB, RGBA) into the RGB crop; borders replicate edge pixels."""
+    def apply(self, image: np.ndarray, border: str = "replicate") -> np.ndarray:
+        """Warp ``image`` (any of grayscale, RGB, RGBA) into the RGB crop.
+
+        ``border`` fills crop pixels that lie outside the image: ``replicate`` repeats the edge pixels (clip frames:
+        a still border has no flow), ``soft`` mirrors the image there and blurs the mirror more the further it is
+        from the edge (face photos: a tight crop then has no edge pixels smeared outward in streaks)."""
         import cv2
 
-        return cv2.warpAffine(
-            as_rgb(image), self.matrix, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+        rgb, shape = as_rgb(image), (self.size, self.size)
+        if border == "replicate":
+            return cv2.warpAffine(rgb, self.matrix, shape, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if border != "soft":
+            raise ValueError(f"border must be 'replicate' or 'soft', got {border!r}")
+        mirrored = cv2.warpAffine(rgb, self.matrix, shape, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        inside = cv2.warpAffine(np.ones(rgb.shape[:2], np.uint8), self.matrix, shape, flags=cv2.INTER_NEAREST,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+        if inside.all():
+            return mirrored
+        distance = cv2.distanceTransform((1 - inside).astype(np.uint8), cv2.DIST_L2, 3)  # px from the image
+        blurred = cv2.GaussianBlur(mirrored, (0, 0), SOFT_BORDER_BLUR * self.size)
+        weight = np.clip(distance / (SOFT_BORDER_RAMP * self.size), 0.0, 1.0)[..., None]
+        return np.rint(mirrored * (1.0 - weight) + blurred * weight).astype(np.uint8)
 
     def points(self, points: np.ndarray) -> np.ndarray:
         """Map (N, 2) source pixel coordinates into crop coordinates (float32)."""
@@ -90,11 +110,12 @@ def alignment_for(landmarks: np.ndarray, size: int = DEFAULT_SIZE, template: np.
 
 
 def align_face(
-    image: np.ndarray, landmarks: np.ndarray, size: int = DEFAULT_SIZE
+    image: np.ndarray, landmarks: np.ndarray, size: int = DEFAULT_SIZE, border: str = "replicate"
 ) -> tuple[np.ndarray, np.ndarray, Alignment]:
-    """Aligned crop, the 478 landmarks in crop coordinates, and the transform used."""
+    """Aligned crop, the 478 landmarks in crop coordinates, and the transform used (``border``: see
+    :meth:`Alignment.apply`)."""
     alignment = alignment_for(landmarks, size)
-    return alignment.apply(image), alignment.points(landmarks), alignment
+    return alignment.apply(image, border), alignment.points(landmarks), alignment
 
 
 def align_clip(

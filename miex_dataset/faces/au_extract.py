@@ -1,11 +1,14 @@
 """AU extraction: one interface, two backends, both giving the 17 OpenFace AUs on the 0 to 5 scale.
 
-- ``mediapipe``: MediaPipe's 478 landmarks, read by one of two methods:
-  ``geometry`` (default): :mod:`.au_geometry` -- the change from a neutral reference of the same face (a clip's
+- ``mediapipe``: MediaPipe's 478 landmarks and 52 blendshapes, read by one of three methods:
+  ``calibrated`` (default): per AU, a linear map of the features that agree best with OpenFace 2.2 (single-image
+  geometry readings and blendshapes), fitted on real faces and shipped as ``au_calibration.json``
+  (:class:`FeatureCalibration`; its per-AU held-out agreement is recorded as the AU table's reliability);
+  ``geometry``: :mod:`.au_geometry` -- the change from a neutral reference of the same face (a clip's
   onset frame) explained by the FACS motion model, or per-AU resting-norm measures when a single image has no
   reference; ``blendshapes``: the older proxy (mean of left/right blendshapes × 5, docs/reference.md §AU
-  extraction), which reads resting state and has dead channels (AU06, AU09). Both are UNCALIBRATED estimates of
-  OpenFace intensities; :class:`Calibration` maps either towards OpenFace with a per-AU linear fit (a few hundred
+  extraction), which reads resting state and has dead channels (AU06, AU09). These two are UNCALIBRATED estimates
+  of OpenFace intensities; :class:`Calibration` maps either towards OpenFace with a per-AU linear fit (a few hundred
   calibration frames cannot constrain a full 17 x 18 affine map without cross-AU leakage).
 - ``openface``: reads OpenFace CSVs produced elsewhere and matches rows to frames by frame number or file name --
   the paper-exact path.
@@ -29,7 +32,7 @@ from ..fileio import atomic_path
 from .au_geometry import GeometricAUEstimator
 from .landmarker import FaceAnalyzer, FaceRecord
 
-METHODS = ("geometry", "blendshapes")
+METHODS = ("calibrated", "geometry", "blendshapes")
 
 BLENDSHAPES_FOR_AU: dict[str, tuple[str, ...]] = {
     "AU01": ("browInnerUp",),
@@ -53,6 +56,10 @@ BLENDSHAPES_FOR_AU: dict[str, tuple[str, ...]] = {
 """docs/reference.md §AU extraction (blendshapes); the 17 keys are in :data:`AU_NAMES` order."""
 
 CALIBRATION_FORMAT = "miex.au_calibration.v1"
+FEATURE_CALIBRATION_FORMAT = "miex.au_calibration.v2"
+DEFAULT_CALIBRATION = Path(__file__).with_name("au_calibration.json")
+"""The shipped calibration of the ``calibrated`` method: source and per-AU agreement in the file, figures and how
+they were measured in docs/reference.md §AU extraction."""
 
 
 def blendshapes_to_aus(blendshapes: Mapping[str, float]) -> np.ndarray:
@@ -62,6 +69,14 @@ def blendshapes_to_aus(blendshapes: Mapping[str, float]) -> np.ndarray:
     except KeyError as error:
         raise ValueError(f"blendshape {error} missing: the landmarker must run with output_face_blendshapes") from error
     return np.clip(from_generator_scale(np.asarray(values, dtype=np.float32)), AU_MIN, AU_MAX)
+
+
+def _calibration_json(path: Path) -> object:
+    """A calibration file's parsed JSON; unreadable or malformed is an error naming the file."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise MiexInputError(f"cannot read calibration JSON ({error})", file=path) from error
 
 
 @dataclass(frozen=True)
@@ -108,10 +123,7 @@ class Calibration:
     @classmethod
     def load(cls, path: str | PathLike[str]) -> Calibration:
         path = Path(path)
-        try:
-            payload = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            raise MiexInputError(f"cannot read calibration JSON ({error})", file=path) from error
+        payload = _calibration_json(path)
         if not isinstance(payload, dict) or payload.get("format") != CALIBRATION_FORMAT:
             raise MiexInputError(f"not a calibration file (expected format {CALIBRATION_FORMAT!r})", file=path)
         try:
@@ -124,39 +136,153 @@ class Calibration:
         return cls(slope, intercept, frames=int(payload.get("frames", 0)))
 
 
+FEATURE_KINDS = ("geometry", "blendshape")
+
+
+@dataclass(frozen=True)
+class FeatureCalibration:
+    """Per AU: ``intercept + Σ weight · feature``, clipped to 0..5 (the ``calibrated`` method's file, format v2).
+
+    Features are ``geometry:AUxx`` (the single-image reading of :meth:`GeometricAUEstimator.readings`) or
+    ``blendshape:A+B`` (the mean of MediaPipe blendshapes A and B, × 5). A clip frame is read as the change from its
+    onset, ``Σ weight · (feature(frame) - feature(onset))``: the intercept, and the identity both frames share,
+    cancel, so the onset reads 0."""
+
+    features: tuple[tuple[str, ...], ...]  # per AU, in AU_NAMES order
+    weights: tuple[np.ndarray, ...]
+    intercept: np.ndarray  # (17,)
+    reliability: np.ndarray  # (17,) measured agreement with OpenFace (Pearson r on held-out people)
+    source: str = ""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every feature the calibration reads, once, sorted."""
+        return tuple(sorted({name for names in self.features for name in names}))
+
+    def measure(self, face: FaceRecord, geometry: GeometricAUEstimator) -> dict[str, float]:
+        """The feature values of one face."""
+        values: dict[str, float] = {}
+        readings = None
+        for name in self.names:
+            kind, _, what = name.partition(":")
+            if kind == "geometry":
+                readings = geometry.readings(face.landmarks_3d) if readings is None else readings
+                values[name] = float(readings[AU_NAMES.index(what)])
+            else:
+                values[name] = float(np.mean([face.blendshapes[part] for part in what.split("+")])) * AU_MAX
+        return values
+
+    def linear(self, values: Mapping[str, float]) -> np.ndarray:
+        """(17,) unclipped ``Σ weight · feature`` (no intercept)."""
+        return np.array([sum(w * values[n] for n, w in zip(names, weights, strict=True))
+                         for names, weights in zip(self.features, self.weights, strict=True)])  # fmt: skip
+
+    def apply(self, values: Mapping[str, float], onset: Mapping[str, float] | None = None) -> np.ndarray:
+        """(17,) float32 on 0..5: the calibrated reading, or with ``onset`` the change from the onset frame."""
+        aus = self.linear(values) - (self.linear(onset) if onset is not None else -self.intercept)
+        return np.clip(aus, AU_MIN, AU_MAX).astype(np.float32)
+
+    def reliability_map(self) -> dict[str, float]:
+        return {au: round(float(r), 3) for au, r in zip(AU_NAMES, self.reliability, strict=True)}
+
+    @classmethod
+    def load(cls, path: str | PathLike[str] = DEFAULT_CALIBRATION) -> FeatureCalibration:
+        """Read and check a v2 calibration; a problem names the file, the AU and what to fix."""
+        path = Path(path)
+        payload = _calibration_json(path)
+        if not isinstance(payload, dict) or payload.get("format") != FEATURE_CALIBRATION_FORMAT:
+            found = payload.get("format") if isinstance(payload, dict) else None
+            raise MiexInputError(f"not a feature calibration (format {found!r}, expected "
+                                 f"{FEATURE_CALIBRATION_FORMAT!r}; a {CALIBRATION_FORMAT!r} file goes with "
+                                 "--method geometry or blendshapes)", file=path)  # fmt: skip
+        aus = payload.get("aus")
+        if not isinstance(aus, dict):
+            raise MiexInputError("no 'aus' object (one entry per AU)", file=path, field="aus")
+        rows = [_calibration_row(aus.get(au), au, path) for au in AU_NAMES]
+        return cls(
+            features=tuple(tuple(row[0]) for row in rows),
+            weights=tuple(np.array(row[1]) for row in rows),
+            intercept=np.array([row[2] for row in rows]),
+            reliability=np.array([row[3] for row in rows]),
+            source=str(payload.get("source", "")),
+        )
+
+
+def _calibration_row(entry: object, au: str, path: Path) -> tuple[list[str], list[float], float, float]:
+    """One AU's (feature names, weights, intercept, reliability), checked."""
+    where = {"file": path, "field": f"aus.{au}"}
+    if not isinstance(entry, dict):
+        raise MiexInputError(f"{au} missing: a calibration gives all 17 AUs", **where)
+    features = entry.get("features")
+    if not isinstance(features, dict) or not features:
+        raise MiexInputError(f"{au}: 'features' must map at least one feature name to its weight", **where)
+    for name in features:
+        kind, _, what = str(name).partition(":")
+        valid = (kind == "geometry" and what in AU_NAMES) or (kind == "blendshape" and all(what.split("+")))
+        if not valid:
+            raise MiexInputError(f"{au}: unknown feature {name!r} (use geometry:AUxx or blendshape:NAME[+NAME])",
+                                 **where)  # fmt: skip
+    try:
+        weights = [float(w) for w in features.values()]
+        intercept, reliability = float(entry["intercept"]), float(entry["reliability"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise MiexInputError(f"{au}: weight, intercept or reliability missing or not a number ({error})",
+                             **where) from error  # fmt: skip
+    if not np.isfinite([*weights, intercept, reliability]).all() or not -1 <= reliability <= 1:
+        raise MiexInputError(f"{au}: weights and intercept must be finite, reliability a correlation in -1..1",
+                             **where)  # fmt: skip
+    return list(features), weights, intercept, reliability
+
+
 def extractor_name(method: str, *, calibrated: bool = False, reference: str | None = None) -> str:
     """The AU table's ``extractor`` value: backend, method, calibration and reference, e.g.
-    ``mediapipe-geometry@onset`` or ``mediapipe-blendshapes+calibration``."""
+    ``mediapipe-calibrated@onset``, ``mediapipe-geometry@norms`` or ``mediapipe-blendshapes+calibration``."""
     name = f"mediapipe-{method}" + ("+calibration" if calibrated else "")
-    return name + (f"@{reference}" if reference and method == "geometry" else "")
+    return name + (f"@{reference}" if reference and method in ("geometry", "calibrated") else "")
 
 
 class MediapipeAUExtractor:
     """``extract(rgb, reference=None) -> (17,) 0-5 or None``: AUs of the largest face.
 
-    ``reference`` is a neutral :class:`FaceRecord` of the same face (geometry only); without it the geometry method
-    compares with resting norms."""
+    ``reference`` is a neutral :class:`FaceRecord` of the same face (a clip's onset; calibrated and geometry):
+    the reading is then the change from it. Without it, geometry compares with resting norms and calibrated reads
+    the face on its own. ``calibration`` is a per-AU linear map of the geometry or blendshape output (v1);
+    ``features`` the calibrated method's map (default: the shipped :data:`DEFAULT_CALIBRATION`)."""
 
     def __init__(
         self,
         analyzer: FaceAnalyzer | None = None,
         calibration: Calibration | None = None,
         *,
-        method: str = "geometry",
+        method: str = "calibrated",
         geometry: GeometricAUEstimator | None = None,
+        features: FeatureCalibration | None = None,
     ) -> None:
         if method not in METHODS:
             raise MiexInputError(f"unknown AU method {method!r} (choose from {', '.join(METHODS)})", field="method")
+        if calibration is not None and method == "calibrated":
+            raise MiexInputError("a per-AU linear calibration (v1) maps the geometry or blendshapes method; the "
+                                 "calibrated method takes a feature calibration (v2)", field="calibration")  # fmt: skip
         self.analyzer = analyzer or FaceAnalyzer(max_faces=1)
         self.calibration = calibration
         self.method = method
-        self.geometry = geometry or (GeometricAUEstimator() if method == "geometry" else None)
+        self.geometry = geometry or (GeometricAUEstimator() if method != "blendshapes" else None)
+        self.features = (features or FeatureCalibration.load()) if method == "calibrated" else None
 
     @property
     def name(self) -> str:
         return extractor_name(self.method, calibrated=self.calibration is not None)
 
+    @property
+    def reliability(self) -> dict[str, float] | None:
+        """Per AU, the measured agreement with OpenFace the AU table records (calibrated method only)."""
+        return self.features.reliability_map() if self.features is not None else None
+
     def from_face(self, face: FaceRecord, reference: FaceRecord | None = None) -> np.ndarray:
+        if self.features is not None:
+            assert self.geometry is not None
+            onset = None if reference is None else self.features.measure(reference, self.geometry)
+            return self.features.apply(self.features.measure(face, self.geometry), onset)
         if self.method == "blendshapes":
             aus = blendshapes_to_aus(face.blendshapes)
         else:

@@ -112,9 +112,15 @@ class GeometricAUEstimator:
         return GeometryResult(_deadzoned(from_generator_scale(fit.x), self.deadzone_same_face), kind, residual)
 
     def estimate_without_reference(self, landmarks: np.ndarray) -> GeometryResult:
-        """One image, no neutral frame: per-AU measures chosen to be as identity-independent as geometry allows
-        (corner height against the lip midline, lids against the iris, gaps that are zero at rest), compared with
-        the canonical face or a resting norm (:data:`RESTING_NORMS`), scaled by the motion model's magnitude."""
+        """One image, no neutral frame: :meth:`readings` less the canonical dead zone."""
+        raw = self.readings(landmarks)
+        return GeometryResult(_deadzoned(raw, self.deadzone_canonical), "canonical", float("nan"))
+
+    def readings(self, landmarks: np.ndarray) -> np.ndarray:
+        """(17,) signed, unclipped single-image readings on the 0-5 scale (0 = resting norm, 5 = the motion model's
+        change at intensity 5): per-AU measures chosen to be as identity-independent as geometry allows (corner
+        height against the lip midline, lids against the iris, gaps that are zero at rest), compared with the
+        canonical face or a resting norm (:data:`RESTING_NORMS`). The calibrated extractor's geometry features."""
         face = np.asarray(landmarks, dtype=np.float64)
         neutral = self.canonical()
         dims = 3 if face.shape[1] == 3 else 2
@@ -126,8 +132,7 @@ class GeometricAUEstimator:
         raw = np.zeros(NUM_AUS)
         for au, (value, rest, at_five) in _au_readings(measured, norms).items():
             raw[AU_INDEX[au]] = (value - rest) / at_five  # fraction of the change at intensity 5
-        raw = from_generator_scale(raw)
-        return GeometryResult(_deadzoned(raw, self.deadzone_canonical), "canonical", float("nan"))
+        return from_generator_scale(raw)
 
     def _closure_column(self, neutral: np.ndarray, control: list[int]) -> np.ndarray:
         """AU45 at 5: each upper-lid control point travels to its lower-lid partner (``closure_at_5`` of the way)."""

@@ -22,7 +22,14 @@ from ..corpora.clips import CLIP_COLUMNS, read_clip_table
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from .align import DEFAULT_SIZE, Alignment, alignment_for
-from .au_extract import Calibration, MediapipeAUExtractor, OpenFaceAUReader, extractor_name
+from .au_extract import (
+    DEFAULT_CALIBRATION,
+    Calibration,
+    FeatureCalibration,
+    MediapipeAUExtractor,
+    OpenFaceAUReader,
+    extractor_name,
+)
 from .image import read_rgb
 from .landmarker import FaceAnalyzer, FaceRecord
 from .pool import list_images
@@ -58,7 +65,7 @@ class Backend:
     model_path: str | None = None
     calibration: str | None = None
     openface_dir: str | None = None
-    method: str = "geometry"
+    method: str = "calibrated"
     reference: str = "onset"  # clips: "onset" (change from the onset frame) or "none" (resting norms)
     _tool: Any = field(default=None, init=False, repr=False)
 
@@ -68,10 +75,22 @@ class Backend:
         if self.kind == "openface":
             built._tool = OpenFaceAUReader(self.openface_dir or ".")
         else:
-            calibration = Calibration.load(self.calibration) if self.calibration else None
+            features = self.feature_calibration()
+            calibration = Calibration.load(self.calibration) if self.calibration and features is None else None
             analyzer = FaceAnalyzer(self.model_path, max_faces=1)
-            built._tool = MediapipeAUExtractor(analyzer, calibration, method=self.method)
+            built._tool = MediapipeAUExtractor(analyzer, calibration, method=self.method, features=features)
         return built
+
+    def feature_calibration(self) -> FeatureCalibration | None:
+        """The calibrated method's map (``calibration`` or the shipped default); None for other methods."""
+        if self.kind != "mediapipe" or self.method != "calibrated":
+            return None
+        return FeatureCalibration.load(self.calibration or DEFAULT_CALIBRATION)
+
+    def reliability(self) -> dict[str, float] | None:
+        """Per-AU agreement with OpenFace the AU table records, where it was measured (the calibrated method)."""
+        features = self.feature_calibration()
+        return features.reliability_map() if features is not None else None
 
     def close(self) -> None:
         """Close the worker's landmarker before interpreter exit (mediapipe's late clean-up prints noise)."""
@@ -217,5 +236,5 @@ def extract_aus(
         for problem in result["problems"]:
             report.add(problem["reason"], file=problem["file"], clip=job.name if job.clip else "")
     table = pd.DataFrame(rows, columns=["path", "dataset", "subject", "clip", "frame", "extractor", *AU_NAMES])
-    write_au_table(table, out)
+    write_au_table(table, out, reliability=backend.reliability())
     return table, report

@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -92,9 +93,11 @@ def pairs_to_images(
     workers: int = 1,
     cache_dir: Path | None = None,
     desc: str = "flow images",
+    progress: bool | None = None,
 ) -> np.ndarray:
     """Encoded (onset, apex) frame pairs -> (N, size, size, 3) uint8 composite flow images, through the cache; the
-    pairs not cached are computed in ``workers`` processes (same bytes whatever the count)."""
+    pairs not cached are computed in ``workers`` processes (same bytes whatever the count). ``progress``: a bar
+    counting them (None: only on a terminal)."""
     from tqdm.auto import tqdm
 
     root = cache_dir or default_cache_dir()
@@ -105,22 +108,33 @@ def pairs_to_images(
         cached = _load(root, key)
         if cached is not None:
             images[key] = cached
+    cached = sum(key in images for key in keys)
     todo = {}
     for key, (onset, apex) in zip(keys, pairs, strict=True):
         if key not in images and key not in todo:
             todo[key] = (onset, apex, params, size, key)
     if todo:
-        logger.info("%s: %d of %d pair(s) to compute (%d cached), %d process(es)", desc, len(todo), len(pairs),
-                    len(pairs) - len(todo), workers)  # fmt: skip
-        bar = tqdm(total=len(todo), desc=desc, unit="pair", disable=None, mininterval=1.0)
+        repeats = len(pairs) - cached - len(todo)
+        logger.info("%s: %d of %d pair(s) to compute (%d cached, %d repeating another pair), %d process(es)", desc,
+                    len(todo), len(pairs), cached, repeats, workers)  # fmt: skip
+        bar = tqdm(total=len(todo), desc=desc, unit="pair", disable=None if progress is None else not progress,
+                   mininterval=1.0)  # fmt: skip
         jobs = list(todo.values())
         if workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                done = pool.map(_compute, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
-                for key, image in done:
-                    _store(root, key, image)
-                    images[key] = image
-                    bar.update()
+            # forkserver, not fork: a process that ran torch or the landmarker holds thread locks a forked child
+            # would inherit locked (the flow workers then hang), e.g. `miex.synthesize` then training in one script
+            try:
+                with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as pool:
+                    done = pool.map(_compute, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
+                    for key, image in done:
+                        _store(root, key, image)
+                        images[key] = image
+                        bar.update()
+            except BrokenProcessPool as error:
+                raise RuntimeError(
+                    f"{desc}: a flow worker process died. In a script, put the code that trains or computes flow "
+                    "under `if __name__ == '__main__':` (worker processes import the script), or pass workers=1"
+                ) from error
         else:
             for job in jobs:
                 key, image = _compute(job)

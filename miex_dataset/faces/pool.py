@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
-from ..fileio import atomic_path, read_json, read_parquet
+from ..fileio import FACE_POOL_KIND, atomic_path, mark_output, read_json, read_parquet
 from ..paths import follows_paths_rule, resolve_paths, store_paths, with_paths_rule
 from .align import DEFAULT_SIZE, align_face
 from .image import FACE_IMAGE_SUFFIXES, pixel_digest, read_rgb
@@ -162,7 +162,7 @@ def crop_faces(analyzer: FaceAnalyzer, job: CropJob) -> dict[str, Any]:
     for number, face in enumerate(detected, 1):
         problem = mesh_problem(face, width, height)
         if problem is None:
-            crop, landmarks, _ = align_face(rgb, face.landmarks, job.size)
+            crop, landmarks, _ = align_face(rgb, face.landmarks, job.size, border="soft")
             problem = crop_problem(analyzer, crop, landmarks)
         if problem:
             dropped.append(f"face {number} of {len(detected)} {_where(face)} dropped: {problem}")
@@ -246,6 +246,7 @@ def build_face_pool(
                       multi, max_faces if multi else 1)  # fmt: skip
         jobs.append((f"{job.relative}\n{digest}", job))
     parts_dir = out / PARTS_DIR
+    mark_output(out, FACE_POOL_KIND, "miex faces")  # before any crop: the folder is a face pool from now on
     _forget_parts_with_missing_crops(parts_dir, jobs, out)
     factory = functools.partial(FaceAnalyzer, model_path, max_faces=max_faces + DETECT_MARGIN)
     options = {"size": size, "multi": multi, "max_faces": max_faces, "identity_from": identity_from,

@@ -215,12 +215,13 @@ def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> n
         rows = np.arange(len(corners))
         laggard = np.argmin(np.linalg.norm(moves, axis=-1), axis=1)
         towards = (moves.sum(axis=1) - moves[rows, laggard]) / 2 - moves[rows, laggard]
-        # the area is linear in the laggard's position: step just far enough along the pull to restore twice the
-        # minimum area ratio (at most all the way); a pull that cannot open the triangle is left to settling
+        # the area is linear in the laggard's position: step along the pull far enough to restore four times the
+        # minimum area ratio (at most all the way; twice let neighbours fold it again, and the calibrated motions
+        # took twice the rounds); a pull that cannot open the triangle is left to settling
         points = source.reshape(-1, 2)[corners] + moves
         edge = points[rows, (laggard + 2) % 3] - points[rows, (laggard + 1) % 3]
         rate = 0.5 * (edge[:, 0] * towards[:, 1] - edge[:, 1] * towards[:, 0])
-        wanted = 2 * MIN_AREA_RATIO * before[face, which] - areas[face, which]
+        wanted = 4 * MIN_AREA_RATIO * before[face, which] - areas[face, which]
         draggable = rate * wanted > 0
         step = np.where(draggable, wanted / np.where(rate == 0, 1.0, rate), 0.0)
         pulls = np.zeros_like(moves)

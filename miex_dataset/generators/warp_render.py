@@ -302,7 +302,7 @@ def redraw_mouth(
     if box is None:
         return image
     u, v = box.pixel_local[..., 0], box.pixel_local[..., 1]
-    upper, lower = box.to_local(target[:, upper_index]), box.to_local(target[:, lower_index])
+    upper, lower = _rounded(box.to_local(target[:, upper_index])), _rounded(box.to_local(target[:, lower_index]))
     upper0, lower0 = box.to_local(source[:, upper_index]), box.to_local(source[:, lower_index])
     upper_v, inside = _interp(u, upper[..., 0], upper[..., 1])
     lower_v, _ = _interp(u, lower[..., 0], lower[..., 1])
@@ -331,13 +331,38 @@ def redraw_mouth(
     height, width = box.box_shape
     grid = box.to_normalised(torch.stack([u, came_from], -1)).view(-1, height, width, 2)
     teeth = F.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    colour = torch.tensor(params.get("cavity_colour", [0.16, 0.06, 0.06]), device=image.device, dtype=image.dtype)
     shape = (-1, 1, height, width)
-    interior = torch.lerp(teeth, colour.view(1, 3, 1, 1).expand_as(teeth), cavity.view(shape))
+    colour = _cavity_colour(params, (v - upper_v, lower_v - upper_v), shape, image)
+    interior = torch.lerp(teeth, colour, cavity.view(shape))
     result = image.clone()
     region = box.crop(result)
     region.copy_(torch.lerp(region, interior, opening.view(shape)))
     return result
+
+
+def _rounded(polyline: torch.Tensor, passes: int = 2) -> torch.Tensor:
+    """Corner cutting (Chaikin) of lip contours (N x M x 2), ends kept: an opening drawn between straight segments
+    of 11 landmarks shows polygon corners at 128 px."""
+    for _ in range(passes):
+        a, b = polyline[:, :-1], polyline[:, 1:]
+        cut = torch.stack([0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b], 2).flatten(1, 2)
+        polyline = torch.cat([polyline[:, :1], cut, polyline[:, -1:]], 1)
+    return polyline
+
+
+def _cavity_colour(
+    params: dict[str, Any], span: tuple[torch.Tensor, torch.Tensor], shape: tuple[int, ...], image: torch.Tensor
+) -> torch.Tensor:
+    """The mouth interior (N x 3 x H x W): dark under the upper lip, where the lip shades it, turning towards the
+    tongue's colour near the lower lip of a wide opening (a narrow parting stays dark). ``span``: each pixel's depth
+    below the upper inner lip and the opening's height there, in IOD."""
+    below_upper, height = span
+    dark = torch.tensor(params.get("cavity_colour", [0.16, 0.06, 0.06]), dtype=image.dtype, device=image.device)
+    tongue = torch.tensor(params.get("tongue_colour", dark.tolist()), dtype=image.dtype, device=image.device)
+    depth = (below_upper / height.clamp_min(1e-6)).clamp(0, 1)
+    wide = (height / float(params.get("wide_opening", 0.15))).clamp(0, 1)
+    towards_tongue = (wide * ((depth - 0.5) * 2).clamp(0, 1) ** 1.5).view(shape)
+    return torch.lerp(dark.view(1, 3, 1, 1), tongue.view(1, 3, 1, 1), towards_tongue)
 
 
 def _gauss(x: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -72,7 +72,9 @@ def synthesize(
     if output.push_to_hub is not None:
         check_repo_id(output.push_to_hub)
     generator = load_configured_generator(config)
-    guard_output_folder(Path(output.out), output.overwrite)
+    inputs = [config.plan, config.faces, config.pool, *config.mie_clips, *config.mie_aus, *config.mae_clips,
+              *config.mae_aus]  # fmt: skip
+    guard_output_folder(Path(output.out), output.overwrite, inputs)
     resolved = resolve_plan(config.inputs())
     context = {"inputs": resolved.description, "load_path": output.push_to_hub or output.out}
     summary = render(resolved.plan, generator, output.out, faces_dir=resolved.faces_dir, config=engine,

@@ -23,13 +23,15 @@ from PIL import Image
 from ..aus.schema import AU_DESCRIPTIONS, AU_NAMES, LABEL_NAMES
 from ..cards import render_template
 from ..fileio import atomic_path, read_json
-from ..magnify import Magnification, magnify_pair, motion_image
+from ..magnify import Magnification, magnification_label, magnify_pair, motion_image
 from ..sources.triplet import SOURCES
 from .schema import column_table
 from .shards import SPLIT, STATE_DIR, shard_files
 
 CARD_NAME = "README.md"
 IMAGES_DIR = "images"
+CARD_IMAGES = ("sample_grid.png", "au_distribution.png")
+"""The card's figures under ``images/``: with the card and the shards, the files ``miex push`` publishes."""
 
 
 def config_name(video: bool) -> str:
@@ -91,9 +93,9 @@ GRID_TILES = 6
 TILE = 176
 """Displayed tile size in pixels (frames are resized to it, so every grid reads the same whatever the frame size)."""
 FONT_SIZE = 12
-CARD_MAGNIFICATION = Magnification(alpha=4.0)
-"""Synthetic expressions move faces by pixels, not fractions of one: α = 4 shows them ×5 without the artefacts that
-α = 10 makes once (1 + α)·δ exceeds λ/8 (docs/reference.md §Motion magnification)."""
+CARD_MAGNIFICATION = Magnification()
+"""The default, :data:`~miex_dataset.magnify.DEFAULT_ALPHA` (docs/reference.md §Motion magnification): synthetic
+expressions move faces by pixels, and a larger α smears them."""
 TOP_AUS = 3
 AU_VISIBLE = 0.05
 """AU changes smaller than this (0-5 scale) are not named on a tile."""
@@ -157,7 +159,7 @@ def tile_images(onset: np.ndarray, apex: np.ndarray) -> list[np.ndarray]:
     return [onset, apex, magnify_pair(onset, apex, CARD_MAGNIFICATION), motion_image(onset, apex)]
 
 
-GRID_ROWS = ("onset", "apex", f"apex, motion\nx{1 + CARD_MAGNIFICATION.alpha:g} (EVM)",
+GRID_ROWS = ("onset", "apex", f"apex,\n{magnification_label(CARD_MAGNIFICATION.alpha)}\n(EVM)",
              "change\nred brighter\nblue darker")  # fmt: skip
 
 
@@ -224,7 +226,8 @@ def grid_caption(meta: pd.DataFrame, *, video: bool) -> str:
     return (
         f"*Sample grid.* Each column is one sample, chosen to cover every AU source and class present and as many "
         f"identities as possible; its label gives the identity, the source · class and {aus}. Rows: {frames}; the "
-        f"apex with its motion magnified ×{1 + alpha:g} (linear Eulerian video magnification, α = {alpha:g}); and "
+        f"apex with {magnification_label(alpha)} (linear Eulerian video magnification: the motion grows about "
+        f"{1 + alpha:g}-fold); and "
         "the change from onset to apex, red where the apex is brighter and blue where it is darker, over a faint "
         "grey onset (gain set per tile, so the largest change is always visible): the coloured bands sit on the "
         "facial parts the AUs moved."

@@ -21,6 +21,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -33,12 +34,13 @@ from tqdm.auto import tqdm
 
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
-from ..fileio import LOCK_NAME, OutputLock, read_json, write_json_atomic
+from ..fileio import DATASET_KIND, LOCK_NAME, MARKER_NAME, OutputLock, mark_output, read_json, write_json_atomic
 from ..fileio import guard_output_folder as guard_folder
 from ..generators.base import FaceGenerator
 from ..generators.nuisance import nuisance_preset
 from ..plan.build import plan_fields
 from ..sources.triplet import to_arrow, write_parquet
+from .card import CARD_IMAGES, CARD_NAME, IMAGES_DIR
 from .config import DEFAULT_OUT, SynthesisConfig, default_of
 from .faces import PROGRESS_DELAY, FaceBank, check_faces, face_key
 from .render import Encoding, Renderer, Timings, default_encode_workers
@@ -186,9 +188,30 @@ def shard_key(shard: Shard, plan: pd.DataFrame, faces: FaceBank, parts: dict[str
                          "faces": [faces.digests.get(key) for key in used]})  # fmt: skip
 
 
-def guard_output_folder(out: Path, overwrite: bool) -> None:
-    """Refuse an ``--out`` that is a file, or a non-empty folder without miex run state, unless ``overwrite``."""
-    guard_folder(out, overwrite, ours=(STATE_DIR,), replaced="its README.md, plan.parquet, images/ and data/")
+DATASET_WRITES = (DATA_DIR, CARD_NAME, PLAN_NAME, IMAGES_DIR, *(f"{IMAGES_DIR}/{name}" for name in CARD_IMAGES),
+                  f"{STATE_DIR}/{RUN_NAME}", f"{STATE_DIR}/shards", f"{STATE_DIR}/{STAGING_DIR}")  # fmt: skip
+"""What synthesis and import-legacy write or delete inside a dataset folder (relative paths): none may be a link."""
+
+
+def guard_output_folder(out: Path, overwrite: bool, inputs: Iterable[str | PathLike[str] | None] = ()) -> None:
+    """Refuse an ``--out`` that is a file, overlaps one of ``inputs``, or holds links where a dataset is written;
+    and, unless ``overwrite``, a non-empty folder whose marker does not say it is a MiE-X dataset."""
+    guard_folder(out, overwrite, kind=DATASET_KIND, command="miex synthesize", writes=DATASET_WRITES,
+                 trees=(STATE_DIR, DATA_DIR, IMAGES_DIR), inputs=inputs,
+                 replaced="its README.md, plan.parquet, images/ and data/")  # fmt: skip
+
+
+def claim_output(
+    out: Path,
+    fingerprint: str,
+    overwrite: bool,
+    parts: dict[str, str | None] | None = None,
+    command: str = "miex synthesize",
+) -> None:
+    """Under the lock: check the folder again, clear another run's shards when allowed, and mark it a dataset."""
+    if check_output(out, fingerprint, overwrite, parts):
+        clear_run(out)
+    mark_output(out, DATASET_KIND, command)
 
 
 def check_output(out: Path, fingerprint: str, overwrite: bool, parts: dict[str, str | None] | None = None) -> bool:
@@ -222,12 +245,13 @@ def check_output(out: Path, fingerprint: str, overwrite: bool, parts: dict[str, 
 
 
 def clear_run(out: Path) -> None:
-    """Remove the shards and run state of an earlier run, keeping the lock file this run holds."""
+    """Remove the shards and run state of an earlier run, keeping the lock file this run holds (links are refused
+    first by :func:`guard_output_folder`; ``rmtree`` itself removes a link, never what it points to)."""
     if (out / DATA_DIR).is_dir():
         shutil.rmtree(out / DATA_DIR)
     state = out / STATE_DIR
-    for entry in state.iterdir() if state.is_dir() else ():
-        if entry.name == LOCK_NAME:
+    for entry in state.iterdir() if state.is_dir() and not state.is_symlink() else ():
+        if entry.name in (LOCK_NAME, MARKER_NAME):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
@@ -272,7 +296,7 @@ def synthesize(
     if not video and "onset_au" not in plan.columns:
         raise MiexInputError("not a synthesis plan: no onset_au/apex_au columns (make one with `miex plan`)")
     if state.is_main_process:
-        guard_output_folder(out, config.overwrite)  # before any face is decoded: a refusal costs nothing
+        guard_output_folder(out, config.overwrite, [faces_dir])  # before any face is decoded: refusing is cheap
     plan, faces = check_faces(plan, size=config.size, needs_landmarks=generator.needs_landmarks,
                               faces_dir=faces_dir, report=report,
                               progress=state.is_local_main_process)  # fmt: skip
@@ -285,8 +309,7 @@ def synthesize(
         if state.is_main_process:
             try:  # the lock is held until the card is written: a second run (or an --overwrite) is refused
                 held.enter_context(OutputLock(out))
-                if check_output(out, fingerprint, config.overwrite, parts):
-                    clear_run(out)
+                claim_output(out, fingerprint, config.overwrite, parts)
                 shutil.rmtree(out / STATE_DIR / STAGING_DIR, ignore_errors=True)  # a killed run's half shards
                 _write_run_state(out, plan, generator, config, fingerprint, parts, len(shards), plan_params or {})
             except Exception as error:  # shared with the other ranks, then re-raised

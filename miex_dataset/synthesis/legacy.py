@@ -28,7 +28,7 @@ from ..errors import MiexInputError
 from ..fileio import OutputLock, contained, write_json_atomic
 from ..plan.seeds import stable_int
 from .card import finish_dataset
-from .engine import RUN_NAME, check_output, clear_run
+from .engine import RUN_NAME, claim_output, guard_output_folder
 from .schema import miex_features
 from .shards import STATE_DIR, is_finished, plan_shards, write_shard
 
@@ -215,9 +215,9 @@ def import_legacy(
     if not samples:
         raise MiexInputError("every sample folder was skipped\n" + report.render(), file=root)
     fingerprint = hashlib.sha256("\n".join(["legacy", str(shard_size), *digests]).encode()).hexdigest()
+    guard_output_folder(out, overwrite, [root])
     with OutputLock(out):  # one run at a time writes the folder
-        if check_output(out, fingerprint, overwrite):
-            clear_run(out)
+        claim_output(out, fingerprint, overwrite, command="miex import-legacy")
         write_json_atomic(out / STATE_DIR / RUN_NAME, {
             "fingerprint": fingerprint, "samples": len(samples), "generator": LEGACY_GENERATOR,
             "plan_params": {"imported_from": "MiE-X authors' release", "source_map": source_map or "builtin"},

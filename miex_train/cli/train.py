@@ -1,7 +1,9 @@
-"""``miex train --recipe NAME|FILE.yaml``: train and evaluate a recognizer as a recipe says (also ``python train.py``).
+"""``miex train --recipe NAME|FILE.yaml``: train and evaluate a recognizer as a recipe says (also ``python -m
+miex_train`` and, in a checkout, ``python train.py``).
 
-The same code runs in one process, under ``torchrun --nproc_per_node N`` (CPU: gloo) and under
-``accelerate launch`` (multi-GPU, multi-node). Every check runs before training; only the main process writes.
+The same code runs in one process, under ``torchrun --nproc_per_node N -m miex_train`` (CPU: gloo) and under
+``accelerate launch -m miex_train`` (multi-GPU, multi-node), from any folder. Every check runs before training; the
+recipe and its input files are checked before torch is even imported. Only the main process writes.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ recipe (YAML; every key is checked, defaults are the paper's, docs/reference.md 
   model: {name: branches, backbone: microsoft/resnet-18}   # or backbone: random; config: {...} overrides
   data:
     real: {clips: clips.parquet}                             # clip table from `miex corpus`; labels: three_class
-    miex: miex                                               # MiE-X folder from `miex synthesize`
+    miex: miex                                               # MiE-X folder from `miex synthesize`, or part of
+    # it: {path: miex, sources: [mae, expert], identities: 700} (AU sources; N identities, first by SHA-256)
     extra: {ckplus: {clips: ckplus.parquet, frames: early}}  # more real sets, by name
-    magnify: {alpha: 10}                                     # motion magnification of every input (absent: off)
+    magnify: {alpha: 4}                                      # motion magnification of every input (absent: off)
   protocol: {kind: kfold, k: 3, seed: 0}                     # kfold | loso | lodo | file
   training: {epochs: 10, decay_epochs: 10, batch_size: 64}  # defaults for every stage
   stages: [{name: pretrain, train: [miex]}, {name: finetune, train: [real]}]
@@ -39,8 +42,8 @@ examples (in the folder of the README's flow):
       --set seeds=[0] --set model.backbone=random --out runs/smoke    # a minutes-long smoke run on CPU
   miex train --recipe table1_branches_miex_finetune --set data.real.clips=../corpora/clips.parquet
   miex train --recipe my_experiment.yaml                    # your own recipe file
-  torchrun --standalone --nproc_per_node 2 train.py --recipe R.yaml      # 2 CPU processes
-  accelerate launch --multi_gpu --num_processes 4 train.py --recipe R.yaml
+  torchrun --standalone --nproc_per_node 2 -m miex_train --recipe R.yaml    # 2 CPU processes, from any folder
+  accelerate launch --multi_gpu --num_processes 4 -m miex_train --recipe R.yaml   # (train.py in a checkout: same)
 
 outputs (in output.dir, default runs/<name>): results.json (pooled UF1/UAR/accuracy, last epoch, mean ± std over
 seeds, per dataset), predictions/seed-S.megc.txt (MEGC2019 log format) and .csv, plots/confusion_matrix.png,
@@ -71,25 +74,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from miex_train.runner import load_recipe
-    from miex_train.runner import run as run_recipe
+    """Recipe and input files are checked before the runner (torch, transformers, a backbone from the Hub) loads:
+    a missing clip table is reported in a second, not after the model stack has started."""
+    from miex_train.runner.inputs import check_inputs
+    from miex_train.runner.recipe import load_recipe, recipe_list
 
     if args.list_recipes:
-        from miex_train.runner.recipe import recipe_list
-
         print("\n".join(recipe_list()))
         return 0
     recipe = load_recipe(args.recipe, args.overrides)
     if args.out:
         recipe = recipe.with_output(args.out)
+    check_inputs(recipe)
+    from miex_train.runner import run as run_recipe
+
     run_recipe(recipe, overwrite=args.overwrite, check=args.check, push_to_hub_repo=args.push_to_hub,
                private=args.private, progress=args.progress)  # fmt: skip
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``train.py`` (and ``python -m miex_train.cli.train``)."""
-    parser = argparse.ArgumentParser(prog="train.py")
+def main(argv: Sequence[str] | None = None, *, prog: str = "train.py") -> int:
+    """Entry point of ``train.py`` and ``python -m miex_train`` (``prog`` names it in usage and error lines)."""
+    parser = argparse.ArgumentParser(prog=prog)
     configure(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     args = parser.parse_args(argv)
@@ -99,8 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from miex_dataset.cli import run_reporting_errors
 
     restart = "nothing is resumed, run the same command with --overwrite to start again"
-    return run_reporting_errors("train.py", lambda: run(args), verbose=args.verbose, interrupted=restart)
+    return run_reporting_errors(prog, lambda: run(args), verbose=args.verbose, interrupted=restart)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    raise SystemExit(main(prog="python -m miex_train.cli.train"))

@@ -8,8 +8,11 @@ result appears once. So the numbers in the card are the numbers in ``results.jso
 
 Title, summary and ``model-index`` say what RAN: the datasets found in the test predictions (after the recipe's
 filters), the protocol, the label space and the sources of each stage with their sizes, never the recipe's name or
-description (a CASME II-only run of a Table 1 recipe is not "CompMiE"). A recipe's ``reproduces`` section is quoted
-only when the run matches it; otherwise the card says how the run differs.
+description (a CASME II-only run of a Table 1 recipe is not "CompMiE"); the summary states the clips and subjects
+tested per dataset, folds, epochs, initial weights, seeds and MiE-X size and sources that results.json records. A
+recipe's ``reproduces`` figure is claimed only when every published fact of its setup matches what ran
+(:mod:`.claims`); otherwise the card names every difference. The figure is attributed to the method that produced
+it, never to this run (docs/reference.md §Recipes and cards).
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ from miex_dataset.errors import MiexInputError
 from miex_dataset.magnify import Magnification
 
 from ..models import model_class
+from .claims import Ran, attribution, differences, miex_text, published_setup, tested_text, unpublished
 from .recipe import Recipe, TrainingSpec
+from .titles import DATASET_TITLES, MODEL_TITLES, dataset_title, listed, plural
+
+__all__ = ["CARD_FIGURES", "DATASET_TITLES", "MODEL_TITLES", "ScoredCorpus", "card_summary", "dataset_title",
+           "published_figure", "render_card", "reproduction_note", "write_card"]  # fmt: skip
 
 CARD_TEMPLATE = "model_card.md"
 METRICS: tuple[tuple[str, str], ...] = (("uf1", "UF1"), ("uar", "UAR"), ("accuracy", "Accuracy"))
@@ -41,10 +49,6 @@ MODEL_DESCRIPTIONS = {
 }
 
 
-MODEL_TITLES = {"branches": "Branches", "apexme": "ApexME", "ststnet": "STSTNet", "offapexnet": "OFF-ApexNet",
-                "dtscnn": "DTSCNN", "htnet": "HTNet"}  # fmt: skip
-DATASET_TITLES = {"casme2": "CASME II", "casme": "CASME", "samm": "SAMM", "smic": "SMIC", "mmew": "MMEW",
-                  "ckplus": "CK+", "miex": "MiE-X"}  # fmt: skip
 COMPOSITES: dict[frozenset[str], tuple[str, str]] = {frozenset({"casme2", "samm", "smic"}): ("compmie", "CompMiE")}
 """Dataset sets with a name of their own (the MEGC2019 composite is the paper's CompMiE): model-index key, title."""
 
@@ -80,10 +84,6 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "data"
 
 
-def dataset_title(name: str) -> str:
-    return DATASET_TITLES.get(name, name)
-
-
 @dataclass(frozen=True)
 class ScoredCorpus:
     """The corpus a run was scored on, named from the datasets of its predictions."""
@@ -116,13 +116,21 @@ def source_sizes(results: Mapping[str, Any]) -> dict[str, int]:
     return {source: c["used"] + c["removed"] for stage in counts.values() for source, c in stage.items()}
 
 
-def source_title(source: str, test: ScoredCorpus, sizes: Mapping[str, int], *, with_size: bool = True) -> str:
-    """``real`` is the test corpus (its training subjects); ``miex`` MiE-X; an extra source its dataset's name."""
+def source_title(
+    source: str, test: ScoredCorpus, sizes: Mapping[str, int], *, with_size: bool = True,
+    miex: Mapping[str, Any] | None = None,
+) -> str:  # fmt: skip
+    """``real`` is the test corpus (its training subjects); ``miex`` MiE-X (with its identities and AU sources when
+    results.json records them); an extra source its dataset's name."""
     title = test.title if source == "real" else dataset_title(source)
     if not with_size:
         return title
     if source == "real":
-        return f"{title} (each fold's training subjects)"
+        return f"{title}, each fold's training subjects"
+    if source == "miex" and miex and miex.get("samples") is not None:
+        counts = miex.get("sources") or {}
+        sources = f" (AU sources {', '.join(f'{name} {n:,}' for name, n in counts.items())})" if counts else ""
+        return f"{title}, {miex_text(miex['samples'], miex.get('identities'), None)}{sources}"
     unit = "samples" if source == "miex" else "clips"
     return f"{title}, {sizes[source]:,} {unit}" if source in sizes else title
 
@@ -149,40 +157,67 @@ def card_title(recipe: Recipe, results: Mapping[str, Any]) -> str:
     return f"{title} ({protocol['short']}{partial}, {len(results['label_names'])} classes)"
 
 
+def _target(recipe: Recipe) -> str:
+    paper = recipe.reproduces
+    assert paper is not None
+    return f"{paper.paper}: {paper.row}" + (f" ({paper.scores})" if paper.scores else "")
+
+
 def reproduction_note(recipe: Recipe, results: Mapping[str, Any]) -> str:
-    """Whether the paper's figure applies: the run must test the datasets and use the protocol the recipe reproduces."""
+    """Whether the published figure applies: only when every published fact of its setup that is known (datasets,
+    clips and subjects tested, protocol and folds, classes, input, stages, epochs, initial weights, runs, MiE-X size
+    and sources, magnification, validation split) matches what this run did (:mod:`.claims`); otherwise every
+    difference, named."""
     paper = recipe.reproduces
     if paper is None:
         return "The recipe names no paper result to compare with."
-    test = ScoredCorpus.of(results)
-    differences = []
-    if set(test.datasets) != set(paper.datasets):
-        differences.append(f"it was tested on {test.title} instead of {' + '.join(map(dataset_title, paper.datasets))}")
-    if results["protocol"]["short"] != paper.protocol:
-        differences.append(f"its protocol is {results['protocol']['short']} instead of {paper.protocol}")
-    folds = results["protocol"]["folds"]
-    defined = results["protocol"].get("folds_defined", folds)
-    if folds < defined:
-        differences.append(f"it ran {folds} of the protocol's {defined} folds (protocol.max_folds)")
-    target = f"{paper.paper}: {paper.row}" + (f" ({paper.scores})" if paper.scores else "")
+    found = differences(paper, Ran.of(recipe, results))
+    target = _target(recipe)
+    but = listed(found, "; ")
     if not paper.scores:
-        how = f"follows {target}" if not differences else f"is adapted from {target}, but {' and '.join(differences)}"
+        how = f"follows {target}" if not found else f"is adapted from {target}, but {but}"
         return f"This run {how}; no published figure exists for it to compare with."
-    if not differences:
-        return f"This run reproduces {target}."
-    return (f"This run is adapted from the recipe for {target}, but {' and '.join(differences)}, so the paper's "
-            "figure does not apply to it.")  # fmt: skip
+    if not found:
+        missing = unpublished(paper)
+        caveat = f" (not published, so not compared: {', '.join(missing)})" if missing else ""
+        return f"This run reproduces {target}: it matches every published fact of that setup{caveat}."
+    return (f"This run is adapted from the recipe for {target}, but {but}, so the published figure does not apply "
+            "to it.")  # fmt: skip
+
+
+def published_figure(recipe: Recipe) -> str:
+    """The card's published figure, attributed to the method that produced it, with the setup it was measured in."""
+    paper = recipe.reproduces
+    if paper is None:
+        return "No published figure: the recipe names no paper result."
+    if not paper.scores:
+        return f"No published figure exists for this setup ({paper.paper}: {paper.row})."
+    return (f"{attribution(recipe)}: {paper.scores} ({paper.paper}: {paper.row}). Published setup: "
+            f"{published_setup(paper)}.")  # fmt: skip
 
 
 def card_summary(recipe: Recipe, results: Mapping[str, Any]) -> str:
+    """What ran, in one paragraph: clips and subjects tested per dataset, protocol and folds, classes, initial
+    weights, each stage's sources (MiE-X's size and AU sources) and epochs, and the seeds."""
     test = ScoredCorpus.of(results)
+    ran = Ran.of(recipe, results)
     sizes = source_sizes(results)
-    stages = "; ".join(f"{stage.name}: {' + '.join(source_title(s, test, sizes) for s in stage.train)}"
-                       for stage in recipe.stages)  # fmt: skip
+    miex = results.get("miex")
+    stages = "; ".join(f"{stage.name}: {' + '.join(source_title(s, test, sizes, miex=miex) for s in stage.sources)}, "
+                       f"{plural(stage.epochs, 'epoch')}" for stage in ran.stages)  # fmt: skip
     labels = results["label_names"]
+    recorded = all(count.subjects is not None for count in ran.tested.values())
+    folds = (f"all {ran.folds} folds run" if ran.folds >= ran.folds_defined
+             else f"{ran.folds} of its {ran.folds_defined} folds run")  # fmt: skip
+    weights = (f"Encoders initialised from `{ran.backbone}`" if ran.backbone
+               else "Weights initialised at random (no pretrained checkpoint)")  # fmt: skip
+    seeds = ", ".join(map(str, ran.seeds))
+    tested = synthetic_test_text(results) or tested_text(ran.tested, recorded=recorded)
     return (f"A {MODEL_TITLES.get(recipe.model.name, recipe.model.name)} micro-expression recognizer tested on "
-            f"{test.title} ({test.clips} clips) by {results['protocol']['description']}, in {len(labels)} classes "
-            f"({', '.join(labels)}). Trained in {len(recipe.stages)} stage(s): {stages}.")  # fmt: skip
+            f"{test.title}, {tested}, by {results['protocol']['description']}, "
+            f"{folds}, in {len(labels)} classes ({', '.join(labels)}). {weights}. Trained in "
+            f"{plural(len(ran.stages), 'stage')}: {stages}. Scores are the mean over "
+            f"{plural(len(ran.seeds), 'seed')} ({seeds}).")  # fmt: skip
 
 
 def eval_results(recipe: Recipe, results: Mapping[str, Any]) -> list[EvalResult]:
@@ -295,10 +330,29 @@ def _stages(recipe: Recipe) -> str:
     return "\n".join(lines)
 
 
+def synthetic_test_text(results: Mapping[str, Any]) -> str | None:
+    """``300 samples of 185 AU draws (1 identity)`` when the run tested on held-out MiE-X samples (the data-free
+    first run: results.json ``evaluation``), where "clips" and "subjects" would misname what was tested."""
+    evaluation = results.get("evaluation")
+    if not evaluation:
+        return None
+    units = "AU draw" if evaluation.get("held_out") == "au_draw" else "identity"
+    samples = results["tested"]["all"]["clips"]
+    identities = evaluation.get("identities")
+    whose = f" ({plural(identities, 'identity', 'identities')})" if identities and units != "identity" else ""
+    many = "identities" if units == "identity" else ""
+    return f"{plural(samples, 'sample')} of {plural(evaluation['held_out_units'], units, many)}{whose}"
+
+
 def _training_data(recipe: Recipe, results: Mapping[str, Any]) -> str:
     data = recipe.data
     real = data.real
     test = ScoredCorpus.of(results)
+    synthetic = synthetic_test_text(results)
+    if synthetic:
+        return (f"- `real`: MiE-X folder `{real.clips.name}`: {synthetic}, 3-class (negative, positive, "
+                f"surprise), every fold tested on {results['evaluation']['held_out'].replace('_', ' ')}s it never "
+                "trained on")  # fmt: skip
     sizes = source_sizes(results)
     labels = "3-class (negative, positive, surprise)" if real.labels is None else f"native classes {list(real.labels)}"
     called = f" (named {real.name!r} in the recipe)" if real.name and slug(real.name) != test.key else ""
@@ -314,8 +368,8 @@ def _training_data(recipe: Recipe, results: Mapping[str, Any]) -> str:
              + (f", datasets filtered to {list(real.datasets)}" if real.datasets else "") + f", {labels}"]  # fmt: skip
     used = {source for stage in recipe.stages for source in stage.train}
     if data.miex and "miex" in used:
-        lines.append(f"- `miex`: {source_title('miex', test, sizes)} from `{data.miex.path.name}` "
-                     f"(split `{data.miex.split}`)")  # fmt: skip
+        lines.append(f"- `miex`: {source_title('miex', test, sizes, miex=results.get('miex'))} from "
+                     f"`{data.miex.path.name}` (split `{data.miex.split}`)")  # fmt: skip
     for name, spec in data.extra.items():
         if name not in used:
             continue
@@ -333,6 +387,10 @@ LEAKAGE = (
     "subjects' clips, and MiE-X samples whose AUs were measured on a test subject's clip are removed (the fold filter "
     "of `miex_train.protocols`). The per-fold counts of removed samples are in `results.json`."
 )
+SYNTHETIC_LEAKAGE = (
+    "In every fold, no sample of a test AU draw (or identity, with `held_out: identity`) is trained on: samples with "
+    "the same AUs on the same face render to the same frames, so a random split would test on training images."
+)
 
 
 def render_card(
@@ -347,6 +405,7 @@ def render_card(
     """The full card text (YAML header + filled template); ``figures`` are the image files present beside the card
     (None: every one of :data:`CARD_FIGURES`, which the runner always writes)."""
     label_names = results["label_names"]
+    ran = Ran.of(recipe, results)
     best = results.get("best_on_validation")
     best_note = (
         "Best epoch chosen on a validation split carved from the training subjects (never on test data), for "
@@ -368,10 +427,11 @@ def render_card(
         model_name=recipe.model.name,
         model_description=MODEL_DESCRIPTIONS.get(recipe.model.name, "miex recognizer"),
         parameters=f"{parameters:,}",
-        backbone=f"`{recipe.model.backbone}`" if recipe.model.backbone else "random weights",
+        backbone=f"`{ran.backbone}`" if ran.backbone else "random weights",
         label_space=", ".join(f"{i} {n}" for i, n in enumerate(label_names)),
         recipe_name=recipe.name,
         reproduction=reproduction_note(recipe, results),
+        published=published_figure(recipe),
         protocol=results["protocol"]["description"][0].upper()
         + results["protocol"]["description"][1:]
         + f" ({results['protocol']['folds']} folds), {len(recipe.seeds)} seed(s)",
@@ -380,7 +440,7 @@ def render_card(
         results_table=results_table(results["last_epoch"], ScoredCorpus.of(results)),
         best_note=best_note,
         training_data=_training_data(recipe, results),
-        leakage=LEAKAGE,
+        leakage=SYNTHETIC_LEAKAGE if results.get("evaluation") else LEAKAGE,
         stages=_stages(recipe),
         hyperparameters=_hyperparameters(recipe, world),
         checkpoint=checkpoint,

@@ -15,7 +15,7 @@ the shipped recipes (this package's ``recipes/``, addressed by name) read the fi
     data:
       real: {clips: clips.parquet}
       miex: miex
-      magnify: {alpha: 10}        # optional motion magnification of every input (absent: off)
+      magnify: {alpha: 4}         # optional motion magnification of every input (absent: off)
     protocol: {kind: kfold, k: 3, seed: 0}
     stages:
       - {name: pretrain, train: [miex]}

@@ -11,8 +11,12 @@ from typing import Any
 
 import torch
 
+from miex_dataset.corpora.clips import FLOW_IMAGES
+
+from ..models import create_config, model_class
+from ..models.base import InputSpec
 from ..protocols import save_folds
-from . import outputs
+from . import facts, outputs
 from .card import render_card, write_card
 from .checks import WRITTEN, Plan
 from .specs import DataSpec, Recipe, StageSpec
@@ -53,21 +57,54 @@ def protocol_info(plan: Plan) -> dict[str, Any]:
     }
 
 
-def stage_info(stage: StageSpec) -> dict[str, Any]:
+TENSOR_PATH_UNUSED = ("num_workers", "eval_batch_size", "precision", "activation_checkpointing")
+"""Training settings the in-memory loop of the flow recognizers (:mod:`.tensor_stage`) never reads: no DataLoader,
+fixed evaluation batches, fp32, no ResNet activations to recompute."""
+
+
+def stage_info(stage: StageSpec, *, tensors: bool = False, resnet: bool = True) -> dict[str, Any]:
+    """One stage's settings as they applied: ``tensors`` (the flow recognizers' in-memory loop) drops the settings
+    that loop does not read, ``resnet`` False (no ResNet encoder) drops ``activation_checkpointing``."""
+    settings = dict(vars(stage.training))
+    unused = TENSOR_PATH_UNUSED if tensors else () if resnet else ("activation_checkpointing",)
+    for name in unused:
+        settings.pop(name)
     world = world_size()
-    return {"name": stage.name, "train": list(stage.train), **vars(stage.training),
-            "effective_batch_size": per_device_batch(stage.training.batch_size, world) * world}  # fmt: skip
+    batch = stage.training.batch_size if tensors else per_device_batch(stage.training.batch_size, world) * world
+    return {"name": stage.name, "train": list(stage.train), **settings, "effective_batch_size": batch}
 
 
-def inputs_info(data: DataSpec, *, flow_images: bool = False) -> dict[str, Any]:
-    """How frames became model inputs: image sizes, flow method, motion magnification (``None``: off); for flow
-    recognizers, the composite flow image (docs/reference.md §Flow images)."""
-    info = {"resize": data.resize, "crop_size": data.crop_size, "flow_method": data.flow_method,
-            "magnify": data.magnify.describe() if data.magnify is not None else None}  # fmt: skip
+def inputs_info(data: DataSpec, spec: InputSpec, *, flow_images: bool = False, flow_computed: bool = True
+                ) -> dict[str, Any]:  # fmt: skip
+    """How frames became the model's inputs, listing only what applied to this model: RGB frame models record
+    ``resize`` and ``crop_size``; flow models the side of their flow input (``crop_size`` when the model has no size of
+    its own) and ``flow_method``, the method that ran (none when every source held ready flow images:
+    ``flow_computed`` False); ``magnify`` only when magnification was on. For flow recognizers on tensors
+    (``flow_images``), the composite flow image (docs/reference.md §Flow images)."""
+    from miex_dataset.faces.flow import default_method
+
+    info: dict[str, Any] = {}
+    if spec.frames:
+        info |= {"resize": data.resize, "crop_size": data.crop_size}
+    if spec.flow:
+        info["flow_input_size"] = spec.flow_size or data.crop_size
+        if not spec.flow_size:
+            info["crop_size"] = data.crop_size
+        if flow_computed:
+            info["flow_method"] = default_method() if data.flow_method == "auto" else data.flow_method
+    if data.magnify is not None:
+        info["magnify"] = data.magnify.describe()
     if flow_images:
         info["representation"] = ("composite flow image: u, v, optical strain at 28x28, each channel min-max scaled "
                                   "per image to 0..255, computed once per clip or pair")  # fmt: skip
     return info
+
+
+def _computes_flow(plan: Plan) -> bool:
+    """Whether any flow was computed: a source of frames (not a flow-image table), or MiE-X trained on."""
+    corpora = [plan.sources.real, *plan.sources.extra.values()]
+    uses_miex = any("miex" in stage.train for stage in plan.recipe.stages) and plan.sources.miex is not None
+    return uses_miex or any(corpus.holds != FLOW_IMAGES for corpus in corpora)
 
 
 def versions() -> dict[str, str]:
@@ -82,19 +119,31 @@ def versions() -> dict[str, str]:
 
 
 def results_payload(plan: Plan, results: Sequence[outputs.FoldResult]) -> dict[str, Any]:
-    """results.json without the final model's entry: what ran and the pooled scores."""
+    """results.json without the final model's entry: what ran (with :func:`.facts.run_facts`: the clips and subjects
+    tested, initial weights, MiE-X size and sources, each stage's epochs and training-set size) and the pooled
+    scores."""
     recipe = plan.recipe
+    ran = facts.run_facts(plan, results)
+    config = create_config(recipe.model.name, **plan.model_config)
+    spec, tensors = config.input_spec(), plan.flow_tensors is not None
+    resnet = model_class(recipe.model.name).has_resnet(config)
+    inputs = inputs_info(recipe.data, spec, flow_images=tensors, flow_computed=_computes_flow(plan))
     return {
         "format": outputs.RESULTS_FORMAT,
         "recipe": recipe.name,
         "model": recipe.model.name,
         "label_names": plan.label_names,
         "real_clips": len(plan.sources.real.dataset),
+        **ran,
         "protocol": protocol_info(plan),
         "alignment": plan.sources.alignment_info(),
-        "inputs": inputs_info(recipe.data, flow_images=plan.flow_tensors is not None),
+        "inputs": inputs,
+        **({"miex_subset": plan.sources.miex_subset} if plan.sources.miex_subset is not None else {}),
         "seeds": list(recipe.seeds),
-        "stages": [stage_info(stage) for stage in recipe.stages],
+        "stages": [
+            {**stage_info(s, tensors=tensors, resnet=resnet), **facts.stage_facts(s, results, ran["miex"])}
+            for s in recipe.stages
+        ],
         "world_size": world_size(),
         **outputs.summarize(results, recipe.seeds, plan.label_names, recipe.protocol.absent),
     }

@@ -20,7 +20,7 @@ from transformers import set_seed
 from ..data import with_model_inputs
 from ..memory import bound_heap, release_free_heap
 from ..models.base import MiexPreTrainedModel
-from . import flow_run, outputs, report
+from . import flow_run, miex_test, outputs, report
 from .cache import StageCache
 from .card import push_to_hub
 from .checks import WRITTEN, FlowFunction, Plan, build_model, preflight
@@ -149,6 +149,7 @@ def run(
                 results.append(run_fold(plan, fold, seed, out, state, cache))
                 release_free_heap()
     payload = report.results_payload(plan, results)
+    miex_test.annotate(plan, payload)  # tested on MiE-X itself: results and card say what that score means
     final_history = None
     model_dir = out / "model"
     if recipe.output.final_model and plan.flow_tensors is not None:
@@ -164,6 +165,7 @@ def run(
         parameters = sum(p.numel() for p in new_model(plan, recipe.seeds[0]).parameters())
     if state.is_main_process:
         report.write_outputs(plan, results, payload, final_history, parameters, time.perf_counter() - started)
+        miex_test.explain(payload)
         if push_to_hub_repo:
             url = push_to_hub(model_dir, push_to_hub_repo, private=private)
             logger.info("pushed %s to %s", model_dir, url)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import datasets
 import numpy as np
@@ -24,6 +25,7 @@ from miex_dataset.sources.mae import apex_index
 from ..aligned_clips import AlignmentReport, align_table
 from ..data import FRAME_COLUMNS, SEQUENCE_COLUMNS, label_names_of, labelled_clips, load_miex, real_dataset
 from ..protocols import PROVENANCE_COLUMNS, Fold, Subject, make_fold, subject_mask, trainable_synthetic
+from .miex_subset import select_miex
 from .recipe import MiexSpec, RealSpec
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ class Sources:
     miex_path: str = ""
     columns: tuple[str, ...] = FRAME_COLUMNS
     """What a training row holds: onset/apex pairs, or the frame sequence of video recognizers."""
+    miex_subset: dict[str, Any] | None = None
+    """What ``data.miex.sources`` / ``data.miex.identities`` kept (results.json ``miex_subset``); ``None``: all."""
 
     def label_names(self, source: str) -> list[str]:
         if source == "real":
@@ -71,7 +75,12 @@ class Sources:
 
 def load_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
     """Read a clip table, keep ``spec.datasets``, apply the label space and the frame choice, then align the clips
-    that remain (:func:`miex_train.aligned_clips.align_table`: only clips that will be used are detected)."""
+    that remain (:func:`miex_train.aligned_clips.align_table`: only clips that will be used are detected). A MiE-X
+    folder instead of a clip table is read by :func:`.miex_test.miex_corpus` (the data-free run)."""
+    from .miex_test import is_miex_folder, miex_corpus
+
+    if is_miex_folder(spec):
+        return miex_corpus(spec, name, sequence)
     table = read_clip_table(spec.clips)
     holds = table_holds(spec.clips)
     where = f"data.{name}" if name == "real" else f"data.extra.{name}"
@@ -144,12 +153,16 @@ def load_sources(real: RealSpec, extra: dict[str, RealSpec], miex: MiexSpec | No
     if sequence and synthetic is not None and "frames" not in synthetic.column_names:
         raise MiexInputError("a video recognizer needs the 10-frame MiE-X: make it with `miex synthesize --video`",
                              file=miex.path, field="frames")  # fmt: skip
+    subset = None
+    if synthetic is not None:
+        synthetic, subset = select_miex(synthetic, miex)
     return Sources(
         real=load_corpus(real, "real", sequence),
         extra={name: load_corpus(spec, name, sequence) for name, spec in extra.items()},
         miex=synthetic,
         miex_path=str(miex.path) if miex else "",
         columns=SEQUENCE_COLUMNS if sequence else FRAME_COLUMNS,
+        miex_subset=subset,
     )
 
 

@@ -20,6 +20,7 @@ from miex_dataset.magnify import Magnification
 
 from ..aligned_clips import ALIGNMENT_METHODS, MISSING_FACE_CHOICES, AlignmentSettings
 from ..metrics import ABSENT_CHOICES
+from ..protocols.heldout import HeldOut
 from .schema import Reader, Rule, did_you_mean, setting
 
 ProtocolKind = Literal["kfold", "loso", "lodo", "file"]
@@ -154,6 +155,10 @@ class RealSpec:
     cropped and aligned before the recognizer sees them (:mod:`miex_train.aligned_clips`); ``on_missing_face`` what a
     clip whose onset has no face does: ``stop`` (default) the run before training, naming every such clip, or ``skip``
     it (listed in results.json).
+
+    ``clips`` may also be a MiE-X folder (``miex synthesize``): its samples become the corpus, for a data-free run
+    (:mod:`miex_train.runner.miex_test`); ``held_out`` says what the protocol's "subjects" are then: each
+    ``identity``, or each ``au_draw`` (the one-face embedded default; :mod:`miex_train.protocols.heldout`).
     """
 
     clips: Path
@@ -169,14 +174,33 @@ class RealSpec:
         fields={"method": Rule(choices=ALIGNMENT_METHODS), "size": Rule(minimum=32)},
     )
     on_missing_face: str = setting("stop", choices=MISSING_FACE_CHOICES)
+    held_out: HeldOut = "identity"
 
 
 @frozen
 class MiexSpec:
-    """A MiE-X folder (``miex: DIR`` or ``miex: {path: DIR, split: train}``)."""
+    """A MiE-X folder (``miex: DIR`` or ``miex: {path: DIR, split: train, sources: [mie, mae], identities: 700}``).
+
+    ``sources`` keeps only the samples whose ``source`` column is one of these AU sources (``mie``, ``mae``,
+    ``expert``; absent: all), the paper's AU-combination study. ``identities`` keeps the samples of N identities: the
+    identities ranked first by the SHA-256 digest of their name (:func:`miex_train.runner.miex_subset.identity_order`;
+    a seeded-random-like choice that depends on nothing but the names, so 700 are among the 1,000 and a rerun picks
+    the same ones); a MiE-X with fewer identities is an error. Both apply before the fold filter; results.json
+    records what was kept (``miex_subset``).
+    """
 
     path: Path
     split: str = "train"
+    sources: tuple[str, ...] | None = setting(None, what="AU sources (mie, mae, expert)")
+    identities: int | None = setting(None, minimum=1)
+
+    def __post_init__(self) -> None:
+        from miex_dataset.sources.triplet import SOURCES
+
+        unknown = [s for s in self.sources or () if s not in SOURCES]
+        if unknown:
+            raise MiexInputError(f"unknown AU source(s) {unknown}{did_you_mean(unknown[0], list(SOURCES))}; choose "
+                                 f"from {', '.join(SOURCES)}", field="sources")  # fmt: skip
 
 
 @frozen
@@ -266,16 +290,88 @@ class OutputSpec:
     save_fold_models: bool = False
 
 
+MIEX_SOURCES: tuple[str, ...] = ("mie", "mae", "expert")
+"""MiE-X's AU sources (docs/reference.md §AU sources), as its ``source`` column names them."""
+INITIALISATIONS: tuple[str, ...] = ("imagenet", "random")
+INPUTS: tuple[str, ...] = ("frames", "flow-images")
+
+
+@frozen
+class PublishedCount:
+    """The clips and subjects of one dataset that the published figure was tested on; either may be unpublished."""
+
+    clips: int | None = setting(None, minimum=1)
+    subjects: int | None = setting(None, minimum=1)
+
+
+def _miex_sources(reader: Reader, value: Any, where: str, got: dict[str, Any]) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = reader.names(value, where, Rule(what="MiE-X sources"))
+    unknown = [name for name in names if name not in MIEX_SOURCES]
+    if unknown:
+        reader.fail(f"unknown MiE-X source(s) {unknown}; MiE-X's sources are {', '.join(MIEX_SOURCES)}", where)
+    return names
+
+
+@frozen
+class PublishedMiex:
+    """The MiE-X the published figure trained on: samples, identities, AU sources (absent: unpublished)."""
+
+    samples: int | None = setting(None, minimum=1)
+    identities: int | None = setting(None, minimum=1)
+    sources: tuple[str, ...] | None = setting(None, parse=_miex_sources)
+
+
+def _published_stages(
+    reader: Reader, value: Any, where: str, got: dict[str, Any]
+) -> tuple[tuple[str, ...], ...] | None:
+    """The sources of each published training stage, in order (``[[miex], [real]]``: pre-train, then fine-tune)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        reader.fail("expected a list with the sources of each stage, e.g. [[miex], [real]]", where)
+    return tuple(reader.names(item, f"{where}[{index}]", Rule(what="sources")) for index, item in enumerate(value))
+
+
 @frozen
 class ReproducesSpec:
-    """What a recipe reproduces, as the paper reports it: shown by ``miex train --list-recipes``, and compared by the
-    model card with what a run actually used (other datasets or protocol: the paper's figure does not apply)."""
+    """What a recipe reproduces, as it was published: shown by ``miex train --list-recipes``, and compared by the
+    model card with what a run actually did (docs/reference.md §Recipes and cards).
+
+    ``scores`` is the published figure and ``method`` who produced it (default: the recipe's model family and its
+    paper). The other keys are the published setup; each one that is given must match the run for the card to say
+    the run reproduces the figure, and one that was not published is left out (never guessed): ``tested`` clips and
+    subjects per dataset, ``classes``, ``input`` (the corpus's ``frames`` or the shared ``flow-images``),
+    ``stages`` (the sources of each training stage in order), ``epochs`` (of the last stage, whose model is tested)
+    and ``pretrain_epochs`` (of each earlier stage), ``initialisation`` (``imagenet`` or ``random`` encoders before
+    the first stage), ``runs`` (seeds averaged), ``miex`` (samples, identities, sources), ``magnified`` (motion-
+    magnified inputs) and ``validation`` (a validation split carved from the training subjects).
+    """
 
     paper: str = setting(missing="missing the paper's table or section (e.g. Table 1)")
     row: str = setting(missing="missing the row or setting reproduced")
     datasets: tuple[str, ...] = setting(missing="missing the datasets the paper tested on")
     protocol: str = setting(missing="missing the paper's protocol (e.g. 3-fold, LOSO)")
     scores: str = ""
+    method: str = ""
+    tested: Mapping[str, PublishedCount] = setting(default_factory=dict, what="dataset -> {clips, subjects}")
+    classes: int | None = setting(None, minimum=2)
+    input: str | None = setting(None, choices=INPUTS)
+    stages: tuple[tuple[str, ...], ...] | None = setting(None, parse=_published_stages)
+    epochs: int | None = setting(None, minimum=1)
+    pretrain_epochs: int | None = setting(None, minimum=1)
+    initialisation: str | None = setting(None, choices=INITIALISATIONS)
+    runs: int | None = setting(None, minimum=1)
+    miex: PublishedMiex | None = None
+    magnified: bool = False
+    validation: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.tested if name not in self.datasets]
+        if unknown:
+            raise MiexInputError(f"datasets {unknown} are not among the tested datasets {list(self.datasets)}",
+                                 field="tested")  # fmt: skip
 
     def describe(self) -> str:
         scores = f"; paper: {self.scores}" if self.scores else ""

@@ -63,11 +63,11 @@ def train_on_tensors(
     *,
     seed: int,
     validation: Validation | None = None,
-    on_epoch: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[dict[str, Any], int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` in place for the stage's epochs; returns one log entry per epoch (``epoch``, ``loss``,
     ``learning_rate``, ``grad_norm``; with ``validation`` also ``eval_uf1``, ``eval_uar``), the shape of the
-    Trainer's ``log_history``. ``on_epoch(epoch, total)`` is called after each epoch (progress)."""
+    Trainer's ``log_history``. ``on_epoch(entry, total_epochs)`` is called with each epoch's entry (progress)."""
     count = len(labels)
     if count == 0:
         raise ValueError("no training samples")
@@ -108,7 +108,7 @@ def train_on_tensors(
             model.train()
         history.append(entry)
         if on_epoch is not None:
-            on_epoch(epoch, total_epochs)
+            on_epoch(entry, total_epochs)
     model.eval()
     return history
 
