@@ -318,8 +318,9 @@ def test_the_space_commands(work: Path) -> None:
 
 @pytest.mark.slow
 def test_the_nuisance_statistics_commands(work: Path) -> None:
-    """docs/reference.md §Nuisance: two syntheses and the flow-statistics benchmark from the repository root (the
-    benchmark's path is relative to it), in a private folder instead of the shared /tmp, 18 pairs each (docs: 120)."""
+    """docs/reference.md §Nuisance between onset and apex: two syntheses and the flow-statistics benchmark from the
+    repository root (the benchmark's path is relative to it), in a private folder instead of the shared /tmp, 18 pairs
+    each (docs: 120)."""
     text = runnable_lines("docs/reference.md | ## Nuisance between onset and apex | "
                           "miex synthesize --out /tmp/mx_off --samples-per-identity 120")  # fmt: skip
     assert text.count("/tmp/") == 4 and text.count("--samples-per-identity 120") == 2

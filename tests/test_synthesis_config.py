@@ -106,6 +106,7 @@ EXAMPLES: list[tuple[list[str], dict[str, Any]]] = [
     (["--batch-size", "5"], {"batch_size": 5}),
     (["--device", "cpu"], {"device": "cpu"}),
     (["--generator", "ganimation", "--compile"], {"generator": "ganimation", "compile": True}),
+    (["--no-appearance"], {"no_appearance": True}),
     (["--nuisance", "real"], {"nuisance": "real"}),
     (["--shard-size", "10"], {"shard_size": 10}),
     (["--image-format", "jpeg"], {"image_format": "jpeg"}),
@@ -148,6 +149,7 @@ def test_an_option_given_on_each_surface_gives_the_same_config(
      ({"balanced": "no"}, "--balanced is a switch"), ({"image_format": "gif"}, "--image-format must be one of"),
      ({"checkpoint": "org/gan"}, "--checkpoint names the ganimation generator's files"),
      ({"compile": True}, "--compile applies to --generator ganimation"), ({"revision": "v1"}, "--revision picks"),
+     ({"generator": "ganimation", "no_appearance": True}, "--no-appearance applies to --generator warp"),
      ({"mie_clips": ["c.parquet"]}, "give one --mie-aus per --mie-clips"), ({"shard_size": 0}, "--shard-size must be"),
      ({"samples": 3}, "unknown synthesis option")],
 )  # fmt: skip
@@ -177,3 +179,11 @@ def test_the_api_writes_the_cli_bytes_and_the_dataset_holds_the_folder_rows(
         dataset = dataset.cast_column(column, datasets.Image(decode=False))
     folder_rows = [row for path in cli_files for row in pq.read_table(path).to_pylist()]
     assert dataset.to_list() == folder_rows
+
+
+def test_no_appearance_reaches_the_warp_generator() -> None:
+    """``--no-appearance`` renders motion only, the same switch as ``miex eval-generator --no-appearance``."""
+    from miex_dataset.synthesis.api import load_configured_generator
+
+    assert load_configured_generator(SynthesisConfig(no_appearance=True)).appearance is False
+    assert load_configured_generator(SynthesisConfig()).appearance is True

@@ -50,7 +50,7 @@ PRETRAINED_OPTION: dict[str, str] = {"warp": "warp_model", "ganimation": "checkp
 """Per generator: the option naming its pretrained files (a save_pretrained folder, a Hub repo id or a file)."""
 LOAD_OPTIONS: dict[str, tuple[str, ...]] = {"warp": (), "ganimation": ("device", "compile")}
 """Per generator: the options its ``from_pretrained`` takes besides those files and ``revision``."""
-GENERATOR_ONLY: dict[str, str] = {"compile": "ganimation"}
+GENERATOR_ONLY: dict[str, str] = {"compile": "ganimation", "no_appearance": "warp"}
 """Options only one generator reads; giving one to another generator is refused rather than silently ignored."""
 
 
@@ -207,6 +207,9 @@ class SynthesisConfig:
     batch_size: int = option(32, group="rendering", type=int, help="samples per generator call (default: %(default)s)")
     device: str | None = option(group="rendering", help="torch device (default: this rank's GPU if any, else cpu)")
     compile: bool = option(False, group="rendering", help="torch.compile the GANimation generator")
+    no_appearance: bool = option(False, group="rendering",
+                                 help="warp: motion only, no wrinkle, furrow or fold shading (as `miex eval-generator "
+                                 "--no-appearance`; docs/reference.md §Warp generator)")  # fmt: skip
     nuisance: str = option("off", group="rendering", choices=tuple(NUISANCE_PRESETS),
                            help="recording nuisance between onset and apex, seeded per sample: head motion, light "
                            "change, blur and sensor noise (default: %(default)s; real: calibrated on the MEGC2019 "
@@ -286,6 +289,8 @@ class SynthesisConfig:
     def generator_arguments(self) -> tuple[str | None, dict[str, Any]]:
         """``(pretrained, options)`` for ``load_generator(self.generator, pretrained, **options)``."""
         options = {name: getattr(self, name) for name in LOAD_OPTIONS[self.generator]}
+        if self.no_appearance:
+            options["appearance"] = False
         if self.revision is not None:
             options["revision"] = self.revision
         return getattr(self, PRETRAINED_OPTION[self.generator]), options
