@@ -196,5 +196,9 @@ def test_the_first_run_says_it_is_a_synthetic_held_out_evaluation(first_run: dic
     # what was tested is named as what it is: samples of AU draws, not a clip table's clips of subjects
     assert "samples of" in card and "AU draws (1 identity)" in card and "clip table" not in card
     assert "labelled clips" not in card and "real clips of the test subjects" not in card
+    table = card[card.index("| stage |") :].splitlines()[0]  # only the settings the in-memory flow loop reads
+    assert "learning_rate" in table and not {"eval_batch_size", "precision", "activation_checkpointing"} & set(
+        table.replace("|", " ").split()
+    )
     scores = next(i for i, line in enumerate(first_run["lines"]) if line.startswith("results: UF1"))
     assert MEANING in first_run["lines"][scores + 1]  # said right after the score

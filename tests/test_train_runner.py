@@ -413,3 +413,5 @@ def test_dtscnn_trains_on_flow_sequences_of_real_clips_and_video_miex(
     assert all(f["train_counts"]["pretrain"]["miex"]["used"] == 6 for f in results["runs"][0]["folds"])
     model_config = json.loads((tmp_path / "out" / "model" / "config.json").read_text())
     assert model_config["model_type"] == "miex-dtscnn" and model_config["sequence_length"] == 10
+    card = (tmp_path / "out" / "model" / "README.md").read_text(encoding="utf-8")
+    assert "10 frames sampled from onset to apex" in card and "colour jitter" not in card  # what it really read

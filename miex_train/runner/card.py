@@ -282,8 +282,12 @@ def results_table(summary: Mapping[str, Any], test: ScoredCorpus) -> str:
     return "\n".join(lines)
 
 
-def _hyperparameters(recipe: Recipe, world: int) -> str:
+def _hyperparameters(recipe: Recipe, world: int, applied: list[Mapping[str, Any]] | None = None) -> str:
+    """The stages' training settings; ``applied``: results.json's stages, whose settings are the ones that applied
+    (the flow recognizers' in-memory loop reads no ``eval_batch_size``, ``precision`` or checkpointing)."""
     keys = [name for name in TrainingSpec.__dataclass_fields__ if name != "num_workers"]
+    if applied:
+        keys = [name for name in keys if all(name in stage for stage in applied)]
     lines = ["| stage | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for stage in recipe.stages:
         values = [str(getattr(stage.training, key)) for key in keys]
@@ -295,6 +299,9 @@ def _hyperparameters(recipe: Recipe, world: int) -> str:
         "min-max scaled per image to 0-255; docs/reference.md §Flow images), computed once, no augmentation; data "
         "shuffled every epoch."
         if spec.flow and not spec.sequence
+        else f"Inputs: {spec.sequence} frames sampled from onset to apex, the optical flow (u, v) between consecutive "
+        "ones as a sequence (docs/reference.md §Recognizers), no augmentation."
+        if spec.sequence
         else f"Inputs: shorter side resized to {data.resize}, training augmentation random rotation ±10°, colour "
         f"jitter 0.2 and a random {data.crop_size} crop; evaluation resize + centre crop."
     )
@@ -442,7 +449,7 @@ def render_card(
         training_data=_training_data(recipe, results),
         leakage=SYNTHETIC_LEAKAGE if results.get("evaluation") else LEAKAGE,
         stages=_stages(recipe),
-        hyperparameters=_hyperparameters(recipe, world),
+        hyperparameters=_hyperparameters(recipe, world, results.get("stages")),
         checkpoint=checkpoint,
         usage=usage,
         recipe_yaml=recipe.to_yaml().rstrip(),
