@@ -315,15 +315,18 @@ def test_the_space_entry_builds_the_same_app(work: dict[str, Path], monkeypatch:
 
 def shown_image(page: Any, selector: str, attempts: int = 40) -> np.ndarray:
     """The pixels an ``<img>`` shows, fetched from the app like the browser fetched them. A re-render can swap the
-    ``src`` (and drop the old file) between reading it and fetching it; then the current ``src`` is fetched again."""
+    ``src`` (and drop the old file) between reading it and fetching it, or during the transfer; then the current
+    ``src`` is fetched again."""
+    from playwright.sync_api import Error as PlaywrightError
+
     for _ in range(attempts):
         source = page.locator(f"{selector} img").first.get_attribute("src")
-        response = page.request.get(source)
-        if response.ok:
-            try:
+        try:  # a file dropped mid-transfer aborts the request: fetch the current src again
+            response = page.request.get(source)
+            if response.ok:
                 return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
-            except UnidentifiedImageError:
-                pass
+        except (PlaywrightError, UnidentifiedImageError):
+            pass
         page.wait_for_timeout(250)
     raise AssertionError(f"{selector}: no decodable image after {attempts} fetches (last src {source})")
 
