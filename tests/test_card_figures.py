@@ -192,3 +192,12 @@ def test_the_dataset_card_captions_its_figures(tmp_path: Path) -> None:
     meta = read_columns(tmp_path, ["label", "source", "onset_au", "apex_au", "identity"])
     grid_at, au_at = text.index("images/sample_grid.png"), text.index("images/au_distribution.png")
     assert grid_at < text.index(grid_caption(meta, video=False)) < au_at < text.index(au_caption(meta))
+
+
+def test_the_grid_label_font_has_a_glyph_for_alpha() -> None:
+    """ "magnification α = 4" is drawn with a font that has α (PIL's built-in one shows an empty box)."""
+    from matplotlib.ft2font import FT2Font
+
+    from miex_dataset.synthesis.card import label_font
+
+    assert FT2Font(label_font().path).get_char_index(ord("α")) != 0

@@ -101,6 +101,15 @@ AU_VISIBLE = 0.05
 """AU changes smaller than this (0-5 scale) are not named on a tile."""
 
 
+def label_font() -> Any:
+    """The figures' label font: matplotlib's DejaVu Sans, which has the Greek of "magnification α = 4" (PIL's
+    built-in font draws α as an empty box)."""
+    from matplotlib import font_manager
+    from PIL import ImageFont
+
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), FONT_SIZE)
+
+
 def pick_tiles(meta: pd.DataFrame, per_band: int = GRID_TILES) -> list[int]:
     """Rows to show: round-robin over the present (source, class) cells so every cell gets a tile, each time from
     the identity shown least so far; whole bands of ``per_band`` tiles (fewer only when the data runs out).
@@ -167,11 +176,11 @@ def sample_grid(out: Path, meta: pd.DataFrame, *, video: bool) -> Image.Image:
     """Labelled tiles spread over identities, sources and classes: onset, apex, the magnified apex and the change.
 
     For the video config the onset is the clip's first frame and the apex its last."""
-    from PIL import ImageDraw, ImageFont
+    from PIL import ImageDraw
 
     rows = pick_tiles(meta)
     frames = _rows_images(out, rows, ["frames"] if video else ["onset", "apex"])
-    font = ImageFont.load_default(size=FONT_SIZE)
+    font = label_font()
     labels = {row: [(_fit(text, font, TILE - 4), colour) for text, colour in tile_label(meta, row)] for row in rows}
     line = FONT_SIZE + 3
     head = 6 + line * max((len(lines) for lines in labels.values()), default=1)
@@ -312,9 +321,9 @@ def au_plot(meta: pd.DataFrame, path: Path) -> None:
 
 def _no_aus_panel() -> Image.Image:
     """The AU figure of a dataset without AU vectors (an imported release): a note instead of empty bars."""
-    from PIL import ImageDraw, ImageFont
+    from PIL import ImageDraw
 
-    font = ImageFont.load_default(size=FONT_SIZE)
+    font = label_font()
     panel = Image.new("RGB", (460, 60), "white")
     draw = ImageDraw.Draw(panel)
     draw.text((10, 12), "No AU vectors in this dataset (onset_au / apex_au are NaN):", fill="black", font=font)
