@@ -98,7 +98,8 @@ def upload_plan(folder: str | PathLike[str], repo_type: str = "dataset") -> tupl
             raise MiexInputError("a link among the dataset's own files: push never follows links; put the file "
                                  "itself there (rerun `miex synthesize` to rewrite it), then push",
                                  file=root / name)  # fmt: skip
-    left_out = sorted(name for name in [*files, *links] if name not in own and not _ignored(name))
+    mine = set(own)  # a set: a dataset folder holds thousands of shards and receipts
+    left_out = sorted(name for name in [*files, *links] if name not in mine and not _ignored(name))
     if "README.md" not in own:
         raise MiexInputError(f"missing the dataset card; {_SYNTHESIZE_FIRST}", file=root / "README.md")
     shards = [name for name in own if fnmatch.fnmatch(name, "data/*.parquet")]

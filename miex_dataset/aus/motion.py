@@ -82,6 +82,7 @@ class MotionModel:
     basis: np.ndarray  # (17, K, 2) float64, IOD units
     mirror: dict[int, int] = field(repr=False)
     source: str = DEFAULT_MODEL_NAME
+    gains: CalibrationGains = field(default_factory=lambda: CalibrationGains({}, {}), repr=False)  # read once
 
     @classmethod
     def load(cls, model: dict[str, Any] | str | PathLike[str] | None = None) -> MotionModel:
@@ -127,7 +128,7 @@ class MotionModel:
         for au, landmarks, shift in groups:
             for landmark in landmarks:
                 basis[au, position[landmark]] += shift
-        return cls(raw, control, basis, mirror, source)
+        return cls(raw, control, basis, mirror, source, gains)
 
     @property
     def digest(self) -> str:
@@ -140,10 +141,9 @@ class MotionModel:
     @property
     def appearance(self) -> dict[str, dict[str, Any]]:
         """Appearance cues per AU, their ``strength`` times the calibration's appearance gain."""
-        gains = CalibrationGains.read(self.raw.get("calibration", {}), self.source)
         cues = {}
         for au, cue in self.raw.get("appearance", {}).items():
-            gain = gains.appearance.get(au, 1.0)
+            gain = self.gains.appearance.get(au, 1.0)
             cues[au] = dict(cue) | ({"strength": float(cue["strength"]) * gain} if "strength" in cue else {})
         return cues
 

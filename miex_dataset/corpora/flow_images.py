@@ -144,13 +144,14 @@ def read_flat(
         if guard.is_duplicate((row.dataset, row.subject, row.clip), report, file=labels_file, row=row.row,
                               field="filename_o"):  # fmt: skip
             continue
-        path = files.get(file_stem(row))
+        stem = file_stem(row)
+        path = files.get(stem)
         name = f"{row.subject}/{row.clip}"
         if path is None:
-            report.add(f"label without file: no {file_stem(row)!r} .png in {root}", file=labels_file, row=row.row,
+            report.add(f"label without file: no {stem!r} .png in {root}", file=labels_file, row=row.row,
                        field="filename_o", clip=name)  # fmt: skip
             continue
-        used.add(file_stem(row))
+        used.add(stem)
         if check_image(path, report, clip=name, size=size):
             clips.append(flow_clip(row.dataset, row.subject, row.clip, path, row.label))
     for stem, path in sorted(files.items()):

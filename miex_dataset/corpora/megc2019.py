@@ -18,7 +18,6 @@ the GT (CASME II ``sub04/EP12_01f`` of the 2014 sheet) is reported, never fatal.
 
 from __future__ import annotations
 
-import codecs
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,6 +30,7 @@ from .clips import Clip
 from .common import ApexFallback, Corpus, DuplicateGuard, first_existing, name_problem, new_report, require_root
 from .labels import emotion_to_label, label_name
 from .report import ValidationReport
+from .sheets import utf8_csv_text
 
 GT_FILE = "combined_3class_gt.csv"
 DATASET_NAMES: dict[str, str] = {"casme2": "casme2", "casmeii": "casme2", "casme_ii": "casme2", "samm": "samm",
@@ -103,7 +103,7 @@ def read_ground_truth(path: str | PathLike[str], report: ValidationReport) -> li
         raise MiexInputError(f"--gt names a folder; pass the ground-truth CSV file ({GT_FILE})", file=path)
     if not path.is_file():
         raise MiexInputError(f"MEGC2019 ground truth not found (expected {GT_FILE}; pass --gt)", file=path)
-    lines = list(enumerate(csv.reader(_gt_text(path).splitlines()), start=1))
+    lines = list(enumerate(csv.reader(utf8_csv_text(path, _SAVE_AS).splitlines()), start=1))
     _check_separator(path, lines)
     rows = []
     for number, fields in lines:
@@ -115,18 +115,6 @@ def read_ground_truth(path: str | PathLike[str], report: ValidationReport) -> li
 
 
 _SAVE_AS = "save it as a comma-separated UTF-8 CSV, one 'dataset,subject,clip,label' per line, and run again"
-
-
-def _gt_text(path: Path) -> str:
-    """The GT file as text; UTF-16 (Excel's "Unicode Text") or binary content is refused with what to do."""
-    raw = path.read_bytes()
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\0" in raw[:4096]:
-        raise MiexInputError(f"not a UTF-8 text CSV (UTF-16 or binary content); {_SAVE_AS}", file=path)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise MiexInputError(f"not UTF-8 text (undecodable byte at offset {error.start}); {_SAVE_AS}",
-                             file=path) from error  # fmt: skip
 
 
 def _check_separator(path: Path, lines: list[tuple[int, list[str]]]) -> None:

@@ -7,6 +7,7 @@ its names, and every row keeps its 1-based number as Excel shows it, so a report
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -109,6 +110,19 @@ def _find_header(table: list[list[Any]], required: Sequence[str], path: Path, sh
         "the coding sheet of this corpus?",
         file=path,
     )
+
+
+def utf8_csv_text(path: Path, advice: str) -> str:
+    """A CSV file as text; UTF-16 (Excel's "Unicode Text") or binary content is refused, ending with ``advice``
+    (how to save it)."""
+    raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\0" in raw[:4096]:
+        raise MiexInputError(f"not a UTF-8 text CSV (UTF-16 or binary content); {advice}", file=path)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise MiexInputError(f"not UTF-8 text (undecodable byte at offset {error.start}); {advice}",
+                             file=path) from error  # fmt: skip
 
 
 def cell_text(value: object) -> str:

@@ -23,7 +23,6 @@ the middle frame (or ``--apex F``), and how many did is reported as one note.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import re
 from collections.abc import Iterable, Sequence
@@ -33,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MiexInputError
+from ..fileio import first_line
 from .clips import Clip, index_of_frame
 from .common import name_problem
 from .report import ValidationReport
-from .sheets import HEADER_SEARCH_ROWS, cell_int, cell_text
+from .sheets import HEADER_SEARCH_ROWS, cell_int, cell_text, utf8_csv_text
 
 ROLES: dict[str, tuple[str, ...]] = {
     "subject": ("subject", "sub", "subjectid"),
@@ -45,6 +45,7 @@ ROLES: dict[str, tuple[str, ...]] = {
 }
 """Column role -> the header spellings it accepts (after :func:`header_key`)."""
 SUFFIXES = (".csv", ".xlsx")
+SAVE_AS_CSV = "save the apex sheet as a comma-separated UTF-8 CSV"
 
 
 def header_key(text: object) -> str:
@@ -95,16 +96,7 @@ def read_apex_sheet(path: str | PathLike[str], report: ValidationReport, *, opti
 
 
 def _csv_rows(path: Path) -> list[list[Any]]:
-    raw = path.read_bytes()
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\0" in raw[:4096]:
-        raise MiexInputError("not a UTF-8 text CSV (UTF-16 or binary content); save the apex sheet as a "
-                             "comma-separated UTF-8 CSV", file=path)  # fmt: skip
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise MiexInputError(f"not UTF-8 text (undecodable byte at offset {error.start}); save the apex sheet as "
-                             "a comma-separated UTF-8 CSV", file=path) from error  # fmt: skip
-    return [list(row) for row in csv.reader(text.splitlines())]
+    return [list(row) for row in csv.reader(utf8_csv_text(path, SAVE_AS_CSV).splitlines())]
 
 
 def _xlsx_rows(path: Path) -> list[list[Any]]:
@@ -113,8 +105,8 @@ def _xlsx_rows(path: Path) -> list[list[Any]]:
     try:
         workbook = openpyxl.load_workbook(path, data_only=True, read_only=True)
     except Exception as error:  # openpyxl raises several unrelated types for a non-xlsx file
-        raise MiexInputError(f"cannot read as an xlsx workbook ({str(error).splitlines()[0] if str(error) else error!r}"
-                             "); save the apex sheet as CSV (subject,clip,apex)", file=path) from error  # fmt: skip
+        raise MiexInputError(f"cannot read as an xlsx workbook ({first_line(error)}); save the apex sheet as CSV "
+                             "(subject,clip,apex)", file=path) from error  # fmt: skip
     try:
         return [list(values) for values in workbook.worksheets[0].iter_rows(values_only=True)]
     finally:

@@ -108,15 +108,15 @@ def pairs_to_images(
         cached = _load(root, key)
         if cached is not None:
             images[key] = cached
-    cached = sum(key in images for key in keys)
+    from_cache = sum(key in images for key in keys)
     todo = {}
     for key, (onset, apex) in zip(keys, pairs, strict=True):
         if key not in images and key not in todo:
             todo[key] = (onset, apex, params, size, key)
     if todo:
-        repeats = len(pairs) - cached - len(todo)
+        repeats = len(pairs) - from_cache - len(todo)
         logger.info("%s: %d of %d pair(s) to compute (%d cached, %d repeating another pair), %d process(es)", desc,
-                    len(todo), len(pairs), cached, repeats, workers)  # fmt: skip
+                    len(todo), len(pairs), from_cache, repeats, workers)  # fmt: skip
         bar = tqdm(total=len(todo), desc=desc, unit="pair", disable=None if progress is None else not progress,
                    mininterval=1.0)  # fmt: skip
         jobs = list(todo.values())

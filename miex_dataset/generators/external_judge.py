@@ -41,6 +41,7 @@ from PIL import Image
 from ..aus.openface import read_openface_csv
 from ..aus.schema import AU_NAMES, NUM_AUS
 from ..errors import MiexInputError
+from ..faces.image import read_rgb
 from ..fileio import atomic_path, read_json, same_file
 from .fidelity import EMOTIONS, build_report, identity_scores, score_sweeps, write_report
 from .grid import to_uint8
@@ -335,9 +336,5 @@ def _export_identity(folder: Path, manifest: pd.DataFrame) -> tuple[list[float],
 
 
 def _read_png(path: Path) -> torch.Tensor:
-    try:
-        with Image.open(path) as image:
-            array = np.array(image.convert("RGB"))
-    except (OSError, ValueError) as error:
-        raise MiexInputError(f"exported image missing or unreadable: {error}", file=path) from error
-    return torch.from_numpy(array).permute(2, 0, 1).float() / 255
+    """An exported image as a 3 x H x W float tensor in 0..1 (missing or unreadable: an error naming the file)."""
+    return torch.from_numpy(read_rgb(path, min_side=1)).permute(2, 0, 1).float() / 255

@@ -32,7 +32,7 @@ from miex_dataset.magnify import Magnification
 from ..models import model_class
 from .claims import Ran, attribution, differences, miex_text, published_setup, tested_text, unpublished
 from .recipe import Recipe, TrainingSpec
-from .titles import DATASET_TITLES, MODEL_TITLES, dataset_title, listed, plural
+from .titles import DATASET_TITLES, MODEL_TITLES, dataset_title, listed, model_title, plural
 
 __all__ = ["CARD_FIGURES", "DATASET_TITLES", "MODEL_TITLES", "ScoredCorpus", "card_summary", "dataset_title",
            "published_figure", "render_card", "reproduction_note", "write_card"]  # fmt: skip
@@ -142,7 +142,7 @@ def pretraining_sources(recipe: Recipe) -> list[str]:
 
 def card_title(recipe: Recipe, results: Mapping[str, Any]) -> str:
     test = ScoredCorpus.of(results)
-    model = MODEL_TITLES.get(recipe.model.name, recipe.model.name)
+    model = model_title(recipe.model.name)
     last = recipe.stages[-1].train
     if last == ("real",):
         title = f"{model} on {test.title}"
@@ -206,14 +206,13 @@ def card_summary(recipe: Recipe, results: Mapping[str, Any]) -> str:
     stages = "; ".join(f"{stage.name}: {' + '.join(source_title(s, test, sizes, miex=miex) for s in stage.sources)}, "
                        f"{plural(stage.epochs, 'epoch')}" for stage in ran.stages)  # fmt: skip
     labels = results["label_names"]
-    recorded = all(count.subjects is not None for count in ran.tested.values())
     folds = (f"all {ran.folds} folds run" if ran.folds >= ran.folds_defined
              else f"{ran.folds} of its {ran.folds_defined} folds run")  # fmt: skip
     weights = (f"Encoders initialised from `{ran.backbone}`" if ran.backbone
                else "Weights initialised at random (no pretrained checkpoint)")  # fmt: skip
     seeds = ", ".join(map(str, ran.seeds))
-    tested = synthetic_test_text(results) or tested_text(ran.tested, recorded=recorded)
-    return (f"A {MODEL_TITLES.get(recipe.model.name, recipe.model.name)} micro-expression recognizer tested on "
+    tested = synthetic_test_text(results) or tested_text(ran.tested, recorded=ran.subjects_recorded)
+    return (f"A {model_title(recipe.model.name)} micro-expression recognizer tested on "
             f"{test.title}, {tested}, by {results['protocol']['description']}, "
             f"{folds}, in {len(labels)} classes ({', '.join(labels)}). {weights}. Trained in "
             f"{plural(len(ran.stages), 'stage')}: {stages}. Scores are the mean over "

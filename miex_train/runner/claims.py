@@ -59,6 +59,11 @@ class Ran:
     magnified: bool
     validation: float
 
+    @property
+    def subjects_recorded(self) -> bool:
+        """Whether results.json says how many subjects each dataset tested (runs recorded before it did: no)."""
+        return all(count.subjects is not None for count in self.tested.values())
+
     @classmethod
     def of(cls, recipe: Recipe, results: Mapping[str, Any]) -> Ran:
         last = results["last_epoch"]
@@ -212,8 +217,7 @@ def _tested(paper: ReproducesSpec, ran: Ran) -> list[str]:
             break
     else:
         return []
-    recorded = all(count.subjects is not None for count in ran.tested.values())
-    return [f"it tested {tested_text(ran.tested, recorded=recorded)} where the paper tested "
+    return [f"it tested {tested_text(ran.tested, recorded=ran.subjects_recorded)} where the paper tested "
             f"{tested_text(paper.tested)}"]  # fmt: skip
 
 

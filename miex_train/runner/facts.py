@@ -6,9 +6,11 @@ training-set size. The model card states these facts and compares them with a re
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .miex_subset import column_text
 from .outputs import FoldResult
 from .specs import MIEX_SOURCES, Recipe, StageSpec
 
@@ -48,15 +50,13 @@ def miex_used(plan: Plan) -> dict[str, Any] | None:
     spec, dataset = plan.recipe.data.miex, plan.sources.miex
     if spec is None or dataset is None or not any("miex" in stage.train for stage in plan.recipe.stages):
         return None
-    columns = [name for name in ("identity", "source") if name in dataset.column_names]
-    frame = dataset.select_columns(columns).to_pandas() if columns else None
     sources = None
-    if frame is not None and "source" in frame:
-        names = getattr(dataset.features["source"], "names", None)  # ClassLabel: numbers -> names
-        values = [names[int(v)] if names is not None else str(v) for v in frame["source"]]
-        order = sorted(set(values), key=lambda s: (MIEX_SOURCES.index(s) if s in MIEX_SOURCES else 99, s))
-        sources = {name: values.count(name) for name in order}
-    identities = int(frame["identity"].astype(str).nunique()) if frame is not None and "identity" in frame else None
+    if "source" in dataset.column_names:
+        counts = Counter(column_text(dataset, "source"))
+        order = sorted(counts, key=lambda s: (MIEX_SOURCES.index(s) if s in MIEX_SOURCES else 99, s))
+        sources = {name: counts[name] for name in order}
+    identities = (int(column_text(dataset, "identity").nunique()) if "identity" in dataset.column_names
+                  else None)  # fmt: skip
     frames = len(dataset[0]["frames"]) if "frames" in dataset.column_names and len(dataset) else 2
     return {"path": str(spec.path), "split": spec.split, "samples": len(dataset), "identities": identities,
             "sources": sources, "frames_per_sample": frames}  # fmt: skip

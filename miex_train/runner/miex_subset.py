@@ -37,6 +37,11 @@ def _column(dataset: datasets.Dataset, name: str, spec: MiexSpec, option: str) -
         raise MiexInputError(f"data.miex.{option} needs MiE-X's {name!r} column, which this dataset lacks; re-create "
                              f"it with `miex synthesize` or remove data.miex.{option}", file=spec.path,
                              field=name)  # fmt: skip
+    return column_text(dataset, name)
+
+
+def column_text(dataset: datasets.Dataset, name: str) -> pd.Series:
+    """Column ``name`` as text: a ``ClassLabel``'s numbers as its names, any other value as ``str``."""
     values = dataset.select_columns([name]).to_pandas()[name]
     names = getattr(dataset.features[name], "names", None)  # ClassLabel: numbers -> names
     return values.map(lambda v: names[int(v)]) if names is not None else values.astype(str)

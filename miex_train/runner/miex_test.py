@@ -100,7 +100,7 @@ def note(held_out: str, identities: int | None) -> str:
         faces = "faces never seen in training"
     else:
         faces = "the same face as in training" if identities == 1 else "faces seen in training"
-    what = "AU draws" if held_out == "au_draw" else "identities"
+    what = UNIT_NAMES[held_out][1]
     return (f"What this score means: the test samples are held-out MiE-X samples (other {what}, {faces}) made by the "
             "same generator as the training samples, so it shows that the pipeline learns; it is not a "
             "micro-expression recognition result on real data.")  # fmt: skip

@@ -17,7 +17,7 @@ from ..models import create_config, model_class
 from ..models.base import InputSpec
 from ..protocols import save_folds
 from . import facts, outputs
-from .card import render_card, write_card
+from .card import card_title, render_card, write_card
 from .checks import WRITTEN, Plan
 from .specs import DataSpec, Recipe, StageSpec
 from .stages import per_device_batch, world_size
@@ -179,8 +179,6 @@ def write_outputs(
     outputs.write_json(out / "run_info.json", {"seconds": round(seconds, 2), "versions": versions(),
                                                "world_size": payload["world_size"]})  # fmt: skip
     last = payload["last_epoch"]["all"]
-    from .card import card_title
-
     title = (f"{card_title(recipe, payload)}\nlast epoch, {len(recipe.seeds)} seed(s) pooled: "
              f"UF1 {100 * last['uf1']['mean']:.1f}  UAR {100 * last['uar']['mean']:.1f}")  # fmt: skip
     plots = out / "plots"

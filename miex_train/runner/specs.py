@@ -17,6 +17,7 @@ import yaml
 
 from miex_dataset.errors import MiexInputError
 from miex_dataset.magnify import Magnification
+from miex_dataset.sources.triplet import SOURCES
 
 from ..aligned_clips import ALIGNMENT_METHODS, MISSING_FACE_CHOICES, AlignmentSettings
 from ..metrics import ABSENT_CHOICES
@@ -195,8 +196,6 @@ class MiexSpec:
     identities: int | None = setting(None, minimum=1)
 
     def __post_init__(self) -> None:
-        from miex_dataset.sources.triplet import SOURCES
-
         unknown = [s for s in self.sources or () if s not in SOURCES]
         if unknown:
             raise MiexInputError(f"unknown AU source(s) {unknown}{did_you_mean(unknown[0], list(SOURCES))}; choose "
@@ -290,7 +289,7 @@ class OutputSpec:
     save_fold_models: bool = False
 
 
-MIEX_SOURCES: tuple[str, ...] = ("mie", "mae", "expert")
+MIEX_SOURCES: tuple[str, ...] = SOURCES
 """MiE-X's AU sources (docs/reference.md §AU sources), as its ``source`` column names them."""
 INITIALISATIONS: tuple[str, ...] = ("imagenet", "random")
 INPUTS: tuple[str, ...] = ("frames", "flow-images")
