@@ -337,4 +337,4 @@ def _export_identity(folder: Path, manifest: pd.DataFrame) -> tuple[list[float],
 
 def _read_png(path: Path) -> torch.Tensor:
     """An exported image as a 3 x H x W float tensor in 0..1 (missing or unreadable: an error naming the file)."""
-    return torch.from_numpy(read_rgb(path, min_side=1)).permute(2, 0, 1).float() / 255
+    return torch.from_numpy(read_rgb(path, min_side=1).copy()).permute(2, 0, 1).float() / 255  # writable copy
