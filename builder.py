@@ -10,6 +10,7 @@ synthesize ...``. For the ``datasets`` builder class, see :mod:`miex_dataset.bui
 """
 
 from miex_dataset.cli.synthesize import main
+from miex_dataset.processes import exit_process
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_process(main())

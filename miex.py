@@ -8,7 +8,7 @@ The same steps as the ``miex`` command line, in the order data flows (docs/refer
     pool, report = miex.build_face_pool("photos/", "pool/")        # aligned identity pool + index.parquet
     aus, report = miex.extract_aus("clips.parquet", "aus.parquet")  # onset/apex AUs of the real clips
     summary = miex.synthesize(out="miex", expert=100)              # MiE-X shards + card (default: embedded faces)
-    ds = miex.load("miex")                                         # a datasets.Dataset (folder or Hub repo)
+    ds = miex.load("miex")                                         # datasets.Dataset (shards checked by receipt)
     result = miex.train_recognizer(ds, test, model="branches", epochs=1)
     print(result.scores)                                           # {"uf1": ..., "uar": ...}
     miex.push("miex", "org/miex")

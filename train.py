@@ -9,7 +9,8 @@ accelerate launch train.py --recipe RECIPE.yaml
 --recipe R.yaml`` (``python -m miex_train`` for one process).
 """
 
+from miex_dataset.processes import exit_process
 from miex_train.cli.train import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_process(main())

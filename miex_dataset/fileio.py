@@ -10,7 +10,9 @@ One place for the rules of the flow's file contract (docs/reference.md §File co
 - nothing is written outside the output folder (:func:`contained`), nor through a link inside it
   (:func:`refuse_links`);
 - a file the command did not make is not overwritten unless the user says so (:func:`guard_output_file`);
-- a parquet input that is not a table is reported by name, never as a pyarrow traceback (:func:`read_parquet`).
+- a parquet input that is not a table is reported by name, never as a pyarrow traceback (:func:`read_parquet`);
+  miex writes every parquet file with page checksums and reads with verification, so a damaged file is refused by
+  name instead of yielding changed values (:func:`parquet_error`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ MARKER_NAME = "output.json"
 own only through this marker: a user's file that happens to be called ``index.parquet`` or ``.miex`` never does."""
 DATASET_KIND = "MiE-X dataset"
 FACE_POOL_KIND = "face pool"
+FLOW_KIND = "flow set"
+GENERATOR_KIND = "generator checkpoint"
+RUN_KIND = "recognizer run"
+SPACE_KIND = "Hugging Face Space"
+EVAL_EXPORT_KIND = "generator evaluation"
 
 
 @contextlib.contextmanager
@@ -103,9 +110,28 @@ def read_parquet(path: str | PathLike[str], what: str, columns: list[str] | None
     if not path.is_file():
         raise MiexInputError(f"{what} not found", file=path)
     try:
-        return pq.read_table(path, columns=columns)
+        return pq.read_table(path, columns=columns, page_checksum_verification=True)
     except (pa.ArrowException, OSError, ValueError) as error:
-        raise MiexInputError(f"not a readable {what} (parquet): {first_line(error)}", file=path) from error
+        raise parquet_error(path, what, error) from error
+
+
+PARQUET_MAKERS = {"clip table": "miex corpus", "AU table": "miex extract-aus", "AU pool": "miex au-pool",
+                  "plan": "miex plan", "face-pool index": "miex faces", "flow index": "miex flow",
+                  "MiE-X shard": "miex synthesize"}  # fmt: skip
+"""Which command re-creates each kind of parquet file miex writes (for the "damaged" message)."""
+CHECKSUM_FAILURE = "checksum verification failed"
+"""What pyarrow says when a page's CRC (every parquet miex writes has them: ``write_page_checksum=True``) does not
+match its bytes: the file changed on disk after it was written (a flipped bit, a bad copy)."""
+
+
+def parquet_error(path: str | PathLike[str], what: str, error: BaseException) -> MiexInputError:
+    """The one-line error for a parquet file pyarrow could not read: "damaged" when a page checksum failed (its
+    values are not to be trusted, even where they would still decode), else "not a readable ..."."""
+    if CHECKSUM_FAILURE in str(error):
+        command = PARQUET_MAKERS.get(what, "the command that made it")
+        return MiexInputError(f"the {what} is damaged (a page checksum does not match: the file changed after it "
+                              f"was written); re-create it with `{command}`", file=path)  # fmt: skip
+    return MiexInputError(f"not a readable {what} (parquet): {first_line(error)}", file=path)
 
 
 def contained(

@@ -96,9 +96,17 @@ def build_plan(faces: PathArg | pd.DataFrame, pool: PathArg | pd.DataFrame, conf
     return result
 
 
-def load(path_or_repo: PathArg = "miex", *, split: str = "train", **options: Any) -> Any:
+def load(path_or_repo: PathArg = "miex", *, split: str = "train", verify: bool = True, **options: Any) -> Any:
     """A MiE-X folder written by :func:`miex.synthesize` (or the Hub repo it was pushed to) as a
-    ``datasets.Dataset``: exactly ``load_dataset(path_or_repo, split=split)``."""
+    ``datasets.Dataset``: exactly ``load_dataset(path_or_repo, split=split)``, after checking (``verify``) each shard
+    of a local folder against its receipt, so a damaged shard is refused by name instead of failing at an image
+    decode (:func:`miex_dataset.synthesis.verify.verify_shards`)."""
+    from pathlib import Path
+
     from datasets import load_dataset
 
+    if verify and Path(path_or_repo).is_dir():
+        from miex_dataset.synthesis.verify import verify_shards
+
+        verify_shards(path_or_repo)
     return load_dataset(str(path_or_repo), split=split, **options)

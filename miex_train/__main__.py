@@ -5,7 +5,8 @@ modules run it from any folder (``train.py`` is the same entry point, for a chec
     accelerate launch -m miex_train --recipe R.yaml                           # every GPU of the machine
 """
 
+from miex_dataset.processes import exit_process
 from miex_train.cli.train import main
 
 if __name__ == "__main__":
-    raise SystemExit(main(prog="python -m miex_train"))
+    exit_process(main(prog="python -m miex_train"))

@@ -28,6 +28,7 @@ from miex_dataset.corpora.clips import read_clip_table
 from miex_dataset.errors import MiexInputError
 from miex_dataset.magnify import Magnification, magnify_pair
 from miex_dataset.paths import absolute
+from miex_dataset.synthesis.verify import naming_damaged_shard, verify_shards
 
 from .flow import FlowFn, flow_channels, resize_square
 from .models.base import InputSpec, MiexConfig
@@ -140,7 +141,9 @@ def load_miex(path: str | PathLike[str], *, split: str = "train") -> datasets.Da
         loaded = datasets.load_from_disk(str(path))
         dataset = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
     else:
-        dataset = datasets.load_dataset(str(path), split=split)
+        verify_shards(path)  # a damaged shard is named now, not as an image that fails to decode mid-training
+        with naming_damaged_shard(path):  # no receipts to check: a parquet that does not read is still named
+            dataset = datasets.load_dataset(str(path), split=split)
     has = set(dataset.column_names)
     missing = [c for c in ("label", *(() if "frames" in has else ("onset", "apex"))) if c not in has]
     if missing:

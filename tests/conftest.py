@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +56,25 @@ def private_cache(miex_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``miex_cache`` as this test's ``XDG_CACHE_HOME`` (``pytestmark = pytest.mark.usefixtures("private_cache")``)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(miex_cache))
     return miex_cache
+
+
+@pytest.fixture(scope="session")
+def face_pool(miex_cache: Path) -> Path:
+    """The aligned astronaut pool (index.parquet with landmarks + crop) of the embedded default, made once; read
+    only: tests that change a pool take :func:`pool_copy`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(miex_cache))
+        from miex_dataset.synthesis.inputs import default_faces_dir
+
+        return default_faces_dir()
+
+
+@pytest.fixture
+def pool_copy(face_pool: Path, tmp_path: Path) -> Path:
+    """A private copy of :func:`face_pool`, free to damage."""
+    copy = tmp_path / "pool"
+    shutil.copytree(face_pool, copy)
+    return copy
 
 
 @pytest.fixture

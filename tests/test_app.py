@@ -9,6 +9,7 @@ without a browser, and ``miex app --help`` / the missing-extra error without Gra
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import re
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTEFACTS = Path(os.environ.get("MIEX_ARTEFACTS") or ROOT / "tests" / "artefacts")
@@ -38,12 +39,23 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+REQUIRE_BROWSER = "MIEX_REQUIRE_BROWSER"
+"""Set (to 1) by .ci/run: there a missing browser stack fails the browser tests instead of skipping them."""
+
+
 def needs_browser() -> None:
-    """Skip (with the reason) where the browser stack is absent; CI installs all three (.ci/run, README)."""
-    pytest.importorskip("gradio", reason="the app's optional extra is not installed: pip install -e '.[app]'")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
+    """Skip (with the reason) where the browser stack is absent; fail instead under CI (:data:`REQUIRE_BROWSER`),
+    which installs all three (.ci/run, README), so a broken install never passes as skipped tests."""
+    missing = [reason for module, reason in [
+        ("gradio", "the app's optional extra is not installed: pip install -e '.[app]'"),
+        ("playwright.sync_api", "playwright is not installed: pip install -e '.[test]'"),
+    ] if importlib.util.find_spec(module.split(".")[0]) is None]  # fmt: skip
     if chromium() is None:
-        pytest.skip("Debian's chromium is not installed: apt-get install chromium")
+        missing.append("Debian's chromium is not installed: apt-get install chromium")
+    if missing and os.environ.get(REQUIRE_BROWSER) == "1":
+        pytest.fail(f"{REQUIRE_BROWSER}=1 but {'; '.join(missing)}")
+    if missing:
+        pytest.skip("; ".join(missing))
 
 
 # --- without a browser -------------------------------------------------------------------------------------------
@@ -55,6 +67,15 @@ def test_help_says_how_to_run_it_locally_and_as_a_space() -> None:
     assert done.returncode == 0, done.stderr
     for text in ("--port", "--miex", "--model", "--pool", "--checkpoint", "--share", "Space", "app.py", "miex[app]"):
         assert text in done.stdout, text
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_missing_browser_skips_locally_and_fails_under_ci(required: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv(REQUIRE_BROWSER, "1" if required else "0")
+    outcome = pytest.fail.Exception if required else pytest.skip.Exception
+    with pytest.raises(outcome, match="chromium is not installed"):
+        needs_browser()
 
 
 def test_without_gradio_the_command_names_the_extra(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
@@ -80,7 +101,6 @@ def test_space_folder_holds_entry_packages_settings_and_bundle(tmp_path: Path) -
 
     pytest.importorskip("gradio", reason="the app's optional extra is not installed: pip install -e '.[app]'")
     from miex_dataset.app.space import ENTRY_SOURCE, write_space
-    from miex_dataset.errors import MiexInputError
 
     assert (ROOT / "app.py").read_text(encoding="utf-8") == ENTRY_SOURCE, "app.py and its copy in space.py differ"
     folder = write_space(tmp_path / "space")
@@ -94,8 +114,28 @@ def test_space_folder_holds_entry_packages_settings_and_bundle(tmp_path: Path) -
     assert not [line for line in wanted if line.startswith(("pytest", "ruff", "gradio"))]
     settings = yaml.safe_load((folder / "README.md").read_text(encoding="utf-8").split("---")[1])
     assert settings["sdk"] == "gradio" and settings["app_file"] == "app.py" and settings["sdk_version"]
-    with pytest.raises(MiexInputError, match="new or empty"):
-        write_space(folder)
+    (folder / "requirements.txt").write_text("stale\n", encoding="utf-8")
+    assert write_space(folder) == folder  # its own Space: rewritten in place
+    assert "torch>=2.13" in (folder / "requirements.txt").read_text(encoding="utf-8")
+
+
+def test_the_space_folder_never_replaces_other_files(tmp_path: Path) -> None:
+    """A folder of the user's own files (or another kind of miex output) is refused unless --overwrite; a Space
+    inside the packages it copies is always refused."""
+    pytest.importorskip("gradio", reason="the app's optional extra is not installed: pip install -e '.[app]'")
+    from miex_dataset.app.space import write_space
+    from miex_dataset.errors import MiexInputError
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "README.md").write_text("my notes\n", encoding="utf-8")
+    with pytest.raises(MiexInputError, match="not made by miex app --space"):
+        write_space(mine)
+    assert (mine / "README.md").read_text(encoding="utf-8") == "my notes\n"
+    assert write_space(mine, overwrite=True) == mine and (mine / "app.py").is_file()
+    with pytest.raises(MiexInputError, match="inside the input folder"):
+        write_space(ROOT / "miex_dataset" / "space_here")
+    assert not (ROOT / "miex_dataset" / "space_here").exists()
 
 
 def test_prototypes_are_the_expert_sources_expected_apex() -> None:
@@ -313,22 +353,13 @@ def test_the_space_entry_builds_the_same_app(work: dict[str, Path], monkeypatch:
     assert values["miex-where"] == str(work["miex"]) and values["model-where"] == ""
 
 
-def shown_image(page: Any, selector: str, attempts: int = 40) -> np.ndarray:
-    """The pixels an ``<img>`` shows, fetched from the app like the browser fetched them. A re-render can swap the
-    ``src`` (and drop the old file) between reading it and fetching it, or during the transfer; then the current
-    ``src`` is fetched again."""
-    from playwright.sync_api import Error as PlaywrightError
-
-    for _ in range(attempts):
-        source = page.locator(f"{selector} img").first.get_attribute("src")
-        try:  # a file dropped mid-transfer aborts the request: fetch the current src again
-            response = page.request.get(source)
-            if response.ok:
-                return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
-        except (PlaywrightError, UnidentifiedImageError):
-            pass
-        page.wait_for_timeout(250)
-    raise AssertionError(f"{selector}: no decodable image after {attempts} fetches (last src {source})")
+def shown_image(page: Any, selector: str) -> np.ndarray:
+    """The pixels an ``<img>`` shows, fetched from the app like the browser fetched them (once: the app never
+    rewrites an image file it has sent, see ``miex_dataset.app.ui.image_keys``, so a fetch that fails is a bug)."""
+    source = page.locator(f"{selector} img").first.get_attribute("src")
+    response = page.request.get(source)
+    assert response.ok, f"{selector}: fetching {source} gave HTTP {response.status}"
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
 
 
 def wait_for_new_image(page: Any, selector: str, before: str) -> None:

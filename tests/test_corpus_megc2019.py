@@ -120,11 +120,12 @@ def test_real_composition_through_the_cli(real_composite: Path, tmp_path: Path, 
 
 
 def test_real_composition_through_the_command_line_in_a_subprocess(real_composite: Path, tmp_path: Path) -> None:
-    """``python -m miex_dataset`` runs the same ``main`` as the installed ``miex`` script (checked in the package
-    metadata, not found on PATH: the suite passes from an unactivated environment)."""
+    """``python -m miex_dataset`` runs the same entry (``console``, ``main`` ended with exit status 130 after
+    Ctrl-C) as the installed ``miex`` script (checked in the package metadata, not found on PATH: the suite passes
+    from an unactivated environment)."""
     from importlib.metadata import entry_points
 
-    assert [ep.value for ep in entry_points(group="console_scripts", name="miex")] == ["miex_dataset.cli:main"]
+    assert [ep.value for ep in entry_points(group="console_scripts", name="miex")] == ["miex_dataset.cli:console"]
     out = tmp_path / "clips.parquet"
     command = [sys.executable, "-m", "miex_dataset", "corpus", "megc2019", str(real_composite), "--out", str(out)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)

@@ -172,6 +172,7 @@ def test_the_install_blocks_are_what_ci_runs() -> None:
         for name in ("main-command", "test-command")
     )
     assert "sed -n '/^<!-- test-command -->$/" in ci and tests[-1] == "python -m pytest -q"
+    assert "ruff check ." in ci and "ruff format --check ." in ci  # CI lints too
     assert main[0] == "pip install torch==2.13.0" and '"torch==2.13.0"' in ci
     assert main[1].replace("-e .", '-e ".[test,app]"') == tests[0] and main[2] == tests[1]
     first_run = doc_block("README.md | <!-- first-run-command -->").body.strip().split(" && ")

@@ -111,7 +111,7 @@ def test_export_writes_every_render_in_sorted_manifest_order(export: tuple[Path,
 
     folder, report, manifest = export
     assert report["export"] == str(folder) and sorted(p.name for p in folder.iterdir()) == [
-        "export.json", "face00", "face01", "manifest.csv"]  # fmt: skip
+        ".miex", "export.json", "face00", "face01", "manifest.csv"]  # fmt: skip
     face00 = manifest[manifest["folder"] == "face00"]
     names = ["face00_000_input.png", *(f"face00_{i + 1:03d}_{label}_{v:g}.png" for i, (label, v) in enumerate(
         (label, v) for label in ("AU06", "AU12", "happiness") for v in LEVELS))]  # fmt: skip
@@ -254,7 +254,7 @@ def test_export_refuses_a_foreign_folder_before_any_work(tmp_path: Path, monkeyp
     (tmp_path / "mine" / "notes.txt").write_text("x")
     argv = ["eval-generator", "--generator", "warp", "--out", str(tmp_path / "r.json"), "--export"]
     assert main([*argv, str(tmp_path / "mine")]) == 2
-    assert "holds no export.json" in capsys.readouterr().err
+    assert "not made by miex eval-generator" in capsys.readouterr().err
     assert main([*argv, str(tmp_path / "mine" / "notes.txt")]) == 2
     assert "--export names a file" in capsys.readouterr().err
 

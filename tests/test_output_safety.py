@@ -40,16 +40,6 @@ pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")
-def face_pool(miex_cache: Path) -> Path:
-    """The aligned astronaut pool (made by miex, so it carries the face-pool marker)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(miex_cache))
-        from miex_dataset.synthesis.inputs import default_faces_dir
-
-        return default_faces_dir()
-
-
-@pytest.fixture(scope="module")
 def cli_pool(tmp_path_factory: pytest.TempPathFactory, miex_cache: Path) -> Path:
     """A face pool made by `miex faces` (one astronaut photo), once per module."""
     root = tmp_path_factory.mktemp("cli_pool")

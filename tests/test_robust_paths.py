@@ -82,6 +82,9 @@ def test_the_readme_flow_runs_from_another_folder(
         "au_pool.parquet")  # fmt: skip
     run("plan", "--faces", "pool/", "--pool", "au_pool.parquet", "--out", "plan.parquet")
     run("synthesize", "--plan", "plan.parquet", "--faces", "pool/", "--out", "miex")
+    published = pq.read_table("miex/plan.parquet").column("face").to_pylist()  # `miex push` uploads it
+    assert all(face.startswith("crops/") for face in published), "the published plan names faces inside their pool"
+    assert str(tmp_path) not in (made / "miex" / "plan.parquet").read_bytes().decode("latin-1")
     assert len(read_clip_table("clips.parquet")) == 3 and len(read_au_table("aus.parquet")) == 6
     stored = pq.read_table("clips.parquet")
     assert stored.schema.metadata[PATHS_KEY] == RELATIVE_TO_FILE
@@ -118,6 +121,8 @@ def test_the_readme_flow_runs_from_another_folder(
     resolved = resolve_plan(SynthesisInputs(plan=str(other / "plan.parquet"), faces=str(moved / "pool")))
     assert all(face.startswith(f"{moved}{os.sep}pool{os.sep}crops") for face in resolved.plan["face"])
     assert all(Path(face).is_file() for face in resolved.plan["face"])
+    resolved = resolve_plan(SynthesisInputs(plan=str(moved / "miex" / "plan.parquet"), faces=str(moved / "pool")))
+    assert all(Path(face).is_file() for face in resolved.plan["face"])  # the published plan, with its pool
     assert len(read_clip_table(moved / "clips.parquet")) == 3  # frames stored relative to the table move with it
     assert all(Path(frame).is_file() for frame in read_clip_table(moved / "clips.parquet")["frames"].sum())
 

@@ -24,6 +24,9 @@ from ..errors import MiexInputError
 PACKAGES = ("miex_dataset", "miex_train")
 BUNDLE_NAME = "face_landmarker.task"
 """MediaPipe's bundle (:data:`miex_dataset.faces.bundle.BUNDLE_NAME`), copied beside the Space's entry."""
+COMMAND = "miex app --space"
+UPLOAD_EXCLUDE = ".miex/*"
+"""The Space folder's run state (its kind marker and lock), left out of the upload."""
 ENTRY = "app.py"
 """The Space's entry: the repository's ``app.py``, of which :data:`ENTRY_SOURCE` is a copy (a test keeps them equal),
 so a wheel install, which has no ``app.py``, writes the same file."""
@@ -86,25 +89,33 @@ def requirements() -> list[str]:
     return [line for line in listed if "extra ==" not in line and not re.match(r"gradio\b", line)]
 
 
-def write_space(folder: str | PathLike[str]) -> Path:
-    """Write the Space into ``folder`` (an empty or new folder) and return it."""
+def write_space(folder: str | PathLike[str], overwrite: bool = False) -> Path:
+    """Write the Space into ``folder`` and return it. The folder is new, empty, or a Space this function wrote
+    (rewritten in place); a folder of anything else is refused unless ``overwrite`` (docs/reference.md §File
+    contract), and it may not lie inside the packages it copies."""
     from ..faces.bundle import resolve_bundle
+    from ..fileio import SPACE_KIND, OutputLock, guard_output_folder, mark_output
 
     out = Path(folder)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise MiexInputError("the Space folder must be new or empty", file=out)
+    sources = [Path(importlib.import_module(name).__file__ or "").parent for name in PACKAGES]
+    written = [ENTRY, *PACKAGES, BUNDLE_NAME, "requirements.txt", "README.md"]
+    guard_output_folder(out, overwrite, kind=SPACE_KIND, command=COMMAND, writes=written, trees=PACKAGES,
+                        inputs=sources, replaced="its app.py, packages, requirements.txt and README.md")  # fmt: skip
     try:
         gradio = importlib.metadata.version("gradio")
     except importlib.metadata.PackageNotFoundError as error:
         raise MiexInputError("the Space pins the Gradio it was made with: pip install 'miex[app]'") from error
     bundle = resolve_bundle()
     out.mkdir(parents=True, exist_ok=True)
-    (out / ENTRY).write_text(ENTRY_SOURCE, encoding="utf-8")
-    for name in PACKAGES:
-        source = Path(importlib.import_module(name).__file__ or "").parent
-        shutil.copytree(source, out / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy2(bundle, out / BUNDLE_NAME)
-    (out / "requirements.txt").write_text("\n".join(requirements()) + "\n", encoding="utf-8")
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    (out / "README.md").write_text(SPACE_README.format(gradio=gradio, python=python), encoding="utf-8")
+    with OutputLock(out):
+        mark_output(out, SPACE_KIND, COMMAND)
+        (out / ENTRY).write_text(ENTRY_SOURCE, encoding="utf-8")
+        for name, source in zip(PACKAGES, sources, strict=True):
+            if (out / name).is_dir():  # a Space written before: its copy is replaced, never merged
+                shutil.rmtree(out / name)
+            shutil.copytree(source, out / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copy2(bundle, out / BUNDLE_NAME)
+        (out / "requirements.txt").write_text("\n".join(requirements()) + "\n", encoding="utf-8")
+        python = f"{sys.version_info.major}.{sys.version_info.minor}"
+        (out / "README.md").write_text(SPACE_README.format(gradio=gradio, python=python), encoding="utf-8")
     return out

@@ -8,7 +8,8 @@ and models are loaded once per process and shared.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,16 @@ def output_image(gr: Any, label: str, elem_id: str) -> Any:
 # --- generate ----------------------------------------------------------------------------------------------------
 
 
+def image_keys(face: Any, generator: str, amount: float, values: Sequence[float]) -> tuple:
+    """What each of the Generate tab's images (onset, apex, magnified apex, change) depends on. Gradio saves every
+    image it is sent to a file named by its content, rewriting the file in place when it is sent again; sending only
+    the images whose inputs changed spares that work and never rewrites a file a browser may be reading."""
+    token = hashlib.blake2b(np.ascontiguousarray(face.rgb).tobytes(), digest_size=8).hexdigest()
+    aus = tuple(round(float(value), 4) for value in values)
+    return ((token, generator), (token, generator, aus), (token, generator, aus, float(amount)),
+            (token, generator, aus, float(amount)))  # fmt: skip
+
+
 def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
     if options.pool is None:
         from ..synthesis.inputs import default_faces_dir
@@ -137,44 +148,55 @@ def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
                         sliders.append(gr.Slider(0, 5, value=0, step=0.1, label=generate.au_label(name),
                                                  elem_id=f"au-{name}", min_width=140))  # fmt: skip
     face_state = gr.State(None)
+    shown = gr.State(None)  # what the four images show: a re-render sends only the images that changed
     images = [onset, apex, magnified, motion]
 
-    def render(face: generate.Face | None, name: str, amount: float, *values: float) -> list[np.ndarray]:
+    def render(shown_keys: tuple | None, face: generate.Face | None, name: str, amount: float,
+               *values: float) -> list[Any]:  # fmt: skip
         face = face or generate.pool_face(pool, faces[first])
+        keys = image_keys(face, name, amount, values)
+        if shown_keys == keys:  # e.g. a slider's input and release events carrying the same value
+            return [keys, *(gr.skip() for _ in images)]
         neutral_aus = np.zeros(NUM_AUS, np.float32)
         start, end = animators[name].frames(face, neutral_aus, generate.au_vector(values))
-        return [start, end, *generate.magnified(start, end, amount)]
+        rendered = [start, end, *generate.magnified(start, end, amount)]
+        old = shown_keys or (None,) * len(images)
+        return [keys, *(gr.skip() if before == now else image for before, now, image in zip(old, keys, rendered,
+                                                                                        strict=True))]  # fmt: skip
 
-    def pick(label: str, name: str, amount: float, *values: float) -> list[Any]:
+    def pick(shown_keys: tuple | None, label: str, name: str, amount: float, *values: float) -> list[Any]:
         face = generate.pool_face(pool, faces[label])
-        return [face, face.rgb, *render(face, name, amount, *values)]
+        return [face, face.rgb, *render(shown_keys, face, name, amount, *values)]
 
-    def uploaded(photo: np.ndarray | None, name: str, amount: float, *values: float) -> list[Any]:
+    def uploaded(shown_keys: tuple | None, photo: np.ndarray | None, name: str, amount: float,
+                 *values: float) -> list[Any]:  # fmt: skip
         if photo is None:
-            return [gr.skip()] * (2 + len(images))
+            return [gr.skip()] * (3 + len(images))
         face = generate.face_from_photo(photo)
-        return [face, face.rgb, *render(face, name, amount, *values)]
+        return [face, face.rgb, *render(shown_keys, face, name, amount, *values)]
 
-    def apply_prototype(chosen: str, level: str, face: generate.Face | None, name: str, amount: float) -> list[Any]:
+    def apply_prototype(shown_keys: tuple | None, chosen: str, level: str, face: generate.Face | None, name: str,
+                        amount: float) -> list[Any]:  # fmt: skip
         if chosen == NO_PROTOTYPE:
-            return [gr.skip()] * (NUM_AUS + len(images))
-        vector = generate.prototype(chosen, level)
-        return [*(round(float(v), 2) for v in vector), *render(face, name, amount, *vector)]
+            return [gr.skip()] * (NUM_AUS + 1 + len(images))
+        vector = [round(float(v), 2) for v in generate.prototype(chosen, level)]
+        return [*vector, *render(shown_keys, face, name, amount, *vector)]
 
-    def neutral(face: generate.Face | None, name: str, amount: float) -> list[Any]:
+    def neutral(shown_keys: tuple | None, face: generate.Face | None, name: str, amount: float) -> list[Any]:
         zeros = [0.0] * NUM_AUS
-        return [*zeros, NO_PROTOTYPE, *render(face, name, amount, *zeros)]
+        return [*zeros, NO_PROTOTYPE, *render(shown_keys, face, name, amount, *zeros)]
 
     controls = [generator, alpha, *sliders]
     live = {"trigger_mode": "always_last", "show_progress": "hidden"}
     gr.on([s.input for s in sliders] + [s.release for s in sliders] + [alpha.input, generator.input],
-          friendly(gr, render), [face_state, *controls], images, **live)  # fmt: skip
-    face_pick.input(friendly(gr, pick), [face_pick, *controls], [face_state, face_view, *images], **live)
-    upload.upload(friendly(gr, uploaded), [upload, *controls], [face_state, face_view, *images])
-    gr.on([emotion.input, preset.input], friendly(gr, apply_prototype), [emotion, preset, face_state, generator, alpha],
-          [*sliders, *images], **live)  # fmt: skip
-    reset.click(friendly(gr, neutral), [face_state, generator, alpha], [*sliders, emotion, *images], **live)
-    app.load(friendly(gr, pick), [face_pick, *controls], [face_state, face_view, *images])
+          friendly(gr, render), [shown, face_state, *controls], [shown, *images], **live)  # fmt: skip
+    face_pick.input(friendly(gr, pick), [shown, face_pick, *controls], [face_state, face_view, shown, *images], **live)
+    upload.upload(friendly(gr, uploaded), [shown, upload, *controls], [face_state, face_view, shown, *images])
+    gr.on([emotion.input, preset.input], friendly(gr, apply_prototype),
+          [shown, emotion, preset, face_state, generator, alpha], [*sliders, shown, *images], **live)  # fmt: skip
+    reset.click(friendly(gr, neutral), [shown, face_state, generator, alpha], [*sliders, emotion, shown, *images],
+                **live)  # fmt: skip
+    app.load(friendly(gr, pick), [shown, face_pick, *controls], [face_state, face_view, shown, *images])
 
 
 # --- browse ------------------------------------------------------------------------------------------------------

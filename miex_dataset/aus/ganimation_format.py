@@ -6,12 +6,16 @@
 
 A pickle can run any code while it loads, and this file comes from the user (or from a download), so it is read with
 :class:`AUPickleUnpickler`, which resolves only the few numpy globals that rebuild a float array and refuses the rest.
+A pickle can also share one object many times (a 2 KB file can describe a list that expands to gigabytes when it is
+walked) or refer to itself, so the loaded object is measured before anything walks it (:func:`check_object_graph`):
+nesting deeper than :data:`MAX_DEPTH`, more than :data:`MAX_EXPANDED` values once shared references are counted
+every time they are reached, or a cycle, is refused naming the file.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +26,11 @@ from ..errors import MiexInputError
 from .schema import NUM_AUS, validate_au_array
 
 LATIN1_NAMES = frozenset({"latin1", "latin-1", "iso-8859-1", "iso8859-1"})
+MAX_DEPTH = 8
+"""Deepest nesting an AU pickle may have: {id: array} is 2 levels, {id: [numbers]} 3; 8 leaves room for wrappers."""
+MAX_EXPANDED = 50_000_000
+"""Most values an AU pickle may expand to, every shared reference counted each time it is reached: 17 AUs for each
+of nearly 3 million images (EmotioNet, GANimation's training set, has about 200,000)."""
 
 
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
@@ -64,6 +73,56 @@ class AUPickleUnpickler(pickle.Unpickler):
             ) from None
 
 
+def check_object_graph(root: object, *, max_depth: int = MAX_DEPTH, max_expanded: int = MAX_EXPANDED) -> int:
+    """Refuse (``ValueError``) an unpickled object that refers to itself, nests deeper than ``max_depth`` or expands
+    to more than ``max_expanded`` values when walked; returns that expanded count.
+
+    Iterative (a 100,000-level nesting cannot exhaust Python's stack) and linear in the number of distinct objects:
+    each container's expanded size is computed once and reused wherever it is shared."""
+    sizes: dict[int, int] = {}  # id -> expanded size of a finished container
+    on_path: set[int] = set()
+    keep: list[object] = []  # holds every measured object, so no id is reused while measuring
+    stack: list[tuple[object, Iterator[object] | None, int]] = [(root, None, 0)]
+    totals: list[int] = [0]
+    while stack:
+        node, children, total_index = stack[-1]
+        if children is None:
+            if not isinstance(node, dict | list | tuple | set | frozenset):
+                stack.pop()
+                totals[total_index] += int(node.size) if isinstance(node, np.ndarray) else 1
+                continue
+            if id(node) in on_path:
+                raise ValueError(f"it refers to itself (a {type(node).__name__} that contains itself)")
+            if id(node) in sizes:
+                stack.pop()
+                totals[total_index] += sizes[id(node)]
+                continue
+            if len(stack) > max_depth:
+                raise ValueError(f"it nests deeper than {max_depth} levels")
+            on_path.add(id(node))
+            keep.append(node)
+            items = (v for pair in node.items() for v in pair) if isinstance(node, dict) else iter(node)
+            totals.append(0)
+            stack[-1] = (node, items, len(totals) - 1)
+            continue
+        child = next(children, _DONE)
+        if child is not _DONE:
+            stack.append((child, None, total_index))
+            continue
+        stack.pop()
+        on_path.discard(id(node))
+        size = sizes[id(node)] = totals[total_index] + 1
+        parent_total = stack[-1][2] if stack else 0
+        totals[parent_total] += size
+        if totals[parent_total] > max_expanded or size > max_expanded:
+            raise ValueError(f"it expands to more than {max_expanded:,} values (shared references counted each time "
+                             "they are reached)")  # fmt: skip
+    return totals[0]
+
+
+_DONE = object()
+
+
 def read_ganimation_aus(path: str | PathLike[str]) -> dict[str, np.ndarray]:
     """Load ``aus_openface.pkl`` (Python 2 or 3 pickle) as ``{image id: float32 (17,) on the 0-5 scale}``.
 
@@ -77,6 +136,11 @@ def read_ganimation_aus(path: str | PathLike[str]) -> dict[str, np.ndarray]:
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
                 KeyError, MemoryError) as error:  # fmt: skip
             raise MiexInputError(f"not a readable AU pickle ({error})", file=path) from error
+    try:
+        check_object_graph(data)
+    except ValueError as error:
+        raise MiexInputError(f"refused AU pickle: {error}; an AU pickle is a flat dict of image id -> 17 numbers",
+                             file=path) from error  # fmt: skip
     if not isinstance(data, Mapping):
         raise MiexInputError(f"expected a dict of image id -> AU array, got {type(data).__name__}", file=path)
     result: dict[str, np.ndarray] = {}
@@ -93,6 +157,9 @@ def _au_vector(value: object, path: Path, image_id: str) -> np.ndarray:
     if not isinstance(value, np.ndarray | list | tuple):
         raise MiexInputError(f"expected an array of {NUM_AUS} AU intensities, got {type(value).__name__}",
                              file=path, field=image_id)  # fmt: skip
+    if not isinstance(value, np.ndarray) and any(not isinstance(v, int | float | np.number) for v in value):
+        raise MiexInputError(f"expected {NUM_AUS} AU intensities as plain numbers, got a nested or mixed "
+                             f"{type(value).__name__}", file=path, field=image_id)  # fmt: skip
     array = np.asarray(value)
     if array.dtype.kind not in "fiu" or array.shape != (NUM_AUS,):
         raise MiexInputError(

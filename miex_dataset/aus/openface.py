@@ -17,12 +17,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MiexInputError
-from .schema import AU_NAMES
+from ..fileio import first_line
+from .schema import AU_MAX, AU_MIN, AU_NAMES
 
 logger = logging.getLogger(__name__)
 
 _ID_COLUMNS = ("frame", "face_id", "face", "timestamp")
 _HEADER_LINE = 1  # rows are reported as 1-based line numbers of the file; the header is line 1
+SCALE_TOLERANCE = 1e-3
+"""Rounding allowed beyond 0 and 5 (as in :func:`miex_dataset.aus.table.normalize_au_table`)."""
 
 
 def read_openface_csv(
@@ -42,9 +45,14 @@ def read_openface_csv(
     if path.stat().st_size == 0:
         raise MiexInputError("file is empty: expected an OpenFace CSV with a header row", file=path)
     try:
-        raw = pd.read_csv(path, skipinitialspace=True, dtype=str, keep_default_na=False)
+        raw = pd.read_csv(path, skipinitialspace=True, dtype=str, keep_default_na=False, encoding="utf-8")
     except pd.errors.EmptyDataError as error:
         raise MiexInputError("file has no header row: expected OpenFace CSV output", file=path) from error
+    except UnicodeDecodeError as error:
+        raise MiexInputError(f"not UTF-8 text ({first_line(error)}); OpenFace writes UTF-8 (ASCII) CSVs: use the "
+                             "file OpenFace wrote, or save this one as UTF-8", file=path) from error  # fmt: skip
+    except pd.errors.ParserError as error:
+        raise MiexInputError(f"not a readable CSV: {first_line(error)}", file=path) from error
     raw.columns = [str(column).strip() for column in raw.columns]
     if raw.empty:
         raise MiexInputError("file has a header but no rows", file=path)
@@ -88,6 +96,21 @@ def read_openface_csv(
         table = table[ok].reset_index(drop=True)
         if failed:
             logger.warning("%s: dropped %d failed frame(s) (success == 0)", path, failed)
+    _check_scale(table, path)
     table.attrs["failed_rows"] = failed
     table.attrs["source"] = str(path)
     return table
+
+
+def _check_scale(table: pd.DataFrame, path: Path) -> None:
+    """Refuse, naming the CSV's line and column, an intensity of a tracked frame off OpenFace's 0 to 5 scale (a
+    failed frame's values are not AUs and are left as they are)."""
+    tracked = table if "success" not in table else table[table["success"] == 1]
+    for name in AU_NAMES:
+        values = tracked[name].to_numpy()
+        bad = ~np.isfinite(values) | (values < AU_MIN - SCALE_TOLERANCE) | (values > AU_MAX + SCALE_TOLERANCE)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise MiexInputError(f"AU intensity {float(values[first]):g} is off OpenFace's 0 to 5 scale: not an "
+                                 "OpenFace AU intensity (AU*_r) column", file=path,
+                                 row=int(tracked["line"].iloc[first]), field=f"{name}_r")  # fmt: skip

@@ -178,7 +178,7 @@ def write_au_table(
         schema = schema.with_metadata({**schema.metadata, RELIABILITY_KEY: json.dumps(values).encode()})
     arrow = pa.Table.from_pandas(table, schema=schema, preserve_index=False)
     with atomic_path(path) as temporary:
-        pq.write_table(arrow, temporary)
+        pq.write_table(arrow, temporary, write_page_checksum=True)
     return path
 
 

@@ -13,7 +13,9 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
+from .. import processes
 from ..errors import MiexInputError
 from ..fileio import describe_os_error, first_line
 
@@ -92,17 +94,27 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    processes.watch_interrupts()
+    processes.end_with_launcher()
     names = {command.name for command in COMMANDS}
     selected = next((arg for arg in argv if not arg.startswith("-")), None)
-    parser = build_parser(selected if selected in names else None)
+    prog = f"miex {selected}" if selected in names else "miex"
+    after = "run the same command again to resume" if selected in RESUMABLE else "nothing was finished"
+    verbose = "-v" in argv or "--verbose" in argv
+    # Everything, the command's imports and option parsing included, runs under the error reporter: a Ctrl-C in the
+    # first second (while torch or pandas import) is one line and exit 130, like one later on.
+    return run_reporting_errors(prog, lambda: _parse_and_run(argv, selected if selected in names else None),
+                                verbose=verbose, interrupted=after)  # fmt: skip
+
+
+def _parse_and_run(argv: list[str], selected: str | None) -> int:
+    parser = build_parser(selected)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0 if args.command is None else 2
-    after = "run the same command again to resume" if args.command in RESUMABLE else "nothing was finished"
-    return run_reporting_errors(f"miex {args.command}", lambda: int(args._run(args) or 0), verbose=args.verbose,
-                                interrupted=after)  # fmt: skip
+    return int(args._run(args) or 0)
 
 
 def run_reporting_errors(prog: str, run: Callable[[], int], *, verbose: bool, interrupted: str) -> int:
@@ -115,15 +127,16 @@ def run_reporting_errors(prog: str, run: Callable[[], int], *, verbose: bool, in
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; {interrupted}", file=sys.stderr)
-        return 130
-    except OSError as error:
+        return _report_interrupt(prog, interrupted)
+    except Exception as error:
+        if processes.interrupted():  # Ctrl-C inside an import or a library, surfacing as that code's own error
+            return _report_interrupt(prog, interrupted)
         if verbose:
             raise
-        print(f"{prog}: error: {describe_os_error(error)}", file=sys.stderr)
-        return 1
-    except Exception as error:  # the last line of defence: one line, the traceback on -v
-        if verbose:
+        if isinstance(error, OSError):
+            print(f"{prog}: error: {describe_os_error(error)}", file=sys.stderr)
+            return 1
+            # the last line of defence: one line, the traceback on -v
             raise
         described = f"{type(error).__name__}: {first_line(error)}" if str(error) else type(error).__name__
         hint = "run it again with -v for the traceback and report it with the command you ran"
@@ -131,5 +144,17 @@ def run_reporting_errors(prog: str, run: Callable[[], int], *, verbose: bool, in
         return 1
 
 
+def _report_interrupt(prog: str, what_happens: str) -> int:
+    processes.after_interrupt()
+    print(f"\n{prog}: interrupted; {what_happens}", file=sys.stderr)
+    return processes.INTERRUPTED_EXIT
+
+
+def console() -> NoReturn:
+    """The ``miex`` executable: :func:`main`, ended so that a Ctrl-C is exit status 130 (see
+    :func:`miex_dataset.processes.exit_process`)."""
+    processes.exit_process(main())
+
+
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    console()

@@ -20,8 +20,9 @@ the optional extra: pip install 'miex[app]'.
 as a Hugging Face Space: the same app runs from app.py at the repository root. `miex app --space DIR` writes a
 complete Space folder (app.py, the miex packages, requirements.txt, README.md with the Space's settings, MediaPipe's
 landmarker bundle); publish it with `hf repos create ORG/NAME --repo-type space --space-sdk gradio --exist-ok` and
-`hf upload ORG/NAME DIR . --repo-type space`, then set the Space's variables MIEX_APP_MIEX / MIEX_APP_MODEL (Hub
-repos for the Browse and Classify tabs) in its settings."""
+`hf upload ORG/NAME DIR . --repo-type space --exclude '.miex/*'` (.miex/ is miex's own record of the folder), then
+set the Space's variables MIEX_APP_MIEX / MIEX_APP_MODEL (Hub repos for the Browse and Classify tabs) in its
+settings."""
 
 EXAMPLES = """\
 examples:
@@ -31,7 +32,7 @@ examples:
   miex app --host 0.0.0.0 --port 8080               # reachable from other machines of the network
   miex app --space space/                           # a Hugging Face Space folder, then (hf = huggingface_hub's CLI):
   hf repos create my-lab/miex-demo --repo-type space --space-sdk gradio --exist-ok
-  hf upload my-lab/miex-demo space/ . --repo-type space
+  hf upload my-lab/miex-demo space/ . --repo-type space --exclude '.miex/*'
 """
 
 
@@ -49,8 +50,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
                         "only; 0.0.0.0: every interface)")  # fmt: skip
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    parser.add_argument("--space", metavar="DIR", help="write a Hugging Face Space folder for the app to DIR (new "
-                        "or empty) and exit, instead of serving")  # fmt: skip
+    parser.add_argument("--space", metavar="DIR", help="write a Hugging Face Space folder for the app to DIR (new, "
+                        "empty, or a Space written before) and exit, instead of serving")  # fmt: skip
+    parser.add_argument("--overwrite", action="store_true", help="with --space: write into DIR even though it holds "
+                        "other files (its app.py, packages, requirements.txt and README.md are replaced)")  # fmt: skip
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default: "
                         "it goes through Gradio's share server)")  # fmt: skip
 
@@ -69,12 +72,12 @@ def run(args: argparse.Namespace) -> int:
         raise MiexInputError(f"--port must be 1 to 65535, got {args.port}", field="port")
     require_gradio()  # before anything is printed: without the extra, one line that says how to install it
     if args.space:
-        from ..app.space import write_space
+        from ..app.space import UPLOAD_EXCLUDE, write_space
 
-        folder = write_space(args.space)
+        folder = write_space(args.space, overwrite=args.overwrite)
         print(f"wrote a Hugging Face Space to {folder}; publish it with:\n"
               "  hf repos create ORG/NAME --repo-type space --space-sdk gradio --exist-ok\n"
-              f"  hf upload ORG/NAME {folder} . --repo-type space\n"
+              f"  hf upload ORG/NAME {folder} . --repo-type space --exclude '{UPLOAD_EXCLUDE}'\n"
               "then set MIEX_APP_MIEX / MIEX_APP_MODEL (Hub repos) in the Space's settings -> Variables")  # fmt: skip
         return 0
     options = AppOptions(pool=args.pool, miex=args.miex, model=args.model, checkpoint=args.checkpoint,

@@ -15,11 +15,12 @@ motion model; OpenFace 2.2, the reference, joins through files (``--export DIR``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
 from ..errors import MiexInputError
-from ..fileio import describe_os_error, guard_output_file, same_file
+from ..fileio import EVAL_EXPORT_KIND, OutputLock, describe_os_error, guard_output_file, mark_output, same_file
 
 EPILOG = """\
 examples:
@@ -34,7 +35,7 @@ judge and the judge's blind spots. --export DIR also writes every input face and
 prints the OpenFace 2.2 commands that judge them; --judgement reads the CSVs they write (no rendering).
 """
 DEFAULT_INTENSITIES = (0, 1, 2, 3, 4, 5)
-RENDER_OPTIONS = ("generator", "checkpoint", "faces", "grid", "judge", "intensities", "aus")
+RENDER_OPTIONS = ("generator", "checkpoint", "faces", "grid", "judge", "intensities", "aus", "device")
 """Options that only shape a rendering run (refused with --judgement rather than silently ignored)."""
 
 
@@ -67,6 +68,7 @@ def grid_output(args: argparse.Namespace, out: Path) -> Path:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from ..aus.schema import AU_NAMES
+    from ..generators.devices import parse_device
 
     parser.epilog = EPILOG
     parser.add_argument("--generator", choices=("warp", "ganimation"), help="the generator to render with (needed "
@@ -92,13 +94,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judgement", nargs="+", metavar="CSV", help="OpenFace-format AU CSVs (or folders of them) "
                         "of an --export DIR's renders: score them instead of rendering")  # fmt: skip
     parser.add_argument("--no-appearance", action="store_true", help="warp: no wrinkle/furrow shading")
-    parser.add_argument("--device", help="torch device (default: cuda when available)")
+    parser.add_argument("--overwrite", action="store_true", help="write --export into a non-empty folder that is not "
+                        "an eval-generator export (its export.json, manifest.csv and face renders are then "
+                        "replaced)")  # fmt: skip
+    parser.add_argument("--device", type=parse_device, help="torch device: cpu, cuda, cuda:N, mps (default: cuda "
+                        "when available)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     if args.judgement:
         return run_judgement(args)
     from ..generators import load_generator
+    from ..generators.external_judge import check_export_folder
     from ..generators.fidelity import astronaut_face, evaluate_generator, load_faces, summary, write_report
     from ..generators.mediapipe_face import close_shared_analyzer
 
@@ -113,9 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if args.faces is not None:
         load_faces(args.faces, 16, args.max_faces)  # a bad --faces fails before the generator loads
     if args.export is not None:
-        from ..generators.external_judge import check_export_folder
-
-        check_export_folder(args.export)
+        check_export_folder(args.export, overwrite=args.overwrite, inputs=[args.faces])
     if args.generator == "warp":
         generator = load_generator("warp", appearance=not args.no_appearance)
     else:
@@ -125,9 +130,14 @@ def run(args: argparse.Namespace) -> int:
     size = getattr(generator, "image_size", None) or args.size
     faces = astronaut_face(size) if args.faces is None else load_faces(args.faces, size, args.max_faces)
     try:
-        report = evaluate_generator(generator, faces, intensities=args.intensities or DEFAULT_INTENSITIES,
-                                    grid_path=grid, judge=args.judge or "geometry", grid_faces=args.grid_faces,
-                                    aus=args.aus, export=args.export)  # fmt: skip
+        with contextlib.ExitStack() as held:
+            if args.export is not None:  # one run at a time writes the export; marked once claimed under the lock
+                held.enter_context(OutputLock(args.export))
+                check_export_folder(args.export, overwrite=args.overwrite, inputs=[args.faces])
+                mark_output(args.export, EVAL_EXPORT_KIND, "miex eval-generator")
+            report = evaluate_generator(generator, faces, intensities=args.intensities or DEFAULT_INTENSITIES,
+                                        grid_path=grid, judge=args.judge or "geometry", grid_faces=args.grid_faces,
+                                        aus=args.aus, export=args.export)  # fmt: skip
     finally:
         close_shared_analyzer()  # MediaPipe's landmarker is closed here, success or error, never at interpreter exit
     write_report(report, out)

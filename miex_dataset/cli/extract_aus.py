@@ -26,8 +26,7 @@ from typing import Any
 
 from ..errors import MiexInputError
 from ..faces.align import DEFAULT_SIZE
-from .faces import add_common_options, resolve_model
-from .plan import whole_number
+from .faces import MIN_CROP, add_common_options, checked_workers, crop_side, resolve_model
 
 EXAMPLES = """\
 examples:
@@ -37,7 +36,7 @@ examples:
   miex extract-aus clips.parquet --openface-layout of/              # frames for OpenFace; prints its commands
 then: miex au-pool --mie-clips clips.parquet --mie-aus aus.parquet --expert 500 --out au_pool.parquet
 """
-MIN_SIZE = 32
+MIN_SIZE = MIN_CROP
 """Smallest aligned crop the landmarker still reads a face in."""
 
 
@@ -81,7 +80,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all-frames", action="store_true", help="measure every frame of each clip")
     parser.add_argument(
         "--size",
-        type=whole_number(MIN_SIZE),
+        type=crop_side,
         default=DEFAULT_SIZE,
         help=f"aligned crop side the AUs are measured on (default: {DEFAULT_SIZE})",
     )
@@ -97,8 +96,7 @@ def _check_source(args: argparse.Namespace) -> Path:
         raise MiexInputError("SRC not found: give an image, a folder of images, or a clip table", file=source)
     if source.is_file() and source.suffix.lower() == ".parquet":
         read_parquet(source, "clip table", columns=[])  # a corrupt table is one clear line, not a pyarrow traceback
-    if args.workers < 1:
-        raise MiexInputError(f"--workers must be >= 1, got {args.workers}")
+    args.workers = checked_workers(args.workers)
     return source
 
 
@@ -109,7 +107,10 @@ def _check_inputs(args: argparse.Namespace) -> None:
     source = _check_source(args)
     if args.out is None:
         raise MiexInputError("--out AUS.parquet is required (unless --openface-layout DIR)", field="--out")
-    guard_table_output(args.out, AU_TABLE_KIND, inputs=[source], overwrite=args.overwrite)
+    guard_table_output(args.out, AU_TABLE_KIND, inputs=[source, args.calibration], overwrite=args.overwrite)
+    if source.is_dir() and Path(args.out).resolve().is_relative_to(source.resolve()):
+        raise MiexInputError(f"--out lies inside the image folder {source} it measures: the table and its .parts "
+                             "would mix into the input; choose an --out outside it", file=args.out)  # fmt: skip
 
 
 def _lay_out(args: argparse.Namespace) -> int:
@@ -157,7 +158,8 @@ def _nothing_measured(args: argparse.Namespace, report_lines: int, clips: bool) 
     if args.backend == "openface" and clips and has_layout(args.openface_dir):
         check = f"that the CSVs {LAYOUT_MANIFEST} names exist (run the FeatureExtraction commands the layout printed)"
     elif args.backend == "openface":
-        check = f"that {args.openface_dir} holds one OpenFace CSV per {'clip (<clip>.csv)' if clips else 'image'}"
+        check = (f"that {args.openface_dir} holds one readable OpenFace CSV per "
+                 f"{'clip (<clip>.csv)' if clips else 'image'}")  # fmt: skip
     elif clips:
         check = (
             "that the clip table's frame paths exist from this folder (run where `miex corpus` ran, or remake "

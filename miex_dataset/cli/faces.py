@@ -27,13 +27,44 @@ examples:
 """
 
 
+MIN_CROP = 32
+"""Smallest aligned crop side (pixels) the landmarker still finds a face in (8 px crops show none)."""
+MAX_CROP = 1024
+"""Largest aligned crop side: the pipeline works at 128 px; far larger crops only cost memory and disk."""
+
+
+def crop_side(text: str) -> int:
+    """An argparse type: a crop side in pixels within [MIN_CROP, MAX_CROP] (``--size 1`` would fail per image)."""
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from error
+    if not MIN_CROP <= value <= MAX_CROP:
+        raise argparse.ArgumentTypeError(f"the crop side must lie between {MIN_CROP} and {MAX_CROP} px, got {value}")
+    return value
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Options every face command shares: workers and where the landmarker bundle comes from."""
-    parser.add_argument("--workers", type=int, default=default_workers(), help="processes (default: all cores)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="processes, at least 1 (default and most: the cores this process may use)")  # fmt: skip
     parser.add_argument("--model", metavar="TASK", help="path to face_landmarker.task (default: see miex faces docs)")
     parser.add_argument(
         "--download-model", action="store_true", help="fetch face_landmarker.task into the user cache if missing"
     )
+
+
+def checked_workers(requested: int) -> int:
+    """``--workers`` as used: below 1 is refused (0 or -1 never silently means "the default"), more than the cores
+    this process may use is capped with a one-line warning (each worker holds a landmarker of ~250 MB)."""
+    if requested < 1:
+        raise MiexInputError(f"--workers must be at least 1, got {requested} (leave it out to use every core)")
+    cores = default_workers()
+    if requested > cores:
+        logger.warning("--workers %d is more than the %d core(s) this process may use: using %d", requested, cores,
+                       cores)  # fmt: skip
+        return cores
+    return requested
 
 
 def resolve_model(args: argparse.Namespace) -> str:
@@ -54,7 +85,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--out", required=True, metavar="DIR",
         help="output folder (crops/ and index.parquet); may lie inside SRC, it is never scanned itself",
     )  # fmt: skip
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"crop side in pixels (default {DEFAULT_SIZE})")
+    parser.add_argument("--size", type=crop_side, default=DEFAULT_SIZE,
+                        help=f"crop side in pixels, {MIN_CROP} to {MAX_CROP} (default {DEFAULT_SIZE})")  # fmt: skip
     parser.add_argument("--multi", action="store_true", help="keep every face of a multi-face image")
     parser.add_argument(
         "--max-faces", type=int, default=DEFAULT_MAX_FACES, metavar="N",
@@ -87,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from ..faces.pool import build_face_pool
     from ..fileio import OutputLock, same_file
 
+    workers, model = checked_workers(args.workers), resolve_model(args)  # a bad option touches no folder
     if Path(args.source).is_dir() and same_file(args.source, args.out):  # inside SRC is fine: it is never scanned
         raise MiexInputError("--out is the source folder itself: the crops would land among the photos; choose an "
                              "--out of its own (it may lie inside SRC)", file=args.out)  # fmt: skip
@@ -95,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         guard_pool_folder(args.out, args.overwrite)  # again under the lock; build_face_pool then marks it
         index, report = build_face_pool(
             args.source, args.out, size=args.size, multi=args.multi, max_faces=args.max_faces,
-            identity_from=args.identity_from, model_path=resolve_model(args), workers=args.workers,
+            identity_from=args.identity_from, model_path=model, workers=workers,
         )  # fmt: skip
     print(report.render())
     if index.empty:

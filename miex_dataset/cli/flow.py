@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..errors import MiexInputError
 from ..faces.align import DEFAULT_SIZE
-from .faces import add_common_options, resolve_model
+from ..fileio import first_line
+from .faces import add_common_options, checked_workers, crop_side, resolve_model
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +23,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--method", choices=("tvl1", "farneback"), default=default_method(),
                         help="flow algorithm (default: tvl1 when cv2.optflow exists)")  # fmt: skip
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="aligned crop side the flow is computed on")
+    parser.add_argument("--size", type=crop_side, default=DEFAULT_SIZE,
+                        help=f"aligned crop side the flow is computed on (default {DEFAULT_SIZE})")  # fmt: skip
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a non-empty --out that is not a flow set of `miex flow` (its flow files, "
+                             "index.parquet and release are then replaced)")  # fmt: skip
     parser.add_argument("--release", action="store_true",
                         help="also write composite flow images (28x28 u/v/strain PNGs + labels.csv) in "
                              "DIR/release/")  # fmt: skip
@@ -39,26 +44,73 @@ examples:
 """
 
 
+FLOW_WRITES = ("index.parquet", ".parts", "flow_params.json", "release", "labels.csv")
+"""What ``miex flow`` writes or replaces inside --out, besides ``<dataset>/<subject>/<clip>.npz``/``.png`` and the
+release's images (paths from data, each checked to stay inside --out)."""
+
+
+def guard_flow_folder(out: str, overwrite: bool, inputs: list[Path]) -> None:
+    """Refuse an --out that is, or lies inside, an input folder, holds links where flow writes, or (without
+    --overwrite) is a non-empty folder that is not a flow set of ``miex flow``."""
+    from ..fileio import FLOW_KIND, guard_output_folder
+
+    guard_output_folder(out, overwrite, kind=FLOW_KIND, command="miex flow", writes=FLOW_WRITES,
+                        trees=(".parts", "release"), inputs=inputs,
+                        replaced="its flow files, index.parquet and release")  # fmt: skip
+
+
+def _inputs(source: Path, out: str) -> list[Path]:
+    """The folders and files flow reads: a MiE-X folder, or a clip table and the folders holding its onset and apex
+    frames (a missing frame is reported per clip; its folder is not read). A clip whose output path would leave --out
+    is refused here, before the folder is created."""
+    if source.is_dir():
+        return [source]
+    from ..corpora.clips import read_clip_table
+    from ..faces.flow_clips import flow_targets
+
+    table = read_clip_table(source)
+    flow_targets(table, out, source)
+    frames = {frame for row in table.itertuples(index=False) for frame in (row.frames[row.onset], row.frames[row.apex])}
+    return [source, *sorted({Path(frame).parent for frame in frames if Path(frame).is_file()})]
+
+
 def run(args: argparse.Namespace) -> int:
     from ..faces.flow import FlowParams, tvl1_available
+    from ..fileio import FLOW_KIND, OutputLock, mark_output
 
     if args.method == "tvl1" and not tvl1_available():
         raise MiexInputError("--method tvl1 needs opencv-contrib (cv2.optflow); install it or use --method farneback")
+    workers = checked_workers(args.workers)
     params = FlowParams(method=args.method)
     source = Path(args.input)
-    if source.is_dir():
-        count = export_miex(source, Path(args.out) / "release" if args.release else Path(args.out), params, args)
-        print(f"{count} MiE-X flow image(s) ({args.method}, {args.layout}) -> {args.out}")
-        return 0
-    from ..corpora.clips import FLOW_IMAGES, table_holds
+    if not source.exists():
+        raise MiexInputError("INPUT not found: give a clip table from `miex corpus` or a MiE-X folder", file=source)
+    if source.is_file():
+        from ..corpora.clips import FLOW_IMAGES, table_holds
+
+        if table_holds(source) == FLOW_IMAGES:
+            raise MiexInputError("this clip table already holds flow images (`miex corpus flow-images`): train on it "
+                                 "as it is", file=source)  # fmt: skip
+    model = None if source.is_dir() else resolve_model(args)
+    inputs = _inputs(source, args.out)
+    guard_flow_folder(args.out, args.overwrite, inputs)  # before the lock: a refused folder gets no .miex/
+    with OutputLock(args.out):
+        guard_flow_folder(args.out, args.overwrite, inputs)  # again under the lock
+        mark_output(args.out, FLOW_KIND, "miex flow")
+        if source.is_dir():
+            out = Path(args.out) / "release" if args.release else Path(args.out)
+            count = export_miex(source, out, params, args.layout, workers)
+            print(f"{count} MiE-X flow image(s) ({args.method}, {args.layout}) -> {out}")
+            return 0
+        return _clip_flows(source, args, params, model, workers)
+
+
+def _clip_flows(source: Path, args: argparse.Namespace, params, model: str | None, workers: int) -> int:
+    """The clip-table path: flow per clip, its index, and with --release the composite images."""
     from ..faces.flow_clips import compute_clip_flows
 
-    if source.is_file() and table_holds(source) == FLOW_IMAGES:
-        raise MiexInputError("this clip table already holds flow images (`miex corpus flow-images`): train on it as "
-                             "it is", file=source)  # fmt: skip
-    index, report = compute_clip_flows(
-        source, args.out, params=params, size=args.size, model_path=resolve_model(args), workers=args.workers
-    )
+    index, report = compute_clip_flows(source, args.out, params=params, size=args.size, model_path=model,
+                                       workers=workers)  # fmt: skip
     print(report.render())
     if index.empty:
         raise MiexInputError("0 clip flows computed, no index written: every clip failed (the problems above say "
@@ -91,19 +143,26 @@ def export_clip_flows(table_path: Path, index, out: Path, layout: str) -> int:
     return write_release(out / "release", entries, np.stack(images), layout=layout)
 
 
-def export_miex(folder: Path, out: Path, params, args: argparse.Namespace) -> int:
+def export_miex(folder: Path, out: Path, params, layout: str, workers: int) -> int:
     """Every MiE-X pair's composite flow image (cached), as a release: dataset ``miex``, subject = the identity,
     clip = the sample id."""
     from ..faces.flow_cache import dataset_pairs, pairs_to_images
     from ..faces.flow_release import ReleaseEntry, write_release
     from ..steps import load
 
-    dataset = load(folder)
+    try:
+        dataset = load(folder)
+    except ValueError as error:  # datasets' "Instruction 'train' corresponds to no data", no data files, ...
+        raise MiexInputError(f"not a MiE-X folder with rows ({first_line(error)}); give a folder `miex synthesize` "
+                             "made", file=folder) from error  # fmt: skip
     needed = [c for c in ("identity", "sample_id") if c not in dataset.column_names]
     if needed:
         raise MiexInputError(f"MiE-X folder lacks column(s) {needed} that name the exported files", file=folder)
-    images = pairs_to_images(dataset_pairs(dataset), params, workers=args.workers, desc="MiE-X flow images")
+    if len(dataset) == 0:
+        raise MiexInputError("not a MiE-X folder with rows: nothing to export (remake it with `miex synthesize`)",
+                             file=folder)  # fmt: skip
+    images = pairs_to_images(dataset_pairs(dataset), params, workers=workers, desc="MiE-X flow images")
     entries = [ReleaseEntry("miex", str(identity), str(sample), int(label))
                for identity, sample, label in zip(dataset["identity"], dataset["sample_id"], dataset["label"],
                                                   strict=True)]  # fmt: skip
-    return write_release(out, entries, images, layout=args.layout)
+    return write_release(out, entries, images, layout=layout)

@@ -24,11 +24,12 @@ from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..aus.schema import NO_LABEL
+from ..aus.schema import LABEL_NAMES, NO_LABEL
 from ..errors import MiexInputError
 from ..fileio import atomic_path, read_parquet
 from ..paths import absolute, follows_paths_rule, resolve_paths, store_paths, with_paths_rule
@@ -74,6 +75,8 @@ APEX_SOURCES: dict[str, str] = {
     "last": "the last frame: a posed sequence's peak (CK+, macro-expression folders)",
 }
 """Values of ``apex_source`` and what each means."""
+LABELS: tuple[int, ...] = (*range(len(LABEL_NAMES)), NO_LABEL)
+"""The values of ``label``: the 3-class ids and :data:`NO_LABEL`."""
 
 
 def clip_table_schema() -> pa.Schema:
@@ -139,7 +142,7 @@ def write_clip_table(frame: pd.DataFrame, path: str | PathLike[str], *, holds: s
     schema = schema.with_metadata({**with_paths_rule(schema.metadata), INPUT_KEY: holds.encode()})
     arrow = pa.Table.from_pandas(stored, schema=schema, preserve_index=False)
     with atomic_path(path) as temporary:
-        pq.write_table(arrow, temporary)
+        pq.write_table(arrow, temporary, write_page_checksum=True)
     return path
 
 
@@ -159,7 +162,31 @@ def read_clip_table(path: str | PathLike[str]) -> pd.DataFrame:
     frame["frame_numbers"] = frame["frame_numbers"].map(lambda values: [int(v) for v in values])
     if APEX_SOURCE not in frame:
         frame[APEX_SOURCE] = ""
+    check_clip_rows(frame, path)
     return frame
+
+
+def check_clip_rows(frame: pd.DataFrame, path: str | PathLike[str]) -> None:
+    """Refuse, naming ``path``, the row and the field, what would silently become wrong data downstream: a clip
+    listed twice (both rows would take the AUs of one clip's frames) and a label that is not a class id."""
+    frame = frame.reset_index(drop=True)
+    keys = frame[["dataset", "subject", "clip"]].astype(str)
+    repeated = keys.duplicated()
+    if repeated.any():
+        later = int(np.flatnonzero(repeated.to_numpy())[0])
+        first = int(np.flatnonzero((keys == keys.iloc[later]).all(axis=1).to_numpy())[0])
+        name = "/".join(keys.iloc[later])
+        raise MiexInputError(
+            f"clip {name} is listed twice (rows {first} and {later}): one row per clip (dataset, subject, clip); "
+            "remove one, or re-create the table with `miex corpus`", file=path, row=later, field="clip",
+        )  # fmt: skip
+    for row, value in enumerate(frame["label"]):
+        integral = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+        if not integral or int(value) not in LABELS:
+            raise MiexInputError(
+                f"label {value!r} is not a class id: expected 0 (negative), 1 (positive), 2 (surprise) or "
+                f"{NO_LABEL} (no 3-class label)", file=path, row=row, field="label",
+            )  # fmt: skip
 
 
 def table_holds(path: str | PathLike[str]) -> str:

@@ -106,11 +106,16 @@ def read_ground_truth(path: str | PathLike[str], report: ValidationReport) -> li
     lines = list(enumerate(csv.reader(utf8_csv_text(path, _SAVE_AS).splitlines()), start=1))
     _check_separator(path, lines)
     rows = []
+    skipped = len(report.skipped)
     for number, fields in lines:
         if any(field.strip() for field in fields):
             row = _parse_row(path, number, [field.strip() for field in fields], report)
             if row is not None:
                 rows.append(row)
+    if not rows and len(report.skipped) == skipped:  # nothing but blank lines or a header: not one clip to judge
+        raise MiexInputError(
+            f"the ground truth holds no clip rows (it is empty, or only a header); {_SAVE_AS}", file=path
+        )
     return rows
 
 

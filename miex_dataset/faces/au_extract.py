@@ -329,7 +329,11 @@ class OpenFaceAUReader:
     def frame_aus(self, csv: Path, frame: int | None) -> np.ndarray:
         """AUs of OpenFace ``frame`` (1-based, sorted-file order) of ``csv``, or of its first row when None."""
         table = self._table(csv)
-        rows = table if frame is None or "frame" not in table else table[table["frame"] == frame]
+        if frame is not None and "frame" not in table:  # every frame would get the first row's AUs
+            raise MiexInputError("the CSV has no 'frame' column, so its rows cannot be matched to the clip's frames: "
+                                 "use the CSV OpenFace's FeatureExtraction wrote (it has one)", file=csv, row=1,
+                                 field="frame")  # fmt: skip
+        rows = table if frame is None else table[table["frame"] == frame]
         if rows.empty:
             raise MiexInputError(f"no successful OpenFace row for frame {frame}", file=csv, field="frame")
         return rows[list(AU_NAMES)].iloc[0].to_numpy(dtype=np.float32)

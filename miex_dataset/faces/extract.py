@@ -36,7 +36,7 @@ from .pool import list_images
 from .runner import content_key, failure, run_resumable
 
 Rows = list[dict[str, Any]]
-Problems = list[dict[str, str]]
+Problems = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,14 @@ def measure(backend: Backend, job: AUJob) -> dict[str, Any]:
             _measure_mediapipe(backend, job, rows, problems)
     except MiexInputError as error:
         rows.clear()
-        problems.append({"file": error.file or job.frames[job.onset], "reason": error.reason})
+        problems.append(_problem(error, job.frames[job.onset]))
     return {"rows": rows, "problems": problems}
+
+
+def _problem(error: MiexInputError, frame: str) -> dict[str, Any]:
+    """A frame's problem as stored in its part: the file the error names (an OpenFace CSV, with its line and column)
+    or else the frame."""
+    return {"file": error.file or frame, "reason": error.reason, "row": error.row, "field": error.field}
 
 
 def _measure_openface(backend: Backend, job: AUJob, rows: Rows, problems: Problems) -> None:
@@ -132,7 +138,9 @@ def _measure_openface(backend: Backend, job: AUJob, rows: Rows, problems: Proble
         try:
             aus = reader.clip_aus(job.clip, position) if job.clip else reader.image_aus(job.frames[position])
         except MiexInputError as error:
-            problems.append({"file": error.file or job.frames[position], "reason": error.reason})
+            problem = _problem(error, job.frames[position])
+            if problem not in problems:  # a broken CSV is one problem, not one per frame read from it
+                problems.append(problem)
             continue
         rows.append(_row(job, position, aus, backend.extractor_name()))
 
@@ -178,6 +186,12 @@ def _measure_frame(
     return None
 
 
+def _openface_csv(backend: Backend, job: AUJob) -> Path:
+    """The CSV :class:`OpenFaceAUReader` reads for ``job``: ``<clip>.csv``, or ``<image stem>.csv``."""
+    name = job.clip if job.clip else Path(job.frames[0]).stem
+    return Path(backend.openface_dir or ".") / f"{name}.csv"
+
+
 def is_clip_table(path: Path) -> bool:
     """A ``.parquet`` whose columns include the clip table's."""
     if path.suffix.lower() != ".parquet" or not path.is_file():
@@ -219,6 +233,8 @@ def extract_aus(
         jobs = clip_jobs(read_clip_table(source), all_frames=all_frames, size=size)
     else:
         jobs = image_jobs(source, size)
+    if backend.kind == "openface":  # an OpenFace CSV rewritten (or fixed) since the last run is read again
+        jobs = [(f"{key}\n{content_key('openface', [_openface_csv(backend, job)])}", job) for key, job in jobs]
     options = {"backend": backend.kind, "calibration": backend.calibration, "openface_dir": backend.openface_dir,
                "method": backend.method, "reference": backend.reference,
                "all_frames": all_frames, "size": size, "source": str(source)}  # fmt: skip
@@ -234,7 +250,8 @@ def extract_aus(
             continue
         rows.extend(result["rows"])
         for problem in result["problems"]:
-            report.add(problem["reason"], file=problem["file"], clip=job.name if job.clip else "")
+            report.add(problem["reason"], file=problem["file"], row=problem.get("row"),
+                       field=problem.get("field") or "", clip=job.name if job.clip else "")  # fmt: skip
     table = pd.DataFrame(rows, columns=["path", "dataset", "subject", "clip", "frame", "extractor", *AU_NAMES])
     write_au_table(table, out, reliability=backend.reliability())
     return table, report

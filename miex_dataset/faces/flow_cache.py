@@ -14,13 +14,12 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
+from ..processes import worker_pool
 from .flow import FlowParams
 from .flow_image import RELEASE_SIZE, pair_to_image
 
@@ -124,7 +123,7 @@ def pairs_to_images(
             # forkserver, not fork: a process that ran torch or the landmarker holds thread locks a forked child
             # would inherit locked (the flow workers then hang), e.g. `miex.synthesize` then training in one script
             try:
-                with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as pool:
+                with worker_pool(workers, "forkserver") as pool:
                     done = pool.map(_compute, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
                     for key, image in done:
                         _store(root, key, image)

@@ -75,6 +75,12 @@ def flow_target(out: Path, row: Any, *, clip_table: str | PathLike[str], row_num
                              row=row_number, field=field) from error  # fmt: skip
 
 
+def flow_targets(table: pd.DataFrame, out: str | PathLike[str], clip_table: str | PathLike[str]) -> list[Path]:
+    """Every clip's output path (:func:`flow_target`), all checked before anything is created."""
+    return [flow_target(Path(out).resolve(), row, clip_table=clip_table, row_number=number)
+            for number, row in enumerate(table.itertuples(index=False))]  # fmt: skip
+
+
 def compute_clip_flows(
     clip_table: str | PathLike[str],
     out_dir: str | PathLike[str],
@@ -87,8 +93,7 @@ def compute_clip_flows(
     out = Path(out_dir).resolve()
     table = read_clip_table(clip_table)
     jobs = []
-    for row_number, row in enumerate(table.itertuples(index=False)):
-        target = flow_target(out, row, clip_table=clip_table, row_number=row_number)
+    for row, target in zip(table.itertuples(index=False), flow_targets(table, out, clip_table), strict=True):
         job = FlowJob(row.frames[row.onset], row.frames[row.apex], str(target), size, params)
         jobs.append((content_key(f"{row.dataset}/{row.subject}/{row.clip}", [job.onset_path, job.apex_path]), job))
     options = {"size": size, **params.to_json()}
@@ -108,7 +113,9 @@ def compute_clip_flows(
         rows.append((row.dataset, row.subject, row.clip, row.frame_numbers[row.onset], row.frame_numbers[row.apex],
                      Path(result["file"]).relative_to(out).as_posix(), params.method))  # fmt: skip
     index = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
-    if rows:  # an index of no clip would read as a finished, empty run
+    if rows:
         with atomic_path(out / "index.parquet") as temporary:
-            index.to_parquet(temporary, index=False)
+            index.to_parquet(temporary, index=False, write_page_checksum=True)
+    else:  # an index of no clip (or an earlier run's, of other clips) would read as this run's finished output
+        (out / "index.parquet").unlink(missing_ok=True)
     return index, report

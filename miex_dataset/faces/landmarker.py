@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import first_line
 from .align import stable_points
-from .bundle import resolve_bundle
+from .bundle import ENV_VAR, not_a_bundle, resolve_bundle
 from .image import as_rgb
 from .mesh import MOUTH_CORNERS, face_frame
 
@@ -143,8 +144,11 @@ class FaceAnalyzer:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        with quiet_native_stderr():  # MediaPipe's C++ start-up notices (XNNPACK, feedback tensors) are not ours
-            self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
+        try:
+            with quiet_native_stderr():  # MediaPipe's C++ start-up notices (XNNPACK, feedback tensors) are not ours
+                self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
+        except (RuntimeError, OSError, ValueError) as error:  # a zip of models MediaPipe cannot load
+            raise not_a_bundle(self.model_path, "--model (model_path) or $" + ENV_VAR, first_line(error)) from error
         self._warmed = False
         self._closed = False
         _ANALYZERS.add(self)

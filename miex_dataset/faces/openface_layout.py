@@ -185,7 +185,7 @@ def read_layout_aus(
             try:
                 aus = reader.frame_aus(csv, found[1])
             except MiexInputError as error:
-                report.add(error.reason, file=error.file or csv, clip=job.name)
+                report.add(error.reason, file=error.file or csv, row=error.row, field=error.field or "", clip=job.name)
                 continue
             rows.append(_row(job, position, aus, "openface"))
     table = pd.DataFrame(rows, columns=["path", "dataset", "subject", "clip", "frame", "extractor", *AU_NAMES])

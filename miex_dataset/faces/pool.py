@@ -28,6 +28,7 @@ from ..paths import follows_paths_rule, resolve_paths, store_paths, with_paths_r
 from .align import DEFAULT_SIZE, align_face
 from .image import FACE_IMAGE_SUFFIXES, pixel_digest, read_rgb
 from .landmarker import FaceAnalyzer, FaceRecord, crop_problem, mesh_problem
+from .mesh import NUM_LANDMARKS
 from .runner import OPTIONS_NAME, failure, part_path, run_resumable
 
 INDEX_NAME = "index.parquet"
@@ -254,7 +255,10 @@ def build_face_pool(
     results = run_resumable(crop_faces, jobs, parts_dir=parts_dir, options=options, factory=factory,
                             workers=workers, desc="faces")  # fmt: skip
     index = _merge(jobs, results, report)
-    write_index(index, out / INDEX_NAME)
+    if index.empty:  # an index of no face would read as a finished, empty pool
+        (out / INDEX_NAME).unlink(missing_ok=True)
+    else:
+        write_index(index, out / INDEX_NAME)
     _remove_unused(out, parts_dir, jobs, set(index["file"]))
     return index, report
 
@@ -313,7 +317,7 @@ def write_index(index: pd.DataFrame, path: Path) -> None:
     schema = schema.with_metadata(with_paths_rule(schema.metadata))
     arrow = pa.Table.from_pandas(stored, schema=schema, preserve_index=False)
     with atomic_path(path) as temporary:
-        pq.write_table(arrow, temporary)
+        pq.write_table(arrow, temporary, write_page_checksum=True)
 
 
 def read_index(path: str | PathLike[str]) -> pd.DataFrame:
@@ -330,7 +334,59 @@ def read_index(path: str | PathLike[str]) -> pd.DataFrame:
     if missing:
         raise MiexInputError(f"not a face-pool index: missing columns {missing}", file=path)
     frame["source"] = resolve_paths(frame["source"].map(str), path.parent, legacy=not follows_paths_rule(arrow.schema))
+    check_landmarks(frame, path)
     return frame
+
+
+LANDMARK_MARGIN = 0.25
+"""How far (fraction of the crop side) a landmark may lie beyond the crop's edge: a chin or a turned cheek may leave
+an aligned crop a little (~1 % on the astronaut), a value far outside is not a landmark of this crop."""
+
+
+def check_landmarks(index: pd.DataFrame, path: Path) -> None:
+    """Refuse, naming file, row and field, a pool row whose crop size is not positive or whose landmarks are not 478
+    finite points inside its crop: synthesis warps the face along them, and a NaN or far-off point gives an apex
+    equal to its onset that still carries AU labels."""
+    for row, (values, width, height) in enumerate(zip(index["landmarks"], index["width"], index["height"],
+                                                      strict=True)):  # fmt: skip
+        if not (np.isfinite(width) and np.isfinite(height) and width >= 1 and height >= 1):
+            raise MiexInputError(f"crop size {width}x{height} is not a size in pixels; remake the pool with "
+                                 "`miex faces`", file=path, row=row, field="width")  # fmt: skip
+        points = np.asarray([] if values is None else values, dtype=np.float64)
+        if points.size != NUM_LANDMARKS * 2:
+            raise MiexInputError(f"expected {NUM_LANDMARKS * 2} landmark values (x, y of {NUM_LANDMARKS} points), "
+                                 f"got {points.size}; remake the pool with `miex faces`", file=path, row=row,
+                                 field="landmarks")  # fmt: skip
+        points = points.reshape(NUM_LANDMARKS, 2)
+        if not np.isfinite(points).all():
+            point = int(np.flatnonzero(~np.isfinite(points).all(axis=1))[0])
+            raise MiexInputError(f"landmark {point} is not a finite number ({points[point].tolist()}); remake the "
+                                 "pool with `miex faces`", file=path, row=row, field="landmarks")  # fmt: skip
+        size = np.array([width, height], dtype=np.float64)
+        outside = ((points < -LANDMARK_MARGIN * size) | (points > (1 + LANDMARK_MARGIN) * size)).any(axis=1)
+        if outside.any():
+            point = int(np.flatnonzero(outside)[0])
+            x, y = points[point]
+            raise MiexInputError(f"landmark {point} at ({x:.6g}, {y:.6g}) lies outside the {int(width)}x{int(height)} "
+                                 "crop; remake the pool with `miex faces`", file=path, row=row,
+                                 field="landmarks")  # fmt: skip
+
+
+def check_crop_size(crop: str | PathLike[str], width: int, height: int, *, index: Path, row: int) -> None:
+    """Refuse a crop whose pixel size is not the one its index row records (a crop replaced or resized after
+    `miex faces`): its landmarks are in the index's pixels and would land on the wrong parts of the face. Only the
+    image header is read; an unreadable or missing crop is reported where it is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(crop) as image:
+            actual = image.size
+    except (OSError, UnidentifiedImageError, ValueError):
+        return
+    if actual != (int(width), int(height)):
+        raise MiexInputError(f"crop is {actual[0]}x{actual[1]} px but row {row} of {index} says {int(width)}x"
+                             f"{int(height)} (its landmarks are in those pixels): the crop was replaced or resized; "
+                             "remake the pool with `miex faces`", file=crop)  # fmt: skip
 
 
 def crop_paths(index: pd.DataFrame, folder: str | PathLike[str]) -> list[str]:

@@ -8,14 +8,13 @@ used because forking a process that already holds mediapipe/OpenCV threads can d
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..fileio import read_json, write_json_atomic
+from ..processes import die_with_parent, worker_pool
 
 Item = TypeVar("Item")
 
@@ -30,28 +29,6 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-PR_SET_PDEATHSIG = 1
-"""Linux prctl option: the signal a process receives when its parent dies."""
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Make this worker end when the process that started it dies, even by SIGKILL (which runs no clean-up): without
-    it, orphaned workers (~250 MB each) keep running for minutes. Linux prctl; elsewhere a no-op."""
-    import ctypes
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):  # pragma: no cover - not Linux
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
-        return
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-
-
 def _close_tool() -> None:
     tool = _TOOL.pop("tool", None)
     getattr(tool, "close", lambda: None)()
@@ -60,11 +37,9 @@ def _close_tool() -> None:
 def _initialize(factory: Callable[[], Any], parent_pid: int) -> None:
     """Worker start: tie the worker's life to the parent's, build its tool, and close the tool when the worker ends
     (multiprocessing's exit hooks run before interpreter shutdown, unlike atexit, so mediapipe closes quietly)."""
-    import signal
     from multiprocessing import util
 
-    _die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: one line, no worker tracebacks
+    die_with_parent(parent_pid)
     _TOOL["tool"] = factory()
     util.Finalize(None, _close_tool, exitpriority=10)
 
@@ -114,11 +89,10 @@ def map_items(
             finally:
                 getattr(tool, "close", lambda: None)()
             return
-        context = multiprocessing.get_context("spawn")
         # An executor (not multiprocessing.Pool): a worker whose initializer fails breaks the run with an error
         # instead of being respawned forever.
-        with ProcessPoolExecutor(
-            min(workers, len(items)), mp_context=context, initializer=_initialize, initargs=(factory, os.getpid())
+        with worker_pool(
+            min(workers, len(items)), "spawn", initializer=_initialize, initargs=(factory, os.getpid())
         ) as executor:
             for item, result in zip(items, executor.map(_call, [(function, item) for item in items]), strict=True):
                 yield item, result

@@ -42,7 +42,7 @@ from ..aus.openface import read_openface_csv
 from ..aus.schema import AU_NAMES, NUM_AUS
 from ..errors import MiexInputError
 from ..faces.image import read_rgb
-from ..fileio import atomic_path, read_json, same_file
+from ..fileio import EVAL_EXPORT_KIND, atomic_path, guard_output_folder, mark_output, read_json, same_file
 from .fidelity import EMOTIONS, build_report, identity_scores, score_sweeps, write_report
 from .grid import to_uint8
 
@@ -65,14 +65,25 @@ DESCRIPTION = (
 _OUR_PNG = re.compile(r"face\d+_\d+_\w[\w.+-]*\.png")
 
 
-def check_export_folder(folder: str | PathLike[str]) -> Path:
-    """An export folder that may be written: new, empty, or a previous export (whose renders are replaced)."""
+COMMAND = "miex eval-generator"
+
+
+def check_export_folder(
+    folder: str | PathLike[str], *, overwrite: bool = False, inputs: Sequence[str | PathLike[str] | None] = ()
+) -> Path:
+    """An export folder that may be written (docs/reference.md §File contract): new, empty, or a previous export
+    (its ``.miex/output.json`` marker says so; its renders are replaced). Refused: a file, a folder that is or lies
+    inside one of ``inputs`` (the faces), links inside it, and -- unless ``overwrite`` -- any other non-empty
+    folder, even one holding a file named ``export.json``."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise MiexInputError("--export names a file; give a folder (it is created when missing)", file=folder)
-    if folder.is_dir() and not (folder / EXPORT_INFO).is_file() and any(folder.iterdir()):
-        raise MiexInputError(f"--export folder is not empty and holds no {EXPORT_INFO} (it is no previous export): "
-                             "choose a new or empty folder", file=folder)  # fmt: skip
+    try:
+        guard_output_folder(folder, overwrite, kind=EVAL_EXPORT_KIND, command=COMMAND,
+                            writes=(EXPORT_INFO, MANIFEST), trees=(".",), inputs=inputs,
+                            replaced="its export.json, manifest.csv and face renders")  # fmt: skip
+    except MiexInputError as error:  # the contract's messages speak of --out; this folder is --export
+        raise MiexInputError(error.reason.replace("--out", "--export"), file=error.file) from None
     return folder
 
 
@@ -91,6 +102,7 @@ class RenderExport:
                  size: int, info: dict[str, Any]) -> None:  # fmt: skip
         self.folder = check_export_folder(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        mark_output(self.folder, EVAL_EXPORT_KIND, COMMAND)  # before any render: the folder is an export from now on
         for stale in [*self.folder.glob("face*/face*_*.png"), self.folder / MANIFEST]:  # a previous export's files
             if stale.name == MANIFEST or _OUR_PNG.fullmatch(stale.name):
                 stale.unlink(missing_ok=True)

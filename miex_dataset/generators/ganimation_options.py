@@ -8,10 +8,14 @@ trains with these options.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["INTEGER_OPTIONS", "TrainConfig", "config_from_args", "configure"]
+from ..errors import MiexInputError
+
+__all__ = ["INTEGER_BOUNDS", "INTEGER_OPTIONS", "MAX_TOTAL_STEPS", "TrainConfig", "check_config", "config_from_args",
+           "configure"]  # fmt: skip
 
 
 @dataclass
@@ -43,6 +47,7 @@ class TrainConfig:
     log_every: int = 50
     resume: str | None = None
     seed: int = 0
+    overwrite: bool = False
 
     def architecture(self) -> tuple[dict[str, Any], dict[str, Any]]:
         replicate = self.preset == "replicate"
@@ -71,6 +76,19 @@ INTEGER_OPTIONS: dict[str, str] = {
 }
 """The integer options of ``miex train-generator`` and their help (defaults from :class:`TrainConfig`)."""
 
+INTEGER_BOUNDS: dict[str, tuple[int, int]] = {
+    "image_size": (16, 1024), "width": (1, 1024), "residual_blocks": (0, 64), "critic_width": (1, 1024),
+    "critic_layers": (1, 10), "batch_size": (1, 4096), "critic_steps": (1, 100), "epochs": (0, 100_000),
+    "decay_epochs": (0, 100_000), "max_steps": (1, 10**9), "decay_start": (0, 10**9), "save_every": (1, 10**9),
+    "sample_every": (0, 10**9), "log_every": (1, 10**9), "seed": (0, 2**32 - 1),
+}  # fmt: skip
+"""The range each integer option may take: beyond it a value is a typo or a run that could never finish (the
+paper's schedule is about 240,000 steps), refused where it enters rather than failing deep inside torch."""
+MAX_TOTAL_STEPS = 10**9
+"""The longest schedule a run may have (epochs x steps per epoch, or --max-steps)."""
+LEARNING_RATE_RANGE = (0.0, 1.0)
+"""A learning rate must be finite and in (0, 1]; GANimation trains at 1e-4."""
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``miex train-generator`` and ``python -m miex_dataset.generators.ganimation.train``."""
@@ -91,7 +109,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=defaults.lr,
         help="Adam learning rate of generator and critic, betas (0.5, 0.999) (default: %(default)s)",
     )
-    parser.add_argument("--au-weight", type=float, help="override the preset's AU-regression weight")
+    parser.add_argument("--au-weight", type=float, help="override the preset's AU-regression weight (finite, >= 0)")
     parser.add_argument(
         "--mixed-precision",
         choices=("no", "fp16", "bf16"),
@@ -104,8 +122,59 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a checkpoint folder this command saved (OUT/checkpoints/step_N; every file is checked against its "
         "miex_checkpoint.json before loading, tensors only), or 'latest' for the newest complete one under OUT",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty --out that train-generator did not make (its checkpoints/, samples/, "
+        "generator/, critic/ and train_config.json are then replaced)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    fields = TrainConfig.__dataclass_fields__
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    names = {item.name for item in fields(TrainConfig)}
+    return check_config(TrainConfig(**{k: v for k, v in vars(args).items() if k in names}))
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
+def check_config(config: TrainConfig) -> TrainConfig:
+    """Refuse, naming the option and its allowed range, any value that would fail deep inside torch (a zero batch,
+    a NaN learning rate, a crop the critic cannot halve ``critic_layers`` times) or never finish (``epochs`` 1e22)."""
+    for name, (low, high) in INTEGER_BOUNDS.items():
+        value = getattr(config, name)
+        if value is None and name in ("max_steps", "decay_start"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise MiexInputError(f"must be a whole number from {low} to {high}, got {value!r}", field=_flag(name))
+    if config.image_size % 4:
+        raise MiexInputError(f"--image-size must be a multiple of 4 (the generator halves it twice), got "
+                             f"{config.image_size}", field="--image-size")  # fmt: skip
+    if config.image_size % 2**config.critic_layers:
+        largest = max(n for n in range(1, 11) if config.image_size % 2**n == 0)
+        raise MiexInputError(
+            f"--critic-layers {config.critic_layers}: the critic halves the {config.image_size} px crop once per "
+            f"layer, so --image-size must be a multiple of 2**{config.critic_layers} = {2**config.critic_layers}; "
+            f"use --critic-layers 1 to {largest} (GANimation: 6 at 128 px)",
+            field="--critic-layers",
+        )
+    _check_number("--lr", config.lr, positive=True, high=LEARNING_RATE_RANGE[1])
+    if config.au_weight is not None:
+        _check_number("--au-weight", config.au_weight, positive=False, high=math.inf)
+    _check_number("noise", config.noise, positive=False, high=1.0)
+    if len(config.betas) != 2 or not all(isinstance(b, int | float) and 0 <= b < 1 for b in config.betas):
+        raise MiexInputError(f"betas must be two numbers in [0, 1), got {config.betas!r}", field="betas")
+    if config.max_steps is None and (config.epochs + config.decay_epochs) == 0:
+        raise MiexInputError("--epochs and --decay-epochs are both 0: nothing to train; give --epochs or "
+                             "--max-steps", field="--epochs")  # fmt: skip
+    return config
+
+
+def _check_number(option: str, value: object, *, positive: bool, high: float) -> None:
+    """A finite real number, > 0 when ``positive`` (else >= 0), at most ``high``."""
+    low_text = "greater than 0" if positive else "at least 0"
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0) or value > high:
+        limit = "" if math.isinf(high) else f" and at most {high:g}"
+        raise MiexInputError(f"must be a finite number {low_text}{limit}, got {value!r}", field=option)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pandas as pd
 from ..errors import MiexInputError
 from ..faces.image import FACE_IMAGE_SUFFIXES
 from ..fileio import read_parquet
-from ..paths import absolute, resolve_paths
+from ..paths import absolute, resolve_paths, store_paths
 
 FACE_COLUMNS = ("identity", "face", "yaw", "pitch", "roll")
 
@@ -50,6 +52,30 @@ def load_faces(folder: str | PathLike[str]) -> pd.DataFrame:
             f"duplicate face file {faces.loc[faces['face'].duplicated(), 'face'].iloc[0]!r}", file=index, field="file"
         )
     return faces.sort_values(["identity", "face"], kind="stable").reset_index(drop=True)[list(FACE_COLUMNS)]
+
+
+def portable_faces(faces: Iterable[str | PathLike[str]]) -> list[str]:
+    """Face paths relative to the deepest folder holding them all (``/`` separators): what a plan's faces are
+    wherever the folder lies, so a fingerprint of the plan survives moving the pool, plan and output together
+    (docs/reference.md §File contract)."""
+    located = [absolute(face) for face in faces]
+    if not located:
+        return []
+    base = os.path.commonpath([os.path.dirname(face) for face in located])
+    return [Path(os.path.relpath(face, base)).as_posix() for face in located]
+
+
+def published_faces(faces: Iterable[str | PathLike[str]], pool: str | PathLike[str] | None) -> list[str]:
+    """Face paths as the dataset's own ``plan.parquet`` (published by ``miex push``) records them: relative to the
+    face pool (``crops/ann_0.png``), or, for faces outside it, relative to the folder holding them all. Never a path
+    of the machine that rendered the dataset (a home folder, a user name); ``miex synthesize --plan P --faces POOL``
+    finds the faces from these names."""
+    faces = list(faces)
+    if pool is not None:
+        stored = store_paths(faces, pool)
+        if not any(os.path.isabs(face) for face in stored):
+            return stored
+    return portable_faces(faces)
 
 
 def frontal(faces: pd.DataFrame, max_yaw: float, max_pitch: float, *, where: str = "faces") -> pd.DataFrame:

@@ -18,6 +18,8 @@ from .triplet import Triplet
 
 DEFAULT_INTERVAL: tuple[float, float] = (0.25, 0.5)
 """docs/reference.md §AU sources: the paper's default; the ablation also tried (0.1, 0.3) and (0.2, 0.4)."""
+MAX_MAE_DRAWS = 1000
+"""Most apex draws per macro clip (``--mae-draws``): more only repeats the same few frames of each clip."""
 
 
 def apex_index(n_frames: int, p: float) -> int:
@@ -40,8 +42,8 @@ def mae_triplets(
     low, high = interval
     if not 0.0 <= low <= high <= 1.0:
         raise MiexInputError(f"MaE interval {interval} must satisfy 0 <= a <= b <= 1")
-    if draws_per_clip < 1:
-        raise MiexInputError(f"draws_per_clip must be >= 1, got {draws_per_clip}")
+    if not 1 <= draws_per_clip <= MAX_MAE_DRAWS:
+        raise MiexInputError(f"draws_per_clip must be between 1 and {MAX_MAE_DRAWS}, got {draws_per_clip}")
     report = report if report is not None else ValidationReport()
     aus = FrameAUs(au_table)
     triplets: list[Triplet] = []

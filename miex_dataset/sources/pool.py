@@ -14,8 +14,8 @@ from ..corpora.clips import read_clip_table
 from ..corpora.labels import label_name
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
-from .expert import MICRO_INTENSITY, ExpertConfig, expert_triplets, load_expert_table
-from .mae import DEFAULT_INTERVAL, mae_triplets
+from .expert import MICRO_INTENSITY, ExpertConfig, check_per_class, expert_triplets, load_expert_table
+from .mae import DEFAULT_INTERVAL, MAX_MAE_DRAWS, mae_triplets
 from .mie import mie_triplets
 from .triplet import Triplet, triplets_to_frame
 
@@ -37,10 +37,12 @@ class PoolConfig:
 
     def __post_init__(self) -> None:
         """Refuse options that would silently draw nothing or draw off the scale, naming the command-line flag."""
-        for option, value, minimum in (("--expert", self.expert, 0), ("--mae-draws", self.mae_draws, 1),
-                                       ("--seed", self.seed, 0)):  # fmt: skip
+        for option, value, minimum in (("--mae-draws", self.mae_draws, 1), ("--seed", self.seed, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
                 raise MiexInputError(f"{option} must be a whole number >= {minimum}, got {value!r}")
+        check_per_class(self.expert)
+        if self.mae_draws > MAX_MAE_DRAWS:
+            raise MiexInputError(f"--mae-draws {self.mae_draws}: at most {MAX_MAE_DRAWS} draws per clip; ask for fewer")
         for option, (low, high), top in (("--mae-interval", self.mae_interval, 1.0),
                                          ("--expert-intensity", self.expert_intensity, 5.0)):  # fmt: skip
             if not (np.isfinite(low) and np.isfinite(high) and 0.0 <= low <= high <= top):
@@ -94,7 +96,7 @@ def build_pool(config: PoolConfig) -> PoolResult:
     if config.expert:
         table = load_expert_table(table_path)
         triplets += expert_triplets(
-            config.expert, _source_rng(config.seed, "expert"), table=table, config=expert_config
+            config.expert, _source_rng(config.seed, "expert"), table=table, config=expert_config, where=table_path
         )
     if not triplets:
         raise MiexInputError(

@@ -200,7 +200,7 @@ def write_parquet(table: pa.Table, path: str | PathLike[str], **options: Any) ->
     ``options`` go to :func:`pyarrow.parquet.write_table` (e.g. ``row_group_size``)."""
     path = Path(path)
     with atomic_path(path) as temporary:
-        pq.write_table(table, temporary, **{"compression": "zstd", **options})
+        pq.write_table(table, temporary, **{"compression": "zstd", "write_page_checksum": True, **options})
     return path
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from ..aus.schema import AU_DESCRIPTIONS, AU_NAMES, LABEL_NAMES
 from ..cards import render_template
-from ..fileio import atomic_path, read_json
+from ..fileio import atomic_path, read_json, read_parquet
 from ..magnify import Magnification, magnification_label, magnify_pair, motion_image
 from ..sources.triplet import SOURCES
 from .schema import column_table
@@ -74,7 +74,7 @@ def _size_category(rows: int) -> str:
 
 
 def read_columns(out: Path, columns: list[str]) -> pd.DataFrame:
-    parts = [pq.read_table(path, columns=columns).to_pandas() for path in shard_files(out)]
+    parts = [read_parquet(path, "MiE-X shard", columns=columns).to_pandas() for path in shard_files(out)]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -264,7 +264,7 @@ def _rows_images(out: Path, wanted: list[int], columns: list[str]) -> dict[int, 
         count = pq.ParquetFile(path).metadata.num_rows
         local = [i - offset for i in wanted if offset <= i < offset + count]
         if local:
-            table = pq.read_table(path, columns=columns).take(local).to_pylist()
+            table = read_parquet(path, "MiE-X shard", columns=columns).take(local).to_pylist()
             for i, row in zip(local, table, strict=True):
                 cells = row[columns[0]] if len(columns) == 1 else [row[c] for c in columns]
                 found[i + offset] = [_decode(cell["bytes"]) for cell in cells]

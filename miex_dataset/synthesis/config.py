@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MiexInputError
 from ..generators import GENERATORS
+from ..generators.devices import parse_device
 from ..generators.nuisance import NUISANCE_PRESETS
 from ..plan.build import PlanConfig
 from ..sources import SOURCES, PoolConfig
@@ -205,7 +206,8 @@ class SynthesisConfig:
     size: int = option(128, group="rendering", type=int,
                        help="face size fed to the generator (default: %(default)s)")  # fmt: skip
     batch_size: int = option(32, group="rendering", type=int, help="samples per generator call (default: %(default)s)")
-    device: str | None = option(group="rendering", help="torch device (default: this rank's GPU if any, else cpu)")
+    device: str | None = option(group="rendering", type=parse_device,
+                                help="torch device (default: this rank's GPU if any, else cpu)")  # fmt: skip
     compile: bool = option(False, group="rendering", help="torch.compile the GANimation generator")
     no_appearance: bool = option(False, group="rendering",
                                  help="warp: motion only, no wrinkle, furrow or fold shading (as `miex eval-generator "

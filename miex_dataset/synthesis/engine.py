@@ -39,6 +39,7 @@ from ..fileio import guard_output_folder as guard_folder
 from ..generators.base import FaceGenerator
 from ..generators.nuisance import nuisance_preset
 from ..plan.build import plan_fields
+from ..plan.faces import portable_faces, published_faces
 from ..sources.triplet import to_arrow, write_parquet
 from .card import CARD_IMAGES, CARD_NAME, IMAGES_DIR
 from .config import DEFAULT_OUT, SynthesisConfig, default_of
@@ -114,9 +115,10 @@ def is_video(plan: pd.DataFrame) -> bool:
 
 
 def plan_digest(plan: pd.DataFrame) -> str:
-    """A content digest of the plan rows (row order included): the identity of what will be rendered."""
+    """A content digest of the plan rows (row order included): the identity of what will be rendered. Face paths
+    count relative to the folder holding them all, so moving pool, plan and output together still resumes."""
     digest = hashlib.sha256()
-    for record in plan.to_dict("records"):
+    for record in plan.assign(face=portable_faces(plan["face"])).to_dict("records"):
         record = {key: (value.tolist() if hasattr(value, "tolist") else value) for key, value in record.items()}
         digest.update(json.dumps(record, sort_keys=True, default=str).encode())
     return digest.hexdigest()
@@ -311,7 +313,9 @@ def synthesize(
                 held.enter_context(OutputLock(out))
                 claim_output(out, fingerprint, config.overwrite, parts)
                 shutil.rmtree(out / STATE_DIR / STAGING_DIR, ignore_errors=True)  # a killed run's half shards
-                _write_run_state(out, plan, generator, config, fingerprint, parts, len(shards), plan_params or {})
+                _write_run_state(
+                    out, plan, generator, config, fingerprint, parts, len(shards), plan_params or {}, faces_dir
+                )
             except Exception as error:  # shared with the other ranks, then re-raised
                 failure = error
         _shared_failure(state, failure)
@@ -365,10 +369,13 @@ def _write_run_state(
     parts: dict[str, str | None],
     shards: int,
     plan_params: dict[str, Any],
+    faces_dir: str | PathLike[str] | None,
 ) -> None:
-    """The plan actually rendered (after face checks) and the run settings, for the card and for resuming."""
+    """The plan actually rendered (after face checks; faces named inside their pool, see
+    :func:`~miex_dataset.plan.faces.published_faces`) and the run settings, for the card and for resuming."""
     video = is_video(plan)
-    table = to_arrow(plan[[f.name for f in plan_fields(video)]], plan_fields(video), plan_params)
+    published = plan.assign(face=published_faces(plan["face"], faces_dir))
+    table = to_arrow(published[[f.name for f in plan_fields(video)]], plan_fields(video), plan_params)
     write_parquet(table, out / PLAN_NAME)
     nuisance = {"preset": config.nuisance, **nuisance_preset(config.nuisance).to_json()}
     settings = {"fingerprint": fingerprint, "parts": parts, "shards": shards, "samples": len(plan),

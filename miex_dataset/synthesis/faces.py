@@ -22,7 +22,7 @@ from PIL import Image
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..faces.image import read_rgb
-from ..faces.pool import INDEX_NAME, crop_paths, read_index
+from ..faces.pool import INDEX_NAME, check_crop_size, crop_paths, read_index
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,11 @@ def index_landmarks(faces_dir: str | PathLike[str] | None) -> dict[str, np.ndarr
     """Crop file -> (478, 2) landmarks in crop pixels, from a face pool's index (empty without an index)."""
     if faces_dir is None or not (Path(faces_dir) / INDEX_NAME).is_file():
         return {}
-    index = read_index(Path(faces_dir) / INDEX_NAME)
+    index = read_index(Path(faces_dir) / INDEX_NAME)  # landmarks checked there: finite, inside their crop
     points = {}
     for row, (crop, values) in enumerate(zip(crop_paths(index, faces_dir), index["landmarks"], strict=True)):
+        check_crop_size(crop, index["width"].iat[row], index["height"].iat[row], index=Path(faces_dir) / INDEX_NAME,
+                        row=row)  # fmt: skip
         array = np.asarray(values, np.float32)
         if array.size != NUM_LANDMARKS * 2:
             raise MiexInputError(f"expected {NUM_LANDMARKS * 2} landmark values, got {array.size}",

@@ -104,7 +104,7 @@ def write_shard(
     table = pa.Table.from_pylist([features.encode_example(row) for row in rows], schema=features.arrow_schema)
     path = shard.path(out)
     with atomic_path(path, staging=out / STATE_DIR / STAGING_DIR) as temporary:
-        pq.write_table(table, temporary, row_group_size=ROW_GROUP_SIZE, compression="zstd")
+        pq.write_table(table, temporary, row_group_size=ROW_GROUP_SIZE, compression="zstd", write_page_checksum=True)
     receipt = {"rows": table.num_rows, "bytes": path.stat().st_size, "sha256": sha256_of(path),
                "fingerprint": fingerprint}  # fmt: skip
     write_json_atomic(shard.receipt(out), receipt)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Sequence
 
 DESCRIPTION = "Train and evaluate a micro-expression recognizer from a recipe (YAML)."
@@ -95,6 +96,17 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "train.py") -> int:
     """Entry point of ``train.py`` and ``python -m miex_train`` (``prog`` names it in usage and error lines)."""
+    from miex_dataset.cli import run_reporting_errors
+    from miex_dataset.processes import end_with_launcher
+
+    end_with_launcher()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    restart = "nothing is resumed, run the same command with --overwrite to start again"
+    verbose = "-v" in argv or "--verbose" in argv
+    return run_reporting_errors(prog, lambda: _parse_and_run(argv, prog), verbose=verbose, interrupted=restart)
+
+
+def _parse_and_run(argv: list[str], prog: str) -> int:
     parser = argparse.ArgumentParser(prog=prog)
     configure(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -102,10 +114,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "train.py") -> int:
     main_process = os.environ.get("RANK", "0") == "0"
     level = logging.DEBUG if args.verbose else logging.INFO if main_process else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
-    from miex_dataset.cli import run_reporting_errors
-
-    restart = "nothing is resumed, run the same command with --overwrite to start again"
-    return run_reporting_errors(prog, lambda: run(args), verbose=args.verbose, interrupted=restart)
+    return run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

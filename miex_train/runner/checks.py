@@ -8,12 +8,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from transformers import PreTrainedConfig
 
 from miex_dataset.errors import MiexInputError
+from miex_dataset.fileio import RUN_KIND, guard_output_folder
 
 from ..models import create_config, create_model, model_class
 from ..models.base import MiexPreTrainedModel
@@ -165,8 +167,46 @@ def make_folds(recipe: Recipe, sources: Sources) -> list[Fold]:
     return folds
 
 
+RUN_TREES = ("predictions", "plots", "model", "fold_models", ".trainer")
+"""The folders of :data:`WRITTEN`: never entered through a link, nor holding a link that a rewrite would follow."""
+RUN_COMMAND = "miex train"
+
+
+def run_inputs(recipe: Recipe) -> list[Path]:
+    """Every file or folder a run reads: clip tables (or a MiE-X folder tested on), MiE-X, a fold file, a local
+    backbone. The recipe file itself is not among them: it is read before anything is written, and ``recipe.yaml``
+    in a run folder is the run's own record."""
+    data = recipe.data
+    inputs = [data.real.clips, *(spec.clips for spec in data.extra.values())]
+    if data.miex is not None:
+        inputs.append(data.miex.path)
+    if recipe.protocol.file is not None:
+        inputs.append(recipe.protocol.file)
+    if recipe.model.backbone and Path(recipe.model.backbone).exists():
+        inputs.append(Path(recipe.model.backbone))
+    return inputs
+
+
+def _inside_written(out: Path, inputs: list[Path]) -> None:
+    """An input inside what ``--overwrite`` removes (``out/model/clips.parquet``) would be deleted by the run."""
+    written = [(out / name).resolve() for name in WRITTEN]
+    for given in inputs:
+        source = Path(given).resolve()
+        for target in written:
+            if source == target or source.is_relative_to(target):
+                raise MiexInputError(f"the input {given} lies in {target.name}/ of the output folder, which the run "
+                                     "replaces; move it elsewhere or choose another --out", file=out)  # fmt: skip
+
+
 def prepare_output(recipe: Recipe, *, overwrite: bool) -> None:
+    """The output folder contract (docs/reference.md §File contract): a new, empty or earlier ``miex train`` run
+    folder; a folder of anything else only with ``--overwrite``; never an input, never through a link; an earlier
+    run is replaced only with ``--overwrite``."""
     out = recipe.output.dir
+    inputs = run_inputs(recipe)
+    guard_output_folder(out, overwrite, kind=RUN_KIND, command=RUN_COMMAND, writes=WRITTEN, trees=RUN_TREES,
+                        inputs=inputs, replaced="the earlier run's files (" + ", ".join(WRITTEN) + ")")  # fmt: skip
+    _inside_written(out, inputs)
     existing = [name for name in WRITTEN if (out / name).exists()]
     if existing and not overwrite:
         raise MiexInputError(f"output folder already holds a run ({', '.join(existing)}); pass --overwrite to replace "
@@ -175,6 +215,7 @@ def prepare_output(recipe: Recipe, *, overwrite: bool) -> None:
 
 def preflight(recipe: Recipe, *, overwrite: bool = False, push: bool = False) -> Plan:
     """Every check that can fail, before any training: raises :class:`MiexInputError` with what to change."""
+    prepare_output(recipe, overwrite=overwrite)  # first: refusing the output folder costs nothing
     config = check_model(recipe)
     sequence = create_config(recipe.model.name, **config).input_spec().sequence  # video recognizers read frames
     sources = load_sources(recipe.data.real, dict(recipe.data.extra), recipe.data.miex, sequence=sequence)
@@ -207,7 +248,6 @@ def preflight(recipe: Recipe, *, overwrite: bool = False, push: bool = False) ->
         raise MiexInputError("--push-to-hub needs a model: set output.final_model: true", file=recipe.source)
     if push and importlib.util.find_spec("miex_dataset.hub") is None:
         raise MiexInputError("--push-to-hub needs miex_dataset.hub, which this installation lacks")
-    prepare_output(recipe, overwrite=overwrite)
     flow_fn = FlowFunction(recipe.data.flow_method) if spec.sequence else None
     plan = Plan(recipe, sources, plans, stage_labels, config, flow_fn, folds_total=total)
     if spec.flow and not spec.sequence:

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from transformers import set_seed
 
 from miex_dataset.corpora.clips import FLOW_IMAGES
 from miex_dataset.faces.flow import FlowParams, default_method
+from miex_dataset.processes import worker_pool
 
 from ..flow_inputs import dataset_flow_images, model_tensor, png_flow_images
 from ..models.base import MiexPreTrainedModel
@@ -142,8 +142,9 @@ def train_stages(
             validation = Validation(tensors.sources["real"][torch.as_tensor(rows)],
                                     tensors.labels["real"][torch.as_tensor(rows)].numpy(), len(names),
                                     recipe.protocol.absent)  # fmt: skip
+        label = f"seed {seed} fold {fold.name}/{stage.name}" if fold is not None else f"final model/{stage.name}"
         history[stage.name] = train_on_tensors(model, inputs, labels, stage.training, seed=seed * 1000 + index,
-                                               validation=validation)  # fmt: skip
+                                               validation=validation, label=label)  # fmt: skip
     return model, counts, history, validation
 
 
@@ -214,7 +215,7 @@ def _map(function: Any, jobs: list[Any], workers: int, desc: str, progress: bool
             bar.update()
         torch.set_num_threads(threads)
     else:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("fork")) as pool:
+        with worker_pool(min(workers, len(jobs)), "fork") as pool:
             futures = {pool.submit(function, job): number for number, job in enumerate(jobs)}
             for future in as_completed(futures):
                 results[futures[future]] = future.result()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import difflib
 import importlib.resources
+import re
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
@@ -84,7 +85,7 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
         if not sep or not key.strip():
             raise MiexInputError(f"--set expects KEY.PATH=VALUE, got {item!r}", field="--set")
         try:
-            value = yaml.safe_load(text)
+            value = read_yaml(text)
         except yaml.YAMLError as error:
             raise MiexInputError(f"--set {key}: value is not YAML ({yaml_problem(error)})", field="--set") from error
         parts = key.strip().split(".")
@@ -112,8 +113,71 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
     return result
 
 
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists a recipe (or a ``--set`` value) may have: the deepest real section is 5
+levels; parsing thousands of levels would exhaust Python's stack."""
+
+
+class RecipeProblem(yaml.YAMLError):
+    """A recipe YAML miex refuses although it parses: a repeated key, too deep a nesting. ``line`` is 1-based."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (plain data, no tags that run code) that also refuses a key given twice in one mapping
+    (YAML would silently keep the last value: ``epochs: 1`` then ``epochs: 30`` trains 30) and nesting deeper than
+    :data:`MAX_DEPTH` (checked while composing, before recursion could overflow)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                line = self.peek_event().start_mark.line + 1
+                raise RecipeProblem(f"nested more than {MAX_DEPTH} levels deep (a recipe needs 5)", line)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: its keys may be overridden here
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+                seen.setdefault(key, line)
+            except TypeError:  # an unhashable key: the constructor below reports it
+                continue
+            if first is not None:
+                where = f"lines {first} and {line}" if first != line else f"both on line {line}"
+                raise RecipeProblem(f"key {key!r} is given twice ({where}); YAML would silently keep the last "
+                                    "value: remove one", line)  # fmt: skip
+        return super().construct_mapping(node, deep=deep)
+
+
+RecipeLoader.add_implicit_resolver(  # YAML 1.2 floats: PyYAML (YAML 1.1) reads 1e-4 as the string '1e-4'
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
+def read_yaml(text: str) -> Any:
+    """``text`` parsed by :class:`RecipeLoader`: a recipe file or a ``--set`` value."""
+    return yaml.load(text, Loader=RecipeLoader)  # a SafeLoader: plain data only
+
+
 def yaml_problem(error: yaml.YAMLError) -> str:
     """One line for a YAML syntax error: where (line, column; 1-based) and what, without PyYAML's source excerpt."""
+    if isinstance(error, RecipeProblem):
+        return f"line {error.line}: {error.message}"
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error).splitlines()[0]
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -165,10 +229,12 @@ def load_recipe(reference: str | PathLike[str], overrides: Sequence[str] = ()) -
     overrides."""
     path = find_recipe(reference)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
         raise MiexInputError(f"not a UTF-8 text file (byte {error.start}); save the recipe as UTF-8 YAML",
                              file=path) from error  # fmt: skip
+    except RecipeProblem as error:
+        raise MiexInputError(f"recipe refused: {yaml_problem(error)}", file=path) from error
     except yaml.YAMLError as error:
         raise MiexInputError(f"not valid YAML: {yaml_problem(error)}", file=path) from error
     if not isinstance(raw, Mapping):

@@ -12,13 +12,14 @@ from typing import Any
 import torch
 
 from miex_dataset.corpora.clips import FLOW_IMAGES
+from miex_dataset.fileio import RUN_KIND, mark_output, refuse_links
 
 from ..models import create_config, model_class
 from ..models.base import InputSpec
 from ..protocols import save_folds
 from . import facts, outputs
 from .card import card_title, render_card, write_card
-from .checks import WRITTEN, Plan
+from .checks import RUN_COMMAND, RUN_TREES, WRITTEN, Plan
 from .specs import DataSpec, Recipe, StageSpec
 from .stages import per_device_batch, world_size
 
@@ -26,9 +27,11 @@ logger = logging.getLogger(__name__)
 
 
 def start_folder(plan: Plan) -> None:
-    """Remove what an earlier run wrote (``--overwrite`` was checked in preflight), then write the recipe as run
-    and its folds."""
+    """Claim the output folder (the caller holds its lock; the folder was guarded in preflight): check again that
+    nothing to be replaced is a link, remove what an earlier run wrote, mark the folder as a ``miex train`` run, then
+    write the recipe as run and its folds."""
     recipe, out = plan.recipe, plan.recipe.output.dir
+    refuse_links(out, WRITTEN, trees=RUN_TREES)  # a link planted since preflight: never delete through it
     for name in WRITTEN:
         target = out / name
         if target.is_dir():
@@ -36,6 +39,7 @@ def start_folder(plan: Plan) -> None:
         elif target.exists():
             target.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    mark_output(out, RUN_KIND, RUN_COMMAND)
     (out / "recipe.yaml").write_text(recipe.to_yaml(), encoding="utf-8")
     save_folds([f.fold for f in plan.folds], out / "folds.json", protocol=recipe.protocol.kind,
                seed=recipe.protocol.seed)  # fmt: skip

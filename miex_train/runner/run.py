@@ -7,6 +7,7 @@ Every process of a distributed run executes the same code; only the main process
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -16,6 +17,9 @@ import numpy as np
 import torch
 from accelerate import PartialState
 from transformers import set_seed
+
+from miex_dataset.fileio import OutputLock
+from miex_dataset.synthesis.verify import naming_damaged_shard
 
 from ..data import with_model_inputs
 from ..memory import bound_heap, release_free_heap
@@ -116,7 +120,24 @@ def run(
     private: bool = False, progress: bool = True,
 ) -> dict[str, Any] | None:  # fmt: skip
     """Run ``recipe`` (or only check it with ``check``); returns the results dict on every process. ``progress``
-    shows a step bar per stage and fold on stderr."""
+    shows a step bar per stage and fold on stderr. An image of a MiE-X folder that fails to decode on the way is
+    reported with the damaged shard's name (:func:`~miex_dataset.synthesis.verify.naming_damaged_shard`)."""
+    with contextlib.ExitStack() as guards:
+        for folder in miex_folders(recipe):
+            guards.enter_context(naming_damaged_shard(folder))
+        return _run(recipe, overwrite=overwrite, check=check, push_to_hub_repo=push_to_hub_repo, private=private,
+                    progress=progress)  # fmt: skip
+
+
+def miex_folders(recipe: Recipe) -> list[Path]:
+    """The MiE-X folders a recipe reads: ``data.miex`` and a MiE-X folder tested on (``data.real.clips``)."""
+    candidates = [recipe.data.real.clips, *([recipe.data.miex.path] if recipe.data.miex else [])]
+    return [Path(folder) for folder in candidates if Path(folder).is_dir()]
+
+
+def _run(
+    recipe: Recipe, *, overwrite: bool, check: bool, push_to_hub_repo: str | None, private: bool, progress: bool
+) -> dict[str, Any] | None:
     bound_heap()  # 68 folds in one process: freed memory goes back to the OS (docs/reference.md §Training memory)
     state = PartialState(cpu=not torch.cuda.is_available())
     plan = preflight(recipe, overwrite=overwrite, push=push_to_hub_repo is not None)
@@ -127,11 +148,19 @@ def run(
                         len(plan.folds), [s.name for s in recipe.stages], plan.label_names,
                         len(plan.sources.real.dataset))  # fmt: skip
         return None
+    with contextlib.ExitStack() as held:
+        state.wait_for_everyone()  # all processes passed the checks before the folder changes
+        if state.is_main_process:  # one run at a time writes the folder, for the whole run
+            held.enter_context(OutputLock(recipe.output.dir))
+            report.start_folder(plan)
+        state.wait_for_everyone()
+        return _train_and_write(plan, state, push_to_hub_repo, private)
+
+
+def _train_and_write(plan: Plan, state: PartialState, push_to_hub_repo: str | None, private: bool) -> dict[str, Any]:
+    """Every fold of every seed, the final model, then results, card and (optionally) the Hub push."""
+    recipe = plan.recipe
     out = recipe.output.dir
-    state.wait_for_everyone()  # all processes passed the checks before the folder changes
-    if state.is_main_process:
-        report.start_folder(plan)
-    state.wait_for_everyone()
     if state.is_main_process:
         where = (f"fold processes: {recipe.protocol.workers} (flow images in memory)" if plan.flow_tensors is not None
                  else f"DataLoader workers per process: "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import os
 import types
 import typing
@@ -229,6 +230,8 @@ class Reader:
         if hint is float:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 self.fail(f"expected a number, got {value!r}", where)
+            if not math.isfinite(value):  # NaN passes every bound; YAML spells them .nan, .inf
+                self.fail(f"expected a finite number, got {value!r}", where)
             return float(self.bounded(value, where, rule))
         if hint is str:
             return self.string(value, where, choices=rule.choices)

@@ -6,6 +6,8 @@ these declarations, and ``__post_init__`` checks what spans several fields. Hype
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -38,27 +40,59 @@ FRAME_CHOICES: tuple[str, ...] = get_args(FrameChoice)
 FLOW_METHODS: tuple[str, ...] = get_args(FlowMethod)
 THREE_CLASS = "three_class"
 RESERVED_SOURCES: tuple[str, ...] = ("real", "miex")
+MAX_EPOCHS = 10_000
+"""Most epochs a stage may run at full rate, and most it may decay over: the paper's stages run 10 + 10; a value
+beyond this (``epochs: 1e22``) is a typo that would otherwise only show as a run that never ends."""
+MAX_BATCH = 65_536
+"""Largest (global) batch: beyond it a batch is the whole training set many times over, or a typo."""
+MAX_IMAGE_SIDE = 4_096
+"""Largest ``image.resize`` / ``image.crop_size``: MiE-X frames are 128 px, real crops a few hundred."""
+
+logger = logging.getLogger(__name__)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or a job scheduler's share)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _local_processes() -> int:
+    """Processes of this run on this machine (torchrun / accelerate set ``LOCAL_WORLD_SIZE``)."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
 
 
 def default_num_workers(limit: int = 4) -> int:
     """DataLoader workers per process when the recipe sets none: at most ``limit``, leaving one of this process's
     cores to the training loop (4 workers on a 2-core machine only oversubscribe it, and torch warns per loader)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))  # torchrun: processes on this machine
-    return max(0, min(limit, cores // processes - 1))
+    return max(0, min(limit, available_cores() // _local_processes() - 1))
 
 
 def default_fold_workers() -> int:
     """Fold processes of a flow recognizer's cross-validation: this process's share of the machine's cores."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
-    return max(1, cores // processes)
+    return max(1, available_cores() // _local_processes())
+
+
+def capped_at_cores(value: int, key: str) -> int:
+    """``value`` worker processes, at most the cores this process may use: each worker holds a copy of the data
+    pipeline (hundreds of MB), so 10000 of them exhaust the memory in seconds and none runs any faster. Says so."""
+    cores = available_cores()
+    if value <= cores:
+        return value
+    logger.warning("%s: %d asked for, but this process may use %d core(s); using %d (more workers than cores only "
+                   "cost memory)", key, value, cores, cores)  # fmt: skip
+    return cores
+
+
+def check_maximum(section: Any, limits: Mapping[str, int]) -> None:
+    """Refuse a size above its limit (:data:`MAX_EPOCHS`, ...), naming the key (``image.resize``: the field is the
+    key's last part) and the limit."""
+    for key, limit in limits.items():
+        value = getattr(section, key.rpartition(".")[2])
+        if value > limit:
+            raise MiexInputError(f"must be <= {limit}, got {value}", field=key)
 
 
 def frozen(cls: type) -> type:
@@ -73,7 +107,9 @@ class TrainingSpec:
 
     ``epochs`` run at the full learning rate, then ``decay_epochs`` decay it linearly to 0; ``batch_size`` is the
     GLOBAL batch, split over the processes of a distributed run. ``num_workers`` (DataLoader workers per process)
-    defaults to what this machine's cores allow (:func:`default_num_workers`); results.json records the value used.
+    defaults to what this machine's cores allow (:func:`default_num_workers`) and is lowered to the cores when set
+    higher (:func:`capped_at_cores`); results.json records the value used. Sizes have maxima (:data:`MAX_EPOCHS`,
+    :data:`MAX_BATCH`) and rates must be finite, also for a spec built in code (``train_recognizer``).
     """
 
     epochs: int = setting(10, minimum=0)
@@ -92,8 +128,21 @@ class TrainingSpec:
     of activations otherwise), off on a GPU; ``off``."""
 
     def __post_init__(self) -> None:
+        limits = {
+            "epochs": MAX_EPOCHS,
+            "decay_epochs": MAX_EPOCHS,
+            "batch_size": MAX_BATCH,
+            "eval_batch_size": MAX_BATCH,
+        }
+        check_maximum(self, limits)
         if self.total_epochs < 1:
             raise MiexInputError("epochs + decay_epochs must be at least 1")
+        for name in ("learning_rate", "weight_decay", "max_grad_norm"):  # also when built in code, not read
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise MiexInputError(f"must be a finite number >= 0, got {value} (a NaN or infinite {name} turns "
+                                     "every weight into NaN, and the scores into noise)", field=name)  # fmt: skip
+        object.__setattr__(self, "num_workers", capped_at_cores(self.num_workers, "training.num_workers"))
 
     @property
     def total_epochs(self) -> int:
@@ -220,6 +269,7 @@ class DataSpec:
     magnify: Magnification | None = None
 
     def __post_init__(self) -> None:
+        check_maximum(self, {"image.resize": MAX_IMAGE_SIDE, "image.crop_size": MAX_IMAGE_SIDE})
         for name in self.extra:
             simple = isinstance(name, str) and name.replace("_", "").replace("-", "").isalnum()
             if not simple or name in RESERVED_SOURCES:
@@ -261,6 +311,7 @@ class ProtocolSpec:
             raise MiexInputError(f"k applies to kind: kfold only (this protocol is {self.kind})", field="k")
         if self.kind == "file" and self.file is None:
             raise MiexInputError("missing path", field="file")
+        object.__setattr__(self, "workers", capped_at_cores(self.workers, "protocol.workers"))
 
     def short(self) -> str:
         return {"kfold": f"{self.k}-fold", "loso": "LOSO", "lodo": "leave-one-dataset-out", "file": "fold-file"}[

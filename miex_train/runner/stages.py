@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from transformers import EvalPrediction, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
+from miex_dataset.errors import MiexInputError
 from miex_dataset.schedule import stable_steps, stable_then_linear
 
 from ..data import Collator
@@ -105,6 +106,32 @@ class StageProgress(TrainerCallback):
             self.bar = None
 
 
+def check_loss(loss: float, epoch: float, spec: TrainingSpec, label: str) -> None:
+    """Stop a stage whose training loss is NaN or infinite: its weights are no longer numbers, so every later
+    epoch, prediction and score would be noise written as if it were a result. Says what to change."""
+    if math.isfinite(loss):
+        return
+    raise MiexInputError(
+        f"{label}: the training loss became {loss} in epoch {math.ceil(epoch) or 1} of {spec.total_epochs}; training "
+        f"diverged and would only write meaningless scores, so the run stops: lower learning_rate (now "
+        f"{spec.learning_rate:g}), clip gradients (max_grad_norm > 0, now {spec.max_grad_norm:g}), train in fp32 "
+        "(precision: fp32), and check the inputs for NaN or extreme values"
+    )
+
+
+class StopOnNonFiniteLoss(TrainerCallback):
+    """:func:`check_loss` on every loss the Trainer logs (once per epoch; the Trainer's NaN filter is off, see
+    :func:`training_arguments`, so a NaN loss is logged as NaN rather than replaced by an average)."""
+
+    def __init__(self, spec: TrainingSpec, label: str) -> None:
+        self.spec, self.label = spec, label
+
+    def on_log(self, args: TrainingArguments, state: Any, control: Any, logs: dict | None = None, **kwargs: Any):
+        loss = (logs or {}).get("loss")
+        if isinstance(loss, int | float):
+            check_loss(float(loss), float(state.epoch or 0), self.spec, self.label)
+
+
 class BestOnValidation(TrainerCallback):
     """Keeps a CPU copy of the weights after the epoch with the best validation UF1 (ties: the earlier epoch)."""
 
@@ -177,6 +204,7 @@ def training_arguments(
         eval_strategy="epoch" if evaluate else "no",
         save_strategy="no",
         logging_strategy="epoch",
+        logging_nan_inf_filter=False,  # a diverged stage must log NaN, not an average of earlier losses
         report_to="none",
         # two image columns, transformed on the fly (docs/reference.md §Hugging Face stack)
         remove_unused_columns=False,
@@ -224,7 +252,12 @@ def train_stage(
         eval_dataset=validation,
         data_collator=Collator(),
         compute_metrics=metrics_fn(num_classes, absent) if validation is not None else None,
-        callbacks=[LogCallback(label), *([StageProgress(label)] if progress else []), *([best] if best else [])],
+        callbacks=[
+            LogCallback(label),
+            StopOnNonFiniteLoss(spec, label),
+            *([StageProgress(label)] if progress else []),
+            *([best] if best else []),
+        ],
         optimizer_cls_and_kwargs=optimizer_choice(model, spec),
         stage=spec,
     )

@@ -22,7 +22,7 @@ from miex_dataset.schedule import stable_steps, stable_then_linear
 
 from ..metrics import uf1_uar
 from .specs import TrainingSpec
-from .stages import optimizer_choice
+from .stages import check_loss, optimizer_choice
 
 
 def batch_bounds(count: int, batch_size: int) -> list[tuple[int, int]]:
@@ -64,10 +64,12 @@ def train_on_tensors(
     seed: int,
     validation: Validation | None = None,
     on_epoch: Callable[[dict[str, Any], int], None] | None = None,
+    label: str = "training",
 ) -> list[dict[str, Any]]:
     """Train ``model`` in place for the stage's epochs; returns one log entry per epoch (``epoch``, ``loss``,
     ``learning_rate``, ``grad_norm``; with ``validation`` also ``eval_uf1``, ``eval_uar``), the shape of the
-    Trainer's ``log_history``. ``on_epoch(entry, total_epochs)`` is called with each epoch's entry (progress)."""
+    Trainer's ``log_history``. ``on_epoch(entry, total_epochs)`` is called with each epoch's entry (progress). A NaN
+    or infinite epoch loss stops the stage (:func:`~.stages.check_loss`; ``label`` names it)."""
     count = len(labels)
     if count == 0:
         raise ValueError("no training samples")
@@ -101,6 +103,7 @@ def train_on_tensors(
             schedule.step()
             losses += loss.detach() * (stop - start)
         entry = {"epoch": float(epoch), "loss": float(losses) / count, "learning_rate": rate}
+        check_loss(entry["loss"], epoch, spec, label)
         if norms:
             entry["grad_norm"] = float(torch.stack(norms).mean())
         if validation is not None:

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from ...aus.schema import NUM_AUS
 from ...errors import MiexInputError
-from ...fileio import atomic_path, sha256_of
+from ...fileio import atomic_path, first_line, sha256_of
 from .model import GANimationCritic, GANimationGenerator
 
 logger = logging.getLogger(__name__)
@@ -125,7 +127,11 @@ def read_state_dict(path: str | PathLike[str]) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise MiexInputError("checkpoint file not found", file=path)
     if path.suffix == ".safetensors":
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as error:
+            raise MiexInputError(f"not a readable safetensors file ({first_line(error)}); download or save it "
+                                 "again", file=path) from error  # fmt: skip
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
@@ -139,6 +145,35 @@ def read_state_dict(path: str | PathLike[str]) -> dict[str, torch.Tensor]:
 
 PRETRAINED_FILES = ("config.json", "model.safetensors")
 """What ``save_pretrained`` (the Hub mixin) writes and loading reads; a model repo also carries the README card."""
+CONFIG_FIELDS: dict[str, tuple[type, int, int]] = {
+    "num_aus": (int, NUM_AUS, NUM_AUS), "width": (int, 1, 1024), "num_residual_blocks": (int, 0, 64),
+    "image_size": (int, 16, 1024), "norm_affine": (bool, 0, 1), "conv_bias": (bool, 0, 1),
+}  # fmt: skip
+"""The generator's ``config.json`` keys: type and range (the same bounds as ``miex train-generator``'s options)."""
+
+
+def read_pretrained_config(path: Path) -> dict[str, int | bool]:
+    """A ``save_pretrained`` folder's ``config.json`` as the generator's arguments; garbage, a wrong type, an
+    unknown key or an out-of-range size is a MiexInputError naming the file and the key, before any model is built."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise MiexInputError(f"not a readable generator config.json ({first_line(error)})", file=path) from error
+    if not isinstance(config, dict):
+        raise MiexInputError(f"expected a JSON object of generator settings, got {type(config).__name__}", file=path)
+    unknown = sorted(set(config) - set(CONFIG_FIELDS))
+    if unknown:
+        raise MiexInputError(f"unknown generator setting(s) {unknown} (expected {sorted(CONFIG_FIELDS)})",
+                             file=path, field=unknown[0])  # fmt: skip
+    for key, value in config.items():
+        kind, low, high = CONFIG_FIELDS[key]
+        if kind is bool and not isinstance(value, bool):
+            raise MiexInputError(f"expected true or false, got {value!r}", file=path, field=key)
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise MiexInputError(f"expected a whole number from {low} to {high}, got {value!r}", file=path, field=key)
+    if config.get("image_size", 128) % 4:
+        raise MiexInputError("image_size must be a multiple of 4", file=path, field="image_size")
+    return config
 
 
 def load_generator_weights(
@@ -156,7 +191,10 @@ def load_generator_weights(
         for name in PRETRAINED_FILES:
             if not (folder / name).is_file():
                 raise MiexInputError(f"missing {name} (expected a folder written by save_pretrained)", file=folder)
-        return GANimationGenerator.from_pretrained(folder)
+        model = GANimationGenerator(**read_pretrained_config(folder / "config.json"))
+        weights = folder / "model.safetensors"
+        load_into(model, read_state_dict(weights), where=f"{weights} (for the architecture in its config.json)")
+        return model
     where = "state_dict" if isinstance(source, dict) else str(source)
     state = to_native(source if isinstance(source, dict) else read_state_dict(source), "generator")
     model = GANimationGenerator(**infer_config(state, "generator"), image_size=image_size)

@@ -11,6 +11,7 @@ import torch
 from ...aus.schema import to_generator_scale
 from ...errors import MiexInputError
 from ..base import FaceGenerator
+from ..devices import resolve_device
 from .checkpoints import PRETRAINED_FILES, load_generator_weights
 from .model import GANimationGenerator
 
@@ -30,7 +31,7 @@ class GANimationPipeline(FaceGenerator):
         compile: bool = False,
         bf16: bool | None = None,
     ) -> None:
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         self.model = model.eval().to(self.device, memory_format=torch.channels_last)
         self.image_size = model.image_size
         self.checkpoint = checkpoint

@@ -7,16 +7,27 @@ its last checkpoint computes exactly the losses the uninterrupted run would have
 freely: models are safetensors, optimizer and RNG states are read ``weights_only``, the sampling state is JSON, and
 ``--resume`` first checks every file against the manifest written at save time
 (:func:`~.checkpoints.verify_checkpoint_folder`).
+
+The output folder follows the file contract (docs/reference.md §File contract): it is ours only when its
+``.miex/output.json`` marker says "generator checkpoint"; anything else non-empty is refused unless ``--overwrite``,
+and ``miex train-generator`` holds its lock for the whole run. A loss that turns NaN or infinite stops the run
+before the optimiser step (no NaN checkpoint is written), and a save that fails for lack of space is reported as
+the full disk it is.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib.util
 import json
 import logging
+import os
 import pickle
+import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
@@ -27,12 +38,13 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
+from safetensors import SafetensorError
 
 from ...aus.schema import to_generator_scale
 from ...errors import MiexInputError
-from ...fileio import atomic_path, first_line
+from ...fileio import GENERATOR_KIND, OutputLock, atomic_path, first_line, guard_output_folder, mark_output
 from ...schedule import stable_then_linear
-from ..ganimation_options import TrainConfig, config_from_args, configure  # the options load without torch
+from ..ganimation_options import MAX_TOTAL_STEPS, TrainConfig, check_config, config_from_args, configure
 from ..grid import image_grid
 from .checkpoints import (
     CHECKPOINT_MANIFEST,
@@ -48,6 +60,55 @@ logger = logging.getLogger(__name__)
 
 SAMPLING_STATE = "sampling_state.json"
 """Step, data order and sampling RNG, beside accelerate's files in a checkpoint folder (JSON: nothing to unpickle)."""
+COMMAND = "miex train-generator"
+OUTPUT_TREES = ("checkpoints", "samples", "generator", "critic", "logs")
+"""Folders train-generator writes inside its output folder (none may be, or hold, a link)."""
+OUTPUT_WRITES = (*OUTPUT_TREES, "train_config.json",
+                 *(f"{model}/{name}" for model in ("generator", "critic")
+                   for name in ("config.json", "model.safetensors", "README.md")))  # fmt: skip
+"""Every path train-generator writes inside its output folder, relative to it."""
+LOW_SPACE_BYTES = 16 << 20
+"""A save that fails with less free space than this left on the disk failed because the disk is full."""
+
+
+def guard_output(config: TrainConfig) -> None:
+    """Refuse an output folder that is a file, overlaps the training data, holds links where the run writes, or
+    (without ``--overwrite``) is non-empty and not a train-generator output; read-only, so every rank may call it."""
+    guard_output_folder(config.output_dir, config.overwrite, kind=GENERATOR_KIND, command=COMMAND,
+                        writes=OUTPUT_WRITES, trees=OUTPUT_TREES, inputs=(config.data, config.au_table),
+                        replaced="its checkpoints/, samples/, generator/, critic/ and train_config.json")  # fmt: skip
+
+
+@contextlib.contextmanager
+def disk_errors(path: Path) -> Iterator[None]:
+    """Report a save that failed for lack of space (safetensors' and torch's writers raise their own exception
+    types, without an errno) as the :class:`OSError` it is: one line naming ``path``, exit 1, not "internal
+    error". Any other failure passes through unchanged."""
+    try:
+        yield
+    except (SafetensorError, RuntimeError) as error:
+        text = str(error)
+        writer = isinstance(error, SafetensorError) or "inline_container" in text or "PytorchStreamWriter" in text
+        if not writer and "os error" not in text:
+            raise
+        if "os error 28" in text or "No space left" in text or _free_bytes(path) < LOW_SPACE_BYTES:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from error
+        raise OSError(errno.EIO, f"writing failed ({first_line(error)})", str(path)) from error
+
+
+def _free_bytes(path: Path) -> int:
+    """Free bytes on the disk holding ``path`` (its nearest existing folder); a huge number when unknown."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            try:
+                return shutil.disk_usage(folder).free
+            except OSError:
+                break
+    return 1 << 62
+
+
+class TrainingDiverged(MiexInputError):
+    """A loss became NaN or infinite: the settings (learning rate, loss weights, precision) do not train."""
 
 
 class SamplingState:
@@ -100,7 +161,7 @@ class GANimationTrainer:
     """Owns the models, optimisers and sampling state; :meth:`step` is one critic iteration (+ generator every n)."""
 
     def __init__(self, config: TrainConfig, dataset: FaceAUDataset | None = None) -> None:
-        self.config = config
+        self.config = check_config(config)
         self.output = Path(config.output_dir)
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
@@ -118,6 +179,14 @@ class GANimationTrainer:
         optimizer_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
         steps_per_epoch = len(self.dataset) // (config.batch_size * self.accelerator.num_processes)
         self.total = config.max_steps or (config.epochs + config.decay_epochs) * steps_per_epoch
+        if self.total > MAX_TOTAL_STEPS:
+            raise MiexInputError(
+                f"--epochs {config.epochs} + --decay-epochs {config.decay_epochs} of {steps_per_epoch} steps make "
+                f"{self.total:,} steps, more than the {MAX_TOTAL_STEPS:,} a run may take; give fewer epochs or "
+                "--max-steps",
+                field="--epochs",
+            )
+        self._claim_output()  # every input checked: the folder becomes a generator checkpoint folder
         decay_start = config.decay_start if config.decay_start is not None else config.epochs * steps_per_epoch
         # one schedule function for both trainers: constant, then linear to 0 over the last total - decay_start steps
         self.schedule = partial(stable_then_linear, stable=decay_start, total=self.total)
@@ -130,6 +199,15 @@ class GANimationTrainer:
         if config.resume:
             self.resume(self._resume_dir(config.resume))
         self.accelerator.init_trackers("ganimation", config={k: str(v) for k, v in asdict(config).items()})
+
+    def _claim_output(self) -> None:
+        """Check the output folder (every rank), then mark it a generator checkpoint folder (main process) before
+        anything is written into it; ``miex train-generator`` also holds its lock (:func:`run`)."""
+        guard_output(self.config)
+        self.accelerator.wait_for_everyone()  # every rank has checked before the marker is written
+        if self.accelerator.is_main_process:
+            mark_output(self.output, GENERATOR_KIND, COMMAND)
+        self.accelerator.wait_for_everyone()
 
     def _resume_dir(self, resume: str) -> Path:
         """``resume`` itself, or for 'latest' the newest checkpoint whose save completed (interrupted ones skipped)."""
@@ -151,7 +229,7 @@ class GANimationTrainer:
         verify_checkpoint_folder(folder)
         try:
             self.accelerator.load_state(str(folder), load_kwargs={"weights_only": True})
-        except (pickle.UnpicklingError, RuntimeError, ValueError, KeyError, TypeError) as error:
+        except (pickle.UnpicklingError, SafetensorError, RuntimeError, ValueError, KeyError, TypeError) as error:
             reason = first_line(error)
             raise MiexInputError(
                 f"--resume: checkpoint does not load as tensors into this model configuration "
@@ -193,6 +271,7 @@ class GANimationTrainer:
             gp = gradient_penalty(self.critic, real, fake, alpha)
             adversarial = score_fake.mean() - score_real.mean()
             loss_d = w.adversarial * adversarial + w.au * loss_au_d + w.gradient_penalty * gp
+        self._check_finite("critic", loss_d)
         self.optimizer_d.zero_grad(set_to_none=True)
         accelerator.backward(loss_d)
         self.optimizer_d.step()
@@ -207,6 +286,7 @@ class GANimationTrainer:
                 loss_cycle = F.l1_loss(cycle.float(), real)
                 loss_g = (-w.adversarial * score.mean() + w.au * loss_au_g + w.cycle * loss_cycle
                           + attention_losses(w, mask.float(), cycle_mask.float()))  # fmt: skip
+            self._check_finite("generator", loss_g)
             self.optimizer_g.zero_grad(set_to_none=True)
             accelerator.backward(loss_g)
             self.optimizer_g.step()
@@ -216,13 +296,36 @@ class GANimationTrainer:
         self.state.step += 1
         return logs
 
+    def _check_finite(self, name: str, loss: torch.Tensor) -> None:
+        """Stop before an optimiser step would write NaN into the weights (and then into every later checkpoint)."""
+        if torch.isfinite(loss.detach()).all():
+            return
+        step = self.state.step + 1
+        checkpoints = sorted(self.output.glob("checkpoints/step_*/" + CHECKPOINT_MANIFEST))
+        resume = "--resume latest to continue from the last checkpoint" if checkpoints else "a new run"
+        raise TrainingDiverged(
+            f"training diverged at step {step}: the {name} loss is {loss.item()} (nothing of this step was saved); "
+            f"try a lower --lr (now {self.config.lr:g}), a lower --au-weight, or --mixed-precision no, then "
+            f"{resume}"
+        )
+
+    def _check_weights(self) -> None:
+        """Never save weights that are no longer finite (a step whose loss was finite can still overflow them)."""
+        for model, name in ((self.generator, "generator"), (self.critic, "critic")):
+            if not all(torch.isfinite(p).all() for p in model.parameters()):
+                raise TrainingDiverged(f"training diverged by step {self.state.step}: the {name}'s weights are no "
+                                       f"longer finite, so they were not saved; try a lower --lr (now "
+                                       f"{self.config.lr:g}) or --au-weight")  # fmt: skip
+
     def save_checkpoint(self) -> Path:
         """accelerate's state, then the sampling state, then the manifest (last: its presence marks a full save)."""
         path = self.output / "checkpoints" / f"step_{self.state.step}"
+        self._check_weights()
         if self.accelerator.is_main_process:  # a save over an older one is incomplete until its new manifest
             (path / CHECKPOINT_MANIFEST).unlink(missing_ok=True)
         self.accelerator.wait_for_everyone()
-        self.accelerator.save_state(str(path), safe_serialization=True)
+        with disk_errors(path):
+            self.accelerator.save_state(str(path), safe_serialization=True)
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             self.state.save(path)
@@ -251,29 +354,32 @@ class GANimationTrainer:
 
         history = []
         stop = min(until or self.total, self.total)
-        bar = tqdm(total=stop, initial=self.state.step, desc="train-generator", unit="step", file=sys.stderr,
-                   disable=not self.accelerator.is_main_process or self.state.step >= stop)  # fmt: skip
-        while self.state.step < stop:
-            logs = self.step()
-            history.append(logs)
-            bar.update(1)
-            step = self.state.step
-            if step % self.config.log_every == 0:
-                self.accelerator.log(logs, step=step)
-            if step % self.config.save_every == 0:
-                self.save_checkpoint()
-            if self.config.sample_every and step % self.config.sample_every == 0 and self.accelerator.is_main_process:
-                self.save_samples()
-        bar.close()
+        sampling = self.config.sample_every and self.accelerator.is_main_process
+        with tqdm(total=stop, initial=self.state.step, desc="train-generator", unit="step", file=sys.stderr,
+                  disable=not self.accelerator.is_main_process or self.state.step >= stop) as bar:  # fmt: skip
+            while self.state.step < stop:  # (the bar ends its line before any error is printed)
+                logs = self.step()
+                history.append(logs)
+                bar.update(1)
+                step = self.state.step
+                if step % self.config.log_every == 0:
+                    self.accelerator.log(logs, step=step)
+                if step % self.config.save_every == 0:
+                    self.save_checkpoint()
+                if sampling and step % self.config.sample_every == 0:
+                    self.save_samples()
         return history
 
     def save_pretrained(self) -> Path:
         """Write the generator (and critic) as safetensors + config.json folders, pushable to the Hub."""
         self.accelerator.wait_for_everyone()
         target = self.output / "generator"
+        self._check_weights()
         if self.accelerator.is_main_process:
-            self.accelerator.unwrap_model(self.generator).save_pretrained(target)
-            self.accelerator.unwrap_model(self.critic).save_pretrained(self.output / "critic")
+            with disk_errors(target):
+                self.accelerator.unwrap_model(self.generator).save_pretrained(target)
+            with disk_errors(self.output / "critic"):
+                self.accelerator.unwrap_model(self.critic).save_pretrained(self.output / "critic")
             with atomic_path(self.output / "train_config.json") as temporary:
                 temporary.write_text(json.dumps(asdict(self.config), indent=2), encoding="utf-8")
         self.accelerator.end_training()
@@ -281,9 +387,17 @@ class GANimationTrainer:
 
 
 def run(args: argparse.Namespace) -> int:
-    trainer = GANimationTrainer(config_from_args(args))
-    trainer.train()
-    logger.info("generator written to %s", trainer.save_pretrained())
+    """Train with the command line's options; the main process holds the output folder's lock for the whole run."""
+    from accelerate import PartialState
+
+    config = config_from_args(args)
+    guard_output(config)  # every rank, before the lock: a refused folder gets no .miex/
+    state = PartialState()
+    state.wait_for_everyone()  # nobody writes before every rank has checked the folder
+    with OutputLock(config.output_dir) if state.is_main_process else contextlib.nullcontext():
+        trainer = GANimationTrainer(config)  # checks the folder again under the lock, then marks it
+        trainer.train()
+        logger.info("generator written to %s", trainer.save_pretrained())
     return 0
 
 
