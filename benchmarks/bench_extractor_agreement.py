@@ -79,8 +79,10 @@ def main() -> None:
     ours_array, theirs_array = np.array(ours, dtype=np.float64), np.array(theirs)
     per_au = agreement(ours_array, theirs_array)
     report: dict[str, object] = {"method": args.method, "faces": len(names), "r": per_au, **summary(per_au)}
-    report["nonzero"] = {au: [int((ours_array[:, i] > 0.05).sum()), int((theirs_array[:, i] > 0.05).sum())]
-                         for i, au in enumerate(AU_NAMES)}  # fmt: skip
+    report["nonzero"] = {
+        au: [int((ours_array[:, i] > 0.05).sum()), int((theirs_array[:, i] > 0.05).sum())]
+        for i, au in enumerate(AU_NAMES)
+    }
     neutral = np.isin(names, args.neutral)
     if neutral.any():
         report["neutral_max"] = {au: round(float(ours_array[neutral, i].max()), 2) for i, au in enumerate(AU_NAMES)}

@@ -66,8 +66,11 @@ def main() -> None:
         params = FlowParams(method=method)  # type: ignore[arg-type]
         rate = _rate(lambda params=params: optical_strain(optical_flow(crop, apex, params)), args.seconds)
         result[f"flow_{method}_128_per_s"] = round(rate, 1)
-    result["per_core"] = {key: round(value / len(cores), 1) for key, value in result.items()
-                          if key.endswith("_per_s") and isinstance(value, float)}  # fmt: skip
+    result["per_core"] = {
+        key: round(value / len(cores), 1)
+        for key, value in result.items()
+        if key.endswith("_per_s") and isinstance(value, float)
+    }
     print(json.dumps(result, indent=2))
 
 

@@ -112,12 +112,22 @@ def main() -> None:
         corpus = READERS["flow-images"](root / "release", labels=labels)
         table = write_clip_table(clips_to_frame(corpus.clips), root / "flows.parquet", holds=FLOW_IMAGES)
         recipe = {
-            "name": "bench", "model": {"name": args.model}, "data": {"real": {"clips": str(table)}},
+            "name": "bench",
+            "model": {"name": args.model},
+            "data": {"real": {"clips": str(table)}},
             "protocol": {"kind": "loso", "workers": args.workers, "max_folds": args.folds},
-            "training": {"epochs": args.epochs, "decay_epochs": 0, "learning_rate": 5.0e-5, "batch_size": 256,
-                         "eval_batch_size": 512, "weight_decay": 0, "max_grad_norm": 0},
-            "seeds": [0], "output": {"dir": str(root / "run"), "final_model": False},
-        }  # fmt: skip
+            "training": {
+                "epochs": args.epochs,
+                "decay_epochs": 0,
+                "learning_rate": 5.0e-5,
+                "batch_size": 256,
+                "eval_batch_size": 512,
+                "weight_decay": 0,
+                "max_grad_norm": 0,
+            },
+            "seeds": [0],
+            "output": {"dir": str(root / "run"), "final_model": False},
+        }
         (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
         os.environ.setdefault("MIEX_FLOW_CACHE", str(root / "cache"))
         started = time.perf_counter()
@@ -128,16 +138,29 @@ def main() -> None:
     flops = flops_per_sample(args.model) * samples * args.epochs
     peak = conv_peak() * args.workers
     full = seconds * 68 / folds
-    print(json.dumps({
-        "benchmark": "flow_loso", "model": args.model, "epochs": args.epochs, "folds_run": folds,
-        "folds_defined": payload["protocol"]["folds_defined"], "workers": args.workers,
-        "torch_threads_per_worker": 1, "wall_s": round(seconds, 1), "all_68_folds_s_extrapolated": round(full, 1),
-        "target_s": TARGET_SECONDS, "within_target": full <= TARGET_SECONDS,
-        "train_flops": flops, "achieved_flop_per_s": flops / seconds,
-        "conv_peak_flop_per_s (STSTNet first layer, fwd+bwd, x workers)": peak,
-        "fraction_of_conv_peak": flops / seconds / peak,
-        "uf1_last_epoch (synthetic data, not a result)": payload["last_epoch"]["all"]["uf1"]["mean"],
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "flow_loso",
+                "model": args.model,
+                "epochs": args.epochs,
+                "folds_run": folds,
+                "folds_defined": payload["protocol"]["folds_defined"],
+                "workers": args.workers,
+                "torch_threads_per_worker": 1,
+                "wall_s": round(seconds, 1),
+                "all_68_folds_s_extrapolated": round(full, 1),
+                "target_s": TARGET_SECONDS,
+                "within_target": full <= TARGET_SECONDS,
+                "train_flops": flops,
+                "achieved_flop_per_s": flops / seconds,
+                "conv_peak_flop_per_s (STSTNet first layer, fwd+bwd, x workers)": peak,
+                "fraction_of_conv_peak": flops / seconds / peak,
+                "uf1_last_epoch (synthetic data, not a result)": payload["last_epoch"]["all"]["uf1"]["mean"],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

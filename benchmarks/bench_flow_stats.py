@@ -76,11 +76,15 @@ def corpus_stats(images: np.ndarray, ring: int) -> dict[str, Any]:
         flat = channel.reshape(count, -1)
         counts = np.histogram(channel, bins=BINS, range=(0, 256))[0]
         per_channel[name] = {
-            "mean": round(float(channel.mean()), 1), "sd": round(float(channel.std()), 1),
-            "per_image_sd": _percentiles(flat.std(axis=1)), "per_image_median": _percentiles(np.median(flat, axis=1)),
-            "border": round(float(channel[:, border].mean()), 1), "centre": round(float(channel[:, ~border].mean()), 1),
-            "histogram": counts.tolist(), "histogram_share": [round(float(c), 4) for c in counts / counts.sum()],
-        }  # fmt: skip
+            "mean": round(float(channel.mean()), 1),
+            "sd": round(float(channel.std()), 1),
+            "per_image_sd": _percentiles(flat.std(axis=1)),
+            "per_image_median": _percentiles(np.median(flat, axis=1)),
+            "border": round(float(channel[:, border].mean()), 1),
+            "centre": round(float(channel[:, ~border].mean()), 1),
+            "histogram": counts.tolist(),
+            "histogram_share": [round(float(c), 4) for c in counts / counts.sum()],
+        }
     stats["channels"] = per_channel
     # motion outside the moving features: the ring's share of what the image shows, relative to the centre
     outside: dict[str, float] = {}
@@ -95,10 +99,12 @@ def corpus_stats(images: np.ndarray, ring: int) -> dict[str, Any]:
     stats["motion_outside"] = outside
     pixels = values.reshape(-1, 3)
     correlation = np.corrcoef(pixels, rowvar=False) if pixels.std(axis=0).min() > 0 else np.zeros((3, 3))
-    stats["channel_correlation"] = {f"{CHANNELS[a]}-{CHANNELS[b]}": round(float(correlation[a, b]), 3)
-                                    for a, b in combinations(range(3), 2)}  # fmt: skip
-    stats["mean_map"] = {name: np.round(values[..., index].mean(axis=0), 1).tolist()
-                         for index, name in enumerate(CHANNELS)}  # fmt: skip
+    stats["channel_correlation"] = {
+        f"{CHANNELS[a]}-{CHANNELS[b]}": round(float(correlation[a, b]), 3) for a, b in combinations(range(3), 2)
+    }
+    stats["mean_map"] = {
+        name: np.round(values[..., index].mean(axis=0), 1).tolist() for index, name in enumerate(CHANNELS)
+    }
     return stats
 
 
@@ -112,9 +118,10 @@ def ratio_to_reference(stats: dict[str, Any]) -> dict[str, Any]:
             "per_image_sd_median": round(own["per_image_sd"][1] / reference["per_image_sd"][name][1], 3),
             "mean": round(own["mean"] / reference["mean"][name], 3),
             "sd": round(own["sd"] / reference["sd"][name], 3),
-            "border_over_centre": round((own["border"] / max(own["centre"], 1e-9))
-                                        / (reference["border"][name] / reference["centre"][name]), 3),
-        }  # fmt: skip
+            "border_over_centre": round(
+                (own["border"] / max(own["centre"], 1e-9)) / (reference["border"][name] / reference["centre"][name]), 3
+            ),
+        }
     first = np.asarray(REFERENCE["strain_histogram_first_bins"], dtype=np.float64) / REFERENCE["pixels"]
     own_share = np.asarray(channels["strain"]["histogram_share"][: len(first)])
     ratios["strain"]["histogram_first_bins"] = [round(float(a / b), 3) for a, b in zip(own_share, first, strict=True)]
@@ -181,15 +188,32 @@ def compact_json(value: Any) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--flows", action="append", default=[], type=Path, metavar="DIR",
-                        help="folder of composite flow PNGs, searched recursively (repeatable)")  # fmt: skip
-    parser.add_argument("--miex", action="append", default=[], type=Path, metavar="DIR",
-                        help="MiE-X folder from `miex synthesize` (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--flows",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="folder of composite flow PNGs, searched recursively (repeatable)",
+    )
+    parser.add_argument(
+        "--miex",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="MiE-X folder from `miex synthesize` (repeatable)",
+    )
     parser.add_argument("--limit", type=int, help="at most N images or pairs per corpus, spread evenly (default: all)")
-    parser.add_argument("--ring", type=int, default=1,
-                        help="width of the border ring in pixels (default: 1, the outermost pixels)")  # fmt: skip
-    parser.add_argument("--method", choices=("tvl1", "farneback"), default=default_method(),
-                        help="flow for MiE-X pairs (default: %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--ring", type=int, default=1, help="width of the border ring in pixels (default: 1, the outermost pixels)"
+    )
+    parser.add_argument(
+        "--method",
+        choices=("tvl1", "farneback"),
+        default=default_method(),
+        help="flow for MiE-X pairs (default: %(default)s)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="processes computing flow (default: 1)")
     args = parser.parse_args()
     if not args.flows and not args.miex:
@@ -199,8 +223,11 @@ def main() -> None:
     for kind, folders in (("flows", args.flows), ("miex", args.miex)):
         for folder in folders:
             began = time.perf_counter()
-            images = flow_folder(folder, args.limit) if kind == "flows" else miex_folder(folder, args.limit, params,
-                                                                                          args.workers)  # fmt: skip
+            images = (
+                flow_folder(folder, args.limit)
+                if kind == "flows"
+                else miex_folder(folder, args.limit, params, args.workers)
+            )
             stats = corpus_stats(images, args.ring)
             stats["seconds"] = round(time.perf_counter() - began, 1)
             corpora[f"{kind}:{folder}"] = stats

@@ -81,8 +81,12 @@ def bench_ganimation(device: torch.device, repeats: int) -> dict[str, object]:
     with counter, torch.inference_mode():
         pipeline.model(torch.zeros(1, 3, SIZE, SIZE, device=device), torch.zeros(1, 17, device=device))
     flops = counter.get_total_flops()
-    result: dict[str, object] = {"device": str(device), "threads": torch.get_num_threads(), "bf16": bf16,
-                                 "gflop_per_frame": round(flops / 1e9, 2)}  # fmt: skip
+    result: dict[str, object] = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "bf16": bf16,
+        "gflop_per_frame": round(flops / 1e9, 2),
+    }
     aus = np.full((32, 17), 1.0, np.float32)
     for batch in (1, 32):
         faces = torch.rand(batch, 3, SIZE, SIZE, device=device)
@@ -104,8 +108,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    report = {"torch": torch.__version__, "image_size": SIZE, "warp_cpu": bench_warp(args.repeats),
-              "ganimation_cpu": bench_ganimation(torch.device("cpu"), args.repeats)}  # fmt: skip
+    report = {
+        "torch": torch.__version__,
+        "image_size": SIZE,
+        "warp_cpu": bench_warp(args.repeats),
+        "ganimation_cpu": bench_ganimation(torch.device("cpu"), args.repeats),
+    }
     if torch.cuda.is_available():
         report["ganimation_cuda"] = bench_ganimation(torch.device("cuda"), args.repeats)
         report["cuda_device"] = torch.cuda.get_device_name()

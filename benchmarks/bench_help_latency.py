@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 LIMIT_S = 2.0
-"""The budget of every surface on an idle 2-core machine (issue 23)."""
+"""The budget of every surface on an idle 2-core machine."""
 BARE = ["-c", "pass"]
 """The bare interpreter's arguments: the floor every surface stands on."""
 
@@ -84,11 +84,19 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="timed runs per surface (median reported; default 5)")
-    parser.add_argument("--launcher", choices=("auto", "script", "module"), default="auto",
-                        help="`miex` console script (auto: when on PATH) or `python -m miex_dataset`")  # fmt: skip
-    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
-                        help="measure only surfaces whose label contains TEXT (repeatable; bare Python always "
-                        "runs)")  # fmt: skip
+    parser.add_argument(
+        "--launcher",
+        choices=("auto", "script", "module"),
+        default="auto",
+        help="`miex` console script (auto: when on PATH) or `python -m miex_dataset`",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="measure only surfaces whose label contains TEXT (repeatable; bare Python always runs)",
+    )
     args = parser.parse_args(argv)
     env = {**os.environ, "PAGER": "cat"}
     measured: dict[str, dict[str, Any]] = {}

@@ -29,18 +29,22 @@ def child(samples: int, out: Path, batch: int) -> dict:
     resolved = resolve_plan(SynthesisInputs(plan_config=PlanConfig(samples_per_identity=samples)))
     generator = load_generator("warp")
     began = time.perf_counter()
-    summary = synthesize(resolved.plan, generator, out, faces_dir=resolved.faces_dir,
-                         config=EngineConfig(batch_size=batch))  # fmt: skip
+    summary = synthesize(
+        resolved.plan, generator, out, faces_dir=resolved.faces_dir, config=EngineConfig(batch_size=batch)
+    )
     wall = time.perf_counter() - began
     timings = summary.timings
     total = timings.generate + timings.encode + timings.write
     return {
-        "samples": summary.samples, "frames": timings.frames, "wall_s": round(wall, 2),
-        "samples_per_s": round(summary.samples / wall, 1), "frames_per_s": round(timings.frames / wall, 1),
+        "samples": summary.samples,
+        "frames": timings.frames,
+        "wall_s": round(wall, 2),
+        "samples_per_s": round(summary.samples / wall, 1),
+        "frames_per_s": round(timings.frames / wall, 1),
         "share": {k: round(getattr(timings, k) / total, 3) for k in ("generate", "encode", "write")},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "bytes_on_disk_mb": round(sum(p.stat().st_size for p in (out / "data").glob("*.parquet")) / 2**20, 1),
-    }  # fmt: skip
+    }
 
 
 def generator_only(samples: int, batch: int) -> float:
@@ -55,8 +59,9 @@ def generator_only(samples: int, batch: int) -> float:
 
     resolved = resolve_plan(SynthesisInputs(plan_config=PlanConfig(samples_per_identity=samples)))
     generator = load_generator("warp")
-    plan, faces = check_faces(resolved.plan, size=128, needs_landmarks=True, faces_dir=resolved.faces_dir,
-                              report=ValidationReport())  # fmt: skip
+    plan, faces = check_faces(
+        resolved.plan, size=128, needs_landmarks=True, faces_dir=resolved.faces_dir, report=ValidationReport()
+    )
     with Renderer(generator, faces, batch_size=batch) as renderer:
         renderer.animate(plan.iloc[:batch])  # warm-up
         renderer.timings.generate, renderer.timings.frames = 0.0, 0
@@ -80,16 +85,35 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
-            command = [sys.executable, __file__, "--child", str(size), "--out", f"{scratch}/{size}",
-                       "--batch", str(args.batch)]  # fmt: skip
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                str(size),
+                "--out",
+                f"{scratch}/{size}",
+                "--batch",
+                str(args.batch),
+            ]
             result = subprocess.run(command, capture_output=True, text=True, check=True)
             runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
     for run in runs:
         limit = generator_only(run["samples"], args.batch)
         run["generator_only_frames_per_s"] = round(limit, 1)
         run["end_to_end_over_generator"] = round(run["frames_per_s"] / limit, 3)
-    print(json.dumps({"generator": "warp", "device": "cpu", "cores": os.cpu_count(), "torch_threads":
-                      torch.get_num_threads(), "batch": args.batch, "runs": runs}, indent=1))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "generator": "warp",
+                "device": "cpu",
+                "cores": os.cpu_count(),
+                "torch_threads": torch.get_num_threads(),
+                "batch": args.batch,
+                "runs": runs,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -126,8 +126,14 @@ def write_miex(folder: Path, samples: int) -> Path:
 
     face = Image.fromarray(astronaut()[20:220, 150:350]).resize((144, 144), Image.BILINEAR)
     rng = np.random.default_rng(0)
-    rows: dict[str, list] = {"onset": [], "apex": [], "label": [], "source": [], "source_dataset": [],
-                             "source_subject": []}  # fmt: skip
+    rows: dict[str, list] = {
+        "onset": [],
+        "apex": [],
+        "label": [],
+        "source": [],
+        "source_dataset": [],
+        "source_subject": [],
+    }
     for index in range(samples):
         left, top = (int(v) for v in rng.integers(0, 16, 2))
         crop = face.crop((left, top, left + 128, top + 128))
@@ -137,12 +143,16 @@ def write_miex(folder: Path, samples: int) -> Path:
         rows["source"].append(index % 3)
         rows["source_dataset"].append("")
         rows["source_subject"].append("")
-    features = datasets.Features({
-        "onset": datasets.Image(), "apex": datasets.Image(),
-        "label": datasets.ClassLabel(names=["negative", "positive", "surprise"]),
-        "source": datasets.ClassLabel(names=["mie", "mae", "expert"]),
-        "source_dataset": datasets.Value("string"), "source_subject": datasets.Value("string"),
-    })  # fmt: skip
+    features = datasets.Features(
+        {
+            "onset": datasets.Image(),
+            "apex": datasets.Image(),
+            "label": datasets.ClassLabel(names=["negative", "positive", "surprise"]),
+            "source": datasets.ClassLabel(names=["mie", "mae", "expert"]),
+            "source_dataset": datasets.Value("string"),
+            "source_subject": datasets.Value("string"),
+        }
+    )
     (folder / "data").mkdir(parents=True, exist_ok=True)
     shard = folder / "data" / "train-00000-of-00001.parquet"
     datasets.Dataset.from_dict(rows, features=features).to_parquet(str(shard))
@@ -150,9 +160,15 @@ def write_miex(folder: Path, samples: int) -> Path:
 
 
 def _loader_rate(dataset: datasets.Dataset, batch: int, workers: int, batches: int) -> float:
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers,
-                                         collate_fn=Collator(), generator=torch.Generator().manual_seed(0),
-                                         persistent_workers=False)  # fmt: skip
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        collate_fn=Collator(),
+        generator=torch.Generator().manual_seed(0),
+        persistent_workers=False,
+    )
     iterator = iter(loader)
     next(iterator)  # start-up (worker spawn, first decode) is not throughput
     start = time.perf_counter()
@@ -206,13 +222,37 @@ class CorpusPart:
 
 
 MEGC2019_PARTS = (
-    CorpusPart("casme2", [f"sub{i:02d}" for i in range(1, 25)], (88, 32, 25), ("disgust", "happiness", "surprise"),
-               (640, 480), False, ".jpg", 200.0),
-    CorpusPart("samm", [f"{i:03d}" for i in range(6, 34)], (92, 26, 15), ("anger", "happiness", "surprise"),
-               (960, 650), True, ".jpg", 200.0),
-    CorpusPart("smic", [f"s{i}" for i in range(1, 17)], (70, 51, 43), ("negative", "positive", "surprise"),
-               (640, 480), False, ".bmp", 100.0),
-)  # fmt: skip
+    CorpusPart(
+        "casme2",
+        [f"sub{i:02d}" for i in range(1, 25)],
+        (88, 32, 25),
+        ("disgust", "happiness", "surprise"),
+        (640, 480),
+        False,
+        ".jpg",
+        200.0,
+    ),
+    CorpusPart(
+        "samm",
+        [f"{i:03d}" for i in range(6, 34)],
+        (92, 26, 15),
+        ("anger", "happiness", "surprise"),
+        (960, 650),
+        True,
+        ".jpg",
+        200.0,
+    ),
+    CorpusPart(
+        "smic",
+        [f"s{i}" for i in range(1, 17)],
+        (70, 51, 43),
+        ("negative", "positive", "surprise"),
+        (640, 480),
+        False,
+        ".bmp",
+        100.0,
+    ),
+)
 """442 clips, 68 subjects (24 + 28 + 16), classes 250 / 109 / 83: MEGC2019 (docs/reference.md §Corpora)."""
 CLIP_FRAMES = 30
 """Frames listed per clip; only the onset and apex files exist (all a frame model reads)."""
@@ -256,9 +296,21 @@ def write_megc_corpus(root: Path, seed: int = 0) -> Path:
             corner = (int(rng.integers(0, width - height // 2)), int(rng.integers(0, height // 2)))
             for frame, shift in ((0, 0), (apex, 2)):
                 _raw_frame(face, part, (corner[0] + shift, corner[1]), rng).save(paths[frame])
-            clips.append(Clip(dataset=part.name, subject=subject, clip=name, frames=paths, frame_numbers=numbers,
-                              onset=0, apex=apex, offset=CLIP_FRAMES - 1, emotion=part.emotions[label], label=label,
-                              fps=part.fps))  # fmt: skip
+            clips.append(
+                Clip(
+                    dataset=part.name,
+                    subject=subject,
+                    clip=name,
+                    frames=paths,
+                    frame_numbers=numbers,
+                    onset=0,
+                    apex=apex,
+                    offset=CLIP_FRAMES - 1,
+                    emotion=part.emotions[label],
+                    label=label,
+                    fps=part.fps,
+                )
+            )
     return write_clip_table(clips_to_frame(clips), root / "compmie.parquet")
 
 
@@ -348,8 +400,13 @@ class TreeMemory(threading.Thread):
     def __init__(self, interval: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.interval, self.halt = interval, threading.Event()
-        self.peak = {"rss_tree_mb": 0.0, "pss_tree_mb": 0.0, "pss_anon_tree_mb": 0.0, "rss_main_mb": 0.0,
-                     "processes": 0}  # fmt: skip
+        self.peak = {
+            "rss_tree_mb": 0.0,
+            "pss_tree_mb": 0.0,
+            "pss_anon_tree_mb": 0.0,
+            "rss_main_mb": 0.0,
+            "processes": 0,
+        }
 
     @staticmethod
     def snapshot() -> dict[str, float]:
@@ -365,8 +422,13 @@ class TreeMemory(threading.Thread):
             pss += info.pss
             anon += _pss_anon(process.pid)
         mb = 1024.0 * 1024.0
-        return {"rss_tree_mb": rss / mb, "pss_tree_mb": pss / mb, "pss_anon_tree_mb": anon / mb,
-                "rss_main_mb": main.memory_info().rss / mb, "processes": len(processes)}  # fmt: skip
+        return {
+            "rss_tree_mb": rss / mb,
+            "pss_tree_mb": pss / mb,
+            "pss_anon_tree_mb": anon / mb,
+            "rss_main_mb": main.memory_info().rss / mb,
+            "processes": len(processes),
+        }
 
     def run(self) -> None:
         while not self.halt.wait(self.interval):
@@ -394,8 +456,18 @@ def aligned_cache_counters() -> dict[str, int] | None:
     return cache_stats()
 
 
-def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, encoder: str, folds: int,
-                 aligned: Path, unbounded_heap: bool = False) -> dict[str, object]:  # fmt: skip
+def measure_loso(
+    table: Path,
+    miex: Path,
+    out: Path,
+    *,
+    batch: int,
+    steps: int,
+    encoder: str,
+    folds: int,
+    aligned: Path,
+    unbounded_heap: bool = False,
+) -> dict[str, object]:
     """Run the recipe runner over the LOSO folds with ``steps`` optimiser steps per stage; memory and time."""
     from miex_dataset.corpora.clips import read_clip_table
     from miex_train.protocols import loso, save_folds
@@ -409,14 +481,18 @@ def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, 
     model: dict[str, object] = {"name": "branches", "backbone": "random"}
     if encoder == "tiny":
         model["config"] = {"encoder": TINY_ENCODER}
-    recipe = parse_recipe({
-        "name": "bench-loso-memory", "model": model,
-        "data": {"real": {"clips": str(table), "alignment": {"cache": str(aligned)}}, "miex": str(miex)},
-        "protocol": protocol, "training": {"epochs": 1, "decay_epochs": 0, "batch_size": batch,
-                                           "eval_batch_size": batch},
-        "stages": [{"name": "pretrain", "train": ["miex"]}, {"name": "finetune", "train": ["real"]}],
-        "seeds": [0], "output": {"dir": str(out / "run"), "final_model": False},
-    })  # fmt: skip
+    recipe = parse_recipe(
+        {
+            "name": "bench-loso-memory",
+            "model": model,
+            "data": {"real": {"clips": str(table), "alignment": {"cache": str(aligned)}}, "miex": str(miex)},
+            "protocol": protocol,
+            "training": {"epochs": 1, "decay_epochs": 0, "batch_size": batch, "eval_batch_size": batch},
+            "stages": [{"name": "pretrain", "train": ["miex"]}, {"name": "finetune", "train": ["real"]}],
+            "seeds": [0],
+            "output": {"dir": str(out / "run"), "final_model": False},
+        }
+    )
     full_arguments, full_fold = stages.training_arguments, runner.run_fold
 
     def few_steps(*args: object, **kwargs: object) -> object:
@@ -462,11 +538,16 @@ def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, 
     slope = float(np.polyfit(np.arange(len(tail)), tail, 1)[0]) if len(tail) > 1 else 0.0
     usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
-        "clips": len(read_clip_table(table)), "miex_samples": len(load_miex(miex)), "folds": len(after_fold),
+        "clips": len(read_clip_table(table)),
+        "miex_samples": len(load_miex(miex)),
+        "folds": len(after_fold),
         "interrupted": interrupted,
-        "batch": batch, "steps_per_stage": steps, "encoder": encoder, "heap": "unbounded" if unbounded_heap else
-        "bounded (miex_train.memory)",
-        "workers": recipe.stages[0].training.num_workers, "wall_s": round(seconds, 1),
+        "batch": batch,
+        "steps_per_stage": steps,
+        "encoder": encoder,
+        "heap": "unbounded" if unbounded_heap else "bounded (miex_train.memory)",
+        "workers": recipe.stages[0].training.num_workers,
+        "wall_s": round(seconds, 1),
         "s_per_fold": round(seconds / max(1, len(after_fold)), 2),
         "before_run": {k: round(v, 1) for k, v in before.items()},
         "peak": {k: round(v, 1) for k, v in sampler.peak.items()},
@@ -476,7 +557,7 @@ def measure_loso(table: Path, miex: Path, out: Path, *, batch: int, steps: int, 
         "main_rss_growth_mb_per_fold": round(slope, 2),
         "main_rss_last_minus_first_fold_mb": round(float(main[-1] - main[0]), 1) if len(main) else 0.0,
         "aligned_clip_cache": aligned_cache_counters(),
-    }  # fmt: skip
+    }
 
 
 def loso_rss(args: argparse.Namespace) -> dict[str, object]:
@@ -485,10 +566,25 @@ def loso_rss(args: argparse.Namespace) -> dict[str, object]:
     datasets.config.HF_DATASETS_CACHE = cache / "hf-datasets"
     table, miex = loso_fixtures(cache, args.loso_samples)
     with tempfile.TemporaryDirectory() as scratch:
-        command = [sys.executable, __file__, "--loso-measure", str(table), str(miex), scratch,
-                   "--loso-batch", str(args.loso_batch), "--loso-steps", str(args.loso_steps), "--loso-encoder",
-                   args.loso_encoder, "--loso-folds", str(args.loso_folds), "--cache-dir", str(cache),
-                   *(["--loso-unbounded-heap"] if args.loso_unbounded_heap else [])]  # fmt: skip
+        command = [
+            sys.executable,
+            __file__,
+            "--loso-measure",
+            str(table),
+            str(miex),
+            scratch,
+            "--loso-batch",
+            str(args.loso_batch),
+            "--loso-steps",
+            str(args.loso_steps),
+            "--loso-encoder",
+            args.loso_encoder,
+            "--loso-folds",
+            str(args.loso_folds),
+            "--cache-dir",
+            str(cache),
+            *(["--loso-unbounded-heap"] if args.loso_unbounded_heap else []),
+        ]
         done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -506,9 +602,13 @@ def main() -> None:
     parser.add_argument("--loso-rss", action="store_true", help="only the LOSO memory benchmark (see above)")
     parser.add_argument("--loso-batch", type=int, default=32)
     parser.add_argument("--loso-steps", type=int, default=1, help="optimiser steps per stage and fold")
-    parser.add_argument("--loso-encoder", choices=("tiny", "resnet18"), default="tiny",
-                        help="Branches encoders: tiny (memory of the data path and the fold loop) or the paper's "
-                             "ResNet-18 (adds its activations: use --loso-folds to keep the run short)")  # fmt: skip
+    parser.add_argument(
+        "--loso-encoder",
+        choices=("tiny", "resnet18"),
+        default="tiny",
+        help="Branches encoders: tiny (memory of the data path and the fold loop) or the paper's "
+        "ResNet-18 (adds its activations: use --loso-folds to keep the run short)",
+    )
     parser.add_argument("--loso-folds", type=int, default=0, help="only the first N LOSO folds (0: all 68)")
     parser.add_argument("--loso-samples", type=int, default=45_000, help="MiE-X samples")
     parser.add_argument(
@@ -524,10 +624,21 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # a time limit ends the run like Ctrl-C: reported
         datasets.config.HF_DATASETS_CACHE = args.cache_dir / "hf-datasets"
         table, miex, scratch = args.loso_measure
-        print(json.dumps(measure_loso(table, miex, scratch, batch=args.loso_batch, steps=args.loso_steps,
-                                      encoder=args.loso_encoder, folds=args.loso_folds,
-                                      aligned=args.cache_dir / "aligned-clips",
-                                      unbounded_heap=args.loso_unbounded_heap)))  # fmt: skip
+        print(
+            json.dumps(
+                measure_loso(
+                    table,
+                    miex,
+                    scratch,
+                    batch=args.loso_batch,
+                    steps=args.loso_steps,
+                    encoder=args.loso_encoder,
+                    folds=args.loso_folds,
+                    aligned=args.cache_dir / "aligned-clips",
+                    unbounded_heap=args.loso_unbounded_heap,
+                )
+            )
+        )
         return
     if args.loso_rss:
         print(json.dumps({"torch": torch.__version__, "cpu_count": os.cpu_count(), "loso": loso_rss(args)}, indent=2))

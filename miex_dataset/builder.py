@@ -83,8 +83,12 @@ class MiEX(datasets.GeneratorBasedBuilder):
         super().__init__(*args, **kwargs)
 
     def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(description=self.__doc__, features=miex_features(video=self.config.video),
-                                    citation=CITATION, homepage="https://github.com/liuyvchi/MiE-X")  # fmt: skip
+        return datasets.DatasetInfo(
+            description=self.__doc__,
+            features=miex_features(video=self.config.video),
+            citation=CITATION,
+            homepage="https://github.com/liuyvchi/MiE-X",
+        )
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
         del dl_manager  # nothing to download: inputs are local files or the embedded default
@@ -100,12 +104,22 @@ class MiEX(datasets.GeneratorBasedBuilder):
         job, resolved = self._job, self._resolved
         engine = job.engine_config()
         generator = load_configured_generator(job)
-        plan, faces = check_faces(resolved.plan, size=engine.size, needs_landmarks=generator.needs_landmarks,
-                                  faces_dir=resolved.faces_dir,
-                                  report=ValidationReport(strict=engine.strict))  # fmt: skip
-        with Renderer(generator, faces, batch_size=engine.batch_size, device=engine.device or "cpu",
-                      encoding=engine.encoding, encode_workers=engine.encode_workers,
-                      nuisance=engine.nuisance) as renderer:  # fmt: skip
+        plan, faces = check_faces(
+            resolved.plan,
+            size=engine.size,
+            needs_landmarks=generator.needs_landmarks,
+            faces_dir=resolved.faces_dir,
+            report=ValidationReport(strict=engine.strict),
+        )
+        with Renderer(
+            generator,
+            faces,
+            batch_size=engine.batch_size,
+            device=engine.device or "cpu",
+            encoding=engine.encoding,
+            encode_workers=engine.encode_workers,
+            nuisance=engine.nuisance,
+        ) as renderer:
             for shard in plan_shards(len(plan), engine.shard_size):  # the CLI's batch boundaries, so the same bytes
                 for row in renderer.rows(plan.iloc[shard.start : shard.stop]):
                     yield row["sample_id"], row

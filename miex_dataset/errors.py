@@ -23,9 +23,13 @@ class MiexInputError(ValueError):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        where = [part for part in (
-            self.file,
-            None if self.row is None else f"row {self.row}",
-            None if self.field is None else f"field {self.field!r}",
-        ) if part]  # fmt: skip
+        where = [
+            part
+            for part in (
+                self.file,
+                None if self.row is None else f"row {self.row}",
+                None if self.field is None else f"field {self.field!r}",
+            )
+            if part
+        ]
         return f"{': '.join([', '.join(where), self.reason]) if where else self.reason}"

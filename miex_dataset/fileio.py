@@ -88,14 +88,11 @@ def first_line(error: BaseException) -> str:
 
 
 def sha256_of(path: str | PathLike[str]) -> str:
-    """The sha256 of a file's bytes, read in blocks (shards, checkpoints and model bundles are large)."""
+    """The sha256 of a file's bytes, streamed (shards, checkpoints and model bundles are large)."""
     import hashlib
 
-    digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def read_parquet(path: str | PathLike[str], what: str, columns: list[str] | None = None) -> Any:
@@ -115,9 +112,15 @@ def read_parquet(path: str | PathLike[str], what: str, columns: list[str] | None
         raise parquet_error(path, what, error) from error
 
 
-PARQUET_MAKERS = {"clip table": "miex corpus", "AU table": "miex extract-aus", "AU pool": "miex au-pool",
-                  "plan": "miex plan", "face-pool index": "miex faces", "flow index": "miex flow",
-                  "MiE-X shard": "miex synthesize"}  # fmt: skip
+PARQUET_MAKERS = {
+    "clip table": "miex corpus",
+    "AU table": "miex extract-aus",
+    "AU pool": "miex au-pool",
+    "plan": "miex plan",
+    "face-pool index": "miex faces",
+    "flow index": "miex flow",
+    "MiE-X shard": "miex synthesize",
+}
 """Which command re-creates each kind of parquet file miex writes (for the "damaged" message)."""
 CHECKSUM_FAILURE = "checksum verification failed"
 """What pyarrow says when a page's CRC (every parquet miex writes has them: ``write_page_checksum=True``) does not
@@ -129,8 +132,11 @@ def parquet_error(path: str | PathLike[str], what: str, error: BaseException) ->
     values are not to be trusted, even where they would still decode), else "not a readable ..."."""
     if CHECKSUM_FAILURE in str(error):
         command = PARQUET_MAKERS.get(what, "the command that made it")
-        return MiexInputError(f"the {what} is damaged (a page checksum does not match: the file changed after it "
-                              f"was written); re-create it with `{command}`", file=path)  # fmt: skip
+        return MiexInputError(
+            f"the {what} is damaged (a page checksum does not match: the file changed after it "
+            f"was written); re-create it with `{command}`",
+            file=path,
+        )
     return MiexInputError(f"not a readable {what} (parquet): {first_line(error)}", file=path)
 
 
@@ -201,8 +207,11 @@ def refuse_links(out: str | PathLike[str], relatives: Iterable[str], *, trees: I
             if not path.exists():
                 break
         if path.exists() and not path.resolve().is_relative_to(base):
-            raise MiexInputError(f"leads outside the output folder {base}; miex writes only inside it: remove it or "
-                                 "choose another --out", file=path)  # fmt: skip
+            raise MiexInputError(
+                f"leads outside the output folder {base}; miex writes only inside it: remove it or "
+                "choose another --out",
+                file=path,
+            )
     for tree in trees:
         top = root / tree
         if not top.is_dir() or top.is_symlink():
@@ -263,11 +272,17 @@ def _overlap(out: Path, inputs: Iterable[str | PathLike[str] | None], writes: It
         source = Path(given).resolve()
         if source.is_dir() and (target == source or target.is_relative_to(source)):
             where = "the input folder" if target == source else "inside the input folder"
-            raise MiexInputError(f"--out is {where} {given}: writing there would mix the output into an input; "
-                                 "choose an --out outside it", file=out)  # fmt: skip
+            raise MiexInputError(
+                f"--out is {where} {given}: writing there would mix the output into an input; "
+                "choose an --out outside it",
+                file=out,
+            )
         if source in written:
-            raise MiexInputError(f"the input {given} is a file this command writes into --out; copy it elsewhere "
-                                 "or choose another --out", file=out)  # fmt: skip
+            raise MiexInputError(
+                f"the input {given} is a file this command writes into --out; copy it elsewhere "
+                "or choose another --out",
+                file=out,
+            )
 
 
 def guard_output_folder(

@@ -34,10 +34,17 @@ REPO_TYPES = ("dataset", "model")
 # Never published: run state (`.miex/` shard receipts, any hidden folder), temp files of atomic writes (`x.tmp`,
 # `x.tmp.npz`), caches. Top-level dotfiles such as `.gitattributes` are still uploaded.
 IGNORE_PATTERNS: tuple[str, ...] = (
-    ".*/*", "*/.*/*", "*.tmp", "*.tmp*", "*.part", "*.lock", "__pycache__/*", "*/__pycache__/*", ".DS_Store",
+    ".*/*",
+    "*/.*/*",
+    "*.tmp",
+    "*.tmp*",
+    "*.part",
+    "*.lock",
+    "__pycache__/*",
+    "*/__pycache__/*",
+    ".DS_Store",
     "*/.DS_Store",
-)  # fmt: skip
-_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
+)
 _SHARD = re.compile(r"(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet")
 _SYNTHESIZE_FIRST = "run `miex synthesize --out DIR` first (or `miex import-legacy`) to make a MiE-X folder"
 
@@ -49,8 +56,17 @@ def _ignored(path: str) -> bool:
 
 
 def is_repo_id(text: object) -> bool:
-    """Whether ``text`` is spelled like a Hub repo id ``ORG/NAME``."""
-    return isinstance(text, str) and bool(_REPO_ID.fullmatch(text)) and "--" not in text and ".." not in text
+    """Whether ``text`` is spelled like a Hub repo id ``ORG/NAME`` (``huggingface_hub``'s own rules, with the
+    namespace required)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(text, str) or text.count("/") != 1:
+        return False
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -87,17 +103,20 @@ def upload_plan(folder: str | PathLike[str], repo_type: str = "dataset") -> tupl
     if repo_type == "model":
         files = [name for name in files if not _ignored(name)]
         if not files:
-            raise MiexInputError("nothing to upload: the model folder is empty (save the model and its card first)",
-                                 file=root)  # fmt: skip
+            raise MiexInputError(
+                "nothing to upload: the model folder is empty (save the model and its card first)", file=root
+            )
         if "README.md" not in files:
             logger.warning("%s has no README.md: the model page will have no card", root)
         return files, links
     own = [name for name in [*files, *links] if _is_dataset_file(name)]
     for name in own:
         if name in links:
-            raise MiexInputError("a link among the dataset's own files: push never follows links; put the file "
-                                 "itself there (rerun `miex synthesize` to rewrite it), then push",
-                                 file=root / name)  # fmt: skip
+            raise MiexInputError(
+                "a link among the dataset's own files: push never follows links; put the file "
+                "itself there (rerun `miex synthesize` to rewrite it), then push",
+                file=root / name,
+            )
     mine = set(own)  # a set: a dataset folder holds thousands of shards and receipts
     left_out = sorted(name for name in [*files, *links] if name not in mine and not _ignored(name))
     if "README.md" not in own:
@@ -202,8 +221,9 @@ def _check_card(card: Path, rows: int | None = None) -> None:
     try:
         metadata = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as error:
-        raise MiexInputError(f"the card's YAML front matter does not parse: {error}", file=card,
-                             field="YAML front matter") from error  # fmt: skip
+        raise MiexInputError(
+            f"the card's YAML front matter does not parse: {error}", file=card, field="YAML front matter"
+        ) from error
     if not isinstance(metadata, dict):
         raise MiexInputError("the card's YAML front matter must be a mapping", file=card, field="YAML front matter")
     for key in ("configs", "dataset_info"):
@@ -218,9 +238,12 @@ def _check_card(card: Path, rows: int | None = None) -> None:
                 continue
             counted = split.get("num_examples")
             if counted != rows:
-                raise MiexInputError(f"the card counts {counted} train rows but the shards hold {rows}; run the same "
-                                     "`miex synthesize` command again to rewrite the card, then push", file=card,
-                                     field="dataset_info")  # fmt: skip
+                raise MiexInputError(
+                    f"the card counts {counted} train rows but the shards hold {rows}; run the same "
+                    "`miex synthesize` command again to rewrite the card, then push",
+                    file=card,
+                    field="dataset_info",
+                )
 
 
 def push_folder(
@@ -243,8 +266,9 @@ def push_folder(
     with contextlib.ExitStack() as held:
         if repo_type == "dataset" and (root / RUN_STATE).is_dir():
             held.enter_context(OutputLock(root))  # no `miex synthesize` may rewrite shards while they are sent
-        return _push_checked(root, repo_id, repo_type=repo_type, private=private, token=token,
-                             commit_message=commit_message)  # fmt: skip
+        return _push_checked(
+            root, repo_id, repo_type=repo_type, private=private, token=token, commit_message=commit_message
+        )
 
 
 def _push_checked(
@@ -259,8 +283,15 @@ def _push_checked(
     size = sum((root / name).stat().st_size for name in files)
     api = HfApi(token=token, library_name="miex", library_version=__version__)
     what = "MiE-X dataset" if repo_type == "dataset" else "model"
-    logger.info("pushing %d files (%.1f MB) from %s to %s repo %s at %s", len(files), size / 1e6, root, repo_type,
-                repo_id, api.endpoint)  # fmt: skip
+    logger.info(
+        "pushing %d files (%.1f MB) from %s to %s repo %s at %s",
+        len(files),
+        size / 1e6,
+        root,
+        repo_type,
+        repo_id,
+        api.endpoint,
+    )
     try:
         url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         commit = api.upload_folder(
@@ -284,8 +315,9 @@ def _say_left_out(root: Path, repo_type: str, left_out: list[str]) -> None:
     """Name the files a push does not send, so a user sees that nothing else of the folder went public."""
     shown = ", ".join(left_out[:10]) + (f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
     sent = "the card, its figures, plan.parquet and the shards" if repo_type == "dataset" else "regular files"
-    logger.warning("not uploading %d file(s) of %s: only %s are sent, and links never: %s", len(left_out), root,
-                   sent, shown)  # fmt: skip
+    logger.warning(
+        "not uploading %d file(s) of %s: only %s are sent, and links never: %s", len(left_out), root, sent, shown
+    )
 
 
 def _literal(name: str) -> str:
@@ -306,31 +338,45 @@ def _explain(error: Exception, root: Path, repo_id: str, repo_type: str, endpoin
         said = (getattr(error, "server_message", None) or "").strip().rstrip(".")
         said = f" ({said})" if said else ""
         if status == 401:
-            return MiexInputError(f"the Hub at {endpoint} refused the credentials (401 Unauthorized){said}; {login} "
-                                  "(create one at https://huggingface.co/settings/tokens)", file=root,
-                                  field="token")  # fmt: skip
+            return MiexInputError(
+                f"the Hub at {endpoint} refused the credentials (401 Unauthorized){said}; {login} "
+                "(create one at https://huggingface.co/settings/tokens)",
+                file=root,
+                field="token",
+            )
         if status == 403:
-            return MiexInputError(f"this token may not write to {namespace!r} (403 Forbidden){said}; use a write token "
-                                  f"or a fine-grained one with write access to {namespace!r}, or ask an admin of it",
-                                  file=root, field="token")  # fmt: skip
+            return MiexInputError(
+                f"this token may not write to {namespace!r} (403 Forbidden){said}; use a write token "
+                f"or a fine-grained one with write access to {namespace!r}, or ask an admin of it",
+                file=root,
+                field="token",
+            )
         if status == 404:
-            return MiexInputError(f"{repo_type} repo {repo_id!r} not found or not visible with this token (404)"
-                                  f"{said}; check --repo ORG/NAME and that {namespace!r} exists, and {login}",
-                                  file=root, field="repo")  # fmt: skip
+            return MiexInputError(
+                f"{repo_type} repo {repo_id!r} not found or not visible with this token (404)"
+                f"{said}; check --repo ORG/NAME and that {namespace!r} exists, and {login}",
+                file=root,
+                field="repo",
+            )
         if status in (409, 412):
-            return MiexInputError(f"the repo changed during the upload ({status}){said}; {resume}", file=root,
-                                  field="repo")  # fmt: skip
+            return MiexInputError(
+                f"the repo changed during the upload ({status}){said}; {resume}", file=root, field="repo"
+            )
         return MiexInputError(f"the Hub answered {status}{said}; {resume}", file=root, field="repo")
     if isinstance(error, OfflineModeIsEnabled):
         return MiexInputError("HF_HUB_OFFLINE is set: unset it to push to the Hub", file=root)
     if isinstance(error, (httpx2.TransportError, ConnectionError, TimeoutError)):
-        return MiexInputError(f"could not reach the Hub at {endpoint} ({type(error).__name__}: {error}); check the "
-                              f"network (or HF_ENDPOINT), then {resume}", file=root)  # fmt: skip
+        return MiexInputError(
+            f"could not reach the Hub at {endpoint} ({type(error).__name__}: {error}); check the "
+            f"network (or HF_ENDPOINT), then {resume}",
+            file=root,
+        )
     if isinstance(error, HFValidationError):
         return MiexInputError(str(error), field="repo")
     if isinstance(error, ValueError) and "Invalid metadata in README.md" in str(error):
-        return MiexInputError(f"the Hub refused the card metadata: {error}", file=root / "README.md",
-                              field="YAML front matter")  # fmt: skip
+        return MiexInputError(
+            f"the Hub refused the card metadata: {error}", file=root / "README.md", field="YAML front matter"
+        )
     return None
 
 
@@ -365,12 +411,14 @@ def resolve_pretrained(
     path = Path(source)
     if path.exists():
         if revision is not None:
-            raise MiexInputError(f"--revision applies to a Hub repo id, but {option} is a local path", file=path,
-                                 field="revision")  # fmt: skip
+            raise MiexInputError(
+                f"--revision applies to a Hub repo id, but {option} is a local path", file=path, field="revision"
+            )
         return Pretrained(path, str(source))
     if not is_repo_id(str(source)):
-        raise MiexInputError(f"{option}: not found (give an existing file or folder, or a Hub model repo ORG/NAME)",
-                             file=path)  # fmt: skip
+        raise MiexInputError(
+            f"{option}: not found (give an existing file or folder, or a Hub model repo ORG/NAME)", file=path
+        )
     return _download(str(source), revision, list(required), list(optional), option)
 
 
@@ -378,9 +426,16 @@ def _download(repo_id: str, revision: str | None, required: list[str], optional:
     from huggingface_hub import constants, snapshot_download
 
     try:
-        folder = Path(snapshot_download(repo_id, repo_type="model", revision=revision,
-                                        allow_patterns=[*required, *optional] or None, library_name="miex",
-                                        library_version=__version__))  # fmt: skip
+        folder = Path(
+            snapshot_download(
+                repo_id,
+                repo_type="model",
+                revision=revision,
+                allow_patterns=[*required, *optional] or None,
+                library_name="miex",
+                library_version=__version__,
+            )
+        )
     except Exception as error:
         explained = _explain_download(error, repo_id, revision, option, constants.ENDPOINT)
         if explained is None:
@@ -388,8 +443,11 @@ def _download(repo_id: str, revision: str | None, required: list[str], optional:
         raise explained from error
     missing = [name for name in required if not (folder / name).is_file()]
     if missing:
-        raise MiexInputError(f"model repo {repo_id!r} at {revision or 'main'} has no {', '.join(missing)}: push a "
-                             "folder written by save_pretrained", field=_field_of(option))  # fmt: skip
+        raise MiexInputError(
+            f"model repo {repo_id!r} at {revision or 'main'} has no {', '.join(missing)}: push a "
+            "folder written by save_pretrained",
+            field=_field_of(option),
+        )
     # the cache keeps each download under snapshots/<commit>: the commit this revision resolved to
     commit = folder.name if _COMMIT.fullmatch(folder.name) else None
     logger.info("%s: %s at commit %s", option, repo_id, commit)
@@ -418,24 +476,39 @@ def _explain_download(
     field = _field_of(option)
     login = "log in with `hf auth login` or set HF_TOKEN if it is private"
     if isinstance(error, RevisionNotFoundError):
-        return MiexInputError(f"model repo {repo_id!r} has no revision {revision!r} (give a branch, tag or commit "
-                              "of it with --revision)", field="revision")  # fmt: skip
+        return MiexInputError(
+            f"model repo {repo_id!r} has no revision {revision!r} (give a branch, tag or commit of it with --revision)",
+            field="revision",
+        )
     if isinstance(error, GatedRepoError):
-        return MiexInputError(f"model repo {repo_id!r} is gated: accept its conditions on the Hub, then {login}",
-                              field=field)  # fmt: skip
+        return MiexInputError(
+            f"model repo {repo_id!r} is gated: accept its conditions on the Hub, then {login}", field=field
+        )
     if isinstance(error, RepositoryNotFoundError):
-        return MiexInputError(f"{option} {repo_id!r}: no such local file or folder, and no model repo {repo_id!r} "
-                              f"at {endpoint} ({login})", field=field)  # fmt: skip
+        return MiexInputError(
+            f"{option} {repo_id!r}: no such local file or folder, and no model repo {repo_id!r} "
+            f"at {endpoint} ({login})",
+            field=field,
+        )
     if isinstance(error, LocalEntryNotFoundError | OfflineModeIsEnabled):
-        return MiexInputError(f"{option} {repo_id!r}: no such local file or folder, and as a Hub model repo it is "
-                              "not in the Hugging Face cache while the Hub cannot be reached (HF_HUB_OFFLINE set, or "
-                              "no network): fix the path, or fetch the repo once online", field=field)  # fmt: skip
+        return MiexInputError(
+            f"{option} {repo_id!r}: no such local file or folder, and as a Hub model repo it is "
+            "not in the Hugging Face cache while the Hub cannot be reached (HF_HUB_OFFLINE set, or "
+            "no network): fix the path, or fetch the repo once online",
+            field=field,
+        )
     if isinstance(error, HfHubHTTPError) and error.response is not None:
-        return MiexInputError(f"the Hub at {endpoint} answered {error.response.status_code} for model repo "
-                              f"{repo_id!r}; try again, or give a local folder", field=field)  # fmt: skip
+        return MiexInputError(
+            f"the Hub at {endpoint} answered {error.response.status_code} for model repo "
+            f"{repo_id!r}; try again, or give a local folder",
+            field=field,
+        )
     if isinstance(error, httpx2.TransportError | ConnectionError | TimeoutError):
-        return MiexInputError(f"could not reach the Hub at {endpoint} for {repo_id!r} ({type(error).__name__}); "
-                              "check the network (or HF_ENDPOINT)", field=field)  # fmt: skip
+        return MiexInputError(
+            f"could not reach the Hub at {endpoint} for {repo_id!r} ({type(error).__name__}); "
+            "check the network (or HF_ENDPOINT)",
+            field=field,
+        )
     if isinstance(error, HFValidationError):
         return MiexInputError(str(error), field=field)
     return None

@@ -17,8 +17,15 @@ import numpy as np
 
 from .errors import MiexInputError
 
-__all__ = ["DEFAULT_ALPHA", "Magnification", "level_alphas", "magnification_label", "magnify_pair",
-           "magnify_sequence", "motion_image"]  # fmt: skip
+__all__ = [
+    "DEFAULT_ALPHA",
+    "Magnification",
+    "level_alphas",
+    "magnification_label",
+    "magnify_pair",
+    "magnify_sequence",
+    "motion_image",
+]
 
 DEFAULT_ALPHA = 4.0
 """The one default amplification α, used by :class:`Magnification`, the recipe option, the API, dataset cards and the
@@ -51,14 +58,23 @@ class Magnification:
                 raise MiexInputError(f"{value!r} is not a number", field=field)
         checks = (
             ("alpha", math.isfinite(self.alpha) and self.alpha >= 0, "must be a finite number ≥ 0 (0 = no change)"),
-            ("levels", isinstance(self.levels, int) and not isinstance(self.levels, bool) and self.levels >= 1,
-             "must be an integer ≥ 1"),
-            ("cutoff_wavelength", math.isfinite(self.cutoff_wavelength) and self.cutoff_wavelength > 0,
-             "must be a wavelength in pixels > 0 (16 in Wu et al. 2012)"),
+            (
+                "levels",
+                isinstance(self.levels, int) and not isinstance(self.levels, bool) and self.levels >= 1,
+                "must be an integer ≥ 1",
+            ),
+            (
+                "cutoff_wavelength",
+                math.isfinite(self.cutoff_wavelength) and self.cutoff_wavelength > 0,
+                "must be a wavelength in pixels > 0 (16 in Wu et al. 2012)",
+            ),
             ("low_hz", math.isfinite(self.low_hz) and self.low_hz >= 0, "must be a frequency in Hz ≥ 0"),
-            ("high_hz", math.isfinite(self.high_hz) and self.high_hz > self.low_hz,
-             f"must be a frequency in Hz above low_hz ({self.low_hz})"),
-        )  # fmt: skip
+            (
+                "high_hz",
+                math.isfinite(self.high_hz) and self.high_hz > self.low_hz,
+                f"must be a frequency in Hz above low_hz ({self.low_hz})",
+            ),
+        )
         for field, ok, what in checks:
             if not ok:
                 raise MiexInputError(f"{getattr(self, field)!r} {what}", field=field)

@@ -131,8 +131,9 @@ def worker_pool(
     included), cancels the queued work and stops its workers at once; left normally, it waits for them as usual."""
     from multiprocessing import get_context
 
-    executor = ProcessPoolExecutor(workers, mp_context=get_context(start_method), initializer=initializer,
-                                   initargs=initargs)  # fmt: skip
+    executor = ProcessPoolExecutor(
+        workers, mp_context=get_context(start_method), initializer=initializer, initargs=initargs
+    )
     try:
         with starting_workers():
             for _ in range(workers):  # each early submission starts one worker (all of them, for fork): start them now

@@ -80,8 +80,14 @@ def build_au_pool(config: Any = None, *, out: PathArg | None = None, **options: 
     return result
 
 
-def build_plan(faces: PathArg | pd.DataFrame, pool: PathArg | pd.DataFrame, config: Any = None, *,
-               out: PathArg | None = None, **options: Any) -> Any:  # fmt: skip
+def build_plan(
+    faces: PathArg | pd.DataFrame,
+    pool: PathArg | pd.DataFrame,
+    config: Any = None,
+    *,
+    out: PathArg | None = None,
+    **options: Any,
+) -> Any:
     """The deterministic synthesis plan (one row per sample) from a face pool folder and an AU pool; written to
     ``out`` when given. ``config`` is a :class:`miex_dataset.plan.PlanConfig` (or its fields as keywords)."""
     from miex_dataset.plan import PlanConfig, load_faces, write_plan

@@ -140,8 +140,13 @@ class AlignmentReport:
     def to_json(self) -> dict[str, Any]:
         info = self.settings.to_json()
         if self.settings.enabled:
-            info |= {"on_missing_face": self.on_missing_face, "clips": self.clips, "precropped_clips": self.precropped,
-                     "skipped_clips": self.skipped, "cache": asdict(self.stats)}  # fmt: skip
+            info |= {
+                "on_missing_face": self.on_missing_face,
+                "clips": self.clips,
+                "precropped_clips": self.precropped,
+                "skipped_clips": self.skipped,
+                "cache": asdict(self.stats),
+            }
         return info
 
 
@@ -193,9 +198,16 @@ class ClipAligner:
     def transform(self, clip: Any, onset_path: str, precropped: bool, stats: CacheStats) -> tuple[Path, dict]:
         """The clip's cache folder and its ``transform.json`` content, computed (and stored) on a miss."""
         settings = self.settings
-        key = _digest({"version": CACHE_VERSION, "clip": [str(clip.dataset), str(clip.subject), str(clip.clip)],
-                       "onset": _identity(onset_path), "method": "precropped" if precropped else settings.method,
-                       "size": settings.size, "template": TEMPLATE.tolist()})  # fmt: skip
+        key = _digest(
+            {
+                "version": CACHE_VERSION,
+                "clip": [str(clip.dataset), str(clip.subject), str(clip.clip)],
+                "onset": _identity(onset_path),
+                "method": "precropped" if precropped else settings.method,
+                "size": settings.size,
+                "template": TEMPLATE.tolist(),
+            }
+        )
         folder = self.root / key[:2] / key
         record_file = folder / "transform.json"
         if record_file.is_file():
@@ -214,11 +226,17 @@ class ClipAligner:
         else:
             stats.detections += 1
             alignment = self._detect(onset)
-        record = {"dataset": str(clip.dataset), "subject": str(clip.subject), "clip": str(clip.clip),
-                  "onset": str(Path(onset_path).resolve()), "frame_size": list(onset.shape[:2]),
-                  "method": "precropped" if precropped else settings.method, "size": settings.size,
-                  "face": alignment is not None,
-                  "matrix": alignment.matrix.tolist() if alignment is not None else None}  # fmt: skip
+        record = {
+            "dataset": str(clip.dataset),
+            "subject": str(clip.subject),
+            "clip": str(clip.clip),
+            "onset": str(Path(onset_path).resolve()),
+            "frame_size": list(onset.shape[:2]),
+            "method": "precropped" if precropped else settings.method,
+            "size": settings.size,
+            "face": alignment is not None,
+            "matrix": alignment.matrix.tolist() if alignment is not None else None,
+        }
         with atomic_path(record_file) as temporary:
             temporary.write_text(json.dumps(record, indent=1), encoding="utf-8")
         return folder, record
@@ -236,9 +254,12 @@ class ClipAligner:
         image = read_rgb(path)
         if list(image.shape[:2]) != record["frame_size"]:
             height, width = record["frame_size"]
-            raise MiexInputError(f"frame {Path(path).resolve()} is {image.shape[1]}x{image.shape[0]} but the clip's "
-                                 f"onset is {width}x{height}: one transform cannot align frames of different sizes; "
-                                 "fix the clip's frames or drop the clip", **where)  # fmt: skip
+            raise MiexInputError(
+                f"frame {Path(path).resolve()} is {image.shape[1]}x{image.shape[0]} but the clip's "
+                f"onset is {width}x{height}: one transform cannot align frames of different sizes; "
+                "fix the clip's frames or drop the clip",
+                **where,
+            )
         crop = Alignment(np.asarray(record["matrix"], dtype=np.float64), int(record["size"])).apply(image)
         with atomic_path(target, ".png") as temporary:
             Image.fromarray(crop).save(temporary, format="PNG")
@@ -267,8 +288,9 @@ def align_table(
     if not settings.enabled or table.empty:
         return table, report
     aligner = ClipAligner(settings)
-    logger.info("%s: aligning %d clip(s) (%s, %d px; cache %s)", where, len(table), settings.method, settings.size,
-                aligner.root)  # fmt: skip
+    logger.info(
+        "%s: aligning %d clip(s) (%s, %d px; cache %s)", where, len(table), settings.method, settings.size, aligner.root
+    )
     frames_column, faceless, kept = [], [], []
     try:
         for row, clip in zip(table.index, table.itertuples(index=False), strict=True):
@@ -278,35 +300,54 @@ def align_table(
             precropped = is_precropped(settings, [str(clip.frames[i]) for i in indices])
             folder, record = aligner.transform(clip, onset_path, precropped, report.stats)
             if not record["face"]:
-                faceless.append({"dataset": str(clip.dataset), "subject": str(clip.subject), "clip": str(clip.clip),
-                                 "onset": str(Path(onset_path).resolve())})  # fmt: skip
+                faceless.append(
+                    {
+                        "dataset": str(clip.dataset),
+                        "subject": str(clip.subject),
+                        "clip": str(clip.clip),
+                        "onset": str(Path(onset_path).resolve()),
+                    }
+                )
                 continue
             report.clips += 1
             report.precropped += int(precropped)
             aligned = [""] * len(clip.frames)
             for index in indices:
-                aligned[index] = aligner.frame(folder, record, str(clip.frames[index]), report.stats,
-                                               file=table_file, row=row, field="frames")  # fmt: skip
+                aligned[index] = aligner.frame(
+                    folder, record, str(clip.frames[index]), report.stats, file=table_file, row=row, field="frames"
+                )
             frames_column.append(aligned)
             kept.append(row)
     finally:
         aligner.close()
         _PROCESS_STATS.add(report.stats)
-    logger.info("%s: %d clip(s) aligned (%d from the cache, %d detected now, %d pre-cropped)", where, report.clips,
-                report.stats.clip_hits, report.stats.detections, report.precropped)  # fmt: skip
+    logger.info(
+        "%s: %d clip(s) aligned (%d from the cache, %d detected now, %d pre-cropped)",
+        where,
+        report.clips,
+        report.stats.clip_hits,
+        report.stats.detections,
+        report.precropped,
+    )
     if faceless and on_missing_face == "stop":
-        named = "; ".join(f"{c['dataset']}/{c['subject']}/{c['clip']} (onset {c['onset']})"
-                          for c in faceless[:LISTED_CLIPS])  # fmt: skip
+        named = "; ".join(
+            f"{c['dataset']}/{c['subject']}/{c['clip']} (onset {c['onset']})" for c in faceless[:LISTED_CLIPS]
+        )
         more = f"; and {len(faceless) - LISTED_CLIPS} more" if len(faceless) > LISTED_CLIPS else ""
         raise MiexInputError(
             f"{len(faceless)} clip(s) have no face on their onset frame, so they cannot be aligned: {named}{more}. "
             f"Check those frames (or the clip's onset index), drop the clips from the table, or set "
             f"{where}.on_missing_face: skip to leave them out (listed in results.json)",
-            file=table_file, field=f"{where}.alignment",
-        )  # fmt: skip
+            file=table_file,
+            field=f"{where}.alignment",
+        )
     if faceless:
-        logger.warning("%s: leaving out %d clip(s) with no face on the onset frame: %s", where, len(faceless),
-                       [f"{c['dataset']}/{c['subject']}/{c['clip']}" for c in faceless[:LISTED_CLIPS]])  # fmt: skip
+        logger.warning(
+            "%s: leaving out %d clip(s) with no face on the onset frame: %s",
+            where,
+            len(faceless),
+            [f"{c['dataset']}/{c['subject']}/{c['clip']}" for c in faceless[:LISTED_CLIPS]],
+        )
         report.skipped = faceless
     aligned_table = table.loc[kept].copy()
     aligned_table["frames"] = pd.Series(frames_column, index=aligned_table.index, dtype=object)

@@ -65,8 +65,10 @@ def _columns(dataset: datasets.Dataset, needed: tuple[str, ...], what: str) -> d
         raise MiexInputError(f"{what}: expected a datasets.Dataset, got {type(dataset).__name__}", field=what)
     missing = [c for c in needed if c not in dataset.column_names]
     if missing:
-        raise MiexInputError(f"{what} lacks column(s) {missing} that this recognizer reads (it has "
-                             f"{dataset.column_names})", field=f"{what}.{missing[0]}")  # fmt: skip
+        raise MiexInputError(
+            f"{what} lacks column(s) {missing} that this recognizer reads (it has {dataset.column_names})",
+            field=f"{what}.{missing[0]}",
+        )
     if len(dataset) == 0:
         raise MiexInputError(f"{what} has no rows", field=what)
     return dataset.select_columns(list(needed))
@@ -76,17 +78,22 @@ def _label_names(dataset: datasets.Dataset, what: str) -> list[str]:
     try:
         return label_names_of(dataset)
     except MiexInputError:
-        raise MiexInputError(f"{what}: 'label' must be a ClassLabel column, whose names are the classes (cast it: "
-                             "dataset.cast_column('label', datasets.ClassLabel(names=[...])))",
-                             field=f"{what}.label") from None  # fmt: skip
+        raise MiexInputError(
+            f"{what}: 'label' must be a ClassLabel column, whose names are the classes (cast it: "
+            "dataset.cast_column('label', datasets.ClassLabel(names=[...])))",
+            field=f"{what}.label",
+        ) from None
 
 
 def _model_options(model: str, options: dict[str, Any]) -> dict[str, Any]:
     known = model_config_keys(model)  # an unknown family is an error listing the known ones
     for key in options:
         if key not in known:
-            raise MiexInputError(f"unknown {model} option {key!r}{did_you_mean(key, known)}; known: {known} (the "
-                                 "classes come from the data)", field=key)  # fmt: skip
+            raise MiexInputError(
+                f"unknown {model} option {key!r}{did_you_mean(key, known)}; known: {known} (the "
+                "classes come from the data)",
+                field=key,
+            )
     return dict(options)
 
 
@@ -144,9 +151,17 @@ def train_recognizer(
         MiexInputError: a missing column, a label column that is not a ``ClassLabel``, different classes in
             ``train`` and ``eval``, an unknown model or option, an out-of-range setting (named as the argument).
     """
-    settings = {"epochs": epochs, "decay_epochs": decay_epochs, "batch_size": batch_size,
-                "eval_batch_size": batch_size, "learning_rate": learning_rate, "weight_decay": weight_decay,
-                "optimizer": optimizer, "max_grad_norm": max_grad_norm, "num_workers": num_workers}  # fmt: skip
+    settings = {
+        "epochs": epochs,
+        "decay_epochs": decay_epochs,
+        "batch_size": batch_size,
+        "eval_batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "weight_decay": weight_decay,
+        "optimizer": optimizer,
+        "max_grad_norm": max_grad_norm,
+        "num_workers": num_workers,
+    }
     spec: TrainingSpec = Reader().read(TrainingSpec, {k: v for k, v in settings.items() if v is not None}, "")
     if absent not in ABSENT_CHOICES:
         raise MiexInputError(f"absent must be one of {', '.join(ABSENT_CHOICES)}, got {absent!r}", field="absent")
@@ -157,21 +172,38 @@ def train_recognizer(
     if input_spec.flow and not input_spec.sequence:
         check_flow_method(flow_method, field="flow_method")
         if magnify is not None:  # as a recipe's data.magnify: refused rather than silently not applied
-            raise MiexInputError(f"magnify is not applied to the flow images {model} reads (the flow of a magnified "
-                                 "pair is not a micro-expression's flow); leave it None", field="magnify")  # fmt: skip
+            raise MiexInputError(
+                f"magnify is not applied to the flow images {model} reads (the flow of a magnified "
+                "pair is not a micro-expression's flow); leave it None",
+                field="magnify",
+            )
         return _train_on_flow_images(
-            train, eval, model=model, backbone=backbone, options=options, spec=spec, input_spec=input_spec,
-            size=input_spec.flow_size or crop_size, flow_method=flow_method, output_dir=output_dir, seed=seed,
-            absent=absent, workers=num_workers, progress=progress,
-        )  # fmt: skip
+            train,
+            eval,
+            model=model,
+            backbone=backbone,
+            options=options,
+            spec=spec,
+            input_spec=input_spec,
+            size=input_spec.flow_size or crop_size,
+            flow_method=flow_method,
+            output_dir=output_dir,
+            seed=seed,
+            absent=absent,
+            workers=num_workers,
+            progress=progress,
+        )
     needed = input_columns(input_spec)
     label_names = _label_names(train, "train")
     train = _columns(train, needed, "train")
     if eval is not None:
         eval_names = _label_names(eval, "eval")
         if eval_names != label_names:
-            raise MiexInputError(f"eval's classes {eval_names} differ from train's {label_names}; evaluate in the "
-                                 "classes the model learns", field="eval.label")  # fmt: skip
+            raise MiexInputError(
+                f"eval's classes {eval_names} differ from train's {label_names}; evaluate in the "
+                "classes the model learns",
+                field="eval.label",
+            )
         eval = _columns(eval, needed, "eval")
     flow_fn = None
     if input_spec.flow:
@@ -184,9 +216,16 @@ def train_recognizer(
     scratch = Path(output_dir) / ".trainer" if output_dir is not None else Path(tempfile.mkdtemp(prefix="miex-train-"))
     try:
         outcome = train_stage(
-            recognizer, with_model_inputs(train, recognizer.config, train=True, seed=seed * 1000, **transform), spec,
-            workdir=scratch, seed=seed, label="train", num_classes=len(label_names), absent=absent, progress=progress,
-        )  # fmt: skip
+            recognizer,
+            with_model_inputs(train, recognizer.config, train=True, seed=seed * 1000, **transform),
+            spec,
+            workdir=scratch,
+            seed=seed,
+            label="train",
+            num_classes=len(label_names),
+            absent=absent,
+            progress=progress,
+        )
         result = TrainResult(model=recognizer, label_names=label_names, history=outcome.history)
         if eval is not None:
             truth = np.asarray(eval["label"], dtype=np.int64)
@@ -194,8 +233,9 @@ def train_recognizer(
             result.logits = predict(outcome.trainer, test, truth)
             result.predictions = result.logits.argmax(axis=-1)
             result.scores = uf1_uar(result.predictions, truth, len(label_names), absent=absent)
-            logger.info("eval: UF1 %.4f, UAR %.4f on %d samples", result.scores["uf1"], result.scores["uar"],
-                        len(truth))  # fmt: skip
+            logger.info(
+                "eval: UF1 %.4f, UAR %.4f on %d samples", result.scores["uf1"], result.scores["uar"], len(truth)
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     recognizer.eval()
@@ -216,8 +256,13 @@ def _flow_images(
         raise MiexInputError(f"{what} has no rows", field=what)
     params = FlowParams(method=default_method() if flow_method == "auto" else flow_method)
     try:
-        return dataset_flow_images(dataset, params, workers=max(1, workers or 1), desc=f"flow images ({what})",
-                                   progress=True if progress else None)  # fmt: skip
+        return dataset_flow_images(
+            dataset,
+            params,
+            workers=max(1, workers or 1),
+            desc=f"flow images ({what})",
+            progress=True if progress else None,
+        )
     except MiexInputError as error:
         raise MiexInputError(
             error.reason, row=error.row, field=f"{what}.{error.field}" if error.field else what
@@ -245,18 +290,33 @@ def _epoch_bar(total: int, show: bool) -> Iterator[Callable[[dict[str, Any], int
 
 
 def _train_on_flow_images(
-    train: datasets.Dataset, eval: datasets.Dataset | None, *, model: str, backbone: str | None,
-    options: dict[str, Any], spec: TrainingSpec, input_spec: Any, size: int, flow_method: str,
-    output_dir: str | PathLike[str] | None, seed: int, absent: str, workers: int | None, progress: bool = False,
-) -> TrainResult:  # fmt: skip
+    train: datasets.Dataset,
+    eval: datasets.Dataset | None,
+    *,
+    model: str,
+    backbone: str | None,
+    options: dict[str, Any],
+    spec: TrainingSpec,
+    input_spec: Any,
+    size: int,
+    flow_method: str,
+    output_dir: str | PathLike[str] | None,
+    seed: int,
+    absent: str,
+    workers: int | None,
+    progress: bool = False,
+) -> TrainResult:
     """The flow recognizers' path: composite flow images once, then :func:`train_on_tensors` (no Trainer);
     ``progress``: an epoch bar with the training loss."""
     import torch
 
     label_names = _label_names(train, "train")
     if eval is not None and _label_names(eval, "eval") != label_names:
-        raise MiexInputError(f"eval's classes {_label_names(eval, 'eval')} differ from train's {label_names}; "
-                             "evaluate in the classes the model learns", field="eval.label")  # fmt: skip
+        raise MiexInputError(
+            f"eval's classes {_label_names(eval, 'eval')} differ from train's {label_names}; "
+            "evaluate in the classes the model learns",
+            field="eval.label",
+        )
     inputs = model_tensor(_flow_images(train, "train", flow_method, workers, progress), input_spec, size)
     labels = torch.as_tensor(np.asarray(train["label"], dtype=np.int64))
     set_seed(seed)

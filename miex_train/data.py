@@ -84,8 +84,12 @@ def used_frames(
     for column in ("onset", "apex"):
         index = int(getattr(clip, column))
         if not 0 <= index < len(clip.frames):
-            raise MiexInputError(f"{column} index {index} is outside the clip's {len(clip.frames)} frames",
-                                 file=table_file, row=row, field=column)  # fmt: skip
+            raise MiexInputError(
+                f"{column} index {index} is outside the clip's {len(clip.frames)} frames",
+                file=table_file,
+                row=row,
+                field=column,
+            )
         used[column] = [index]
     if sequence:
         used["frames"] = sequence_indices(int(clip.onset), int(clip.apex), sequence)
@@ -147,8 +151,11 @@ def load_miex(path: str | PathLike[str], *, split: str = "train") -> datasets.Da
     has = set(dataset.column_names)
     missing = [c for c in ("label", *(() if "frames" in has else ("onset", "apex"))) if c not in has]
     if missing:
-        raise MiexInputError(f"not a MiE-X dataset: missing columns {missing} (label and onset + apex, or the video "
-                             "config's frames)", file=path, field=missing[0])  # fmt: skip
+        raise MiexInputError(
+            f"not a MiE-X dataset: missing columns {missing} (label and onset + apex, or the video config's frames)",
+            file=path,
+            field=missing[0],
+        )
     label_names_of(dataset)
     return dataset
 
@@ -233,8 +240,14 @@ def model_inputs(
 class ModelInputs:
     """The batch transform :func:`model_inputs` builds (a class, so a dataset holding it can be pickled)."""
 
-    def __init__(self, spec: InputSpec, transform: TrainTransform | EvalTransform, crop_size: int,
-                 flow_fn: FlowFn | None, magnify: Magnification | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        spec: InputSpec,
+        transform: TrainTransform | EvalTransform,
+        crop_size: int,
+        flow_fn: FlowFn | None,
+        magnify: Magnification | None,
+    ) -> None:
         self.spec, self.transform, self.crop_size = spec, transform, crop_size
         self.flow_fn, self.magnify = flow_fn, magnify
 

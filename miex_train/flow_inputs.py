@@ -36,8 +36,11 @@ def dataset_flow_images(dataset: datasets.Dataset, params: FlowParams, **options
         return column_flow_images(dataset, size=options.get("size", RELEASE_SIZE))
     missing = [c for c in ("onset", "apex") if c not in dataset.column_names]
     if missing:
-        raise MiexInputError(f"a flow recognizer needs {FLOW_IMAGE_COLUMN!r} (flow images) or 'onset' + 'apex' "
-                             f"frames; this dataset has {dataset.column_names}", field=missing[0])  # fmt: skip
+        raise MiexInputError(
+            f"a flow recognizer needs {FLOW_IMAGE_COLUMN!r} (flow images) or 'onset' + 'apex' "
+            f"frames; this dataset has {dataset.column_names}",
+            field=missing[0],
+        )
     return pairs_to_images(dataset_pairs(dataset), params, **options)
 
 
@@ -49,20 +52,27 @@ def column_flow_images(dataset: datasets.Dataset, *, size: int = RELEASE_SIZE) -
         if array.ndim == 3 and array.shape[0] == 3 and array.shape[2] != 3:
             array = array.transpose(1, 2, 0)
         if array.ndim != 3 or array.shape[2] != 3:
-            raise MiexInputError(f"{FLOW_IMAGE_COLUMN} must be a 3-channel flow image (u, v, strain), got shape "
-                                 f"{array.shape}", row=row, field=FLOW_IMAGE_COLUMN)  # fmt: skip
+            raise MiexInputError(
+                f"{FLOW_IMAGE_COLUMN} must be a 3-channel flow image (u, v, strain), got shape {array.shape}",
+                row=row,
+                field=FLOW_IMAGE_COLUMN,
+            )
         if array.dtype != np.uint8:
             if array.size and (np.nanmin(array) < 0 or np.nanmax(array) > 255 or not np.isfinite(array).all()):
-                raise MiexInputError(f"{FLOW_IMAGE_COLUMN} values must lie in 0..255 (the composite flow image's "
-                                     "scale)", row=row, field=FLOW_IMAGE_COLUMN)  # fmt: skip
+                raise MiexInputError(
+                    f"{FLOW_IMAGE_COLUMN} values must lie in 0..255 (the composite flow image's scale)",
+                    row=row,
+                    field=FLOW_IMAGE_COLUMN,
+                )
             array = np.rint(array).astype(np.uint8)
         images.append(array)
     if not images:
         return np.zeros((0, size, size, 3), dtype=np.uint8)
     shapes = {image.shape for image in images}
     if len(shapes) > 1:
-        raise MiexInputError(f"{FLOW_IMAGE_COLUMN} images differ in size: {sorted(shapes)[:3]}",
-                             field=FLOW_IMAGE_COLUMN)  # fmt: skip
+        raise MiexInputError(
+            f"{FLOW_IMAGE_COLUMN} images differ in size: {sorted(shapes)[:3]}", field=FLOW_IMAGE_COLUMN
+        )
     return np.stack(images)
 
 

@@ -70,8 +70,17 @@ def write_frames(folder: Path, numbers: Iterable[int], name: str, *, grayscale: 
 # CASME II
 
 
-CASME2_HEADER = ("Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
-                 "Estimated Emotion")  # fmt: skip
+CASME2_HEADER = (
+    "Subject",
+    "Filename",
+    None,
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    None,
+    "Action Units",
+    "Estimated Emotion",
+)
 CASME2_ROWS: list[tuple[Any, ...]] = [
     # Subject (text "01"; one int cell), Filename, -, onset, apex, offset, -, AUs (int or str), emotion
     ("01", "EP02_01f", None, 46, 48, 50, None, 12, "happiness"),  # sheet row 2
@@ -88,8 +97,11 @@ CASME2_ROWS: list[tuple[Any, ...]] = [
 ]
 CASME2_VALID = {"EP02_01f", "EP03_02", "EP09_03", "EP01_01", "EP05_02"}
 CASME2_RELABEL_2019 = {"EP02_01f": "others", "EP09_03": "disgust", "EP05_02": "happiness"}
-CASME2_TREES = {"raw": ("CASME2_RAW_selected", "img{}.jpg"), "cropped": ("Cropped", "reg_img{}.jpg"),
-                "full": ("CASME2-RAW", "img{}.jpg")}  # fmt: skip
+CASME2_TREES = {
+    "raw": ("CASME2_RAW_selected", "img{}.jpg"),
+    "cropped": ("Cropped", "reg_img{}.jpg"),
+    "full": ("CASME2-RAW", "img{}.jpg"),
+}
 
 
 def _casme2_subject(cell: Any) -> str:
@@ -114,10 +126,26 @@ def build_casme2(root: Path, *, trees: Sequence[str] = ("raw",)) -> Path:
 # SAMM
 
 
-SAMM_HEADER = ("Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
-               "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes")  # fmt: skip
-SAMM_PREAMBLE: list[tuple[Any, ...]] = [("SAMM - Spontaneous Micro-Facial Movement Dataset",), *[()] * 5,
-                                        ("Coded by three coders",), *[()] * 6]  # fmt: skip
+SAMM_HEADER = (
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset Frame",
+    "Apex Frame",
+    "Offset Frame",
+    "Duration",
+    "Micro",
+    "Action Units",
+    "Estimated Emotion",
+    "Objective Classes",
+    "Notes",
+)
+SAMM_PREAMBLE: list[tuple[Any, ...]] = [
+    ("SAMM - Spontaneous Micro-Facial Movement Dataset",),
+    *[()] * 5,
+    ("Coded by three coders",),
+    *[()] * 6,
+]
 SAMM_ROWS: list[tuple[Any, ...]] = [
     # header is Excel row 14, so data starts on row 15
     ("006", "006_1_2", 1, 5562, 5563, 5565, 4, "Micro - 1/2", "R12+R15", "Contempt", 3, ""),  # row 15
@@ -133,8 +161,14 @@ SAMM_VALID = {"006_1_2", "006_1_3", "007_3_1", "009_1_1"}
 
 def build_samm(root: Path, *, frame_tree: str = "SAMM") -> Path:
     """SAMM fixture: 13 preamble rows, header on row 14, decoy first worksheet, grayscale frames."""
-    write_xlsx(root / "SAMM_Micro_FACS_Codes_v2.xlsx", SAMM_HEADER, SAMM_ROWS, title="MICRO_ONLY",
-               preamble=SAMM_PREAMBLE, other_sheets=("MACRO_AND_MICRO",))  # fmt: skip
+    write_xlsx(
+        root / "SAMM_Micro_FACS_Codes_v2.xlsx",
+        SAMM_HEADER,
+        SAMM_ROWS,
+        title="MICRO_ONLY",
+        preamble=SAMM_PREAMBLE,
+        other_sheets=("MACRO_AND_MICRO",),
+    )
     for row in SAMM_ROWS:
         subject = f"{int(row[0]):03d}"
         numbers = range(row[3], row[5] + 1)
@@ -233,12 +267,20 @@ def build_composite(
     if "casme2" in parts:
         write_xlsx(root / "CASME2" / "CASME2-coding-20140508.xlsx", CASME2_HEADER, casme2_rows)
     if "samm" in parts:
-        write_xlsx(root / "SAMM" / "SAMM_Micro_FACS_Codes_v2.xlsx", SAMM_HEADER, samm_rows, title="MICRO_ONLY",
-                   preamble=SAMM_PREAMBLE)  # fmt: skip
+        write_xlsx(
+            root / "SAMM" / "SAMM_Micro_FACS_Codes_v2.xlsx",
+            SAMM_HEADER,
+            samm_rows,
+            title="MICRO_ONLY",
+            preamble=SAMM_PREAMBLE,
+        )
     if "smic" in parts:
         (root / "SMIC" / "HS").mkdir(parents=True, exist_ok=True)
-    lines = [",".join((c.dataset, *composite_gt_ids(c, casme2_prefix=i % 2 == 1), str(c.gt)))
-             for i, c in enumerate(clips) if c.gt is not None]  # fmt: skip
+    lines = [
+        ",".join((c.dataset, *composite_gt_ids(c, casme2_prefix=i % 2 == 1), str(c.gt)))
+        for i, c in enumerate(clips)
+        if c.gt is not None
+    ]
     (root / "combined_3class_gt.csv").write_bytes(("\r\n".join([*lines, *extra_gt]) + "\r\n").encode())
     return root
 
@@ -278,8 +320,18 @@ REAL_COMPOSITION: dict[str, dict[str, int]] = {
 }
 REAL_SUBJECTS = {"casme2": list(range(1, 25)), "samm": list(range(6, 34)), "smic": list(range(1, 17))}
 DROPPED_FROM_REAL = {"casme2": ["fear", "sadness", "others"], "samm": ["Other"], "smic": []}
-_CLASS = {"disgust": 0, "repression": 0, "anger": 0, "contempt": 0, "fear": 0, "sadness": 0, "negative": 0,
-          "happiness": 1, "positive": 1, "surprise": 2}  # fmt: skip
+_CLASS = {
+    "disgust": 0,
+    "repression": 0,
+    "anger": 0,
+    "contempt": 0,
+    "fear": 0,
+    "sadness": 0,
+    "negative": 0,
+    "happiness": 1,
+    "positive": 1,
+    "surprise": 2,
+}
 
 
 def real_composition() -> list[CompositeClip]:
@@ -352,8 +404,16 @@ def build_ckplus(root: Path) -> Path:
 # MMEW
 
 
-MMEW_HEADER = ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion",
-               "Remarks")  # fmt: skip
+MMEW_HEADER = (
+    "Subject",
+    "Filename",
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    "Action Units",
+    "Estimated Emotion",
+    "Remarks",
+)
 MMEW_ROWS: list[tuple[Any, ...]] = [
     ("S01", "S01-01-001", 2, 10, 12, "AU12", "happiness"),  # row 2: frames 1..12 unpadded
     (2, "S02-03-004", 1, 3, 5, "AU1+AU2", "surprise"),  # row 3: int subject -> S02
@@ -365,8 +425,12 @@ MMEW_ROWS: list[tuple[Any, ...]] = [
 
 def build_mmew(root: Path) -> Path:
     write_xlsx(root / "MMEW_Micro_Exp.xlsx", MMEW_HEADER, [(*row, "") for row in MMEW_ROWS])
-    folders = {"S01-01-001": ("happiness", 12), "S02-03-004": ("surprise", 5), "S03-01-002": ("others", 4),
-               "S03-01-003": ("others", 4)}  # fmt: skip
+    folders = {
+        "S01-01-001": ("happiness", 12),
+        "S02-03-004": ("surprise", 5),
+        "S03-01-002": ("others", 4),
+        "S03-01-003": ("others", 4),
+    }
     for clip, (emotion, count) in folders.items():
         write_frames(root / "Micro_Expression" / emotion / clip, range(1, count + 1), "{}.jpg")
     write_frames(root / "Macro_Expression" / "sadness" / "S01-05-101", range(1, 11), "{}.jpg")

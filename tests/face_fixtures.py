@@ -86,9 +86,19 @@ def build_clip_table(root: Path, *, shifts: list[tuple[int, int]], odd_size_fram
         if number == odd_size_frame:
             image = image[:-8]
         frames.append(str(save(root / "sub01" / "EP01" / f"img{number + 10}.png", image)))
-    clip = Clip(dataset="toy", subject="sub01", clip="EP01", frames=frames,
-                frame_numbers=[number + 10 for number in range(len(shifts))], onset=0, apex=len(shifts) - 1,
-                offset=len(shifts) - 1, emotion="happiness", label=1, fps=200.0)  # fmt: skip
+    clip = Clip(
+        dataset="toy",
+        subject="sub01",
+        clip="EP01",
+        frames=frames,
+        frame_numbers=[number + 10 for number in range(len(shifts))],
+        onset=0,
+        apex=len(shifts) - 1,
+        offset=len(shifts) - 1,
+        emotion="happiness",
+        label=1,
+        fps=200.0,
+    )
     return write_clip_table(clips_to_frame([clip]), root / "clips.parquet")
 
 

@@ -51,9 +51,28 @@ USER = "miex-tester"
 # The first commit of every new repo, as on the Hub; its patterns also decide which files go through LFS.
 GITATTRIBUTES = "".join(
     f"{pattern} filter=lfs diff=lfs merge=lfs -text\n"
-    for pattern in ("*.parquet", "*.arrow", "*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.onnx", "*.h5",
-                    "*.npy", "*.npz", "*.png", "*.jpg", "*.jpeg", "*.gif", "*.mp4", "*.zip", "*.gz", "*.tar")
-)  # fmt: skip
+    for pattern in (
+        "*.parquet",
+        "*.arrow",
+        "*.safetensors",
+        "*.bin",
+        "*.pt",
+        "*.pth",
+        "*.ckpt",
+        "*.onnx",
+        "*.h5",
+        "*.npy",
+        "*.npz",
+        "*.png",
+        "*.jpg",
+        "*.jpeg",
+        "*.gif",
+        "*.mp4",
+        "*.zip",
+        "*.gz",
+        "*.tar",
+    )
+)
 LFS_PATTERNS = tuple(line.split()[0] for line in GITATTRIBUTES.splitlines())
 LFS_MIN_SIZE = 10 * 1024 * 1024
 PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
@@ -75,10 +94,13 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("GET", _API_REPO + r"(?:/revision/(?P<rev>[^/]+))?", "repo_info"),
         ("POST", _GIT_REPO + r"/batch", "lfs_batch"),
         ("POST", _GIT_REPO + r"/verify", "lfs_verify"),
-        ("GET", r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)",
-         "resolve"),
+        (
+            "GET",
+            r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)",
+            "resolve",
+        ),
     )
-)  # fmt: skip
+)
 _CDN_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"/lfs/(?P<oid>[0-9a-f]{64})$"), "cdn_get"),
     ("PUT", re.compile(r"/lfs/(?P<oid>[0-9a-f]{64})$"), "cdn_put"),
@@ -168,10 +190,11 @@ class LoopbackHub:
         ``base`` replaces ``os.environ`` as the starting point; HF_* and proxy variables are dropped from it.
         """
         env = {
-            key: value for key, value in (os.environ if base is None else base).items()
+            key: value
+            for key, value in (os.environ if base is None else base).items()
             if not key.upper().startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_OFFLINE"))
             and key.lower() not in PROXY_VARIABLES
-        }  # fmt: skip
+        }
         env.update(
             HF_ENDPOINT=self.endpoint,
             HF_HUB_DISABLE_XET="1",
@@ -362,8 +385,14 @@ class _Handler(BaseHTTPRequestHandler):
         with hub.lock:
             hub.requests.append(Request(method, self.path, status, "Authorization" in self.headers))
 
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-              content_type: str = "application/json", length: int | None = None) -> int:  # fmt: skip
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+        length: int | None = None,
+    ) -> int:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body) if length is None else length))
@@ -374,8 +403,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         return status
 
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None,
-                   content_type: str = "application/json") -> int:  # fmt: skip
+    def _send_json(
+        self, status: int, payload: Any, headers: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> int:
         return self._send(status, json.dumps(payload).encode(), headers, content_type)
 
     def _json_body(self) -> Any:
@@ -417,8 +447,9 @@ class _Handler(BaseHTTPRequestHandler):
         with hub.lock:
             existing = hub.repos.get((repo_type, repo_id))
             if existing is not None:
-                return self._send_json(409, {"error": f"You already created this {repo_type} repo",
-                                             "url": hub.repo_url(existing)})  # fmt: skip
+                return self._send_json(
+                    409, {"error": f"You already created this {repo_type} repo", "url": hub.repo_url(existing)}
+                )
             repo = hub.create(repo_id, repo_type, private=payload.get("visibility") == "private")
         return self._send_json(200, {"url": hub.repo_url(repo), "name": repo_id, "id": repo_id})
 
@@ -431,8 +462,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _whoami(self) -> int:
         self._check_token(write=True)
-        return self._send_json(200, {"type": "user", "name": USER, "orgs": [],
-                                     "auth": {"type": "access_token", "accessToken": {"role": "write"}}})  # fmt: skip
+        return self._send_json(
+            200,
+            {
+                "type": "user",
+                "name": USER,
+                "orgs": [],
+                "auth": {"type": "access_token", "accessToken": {"role": "write"}},
+            },
+        )
 
     def _repo_info(self, plural: str, ns: str, name: str, rev: str = "main") -> int:
         hub = self.server.hub
@@ -442,12 +480,24 @@ class _Handler(BaseHTTPRequestHandler):
             siblings = [{"rfilename": path} for path in sorted(commit.files)]
             if self.query.get("blobs", ["false"])[0].lower() == "true":
                 siblings = [self._sibling(path, blob) for path, blob in sorted(commit.files.items())]
-            return self._send_json(200, {
-                "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24], "id": repo.repo_id,
-                "author": repo.repo_id.split("/")[0], "sha": commit.oid, "lastModified": commit.date,
-                "createdAt": repo.commits[0].date, "private": repo.private, "gated": False, "disabled": False,
-                "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
-            })  # fmt: skip
+            return self._send_json(
+                200,
+                {
+                    "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
+                    "id": repo.repo_id,
+                    "author": repo.repo_id.split("/")[0],
+                    "sha": commit.oid,
+                    "lastModified": commit.date,
+                    "createdAt": repo.commits[0].date,
+                    "private": repo.private,
+                    "gated": False,
+                    "disabled": False,
+                    "downloads": 0,
+                    "likes": 0,
+                    "tags": [],
+                    "siblings": siblings,
+                },
+            )
 
     def _sibling(self, path: str, blob: Blob) -> dict[str, Any]:
         sibling: dict[str, Any] = {"rfilename": path, "size": blob.size, "blobId": self.server.hub.git_oid(blob)}
@@ -524,8 +574,9 @@ class _Handler(BaseHTTPRequestHandler):
                 oid = None
                 if existing is not None:
                     oid = existing.sha256 if existing.lfs else hub.git_oid(existing)
-                answers.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
-                                "oid": oid})  # fmt: skip
+                answers.append(
+                    {"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid}
+                )
         return self._send_json(200, {"files": answers, "commitOid": commit.oid})
 
     def _commit(self, plural: str, ns: str, name: str, rev: str) -> int:
@@ -561,8 +612,15 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     raise HubError(400, f"loopback hub: unsupported commit operation {key!r}")
             commit = hub.add_commit(repo, header.get("summary") or "update", files)
-            return self._send_json(200, {"success": True, "commitOid": commit.oid, "pullRequestUrl": None,
-                                         "commitUrl": f"{hub.repo_url(repo)}/commit/{commit.oid}"})  # fmt: skip
+            return self._send_json(
+                200,
+                {
+                    "success": True,
+                    "commitOid": commit.oid,
+                    "pullRequestUrl": None,
+                    "commitUrl": f"{hub.repo_url(repo)}/commit/{commit.oid}",
+                },
+            )
 
     def _lfs_batch(self, ns: str, name: str, prefix: str | None = None) -> int:
         hub = self.server.hub
@@ -581,8 +639,11 @@ class _Handler(BaseHTTPRequestHandler):
                     "verify": {"href": verify, "header": {}},
                 }
             objects.append(answer)
-        return self._send_json(200, {"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
-                               content_type="application/vnd.git-lfs+json")  # fmt: skip
+        return self._send_json(
+            200,
+            {"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
+            content_type="application/vnd.git-lfs+json",
+        )
 
     def _lfs_verify(self, ns: str, name: str, prefix: str | None = None) -> int:
         self._repo(prefix, ns, name, write=True)
@@ -603,8 +664,14 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HubError(404, "Entry not found", "EntryNotFound", headers={"X-Repo-Commit": commit.oid})
             etag = f'"{hub.git_oid(blob)}"'
             if blob.lfs:  # large files live on the CDN: redirect there, with the real file's etag and size
-                headers.update({"ETag": etag, "Location": f"{hub.cdn}/lfs/{blob.sha256}",
-                                "X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(blob.size)})  # fmt: skip
+                headers.update(
+                    {
+                        "ETag": etag,
+                        "Location": f"{hub.cdn}/lfs/{blob.sha256}",
+                        "X-Linked-Etag": f'"{blob.sha256}"',
+                        "X-Linked-Size": str(blob.size),
+                    }
+                )
                 return self._send(302, b"", headers, content_type="text/plain")
             return self._send_content(hub.read(blob), {**headers, "ETag": etag})
 
@@ -656,8 +723,10 @@ def serve_hub(tmp_path: Path, *, tokens: tuple[str, ...] | None = (LOOPBACK_TOKE
     hub = LoopbackHub(Path(tmp_path) / "loopback_hub", tokens)
     listeners = [_Listener(hub, "hub"), _Listener(hub, "cdn")]
     hub.endpoint, hub.cdn = (f"http://127.0.0.1:{listener.server_address[1]}" for listener in listeners)
-    threads = [threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-               for listener in listeners]  # fmt: skip
+    threads = [
+        threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        for listener in listeners
+    ]
     for thread in threads:
         thread.start()
     try:

@@ -46,10 +46,14 @@ REQUIRE_BROWSER = "MIEX_REQUIRE_BROWSER"
 def needs_browser() -> None:
     """Skip (with the reason) where the browser stack is absent; fail instead under CI (:data:`REQUIRE_BROWSER`),
     which installs all three (.ci/run, README), so a broken install never passes as skipped tests."""
-    missing = [reason for module, reason in [
-        ("gradio", "the app's optional extra is not installed: pip install -e '.[app]'"),
-        ("playwright.sync_api", "playwright is not installed: pip install -e '.[test]'"),
-    ] if importlib.util.find_spec(module.split(".")[0]) is None]  # fmt: skip
+    missing = [
+        reason
+        for module, reason in [
+            ("gradio", "the app's optional extra is not installed: pip install -e '.[app]'"),
+            ("playwright.sync_api", "playwright is not installed: pip install -e '.[test]'"),
+        ]
+        if importlib.util.find_spec(module.split(".")[0]) is None
+    ]
     if chromium() is None:
         missing.append("Debian's chromium is not installed: apt-get install chromium")
     if missing and os.environ.get(REQUIRE_BROWSER) == "1":
@@ -62,8 +66,9 @@ def needs_browser() -> None:
 
 
 def test_help_says_how_to_run_it_locally_and_as_a_space() -> None:
-    done = subprocess.run([sys.executable, "-m", "miex_dataset", "app", "--help"], capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "miex_dataset", "app", "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     for text in ("--port", "--miex", "--model", "--pool", "--checkpoint", "--share", "Space", "app.py", "miex[app]"):
         assert text in done.stdout, text
@@ -221,8 +226,11 @@ def test_classify_reads_the_runs_recipe_and_computes_flow(tmp_path: Path) -> Non
 
     recipe = tmp_path / "run" / "recipe.yaml"
     create_model("ststnet").save_pretrained(tmp_path / "run" / "model")
-    recipe.write_text("data:\n  real: {clips: c.parquet, alignment: none}\n  image: {resize: 64, crop_size: 56}\n"
-                      "  flow: {method: farneback}\n", encoding="utf-8")  # fmt: skip
+    recipe.write_text(
+        "data:\n  real: {clips: c.parquet, alignment: none}\n  image: {resize: 64, crop_size: 56}\n"
+        "  flow: {method: farneback}\n",
+        encoding="utf-8",
+    )
     recognizer = load_recognizer(str(tmp_path / "run" / "model"))
     assert recognizer.preprocessing == Preprocessing(64, 56, "farneback", False, str(recipe))
     rng = np.random.default_rng(0)
@@ -283,8 +291,18 @@ def server(work: dict[str, Path]) -> Iterator[str]:
     places = {"XDG_CACHE_HOME": str(work["cache"]), "GRADIO_TEMP_DIR": str(work["root"] / "gradio")}
     env = {**os.environ, **offline, **places, "OMP_NUM_THREADS": "1"}
     log = (work["root"] / "server.log").open("w")
-    command = [sys.executable, "-m", "miex_dataset", "app", "--port", str(port), "--miex", str(work["miex"]),
-               "--model", str(work["model"])]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "miex_dataset",
+        "app",
+        "--port",
+        str(port),
+        "--miex",
+        str(work["miex"]),
+        "--model",
+        str(work["model"]),
+    ]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work["root"])
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -330,8 +348,14 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     opened = context.new_page()
     opened.offsite = []
-    opened.on("request", lambda request: opened.offsite.append(request.url)
-              if not request.url.startswith((server.rstrip("/"), "data:", "blob:")) else None)  # fmt: skip
+    opened.on(
+        "request",
+        lambda request: (
+            opened.offsite.append(request.url)
+            if not request.url.startswith((server.rstrip("/"), "data:", "blob:"))
+            else None
+        ),
+    )
     opened.set_default_timeout(60_000)
     opened.goto(server)
     opened.wait_for_selector("#apex-image img")  # the first render ran: the app is up in this page
@@ -344,8 +368,12 @@ def page(browser: Any, server: str) -> Iterator[Any]:
 def test_the_space_entry_builds_the_same_app(work: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     import runpy
 
-    for name, value in {"XDG_CACHE_HOME": str(work["cache"]), "MIEX_APP_MIEX": str(work["miex"]),
-                        "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}.items():  # fmt: skip
+    for name, value in {
+        "XDG_CACHE_HOME": str(work["cache"]),
+        "MIEX_APP_MIEX": str(work["miex"]),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }.items():
         monkeypatch.setenv(name, value)
     demo = runpy.run_path(str(ROOT / "app.py"), run_name="space")["demo"]  # not "__main__": built, not served
     values = {block.elem_id: getattr(block, "value", None) for block in demo.blocks.values() if block.elem_id}

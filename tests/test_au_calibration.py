@@ -19,11 +19,22 @@ from miex_dataset.faces.au_geometry import GeometricAUEstimator
 from miex_dataset.faces.canonical import canonical_face
 
 RESTING_BLENDSHAPES = {
-    "browInnerUp": 0.44, "browOuterUpLeft": 0.29, "browOuterUpRight": 0.2, "eyeBlinkLeft": 0.07,
-    "eyeBlinkRight": 0.04, "eyeSquintLeft": 0.31, "eyeSquintRight": 0.22, "eyeWideLeft": 0.01, "eyeWideRight": 0.02,
-    "jawOpen": 0.03, "mouthPucker": 0.5, "mouthRollLower": 0.2, "mouthRollUpper": 0.13, "mouthShrugLower": 0.12,
+    "browInnerUp": 0.44,
+    "browOuterUpLeft": 0.29,
+    "browOuterUpRight": 0.2,
+    "eyeBlinkLeft": 0.07,
+    "eyeBlinkRight": 0.04,
+    "eyeSquintLeft": 0.31,
+    "eyeSquintRight": 0.22,
+    "eyeWideLeft": 0.01,
+    "eyeWideRight": 0.02,
+    "jawOpen": 0.03,
+    "mouthPucker": 0.5,
+    "mouthRollLower": 0.2,
+    "mouthRollUpper": 0.13,
+    "mouthShrugLower": 0.12,
     "mouthShrugUpper": 0.01,
-}  # fmt: skip
+}
 """What MediaPipe's blendshape head gives a neutral face (medians over neutral photos of five people): a resting
 face is not all zeros (open eyes score eyeSquint, closed lips mouthPucker), and must still read as no expression."""
 
@@ -38,8 +49,15 @@ def resting_face(calibration: FeatureCalibration, **changes: float) -> FaceRecor
     names = {part for name in calibration.names if name.startswith("blendshape:") for part in name[11:].split("+")}
     shapes = {name: RESTING_BLENDSHAPES.get(name, 0.0) for name in names} | changes
     canonical = canonical_face()
-    return FaceRecord(landmarks=(canonical[:, :2] * 10 + 300).astype(np.float32), blendshapes=shapes, yaw=0.0,
-                      pitch=0.0, roll=0.0, score=1.0, depth=(canonical[:, 2] * 10).astype(np.float32))  # fmt: skip
+    return FaceRecord(
+        landmarks=(canonical[:, :2] * 10 + 300).astype(np.float32),
+        blendshapes=shapes,
+        yaw=0.0,
+        pitch=0.0,
+        roll=0.0,
+        score=1.0,
+        depth=(canonical[:, 2] * 10).astype(np.float32),
+    )
 
 
 def test_shipped_calibration_covers_every_au_and_says_where_it_comes_from(shipped: FeatureCalibration) -> None:
@@ -78,8 +96,11 @@ def test_no_channel_is_constant(shipped: FeatureCalibration) -> None:
 def test_calibration_is_applied_as_written(tmp_path: Path) -> None:
     """A hand-written file: AU12 = 0.5 + 0.8 * mean(mouthSmile) * 5 - 0.1 * geometry AU12; others read 0."""
     aus = {au: {"features": {"blendshape:browInnerUp": 0.0}, "intercept": 0.0, "reliability": 0.0} for au in AU_NAMES}
-    aus["AU12"] = {"features": {"blendshape:mouthSmileLeft+mouthSmileRight": 0.8, "geometry:AU12": -0.1},
-                   "intercept": 0.5, "reliability": 0.9}  # fmt: skip
+    aus["AU12"] = {
+        "features": {"blendshape:mouthSmileLeft+mouthSmileRight": 0.8, "geometry:AU12": -0.1},
+        "intercept": 0.5,
+        "reliability": 0.9,
+    }
     path = tmp_path / "cal.json"
     path.write_text(json.dumps({"format": "miex.au_calibration.v2", "source": "test", "aus": aus}))
     calibration = FeatureCalibration.load(path)

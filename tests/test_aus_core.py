@@ -83,16 +83,23 @@ def test_au_vector_by_name() -> None:
 def _openface_csv(
     rows: list[dict[str, float]], *, separator: str, face_id: bool, blocks: bool, image_tool: bool = False
 ) -> str:
-    ids = ["face", "confidence"] if image_tool else ["frame", *(["face_id"] if face_id else []), "timestamp",
-                                                      "confidence", "success"]  # fmt: skip
+    ids = (
+        ["face", "confidence"]
+        if image_tool
+        else ["frame", *(["face_id"] if face_id else []), "timestamp", "confidence", "success"]
+    )
     extra = ["gaze_0_x", "gaze_0_y", "pose_Tx", "pose_Rx", "x_0", "y_0", "p_scale"] if blocks else []
     header = ids + extra + [f"{n}_r" for n in AU_NAMES] + PRESENCE
     lines = [separator.join(header)]
     for index, row in enumerate(rows):
         values = {
-            "frame": index + 1, "face": 0, "face_id": 0, "timestamp": index * 0.005, "confidence": 0.98,
+            "frame": index + 1,
+            "face": 0,
+            "face_id": 0,
+            "timestamp": index * 0.005,
+            "confidence": 0.98,
             "success": row.get("success", 1),
-        }  # fmt: skip
+        }
         values.update({name: 0.1 * (k + 1) for k, name in enumerate(extra)})
         values.update({f"{n}_r": row.get(n, 0.0) for n in AU_NAMES})
         values.update({name: 1 for name in PRESENCE})
@@ -163,8 +170,10 @@ def test_openface_empty_files(tmp_path, content: str) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(order=st.permutations(list(range(len(AU_NAMES)))), intensities=st.lists(
-    st.floats(0, 5, allow_nan=False, width=32), min_size=17, max_size=17))  # fmt: skip
+@given(
+    order=st.permutations(list(range(len(AU_NAMES)))),
+    intensities=st.lists(st.floats(0, 5, allow_nan=False, width=32), min_size=17, max_size=17),
+)
 def test_openface_column_order_does_not_matter(tmp_path_factory, order: list[int], intensities: list[float]) -> None:
     """Reading by name must give each AU its own column whatever the file's column order."""
     names = [AU_NAMES[i] for i in order]

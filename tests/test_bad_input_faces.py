@@ -1,4 +1,4 @@
-"""Bad input to `miex faces`, `miex flow`, `miex extract-aus` and the face-pool reader (issue 24).
+"""Bad input to `miex faces`, `miex flow`, `miex extract-aus` and the face-pool reader.
 
 Each case plants what a careless or hostile user gives (a folder of their own files as --out, an input as --out,
 absurd worker counts and crop sizes, broken landmarks, a replaced crop, a garbage model file, malformed OpenFace
@@ -88,9 +88,12 @@ def test_flow_resumes_its_own_folder_and_marks_it(clip_table: Path, tmp_path: Pa
 
 @pytest.mark.parametrize("release", [False, True])
 def test_flow_of_a_miex_folder_refuses_user_files_and_marks_its_own(
-    miex_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    miex_folder: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
     release: bool,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setenv("MIEX_FLOW_CACHE", str(tmp_path / "cache"))
     extra = ["--release"] if release else []
     out = user_folder(tmp_path / "mine")
@@ -236,9 +239,13 @@ def pool_points(face_pool: Path) -> np.ndarray:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(point=st.integers(0, 477), axis=st.integers(0, 1),
-       value=st.one_of(st.sampled_from([np.nan, np.inf, -np.inf]), st.floats(-1e9, -40.0), st.floats(170.0, 1e9),
-                       st.just("x1e6")))  # fmt: skip
+@given(
+    point=st.integers(0, 477),
+    axis=st.integers(0, 1),
+    value=st.one_of(
+        st.sampled_from([np.nan, np.inf, -np.inf]), st.floats(-1e9, -40.0), st.floats(170.0, 1e9), st.just("x1e6")
+    ),
+)
 def test_non_finite_or_far_off_landmarks_are_refused_naming_file_row_and_field(
     pool_copy: Path, pool_points: np.ndarray, point: int, axis: int, value: float | str
 ) -> None:
@@ -347,18 +354,24 @@ def _bad_models(root: Path) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", ["garbage", "empty", "pickle", "other"])
 @pytest.mark.parametrize("given", ["--model", "MIEX_FACE_LANDMARKER"])
 def test_a_bad_model_file_is_named_with_where_it_came_from(
-    kind: str, given: str, tmp_path: Path, clip_table: Path, monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    given: str,
+    tmp_path: Path,
+    clip_table: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     model = _bad_models(tmp_path / "models")[kind]
     photos = tmp_path / "photos"
     ff.save(photos / "me.png", ff.noise_image(64))
     extra = ["--model", str(model)] if given == "--model" else []
     if given != "--model":
         monkeypatch.setenv("MIEX_FACE_LANDMARKER", str(model))
-    for argv in (["faces", str(photos), "--out", str(tmp_path / "pool")],
-                 ["flow", str(clip_table), "--out", str(tmp_path / "flow"), "--method", "farneback"],
-                 ["extract-aus", str(photos), "--out", str(tmp_path / "aus.parquet")]):  # fmt: skip
+    for argv in (
+        ["faces", str(photos), "--out", str(tmp_path / "pool")],
+        ["flow", str(clip_table), "--out", str(tmp_path / "flow"), "--method", "farneback"],
+        ["extract-aus", str(photos), "--out", str(tmp_path / "aus.parquet")],
+    ):
         assert main([*argv, "--workers", "1", *extra]) == 2
         line = one_error_line(capsys.readouterr().err)
         assert "internal error" not in line and str(model) in line and "bad model file" in line
@@ -447,8 +460,11 @@ def test_an_openface_csv_without_a_frame_column_says_so(
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(au=st.integers(0, len(AU_NAMES) - 1), line=st.integers(2, 4),
-       value=st.one_of(st.floats(-1e6, -0.01), st.floats(5.01, 1e6), st.sampled_from(["inf", "-inf"])))  # fmt: skip
+@given(
+    au=st.integers(0, len(AU_NAMES) - 1),
+    line=st.integers(2, 4),
+    value=st.one_of(st.floats(-1e6, -0.01), st.floats(5.01, 1e6), st.sampled_from(["inf", "-inf"])),
+)
 def test_any_off_scale_openface_value_is_refused_at_its_line_and_column(
     tmp_path: Path, au: int, line: int, value: float | str
 ) -> None:

@@ -1,4 +1,4 @@
-"""Issue 24 for the generator commands: `miex train-generator`, `miex eval-generator`, the AU pickle and --device.
+"""Bad input to the generator commands: `miex train-generator`, `miex eval-generator`, the AU pickle and --device.
 
 Each case plants what a careless or hostile user gives (a folder of their own files as --out, a 2 KB pickle that
 expands to gigabytes, --lr nan, a garbage config.json, a full disk, --device banana) and checks the command answers
@@ -38,8 +38,22 @@ from miex_dataset.generators.ganimation.checkpoints import CHECKPOINT_MANIFEST, 
 from miex_dataset.generators.ganimation.train import GANimationTrainer, TrainingDiverged
 from miex_dataset.generators.ganimation_options import INTEGER_BOUNDS, TrainConfig, check_config
 
-TINY = ["--image-size", "32", "--width", "8", "--residual-blocks", "1", "--critic-width", "8", "--critic-layers", "5",
-        "--batch-size", "4", "--sample-every", "0"]  # fmt: skip
+TINY = [
+    "--image-size",
+    "32",
+    "--width",
+    "8",
+    "--residual-blocks",
+    "1",
+    "--critic-width",
+    "8",
+    "--critic-layers",
+    "5",
+    "--batch-size",
+    "4",
+    "--sample-every",
+    "0",
+]
 """``miex train-generator`` options for a model that trains a step in well under a second on a CPU."""
 USER_BYTES = b'{"the user\'s own": "config, never to be touched"}\n'
 EXPORT = ["eval-generator", "--generator", "warp", "--size", "64", "--aus", "AU12", "--intensities", "0", "5"]
@@ -69,8 +83,10 @@ def trained(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     """A 2-step train-generator output, checkpointed after each step (never modified: copy it to change it)."""
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("trained") / "run"
-    assert main(["train-generator", str(sample_data), "--out", str(out), *TINY, "--max-steps", "2",
-                 "--save-every", "1"]) == 0  # fmt: skip
+    assert (
+        main(["train-generator", str(sample_data), "--out", str(out), *TINY, "--max-steps", "2", "--save-every", "1"])
+        == 0
+    )
     return out
 
 
@@ -296,11 +312,27 @@ def test_a_schedule_too_long_to_finish_is_refused(
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--batch-size", "0"), ("--batch-size", "-3"), ("--lr", "nan"), ("--lr", "inf"), ("--lr", "-1e-4"),
-     ("--lr", "0"), ("--image-size", "7"), ("--image-size", "30"), ("--image-size", "4096"),
-     ("--critic-layers", "20"), ("--critic-layers", "0"), ("--critic-layers", "6"), ("--au-weight", "nan"),
-     ("--au-weight", "-1"), ("--critic-steps", "0"), ("--save-every", "0"), ("--seed", "-1"), ("--width", "0")],
-)  # fmt: skip
+    [
+        ("--batch-size", "0"),
+        ("--batch-size", "-3"),
+        ("--lr", "nan"),
+        ("--lr", "inf"),
+        ("--lr", "-1e-4"),
+        ("--lr", "0"),
+        ("--image-size", "7"),
+        ("--image-size", "30"),
+        ("--image-size", "4096"),
+        ("--critic-layers", "20"),
+        ("--critic-layers", "0"),
+        ("--critic-layers", "6"),
+        ("--au-weight", "nan"),
+        ("--au-weight", "-1"),
+        ("--critic-steps", "0"),
+        ("--save-every", "0"),
+        ("--seed", "-1"),
+        ("--width", "0"),
+    ],
+)
 def test_bad_training_values_are_refused_with_their_range(
     sample_data: Path, tmp_path: Path, option: str, value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -355,11 +387,17 @@ def _copy(source: Path, target: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("{garbage", "not a readable generator config.json"), ("[1, 2]", "expected a JSON object"),
-     ('{"width": "wide"}', "field 'width'"), ('{"width": 8, "layers": 3}', "unknown generator setting"),
-     ('{"num_residual_blocks": 1e9}', "field 'num_residual_blocks'"), ('{"norm_affine": "yes"}', "true or false"),
-     ('{"image_size": 30}', "multiple of 4"), ("\xff\xfe", "not a readable")],
-)  # fmt: skip
+    [
+        ("{garbage", "not a readable generator config.json"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"width": "wide"}', "field 'width'"),
+        ('{"width": 8, "layers": 3}', "unknown generator setting"),
+        ('{"num_residual_blocks": 1e9}', "field 'num_residual_blocks'"),
+        ('{"norm_affine": "yes"}', "true or false"),
+        ('{"image_size": 30}', "multiple of 4"),
+        ("\xff\xfe", "not a readable"),
+    ],
+)
 def test_an_invalid_generator_config_json_names_the_file(
     trained: Path, tmp_path: Path, text: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -368,8 +406,17 @@ def test_an_invalid_generator_config_json_names_the_file(
     with pytest.raises(MiexInputError, match=message) as error:
         load_generator("ganimation", checkpoint=folder, device="cpu")
     assert error.value.file == str(folder / "config.json")
-    argv = ["eval-generator", "--generator", "ganimation", "--checkpoint", str(folder), "--out",
-            str(tmp_path / "r.json"), "--device", "cpu"]  # fmt: skip
+    argv = [
+        "eval-generator",
+        "--generator",
+        "ganimation",
+        "--checkpoint",
+        str(folder),
+        "--out",
+        str(tmp_path / "r.json"),
+        "--device",
+        "cpu",
+    ]
     assert exit_code(argv) == 2
     line = one_error_line(capsys.readouterr().err)
     assert str(folder / "config.json") in line and "internal error" not in line
@@ -464,8 +511,17 @@ def _missing_devices() -> list[str]:
 def test_a_device_this_machine_lacks_is_refused_naming_the_option(
     trained: Path, tmp_path: Path, device: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["eval-generator", "--generator", "ganimation", "--checkpoint", str(trained / "generator"), "--out",
-            str(tmp_path / "r.json"), "--device", device]  # fmt: skip
+    argv = [
+        "eval-generator",
+        "--generator",
+        "ganimation",
+        "--checkpoint",
+        str(trained / "generator"),
+        "--out",
+        str(tmp_path / "r.json"),
+        "--device",
+        device,
+    ]
     synthesize = ["synthesize", "--out", str(tmp_path / "miex"), "--device", device]
     for command in (argv, synthesize):
         assert exit_code(command) == 2
@@ -482,8 +538,20 @@ def test_a_device_this_machine_lacks_is_refused_naming_the_option(
 @pytest.mark.slow
 def test_train_generator_killed_mid_run_resumes_in_its_folder(sample_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    argv = [sys.executable, "-m", "miex_dataset", "train-generator", str(sample_data), "--out", str(out), *TINY,
-            "--max-steps", "100000", "--save-every", "1"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "miex_dataset",
+        "train-generator",
+        str(sample_data),
+        "--out",
+        str(out),
+        *TINY,
+        "--max-steps",
+        "100000",
+        "--save-every",
+        "1",
+    ]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240

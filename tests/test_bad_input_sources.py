@@ -1,4 +1,4 @@
-"""AU sources, clip tables, plans and their parquet files on bad input (issue 24): bounded expert pools with
+"""AU sources, clip tables, plans and their parquet files on bad input: bounded expert pools with
 progress, expert tables that cannot be drawn, duplicate clips, page checksums, messages that name the file that is
 wrong, and plans that keep their identity when their folder moves."""
 
@@ -49,8 +49,10 @@ def write_json(path: Path, payload: object) -> Path:
 
 def corpus_files(tmp_path: Path, *, edit: dict[tuple[int, str], Any] | None = None) -> tuple[Path, Path]:
     """A two-clip clip table and its AU table; ``edit`` rewrites cells of the written clip table ((row, column))."""
-    clips = [make_clip("casme2", "sub01", "EP01", 6, onset=1, apex=3, label=0),
-             make_clip("casme2", "sub01", "EP02", 6, onset=1, apex=3, label=1, first=100)]  # fmt: skip
+    clips = [
+        make_clip("casme2", "sub01", "EP01", 6, onset=1, apex=3, label=0),
+        make_clip("casme2", "sub01", "EP02", 6, onset=1, apex=3, label=1, first=100),
+    ]
     clip_path = write_clip_table(clips_to_frame(clips), tmp_path / "clips.parquet")
     au_path = write_au_table(au_rows(clips, np.random.default_rng(0)), tmp_path / "aus.parquet")
     if edit:
@@ -149,8 +151,11 @@ def test_the_builtin_table_still_draws_every_negative_emotion_with_an_active_au(
 
 def test_a_clip_listed_twice_is_refused_naming_the_table_and_both_rows(tmp_path, capsys):
     clip_path, au_path = corpus_files(tmp_path, edit={(1, "clip"): "EP01"})
-    with pytest.raises(MiexInputError, match=r"row 1, field 'clip': clip casme2/sub01/EP01 is listed twice "
-                                             r"\(rows 0 and 1\)") as caught:  # fmt: skip
+    with pytest.raises(
+        MiexInputError,
+        match=r"row 1, field 'clip': clip casme2/sub01/EP01 is listed twice "
+        r"\(rows 0 and 1\)",
+    ) as caught:
         read_clip_table(clip_path)
     assert caught.value.file == str(clip_path)
     out = tmp_path / "pool.parquet"
@@ -180,8 +185,11 @@ def test_any_repeated_clip_is_refused_wherever_it_lies(tmp_path, data):
 def flip_in_page(path: Path, column: str, *, bit: int = 0, back: int = 1) -> None:
     """Flip one bit ``back`` bytes before the end of ``column``'s first column chunk: page data, never its header."""
     metadata = pq.ParquetFile(path).metadata.row_group(0)
-    chunk = next(metadata.column(k) for k in range(metadata.num_columns)
-                 if metadata.column(k).path_in_schema.split(".")[0] == column)  # fmt: skip
+    chunk = next(
+        metadata.column(k)
+        for k in range(metadata.num_columns)
+        if metadata.column(k).path_in_schema.split(".")[0] == column
+    )
     start = chunk.dictionary_page_offset or chunk.data_page_offset
     data = bytearray(path.read_bytes())
     data[start + chunk.total_compressed_size - back] ^= 1 << bit
@@ -195,10 +203,12 @@ def written(tmp_path):
     pool_path = write_pool(make_pool(), tmp_path / "pool.parquet")
     plan_path = write_plan(build_plan(load_faces(faces), read_pool(pool_path)), tmp_path / "plan.parquet")
     clip_path, au_path = corpus_files(tmp_path)
-    return {"plan": (plan_path, read_plan, "apex_au", "miex plan"),
-            "AU pool": (pool_path, read_pool, "apex_au", "miex au-pool"),
-            "AU table": (au_path, read_au_table, "AU12", "miex extract-aus"),
-            "clip table": (clip_path, read_clip_table, "frame_numbers", "miex corpus")}  # fmt: skip
+    return {
+        "plan": (plan_path, read_plan, "apex_au", "miex plan"),
+        "AU pool": (pool_path, read_pool, "apex_au", "miex au-pool"),
+        "AU table": (au_path, read_au_table, "AU12", "miex extract-aus"),
+        "clip table": (clip_path, read_clip_table, "frame_numbers", "miex corpus"),
+    }
 
 
 @pytest.mark.parametrize("what", ["plan", "AU pool", "AU table", "clip table"])
@@ -214,8 +224,10 @@ def test_a_flipped_bit_in_a_written_table_is_refused_as_damaged(written, what):
 def test_a_damaged_plan_stops_synthesize_with_one_line(written, tmp_path, capsys):
     path = written["plan"][0]
     flip_in_page(path, "apex_au")
-    assert main(["synthesize", "--plan", str(path), "--faces", str(tmp_path / "faces"), "--out",
-                 str(tmp_path / "out")]) == 2  # fmt: skip
+    assert (
+        main(["synthesize", "--plan", str(path), "--faces", str(tmp_path / "faces"), "--out", str(tmp_path / "out")])
+        == 2
+    )
     line = one_error_line(capsys.readouterr().err)
     assert str(path) in line and "damaged" in line and not (tmp_path / "out").exists()
 
@@ -248,8 +260,9 @@ def test_any_flipped_bit_in_a_plan_page_is_refused_or_harmless(written, data):
         except MiexInputError as error:
             assert error.file == str(path)
             return
-        pd.testing.assert_frame_equal(got.drop(columns=["onset_au", "apex_au"]),
-                                      expected.drop(columns=["onset_au", "apex_au"]))  # fmt: skip
+        pd.testing.assert_frame_equal(
+            got.drop(columns=["onset_au", "apex_au"]), expected.drop(columns=["onset_au", "apex_au"])
+        )
         for column in ("onset_au", "apex_au"):
             np.testing.assert_array_equal(np.stack(got[column]), np.stack(expected[column]))
     finally:
@@ -294,8 +307,10 @@ def test_a_zero_row_plan_says_the_plan_is_empty(written, tmp_path, capsys):
     pq.write_table(table.slice(0, 0), path)
     with pytest.raises(MiexInputError, match="the plan is empty"):
         read_plan(path)
-    assert main(["synthesize", "--plan", str(path), "--faces", str(tmp_path / "faces"), "--out",
-                 str(tmp_path / "out")]) == 2  # fmt: skip
+    assert (
+        main(["synthesize", "--plan", str(path), "--faces", str(tmp_path / "faces"), "--out", str(tmp_path / "out")])
+        == 2
+    )
     captured = capsys.readouterr()
     line = one_error_line(captured.err)
     assert str(path) in line and "the plan is empty" in line
@@ -333,12 +348,39 @@ def test_moving_pool_plan_and_output_together_resumes(face_pool, tmp_path, monke
     project = tmp_path / "project"
     shutil.copytree(face_pool, project / "pool")
     assert au_pool("--expert", "4", "--out", str(project / "au_pool.parquet")) == 0
-    assert main(["plan", "--faces", str(project / "pool"), "--pool", str(project / "au_pool.parquet"),
-                 "--samples-per-identity", "12", "--out", str(project / "plan.parquet")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "plan",
+                "--faces",
+                str(project / "pool"),
+                "--pool",
+                str(project / "au_pool.parquet"),
+                "--samples-per-identity",
+                "12",
+                "--out",
+                str(project / "plan.parquet"),
+            ]
+        )
+        == 0
+    )
 
     def synthesize(root: Path, out: str = "out") -> int:
-        return main(["synthesize", "--plan", str(root / "plan.parquet"), "--faces", str(root / "pool"), "--out",
-                     str(root / out), "--shard-size", "4", "--batch-size", "4"])  # fmt: skip
+        return main(
+            [
+                "synthesize",
+                "--plan",
+                str(root / "plan.parquet"),
+                "--faces",
+                str(root / "pool"),
+                "--out",
+                str(root / out),
+                "--shard-size",
+                "4",
+                "--batch-size",
+                "4",
+            ]
+        )
 
     with monkeypatch.context() as patch:
         interrupt_after_first_shard(patch)

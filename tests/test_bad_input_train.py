@@ -1,4 +1,4 @@
-"""Issue 24 for `miex train` and `miex.load`: the run folder's contract, bounds on recipe sizes, values checked where
+"""Bad input to `miex train` and `miex.load`: the run folder's contract, bounds on recipe sizes, values checked where
 they enter, a diverged stage stopped, and damaged MiE-X shards named.
 
 Runs use the scaled-down recipe of tests/test_train_runner.py (tiny Branches on 64 px crops), cut to one fold and no
@@ -321,8 +321,13 @@ def synthesized_miex(folder: Path) -> Path:
     mf.build_miex(folder, MIE_SUBJECTS, size=32)  # the card (README.md)
     rows = mf.miex_rows(MIE_SUBJECTS, size=32)
     count = len(rows["label"])
-    write_shard(Shard(0, 1, 0, count), folder, [{k: v[i] for k, v in rows.items()} for i in range(count)],
-                mf.miex_features(), "test-run")  # fmt: skip
+    write_shard(
+        Shard(0, 1, 0, count),
+        folder,
+        [{k: v[i] for k, v in rows.items()} for i in range(count)],
+        mf.miex_features(),
+        "test-run",
+    )
     return folder
 
 
@@ -399,8 +404,11 @@ def test_train_names_the_shard_of_an_image_that_does_not_decode(
     rows = mf.miex_rows(MIE_SUBJECTS, size=32)
     rows["apex"][4] = {"bytes": broken_png(), "path": None}
     folder = mf.write_miex(tmp_path / "miex", rows)
-    recipe = tiny(data, tmp_path / "out", **{**QUICK, "stages": [{"name": "pretrain", "train": ["miex"]},
-                                                                 {"name": "finetune", "train": ["real"]}]})  # fmt: skip
+    recipe = tiny(
+        data,
+        tmp_path / "out",
+        **{**QUICK, "stages": [{"name": "pretrain", "train": ["miex"]}, {"name": "finetune", "train": ["real"]}]},
+    )
     recipe["data"]["miex"] = str(folder)
     path = write_recipe(tmp_path / "r.yaml", recipe)
     assert main(["train", "--recipe", str(path), "--no-progress"]) == 2

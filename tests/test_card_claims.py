@@ -26,8 +26,14 @@ from miex_train.runner.specs import PublishedMiex
 
 COMPMIE = {"casme2": (145, 24), "samm": (133, 28), "smic": (164, 16)}
 LABELS = ["negative", "positive", "surprise"]
-FULL_MIEX = {"path": "miex", "split": "train", "samples": 45000, "identities": 5000,
-             "sources": {"mie": 15000, "mae": 15000, "expert": 15000}, "frames_per_sample": 2}  # fmt: skip
+FULL_MIEX = {
+    "path": "miex",
+    "split": "train",
+    "samples": 45000,
+    "identities": 5000,
+    "sources": {"mie": 15000, "mae": 15000, "expert": 15000},
+    "frames_per_sample": 2,
+}
 PAPER = "This run reproduces Table 1: Branches pre-trained on MiE-X, fine-tuned on CompMiE (UF1 / UAR (%) 50.7 / 52.1"
 
 
@@ -37,16 +43,24 @@ def scores(clips: int) -> dict[str, Any]:
 
 
 def results_for(
-    recipe: Recipe, counts: dict[str, tuple[int, int]], *, folds: int = 3, defined: int = 3,
-    seeds: tuple[int, ...] = (0, 1, 2), miex: dict[str, Any] | None = FULL_MIEX, backbone: str | None = "resnet",
+    recipe: Recipe,
+    counts: dict[str, tuple[int, int]],
+    *,
+    folds: int = 3,
+    defined: int = 3,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    miex: dict[str, Any] | None = FULL_MIEX,
+    backbone: str | None = "resnet",
     epochs: dict[str, int] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """A results.json mapping shaped like the runner's, for a run of ``recipe`` that tested ``counts`` (dataset ->
     clips, subjects); ``epochs`` per stage name (default: the recipe's)."""
     total = (sum(c for c, _ in counts.values()), sum(s for _, s in counts.values()))
     epochs = epochs or {}
-    stages = [{"name": s.name, "train": list(s.train), "total_epochs": epochs.get(s.name, s.training.total_epochs)}
-              for s in recipe.stages]  # fmt: skip
+    stages = [
+        {"name": s.name, "train": list(s.train), "total_epochs": epochs.get(s.name, s.training.total_epochs)}
+        for s in recipe.stages
+    ]
     train_counts = {s.name: {source: {"used": 10, "removed": 0} for source in s.train} for s in recipe.stages}
     return {
         "label_names": list(LABELS),
@@ -101,17 +115,30 @@ def test_a_run_matching_every_published_fact_claims_the_figure(paper_recipe: Rec
 
 
 def test_a_smoke_size_run_claims_nothing_and_states_its_real_counts(paper_recipe: Recipe) -> None:
-    recipe = load_recipe("table1_branches_miex_finetune", ["seeds=[0]", "model.backbone=random",
-                                                           "training.epochs=1", "training.decay_epochs=0"])  # fmt: skip
-    smoke = {"path": "miex", "split": "train", "samples": 54, "identities": 2,
-             "sources": {"mie": 18, "mae": 18, "expert": 18}, "frames_per_sample": 2}  # fmt: skip
+    recipe = load_recipe(
+        "table1_branches_miex_finetune",
+        ["seeds=[0]", "model.backbone=random", "training.epochs=1", "training.decay_epochs=0"],
+    )
+    smoke = {
+        "path": "miex",
+        "split": "train",
+        "samples": 54,
+        "identities": 2,
+        "sources": {"mie": 18, "mae": 18, "expert": 18},
+        "frames_per_sample": 2,
+    }
     results = results_for(recipe, {"casme2": (12, 3)}, folds=1, defined=3, seeds=(0,), miex=smoke, backbone=None)
     text = render_card(recipe, results, parameters=1234, world=1, checkpoint="no checkpoint")
     assert "reproduces" not in text.split("## Results")[0]
     summary = text.split("---\n", 2)[2].strip().splitlines()[2]
-    for fact in ("tested on CASME II, 12 clips of 3 subjects", "1 of its 3 folds run", "Weights initialised at random",
-                 "pretrain: MiE-X, 54 samples of 2 identities (AU sources mie 18, mae 18, expert 18), 1 epoch",
-                 "finetune: CASME II, each fold's training subjects, 1 epoch", "mean over 1 seed (0)"):  # fmt: skip
+    for fact in (
+        "tested on CASME II, 12 clips of 3 subjects",
+        "1 of its 3 folds run",
+        "Weights initialised at random",
+        "pretrain: MiE-X, 54 samples of 2 identities (AU sources mie 18, mae 18, expert 18), 1 epoch",
+        "finetune: CASME II, each fold's training subjects, 1 epoch",
+        "mean over 1 seed (0)",
+    ):
         assert fact in summary, fact
     note = note_of(recipe, results)
     assert note.startswith("This run is adapted from the recipe for Table 1") and note.endswith(
@@ -206,23 +233,31 @@ def _magnified(r: dict) -> None:
 
 
 DIFFERENCES: list[tuple[Callable[[dict], None], str]] = [
-    (_fewer_clips, "it tested 441 clips of 68 subjects (CASME II 144 of 24, SAMM 133 of 28, SMIC 164 of 16) where "
-                   "the paper tested 442 clips of 68 subjects"),
+    (
+        _fewer_clips,
+        "it tested 441 clips of 68 subjects (CASME II 144 of 24, SAMM 133 of 28, SMIC 164 of 16) where "
+        "the paper tested 442 clips of 68 subjects",
+    ),
     (_fewer_subjects, "it tested 442 clips of 67 subjects (CASME II 145 of 24, SAMM 133 of 28, SMIC 164 of 15)"),
-    (_no_subjects_recorded, "it tested 442 clips (CASME II 145, SAMM 133, SMIC 164; subjects not recorded in "
-                            "results.json) where"),
+    (
+        _no_subjects_recorded,
+        "it tested 442 clips (CASME II 145, SAMM 133, SMIC 164; subjects not recorded in results.json) where",
+    ),
     (_loso, "its protocol is LOSO instead of 3-fold"),
     (_two_classes, "it told 2 classes apart (negative, positive) where the paper told 3"),
     (_validation, "it held 0.2 of each fold's training subjects out for validation where the paper trained on all"),
-    (_pretrain_only, "it trained on the test corpus's training subjects where the paper trained on MiE-X, then the "
-                     "test corpus's training subjects"),
+    (
+        _pretrain_only,
+        "it trained on the test corpus's training subjects where the paper trained on MiE-X, then the "
+        "test corpus's training subjects",
+    ),
     (_random_init, "its backbone was randomly initialised where the paper used ImageNet weights"),
     (_small_miex, "its MiE-X held 30,000 samples of 1,700 identities where the paper's held 45,000 samples of 5,000"),
     (_expert_only, "its MiE-X drew on AU sources expert where the paper's drew on mie, mae and expert"),
     (_no_source_column, "results.json does not record its MiE-X's AU sources"),
     (_no_miex, "it trained on no MiE-X where the paper did"),
     (_magnified, "its inputs were motion-magnified where the paper's were not"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("change", "clause"), DIFFERENCES, ids=[c.__name__.strip("_") for c, _ in DIFFERENCES])
@@ -246,8 +281,9 @@ def test_epochs_folds_and_runs_are_compared(paper_recipe: Recipe) -> None:
 def test_the_input_of_a_flow_release_figure_is_compared() -> None:
     recipe = load_recipe("megc2019_loso_ststnet")  # STSTNet's figure: its authors' flow images, not flow made here
     results = results_for(recipe, COMPMIE, folds=68, defined=68, miex=None, backbone=None)
-    assert ("it computed its inputs from the clips' frames where the published model read the shared composite flow "
-            "images") in note_of(recipe, results)  # fmt: skip
+    assert (
+        "it computed its inputs from the clips' frames where the published model read the shared composite flow images"
+    ) in note_of(recipe, results)
     flows = load_recipe("megc2019_flows_ststnet_real")
     results["real_input"] = "flow-images"
     assert note_of(flows, results).startswith("This run reproduces MEGC2019 composite flow release")
@@ -267,12 +303,22 @@ def test_an_imagenet_setup_is_not_claimed_for_a_recipe_that_starts_from_random_w
 def test_tested_counts_come_from_the_test_predictions() -> None:
     def fold(seed: int, name: str, pairs: list[tuple[str, str]]) -> FoldResult:
         n = len(pairs)
-        return FoldResult(seed=seed, fold=name, test_subjects=sorted(set(pairs)), datasets=[d for d, _ in pairs],
-                          subjects=[s for _, s in pairs], clips=[f"c{i}" for i in range(n)], truth=np.zeros(n),
-                          last=np.zeros(n))  # fmt: skip
+        return FoldResult(
+            seed=seed,
+            fold=name,
+            test_subjects=sorted(set(pairs)),
+            datasets=[d for d, _ in pairs],
+            subjects=[s for _, s in pairs],
+            clips=[f"c{i}" for i in range(n)],
+            truth=np.zeros(n),
+            last=np.zeros(n),
+        )
 
-    folds = [fold(seed, f"f{i}", pairs) for seed in (0, 1) for i, pairs in
-             enumerate([[("casme2", "s1"), ("casme2", "s1"), ("samm", "006")], [("casme2", "s2")]])]  # fmt: skip
+    folds = [
+        fold(seed, f"f{i}", pairs)
+        for seed in (0, 1)
+        for i, pairs in enumerate([[("casme2", "s1"), ("casme2", "s1"), ("samm", "006")], [("casme2", "s2")]])
+    ]
     assert facts.tested_counts(folds) == {
         "casme2": {"clips": 3, "subjects": 2},
         "samm": {"clips": 1, "subjects": 1},
@@ -334,9 +380,24 @@ def _protocol(r: dict, n: int) -> None:
     r["protocol"]["short"] = f"{3 + abs(n) + 1}-fold"
 
 
-SINGLE_CHANGES = [_clips, _subjects, _folds, _classes, _epochs, _seeds, _miex_samples, _miex_identities, _miex_sources,
-                  _dataset, _stage_sources, _protocol, lambda r, n: _random_init(r), lambda r, n: _magnified(r),
-                  lambda r, n: _validation(r), lambda r, n: _no_miex(r)]  # fmt: skip
+SINGLE_CHANGES = [
+    _clips,
+    _subjects,
+    _folds,
+    _classes,
+    _epochs,
+    _seeds,
+    _miex_samples,
+    _miex_identities,
+    _miex_sources,
+    _dataset,
+    _stage_sources,
+    _protocol,
+    lambda r, n: _random_init(r),
+    lambda r, n: _magnified(r),
+    lambda r, n: _validation(r),
+    lambda r, n: _no_miex(r),
+]
 
 
 @settings(max_examples=80, deadline=None)
@@ -358,13 +419,21 @@ def test_the_miex_trained_on_is_measured_from_its_columns() -> None:
     import datasets
 
     rows = {"identity": ["a", "a", "b", "c", "c", "c"], "source": [0, 2, 2, 1, 2, 2]}
-    features = datasets.Features({"identity": datasets.Value("string"),
-                                  "source": datasets.ClassLabel(names=["mie", "mae", "expert"])})  # fmt: skip
+    features = datasets.Features(
+        {"identity": datasets.Value("string"), "source": datasets.ClassLabel(names=["mie", "mae", "expert"])}
+    )
     recipe = load_recipe("table1_branches_miex_only")
-    plan = types.SimpleNamespace(recipe=recipe, sources=types.SimpleNamespace(
-        miex=datasets.Dataset.from_dict(rows, features=features)))  # fmt: skip
-    assert facts.miex_used(plan) == {"path": "miex", "split": "train", "samples": 6, "identities": 3,
-                                     "sources": {"mie": 1, "mae": 1, "expert": 4}, "frames_per_sample": 2}  # fmt: skip
+    plan = types.SimpleNamespace(
+        recipe=recipe, sources=types.SimpleNamespace(miex=datasets.Dataset.from_dict(rows, features=features))
+    )
+    assert facts.miex_used(plan) == {
+        "path": "miex",
+        "split": "train",
+        "samples": 6,
+        "identities": 3,
+        "sources": {"mie": 1, "mae": 1, "expert": 4},
+        "frames_per_sample": 2,
+    }
     real_only = types.SimpleNamespace(recipe=load_recipe("table1_branches_compmie"), sources=plan.sources)
     assert facts.miex_used(real_only) is None  # no stage trains on MiE-X: nothing to record
 
@@ -375,8 +444,11 @@ def test_a_full_run_of_a_shipped_recipe_differs_from_its_paper_only_where_the_do
     flow computed from frames where the figure used the shared flow images (docs/reference.md §Recipes and cards)."""
     from miex_train.runner.recipe import shipped_recipes
 
-    documented = ("trained 20 epochs where the paper trained 80", "randomly initialised where the paper used ImageNet",
-                  "from the clips' frames where the published model read the shared composite flow images")  # fmt: skip
+    documented = (
+        "trained 20 epochs where the paper trained 80",
+        "randomly initialised where the paper used ImageNet",
+        "from the clips' frames where the published model read the shared composite flow images",
+    )
     checked = 0
     for name, path in shipped_recipes().items():
         recipe = load_recipe(path)
@@ -387,8 +459,11 @@ def test_a_full_run_of_a_shipped_recipe_differs_from_its_paper_only_where_the_do
         published = paper.miex or PublishedMiex()
         miex = None
         if any("miex" in stage.train for stage in recipe.stages):
-            miex = {"samples": published.samples or 1, "identities": published.identities or 1,
-                    "sources": dict.fromkeys(published.sources or ("expert",), 1)}  # fmt: skip
+            miex = {
+                "samples": published.samples or 1,
+                "identities": published.identities or 1,
+                "sources": dict.fromkeys(published.sources or ("expert",), 1),
+            }
         results = results_for(recipe, counts, seeds=recipe.seeds, miex=miex, backbone=recipe.model.backbone)
         results["label_names"] = [f"class{i}" for i in range(paper.classes or 3)]
         results["real_input"] = "flow-images" if str(recipe.data.real.clips) == "flows.parquet" else "frames"

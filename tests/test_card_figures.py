@@ -35,9 +35,15 @@ PATCH_ROWS = {0: 8, 1: 20, 2: 32}  # the apex's bright patch sits higher or lowe
 
 def meta_of(cells: list[tuple[int, int, str]]) -> pd.DataFrame:
     zeros = np.zeros(NUM_AUS, np.float32)
-    return pd.DataFrame({"source": [c[0] for c in cells], "label": [c[1] for c in cells],
-                         "identity": [c[2] for c in cells], "onset_au": [zeros] * len(cells),
-                         "apex_au": [zeros] * len(cells)})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "source": [c[0] for c in cells],
+            "label": [c[1] for c in cells],
+            "identity": [c[2] for c in cells],
+            "onset_au": [zeros] * len(cells),
+            "apex_au": [zeros] * len(cells),
+        }
+    )
 
 
 def test_tiles_cover_every_present_cell_with_different_identities() -> None:
@@ -88,13 +94,31 @@ def write_folder(out: Path, *, video: bool) -> None:
         source, label = k % 3, (k // 3) % 3
         apex_au = np.zeros(NUM_AUS, np.float32)
         apex_au[AU_INDEX[("AU04", "AU12", "AU02")[label]]] = 1.0 + 0.1 * k
-        frames = {"frames": [png(face(None))] * 9 + [png(face(label))],
-                  "frames_au": [[0.0] * NUM_AUS] * 9 + [apex_au.tolist()]} if video else {
-                  "onset": png(face(None)), "apex": png(face(label))}  # fmt: skip
-        rows.append({**frames, "label": label, "source": source, "emotion": "x",
-                     "onset_au": [0.0] * NUM_AUS, "apex_au": apex_au.tolist(), "identity": f"person{k % 4}",
-                     "source_dataset": "", "source_subject": "", "source_clip": "", "generator": "{}",
-                     "sample_id": f"s{k}", "seed": k})  # fmt: skip
+        frames = (
+            {
+                "frames": [png(face(None))] * 9 + [png(face(label))],
+                "frames_au": [[0.0] * NUM_AUS] * 9 + [apex_au.tolist()],
+            }
+            if video
+            else {"onset": png(face(None)), "apex": png(face(label))}
+        )
+        rows.append(
+            {
+                **frames,
+                "label": label,
+                "source": source,
+                "emotion": "x",
+                "onset_au": [0.0] * NUM_AUS,
+                "apex_au": apex_au.tolist(),
+                "identity": f"person{k % 4}",
+                "source_dataset": "",
+                "source_subject": "",
+                "source_clip": "",
+                "generator": "{}",
+                "sample_id": f"s{k}",
+                "seed": k,
+            }
+        )
     for shard in plan_shards(len(rows), 4):
         write_shard(shard, out, rows[shard.start : shard.stop], features, "test")
 
@@ -186,8 +210,10 @@ def test_the_dataset_card_captions_its_figures(tmp_path: Path) -> None:
     from miex_dataset.synthesis.shards import STATE_DIR
 
     write_folder(tmp_path, video=False)
-    write_json_atomic(tmp_path / STATE_DIR / "run.json", {"generator": {"name": "test"}, "plan_params": {},
-                                                          "engine": {"encoding": {"format": "png"}}})  # fmt: skip
+    write_json_atomic(
+        tmp_path / STATE_DIR / "run.json",
+        {"generator": {"name": "test"}, "plan_params": {}, "engine": {"encoding": {"format": "png"}}},
+    )
     text = finish_dataset(tmp_path, miex_features(), video=False, context={}, progress=False).read_text()
     meta = read_columns(tmp_path, ["label", "source", "onset_au", "apex_au", "identity"])
     grid_at, au_at = text.index("images/sample_grid.png"), text.index("images/au_distribution.png")

@@ -21,15 +21,21 @@ def _raise(error: BaseException) -> Callable[[], int]:
 @pytest.mark.parametrize(
     ("error", "code", "expected"),
     [
-        (MiexInputError("label 7 is not 0, 1 or 2", file="plan.parquet", row=3, field="label"), 2,
-         "miex plan: error: plan.parquet, row 3, field 'label': label 7 is not 0, 1 or 2"),
-        (OSError(errno.ENOSPC, "No space left on device", "miex/data/x.parquet"), 1,
-         "the disk is full (miex/data/x.parquet); free space and run the same command again"),
+        (
+            MiexInputError("label 7 is not 0, 1 or 2", file="plan.parquet", row=3, field="label"),
+            2,
+            "miex plan: error: plan.parquet, row 3, field 'label': label 7 is not 0, 1 or 2",
+        ),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "miex/data/x.parquet"),
+            1,
+            "the disk is full (miex/data/x.parquet); free space and run the same command again",
+        ),
         (OSError(errno.EROFS, "Read-only file system", "/ro/plan.parquet"), 1, "read-only (/ro/plan.parquet)"),
         (KeyboardInterrupt(), 130, "miex plan: interrupted; nothing was finished"),
         (RuntimeError("boom\nsecond line"), 1, "miex plan: internal error: RuntimeError: boom"),
     ],
-)  # fmt: skip
+)
 def test_failures_become_one_line_and_an_exit_code(
     error: BaseException, code: int, expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

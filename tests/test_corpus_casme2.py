@@ -79,8 +79,10 @@ def test_cropped_release_is_detected_and_selectable(tmp_path: Path) -> None:
     assert "Cropped" in _by_clip(both, frames="cropped")["EP02_01f"].frames[0]
 
 
-@pytest.mark.parametrize(("cell", "folder"), [("01", "sub01"), (1, "sub01"), ("1", "sub01"), ("sub01", "sub01"),
-                                              (26.0, "sub26"), ("", ""), ("x", "")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("cell", "folder"),
+    [("01", "sub01"), (1, "sub01"), ("1", "sub01"), ("sub01", "sub01"), (26.0, "sub26"), ("", ""), ("x", "")],
+)
 def test_folder_subject(cell: object, folder: str) -> None:
     assert folder_subject(cell) == folder
 

@@ -29,8 +29,9 @@ def test_each_corpus_help_teaches_its_layout(corpus: str, capsys: pytest.Capture
     assert "layout:" in printed and "--out" in printed and "--strict" in printed
 
 
-def test_samm_writes_table_and_prints_summary_and_report(samm_root: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_samm_writes_table_and_prints_summary_and_report(
+    samm_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "samm.parquet"
     assert main(["corpus", "samm", str(samm_root), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -47,8 +48,22 @@ def test_strict_exits_2_naming_the_row(samm_root: Path, tmp_path: Path, capsys: 
 
 def test_options_reach_the_readers(casme2_root: Path, sequences_root: Path, smic_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "t.parquet"
-    assert main(["corpus", "casme2", str(casme2_root), "--out", str(out), "--apex-fallback", "middle",
-                 "--sheet", "CASME2-coding-20190701.xlsx"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "corpus",
+                "casme2",
+                str(casme2_root),
+                "--out",
+                str(out),
+                "--apex-fallback",
+                "middle",
+                "--sheet",
+                "CASME2-coding-20190701.xlsx",
+            ]
+        )
+        == 0
+    )
     table = read_clip_table(out).set_index("clip")
     assert "EP01_11f" in table.index and table.loc["EP05_02", "emotion"] == "happiness"
     assert main(["corpus", "sequences", str(sequences_root), "--out", str(out), "--label-map", "Blah=fear"]) == 0
@@ -60,8 +75,9 @@ def test_options_reach_the_readers(casme2_root: Path, sequences_root: Path, smic
         main(["corpus", "smic", str(smic_root), "--out", str(out), "--apex", "late"])
 
 
-def test_ckplus_and_faces_from_the_cli(ckplus_root: Path, faces_root: Path, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_ckplus_and_faces_from_the_cli(
+    ckplus_root: Path, faces_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "t.parquet"
     assert main(["corpus", "ckplus", str(ckplus_root), "--out", str(out)]) == 0
     assert "2 clip(s) have no 3-class label" in capsys.readouterr().out  # the unlabelled sequence is counted
@@ -71,8 +87,11 @@ def test_ckplus_and_faces_from_the_cli(ckplus_root: Path, faces_root: Path, tmp_
     assert read_clip_table(out)["subject"].tolist() == ["deep", "faces", "person1", "person1"]
 
 
-@given(st.sampled_from(sorted(EMOTION_SYNONYMS)), st.sampled_from([str.lower, str.upper, str.title]),
-       st.text(" \t", max_size=2))  # fmt: skip
+@given(
+    st.sampled_from(sorted(EMOTION_SYNONYMS)),
+    st.sampled_from([str.lower, str.upper, str.title]),
+    st.text(" \t", max_size=2),
+)
 def test_emotion_merge_is_total_over_known_names(name: str, case: object, pad: str) -> None:
     assert emotion_to_label(pad + case(name) + pad) in (-1, 0, 1, 2)
 

@@ -30,8 +30,12 @@ def test_gt_decides_membership_and_labels(small_composite: Path) -> None:
 def test_merge_rules_drop_what_megc_dropped(small_composite: Path) -> None:
     taken = {(c.dataset, c.clip) for c in read_megc2019(small_composite).clips}
     dropped = {(c.dataset, c.clip, c.emotion) for c in cf.SMALL_COMPOSITE if c.gt is None}
-    assert {(d, e) for d, _, e in dropped} == {("casme2", "fear"), ("casme2", "sadness"), ("casme2", "others"),
-                                               ("samm", "Other")}  # fmt: skip
+    assert {(d, e) for d, _, e in dropped} == {
+        ("casme2", "fear"),
+        ("casme2", "sadness"),
+        ("casme2", "others"),
+        ("samm", "Other"),
+    }
     assert not taken & {(d, c) for d, c, _ in dropped}
     labels = {(c.dataset, c.emotion): c.label for c in read_megc2019(small_composite).clips}
     assert labels[("samm", "sadness")] == 0 and labels[("samm", "contempt")] == 0
@@ -86,8 +90,9 @@ def test_default_root_prefers_the_release_folder(tmp_path: Path) -> None:
     assert default_root(tmp_path, "smic") == tmp_path  # nothing found: ROOT itself
 
 
-@pytest.mark.parametrize(("text", "label"), [("0", 0), ("1", 1), ("2", 2), ("3", None), ("surprise", 2),
-                                              ("others", None), ("", None)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "label"), [("0", 0), ("1", 1), ("2", 2), ("3", None), ("surprise", 2), ("others", None), ("", None)]
+)
 def test_parse_label(text: str, label: int | None) -> None:
     assert parse_label(text) == label
 
@@ -104,7 +109,10 @@ REAL_TABLE_LINES = (
 def _assert_real_counts(table: Path) -> None:
     frame = read_clip_table(table)
     assert len(frame) == 442 and frame["subject"].groupby(frame["dataset"]).nunique().to_dict() == {
-        "casme2": 24, "samm": 28, "smic": 16}  # fmt: skip
+        "casme2": 24,
+        "samm": 28,
+        "smic": 16,
+    }
     assert Counter(frame["dataset"]) == {"casme2": 145, "samm": 133, "smic": 164}
     assert Counter(frame["label"]) == {0: 250, 1: 109, 2: 83}
 

@@ -24,8 +24,9 @@ def test_sequences_both_layouts_numeric_order(sequences_root: Path) -> None:
 
 
 def test_label_map_relabels_folders(sequences_root: Path) -> None:
-    corpus = read_sequences(sequences_root, label_map=parse_label_map("Blah=fear, happy = surprise"),
-                            dataset="oulu", fps=30.0)  # fmt: skip
+    corpus = read_sequences(
+        sequences_root, label_map=parse_label_map("Blah=fear, happy = surprise"), dataset="oulu", fps=30.0
+    )
     emotions = {(c.subject, c.clip): (c.emotion, c.label) for c in corpus.clips}
     assert emotions[("P002", "Blah")] == ("fear", 0)
     assert emotions[("P001", "Happy")] == ("surprise", 2)  # map keys match folder names case-insensitively
@@ -50,11 +51,22 @@ def test_label_map_files_and_errors(tmp_path: Path) -> None:
 def test_faces_one_identity_per_image(faces_root: Path) -> None:
     corpus = read_faces(faces_root)
     rows = [(c.subject, c.clip) for c in corpus.clips]
-    assert rows == [("a", "a.jpg"), ("person1/x", "person1/x.png"), ("person1/y", "person1/y.webp"),
-                    ("person2/deep/z", "person2/deep/z.BMP")]  # fmt: skip
+    assert rows == [
+        ("a", "a.jpg"),
+        ("person1/x", "person1/x.png"),
+        ("person1/y", "person1/y.webp"),
+        ("person2/deep/z", "person2/deep/z.BMP"),
+    ]
     clip = corpus.clips[0]
     assert (clip.dataset, clip.expression, clip.label, clip.emotion, clip.onset, clip.apex, clip.offset) == (
-        "faces", "face", -1, "", 0, 0, 0)  # fmt: skip
+        "faces",
+        "face",
+        -1,
+        "",
+        0,
+        0,
+        0,
+    )
     assert len(clip.frames) == 1 and Path(clip.frames[0]).is_file()
 
 

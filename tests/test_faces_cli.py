@@ -35,8 +35,11 @@ def test_faces_builds_the_pool_reports_bad_images_and_resumes(
     for row in index.itertuples():
         assert (out / row.file).is_file()
     assert index.yaw[1] == pytest.approx(-index.yaw[0], abs=3)  # the flipped copy
-    for name, reason in (("duplicate.jpg", "exact duplicate (same bytes) of"), ("noise.png", "no face found"),
-                         ("truncated.jpg", "truncated")):  # fmt: skip
+    for name, reason in (
+        ("duplicate.jpg", "exact duplicate (same bytes) of"),
+        ("noise.png", "no face found"),
+        ("truncated.jpg", "truncated"),
+    ):
         assert any(name in line and reason in line for line in report.splitlines()), (name, report)
 
     mtimes = _mtimes(out)

@@ -207,8 +207,12 @@ def test_read_rgb_reports_truncated_tiny_and_missing_files(tmp_path: Path) -> No
     tiny = ff.save(tmp_path / "tiny.png", ff.astronaut()[:10, :10])
     (tmp_path / "text.png").write_text("hello")
     assert read_rgb(good).shape == (512, 512, 3)
-    for path, message in ((truncated, "truncated"), (tiny, "smaller than"), (tmp_path / "text.png", "unreadable"),
-                          (tmp_path / "none.png", "not found")):  # fmt: skip
+    for path, message in (
+        (truncated, "truncated"),
+        (tiny, "smaller than"),
+        (tmp_path / "text.png", "unreadable"),
+        (tmp_path / "none.png", "not found"),
+    ):
         with pytest.raises(MiexInputError, match=message) as error:
             read_rgb(path)
         assert error.value.file == str(path)

@@ -27,14 +27,30 @@ def test_eval_generator_on_a_face_pool_reports_every_au_and_exits_cleanly(tmp_pa
     ff.save(photos / "mirrored.png", np.ascontiguousarray(ff.astronaut()[:, ::-1]))
     assert main(["faces", str(photos), "--out", str(tmp_path / "pool"), "--workers", "1"]) == 0
     out = tmp_path / "reports" / "report.json"  # a folder that does not exist yet
-    command = [sys.executable, "-c", "import sys; from miex_dataset.cli import main; sys.exit(main(sys.argv[1:]))",
-               "eval-generator", "--generator", "warp", "--faces", str(tmp_path / "pool"), "--out", str(out),
-               "--intensities", "0", "2.5", "5"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from miex_dataset.cli import main; sys.exit(main(sys.argv[1:]))",
+        "eval-generator",
+        "--generator",
+        "warp",
+        "--faces",
+        str(tmp_path / "pool"),
+        "--out",
+        str(out),
+        "--intensities",
+        "0",
+        "2.5",
+        "5",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "AU12" in done.stdout and "judged by geometry on 2 face(s)" in done.stdout
-    noise = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.strip()
-             and not line.startswith("eval-generator")]  # fmt: skip
+    noise = [
+        line
+        for line in done.stderr.replace("\r", "\n").splitlines()
+        if line.strip() and not line.startswith("eval-generator")
+    ]
     assert not noise, noise  # progress only: no traceback, no MediaPipe start-up notices
     report = json.loads(out.read_text())
     assert report["faces"] == 2 and "Blind spots" in report["judge"]["description"]
@@ -66,5 +82,17 @@ def test_fit_handles_degenerate_inputs_and_report_is_strict_json(tmp_path: Path)
 
 
 def test_eval_generator_cli_rejects_a_missing_checkpoint(tmp_path: Path) -> None:
-    assert main(["eval-generator", "--generator", "ganimation", "--checkpoint", str(tmp_path / "nope.pth"),
-                 "--out", str(tmp_path / "r.json")]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "eval-generator",
+                "--generator",
+                "ganimation",
+                "--checkpoint",
+                str(tmp_path / "nope.pth"),
+                "--out",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 2
+    )

@@ -39,9 +39,14 @@ def draws_dataset(draws: int, *, identities: int = 1, seed: int = 0) -> datasets
             rows["identity"].append(f"face-{int(rng.integers(identities))}")
             rows["onset_au"].append([0.0] * 17)
             rows["apex_au"].append(apex)
-    features = datasets.Features({"label": datasets.ClassLabel(names=LABELS), "identity": datasets.Value("string"),
-                                  "onset_au": datasets.List(datasets.Value("float32"), length=17),
-                                  "apex_au": datasets.List(datasets.Value("float32"), length=17)})  # fmt: skip
+    features = datasets.Features(
+        {
+            "label": datasets.ClassLabel(names=LABELS),
+            "identity": datasets.Value("string"),
+            "onset_au": datasets.List(datasets.Value("float32"), length=17),
+            "apex_au": datasets.List(datasets.Value("float32"), length=17),
+        }
+    )
     return datasets.Dataset.from_dict(rows, features=features)
 
 

@@ -131,11 +131,17 @@ def test_flat_and_loso_layouts_give_the_same_clips_with_provenance(tmp_path: Pat
     assert [p for p in flat_problems + loso_problems if not p.kept] == []
     columns = ["dataset", "subject", "clip", "label", "emotion", "onset", "apex"]
     assert flat[columns].equals(loso[columns])
-    assert len(flat) == 18 and flat.groupby("dataset")["subject"].nunique().to_dict() == {"casme2": 2, "samm": 2,
-                                                                                          "smic": 2}  # fmt: skip
+    assert len(flat) == 18 and flat.groupby("dataset")["subject"].nunique().to_dict() == {
+        "casme2": 2,
+        "samm": 2,
+        "smic": 2,
+    }
     row = flat[flat["clip"] == "006_1_2"].iloc[0]
-    assert (row["dataset"], row["subject"], row["emotion"]) == ("samm", "006", ["negative", "positive",
-                                                                               "surprise"][row["label"]])  # fmt: skip
+    assert (row["dataset"], row["subject"], row["emotion"]) == (
+        "samm",
+        "006",
+        ["negative", "positive", "surprise"][row["label"]],
+    )
     assert row["frames"][0].endswith("006_006_1_2 .png")  # the release's space before .png
     assert {p.reason.split(":")[0] for p in flat_problems} == {"differs from the MEGC2019 composite"}
 
@@ -153,8 +159,11 @@ def test_the_clip_table_says_it_holds_flow_images_and_reads_back(tmp_path: Path)
 
 def test_the_composite_counts_are_checked(tmp_path: Path) -> None:
     """A release with the composite's exact counts is confirmed; any other is reported with each difference."""
-    subjects = {"casme2": [f"sub{n:02d}" for n in range(1, 25)], "samm": [f"{n:03d}" for n in range(6, 34)],
-                "smic": [f"s{n:02d}" for n in range(1, 17)]}  # fmt: skip
+    subjects = {
+        "casme2": [f"sub{n:02d}" for n in range(1, 25)],
+        "samm": [f"{n:03d}" for n in range(6, 34)],
+        "smic": [f"s{n:02d}" for n in range(1, 17)],
+    }
     clips = composite_clips(per_subject=11, subjects=subjects)
     totals = {"casme2": 145, "samm": 133, "smic": 164}
     kept: list[ReleaseEntry] = []
@@ -259,10 +268,25 @@ def test_miex_flow_writes_a_miex_folder_as_a_release_that_reads_back(tmp_path: P
     import miex
 
     miex.synthesize(out=tmp_path / "miex", samples_per_identity=6)
-    done = subprocess.run([sys.executable, "-m", "miex_dataset", "flow", str(tmp_path / "miex"), "--out",
-                           str(tmp_path / "release"), "--method", "farneback", "--workers", "2"],
-                          capture_output=True, text=True, env={**os.environ, "MIEX_FLOW_CACHE": str(tmp_path / "c")},
-                          check=False)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "miex_dataset",
+            "flow",
+            str(tmp_path / "miex"),
+            "--out",
+            str(tmp_path / "release"),
+            "--method",
+            "farneback",
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MIEX_FLOW_CACHE": str(tmp_path / "c")},
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     corpus = READERS["flow-images"](tmp_path / "release", labels=tmp_path / "release" / "labels.csv")
     assert not corpus.report.skipped and len(corpus.clips) == 6
@@ -302,13 +326,25 @@ def test_flow_workers_start_cleanly_after_synthesis_in_the_same_script(tmp_path:
     script = tmp_path / "first_run.py"
     script.write_text(FLOW_AFTER_SYNTHESIS, encoding="utf-8")
     env = {**os.environ, "XDG_CACHE_HOME": str(miex_cache), "MIEX_FLOW_CACHE": str(tmp_path / "flows")}
-    done = subprocess.run([sys.executable, str(script), str(tmp_path / "miex")], capture_output=True, text=True,
-                          env=env, timeout=300, cwd=tmp_path)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "miex")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "flow images (12, 28, 28, 3)" in done.stdout
     unguarded = tmp_path / "unguarded.py"
     unguarded.write_text(FLOW_AFTER_SYNTHESIS.replace('if __name__ == "__main__":\n    main()', "main()"))
     env["MIEX_FLOW_CACHE"] = str(tmp_path / "flows2")  # nothing cached: the workers must start
-    failed = subprocess.run([sys.executable, str(unguarded), str(tmp_path / "miex2")], capture_output=True, text=True,
-                            env=env, timeout=300, cwd=tmp_path)  # fmt: skip
+    failed = subprocess.run(
+        [sys.executable, str(unguarded), str(tmp_path / "miex2")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert failed.returncode != 0 and "if __name__ == '__main__':" in failed.stderr

@@ -27,8 +27,14 @@ from miex_train.runner.recipe import load_recipe
 from miex_train.runner.specs import TrainingSpec
 from miex_train.runner.tensor_stage import batch_bounds, train_on_tensors
 
-QUICK = {"epochs": 25, "decay_epochs": 5, "learning_rate": 5.0e-3, "batch_size": 8, "max_grad_norm": 0,
-         "weight_decay": 0}  # fmt: skip
+QUICK = {
+    "epochs": 25,
+    "decay_epochs": 5,
+    "learning_rate": 5.0e-3,
+    "batch_size": 8,
+    "max_grad_norm": 0,
+    "weight_decay": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +50,9 @@ def write_miex(folder: Path, subjects: list[tuple[str, str]], *, per_subject: in
     """A MiE-X folder (save_to_disk) of 'mie' pairs derived from ``subjects``: onset and apex are textures whose
     apex moves where the class's flow pattern says, so their flow images carry the class."""
     rng = np.random.default_rng(0)
-    rows: dict[str, list] = {k: [] for k in ("onset", "apex", "label", "source", "source_dataset", "source_subject",
-                                              "source_clip")}  # fmt: skip
+    rows: dict[str, list] = {
+        k: [] for k in ("onset", "apex", "label", "source", "source_dataset", "source_subject", "source_clip")
+    }
     for dataset, subject in subjects:
         for n in range(per_subject):
             label = n % 3
@@ -60,20 +67,31 @@ def write_miex(folder: Path, subjects: list[tuple[str, str]], *, per_subject: in
             rows["source_dataset"].append(dataset)
             rows["source_subject"].append(subject)
             rows["source_clip"].append(f"c{n}")
-    features = datasets.Features({
-        "onset": datasets.Image(), "apex": datasets.Image(),
-        "label": datasets.ClassLabel(names=["negative", "positive", "surprise"]),
-        "source": datasets.ClassLabel(names=["mie", "mae", "expert"]), "source_dataset": datasets.Value("string"),
-        "source_subject": datasets.Value("string"), "source_clip": datasets.Value("string"),
-    })  # fmt: skip
+    features = datasets.Features(
+        {
+            "onset": datasets.Image(),
+            "apex": datasets.Image(),
+            "label": datasets.ClassLabel(names=["negative", "positive", "surprise"]),
+            "source": datasets.ClassLabel(names=["mie", "mae", "expert"]),
+            "source_dataset": datasets.Value("string"),
+            "source_subject": datasets.Value("string"),
+            "source_clip": datasets.Value("string"),
+        }
+    )
     datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(folder))
     return folder
 
 
 def recipe(tmp_path: Path, flows: Path, **sections: object) -> Path:
-    raw = {"name": "flows", "model": {"name": "ststnet"}, "data": {"real": {"clips": str(flows)}},
-           "protocol": {"kind": "loso", "workers": 1}, "training": QUICK, "seeds": [0],
-           "output": {"dir": str(tmp_path / "run"), "final_model": False}}  # fmt: skip
+    raw = {
+        "name": "flows",
+        "model": {"name": "ststnet"},
+        "data": {"real": {"clips": str(flows)}},
+        "protocol": {"kind": "loso", "workers": 1},
+        "training": QUICK,
+        "seeds": [0],
+        "output": {"dir": str(tmp_path / "run"), "final_model": False},
+    }
     for key, value in sections.items():
         raw[key] = value if not isinstance(value, dict) else {**raw.get(key, {}), **value}
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -104,11 +122,23 @@ def test_ststnet_learns_loso_on_a_flow_image_table_in_any_number_of_processes(tm
 
 
 def test_max_folds_runs_a_smoke_subset_and_says_so(tmp_path: Path, flows: Path) -> None:
-    path = recipe(tmp_path, flows, protocol={"max_folds": 2}, output={"final_model": True}, training={"epochs": 2},
-                  reproduces={"paper": "MEGC2019 composite flow release", "row": "STSTNet", "protocol": "LOSO",
-                              "datasets": ["casme2", "samm", "smic"], "scores": "0.7353 / 0.7186",
-                              "tested": {"casme2": {"clips": 145, "subjects": 24}, "samm": {"clips": 133},
-                                         "smic": {"clips": 164}}, "epochs": 500, "input": "flow-images"})  # fmt: skip
+    path = recipe(
+        tmp_path,
+        flows,
+        protocol={"max_folds": 2},
+        output={"final_model": True},
+        training={"epochs": 2},
+        reproduces={
+            "paper": "MEGC2019 composite flow release",
+            "row": "STSTNet",
+            "protocol": "LOSO",
+            "datasets": ["casme2", "samm", "smic"],
+            "scores": "0.7353 / 0.7186",
+            "tested": {"casme2": {"clips": 145, "subjects": 24}, "samm": {"clips": 133}, "smic": {"clips": 164}},
+            "epochs": 500,
+            "input": "flow-images",
+        },
+    )
     payload = run_recipe(load_recipe(path), progress=False)
     assert payload["protocol"]["folds"] == 2 and payload["protocol"]["folds_defined"] == 6
     assert payload["last_epoch"]["all"]["num_samples"] == 6 and payload["real_clips"] == 18
@@ -131,14 +161,24 @@ def test_max_folds_runs_a_smoke_subset_and_says_so(tmp_path: Path, flows: Path) 
 
 def test_miex_pretraining_drops_every_sample_of_the_test_subject(tmp_path: Path, flows: Path) -> None:
     miex_dir = write_miex(tmp_path / "miex", [("casme2", "sub01"), ("samm", "006"), ("smic", "s01")])
-    stages = [{"name": "pretrain", "train": ["miex"], "epochs": 3, "decay_epochs": 0},
-              {"name": "finetune", "train": ["real"]}]  # fmt: skip
+    stages = [
+        {"name": "pretrain", "train": ["miex"], "epochs": 3, "decay_epochs": 0},
+        {"name": "finetune", "train": ["real"]},
+    ]
     path = recipe(tmp_path, flows, data={"miex": str(miex_dir)}, stages=stages)
     run_recipe(load_recipe(path), progress=False)
     curves = json.loads((tmp_path / "run" / "curves.json").read_text())
-    assert set(curves) == {f"seed-0/{d}/{s}" for d, s in [("casme2", "sub01"), ("casme2", "sub02"),
-                                                          ("samm", "006"), ("samm", "007"),
-                                                          ("smic", "s01"), ("smic", "s02")]}  # fmt: skip
+    assert set(curves) == {
+        f"seed-0/{d}/{s}"
+        for d, s in [
+            ("casme2", "sub01"),
+            ("casme2", "sub02"),
+            ("samm", "006"),
+            ("samm", "007"),
+            ("smic", "s01"),
+            ("smic", "s02"),
+        ]
+    }
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     counts = {fold["name"]: fold["train_counts"]["pretrain"]["miex"] for fold in results["runs"][0]["folds"]}
     assert counts["casme2/sub01"] == {"used": 8, "removed": 4}  # sub01's four samples never trained on
@@ -164,8 +204,16 @@ def test_train_recognizer_reads_pixel_values_and_computes_pairs_once(tmp_path: P
         {"pixel_values": [flow_pattern(k, rng) for k in labels], "label": labels},
         features=datasets.Features({"pixel_values": datasets.Image(), "label": names}),
     )
-    result = miex.train_recognizer(images, images, model="offapexnet", epochs=30, decay_epochs=0, batch_size=8,
-                                   learning_rate=1e-3, max_grad_norm=0.5)  # fmt: skip
+    result = miex.train_recognizer(
+        images,
+        images,
+        model="offapexnet",
+        epochs=30,
+        decay_epochs=0,
+        batch_size=8,
+        learning_rate=1e-3,
+        max_grad_norm=0.5,
+    )
     assert result.scores["uf1"] > 0.8 and len(result.history) == 30 and "grad_norm" in result.history[0]
     miex_dir = write_miex(tmp_path / "miex", [("casme2", "sub01")], per_subject=6)
     pairs = datasets.load_from_disk(str(miex_dir))
@@ -245,10 +293,23 @@ def test_two_torchrun_ranks_predict_what_one_process_predicts(tmp_path: Path, fl
     single = recipe(tmp_path / "one", flows)
     run_recipe(load_recipe(single), progress=False)
     ranks = recipe(tmp_path / "two", flows)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(repo / "train.py"), "--recipe", str(ranks)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MIEX_FLOW_CACHE": str(tmp_path / "cache"),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(repo / "train.py"),
+        "--recipe",
+        str(ranks),
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MIEX_FLOW_CACHE": str(tmp_path / "cache"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])),
+    }
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
     results = json.loads((tmp_path / "two" / "run" / "results.json").read_text())

@@ -37,8 +37,10 @@ def test_filter_never_leaks_test_subjects_and_keeps_the_rest(rows, test):
 @given(rows=rows, test=pairs)
 def test_a_macro_expression_sample_of_a_test_subject_is_never_trained_on(rows, test):
     """MMEW's macro clips feed runs tested on MMEW's micro clips: the same people, so `mae` samples leak too."""
-    table = pd.DataFrame([("mae", d, s) for _, d, s in rows] + [("expert", "", "")],
-                         columns=["source", "source_dataset", "source_subject"])  # fmt: skip
+    table = pd.DataFrame(
+        [("mae", d, s) for _, d, s in rows] + [("expert", "", "")],
+        columns=["source", "source_dataset", "source_subject"],
+    )
     kept = filter_trainable(table, test)
     assert not any((d, s) in test for _, d, s in kept.itertuples(index=False))
     assert kept.iloc[-1]["source"] == "expert"  # no subject behind it: always trainable
@@ -62,8 +64,12 @@ def test_plain_subject_strings_only_when_unambiguous():
 def test_works_on_datasets_dataset():
     datasets = pytest.importorskip("datasets")
     table = datasets.Dataset.from_dict(
-        {"source": ["mie", "mae", "mae", "expert"], "source_dataset": ["samm", "samm", "samm", ""],
-         "source_subject": ["006", "006", "007", ""], "x": [1, 2, 3, 4]}
-    )  # fmt: skip
+        {
+            "source": ["mie", "mae", "mae", "expert"],
+            "source_dataset": ["samm", "samm", "samm", ""],
+            "source_subject": ["006", "006", "007", ""],
+            "x": [1, 2, 3, 4],
+        }
+    )
     kept = filter_trainable(table, {("samm", "006")})
     assert kept["x"] == [3, 4]

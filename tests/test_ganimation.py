@@ -30,9 +30,12 @@ class _OfficialResidual(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.main = nn.Sequential(
-            nn.Conv2d(dim, dim, 3, 1, 1, bias=False), nn.InstanceNorm2d(dim, affine=True), nn.ReLU(inplace=True),
-            nn.Conv2d(dim, dim, 3, 1, 1, bias=False), nn.InstanceNorm2d(dim, affine=True),
-        )  # fmt: skip
+            nn.Conv2d(dim, dim, 3, 1, 1, bias=False),
+            nn.InstanceNorm2d(dim, affine=True),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(dim, dim, 3, 1, 1, bias=False),
+            nn.InstanceNorm2d(dim, affine=True),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.main(x)
@@ -43,17 +46,26 @@ class OfficialGenerator(nn.Module):
 
     def __init__(self, conv_dim: int = 64, c_dim: int = 17, repeat_num: int = 6) -> None:
         super().__init__()
-        layers = [nn.Conv2d(3 + c_dim, conv_dim, 7, 1, 3, bias=False), nn.InstanceNorm2d(conv_dim, affine=True),
-                  nn.ReLU(inplace=True)]  # fmt: skip
+        layers = [
+            nn.Conv2d(3 + c_dim, conv_dim, 7, 1, 3, bias=False),
+            nn.InstanceNorm2d(conv_dim, affine=True),
+            nn.ReLU(inplace=True),
+        ]
         dim = conv_dim
         for _ in range(2):
-            layers += [nn.Conv2d(dim, dim * 2, 4, 2, 1, bias=False), nn.InstanceNorm2d(dim * 2, affine=True),
-                       nn.ReLU(inplace=True)]  # fmt: skip
+            layers += [
+                nn.Conv2d(dim, dim * 2, 4, 2, 1, bias=False),
+                nn.InstanceNorm2d(dim * 2, affine=True),
+                nn.ReLU(inplace=True),
+            ]
             dim *= 2
         layers += [_OfficialResidual(dim) for _ in range(repeat_num)]
         for _ in range(2):
-            layers += [nn.ConvTranspose2d(dim, dim // 2, 4, 2, 1, bias=False),
-                       nn.InstanceNorm2d(dim // 2, affine=True), nn.ReLU(inplace=True)]  # fmt: skip
+            layers += [
+                nn.ConvTranspose2d(dim, dim // 2, 4, 2, 1, bias=False),
+                nn.InstanceNorm2d(dim // 2, affine=True),
+                nn.ReLU(inplace=True),
+            ]
             dim //= 2
         self.main = nn.Sequential(*layers)
         self.img_reg = nn.Sequential(nn.Conv2d(dim, 3, 7, 1, 3, bias=False), nn.Tanh())
@@ -69,9 +81,12 @@ class _ReplicateResnetBlock(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.conv_block = nn.Sequential(
-            nn.Conv2d(dim, dim, 3, padding=1, bias=True), nn.InstanceNorm2d(dim), nn.ReLU(True),
-            nn.Conv2d(dim, dim, 3, padding=1, bias=True), nn.InstanceNorm2d(dim),
-        )  # fmt: skip
+            nn.Conv2d(dim, dim, 3, padding=1, bias=True),
+            nn.InstanceNorm2d(dim),
+            nn.ReLU(True),
+            nn.Conv2d(dim, dim, 3, padding=1, bias=True),
+            nn.InstanceNorm2d(dim),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv_block(x)
@@ -85,13 +100,19 @@ class ReplicateGenerator(nn.Module):
         model = [nn.Conv2d(3 + aus_nc, ngf, 7, 1, 3, bias=True), nn.InstanceNorm2d(ngf), nn.ReLU(True)]
         for i in range(2):
             mult = 2**i
-            model += [nn.Conv2d(ngf * mult, ngf * mult * 2, 4, 2, 1, bias=True), nn.InstanceNorm2d(ngf * mult * 2),
-                      nn.ReLU(True)]  # fmt: skip
+            model += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 4, 2, 1, bias=True),
+                nn.InstanceNorm2d(ngf * mult * 2),
+                nn.ReLU(True),
+            ]
         model += [_ReplicateResnetBlock(ngf * 4) for _ in range(n_blocks)]
         for i in range(2):
             mult = 2 ** (2 - i)
-            model += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 4, 2, 1, bias=True),
-                      nn.InstanceNorm2d(ngf * mult // 2), nn.ReLU(True)]  # fmt: skip
+            model += [
+                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 4, 2, 1, bias=True),
+                nn.InstanceNorm2d(ngf * mult // 2),
+                nn.ReLU(True),
+            ]
         self.model = nn.Sequential(*model)
         self.color_top = nn.Sequential(nn.Conv2d(ngf, 3, 7, 1, 3, bias=False), nn.Tanh())
         self.au_top = nn.Sequential(nn.Conv2d(ngf, 1, 7, 1, 3, bias=False), nn.Sigmoid())
@@ -143,9 +164,11 @@ def test_parameter_count_matches_the_paper() -> None:
 
 @pytest.mark.parametrize(
     ("reference", "flags"),
-    [(OfficialGenerator, {"norm_affine": True, "conv_bias": False}),
-     (ReplicateGenerator, {"norm_affine": False, "conv_bias": True})],
-)  # fmt: skip
+    [
+        (OfficialGenerator, {"norm_affine": True, "conv_bias": False}),
+        (ReplicateGenerator, {"norm_affine": False, "conv_bias": True}),
+    ],
+)
 def test_full_size_layouts_map_key_for_key(reference: type[nn.Module], flags: dict[str, bool]) -> None:
     from miex_dataset.generators.ganimation.checkpoints import to_native
 
@@ -254,10 +277,23 @@ def _synthetic_faces(root: Path, count: int = 16, size: int = 32) -> FaceAUDatas
 
 def _tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:
     """The paper's training code at a narrow width on 32x32 faces (what fits a CPU test)."""
-    settings = {"data": str(tmp_path / "faces"), "output_dir": str(tmp_path / "run"), "image_size": 32, "width": 8,
-                "residual_blocks": 1, "critic_width": 8, "critic_layers": 5, "batch_size": 8, "critic_steps": 1,
-                "lr": 1e-3, "au_weight": 40.0, "max_steps": 200, "save_every": 10**6, "sample_every": 0,
-                "log_every": 50} | overrides  # fmt: skip
+    settings = {
+        "data": str(tmp_path / "faces"),
+        "output_dir": str(tmp_path / "run"),
+        "image_size": 32,
+        "width": 8,
+        "residual_blocks": 1,
+        "critic_width": 8,
+        "critic_layers": 5,
+        "batch_size": 8,
+        "critic_steps": 1,
+        "lr": 1e-3,
+        "au_weight": 40.0,
+        "max_steps": 200,
+        "save_every": 10**6,
+        "sample_every": 0,
+        "log_every": 50,
+    } | overrides
     return TrainConfig(**settings)
 
 
@@ -291,8 +327,15 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
     assert latest.state.step == 6
     # resume from the mid-run checkpoint, as a run killed after step 3 would
     resumed = GANimationTrainer(
-        _tiny_config(tmp_path, max_steps=6, save_every=10**6, critic_steps=2,
-                     resume=str(tmp_path / "run" / "checkpoints" / "step_3")), dataset)  # fmt: skip
+        _tiny_config(
+            tmp_path,
+            max_steps=6,
+            save_every=10**6,
+            critic_steps=2,
+            resume=str(tmp_path / "run" / "checkpoints" / "step_3"),
+        ),
+        dataset,
+    )
     assert resumed.state.step == 3
     assert resumed.train() == uninterrupted[3:]
 
@@ -302,8 +345,9 @@ def test_training_reads_the_ganimation_layout(tmp_path: Path) -> None:
     from miex_dataset.generators.ganimation.data import from_ganimation_layout
 
     dataset = _synthetic_faces(tmp_path / "imgs", count=4)
-    write_ganimation_aus({p.stem: a for p, a in zip(dataset.paths, dataset.aus, strict=True)},
-                         tmp_path / "aus_openface.pkl")  # fmt: skip
+    write_ganimation_aus(
+        {p.stem: a for p, a in zip(dataset.paths, dataset.aus, strict=True)}, tmp_path / "aus_openface.pkl"
+    )
     write_ganimation_ids([p.name for p in dataset.paths], tmp_path / "train_ids.csv")
     loaded = from_ganimation_layout(tmp_path, image_size=32)
     np.testing.assert_allclose(loaded.aus, dataset.aus, atol=1e-6)

@@ -43,9 +43,32 @@ def test_train_generator_cli_writes_a_loadable_generator(tmp_path: Path) -> None
     write_ganimation_aus({str(i): rng.uniform(0, 5, 17) for i in range(4)}, tmp_path / "data" / "aus_openface.pkl")
     write_ganimation_ids(names, tmp_path / "data" / "train_ids.csv")
     out = tmp_path / "run"
-    args = ["train-generator", str(tmp_path / "data"), "--out", str(out), "--preset", "replicate", "--image-size",
-            "32", "--width", "8", "--residual-blocks", "1", "--critic-width", "8", "--critic-layers", "5",
-            "--batch-size", "2", "--max-steps", "4", "--critic-steps", "2", "--save-every", "2"]  # fmt: skip
+    args = [
+        "train-generator",
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+        "--preset",
+        "replicate",
+        "--image-size",
+        "32",
+        "--width",
+        "8",
+        "--residual-blocks",
+        "1",
+        "--critic-width",
+        "8",
+        "--critic-layers",
+        "5",
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "4",
+        "--critic-steps",
+        "2",
+        "--save-every",
+        "2",
+    ]
     assert main(args) == 0
     assert (out / "checkpoints" / "step_4").is_dir()
     generator = load_generator("ganimation", checkpoint=out / "generator", device="cpu")

@@ -25,8 +25,12 @@ from miex_dataset.generators.warp import WarpGenerator
 from miex_dataset.synthesis.shards import shard_files
 
 # native -> the original release's key names (main.*, img_reg, attetion_reg), written out here independently
-OFFICIAL_NAMES = [(r"^trunk\.(\d+)\.block\.", r"main.\1.main."), (r"^trunk\.", "main."), (r"^color_head\.", "img_reg."),
-                  (r"^attention_head\.", "attetion_reg.")]  # fmt: skip
+OFFICIAL_NAMES = [
+    (r"^trunk\.(\d+)\.block\.", r"main.\1.main."),
+    (r"^trunk\.", "main."),
+    (r"^color_head\.", "img_reg."),
+    (r"^attention_head\.", "attetion_reg."),
+]
 
 
 def tiny_gan(image_size: int = 32) -> GANimationGenerator:

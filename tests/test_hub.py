@@ -32,13 +32,15 @@ TIMEOUT = 120
 def build_miex_folder(root: Path, rows: int = 6) -> datasets.Dataset:
     """A small MiE-X-shaped folder: one parquet shard with embedded PNGs, a card generated from the shard, run state."""
     rng = np.random.default_rng(0)
-    features = datasets.Features({
-        "onset": datasets.Image(),
-        "apex": datasets.Image(),
-        "label": datasets.ClassLabel(names=CLASSES),
-        "aus": datasets.List(datasets.Value("float32"), length=17),
-        "identity": datasets.Value("string"),
-    })  # fmt: skip
+    features = datasets.Features(
+        {
+            "onset": datasets.Image(),
+            "apex": datasets.Image(),
+            "label": datasets.ClassLabel(names=CLASSES),
+            "aus": datasets.List(datasets.Value("float32"), length=17),
+            "identity": datasets.Value("string"),
+        }
+    )
     frames = [Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)) for _ in range(2 * rows)]
     dataset = datasets.Dataset.from_dict(
         {
@@ -133,8 +135,9 @@ def test_push_uploads_every_file_and_no_run_state(published: tuple[LoopbackHub, 
     assert f"{hub.endpoint}/datasets/org/miex" in result.stdout
     assert 'load_dataset("org/miex"' in result.stdout
     remote = hub.files("org/miex")
-    expected = {path: data for path, data in local_files(folder).items()
-                if not path.startswith(".miex/") and ".tmp" not in path}  # fmt: skip
+    expected = {
+        path: data for path, data in local_files(folder).items() if not path.startswith(".miex/") and ".tmp" not in path
+    }
     assert set(expected) == {"README.md", SHARD}
     assert {path: remote[path] for path in expected} == expected  # identical bytes
     assert set(remote) == set(expected) | {".gitattributes"}  # .gitattributes: the Hub's initial commit

@@ -51,10 +51,15 @@ def test_import_keeps_bytes_labels_and_reports_bad_folders(
     out = tmp_path / "imported"
     assert main(["import-legacy", str(release), "--out", str(out), "--shard-size", "2"]) == 0
     printed = capsys.readouterr().out
-    for name, reason in (("00004_dream_0", "unknown source"), ("00005_expert_7", "unknown label"),
-                         ("00006_mie_0", "missing frame"), ("00007_mae_1", "truncated"),
-                         ("00001_real_positive", "duplicate of 00001_mie_1"), ("00008_mie_2", "expected a JPEG"),
-                         ("notes.txt", "not a sample folder")):  # fmt: skip
+    for name, reason in (
+        ("00004_dream_0", "unknown source"),
+        ("00005_expert_7", "unknown label"),
+        ("00006_mie_0", "missing frame"),
+        ("00007_mae_1", "truncated"),
+        ("00001_real_positive", "duplicate of 00001_mie_1"),
+        ("00008_mie_2", "expected a JPEG"),
+        ("notes.txt", "not a sample folder"),
+    ):
         assert name in printed and reason in printed
     dataset = datasets.load_dataset(str(out), split="train")
     assert dataset.features == miex_features()

@@ -1,4 +1,4 @@
-"""Ctrl-C and a killed launcher (issue 24, items 7 and 8).
+"""Ctrl-C and a killed launcher (docs/reference.md §File contract).
 
 Ctrl-C at any moment of a command, its first second of imports included, is one line and exit status 130 (never a
 traceback, never death by SIGINT); worker processes print nothing and end with the command; the ranks of a
@@ -66,8 +66,9 @@ def _wait_for(condition, timeout: float, what: str) -> None:
 
 def _interrupt(command: list[str], when, cwd: Path, timeout: float = 120, **env: str) -> tuple[int, str]:
     """Start ``command``, send SIGINT once ``when(process)`` holds, and return its exit status and stderr."""
-    process = subprocess.Popen(command, cwd=cwd, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=cwd, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         _wait_for(lambda: process.poll() is not None or when(process), timeout, "the moment to interrupt")
         assert process.poll() is None, "the command ended before it could be interrupted"
@@ -113,8 +114,10 @@ def test_ctrl_c_during_faces_with_workers_stops_them_quietly(tmp_path: Path, mie
     command does not first finish the queued photos."""
     face = ff.astronaut()
     for number in range(80):
-        ff.save(tmp_path / "photos" / f"person{number}" / "a.png", np.clip(face.astype(int) + number - 20, 0, 255)
-                .astype(np.uint8))  # fmt: skip
+        ff.save(
+            tmp_path / "photos" / f"person{number}" / "a.png",
+            np.clip(face.astype(int) + number - 20, 0, 255).astype(np.uint8),
+        )
     command = [sys.executable, "-m", "miex_dataset", "faces", "photos", "--out", "pool", "--workers", "2"]
     workers: list[int] = []
 
@@ -126,8 +129,11 @@ def test_ctrl_c_during_faces_with_workers_stops_them_quietly(tmp_path: Path, mie
     code, err = _interrupt(command, two_workers, tmp_path, XDG_CACHE_HOME=str(miex_cache))
     assert code == 130, (code, err)
     _one_interrupt_line(err, "miex faces")
-    _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in workers), 10,
-              "the workers to end")  # fmt: skip
+    _wait_for(
+        lambda: not any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in workers),
+        10,
+        "the workers to end",
+    )
     assert time.monotonic() - started < 120
 
 
@@ -157,10 +163,27 @@ def test_a_pool_left_by_an_exception_drops_its_queue() -> None:
 @pytest.mark.slow
 def test_ranks_end_when_torchrun_is_killed(tmp_path: Path, miex_cache: Path) -> None:
     """``kill -9`` of ``torchrun ... builder.py`` ends both ranks (they were left running, reparented, for minutes)."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(ROOT / "builder.py"), "--out", "out", "--samples-per-identity", "20000"]  # fmt: skip
-    launcher = subprocess.Popen(command, cwd=tmp_path, env=_env(XDG_CACHE_HOME=str(miex_cache)),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(ROOT / "builder.py"),
+        "--out",
+        "out",
+        "--samples-per-identity",
+        "20000",
+    ]
+    launcher = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=_env(XDG_CACHE_HOME=str(miex_cache)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     ranks: list[int] = []
     try:
 

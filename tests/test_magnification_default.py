@@ -32,8 +32,12 @@ def test_the_default_is_four_and_within_the_documented_bound() -> None:
 
 
 def test_a_recipe_and_the_api_default_to_it() -> None:
-    raw = {"name": "r", "model": {"name": "branches"}, "data": {"real": {"clips": "c.parquet"}, "magnify": {}},
-           "protocol": {"kind": "loso"}}  # fmt: skip
+    raw = {
+        "name": "r",
+        "model": {"name": "branches"},
+        "data": {"real": {"clips": "c.parquet"}, "magnify": {}},
+        "protocol": {"kind": "loso"},
+    }
     assert parse_recipe(raw).data.magnify.alpha == DEFAULT_ALPHA
     from miex_train.cli.train import EPILOG
     from miex_train.runner import recipe
@@ -49,8 +53,9 @@ def test_the_dataset_card_names_the_default() -> None:
     assert Magnification() == CARD_MAGNIFICATION
     magnified_row = GRID_ROWS[2].replace("\n", " ")
     assert LABEL in magnified_row and not FACTOR.search(magnified_row)
-    meta = pd.DataFrame({"label": [0], "source": ["expert"], "identity": ["a"],
-                         "onset_au": [np.zeros(17)], "apex_au": [np.ones(17)]})  # fmt: skip
+    meta = pd.DataFrame(
+        {"label": [0], "source": ["expert"], "identity": ["a"], "onset_au": [np.zeros(17)], "apex_au": [np.ones(17)]}
+    )
     caption = grid_caption(meta, video=False)
     assert f"apex with {LABEL} " in caption and not FACTOR.search(caption)
 

@@ -27,10 +27,19 @@ LABELS = ["negative", "positive", "surprise"]
 
 def table(identities: list[str]) -> datasets.Dataset:
     """One row per identity x class x source (the published MiE-X's cycle), no images: the subset reads columns."""
-    rows = [{"identity": who, "label": label, "source": source}
-            for who in identities for label in range(3) for source in range(3)]  # fmt: skip
-    features = datasets.Features({"identity": datasets.Value("string"), "label": datasets.ClassLabel(names=LABELS),
-                                  "source": datasets.ClassLabel(names=SOURCES)})  # fmt: skip
+    rows = [
+        {"identity": who, "label": label, "source": source}
+        for who in identities
+        for label in range(3)
+        for source in range(3)
+    ]
+    features = datasets.Features(
+        {
+            "identity": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=LABELS),
+            "source": datasets.ClassLabel(names=SOURCES),
+        }
+    )
     return datasets.Dataset.from_list(rows, features=features)
 
 
@@ -60,8 +69,9 @@ def test_identities_are_the_first_by_digest_whatever_the_row_order() -> None:
 
 
 def test_sources_and_identities_together() -> None:
-    kept, record = select_miex(table([f"id{i}" for i in range(10)]),
-                               MiexSpec(path=Path("m"), sources=("mae", "expert"), identities=4))  # fmt: skip
+    kept, record = select_miex(
+        table([f"id{i}" for i in range(10)]), MiexSpec(path=Path("m"), sources=("mae", "expert"), identities=4)
+    )
     assert len(kept) == 4 * 3 * 2 and set(names_of(kept, "source")) == {"mae", "expert"}
     assert record["samples"] == 24 and record["sources"] == ["mae", "expert"] and record["identities"] == 4
 
@@ -70,12 +80,20 @@ def test_sources_and_identities_together() -> None:
     ("dataset", "spec", "message", "field"),
     [
         (table(["a", "b"]), MiexSpec(path=Path("m"), identities=3), "identities is 3 but this MiE-X has 2", "identity"),
-        (table(["a"]).filter(lambda r: r["source"] != 1), MiexSpec(path=Path("m"), sources=("mae",)),
-         r"asks for \['mae'\] but this MiE-X has no such sample \(its sources: expert, mie\)", "source"),
-        (table(["a"]).remove_columns("identity"), MiexSpec(path=Path("m"), identities=1),
-         "needs MiE-X's 'identity' column", "identity"),
+        (
+            table(["a"]).filter(lambda r: r["source"] != 1),
+            MiexSpec(path=Path("m"), sources=("mae",)),
+            r"asks for \['mae'\] but this MiE-X has no such sample \(its sources: expert, mie\)",
+            "source",
+        ),
+        (
+            table(["a"]).remove_columns("identity"),
+            MiexSpec(path=Path("m"), identities=1),
+            "needs MiE-X's 'identity' column",
+            "identity",
+        ),
     ],
-)  # fmt: skip
+)
 def test_impossible_subsets_are_refused(dataset: datasets.Dataset, spec: MiexSpec, message: str, field: str) -> None:
     with pytest.raises(MiexInputError, match=message) as caught:
         select_miex(dataset, spec)
@@ -83,16 +101,24 @@ def test_impossible_subsets_are_refused(dataset: datasets.Dataset, spec: MiexSpe
 
 
 def recipe_with(miex: object) -> dict:
-    return {"name": "r", "model": {"name": "branches"}, "data": {"real": {"clips": "c.parquet"}, "miex": miex},
-            "protocol": {"kind": "loso"}, "stages": [{"name": "t", "train": ["miex"]}]}  # fmt: skip
+    return {
+        "name": "r",
+        "model": {"name": "branches"},
+        "data": {"real": {"clips": "c.parquet"}, "miex": miex},
+        "protocol": {"kind": "loso"},
+        "stages": [{"name": "t", "train": ["miex"]}],
+    }
 
 
 def test_recipe_options_are_read_and_checked() -> None:
     parsed = parse_recipe(recipe_with({"path": "miex", "sources": ["mie"], "identities": 700}), file="/r/x.yaml")
     assert parsed.data.miex == MiexSpec(path=Path("miex"), sources=("mie",), identities=700)
     assert parse_recipe(recipe_with("miex")).data.miex == MiexSpec(path=Path("miex"))  # shorthand: everything
-    for bad, message in (({"sources": ["mi"]}, r"unknown AU source\(s\) \['mi'\] \(did you mean 'mie'\?\)"),
-                         ({"identities": 0}, "must be >= 1"), ({"sources": ["mie", "mie"]}, "repeat")):  # fmt: skip
+    for bad, message in (
+        ({"sources": ["mi"]}, r"unknown AU source\(s\) \['mi'\] \(did you mean 'mie'\?\)"),
+        ({"identities": 0}, "must be >= 1"),
+        ({"sources": ["mie", "mie"]}, "repeat"),
+    ):
         with pytest.raises(MiexInputError, match=message) as caught:
             parse_recipe(recipe_with({"path": "miex", **bad}), file="/r/x.yaml")
         assert str(caught.value).startswith("/r/x.yaml, field 'data.miex."), str(caught.value)
@@ -101,8 +127,9 @@ def test_recipe_options_are_read_and_checked() -> None:
 def test_the_study_recipes_select_what_their_rows_say() -> None:
     shipped = shipped_recipes()
     combos = {name: load_recipe(path).data.miex.sources for name, path in shipped.items() if name.startswith("fig5_")}
-    assert sorted(combos.values()) == sorted([("mie",), ("mae",), ("expert",), ("mie", "mae"), ("mie", "expert"),
-                                              ("mae", "expert")])  # fmt: skip
+    assert sorted(combos.values()) == sorted(
+        [("mie",), ("mae",), ("expert",), ("mie", "mae"), ("mie", "expert"), ("mae", "expert")]
+    )
     for name, sources in combos.items():
         assert name.endswith("_".join(sources)) and load_recipe(shipped[name]).stages[0].train == ("miex",)
     counts = {load_recipe(path).data.miex.identities for name, path in shipped.items() if name.startswith("fig6b_")}
@@ -135,11 +162,15 @@ def write_miex(folder: Path, identities: list[str]) -> Path:
                 rows["source_dataset"].append("casme2" if mie else "")
                 rows["source_subject"].append("sub01" if mie else "")
                 rows["source_clip"].append("EP02_01f" if mie else "")
-    features = datasets.Features({
-        "onset": datasets.Image(), "apex": datasets.Image(), "label": datasets.ClassLabel(names=LABELS),
-        "source": datasets.ClassLabel(names=SOURCES),
-        **{name: datasets.Value("string") for name in columns[4:]},
-    })  # fmt: skip
+    features = datasets.Features(
+        {
+            "onset": datasets.Image(),
+            "apex": datasets.Image(),
+            "label": datasets.ClassLabel(names=LABELS),
+            "source": datasets.ClassLabel(names=SOURCES),
+            **{name: datasets.Value("string") for name in columns[4:]},
+        }
+    )
     datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(folder))
     return folder
 
@@ -150,13 +181,19 @@ def test_a_run_trains_on_the_chosen_part_and_records_it(tmp_path: Path, monkeypa
     corpus = READERS["flow-images"](tmp_path / "release", labels=labels)
     flows = write_clip_table(clips_to_frame(corpus.clips), tmp_path / "flows.parquet", holds=FLOW_IMAGES)
     miex = write_miex(tmp_path / "miex", [f"person{i}" for i in range(5)])
-    raw = {"name": "subset", "model": {"name": "ststnet"},
-           "data": {"real": {"clips": str(flows)}, "miex": {"path": str(miex), "sources": ["mie", "mae"],
-                                                            "identities": 3}},
-           "protocol": {"kind": "loso", "workers": 1, "max_folds": 1},
-           "training": {"epochs": 1, "decay_epochs": 0, "batch_size": 8},
-           "stages": [{"name": "pretrain", "train": ["miex"]}, {"name": "finetune", "train": ["real"]}],
-           "seeds": [0], "output": {"dir": str(tmp_path / "run"), "final_model": False}}  # fmt: skip
+    raw = {
+        "name": "subset",
+        "model": {"name": "ststnet"},
+        "data": {
+            "real": {"clips": str(flows)},
+            "miex": {"path": str(miex), "sources": ["mie", "mae"], "identities": 3},
+        },
+        "protocol": {"kind": "loso", "workers": 1, "max_folds": 1},
+        "training": {"epochs": 1, "decay_epochs": 0, "batch_size": 8},
+        "stages": [{"name": "pretrain", "train": ["miex"]}, {"name": "finetune", "train": ["real"]}],
+        "seeds": [0],
+        "output": {"dir": str(tmp_path / "run"), "final_model": False},
+    }
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(raw))
     payload = run_recipe(load_recipe(tmp_path / "recipe.yaml"), progress=False)
     chosen = identity_order(f"person{i}" for i in range(5))[:3]

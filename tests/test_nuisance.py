@@ -86,8 +86,13 @@ def test_head_motion_is_recovered_by_optical_flow() -> None:
     matrix = cv2.getRotationMatrix2D((centre, centre), float(normal[2]), 1.0 + float(normal[3]) * 0.01)
     matrix[:, 2] += normal[:2] * 1.5
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
-    expected = np.stack([matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2] - xs,
-                         matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2] - ys], axis=-1)  # fmt: skip
+    expected = np.stack(
+        [
+            matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2] - xs,
+            matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2] - ys,
+        ],
+        axis=-1,
+    )
     assert np.abs(expected).max() > 1.0  # the draw moves the face by more than a pixel somewhere
     flow = optical_flow(onset, apex)  # onset(x) = apex(x + flow(x)): the content's displacement
     inner = (slice(16, -16), slice(16, -16))
@@ -102,8 +107,10 @@ def test_sensor_noise_has_the_set_size_and_grows_with_the_signal() -> None:
     assert np.std(apex.astype(float) - 128) == pytest.approx(np.sqrt(9 + rounding), rel=0.03)
     assert np.std(apex.astype(float) - onset.astype(float)) == pytest.approx(np.sqrt(2 * (9 + rounding)), rel=0.03)
     shot = Nuisance(shot_noise=6.0)
-    sd = {level: np.std(apply_nuisance(flat(level), shot, np.random.default_rng(1)).astype(float) - level)
-          for level in (20, 200)}  # fmt: skip
+    sd = {
+        level: np.std(apply_nuisance(flat(level), shot, np.random.default_rng(1)).astype(float) - level)
+        for level in (20, 200)
+    }
     assert sd[200] == pytest.approx(np.sqrt(36 * 200 / 255 + rounding), rel=0.04)
     assert sd[20] == pytest.approx(np.sqrt(36 * 20 / 255 + rounding), rel=0.06)
 
@@ -114,8 +121,9 @@ def test_blur_is_the_drawn_gaussian_and_removes_fine_detail() -> None:
     onset, apex = apply_nuisance_pair(frame, frame, blur, np.random.default_rng(2))
     _, _, fractions = drawn(2)
     for out, fraction in ((onset, fractions[0]), (apex, fractions[1])):
-        expected = cv2.GaussianBlur(frame.astype(np.float32), (0, 0), float(fraction) * 2.0,
-                                    borderType=cv2.BORDER_REFLECT_101)  # fmt: skip
+        expected = cv2.GaussianBlur(
+            frame.astype(np.float32), (0, 0), float(fraction) * 2.0, borderType=cv2.BORDER_REFLECT_101
+        )
         assert np.abs(out.astype(float) - expected).max() <= 0.5 + 1e-3
 
     def fine(image: np.ndarray) -> float:
@@ -170,8 +178,9 @@ def default_plan(miex_cache: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(miex_cache))
     resolved = resolve_plan(SynthesisInputs(plan_config=PlanConfig(samples_per_identity=6)))
     generator = load_generator("warp")
-    plan, faces = check_faces(resolved.plan, size=SIZE, needs_landmarks=True, faces_dir=resolved.faces_dir,
-                              report=ValidationReport())  # fmt: skip
+    plan, faces = check_faces(
+        resolved.plan, size=SIZE, needs_landmarks=True, faces_dir=resolved.faces_dir, report=ValidationReport()
+    )
     return plan, faces, generator
 
 
@@ -205,11 +214,28 @@ def test_synthesize_records_the_nuisance_and_keeps_off_runs_as_they_were(
     monkeypatch.setenv("XDG_CACHE_HOME", str(miex_cache))
     small = ["--samples-per-identity", "6", "--shard-size", "3"]
     assert main(["synthesize", "--out", str(tmp_path / "a"), *small, "--batch-size", "2", "--nuisance", "real"]) == 0
-    assert main(["synthesize", "--out", str(tmp_path / "b"), *small, "--batch-size", "3", "--nuisance", "real",
-                 "--encode-workers", "2"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "synthesize",
+                "--out",
+                str(tmp_path / "b"),
+                *small,
+                "--batch-size",
+                "3",
+                "--nuisance",
+                "real",
+                "--encode-workers",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert main(["synthesize", "--out", str(tmp_path / "off"), *small, "--batch-size", "3"]) == 0
-    rows = {name: [row for path in shard_files(tmp_path / name) for row in pq.read_table(path).to_pylist()]
-            for name in ("a", "b", "off")}  # fmt: skip
+    rows = {
+        name: [row for path in shard_files(tmp_path / name) for row in pq.read_table(path).to_pylist()]
+        for name in ("a", "b", "off")
+    }
     frames = {name: [(row["onset"]["bytes"], row["apex"]["bytes"]) for row in table] for name, table in rows.items()}
     assert frames["a"] == frames["b"]
     assert all(a != o and b != p for (a, b), (o, p) in zip(frames["a"], frames["off"], strict=True))
@@ -218,8 +244,14 @@ def test_synthesize_records_the_nuisance_and_keeps_off_runs_as_they_were(
     assert '"preset": "real"' in (tmp_path / "a" / "README.md").read_text()
     off = json.loads((tmp_path / "off" / ".miex" / "run.json").read_text())
     assert off["engine"]["nuisance"]["preset"] == "off"
-    before = {"shard_size": 3, "size": SIZE, "encoding": asdict(Encoding()), "video": False, "batch_size": 3,
-              "device": "cpu"}  # the rendering options a run had before the option existed  # fmt: skip
+    before = {
+        "shard_size": 3,
+        "size": SIZE,
+        "encoding": asdict(Encoding()),
+        "video": False,
+        "batch_size": 3,
+        "device": "cpu",
+    }  # the rendering options a run had before the option existed
     assert off["parts"]["options"] == _json_digest(before)  # so off runs made before it still resume
     assert run["fingerprint"] != off["fingerprint"]
     with pytest.raises(MiexInputError, match="unknown nuisance preset"):

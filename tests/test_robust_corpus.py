@@ -1,4 +1,4 @@
-"""``miex corpus`` never lies and never blocks a normal user (issue 13).
+"""``miex corpus`` never lies and never blocks a normal user.
 
 Unusable input exits 2 with one line and writes nothing; hostile row names never become clips; the MEGC2019
 composite is built from the parts a user has and says which are missing; ``--strict`` judges only GT clips.
@@ -48,8 +48,9 @@ GT_LINES = ["casme2,01,EP02_01f,1", "casme2,01,EP03_02,0", "samm,6,006_1_2,0"]
 
 
 @pytest.mark.parametrize(("separator", "name"), [(";", "semicolons"), ("\t", "tabs")])
-def test_gt_with_another_separator_is_refused_once(small_composite: Path, tmp_path: Path, separator: str,
-                                                   name: str, capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_gt_with_another_separator_is_refused_once(
+    small_composite: Path, tmp_path: Path, separator: str, name: str, capsys: pytest.CaptureFixture
+) -> None:
     gt = small_composite / "combined_3class_gt.csv"
     gt.write_text("\r\n".join(line.replace(",", separator) for line in GT_LINES) + "\r\n")
     out = tmp_path / "m.parquet"
@@ -58,13 +59,17 @@ def test_gt_with_another_separator_is_refused_once(small_composite: Path, tmp_pa
     assert not out.exists()
 
 
-@pytest.mark.parametrize("content", [
-    "\r\n".join(GT_LINES).encode("utf-16"),  # Excel's "Unicode Text"
-    bytes(range(256)) * 4,  # binary
-    b"casme2,01,EP02_01f,1\r\ncasme2,\xff\xfe01,EP03_02,0\r\n",  # latin-1 bytes in a UTF-8 file
-])  # fmt: skip
-def test_gt_that_is_not_utf8_text_is_refused(small_composite: Path, tmp_path: Path, content: bytes,
-                                             capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "content",
+    [
+        "\r\n".join(GT_LINES).encode("utf-16"),  # Excel's "Unicode Text"
+        bytes(range(256)) * 4,  # binary
+        b"casme2,01,EP02_01f,1\r\ncasme2,\xff\xfe01,EP03_02,0\r\n",  # latin-1 bytes in a UTF-8 file
+    ],
+)
+def test_gt_that_is_not_utf8_text_is_refused(
+    small_composite: Path, tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture
+) -> None:
     gt = tmp_path / "gt.csv"
     gt.write_bytes(content)
     out = tmp_path / "m.parquet"
@@ -74,17 +79,20 @@ def test_gt_that_is_not_utf8_text_is_refused(small_composite: Path, tmp_path: Pa
 
 
 @pytest.mark.parametrize("content", ["Subject,Filename\n01,EP02_01f\n".encode("utf-16"), bytes(range(256))])
-def test_sheet_that_is_not_xlsx_is_refused(casme2_root: Path, tmp_path: Path, content: bytes,
-                                           capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_sheet_that_is_not_xlsx_is_refused(
+    casme2_root: Path, tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture
+) -> None:
     sheet = tmp_path / "sheet.xlsx"
     sheet.write_bytes(content)
-    code, _, err = run_corpus(["casme2", str(casme2_root), "--sheet", str(sheet), "--out", str(tmp_path / "c.pq")],
-                              capsys)  # fmt: skip
+    code, _, err = run_corpus(
+        ["casme2", str(casme2_root), "--sheet", str(sheet), "--out", str(tmp_path / "c.pq")], capsys
+    )
     assert_refused(code, err, "cannot read as an xlsx workbook", "--sheet")
 
 
-def test_another_corpus_sheet_is_refused(casme2_root: Path, samm_root: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_another_corpus_sheet_is_refused(
+    casme2_root: Path, samm_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     samm_sheet = samm_root / "SAMM_Micro_FACS_Codes_v2.xlsx"
     out = tmp_path / "c.parquet"
     code, _, err = run_corpus(["casme2", str(casme2_root), "--sheet", str(samm_sheet), "--out", str(out)], capsys)
@@ -96,12 +104,12 @@ def test_another_corpus_sheet_is_refused(casme2_root: Path, samm_root: Path, tmp
     assert not out.exists()
 
 
-def test_wrong_or_missing_root_is_refused(casme2_root: Path, samm_root: Path, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_wrong_or_missing_root_is_refused(
+    casme2_root: Path, samm_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "c.parquet"
     assert_refused(*run_corpus(["casme2", str(samm_root), "--out", str(out)], capsys)[::2], "no CASME II frame tree")
-    assert_refused(*run_corpus(["smic", str(tmp_path / "nowhere"), "--out", str(out)], capsys)[::2],
-                   "does not exist")  # fmt: skip
+    assert_refused(*run_corpus(["smic", str(tmp_path / "nowhere"), "--out", str(out)], capsys)[::2], "does not exist")
     code, printed, err = run_corpus(["smic", str(casme2_root), "--out", str(out)], capsys)
     assert_refused(code, err, "0 clips read, nothing written", "miex corpus smic --help")
     assert "no SMIC-HS clips found" in printed  # the report says what was expected
@@ -118,8 +126,9 @@ def test_sequences_without_sequences_is_refused(tmp_path: Path, capsys: pytest.C
     assert not out.exists()
 
 
-def test_out_naming_a_folder_or_a_foreign_file_is_refused(samm_root: Path, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_out_naming_a_folder_or_a_foreign_file_is_refused(
+    samm_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     folder = tmp_path / "existing"
     folder.mkdir()
     assert_refused(*run_corpus(["samm", str(samm_root), "--out", str(folder)], capsys)[::2], "names a folder")
@@ -135,8 +144,9 @@ def test_out_naming_a_folder_or_a_foreign_file_is_refused(samm_root: Path, tmp_p
 def test_out_naming_the_sheet_is_refused(samm_root: Path, capsys: pytest.CaptureFixture) -> None:
     sheet = samm_root / "SAMM_Micro_FACS_Codes_v2.xlsx"
     before = sheet.read_bytes()
-    code, _, err = run_corpus(["samm", str(samm_root), "--sheet", str(sheet), "--out", str(sheet), "--overwrite"],
-                              capsys)  # fmt: skip
+    code, _, err = run_corpus(
+        ["samm", str(samm_root), "--sheet", str(sheet), "--out", str(sheet), "--overwrite"], capsys
+    )
     assert_refused(code, err, "input file itself")
     assert sheet.read_bytes() == before
 
@@ -159,9 +169,14 @@ def test_traversal_filename_is_a_bad_row_never_a_clip(tmp_path: Path, capsys: py
     assert (problem.file, problem.field) == (str(root / "CASME2-coding-20140508.xlsx"), "Filename")
 
 
-@pytest.mark.parametrize(("line", "field"), [
-    ("casme2,01,../../../../X/EPX,1", "clip"), ("samm,/etc,006_1_2,0", "subject"), ("smic,s01,..,0", "clip"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ("casme2,01,../../../../X/EPX,1", "clip"),
+        ("samm,/etc,006_1_2,0", "subject"),
+        ("smic,s01,..,0", "clip"),
+    ],
+)
 def test_traversal_in_the_ground_truth_is_a_bad_row(small_composite: Path, line: str, field: str) -> None:
     gt = small_composite / "combined_3class_gt.csv"
     gt.write_text(line + "\n")
@@ -189,8 +204,7 @@ def test_a_name_that_passes_stays_one_folder_deep(text: str) -> None:
 # MEGC2019 from the parts a user has
 
 
-def test_casme2_only_composite_is_built_and_says_it_is_partial(tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_casme2_only_composite_is_built_and_says_it_is_partial(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     root = cf.build_composite(tmp_path / "megc", cf.SMALL_COMPOSITE, parts=("casme2",))
     out = tmp_path / "m.parquet"
     code, printed, _ = run_corpus(["megc2019", str(root), "--out", str(out)], capsys)
@@ -210,8 +224,18 @@ def test_casme2_only_composite_is_built_and_says_it_is_partial(tmp_path: Path,
 def test_explicit_parts_without_root(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     root = cf.build_composite(tmp_path / "megc", cf.SMALL_COMPOSITE)
     out = tmp_path / "m.parquet"
-    code, printed, _ = run_corpus(["megc2019", "--gt", str(root / "combined_3class_gt.csv"), "--casme2-root",
-                                   str(root / "CASME2"), "--out", str(out)], capsys)  # fmt: skip
+    code, printed, _ = run_corpus(
+        [
+            "megc2019",
+            "--gt",
+            str(root / "combined_3class_gt.csv"),
+            "--casme2-root",
+            str(root / "CASME2"),
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0 and "SAMM not found:" in printed and "SMIC not found:" in printed
     assert set(read_clip_table(out)["dataset"]) == {"casme2"}
 
@@ -224,8 +248,9 @@ def test_no_part_at_all_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert_refused(code, err, "none of CASME II, SAMM, SMIC found", "--casme2-root")
 
 
-def test_samm_sheet_option_and_error_naming_it(small_composite: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_samm_sheet_option_and_error_naming_it(
+    small_composite: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     moved = tmp_path / "samm-codes.xlsx"
     (small_composite / "SAMM" / "SAMM_Micro_FACS_Codes_v2.xlsx").rename(moved)
     out = tmp_path / "m.parquet"

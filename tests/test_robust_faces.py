@@ -1,5 +1,5 @@
 """`miex faces` on hostile real-world input: the right pixels, every dropped face reported, resume by content, and
-workers that die with their parent (issue 13, "Wrong pixels accepted" and the face parts of "Resume mixes")."""
+workers that die with their parent."""
 
 from __future__ import annotations
 
@@ -185,8 +185,9 @@ def test_another_set_into_the_same_out_keeps_nothing_of_the_first(tmp_path: Path
     assert _faces(set_b, out) == 0
     edited = read_index(out / "index.parquet")
     assert edited.file.tolist() != second.file.tolist() and _crops_on_disk(out) == set(edited.file)
-    expected, _, _ = align_face(read_rgb(set_b / "person.png"), ff.shared_analyzer().analyze(
-        read_rgb(set_b / "person.png"))[0].landmarks, 128)  # fmt: skip
+    expected, _, _ = align_face(
+        read_rgb(set_b / "person.png"), ff.shared_analyzer().analyze(read_rgb(set_b / "person.png"))[0].landmarks, 128
+    )
     assert np.abs(read_rgb(out / edited.file.iloc[0]).astype(int) - expected).mean() < 2
 
 
@@ -276,8 +277,19 @@ def test_dev_mode_run_prints_no_exit_noise(tmp_path: Path, workers: str) -> None
     source = tmp_path / "photos"
     ff.save(source / "a.png", ff.astronaut())
     ff.save(source / "b.png", np.ascontiguousarray(ff.astronaut()[:, ::-1]))
-    command = [sys.executable, "-X", "dev", "-m", "miex_dataset", "faces", str(source), "--out", str(tmp_path / "o"),
-               "--workers", workers]  # fmt: skip
+    command = [
+        sys.executable,
+        "-X",
+        "dev",
+        "-m",
+        "miex_dataset",
+        "faces",
+        str(source),
+        "--out",
+        str(tmp_path / "o"),
+        "--workers",
+        workers,
+    ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr

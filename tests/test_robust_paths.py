@@ -1,4 +1,4 @@
-"""Paths in miex files work from any working folder (docs/reference.md §File contract, issue 13).
+"""Paths in miex files work from any working folder (docs/reference.md §File contract).
 
 The capstone runs the README's flow (corpus casme2 -> faces -> extract-aus -> au-pool -> plan -> synthesize) in one
 folder with relative paths, then the later steps from another folder with paths to the first one's files, and checks
@@ -39,8 +39,9 @@ CLIPS = [("01", "EP02_01f", 46, "happiness"), ("02", "EP03_02", 10, "disgust"), 
 
 def build_casme2_corpus(root: Path) -> Path:
     """A CASME II release (2014 sheet, CASME2_RAW_selected/) whose frames are the astronaut, shifted per frame."""
-    rows = [(subject, name, None, onset, onset + 1, onset + 2, None, 12, emotion)
-            for subject, name, onset, emotion in CLIPS]  # fmt: skip
+    rows = [
+        (subject, name, None, onset, onset + 1, onset + 2, None, 12, emotion) for subject, name, onset, emotion in CLIPS
+    ]
     cf.write_xlsx(root / "CASME2-coding-20140508.xlsx", cf.CASME2_HEADER, rows, title="Sheet1")
     for subject, name, onset, _ in CLIPS:
         for step in range(3):
@@ -78,8 +79,17 @@ def test_the_readme_flow_runs_from_another_folder(
     run("corpus", "casme2", "CASME2", "--out", "clips.parquet")
     run("faces", "photos", "--out", "pool", "--workers", "1")
     run("extract-aus", "clips.parquet", "--out", "aus.parquet", "--workers", "1")
-    run("au-pool", "--mie-clips", "clips.parquet", "--mie-aus", "aus.parquet", "--expert", "20", "--out",
-        "au_pool.parquet")  # fmt: skip
+    run(
+        "au-pool",
+        "--mie-clips",
+        "clips.parquet",
+        "--mie-aus",
+        "aus.parquet",
+        "--expert",
+        "20",
+        "--out",
+        "au_pool.parquet",
+    )
     run("plan", "--faces", "pool/", "--pool", "au_pool.parquet", "--out", "plan.parquet")
     run("synthesize", "--plan", "plan.parquet", "--faces", "pool/", "--out", "miex")
     published = pq.read_table("miex/plan.parquet").column("face").to_pylist()  # `miex push` uploads it
@@ -93,8 +103,17 @@ def test_the_readme_flow_runs_from_another_folder(
     monkeypatch.chdir(other)  # the later steps, from elsewhere, with paths to X's files
     run("extract-aus", str(made / "clips.parquet"), "--out", "aus.parquet", "--workers", "1")
     pd.testing.assert_frame_equal(read_au_table("aus.parquet"), read_au_table(made / "aus.parquet"))
-    run("au-pool", "--mie-clips", str(made / "clips.parquet"), "--mie-aus", "aus.parquet", "--expert", "20", "--out",
-        "au_pool.parquet")  # fmt: skip
+    run(
+        "au-pool",
+        "--mie-clips",
+        str(made / "clips.parquet"),
+        "--mie-aus",
+        "aus.parquet",
+        "--expert",
+        "20",
+        "--out",
+        "au_pool.parquet",
+    )
     assert pq.read_table("au_pool.parquet").equals(pq.read_table(made / "au_pool.parquet"))
     run("plan", "--faces", str(made / "pool"), "--pool", str(made / "au_pool.parquet"), "--out", "plan.parquet")
     # the same plan: faces stored relative to X's plan (inside X) and absolute in Y's, the same files once resolved
@@ -109,8 +128,20 @@ def test_the_readme_flow_runs_from_another_folder(
     assert "face skipped" not in capsys.readouterr().out
 
     clips = made / "clips.parquet"
-    run("train", "--recipe", str(RECIPE), "--check", "--out", "run", "--set", f"data.real.clips={clips}",
-        "--set", "model.backbone=random", "--set", "seeds=[0]")  # fmt: skip
+    run(
+        "train",
+        "--recipe",
+        str(RECIPE),
+        "--check",
+        "--out",
+        "run",
+        "--set",
+        f"data.real.clips={clips}",
+        "--set",
+        "model.backbone=random",
+        "--set",
+        "seeds=[0]",
+    )
 
     # a project folder moved elsewhere: the plan in it still finds its faces (stored relative to the plan); the
     # plan made in Y (absolute paths into X) finds them through --faces in the moved pool
@@ -129,9 +160,19 @@ def test_the_readme_flow_runs_from_another_folder(
 
 def _one_clip_table(folder: Path, table: Path) -> tuple[Path, Path]:
     frames = [cf.write_image(folder / "sub01" / "EP01" / f"img{number}.jpg") for number in (46, 47, 48)]
-    clip = Clip(dataset="casme2", subject="sub01", clip="EP01", frames=[str(f) for f in frames],
-                frame_numbers=[46, 47, 48], onset=0, apex=1, offset=2, emotion="happiness", label=1,
-                fps=200.0)  # fmt: skip
+    clip = Clip(
+        dataset="casme2",
+        subject="sub01",
+        clip="EP01",
+        frames=[str(f) for f in frames],
+        frame_numbers=[46, 47, 48],
+        onset=0,
+        apex=1,
+        offset=2,
+        emotion="happiness",
+        label=1,
+        fps=200.0,
+    )
     write_clip_table(clips_to_frame([clip]), table)
     return table, frames[0]
 
@@ -160,16 +201,19 @@ def test_an_old_table_relative_to_the_folder_that_made_it_still_loads_there(
     monkeypatch.chdir(tmp_path)
     table, onset = _one_clip_table(Path("data"), Path("tables/clips.parquet"))
     old = pq.read_table(table)
-    frames = pa.array([[str(Path("data/sub01/EP01") / f"img{n}.jpg") for n in (46, 47, 48)]], old.schema.field(
-        "frames").type)  # fmt: skip
+    frames = pa.array(
+        [[str(Path("data/sub01/EP01") / f"img{n}.jpg") for n in (46, 47, 48)]], old.schema.field("frames").type
+    )
     old = old.set_column(old.schema.get_field_index("frames"), "frames", frames)
     pq.write_table(old.replace_schema_metadata({b"miex.table": b"clips"}), table)
     assert read_clip_table(table)["frames"][0][0] == str(tmp_path / onset)  # from the folder that made it
     assert len(real_dataset(table)) == 1
 
 
-@given(st.lists(st.sampled_from(["a", "b c", "..", ".", "ü", "x.jpg"]), min_size=1, max_size=5),
-       st.sampled_from(["", "sub", "sub/deeper"]))  # fmt: skip
+@given(
+    st.lists(st.sampled_from(["a", "b c", "..", ".", "ü", "x.jpg"]), min_size=1, max_size=5),
+    st.sampled_from(["", "sub", "sub/deeper"]),
+)
 def test_a_stored_path_resolves_to_the_same_file_from_any_folder(parts: list[str], holder: str) -> None:
     folder = Path("/data/project") / holder
     target = os.path.normpath(os.path.join("/data/project", *parts))

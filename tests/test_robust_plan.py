@@ -1,5 +1,5 @@
 """`miex plan`, `miex au-pool`, `miex extract-aus` on bad input: one default for sources, validated options and plan
-rows, inputs never destroyed, duplicates refused, non-zero exit when nothing useful was made (issue 13)."""
+rows, inputs never destroyed, duplicates refused, non-zero exit when nothing useful was made."""
 
 from __future__ import annotations
 
@@ -68,9 +68,18 @@ def test_a_requested_source_without_triplets_names_sources(flow, tmp_path, capsy
 # 2. numeric options --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("option", [("--samples-per-identity", "0"), ("--samples-per-identity", "-3"),
-                                    ("--identities", "0"), ("--triplets", "0"), ("--max-yaw", "nan"),
-                                    ("--seed", "-1"), ("--samples-per-identity", "2.5")])  # fmt: skip
+@pytest.mark.parametrize(
+    "option",
+    [
+        ("--samples-per-identity", "0"),
+        ("--samples-per-identity", "-3"),
+        ("--identities", "0"),
+        ("--triplets", "0"),
+        ("--max-yaw", "nan"),
+        ("--seed", "-1"),
+        ("--samples-per-identity", "2.5"),
+    ],
+)
 def test_plan_refuses_numbers_that_would_mean_something_else(flow, tmp_path, capsys, option):
     faces, pool, _ = flow
     assert exit_code(plan_argv(faces, pool, tmp_path / "out.parquet", *option)) == 2
@@ -102,10 +111,26 @@ def test_au_pool_refuses_bad_numbers(tmp_path, capsys, option):
 
 def test_extract_aus_refuses_a_tiny_size_and_no_workers(tmp_path, capsys):
     (tmp_path / "photos").mkdir()
-    assert exit_code(["extract-aus", str(tmp_path / "photos"), "--out", str(tmp_path / "a.parquet"),
-                      "--size", "0"]) == 2  # fmt: skip
-    assert exit_code(["extract-aus", str(tmp_path / "photos"), "--out", str(tmp_path / "a.parquet"),
-                      "--backend", "openface", "--openface-dir", str(tmp_path), "--workers", "0"]) == 2  # fmt: skip
+    assert (
+        exit_code(["extract-aus", str(tmp_path / "photos"), "--out", str(tmp_path / "a.parquet"), "--size", "0"]) == 2
+    )
+    assert (
+        exit_code(
+            [
+                "extract-aus",
+                str(tmp_path / "photos"),
+                "--out",
+                str(tmp_path / "a.parquet"),
+                "--backend",
+                "openface",
+                "--openface-dir",
+                str(tmp_path),
+                "--workers",
+                "0",
+            ]
+        )
+        == 2
+    )
     assert "--workers" in capsys.readouterr().err
 
 
@@ -113,13 +138,18 @@ def test_extract_aus_refuses_a_tiny_size_and_no_workers(tmp_path, capsys):
 
 CORRUPTIONS = {
     "label": [7, -1, "1", "negative", 1.0],
-    "onset_au": [np.ones(5, np.float32), np.full(17, np.nan, np.float32), np.full(17, -1.0, np.float32),
-                 np.full(17, 6.0, np.float32), ["a"] * 17],
+    "onset_au": [
+        np.ones(5, np.float32),
+        np.full(17, np.nan, np.float32),
+        np.full(17, -1.0, np.float32),
+        np.full(17, 6.0, np.float32),
+        ["a"] * 17,
+    ],
     "apex_au": [np.ones(16, np.float32), np.full(17, 5.5, np.float32)],
     "source": ["real", ""],
     "seed": [-4, "x"],
     "sample_id": [""],
-}  # fmt: skip
+}
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -196,8 +226,23 @@ def test_au_pool_and_extract_aus_refuse_to_overwrite_their_inputs(tmp_path, caps
     before = clip_path.read_bytes(), au_path.read_bytes()
     for out in (au_path, clip_path):
         assert main(["au-pool", "--mie-clips", str(clip_path), "--mie-aus", str(au_path), "--out", str(out)]) == 2
-    assert main(["extract-aus", str(clip_path), "--out", str(clip_path), "--backend", "openface",
-                 "--openface-dir", str(tmp_path), "--workers", "1"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "extract-aus",
+                str(clip_path),
+                "--out",
+                str(clip_path),
+                "--backend",
+                "openface",
+                "--openface-dir",
+                str(tmp_path),
+                "--workers",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert (clip_path.read_bytes(), au_path.read_bytes()) == before
     assert capsys.readouterr().err.count("input file itself") == 3
     out = tmp_path / "pool.parquet"
@@ -251,8 +296,18 @@ def test_extract_aus_with_every_clip_failing_exits_2_and_leaves_no_table(tmp_pat
     clip_path = write_clip_table(clips_to_frame(clips), tmp_path / "clips.parquet")
     (tmp_path / "of").mkdir()
     out = tmp_path / "aus.parquet"
-    argv = ["extract-aus", str(clip_path), "--out", str(out), "--backend", "openface",
-            "--openface-dir", str(tmp_path / "of"), "--workers", "1"]  # fmt: skip
+    argv = [
+        "extract-aus",
+        str(clip_path),
+        "--out",
+        str(out),
+        "--backend",
+        "openface",
+        "--openface-dir",
+        str(tmp_path / "of"),
+        "--workers",
+        "1",
+    ]
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert "no AU row was measured" in captured.err and "OpenFace CSV" in captured.err
@@ -261,8 +316,18 @@ def test_extract_aus_with_every_clip_failing_exits_2_and_leaves_no_table(tmp_pat
 
 def test_extract_aus_on_an_empty_folder_exits_2(tmp_path, capsys):
     (tmp_path / "photos").mkdir()
-    argv = ["extract-aus", str(tmp_path / "photos"), "--out", str(tmp_path / "a.parquet"), "--backend", "openface",
-            "--openface-dir", str(tmp_path), "--workers", "1"]  # fmt: skip
+    argv = [
+        "extract-aus",
+        str(tmp_path / "photos"),
+        "--out",
+        str(tmp_path / "a.parquet"),
+        "--backend",
+        "openface",
+        "--openface-dir",
+        str(tmp_path),
+        "--workers",
+        "1",
+    ]
     assert main(argv) == 2 and "holds no images" in capsys.readouterr().err
 
 

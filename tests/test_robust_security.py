@@ -1,4 +1,4 @@
-"""Untrusted files never run code and nothing is written outside the output folder (issue 13, "silent harm" 2 and 3).
+"""Untrusted files never run code and nothing is written outside the output folder.
 
 Every hostile input here would, if loaded naively, create a marker file; each test checks the marker never appears.
 """
@@ -31,8 +31,22 @@ from miex_dataset.generators.ganimation.checkpoints import CHECKPOINT_MANIFEST, 
 from miex_dataset.generators.ganimation.train import GANimationTrainer
 
 AUS = np.linspace(0, 5, 17)
-TINY = ["--image-size", "32", "--width", "8", "--residual-blocks", "1", "--critic-width", "8", "--critic-layers", "5",
-        "--batch-size", "8", "--sample-every", "0"]  # fmt: skip
+TINY = [
+    "--image-size",
+    "32",
+    "--width",
+    "8",
+    "--residual-blocks",
+    "1",
+    "--critic-width",
+    "8",
+    "--critic-layers",
+    "5",
+    "--batch-size",
+    "8",
+    "--sample-every",
+    "0",
+]
 """``miex train-generator`` options for a model that trains in a second on a CPU."""
 
 
@@ -109,8 +123,9 @@ def test_au_pickle_structure_is_checked(tmp_path: Path, data: object, message: s
     protocol=st.integers(0, pickle.HIGHEST_PROTOCOL),
     dtype=st.sampled_from(["<f8", "<f4", ">f8"]),
 )
-def test_every_honest_au_pickle_still_loads(tmp_path_factory: pytest.TempPathFactory, aus: dict, protocol: int,
-                                            dtype: str) -> None:  # fmt: skip
+def test_every_honest_au_pickle_still_loads(
+    tmp_path_factory: pytest.TempPathFactory, aus: dict, protocol: int, dtype: str
+) -> None:
     path = tmp_path_factory.mktemp("pkl") / "aus_openface.pkl"
     path.write_bytes(pickle.dumps({k: np.asarray(v, dtype) for k, v in aus.items()}, protocol=protocol))
     loaded = read_ganimation_aus(path)
@@ -204,8 +219,17 @@ def test_train_generator_shows_step_progress(tmp_path: Path, capsys: pytest.Capt
 
 def _clip_table(root: Path, **names: str) -> Path:
     frames = [str(write_image(root / "frames" / f"{n}.png")) for n in range(2)]
-    clip = Clip(**({"dataset": "toy", "subject": "sub01", "clip": "EP01"} | names), frames=frames,
-                frame_numbers=[0, 1], onset=0, apex=1, offset=1, emotion="happiness", label=1, fps=200.0)  # fmt: skip
+    clip = Clip(
+        **({"dataset": "toy", "subject": "sub01", "clip": "EP01"} | names),
+        frames=frames,
+        frame_numbers=[0, 1],
+        onset=0,
+        apex=1,
+        offset=1,
+        emotion="happiness",
+        label=1,
+        fps=200.0,
+    )
     return write_clip_table(clips_to_frame([clip]), root / "clips.parquet")
 
 
@@ -223,8 +247,7 @@ def test_flow_refuses_a_clip_table_that_leads_outside_out(
 
 
 @settings(max_examples=200, deadline=None)
-@given(parts=st.lists(st.sampled_from(["..", ".", "/", "a", "b/..", "/etc", "x\\..", "~", ""]), min_size=3,
-                      max_size=3))  # fmt: skip
+@given(parts=st.lists(st.sampled_from(["..", ".", "/", "a", "b/..", "/etc", "x\\..", "~", ""]), min_size=3, max_size=3))
 def test_flow_targets_stay_inside_out(tmp_path_factory: pytest.TempPathFactory, parts: list[str]) -> None:
     out = tmp_path_factory.mktemp("out")
     row = pd.Series(dict(zip(("dataset", "subject", "clip"), parts, strict=True)))

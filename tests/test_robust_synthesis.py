@@ -1,6 +1,6 @@
 """`miex synthesize` and `miex push` never mix stale work, never overwrite what they did not make, refuse corrupt data.
 
-Issue 13: resume keyed on content (face pixels, landmarks, generator weights, options), the output-folder guard and
+Resume keyed on content (face pixels, landmarks, generator weights, options), the output-folder guard and
 lock, receipt checks before any upload, one-line errors for bad options, bad motion models and full disks, progress.
 """
 
@@ -154,8 +154,22 @@ def test_a_retrained_checkpoint_at_the_same_path_is_not_resumed(
     checkpoint = tmp_path / "generator"
     torch.manual_seed(0)
     GANimationGenerator(width=8, num_residual_blocks=1, image_size=32).save_pretrained(checkpoint)
-    inputs = ["--generator", "ganimation", "--checkpoint", str(checkpoint), "--size", "32", "--device", "cpu",
-              "--samples-per-identity", "6", "--shard-size", "2", "--batch-size", "2"]  # fmt: skip
+    inputs = [
+        "--generator",
+        "ganimation",
+        "--checkpoint",
+        str(checkpoint),
+        "--size",
+        "32",
+        "--device",
+        "cpu",
+        "--samples-per-identity",
+        "6",
+        "--shard-size",
+        "2",
+        "--batch-size",
+        "2",
+    ]
     out = tmp_path / "out"
     with monkeypatch.context() as patch:
         interrupt_after_first_shard(patch)
@@ -341,10 +355,14 @@ def test_a_shard_size_below_one_is_one_line(tmp_path: Path, size: str, capsys: p
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [(None, "not found"), ("{not json", "not readable JSON"), ("[1, 2]", "not a usable motion model"),
-     ('{"aus": {"AU01": 5}}', "not a usable motion model"),
-     ('{"aus": {"AU01": [{"landmarks": [1], "shift": [1, 2]}]}, "eyelids": 3}', "not a usable motion model")],
-)  # fmt: skip
+    [
+        (None, "not found"),
+        ("{not json", "not readable JSON"),
+        ("[1, 2]", "not a usable motion model"),
+        ('{"aus": {"AU01": 5}}', "not a usable motion model"),
+        ('{"aus": {"AU01": [{"landmarks": [1], "shift": [1, 2]}]}, "eyelids": 3}', "not a usable motion model"),
+    ],
+)
 def test_a_bad_warp_model_is_one_line(
     tmp_path: Path, content: str | None, expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

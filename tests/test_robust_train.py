@@ -18,8 +18,11 @@ from miex_train.runner.recipe import default_num_workers, parse_recipe
 
 
 @pytest.mark.slow
-def test_train_shows_one_step_bar_per_fold_and_stage(data: dict[str, Path], tmp_path: Path,  # noqa: F811
-                                                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_train_shows_one_step_bar_per_fold_and_stage(
+    data: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     recipe = tiny(data, tmp_path / "out", stages=[{"name": "finetune", "train": ["real"]}])
     recipe["output"]["final_model"] = False
     path = write_recipe(tmp_path / "r.yaml", recipe)
@@ -36,8 +39,10 @@ def test_default_workers_leave_a_core_and_are_recorded(monkeypatch: pytest.Monke
         monkeypatch.setattr("os.sched_getaffinity", lambda _pid, n=cores: set(range(n)), raising=False)
         monkeypatch.setenv("LOCAL_WORLD_SIZE", str(local_world))
         assert default_num_workers() == expected, (cores, local_world)
-        recipe = parse_recipe({"model": {"name": "branches"}, "data": {"real": {"clips": "c.parquet"}},
-                               "protocol": {"kind": "loso"}}, file=tmp_path / "r.yaml")  # fmt: skip
+        recipe = parse_recipe(
+            {"model": {"name": "branches"}, "data": {"real": {"clips": "c.parquet"}}, "protocol": {"kind": "loso"}},
+            file=tmp_path / "r.yaml",
+        )
         assert recipe.stages[0].training.num_workers == expected  # results.json's stages list records it
 
 
@@ -51,8 +56,9 @@ BAD_RECIPES: dict[str, bytes | None] = {
 
 
 @pytest.mark.parametrize("name", [*BAD_RECIPES, "missing.yaml", "set-without-equals"])
-def test_bad_recipe_inputs_are_one_line_and_exit_2(name: str, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_bad_recipe_inputs_are_one_line_and_exit_2(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / name
     extra: list[str] = []
     if name == "set-without-equals":
@@ -98,8 +104,9 @@ def _bad_faces(tmp_path: Path, kind: str) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "garbage-index", "garbage-image", "a-file"])
-def test_eval_generator_bad_faces_fail_at_once(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_eval_generator_bad_faces_fail_at_once(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _refuse_work(monkeypatch)
     faces = _bad_faces(tmp_path, kind)
     out = tmp_path / "reports" / "r.json"
@@ -111,8 +118,9 @@ def test_eval_generator_bad_faces_fail_at_once(kind: str, tmp_path: Path, monkey
 
 
 @pytest.mark.parametrize("where", ["under-a-file", "a-folder", "bad-grid"])
-def test_eval_generator_bad_outputs_fail_at_once(where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_eval_generator_bad_outputs_fail_at_once(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _refuse_work(monkeypatch, loading=False)  # outputs are checked after the (quick) generator load
     (tmp_path / "file").write_text("x")
     extra = {
@@ -136,8 +144,23 @@ def test_eval_generator_creates_the_report_folder_shows_progress_and_exits_quiet
     faces.mkdir()
     Image.fromarray(np.ascontiguousarray(skimage_data.astronaut()[40:210, 140:310])).save(faces / "a.png")
     out = tmp_path / "missing" / "dir" / "r.json"
-    command = [sys.executable, "-X", "dev", "-m", "miex_dataset", "eval-generator", "--generator", "warp",
-               "--faces", str(faces), "--out", str(out), "--intensities", "0", "5"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-X",
+        "dev",
+        "-m",
+        "miex_dataset",
+        "eval-generator",
+        "--generator",
+        "warp",
+        "--faces",
+        str(faces),
+        "--out",
+        str(out),
+        "--intensities",
+        "0",
+        "5",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert out.is_file() and out.with_suffix(".png").is_file()

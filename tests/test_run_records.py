@@ -24,8 +24,12 @@ from miex_train.runner.report import TENSOR_PATH_UNUSED, inputs_info, stage_info
 
 
 def recipe(model: str, **data: object) -> object:
-    raw = {"name": "r", "model": {"name": model, **({"config": {"input_kind": "flow"}} if model == "apexme" else {})},
-           "data": {"real": {"clips": "c.parquet"}, **data}, "protocol": {"kind": "loso"}}  # fmt: skip
+    raw = {
+        "name": "r",
+        "model": {"name": model, **({"config": {"input_kind": "flow"}} if model == "apexme" else {})},
+        "data": {"real": {"clips": "c.parquet"}, **data},
+        "protocol": {"kind": "loso"},
+    }
     return parse_recipe(raw)
 
 
@@ -72,10 +76,15 @@ def test_a_flow_image_run_records_no_flow_method_sizes_or_loader_settings(
     labels = write_flat(tmp_path / "release", composite_clips(per_subject=2))
     corpus = READERS["flow-images"](tmp_path / "release", labels=labels)
     flows = write_clip_table(clips_to_frame(corpus.clips), tmp_path / "flows.parquet", holds=FLOW_IMAGES)
-    raw = {"name": "records", "model": {"name": "ststnet"}, "data": {"real": {"clips": str(flows)}},
-           "protocol": {"kind": "loso", "workers": 1, "max_folds": 1},
-           "training": {"epochs": 1, "decay_epochs": 0, "batch_size": 4}, "seeds": [0],
-           "output": {"dir": str(tmp_path / "run"), "final_model": False}}  # fmt: skip
+    raw = {
+        "name": "records",
+        "model": {"name": "ststnet"},
+        "data": {"real": {"clips": str(flows)}},
+        "protocol": {"kind": "loso", "workers": 1, "max_folds": 1},
+        "training": {"epochs": 1, "decay_epochs": 0, "batch_size": 4},
+        "seeds": [0],
+        "output": {"dir": str(tmp_path / "run"), "final_model": False},
+    }
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(raw))
     payload = run_recipe(load_recipe(tmp_path / "recipe.yaml"), progress=False)
     assert set(payload["inputs"]) == {"flow_input_size", "representation"}  # flow images read, nothing computed
@@ -85,8 +94,10 @@ def test_a_flow_image_run_records_no_flow_method_sizes_or_loader_settings(
 
 def test_the_api_refuses_magnification_it_would_not_apply() -> None:
     """A flow recognizer reads flow images, which magnification never reaches: refused, as a recipe's is."""
-    rows = datasets.Dataset.from_dict({"label": [0]}, features=datasets.Features(
-        {"label": datasets.ClassLabel(names=["negative", "positive", "surprise"])}))  # fmt: skip
+    rows = datasets.Dataset.from_dict(
+        {"label": [0]},
+        features=datasets.Features({"label": datasets.ClassLabel(names=["negative", "positive", "surprise"])}),
+    )
     with pytest.raises(MiexInputError, match="magnify is not applied to the flow images ststnet reads") as caught:
         train_recognizer(rows, model="ststnet", magnify=Magnification(alpha=2.0))
     assert caught.value.field == "magnify"

@@ -49,8 +49,9 @@ def repo_env(**extra: str) -> dict[str, str]:
 
 
 def python(code: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env or repo_env(), capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env or repo_env(), capture_output=True, text=True, timeout=300
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -168,10 +169,18 @@ def test_a_missing_clip_table_is_reported_before_any_model_or_network(tmp_path: 
 def test_every_unusable_input_is_named_in_one_error(tmp_path: Path) -> None:
     (tmp_path / "miex").mkdir()  # made, but nothing synthesized into it
     (tmp_path / "ck.parquet").write_text("not parquet")
-    recipe = parse_recipe({"model": {"name": "branches"}, "protocol": {"kind": "loso"},
-                           "data": {"real": {"clips": str(tmp_path / "gone.parquet")}, "miex": str(tmp_path / "miex"),
-                                    "extra": {"ck": {"clips": str(tmp_path / "ck.parquet")}}}},
-                          file=tmp_path / "r.yaml")  # fmt: skip
+    recipe = parse_recipe(
+        {
+            "model": {"name": "branches"},
+            "protocol": {"kind": "loso"},
+            "data": {
+                "real": {"clips": str(tmp_path / "gone.parquet")},
+                "miex": str(tmp_path / "miex"),
+                "extra": {"ck": {"clips": str(tmp_path / "ck.parquet")}},
+            },
+        },
+        file=tmp_path / "r.yaml",
+    )
     with pytest.raises(MiexInputError) as caught:
         check_inputs(recipe)
     message = str(caught.value)
@@ -188,9 +197,14 @@ def test_the_runner_reads_the_data_before_it_builds_a_model(tmp_path: Path, monk
         raise AssertionError("a model was built before the data was read")
 
     monkeypatch.setattr(importlib.import_module("miex_train.runner.checks"), "create_model", no_model)
-    recipe = parse_recipe({"model": {"name": "branches", "backbone": "microsoft/resnet-18"}, "protocol":
-                           {"kind": "loso"}, "data": {"real": {"clips": str(tmp_path / "gone.parquet")}}},
-                          file=tmp_path / "r.yaml")  # fmt: skip
+    recipe = parse_recipe(
+        {
+            "model": {"name": "branches", "backbone": "microsoft/resnet-18"},
+            "protocol": {"kind": "loso"},
+            "data": {"real": {"clips": str(tmp_path / "gone.parquet")}},
+        },
+        file=tmp_path / "r.yaml",
+    )
     with pytest.raises(MiexInputError, match="clip table not found"):
         run(recipe, check=True)
 
@@ -239,8 +253,14 @@ def test_the_readme_synthesis_launch_lines_run_from_another_folder(
     accelerate."""
     command = launcher(readme_flow_line(prefix), until="synthesize")
     assert command[command.index("-m", 3) : command.index("-m", 3) + 2] == ["-m", "miex_dataset"]
-    done = subprocess.run([*command, "--out", "launched", *SMALL], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600, env=repo_env(XDG_CACHE_HOME=str(miex_cache)))  # fmt: skip
+    done = subprocess.run(
+        [*command, "--out", "launched", *SMALL],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=repo_env(XDG_CACHE_HOME=str(miex_cache)),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert shard_bytes(tmp_path / "launched") == shard_bytes(one_rank)
 
@@ -267,8 +287,14 @@ def test_the_train_help_torchrun_line_runs_from_another_folder(tiny_data: dict[s
     assert words[-4:] == ["-m", "miex_train", "--recipe", "R.yaml"], words
     smoke = {"protocol.max_folds": 1, "output.final_model": False}
     recipe = write_recipe(tmp_path / "R.yaml", tiny(tiny_data, tmp_path / "run", **smoke))
-    done = subprocess.run([*launcher(words, until="miex_train"), "--recipe", recipe.name, "--no-progress"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env=repo_env())  # fmt: skip
+    done = subprocess.run(
+        [*launcher(words, until="miex_train"), "--recipe", recipe.name, "--no-progress"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=repo_env(),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["world_size"] == 2 and results["last_epoch"]["all"]["num_samples"] > 0

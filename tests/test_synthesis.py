@@ -135,8 +135,7 @@ def test_a_different_run_in_the_same_folder_needs_overwrite(
 @pytest.mark.slow
 def test_two_ranks_give_the_same_bytes_as_one(default_run: Path, tmp_path: Path, env: dict[str, str]) -> None:
     out = tmp_path / "ranks"
-    command = [*TORCHRUN, "--standalone", "--nproc_per_node", "2", str(ROOT / "builder.py"), "--out", str(out),
-               *SMALL]  # fmt: skip
+    command = [*TORCHRUN, "--standalone", "--nproc_per_node", "2", str(ROOT / "builder.py"), "--out", str(out), *SMALL]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert shard_bytes(out) == shard_bytes(default_run)
@@ -146,8 +145,18 @@ def test_two_ranks_give_the_same_bytes_as_one(default_run: Path, tmp_path: Path,
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_bytes(default_run: Path, tmp_path: Path, env: dict[str, str]) -> None:
     out = tmp_path / "killed"
-    args = [sys.executable, str(ROOT / "builder.py"), "--out", str(out), "--samples-per-identity", "24",
-            "--shard-size", "2", "--batch-size", "2"]  # fmt: skip
+    args = [
+        sys.executable,
+        str(ROOT / "builder.py"),
+        "--out",
+        str(out),
+        "--samples-per-identity",
+        "24",
+        "--shard-size",
+        "2",
+        "--batch-size",
+        "2",
+    ]
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     receipts = out / ".miex" / "shards"
     deadline = time.monotonic() + 120
@@ -204,8 +213,7 @@ def test_builder_class_gives_the_cli_rows(default_run: Path, tmp_path: Path) -> 
     from miex_dataset.builder import MiEX, MiEXConfig
 
     engine = MiEXConfig().engine.__class__(shard_size=8, batch_size=4)
-    builder = MiEX(config_name="miex-expert", cache_dir=str(tmp_path / "cache"), samples_per_identity=24,
-                   engine=engine)  # fmt: skip
+    builder = MiEX(config_name="miex-expert", cache_dir=str(tmp_path / "cache"), samples_per_identity=24, engine=engine)
     builder.download_and_prepare()
     built = builder.as_dataset(split="train").cast_column("onset", datasets.Image(decode=False))
     built = built.cast_column("apex", datasets.Image(decode=False))
@@ -232,8 +240,20 @@ def test_ganimation_checkpoint_renders_through_the_engine(tmp_path: Path, env: d
     checkpoint = tmp_path / "generator"
     GANimationGenerator(width=8, num_residual_blocks=1, image_size=32).save_pretrained(checkpoint)
     out = tmp_path / "gan"
-    assert synthesize(out, "--generator", "ganimation", "--checkpoint", str(checkpoint), "--size", "32",
-                      "--samples-per-identity", "6") == 0  # fmt: skip
+    assert (
+        synthesize(
+            out,
+            "--generator",
+            "ganimation",
+            "--checkpoint",
+            str(checkpoint),
+            "--size",
+            "32",
+            "--samples-per-identity",
+            "6",
+        )
+        == 0
+    )
     dataset = datasets.load_dataset(str(out), split="train")
     assert len(dataset) == 6 and dataset[0]["apex"].size == (32, 32)
     assert '"name":"ganimation"' in dataset[0]["generator"]
@@ -243,11 +263,18 @@ def test_ganimation_checkpoint_renders_through_the_engine(tmp_path: Path, env: d
 def test_synthesize_push_to_hub_then_load(default_run: Path, tmp_path: Path, miex_cache: Path) -> None:
     with serve_hub(tmp_path) as hub:
         env = {**hub.env(tmp_path / "client"), "XDG_CACHE_HOME": str(miex_cache)}
-        pushed = subprocess.run([*MIEX, "synthesize", "--out", str(tmp_path / "pushed"), *SMALL, "--push-to-hub",
-                                 "org/miex"], env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        pushed = subprocess.run(
+            [*MIEX, "synthesize", "--out", str(tmp_path / "pushed"), *SMALL, "--push-to-hub", "org/miex"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert pushed.returncode == 0, pushed.stderr[-2000:]
-        code = ("import datasets; d = datasets.load_dataset('org/miex', split='train'); "
-                "print(len(d), d.features['source'].names, d[0]['sample_id'])")  # fmt: skip
+        code = (
+            "import datasets; d = datasets.load_dataset('org/miex', split='train'); "
+            "print(len(d), d.features['source'].names, d[0]['sample_id'])"
+        )
         loaded = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
         assert loaded.returncode == 0, loaded.stderr[-2000:]
         assert loaded.stdout.split()[0] == "24"
@@ -279,12 +306,22 @@ def test_two_ranks_match_one_on_several_identities_and_all_three_sources(tmp_pat
         for label, emotion in emotions.items():
             subject, clip = f"s{label}", f"{name}{label}"
             frames, numbers = [f"{subject}/{clip}/{k}.jpg" for k in range(12)], list(range(12))
-            clips.append(Clip(name, subject, clip, frames, numbers, 0, 6, 11, emotion, label, 100.0,
-                              expression=expression))  # fmt: skip
+            clips.append(
+                Clip(name, subject, clip, frames, numbers, 0, 6, 11, emotion, label, 100.0, expression=expression)
+            )
             for path, number in zip(frames, numbers, strict=True):
                 values = rng.uniform(0, 3, len(AU_NAMES)).round(3)
-                rows.append({"path": path, "dataset": name, "subject": subject, "clip": clip, "frame": number,
-                             "extractor": "test", **dict(zip(AU_NAMES, values, strict=True))})  # fmt: skip
+                rows.append(
+                    {
+                        "path": path,
+                        "dataset": name,
+                        "subject": subject,
+                        "clip": clip,
+                        "frame": number,
+                        "extractor": "test",
+                        **dict(zip(AU_NAMES, values, strict=True)),
+                    }
+                )
         clip_path = write_clip_table(clips_to_frame(clips), tmp_path / f"{name}.parquet")
         import pandas as pd
 
@@ -292,8 +329,26 @@ def test_two_ranks_match_one_on_several_identities_and_all_three_sources(tmp_pat
 
     mie, mae = corpus("casme2", "micro"), corpus("ckplus", "macro")
     pool = tmp_path / "au_pool.parquet"
-    assert main(["au-pool", "--out", str(pool), "--mie-clips", str(mie[0]), "--mie-aus", str(mie[1]),
-                 "--mae-clips", str(mae[0]), "--mae-aus", str(mae[1]), "--expert", "4"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "au-pool",
+                "--out",
+                str(pool),
+                "--mie-clips",
+                str(mie[0]),
+                "--mie-aus",
+                str(mie[1]),
+                "--mae-clips",
+                str(mae[0]),
+                "--mae-aus",
+                str(mae[1]),
+                "--expert",
+                "4",
+            ]
+        )
+        == 0
+    )
     plan = tmp_path / "plan.parquet"
     assert main(["plan", "--faces", str(tmp_path / "pool"), "--pool", str(pool), "--out", str(plan)]) == 0
     inputs = ["--plan", str(plan), "--faces", str(tmp_path / "pool"), "--shard-size", "4"]
@@ -303,8 +358,18 @@ def test_two_ranks_match_one_on_several_identities_and_all_three_sources(tmp_pat
     assert len(set(rows["identity"])) == 3 and set(rows["source"]) == {0, 1, 2}
     assert any(np.asarray(au).any() for au in rows["onset_au"])  # real onsets are rendered, not copied
     two = tmp_path / "two"
-    command = [*TORCHRUN, "--standalone", "--nproc_per_node", "2", str(ROOT / "builder.py"), "--out", str(two),
-               *inputs, "--batch-size", "3"]  # fmt: skip
+    command = [
+        *TORCHRUN,
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(ROOT / "builder.py"),
+        "--out",
+        str(two),
+        *inputs,
+        "--batch-size",
+        "3",
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert shard_bytes(two) == shard_bytes(one)
@@ -321,8 +386,14 @@ def test_the_au_figure_shows_the_change_of_each_present_source(tmp_path: Path) -
     resting = np.full(17, 2.0, np.float32)
     smile = resting.copy()
     smile[8] += 1.5  # AU12
-    meta = pd.DataFrame({"source": [0, 0, 2], "label": [1, 1, 2], "onset_au": [resting, resting, np.zeros(17)],
-                         "apex_au": [smile, resting, np.eye(17)[0]]})  # fmt: skip
+    meta = pd.DataFrame(
+        {
+            "source": [0, 0, 2],
+            "label": [1, 1, 2],
+            "onset_au": [resting, resting, np.zeros(17)],
+            "apex_au": [smile, resting, np.eye(17)[0]],
+        }
+    )
     panels = dict(au_changes(meta))
     assert list(panels) == ["mie (n=2)", "expert (n=1)"]  # mae has no sample: no panel
     np.testing.assert_allclose(panels["mie (n=2)"][1], np.eye(17)[8] * 0.75)  # the mean change, not the 2.0 at rest

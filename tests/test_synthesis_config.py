@@ -65,10 +65,13 @@ def test_defaults_are_one_set_everywhere(tmp_path: Path) -> None:
 def test_au_pool_and_plan_take_their_options_from_the_same_declaration() -> None:
     from miex_dataset.cli import au_pool, plan
 
-    by_group = {group: {item.name for item in fields(SynthesisConfig) if item.metadata["group"] == group}
-                for group in GROUPS}  # fmt: skip
-    for module, group, required in ((au_pool, "sources", ["--out", "x"]),
-                                    (plan, "plan", ["--out", "x", "--faces", "f", "--pool", "p"])):  # fmt: skip
+    by_group = {
+        group: {item.name for item in fields(SynthesisConfig) if item.metadata["group"] == group} for group in GROUPS
+    }
+    for module, group, required in (
+        (au_pool, "sources", ["--out", "x"]),
+        (plan, "plan", ["--out", "x", "--faces", "f", "--pool", "p"]),
+    ):
         parser = argparse.ArgumentParser()
         module.configure(parser)
         own = {"out", "overwrite"} | ({"faces", "pool"} if module is plan else set())
@@ -145,14 +148,20 @@ def test_an_option_given_on_each_surface_gives_the_same_config(
 
 @pytest.mark.parametrize(
     ("values", "message"),
-    [({"samples_per_identity": 0}, "--samples-per-identity: must be >= 1"), ({"size": 2.5}, "--size: expected a whole"),
-     ({"balanced": "no"}, "--balanced is a switch"), ({"image_format": "gif"}, "--image-format must be one of"),
-     ({"checkpoint": "org/gan"}, "--checkpoint names the ganimation generator's files"),
-     ({"compile": True}, "--compile applies to --generator ganimation"), ({"revision": "v1"}, "--revision picks"),
-     ({"generator": "ganimation", "no_appearance": True}, "--no-appearance applies to --generator warp"),
-     ({"mie_clips": ["c.parquet"]}, "give one --mie-aus per --mie-clips"), ({"shard_size": 0}, "--shard-size must be"),
-     ({"samples": 3}, "unknown synthesis option")],
-)  # fmt: skip
+    [
+        ({"samples_per_identity": 0}, "--samples-per-identity: must be >= 1"),
+        ({"size": 2.5}, "--size: expected a whole"),
+        ({"balanced": "no"}, "--balanced is a switch"),
+        ({"image_format": "gif"}, "--image-format must be one of"),
+        ({"checkpoint": "org/gan"}, "--checkpoint names the ganimation generator's files"),
+        ({"compile": True}, "--compile applies to --generator ganimation"),
+        ({"revision": "v1"}, "--revision picks"),
+        ({"generator": "ganimation", "no_appearance": True}, "--no-appearance applies to --generator warp"),
+        ({"mie_clips": ["c.parquet"]}, "give one --mie-aus per --mie-clips"),
+        ({"shard_size": 0}, "--shard-size must be"),
+        ({"samples": 3}, "unknown synthesis option"),
+    ],
+)
 def test_a_bad_option_is_refused_by_the_api_as_by_the_cli(values: dict[str, Any], message: str, tmp_path: Path) -> None:
     with pytest.raises(MiexInputError, match=message):
         api.synthesize(out=tmp_path / "out", **values)

@@ -53,8 +53,17 @@ def frame(top: int, left: int, *, face: bool = True, seed: int = 0) -> np.ndarra
     return canvas
 
 
-def write_clip(root: Path, subject: str, name: str, top: int, left: int, *, face: bool = True,
-               stem: str = "img", size: tuple[int, int] | None = None) -> Clip:  # fmt: skip
+def write_clip(
+    root: Path,
+    subject: str,
+    name: str,
+    top: int,
+    left: int,
+    *,
+    face: bool = True,
+    stem: str = "img",
+    size: tuple[int, int] | None = None,
+) -> Clip:
     """A clip of FRAMES frames, the face moving STEP_PX right per frame (onset first, apex last)."""
     paths = []
     for number in range(FRAMES):
@@ -62,8 +71,19 @@ def write_clip(root: Path, subject: str, name: str, top: int, left: int, *, face
         if size is not None:
             image = image[top : top + size[0], left : left + size[1]]
         paths.append(str(save(root / subject / name / f"{stem}{number + 1}.png", image)))
-    return Clip(dataset="toy", subject=subject, clip=name, frames=paths, frame_numbers=list(range(1, FRAMES + 1)),
-                onset=0, apex=FRAMES - 1, offset=FRAMES - 1, emotion="happiness", label=1, fps=200.0)  # fmt: skip
+    return Clip(
+        dataset="toy",
+        subject=subject,
+        clip=name,
+        frames=paths,
+        frame_numbers=list(range(1, FRAMES + 1)),
+        onset=0,
+        apex=FRAMES - 1,
+        offset=FRAMES - 1,
+        emotion="happiness",
+        label=1,
+        fps=200.0,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -230,16 +250,26 @@ def test_recipe_states_alignment_and_results_record_it(corpus: dict[str, Path], 
     """`alignment: ...` and `on_missing_face: skip` in a recipe; results.json records both and the skipped clip."""
     recipe = {
         "name": "aligned",
-        "model": {"name": "branches", "config": {"encoder": {"hidden_sizes": [4, 4, 4, 4], "depths": [1, 1, 1, 1],
-                                                             "embedding_size": 4}, "head_hidden": [8]}},
-        "data": {"real": {"clips": str(corpus["faceless"]), "on_missing_face": "skip",
-                          "alignment": {"method": "onset-similarity", "size": SIZE, "cache": str(tmp_path / "c")}},
-                 "image": {"resize": 72, "crop_size": 64}},
+        "model": {
+            "name": "branches",
+            "config": {
+                "encoder": {"hidden_sizes": [4, 4, 4, 4], "depths": [1, 1, 1, 1], "embedding_size": 4},
+                "head_hidden": [8],
+            },
+        },
+        "data": {
+            "real": {
+                "clips": str(corpus["faceless"]),
+                "on_missing_face": "skip",
+                "alignment": {"method": "onset-similarity", "size": SIZE, "cache": str(tmp_path / "c")},
+            },
+            "image": {"resize": 72, "crop_size": 64},
+        },
         "protocol": {"kind": "kfold", "k": 2, "seed": 0},
         "training": {"epochs": 1, "decay_epochs": 0, "batch_size": 2, "eval_batch_size": 2, "num_workers": 0},
         "seeds": [0],
         "output": {"dir": str(tmp_path / "out"), "final_model": False},
-    }  # fmt: skip
+    }
     parsed = parse_recipe(recipe)
     assert parsed.data.real.alignment == AlignmentSettings("onset-similarity", SIZE, tmp_path / "c")
     run(parsed, progress=False)

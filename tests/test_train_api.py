@@ -47,11 +47,22 @@ def miex_rows(count: int, seed: int = 0) -> datasets.Dataset:
     """Rows in MiE-X's schema (every column synthesis writes)."""
     rng = np.random.default_rng(seed)
     labels = [i % 3 for i in range(count)]
-    rows = {"onset": [face(rng, 0) for _ in labels], "apex": [face(rng, label) for label in labels], "label": labels,
-            "source": [0] * count, "emotion": ["happiness"] * count, "onset_au": [[0.0] * 17] * count,
-            "apex_au": [[1.0] * 17] * count, "identity": ["id0"] * count, "source_dataset": ["casme2"] * count,
-            "source_subject": ["sub01"] * count, "source_clip": ["EP01"] * count, "generator": ["{}"] * count,
-            "sample_id": [f"id0-mie-{i}" for i in range(count)], "seed": list(range(count))}  # fmt: skip
+    rows = {
+        "onset": [face(rng, 0) for _ in labels],
+        "apex": [face(rng, label) for label in labels],
+        "label": labels,
+        "source": [0] * count,
+        "emotion": ["happiness"] * count,
+        "onset_au": [[0.0] * 17] * count,
+        "apex_au": [[1.0] * 17] * count,
+        "identity": ["id0"] * count,
+        "source_dataset": ["casme2"] * count,
+        "source_subject": ["sub01"] * count,
+        "source_clip": ["EP01"] * count,
+        "generator": ["{}"] * count,
+        "sample_id": [f"id0-mie-{i}" for i in range(count)],
+        "seed": list(range(count)),
+    }
     return datasets.Dataset.from_dict(rows, features=miex_features())
 
 
@@ -59,9 +70,14 @@ def real_rows(count: int, seed: int = 1) -> datasets.Dataset:
     """Rows in the schema of real clips read from a clip table (:func:`miex_train.data.real_dataset`)."""
     rng = np.random.default_rng(seed)
     labels = [(i + 1) % 3 for i in range(count)]
-    rows = {"onset": [face(rng, 0) for _ in labels], "apex": [face(rng, label) for label in labels], "label": labels,
-            "dataset": ["casme2"] * count, "subject": [f"sub{i % 2:02d}" for i in range(count)],
-            "clip": [f"EP{i:02d}" for i in range(count)]}  # fmt: skip
+    rows = {
+        "onset": [face(rng, 0) for _ in labels],
+        "apex": [face(rng, label) for label in labels],
+        "label": labels,
+        "dataset": ["casme2"] * count,
+        "subject": [f"sub{i % 2:02d}" for i in range(count)],
+        "clip": [f"EP{i:02d}" for i in range(count)],
+    }
     return datasets.Dataset.from_dict(rows, features=real_features())
 
 
@@ -143,8 +159,9 @@ def test_real_schema_trains_saves_repeats_and_magnifies(tmp_path: Path) -> None:
         ({"absent": "ignore"}, r"absent must be one of exclude, zero"),
     ],
 )
-def test_bad_arguments_fail_before_training(change: dict[str, Any], message: str,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_bad_arguments_fail_before_training(
+    change: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("miex_train.api.train_stage", lambda *a, **k: pytest.fail("training started"))
     test = real_rows(3)
     kind = change.pop("eval", None)
@@ -205,8 +222,14 @@ def test_transformers_wsd_is_the_same_line_but_not_the_same_bits() -> None:
     for epochs, decay_epochs, steps in [(10, 10, 40), (2, 3, 35), (0, 3, 9), (3, 1, 700)]:
         stable = math.floor(steps * epochs / (epochs + decay_epochs))
         optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-        wsd = get_wsd_schedule(optimizer, num_warmup_steps=0, num_stable_steps=stable, num_decay_steps=steps - stable,
-                               decay_type="linear", min_lr_ratio=0.0).lr_lambdas[0]  # fmt: skip
+        wsd = get_wsd_schedule(
+            optimizer,
+            num_warmup_steps=0,
+            num_stable_steps=stable,
+            num_decay_steps=steps - stable,
+            decay_type="linear",
+            min_lr_ratio=0.0,
+        ).lr_lambdas[0]
         for step in range(steps):
             ours = stable_then_linear(step, stable=stable, total=steps)
             assert wsd(step) == pytest.approx(ours, rel=1e-12, abs=1e-15)

@@ -9,8 +9,13 @@ import torch
 
 from miex_train.models.encoders import build_resnet, pooled
 
-SMALL = {"num_channels": 3, "embedding_size": 8, "hidden_sizes": [8, 16, 16, 16], "depths": [1, 1, 1, 1],
-         "layer_type": "basic"}  # fmt: skip
+SMALL = {
+    "num_channels": 3,
+    "embedding_size": 8,
+    "hidden_sizes": [8, 16, 16, 16],
+    "depths": [1, 1, 1, 1],
+    "layer_type": "basic",
+}
 
 
 def saved_bytes(run) -> int:
@@ -70,8 +75,11 @@ def test_the_recognizers_checkpoint_their_encoders_when_told(family: str) -> Non
 
     model = create_model(family, encoder=SMALL).train()
     images = torch.randn(2, 3, 96, 96)
-    inputs = {"pixel_values_onset": images, "pixel_values_apex": images} if family == "branches" else {
-        "pixel_values": images}  # fmt: skip
+    inputs = (
+        {"pixel_values_onset": images, "pixel_values_apex": images}
+        if family == "branches"
+        else {"pixel_values": images}
+    )
     plain = saved_bytes(lambda: model(**inputs))
     model.activation_checkpointing = True
     assert saved_bytes(lambda: model(**inputs)) < plain / 2

@@ -38,12 +38,21 @@ def clips(tmp_path: Path) -> pd.DataFrame:
             image(100 * n + i).save(frames[-1])
         rows.append(
             {
-                "dataset": dataset, "subject": subject, "clip": f"clip{n}", "frames": frames,
+                "dataset": dataset,
+                "subject": subject,
+                "clip": f"clip{n}",
+                "frames": frames,
                 "frame_numbers": [1, 2, 3],
-                "onset": 0, "apex": 1, "offset": 2, "emotion": "happiness", "label": n % 3 if n != 5 else -1,
-                "fps": 200.0, "aus": "", "expression": "micro",
+                "onset": 0,
+                "apex": 1,
+                "offset": 2,
+                "emotion": "happiness",
+                "label": n % 3 if n != 5 else -1,
+                "fps": 200.0,
+                "aus": "",
+                "expression": "micro",
             }
-        )  # fmt: skip
+        )
     return pd.DataFrame(rows, columns=list(CLIP_COLUMNS))
 
 
@@ -101,9 +110,13 @@ def test_train_transform_differs_between_dataloader_workers() -> None:
     frame = torch.rand(3, 40, 48)
     transform = TrainTransform(**SIZES, seed=3)
     loader = torch.utils.data.DataLoader(
-        [frame] * 4, batch_size=None, num_workers=2, worker_init_fn=None, generator=torch.Generator().manual_seed(0),
+        [frame] * 4,
+        batch_size=None,
+        num_workers=2,
+        worker_init_fn=None,
+        generator=torch.Generator().manual_seed(0),
         collate_fn=lambda sample: transform([sample])[0],
-    )  # fmt: skip
+    )
     first, second = list(loader), list(loader)
     assert not torch.equal(first[0], first[1])  # workers 0 and 1 draw differently
     assert not torch.equal(first[0], second[0])  # and so do epochs

@@ -31,8 +31,9 @@ def blob(centre_x: float) -> np.ndarray:
 
 def pairs(shift: float = 0.6) -> datasets.Dataset:
     onset, apex = blob(SIZE / 2), blob(SIZE / 2 + shift)
-    features = datasets.Features({"onset": datasets.Image(), "apex": datasets.Image(),
-                                  "label": datasets.ClassLabel(names=list(LABEL_NAMES))})  # fmt: skip
+    features = datasets.Features(
+        {"onset": datasets.Image(), "apex": datasets.Image(), "label": datasets.ClassLabel(names=list(LABEL_NAMES))}
+    )
     return datasets.Dataset.from_dict(
         {"onset": [Image.fromarray(onset)], "apex": [Image.fromarray(apex)], "label": [1]}, features=features
     )
@@ -82,8 +83,9 @@ def test_flow_models_see_the_motion_grown_by_about_one_plus_alpha(alpha: float) 
 
 def test_sequences_are_magnified_relative_to_their_first_frame() -> None:
     frames = [Image.fromarray(blob(SIZE / 2 + 0.2 * t)) for t in range(10)]
-    features = datasets.Features({"frames": datasets.List(datasets.Image()),
-                                  "label": datasets.ClassLabel(names=list(LABEL_NAMES))})  # fmt: skip
+    features = datasets.Features(
+        {"frames": datasets.List(datasets.Image()), "label": datasets.ClassLabel(names=list(LABEL_NAMES))}
+    )
     clip = datasets.Dataset.from_dict({"frames": [frames], "label": [0]}, features=features)
     seen: list[np.ndarray] = []
 

@@ -35,8 +35,10 @@ from miex_train.runner.sources import training_set
 run_module = importlib.import_module("miex_train.runner.run")  # the package exports a function of the same name
 
 MIE_SUBJECTS = [("casme2", "sub01"), ("samm", "006"), ("smic", "s1")]
-TINY_BRANCHES = {"encoder": {"hidden_sizes": [4, 4, 4, 4], "depths": [1, 1, 1, 1], "embedding_size": 4},
-                 "head_hidden": [8]}  # fmt: skip
+TINY_BRANCHES = {
+    "encoder": {"hidden_sizes": [4, 4, 4, 4], "depths": [1, 1, 1, 1], "embedding_size": 4},
+    "head_hidden": [8],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -51,15 +53,21 @@ def datasets_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A composite clip table (3 corpora x 2 subjects x 3 classes) read by ``miex corpus`` and a 90-row MiE-X."""
     root = tmp_path_factory.mktemp("memory_data")
-    emotions = {"casme2": ["disgust", "happiness", "surprise"], "samm": ["Anger", "Happiness", "Surprise"],
-                "smic": ["negative", "positive", "surprise"]}  # fmt: skip
+    emotions = {
+        "casme2": ["disgust", "happiness", "surprise"],
+        "samm": ["Anger", "Happiness", "Surprise"],
+        "smic": ["negative", "positive", "surprise"],
+    }
     subjects = {"casme2": [1, 2], "samm": [6, 7], "smic": [1, 2]}
     clips = []
     for dataset, numbers in subjects.items():
         for subject in numbers:
             for label, emotion in enumerate(emotions[dataset]):
-                name = {"casme2": f"EP{subject:02d}_{label:02d}", "samm": f"{subject:03d}_{label}_1",
-                        "smic": f"s{subject}_{emotion[:2]}_{label:02d}"}[dataset]  # fmt: skip
+                name = {
+                    "casme2": f"EP{subject:02d}_{label:02d}",
+                    "samm": f"{subject:03d}_{label}_1",
+                    "smic": f"s{subject}_{emotion[:2]}_{label:02d}",
+                }[dataset]
                 clips.append(cf.CompositeClip(dataset, subject, name, emotion, label))
     megc = cf.build_composite(root / "megc", clips)
     assert main(["corpus", "megc2019", str(megc), "--out", str(root / "compmie.parquet")]) == 0
@@ -68,15 +76,22 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def recipe(data: dict[str, Path], out: Path, protocol: dict[str, Any]) -> Any:
-    return parse_recipe({
-        "name": "memory", "model": {"name": "branches", "config": TINY_BRANCHES},
-        "data": {"real": {"clips": str(data["clips"]), "alignment": "none"}, "miex": str(data["miex"]),
-                 "image": {"resize": 72, "crop_size": 64}},
-        "protocol": protocol,
-        "training": {"epochs": 1, "decay_epochs": 0, "batch_size": 32, "eval_batch_size": 32, "num_workers": 0},
-        "stages": [{"name": "pretrain", "train": ["miex"]}, {"name": "finetune", "train": ["real"]}],
-        "seeds": [0], "output": {"dir": str(out), "final_model": False},
-    })  # fmt: skip
+    return parse_recipe(
+        {
+            "name": "memory",
+            "model": {"name": "branches", "config": TINY_BRANCHES},
+            "data": {
+                "real": {"clips": str(data["clips"]), "alignment": "none"},
+                "miex": str(data["miex"]),
+                "image": {"resize": 72, "crop_size": 64},
+            },
+            "protocol": protocol,
+            "training": {"epochs": 1, "decay_epochs": 0, "batch_size": 32, "eval_batch_size": 32, "num_workers": 0},
+            "stages": [{"name": "pretrain", "train": ["miex"]}, {"name": "finetune", "train": ["real"]}],
+            "seeds": [0],
+            "output": {"dir": str(out), "final_model": False},
+        }
+    )
 
 
 def in_memory_bytes(dataset: datasets.Dataset) -> int:

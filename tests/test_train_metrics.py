@@ -111,7 +111,9 @@ def test_the_class_count_is_inferred_when_not_given(pairs: list[tuple[int, int]]
     predictions, references = [p for p, _ in pairs], [r for _, r in pairs]
     scores = uf1_uar(predictions, references)
     labels = sorted(set(references) | set(predictions))  # classes absent from both are left out ("exclude")
-    assert scores["uar"] == pytest.approx(recall_score(references, predictions, labels=labels, average="macro",
-                                                       zero_division=0))  # fmt: skip
-    assert scores["uf1"] == pytest.approx(f1_score(references, predictions, labels=labels, average="macro",
-                                                   zero_division=0))  # fmt: skip
+    assert scores["uar"] == pytest.approx(
+        recall_score(references, predictions, labels=labels, average="macro", zero_division=0)
+    )
+    assert scores["uf1"] == pytest.approx(
+        f1_score(references, predictions, labels=labels, average="macro", zero_division=0)
+    )

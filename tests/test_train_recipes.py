@@ -113,11 +113,20 @@ def test_recipes_are_package_data() -> None:
 
 def fold(index: int, dataset: str, truth: list[int], last: list[int], miex: int = 54) -> FoldResult:
     subject = f"s{index}"
-    return FoldResult(seed=0, fold=f"fold{index}", test_subjects=[(dataset, subject)], datasets=[dataset] * len(truth),
-                      subjects=[subject] * len(truth), clips=[f"{subject}_{i}" for i in range(len(truth))],
-                      truth=np.array(truth), last=np.array(last),
-                      counts={"pretrain": {"miex": {"used": miex - 2 * index, "removed": 2 * index}},
-                              "finetune": {"real": {"used": 8, "removed": 4}}})  # fmt: skip
+    return FoldResult(
+        seed=0,
+        fold=f"fold{index}",
+        test_subjects=[(dataset, subject)],
+        datasets=[dataset] * len(truth),
+        subjects=[subject] * len(truth),
+        clips=[f"{subject}_{i}" for i in range(len(truth))],
+        truth=np.array(truth),
+        last=np.array(last),
+        counts={
+            "pretrain": {"miex": {"used": miex - 2 * index, "removed": 2 * index}},
+            "finetune": {"real": {"used": 8, "removed": 4}},
+        },
+    )
 
 
 def results_of(recipe: Recipe, folds: list[FoldResult]) -> dict[str, Any]:
@@ -141,8 +150,13 @@ def test_a_casme2_only_run_of_a_table1_recipe_is_carded_as_casme2(tmp_path: Path
     recipe = load_recipe(FLOW_RECIPE, ["seeds=[0]"])
     folds = [fold(i, "casme2", [0, 1, 2, 2], [0, 1, 1, 2]) for i in range(3)]
     results = results_of(recipe, folds)
-    results["alignment"] = {"real": {"method": "onset-similarity", "description": "128 px crops, one transform",
-                                     "skipped_clips": [{"clip": "EP01_01"}]}}  # fmt: skip
+    results["alignment"] = {
+        "real": {
+            "method": "onset-similarity",
+            "description": "128 px crops, one transform",
+            "skipped_clips": [{"clip": "EP01_01"}],
+        }
+    }
     card = card_of(recipe, results, tmp_path)
     assert "- alignment of `real` (onset-similarity): 128 px crops, one transform; 1 clip(s) with no face" in card.text
     title = card.text.lstrip().splitlines()[0]
@@ -159,15 +173,20 @@ def test_a_casme2_only_run_of_a_table1_recipe_is_carded_as_casme2(tmp_path: Path
     assert [row.split(" | ")[:2] for row in rows] == [["| CASME II", "12"]]  # one row: the corpus is its dataset
     assert "tested on CASME II, 12 clips of 3 subjects, by subject-independent 3-fold" in card.text
     assert "in 3 classes (negative, positive, surprise)" in card.text
-    assert ("adapted from the recipe for Table 1: Branches pre-trained on MiE-X, fine-tuned on CompMiE (UF1 / UAR (%) "
-            "50.7 / 52.1") in card.text  # fmt: skip
+    assert (
+        "adapted from the recipe for Table 1: Branches pre-trained on MiE-X, fine-tuned on CompMiE (UF1 / UAR (%) "
+        "50.7 / 52.1"
+    ) in card.text
     assert "it was tested on CASME II instead of CASME II + SAMM + SMIC" in card.text
 
 
 def test_a_composite_run_lists_each_result_once_and_quotes_the_paper(tmp_path: Path) -> None:
     recipe = load_recipe(FLOW_RECIPE, ["seeds=[0]"])
-    folds = [fold(0, "casme2", [0, 1, 2], [0, 1, 2]), fold(1, "samm", [0, 1, 2], [0, 0, 2]),
-             fold(2, "smic", [0, 1, 2], [1, 1, 2])]  # fmt: skip
+    folds = [
+        fold(0, "casme2", [0, 1, 2], [0, 1, 2]),
+        fold(1, "samm", [0, 1, 2], [0, 0, 2]),
+        fold(2, "smic", [0, 1, 2], [1, 1, 2]),
+    ]
     card = card_of(recipe, results_of(recipe, folds), tmp_path)
     index = index_of(card)
     pairs = [(d, m) for d, m, _ in index]
@@ -184,8 +203,11 @@ def test_a_composite_run_lists_each_result_once_and_quotes_the_paper(tmp_path: P
 
 def test_a_changed_protocol_is_not_the_papers_figure(tmp_path: Path) -> None:
     recipe = load_recipe(FLOW_RECIPE, ["protocol={kind: loso}"])
-    folds = [fold(0, "casme2", [0, 1, 2], [0, 1, 2]), fold(1, "samm", [0, 1, 2], [0, 0, 2]),
-             fold(2, "smic", [0, 1, 2], [1, 1, 2])]  # fmt: skip
+    folds = [
+        fold(0, "casme2", [0, 1, 2], [0, 1, 2]),
+        fold(1, "samm", [0, 1, 2], [0, 0, 2]),
+        fold(2, "smic", [0, 1, 2], [1, 1, 2]),
+    ]
     card = card_of(recipe, results_of(recipe, folds), tmp_path)
     assert "its protocol is LOSO instead of 3-fold" in card.text
     assert "so the published figure does not apply" in card.text
@@ -237,8 +259,12 @@ def test_curves_of_many_folds_keep_one_entry_per_kind_and_the_mean() -> None:
     for result in folds:
         result.history = {"train": history(2, True)}
     (texts,) = legend_texts(curves_figure(folds, ["train"]))
-    assert texts == ["train loss, each run", "validation loss, each run", "train loss, mean of 20 runs",
-                     "validation UF1, each run"]  # fmt: skip
+    assert texts == [
+        "train loss, each run",
+        "validation loss, each run",
+        "train loss, mean of 20 runs",
+        "validation UF1, each run",
+    ]
 
 
 def test_a_recipe_without_a_published_figure_claims_no_reproduction() -> None:
@@ -246,8 +272,10 @@ def test_a_recipe_without_a_published_figure_claims_no_reproduction() -> None:
 
     recipe = load_recipe(shipped_recipes()["megc2019_loso_branches"])
     part = {"num_samples": 1}
-    results = {"last_epoch": {"all": part, "casme2": part, "samm": part, "smic": part},
-               "protocol": {"short": "LOSO", "folds": 68, "folds_defined": 68}}  # fmt: skip
+    results = {
+        "last_epoch": {"all": part, "casme2": part, "samm": part, "smic": part},
+        "protocol": {"short": "LOSO", "folds": 68, "folds_defined": 68},
+    }
     note = reproduction_note(recipe, results)
     assert "reproduces" not in note and "no published figure exists" in note
 

@@ -36,12 +36,16 @@ from miex_train.runner.recipe import apply_overrides, shipped_recipes
 from miex_train.runner.stages import stable_then_linear
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_BRANCHES = {"encoder": {"hidden_sizes": [4, 4, 4, 4], "depths": [1, 1, 1, 1], "embedding_size": 4},
-                 "head_hidden": [8]}  # fmt: skip
+TINY_BRANCHES = {
+    "encoder": {"hidden_sizes": [4, 4, 4, 4], "depths": [1, 1, 1, 1], "embedding_size": 4},
+    "head_hidden": [8],
+}
 MIE_SUBJECTS = [("casme2", "sub01"), ("samm", "006"), ("smic", "s2")]
-EMOTIONS = {"casme2": [("disgust", 0), ("happiness", 1), ("surprise", 2)],
-            "samm": [("Anger", 0), ("Happiness", 1), ("Surprise", 2)],
-            "smic": [("negative", 0), ("positive", 1), ("surprise", 2)]}  # fmt: skip
+EMOTIONS = {
+    "casme2": [("disgust", 0), ("happiness", 1), ("surprise", 2)],
+    "samm": [("Anger", 0), ("Happiness", 1), ("Surprise", 2)],
+    "smic": [("negative", 0), ("positive", 1), ("surprise", 2)],
+}
 
 
 def composite_clips() -> list[cf.CompositeClip]:
@@ -51,8 +55,11 @@ def composite_clips() -> list[cf.CompositeClip]:
     for dataset, numbers in subjects.items():
         for subject in numbers:
             for index, (emotion, label) in enumerate(EMOTIONS[dataset]):
-                name = {"casme2": f"EP{subject:02d}_{index:02d}", "samm": f"{subject:03d}_{index}_1",
-                        "smic": f"s{subject}_{emotion[:2]}_{index:02d}"}[dataset]  # fmt: skip
+                name = {
+                    "casme2": f"EP{subject:02d}_{index:02d}",
+                    "samm": f"{subject:03d}_{index}_1",
+                    "smic": f"s{subject}_{emotion[:2]}_{index:02d}",
+                }[dataset]
                 clips.append(cf.CompositeClip(dataset, subject, name, emotion, label))
     return clips
 
@@ -69,8 +76,14 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     mf.build_miex(root / "miex", MIE_SUBJECTS, size=32)
     mf.build_miex(root / "miex_old", MIE_SUBJECTS, size=32, drop=("source", "source_dataset", "source_subject"))
     mf.build_miex(root / "miex_renamed", [("casme2", "01")], size=32)  # subject named unlike the clip table
-    return {"clips": root / "compmie.parquet", "ckplus": root / "ckplus.parquet", "miex": root / "miex",
-            "miex_old": root / "miex_old", "miex_renamed": root / "miex_renamed", "root": root}  # fmt: skip
+    return {
+        "clips": root / "compmie.parquet",
+        "ckplus": root / "ckplus.parquet",
+        "miex": root / "miex",
+        "miex_old": root / "miex_old",
+        "miex_renamed": root / "miex_renamed",
+        "root": root,
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -112,8 +125,10 @@ def write_recipe(path: Path, recipe: dict[str, Any]) -> Path:
 
 
 def test_defaults_are_the_papers(data: dict[str, Path], tmp_path: Path) -> None:
-    recipe = parse_recipe({"model": {"name": "branches"}, "data": {"real": {"clips": "c.parquet"}},
-                           "protocol": {"kind": "loso"}}, file=tmp_path / "r.yaml")  # fmt: skip
+    recipe = parse_recipe(
+        {"model": {"name": "branches"}, "data": {"real": {"clips": "c.parquet"}}, "protocol": {"kind": "loso"}},
+        file=tmp_path / "r.yaml",
+    )
     spec = recipe.stages[0].training
     assert (spec.learning_rate, spec.weight_decay, spec.max_grad_norm, spec.batch_size) == (1e-4, 5e-4, 1.0, 64)
     assert (spec.optimizer, spec.epochs, spec.decay_epochs) == ("adam", 10, 10)
@@ -140,8 +155,11 @@ def test_shipped_recipes_are_valid() -> None:
 def test_overrides() -> None:
     raw = {"training": {"epochs": 10}, "stages": [{"name": "a", "train": ["real"]}]}
     changed = apply_overrides(raw, ["training.epochs=1", "stages.0.batch_size=8", "seeds=[1, 2]"])
-    assert changed == {"training": {"epochs": 1}, "stages": [{"name": "a", "train": ["real"], "batch_size": 8}],
-                       "seeds": [1, 2]}  # fmt: skip
+    assert changed == {
+        "training": {"epochs": 1},
+        "stages": [{"name": "a", "train": ["real"], "batch_size": 8}],
+        "seeds": [1, 2],
+    }
     assert raw["training"]["epochs"] == 10
     with pytest.raises(MiexInputError, match=r"KEY\.PATH=VALUE"):
         apply_overrides(raw, ["training.epochs"])
@@ -201,10 +219,15 @@ def test_bad_recipes_fail_before_training(
 
 
 def test_fold_without_test_samples(data: dict[str, Path], tmp_path: Path, no_training: None) -> None:
-    folds = {"format": "miex.folds/1", "protocol": "file", "seed": None, "folds": [
-        {"name": "good", "train_subjects": [["casme2", "sub02"]], "test_subjects": [["casme2", "sub01"]]},
-        {"name": "empty", "train_subjects": [["casme2", "sub02"]], "test_subjects": [["casme2", "sub99"]]},
-    ]}  # fmt: skip
+    folds = {
+        "format": "miex.folds/1",
+        "protocol": "file",
+        "seed": None,
+        "folds": [
+            {"name": "good", "train_subjects": [["casme2", "sub02"]], "test_subjects": [["casme2", "sub01"]]},
+            {"name": "empty", "train_subjects": [["casme2", "sub02"]], "test_subjects": [["casme2", "sub99"]]},
+        ],
+    }
     (tmp_path / "folds.json").write_text(json.dumps(folds))
     recipe = tiny(data, tmp_path / "out", **{"protocol": {"kind": "file", "file": str(tmp_path / "folds.json")}})
     with pytest.raises(MiexInputError, match=r"fold 'empty' has no test samples.*\('casme2', 'sub99'\)"):
@@ -218,8 +241,9 @@ def test_existing_output_needs_overwrite(data: dict[str, Path], tmp_path: Path, 
         run(parse_recipe(tiny(data, tmp_path / "out")))
 
 
-def test_cli_reports_errors_and_checks(data: dict[str, Path], tmp_path: Path, no_training: None,
-                                       capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_cli_reports_errors_and_checks(
+    data: dict[str, Path], tmp_path: Path, no_training: None, capsys: pytest.CaptureFixture
+) -> None:
     assert main(["train", "--recipe", str(tmp_path / "missing.yaml")]) == 2
     assert "recipe file not found" in capsys.readouterr().err
     recipe = write_recipe(tmp_path / "r.yaml", tiny(data, tmp_path / "out"))
@@ -238,9 +262,16 @@ def test_cli_reports_errors_and_checks(data: dict[str, Path], tmp_path: Path, no
 
 def fold_result(seed: int, name: str, datasets_: list[str], truth: list[int], last: list[int]) -> FoldResult:
     n = len(truth)
-    return FoldResult(seed=seed, fold=name, test_subjects=sorted({(d, f"s{name}") for d in datasets_}),
-                      datasets=datasets_, subjects=[f"s{name}"] * n, clips=[f"{name}_{i}" for i in range(n)],
-                      truth=np.array(truth), last=np.array(last))  # fmt: skip
+    return FoldResult(
+        seed=seed,
+        fold=name,
+        test_subjects=sorted({(d, f"s{name}") for d in datasets_}),
+        datasets=datasets_,
+        subjects=[f"s{name}"] * n,
+        clips=[f"{name}_{i}" for i in range(n)],
+        truth=np.array(truth),
+        last=np.array(last),
+    )
 
 
 def test_summary_pools_folds_before_scoring() -> None:
@@ -283,13 +314,21 @@ def test_in_process_run_native_labels_validation_and_push(
     hub.push_folder = lambda folder, repo_id, **kw: pushed.append((Path(folder), repo_id, kw)) or "https://hub/x"
     monkeypatch.setitem(sys.modules, "miex_dataset.hub", hub)
     out = tmp_path / "out"
-    recipe = tiny(data, out, **{
-        "data.real.labels": ["happiness", "surprise", "disgust", "anger"],
-        "data.extra": {"ckplus": {"clips": str(data["ckplus"]), "frames": "early", "alignment": "none"}},
-        "stages": [{"name": "pretrain", "train": ["miex"]}, {"name": "ckplus", "train": ["ckplus"]},
-                   {"name": "finetune", "train": ["real"], "decay_epochs": 1}],
-        "protocol.validation": {"fraction": 0.5}, "seeds": [3, 4],
-    })  # fmt: skip
+    recipe = tiny(
+        data,
+        out,
+        **{
+            "data.real.labels": ["happiness", "surprise", "disgust", "anger"],
+            "data.extra": {"ckplus": {"clips": str(data["ckplus"]), "frames": "early", "alignment": "none"}},
+            "stages": [
+                {"name": "pretrain", "train": ["miex"]},
+                {"name": "ckplus", "train": ["ckplus"]},
+                {"name": "finetune", "train": ["real"], "decay_epochs": 1},
+            ],
+            "protocol.validation": {"fraction": 0.5},
+            "seeds": [3, 4],
+        },
+    )
     results = run(parse_recipe(recipe), push_to_hub_repo="org/tiny", private=True)
     assert results["label_names"] == ["happiness", "surprise", "disgust", "anger"]
     assert results["last_epoch"]["all"]["num_samples"] == 21  # SMIC negative/positive clips: outside the space
@@ -304,8 +343,13 @@ def test_in_process_run_native_labels_validation_and_push(
     csv = (out / "predictions" / "seed-3.csv").read_text().splitlines()
     assert csv[0].endswith("prediction_best_on_validation") and len(csv) == 22
     assert json.loads((out / "model" / "config.json").read_text())["id2label"]["3"] == "anger"
-    assert pushed == [(out / "model", "org/tiny", {"repo_type": "model", "private": True, "token": None,
-                                                   "commit_message": "miex train: model"})]  # fmt: skip
+    assert pushed == [
+        (
+            out / "model",
+            "org/tiny",
+            {"repo_type": "model", "private": True, "token": None, "commit_message": "miex train: model"},
+        )
+    ]
 
 
 @pytest.mark.slow
@@ -313,11 +357,25 @@ def test_torchrun_two_ranks_end_to_end(data: dict[str, Path], tmp_path: Path) ->
     """2 CPU ranks (gloo) run a recipe, write logs, results and card, and push model + card to a loopback Hub."""
     out = tmp_path / "run"
     recipe = write_recipe(tmp_path / "tiny.yaml", tiny(data, out))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(REPO / "train.py"), "--recipe", str(recipe), "--push-to-hub", "org/tiny-branches"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(REPO / "train.py"),
+        "--recipe",
+        str(recipe),
+        "--push-to-hub",
+        "org/tiny-branches",
+    ]
     with serve_hub(tmp_path) as hub:
-        env = {**hub.env(tmp_path), "OMP_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}  # fmt: skip
+        env = {
+            **hub.env(tmp_path),
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        }
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-4000:]
         pushed = hub.files("org/tiny-branches", repo_type="model")
@@ -355,13 +413,22 @@ def test_identical_pretraining_is_trained_once_per_seed(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(module, "train_stage", counting)
-    recipe = tiny(data, tmp_path / "out", **{
-        "data.extra": {"ckplus": {"clips": str(data["ckplus"]), "alignment": "none"}}, "output.final_model": False,
-        "stages": [{"name": "ckplus", "train": ["ckplus"]}, {"name": "finetune", "train": ["real"]}],
-    })  # fmt: skip
+    recipe = tiny(
+        data,
+        tmp_path / "out",
+        **{
+            "data.extra": {"ckplus": {"clips": str(data["ckplus"]), "alignment": "none"}},
+            "output.final_model": False,
+            "stages": [{"name": "ckplus", "train": ["ckplus"]}, {"name": "finetune", "train": ["real"]}],
+        },
+    )
     results = run(parse_recipe(recipe))
-    assert calls == ["seed 0 fold fold0/ckplus", "seed 0 fold fold0/finetune", "seed 0 fold fold1/finetune",
-                     "seed 0 fold fold2/finetune"]  # fmt: skip
+    assert calls == [
+        "seed 0 fold fold0/ckplus",
+        "seed 0 fold fold0/finetune",
+        "seed 0 fold fold1/finetune",
+        "seed 0 fold fold2/finetune",
+    ]
     assert all(f["train_counts"]["ckplus"]["ckplus"]["used"] == 3 for f in results["runs"][0]["folds"])
     assert not (tmp_path / "out" / "model" / "model.safetensors").exists()
     assert (tmp_path / "out" / "model" / "README.md").is_file()
@@ -375,8 +442,13 @@ def test_stratified_kfold_tests_someone_in_every_fold() -> None:
     from miex_train.protocols import kfold
 
     rng = np.random.default_rng(1)
-    table = pd.DataFrame([{"dataset": "casme2", "subject": f"s{i:02d}", "label": int(rng.integers(0, 3))}
-                          for i in range(5) for _ in range(2)])  # fmt: skip
+    table = pd.DataFrame(
+        [
+            {"dataset": "casme2", "subject": f"s{i:02d}", "label": int(rng.integers(0, 3))}
+            for i in range(5)
+            for _ in range(2)
+        ]
+    )
     folds = kfold(table, 5, seed=1, stratify=True)
     assert all(len(fold.test_subjects) == 1 for fold in folds)
 
@@ -405,8 +477,11 @@ def test_dtscnn_trains_on_flow_sequences_of_real_clips_and_video_miex(
     video = tmp_path / "miex_video"
     assert main(["synthesize", "--video", "--out", str(video), "--samples-per-identity", "6", "--size", "64"]) == 0
     tiny_dtscnn = {"conv_channels": [4, 8], "temporal_scales": [4, 9], "flow_size": 16}
-    changes = {"model": {"name": "dtscnn", "config": tiny_dtscnn}, "data.miex": str(video),
-               "data.flow": {"method": "farneback"}}  # fmt: skip
+    changes = {
+        "model": {"name": "dtscnn", "config": tiny_dtscnn},
+        "data.miex": str(video),
+        "data.flow": {"method": "farneback"},
+    }
     recipe = tiny(data, tmp_path / "out", **changes)
     results = run(parse_recipe(recipe))
     assert results["last_epoch"]["all"]["num_samples"] == 27

@@ -114,8 +114,16 @@ def _fold_ratios(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return after[visible] / before[visible]
 
 
-@pytest.mark.parametrize("aus", [{"AU12": 5.0}, {"AU15": 5.0}, {"AU04": 5.0}, {"AU10": 5.0, "AU12": 5.0, "AU25": 5.0},
-                                 {"AU20": 5.0, "AU23": 5.0, "AU26": 5.0}])  # fmt: skip
+@pytest.mark.parametrize(
+    "aus",
+    [
+        {"AU12": 5.0},
+        {"AU15": 5.0},
+        {"AU04": 5.0},
+        {"AU10": 5.0, "AU12": 5.0, "AU25": 5.0},
+        {"AU20": 5.0, "AU23": 5.0, "AU26": 5.0},
+    ],
+)
 def test_no_triangle_of_the_face_mesh_folds_over(landmarks: torch.Tensor, aus: dict[str, float]) -> None:
     """The motion model alone turns lip-corner and under-brow triangles over (a mirrored sliver with stair-step
     edges in the image); after :func:`untangle` every triangle keeps its orientation and 5 % of its area, and the

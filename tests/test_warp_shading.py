@@ -38,8 +38,9 @@ def test_a_jaw_drop_keeps_the_upper_teeth_in_place_and_opens_the_cavity_below_th
     assert new_bottom[1] - top[1] > 2 * (bottom[1] - top[1])  # the opening more than doubles
     teeth = range(int(top[1]) + 1, int(bottom[1]))
     assert _bright_run(face[0], x, teeth) >= 4
-    assert torch.allclose(frame[:, teeth.start : teeth.start + 3, x], face[0, :, teeth.start : teeth.start + 3, x],
-                          atol=0.03)  # fmt: skip
+    assert torch.allclose(
+        frame[:, teeth.start : teeth.start + 3, x], face[0, :, teeth.start : teeth.start + 3, x], atol=0.03
+    )
     below = range(int(top[1]) + 1, int(new_bottom[1]))
     assert abs(_bright_run(frame, x, below) - _bright_run(face[0], x, teeth)) <= 2  # not stretched
     assert _luminance(frame, x, range(int(bottom[1]) + 1, int(new_bottom[1]) - 1)) < 0.3  # the cavity

@@ -64,8 +64,9 @@ class Browser:
     def frames(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """Onset and apex of sample ``row`` (first and last frame in the video config) as uint8 RGB."""
         sample = self.dataset[int(row)]
-        first, last = (sample["onset"], sample["apex"]) if "apex" in sample else (sample["frames"][0],
-                                                                                   sample["frames"][-1])  # fmt: skip
+        first, last = (
+            (sample["onset"], sample["apex"]) if "apex" in sample else (sample["frames"][0], sample["frames"][-1])
+        )
         return np.asarray(first.convert("RGB")), np.asarray(last.convert("RGB"))
 
     def caption(self, row: int) -> str:
@@ -116,8 +117,9 @@ def _open(where: str, split: str) -> Browser:
         else:  # parquet shards + card, on disk or on the Hub
             dataset = datasets.load_dataset(str(folder) if folder.is_dir() else where, split=split)
     except Exception as error:  # offline, missing repo, no access, no such split: one line that says which
-        raise MiexInputError(f"could not load a MiE-X: {type(error).__name__}: {first_line(error)}",
-                             file=where) from error  # fmt: skip
+        raise MiexInputError(
+            f"could not load a MiE-X: {type(error).__name__}: {first_line(error)}", file=where
+        ) from error
     if "apex" not in dataset.column_names and "frames" not in dataset.column_names:
         raise MiexInputError("not a MiE-X dataset: no onset/apex (or frames) columns", file=where, field="apex")
     return Browser(where, dataset, metadata(dataset, where))

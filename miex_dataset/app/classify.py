@@ -30,8 +30,10 @@ class Preprocessing:
     source: str = "recipe defaults"
 
     def describe(self) -> str:
-        return (f"resize {self.resize}, centre crop {self.crop_size}, flow {self.flow_method}, "
-                f"{'aligned on the onset face' if self.align else 'frames as given'} ({self.source})")  # fmt: skip
+        return (
+            f"resize {self.resize}, centre crop {self.crop_size}, flow {self.flow_method}, "
+            f"{'aligned on the onset face' if self.align else 'frames as given'} ({self.source})"
+        )
 
 
 @dataclass
@@ -49,8 +51,10 @@ class Recognizer:
     def describe(self) -> str:
         spec = self.model.config.input_spec()
         reads = ", ".join(spec.frames) + " frames" if spec.frames else f"optical flow ({spec.flow})"
-        return (f"{self.model.config.model_type} from {self.where}: classes {', '.join(self.label_names)}; reads "
-                f"{reads}; {self.preprocessing.describe()}")  # fmt: skip
+        return (
+            f"{self.model.config.model_type} from {self.where}: classes {', '.join(self.label_names)}; reads "
+            f"{reads}; {self.preprocessing.describe()}"
+        )
 
 
 def read_preprocessing(folder: Path) -> Preprocessing:
@@ -102,14 +106,18 @@ def _load(where: str) -> Recognizer:
     try:
         model = AutoModelForImageClassification.from_pretrained(str(local) if local.is_dir() else where)
     except Exception as error:  # not a miex model, offline, missing repo: one line that says which
-        raise MiexInputError(f"could not load a recognizer: {type(error).__name__}: {first_line(error)}",
-                             file=where) from error  # fmt: skip
+        raise MiexInputError(
+            f"could not load a recognizer: {type(error).__name__}: {first_line(error)}", file=where
+        ) from error
     if not hasattr(model.config, "input_spec"):
         raise MiexInputError(f"{model.config.model_type!r} is not a miex recognizer", file=where, field="model_type")
     spec = model.config.input_spec()
     if spec.sequence:
-        raise MiexInputError(f"{model.config.model_type} reads an onset-to-apex frame sequence; this app classifies "
-                             "onset/apex pairs", file=where, field="model_type")  # fmt: skip
+        raise MiexInputError(
+            f"{model.config.model_type} reads an onset-to-apex frame sequence; this app classifies onset/apex pairs",
+            file=where,
+            field="model_type",
+        )
     preprocessing = read_preprocessing(local) if local.is_dir() else Preprocessing(source="recipe defaults")
     return Recognizer(where, model.eval(), preprocessing)
 
@@ -130,8 +138,15 @@ def align_pair(onset: np.ndarray, apex: np.ndarray) -> tuple[np.ndarray, np.ndar
     return frames[0], frames[1]
 
 
-def classify(recognizer: Recognizer, onset: np.ndarray, apex: np.ndarray, *, align: bool | None = None,
-             resize: int | None = None, crop_size: int | None = None) -> dict[str, float]:  # fmt: skip
+def classify(
+    recognizer: Recognizer,
+    onset: np.ndarray,
+    apex: np.ndarray,
+    *,
+    align: bool | None = None,
+    resize: int | None = None,
+    crop_size: int | None = None,
+) -> dict[str, float]:
     """Class name -> probability (softmax of the logits) for one onset/apex pair of uint8 RGB frames.
 
     ``align``, ``resize`` and ``crop_size`` override the recognizer's :class:`Preprocessing`."""
@@ -145,8 +160,11 @@ def classify(recognizer: Recognizer, onset: np.ndarray, apex: np.ndarray, *, ali
         raise MiexInputError("upload both the onset and the apex frame", field="onset" if onset is None else "apex")
     first, last = as_rgb(np.asarray(onset)), as_rgb(np.asarray(apex))
     if first.shape != last.shape:
-        raise MiexInputError(f"onset {first.shape[1]}x{first.shape[0]} and apex {last.shape[1]}x{last.shape[0]} "
-                             "differ in size: they must be two frames of one clip", field="apex")  # fmt: skip
+        raise MiexInputError(
+            f"onset {first.shape[1]}x{first.shape[0]} and apex {last.shape[1]}x{last.shape[0]} "
+            "differ in size: they must be two frames of one clip",
+            field="apex",
+        )
     settings = recognizer.preprocessing
     resize, crop_size = int(resize or settings.resize), int(crop_size or settings.crop_size)
     if crop_size > resize:

@@ -61,8 +61,9 @@ def prototype(emotion: str, preset: str = "micro") -> np.ndarray:
     if emotion not in table:
         raise MiexInputError(f"unknown emotion {emotion!r} (choose from {', '.join(table)})", field="emotion")
     if preset not in INTENSITY_RANGES:
-        raise MiexInputError(f"unknown intensity preset {preset!r} (choose from {', '.join(INTENSITY_RANGES)})",
-                             field="preset")  # fmt: skip
+        raise MiexInputError(
+            f"unknown intensity preset {preset!r} (choose from {', '.join(INTENSITY_RANGES)})", field="preset"
+        )
     low, high = INTENSITY_RANGES[preset]
     vector = np.zeros(NUM_AUS, np.float32)
     for au, probability in table[emotion].items():
@@ -79,8 +80,9 @@ def pool_choices(folder: str | PathLike[str]) -> dict[str, str]:
 
     index = read_index(Path(folder) / INDEX_NAME).head(POOL_CHOICES)
     if index.empty:
-        raise MiexInputError("the face pool holds no face (make one with `miex faces PHOTOS/ --out DIR`)",
-                             file=Path(folder) / INDEX_NAME)  # fmt: skip
+        raise MiexInputError(
+            "the face pool holds no face (make one with `miex faces PHOTOS/ --out DIR`)", file=Path(folder) / INDEX_NAME
+        )
     paths = crop_paths(index, folder)
     return {f"{identity} · {Path(path).name}": path for identity, path in zip(index["identity"], paths, strict=True)}
 

@@ -72,8 +72,14 @@ def launch_kwargs(options: AppOptions, *, block: bool) -> dict[str, Any]:
     browser opened, errors shown in the page."""
     from .ui import CSS
 
-    kwargs: dict[str, Any] = {"share": options.share, "ssr_mode": False, "inbrowser": False, "show_error": True,
-                              "prevent_thread_lock": not block, "css": CSS}  # fmt: skip
+    kwargs: dict[str, Any] = {
+        "share": options.share,
+        "ssr_mode": False,
+        "inbrowser": False,
+        "show_error": True,
+        "prevent_thread_lock": not block,
+        "css": CSS,
+    }
     if options.host is not None:
         kwargs["server_name"] = options.host
     if options.port is not None:

@@ -99,8 +99,16 @@ def write_space(folder: str | PathLike[str], overwrite: bool = False) -> Path:
     out = Path(folder)
     sources = [Path(importlib.import_module(name).__file__ or "").parent for name in PACKAGES]
     written = [ENTRY, *PACKAGES, BUNDLE_NAME, "requirements.txt", "README.md"]
-    guard_output_folder(out, overwrite, kind=SPACE_KIND, command=COMMAND, writes=written, trees=PACKAGES,
-                        inputs=sources, replaced="its app.py, packages, requirements.txt and README.md")  # fmt: skip
+    guard_output_folder(
+        out,
+        overwrite,
+        kind=SPACE_KIND,
+        command=COMMAND,
+        writes=written,
+        trees=PACKAGES,
+        inputs=sources,
+        replaced="its app.py, packages, requirements.txt and README.md",
+    )
     try:
         gradio = importlib.metadata.version("gradio")
     except importlib.metadata.PackageNotFoundError as error:

@@ -104,8 +104,12 @@ def image_keys(face: Any, generator: str, amount: float, values: Sequence[float]
     the images whose inputs changed spares that work and never rewrites a file a browser may be reading."""
     token = hashlib.blake2b(np.ascontiguousarray(face.rgb).tobytes(), digest_size=8).hexdigest()
     aus = tuple(round(float(value), 4) for value in values)
-    return ((token, generator), (token, generator, aus), (token, generator, aus, float(amount)),
-            (token, generator, aus, float(amount)))  # fmt: skip
+    return (
+        (token, generator),
+        (token, generator, aus),
+        (token, generator, aus, float(amount)),
+        (token, generator, aus, float(amount)),
+    )
 
 
 def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
@@ -124,15 +128,29 @@ def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             face_pick = gr.Dropdown(list(faces), value=first, label="face from the pool", elem_id="face-pick")
-            upload = gr.Image(label="or upload a photo (the largest face is aligned)", type="numpy",
-                              sources=["upload", "clipboard"], height=160, elem_id="face-upload")  # fmt: skip
-            face_view = gr.Image(label="aligned face", type="numpy", interactive=False, height=160,
-                                 elem_id="face-aligned")  # fmt: skip
+            upload = gr.Image(
+                label="or upload a photo (the largest face is aligned)",
+                type="numpy",
+                sources=["upload", "clipboard"],
+                height=160,
+                elem_id="face-upload",
+            )
+            face_view = gr.Image(
+                label="aligned face", type="numpy", interactive=False, height=160, elem_id="face-aligned"
+            )
             generator = gr.Radio(list(animators), value="warp", label="generator", elem_id="generator")
-            emotion = gr.Dropdown([NO_PROTOTYPE, *generate.emotions()], value=NO_PROTOTYPE,
-                                  label="emotion prototype (sets the sliders)", elem_id="prototype")  # fmt: skip
-            preset = gr.Radio(list(generate.INTENSITY_RANGES), value="micro", label="prototype intensity",
-                              elem_id="prototype-intensity")  # fmt: skip
+            emotion = gr.Dropdown(
+                [NO_PROTOTYPE, *generate.emotions()],
+                value=NO_PROTOTYPE,
+                label="emotion prototype (sets the sliders)",
+                elem_id="prototype",
+            )
+            preset = gr.Radio(
+                list(generate.INTENSITY_RANGES),
+                value="micro",
+                label="prototype intensity",
+                elem_id="prototype-intensity",
+            )
             alpha = gr.Slider(0, 50, value=DISPLAY_ALPHA, step=1, label="magnification α", elem_id="alpha")
             reset = gr.Button("neutral (all AUs 0)", elem_id="reset")
         with gr.Column(scale=3):
@@ -145,14 +163,24 @@ def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
             for start in range(0, NUM_AUS, 6):
                 with gr.Row():
                     for name in AU_NAMES[start : start + 6]:
-                        sliders.append(gr.Slider(0, 5, value=0, step=0.1, label=generate.au_label(name),
-                                                 elem_id=f"au-{name}", min_width=140))  # fmt: skip
+                        sliders.append(
+                            gr.Slider(
+                                0,
+                                5,
+                                value=0,
+                                step=0.1,
+                                label=generate.au_label(name),
+                                elem_id=f"au-{name}",
+                                min_width=140,
+                            )
+                        )
     face_state = gr.State(None)
     shown = gr.State(None)  # what the four images show: a re-render sends only the images that changed
     images = [onset, apex, magnified, motion]
 
-    def render(shown_keys: tuple | None, face: generate.Face | None, name: str, amount: float,
-               *values: float) -> list[Any]:  # fmt: skip
+    def render(
+        shown_keys: tuple | None, face: generate.Face | None, name: str, amount: float, *values: float
+    ) -> list[Any]:
         face = face or generate.pool_face(pool, faces[first])
         keys = image_keys(face, name, amount, values)
         if shown_keys == keys:  # e.g. a slider's input and release events carrying the same value
@@ -161,22 +189,26 @@ def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
         start, end = animators[name].frames(face, neutral_aus, generate.au_vector(values))
         rendered = [start, end, *generate.magnified(start, end, amount)]
         old = shown_keys or (None,) * len(images)
-        return [keys, *(gr.skip() if before == now else image for before, now, image in zip(old, keys, rendered,
-                                                                                        strict=True))]  # fmt: skip
+        return [
+            keys,
+            *(gr.skip() if before == now else image for before, now, image in zip(old, keys, rendered, strict=True)),
+        ]
 
     def pick(shown_keys: tuple | None, label: str, name: str, amount: float, *values: float) -> list[Any]:
         face = generate.pool_face(pool, faces[label])
         return [face, face.rgb, *render(shown_keys, face, name, amount, *values)]
 
-    def uploaded(shown_keys: tuple | None, photo: np.ndarray | None, name: str, amount: float,
-                 *values: float) -> list[Any]:  # fmt: skip
+    def uploaded(
+        shown_keys: tuple | None, photo: np.ndarray | None, name: str, amount: float, *values: float
+    ) -> list[Any]:
         if photo is None:
             return [gr.skip()] * (3 + len(images))
         face = generate.face_from_photo(photo)
         return [face, face.rgb, *render(shown_keys, face, name, amount, *values)]
 
-    def apply_prototype(shown_keys: tuple | None, chosen: str, level: str, face: generate.Face | None, name: str,
-                        amount: float) -> list[Any]:  # fmt: skip
+    def apply_prototype(
+        shown_keys: tuple | None, chosen: str, level: str, face: generate.Face | None, name: str, amount: float
+    ) -> list[Any]:
         if chosen == NO_PROTOTYPE:
             return [gr.skip()] * (NUM_AUS + 1 + len(images))
         vector = [round(float(v), 2) for v in generate.prototype(chosen, level)]
@@ -188,14 +220,25 @@ def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
 
     controls = [generator, alpha, *sliders]
     live = {"trigger_mode": "always_last", "show_progress": "hidden"}
-    gr.on([s.input for s in sliders] + [s.release for s in sliders] + [alpha.input, generator.input],
-          friendly(gr, render), [shown, face_state, *controls], [shown, *images], **live)  # fmt: skip
+    gr.on(
+        [s.input for s in sliders] + [s.release for s in sliders] + [alpha.input, generator.input],
+        friendly(gr, render),
+        [shown, face_state, *controls],
+        [shown, *images],
+        **live,
+    )
     face_pick.input(friendly(gr, pick), [shown, face_pick, *controls], [face_state, face_view, shown, *images], **live)
     upload.upload(friendly(gr, uploaded), [shown, upload, *controls], [face_state, face_view, shown, *images])
-    gr.on([emotion.input, preset.input], friendly(gr, apply_prototype),
-          [shown, emotion, preset, face_state, generator, alpha], [*sliders, shown, *images], **live)  # fmt: skip
-    reset.click(friendly(gr, neutral), [shown, face_state, generator, alpha], [*sliders, emotion, shown, *images],
-                **live)  # fmt: skip
+    gr.on(
+        [emotion.input, preset.input],
+        friendly(gr, apply_prototype),
+        [shown, emotion, preset, face_state, generator, alpha],
+        [*sliders, shown, *images],
+        **live,
+    )
+    reset.click(
+        friendly(gr, neutral), [shown, face_state, generator, alpha], [*sliders, emotion, shown, *images], **live
+    )
     app.load(friendly(gr, pick), [shown, face_pick, *controls], [face_state, face_view, shown, *images])
 
 
@@ -204,23 +247,37 @@ def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
 
 def browse_tab(gr: Any, app: Any, options: AppOptions) -> None:
     with gr.Row():
-        where = gr.Textbox(value=options.miex or "", label="MiE-X folder (miex synthesize --out DIR) or Hub dataset "
-                           "repo ORG/NAME", scale=4, elem_id="miex-where")  # fmt: skip
+        where = gr.Textbox(
+            value=options.miex or "",
+            label="MiE-X folder (miex synthesize --out DIR) or Hub dataset repo ORG/NAME",
+            scale=4,
+            elem_id="miex-where",
+        )
         open_button = gr.Button("open", scale=1, elem_id="miex-open")
     with gr.Row():
         classes = gr.CheckboxGroup([], label="class", elem_id="filter-class")
         sources = gr.CheckboxGroup([], label="AU source", elem_id="filter-source")
-        identities = gr.Dropdown([], value=[], multiselect=True, label="identity (none chosen: every identity)",
-                                 elem_id="filter-identity")  # fmt: skip
+        identities = gr.Dropdown(
+            [], value=[], multiselect=True, label="identity (none chosen: every identity)", elem_id="filter-identity"
+        )
     count = gr.Markdown("open a MiE-X to browse it", elem_id="browse-count")
-    gallery = gr.Gallery(label="apex frames (select one for its onset, apex and AUs)", columns=8, height="auto",
-                         allow_preview=False, elem_id="browse-gallery")  # fmt: skip
+    gallery = gr.Gallery(
+        label="apex frames (select one for its onset, apex and AUs)",
+        columns=8,
+        height="auto",
+        allow_preview=False,
+        elem_id="browse-gallery",
+    )
     with gr.Row():
         onset = output_image(gr, "onset", "browse-onset")
         apex = output_image(gr, "apex", "browse-apex")
         magnified = output_image(gr, BROWSE_MAGNIFIED_LABEL, "browse-magnified")
-        aus = gr.Dataframe(headers=["AU", "onset", "apex"], label="AU intensities (0 to 5; AUs at 0 left out)",
-                           interactive=False, elem_id="browse-aus")  # fmt: skip
+        aus = gr.Dataframe(
+            headers=["AU", "onset", "apex"],
+            label="AU intensities (0 to 5; AUs at 0 left out)",
+            interactive=False,
+            elem_id="browse-aus",
+        )
     opened = gr.State("")
     shown = gr.State([])
 
@@ -258,8 +315,13 @@ def browse_tab(gr: Any, app: Any, options: AppOptions) -> None:
     select.__annotations__["event"] = gr.SelectData  # resolved here: Gradio finds the event argument by its type
     outputs = [opened, classes, sources, identities, count, gallery, shown]
     gr.on([open_button.click, where.submit], friendly(gr, open_it), [where], outputs)
-    gr.on([classes.input, sources.input, identities.input], friendly(gr, refilter),
-          [opened, classes, sources, identities], [count, gallery, shown], trigger_mode="always_last")  # fmt: skip
+    gr.on(
+        [classes.input, sources.input, identities.input],
+        friendly(gr, refilter),
+        [opened, classes, sources, identities],
+        [count, gallery, shown],
+        trigger_mode="always_last",
+    )
     gallery.select(friendly(gr, select), [opened, shown], [onset, apex, magnified, aus])
     if options.miex:
         app.load(friendly(gr, open_it), [where], outputs)
@@ -270,18 +332,33 @@ def browse_tab(gr: Any, app: Any, options: AppOptions) -> None:
 
 def classify_tab(gr: Any, app: Any, options: AppOptions) -> None:
     with gr.Row():
-        where = gr.Textbox(value=options.model or "", label="recognizer: model folder (miex train writes OUT/model) "
-                           "or Hub model repo ORG/NAME", scale=4, elem_id="model-where")  # fmt: skip
+        where = gr.Textbox(
+            value=options.model or "",
+            label="recognizer: model folder (miex train writes OUT/model) or Hub model repo ORG/NAME",
+            scale=4,
+            elem_id="model-where",
+        )
         load_button = gr.Button("load", scale=1, elem_id="model-load")
     info = gr.Markdown("load a recognizer to classify a pair", elem_id="model-info")
     with gr.Row():
-        onset = gr.Image(label="onset frame", type="numpy", sources=["upload", "clipboard"], height=IMAGE_HEIGHT,
-                         elem_id="classify-onset")  # fmt: skip
-        apex = gr.Image(label="apex frame", type="numpy", sources=["upload", "clipboard"], height=IMAGE_HEIGHT,
-                        elem_id="classify-apex")  # fmt: skip
+        onset = gr.Image(
+            label="onset frame",
+            type="numpy",
+            sources=["upload", "clipboard"],
+            height=IMAGE_HEIGHT,
+            elem_id="classify-onset",
+        )
+        apex = gr.Image(
+            label="apex frame",
+            type="numpy",
+            sources=["upload", "clipboard"],
+            height=IMAGE_HEIGHT,
+            elem_id="classify-apex",
+        )
         with gr.Column():
-            align = gr.Checkbox(True, label="align the pair on the onset's face (as evaluation does)",
-                                elem_id="classify-align")  # fmt: skip
+            align = gr.Checkbox(
+                True, label="align the pair on the onset's face (as evaluation does)", elem_id="classify-align"
+            )
             resize = gr.Number(256, precision=0, minimum=1, label="resize (shorter side)", elem_id="classify-resize")
             crop = gr.Number(224, precision=0, minimum=1, label="centre crop", elem_id="classify-crop")
             run = gr.Button("classify", variant="primary", elem_id="classify-run")
@@ -297,8 +374,9 @@ def classify_tab(gr: Any, app: Any, options: AppOptions) -> None:
         settings = recognizer.preprocessing
         return [recognizer.where, recognizer.describe(), settings.align, settings.resize, settings.crop_size]
 
-    def run_it(current: str, first: np.ndarray | None, last: np.ndarray | None, aligned: bool, size: float,
-               cropped: float) -> list[Any]:  # fmt: skip
+    def run_it(
+        current: str, first: np.ndarray | None, last: np.ndarray | None, aligned: bool, size: float, cropped: float
+    ) -> list[Any]:
         if not current:
             raise MiexInputError("load a recognizer first")
         recognizer = classify.load_recognizer(current)

@@ -115,8 +115,10 @@ def check_object_graph(root: object, *, max_depth: int = MAX_DEPTH, max_expanded
         parent_total = stack[-1][2] if stack else 0
         totals[parent_total] += size
         if totals[parent_total] > max_expanded or size > max_expanded:
-            raise ValueError(f"it expands to more than {max_expanded:,} values (shared references counted each time "
-                             "they are reached)")  # fmt: skip
+            raise ValueError(
+                f"it expands to more than {max_expanded:,} values (shared references counted each time "
+                "they are reached)"
+            )
     return totals[0]
 
 
@@ -133,14 +135,23 @@ def read_ganimation_aus(path: str | PathLike[str]) -> dict[str, np.ndarray]:
     with path.open("rb") as handle:
         try:
             data = AUPickleUnpickler(handle).load()
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-                KeyError, MemoryError) as error:  # fmt: skip
+        except (
+            pickle.UnpicklingError,
+            EOFError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            KeyError,
+            MemoryError,
+        ) as error:
             raise MiexInputError(f"not a readable AU pickle ({error})", file=path) from error
     try:
         check_object_graph(data)
     except ValueError as error:
-        raise MiexInputError(f"refused AU pickle: {error}; an AU pickle is a flat dict of image id -> 17 numbers",
-                             file=path) from error  # fmt: skip
+        raise MiexInputError(
+            f"refused AU pickle: {error}; an AU pickle is a flat dict of image id -> 17 numbers", file=path
+        ) from error
     if not isinstance(data, Mapping):
         raise MiexInputError(f"expected a dict of image id -> AU array, got {type(data).__name__}", file=path)
     result: dict[str, np.ndarray] = {}
@@ -155,11 +166,15 @@ def read_ganimation_aus(path: str | PathLike[str]) -> dict[str, np.ndarray]:
 def _au_vector(value: object, path: Path, image_id: str) -> np.ndarray:
     """One entry as float32 (17,) on the 0-5 scale, or a MiexInputError naming the file and the id."""
     if not isinstance(value, np.ndarray | list | tuple):
-        raise MiexInputError(f"expected an array of {NUM_AUS} AU intensities, got {type(value).__name__}",
-                             file=path, field=image_id)  # fmt: skip
+        raise MiexInputError(
+            f"expected an array of {NUM_AUS} AU intensities, got {type(value).__name__}", file=path, field=image_id
+        )
     if not isinstance(value, np.ndarray) and any(not isinstance(v, int | float | np.number) for v in value):
-        raise MiexInputError(f"expected {NUM_AUS} AU intensities as plain numbers, got a nested or mixed "
-                             f"{type(value).__name__}", file=path, field=image_id)  # fmt: skip
+        raise MiexInputError(
+            f"expected {NUM_AUS} AU intensities as plain numbers, got a nested or mixed {type(value).__name__}",
+            file=path,
+            field=image_id,
+        )
     array = np.asarray(value)
     if array.dtype.kind not in "fiu" or array.shape != (NUM_AUS,):
         raise MiexInputError(

@@ -61,14 +61,20 @@ class CalibrationGains:
         for kind in ("motion", "appearance"):
             table = section.get(f"{kind}_gain", {})
             if not isinstance(table, dict):
-                raise MiexInputError(f"calibration.{kind}_gain must map AU names to numbers", file=where,
-                                     field=f"calibration.{kind}_gain")  # fmt: skip
+                raise MiexInputError(
+                    f"calibration.{kind}_gain must map AU names to numbers",
+                    file=where,
+                    field=f"calibration.{kind}_gain",
+                )
             for au, gain in table.items():
                 if au not in AU_INDEX:
                     raise MiexInputError(f"unknown AU {au!r}", file=where, field=f"calibration.{kind}_gain")
                 if isinstance(gain, bool) or not isinstance(gain, int | float) or not 0 < gain <= 10:
-                    raise MiexInputError(f"gain of {au} must be a number in (0, 10], got {gain!r}", file=where,
-                                         field=f"calibration.{kind}_gain.{au}")  # fmt: skip
+                    raise MiexInputError(
+                        f"gain of {au} must be a number in (0, 10], got {gain!r}",
+                        file=where,
+                        field=f"calibration.{kind}_gain.{au}",
+                    )
             tables[kind] = {au: float(gain) for au, gain in table.items()}
         return cls(**tables)
 

@@ -49,8 +49,11 @@ def read_openface_csv(
     except pd.errors.EmptyDataError as error:
         raise MiexInputError("file has no header row: expected OpenFace CSV output", file=path) from error
     except UnicodeDecodeError as error:
-        raise MiexInputError(f"not UTF-8 text ({first_line(error)}); OpenFace writes UTF-8 (ASCII) CSVs: use the "
-                             "file OpenFace wrote, or save this one as UTF-8", file=path) from error  # fmt: skip
+        raise MiexInputError(
+            f"not UTF-8 text ({first_line(error)}); OpenFace writes UTF-8 (ASCII) CSVs: use the "
+            "file OpenFace wrote, or save this one as UTF-8",
+            file=path,
+        ) from error
     except pd.errors.ParserError as error:
         raise MiexInputError(f"not a readable CSV: {first_line(error)}", file=path) from error
     raw.columns = [str(column).strip() for column in raw.columns]
@@ -111,6 +114,10 @@ def _check_scale(table: pd.DataFrame, path: Path) -> None:
         bad = ~np.isfinite(values) | (values < AU_MIN - SCALE_TOLERANCE) | (values > AU_MAX + SCALE_TOLERANCE)
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            raise MiexInputError(f"AU intensity {float(values[first]):g} is off OpenFace's 0 to 5 scale: not an "
-                                 "OpenFace AU intensity (AU*_r) column", file=path,
-                                 row=int(tracked["line"].iloc[first]), field=f"{name}_r")  # fmt: skip
+            raise MiexInputError(
+                f"AU intensity {float(values[first]):g} is off OpenFace's 0 to 5 scale: not an "
+                "OpenFace AU intensity (AU*_r) column",
+                file=path,
+                row=int(tracked["line"].iloc[first]),
+                field=f"{name}_r",
+            )

@@ -14,9 +14,24 @@ from typing import TypeVar
 import numpy as np
 
 AU_NAMES: tuple[str, ...] = (
-    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12",
-    "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26", "AU45",
-)  # fmt: skip
+    "AU01",
+    "AU02",
+    "AU04",
+    "AU05",
+    "AU06",
+    "AU07",
+    "AU09",
+    "AU10",
+    "AU12",
+    "AU14",
+    "AU15",
+    "AU17",
+    "AU20",
+    "AU23",
+    "AU25",
+    "AU26",
+    "AU45",
+)
 """The 17 intensity AUs that OpenFace 2.x estimates, in its column order."""
 
 ScaledT = TypeVar("ScaledT")

@@ -72,10 +72,13 @@ def duplicate_measurements(table: pd.DataFrame) -> tuple[int, int] | None:
     same image ``path`` outside clips. Such a table (e.g. two extractors' tables concatenated) has no single answer."""
     in_clip = table["clip"] != ""
     keys = pd.Series(
-        np.where(in_clip, table["dataset"] + "\x1f" + table["subject"] + "\x1f" + table["clip"] + "\x1f"
-                 + table["frame"].astype(str), "\x1e" + table["path"]),
+        np.where(
+            in_clip,
+            table["dataset"] + "\x1f" + table["subject"] + "\x1f" + table["clip"] + "\x1f" + table["frame"].astype(str),
+            "\x1e" + table["path"],
+        ),
         index=table.index,
-    )  # fmt: skip
+    )
     repeated = keys.duplicated(keep=False)
     if not repeated.any():
         return None
@@ -140,8 +143,10 @@ def normalize_au_table(frame: pd.DataFrame, *, where: str = "AU table") -> pd.Da
         raise MiexInputError(
             f"{what} is measured twice (rows {first} and {later}, extractors {table.at[first, 'extractor']!r} and "
             f"{row['extractor']!r}): keep one measurement per frame, e.g. one extractor's table",
-            file=where, row=later, field="clip" if row["clip"] else "path",
-        )  # fmt: skip
+            file=where,
+            row=later,
+            field="clip" if row["clip"] else "path",
+        )
     return table
 
 

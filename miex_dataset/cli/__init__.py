@@ -103,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = "-v" in argv or "--verbose" in argv
     # Everything, the command's imports and option parsing included, runs under the error reporter: a Ctrl-C in the
     # first second (while torch or pandas import) is one line and exit 130, like one later on.
-    return run_reporting_errors(prog, lambda: _parse_and_run(argv, selected if selected in names else None),
-                                verbose=verbose, interrupted=after)  # fmt: skip
+    return run_reporting_errors(
+        prog, lambda: _parse_and_run(argv, selected if selected in names else None), verbose=verbose, interrupted=after
+    )
 
 
 def _parse_and_run(argv: list[str], selected: str | None) -> int:

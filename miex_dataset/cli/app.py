@@ -39,23 +39,49 @@ examples:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.epilog = EXAMPLES
-    parser.add_argument("--pool", metavar="DIR", help="face pool of `miex faces` (index.parquet + crops) to pick "
-                        "faces from (default: the embedded astronaut)")  # fmt: skip
-    parser.add_argument("--miex", metavar="DIR_OR_REPO", help="MiE-X folder of `miex synthesize`, or a Hub dataset "
-                        "repo ORG/NAME, opened in the Browse tab")  # fmt: skip
-    parser.add_argument("--model", metavar="DIR_OR_REPO", help="recognizer folder (`miex train` writes OUT/model) or "
-                        "Hub model repo, loaded in the Classify tab")  # fmt: skip
-    parser.add_argument("--checkpoint", metavar="PATH", help="GANimation checkpoint (save_pretrained folder or .pth): "
-                        "offered beside the warp generator")  # fmt: skip
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
-                        "only; 0.0.0.0: every interface)")  # fmt: skip
+    parser.add_argument(
+        "--pool",
+        metavar="DIR",
+        help="face pool of `miex faces` (index.parquet + crops) to pick faces from (default: the embedded astronaut)",
+    )
+    parser.add_argument(
+        "--miex",
+        metavar="DIR_OR_REPO",
+        help="MiE-X folder of `miex synthesize`, or a Hub dataset repo ORG/NAME, opened in the Browse tab",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="DIR_OR_REPO",
+        help="recognizer folder (`miex train` writes OUT/model) or Hub model repo, loaded in the Classify tab",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="GANimation checkpoint (save_pretrained folder or .pth): offered beside the warp generator",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every interface)",
+    )
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    parser.add_argument("--space", metavar="DIR", help="write a Hugging Face Space folder for the app to DIR (new, "
-                        "empty, or a Space written before) and exit, instead of serving")  # fmt: skip
-    parser.add_argument("--overwrite", action="store_true", help="with --space: write into DIR even though it holds "
-                        "other files (its app.py, packages, requirements.txt and README.md are replaced)")  # fmt: skip
-    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default: "
-                        "it goes through Gradio's share server)")  # fmt: skip
+    parser.add_argument(
+        "--space",
+        metavar="DIR",
+        help="write a Hugging Face Space folder for the app to DIR (new, "
+        "empty, or a Space written before) and exit, instead of serving",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --space: write into DIR even though it holds "
+        "other files (its app.py, packages, requirements.txt and README.md are replaced)",
+    )
+    parser.add_argument(
+        "--share",
+        action="store_true",
+        help="also open a public gradio.live link (off by default: it goes through Gradio's share server)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,13 +101,22 @@ def run(args: argparse.Namespace) -> int:
         from ..app.space import UPLOAD_EXCLUDE, write_space
 
         folder = write_space(args.space, overwrite=args.overwrite)
-        print(f"wrote a Hugging Face Space to {folder}; publish it with:\n"
-              "  hf repos create ORG/NAME --repo-type space --space-sdk gradio --exist-ok\n"
-              f"  hf upload ORG/NAME {folder} . --repo-type space --exclude '{UPLOAD_EXCLUDE}'\n"
-              "then set MIEX_APP_MIEX / MIEX_APP_MODEL (Hub repos) in the Space's settings -> Variables")  # fmt: skip
+        print(
+            f"wrote a Hugging Face Space to {folder}; publish it with:\n"
+            "  hf repos create ORG/NAME --repo-type space --space-sdk gradio --exist-ok\n"
+            f"  hf upload ORG/NAME {folder} . --repo-type space --exclude '{UPLOAD_EXCLUDE}'\n"
+            "then set MIEX_APP_MIEX / MIEX_APP_MODEL (Hub repos) in the Space's settings -> Variables"
+        )
         return 0
-    options = AppOptions(pool=args.pool, miex=args.miex, model=args.model, checkpoint=args.checkpoint,
-                         host=args.host, port=args.port, share=args.share)  # fmt: skip
+    options = AppOptions(
+        pool=args.pool,
+        miex=args.miex,
+        model=args.model,
+        checkpoint=args.checkpoint,
+        host=args.host,
+        port=args.port,
+        share=args.share,
+    )
     print(f"miex app: starting on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
     launch(options, block=True)
     return 0

@@ -19,8 +19,9 @@ then: miex plan --faces pool/ --pool au_pool.parquet --out plan.parquet
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     parser.add_argument("--out", required=True, help="output AU pool (.parquet)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing --out that is not an AU pool made by miex")  # fmt: skip
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out that is not an AU pool made by miex"
+    )
     # the AU-source options and --seed of `miex synthesize` (one declaration: SynthesisConfig)
     add_arguments(parser, SynthesisConfig, groups=("sources",), names=("seed",), titled=False)
 

@@ -40,12 +40,19 @@ def _label_map(text: str | None) -> dict[str, str]:
 
 Argument = tuple[tuple[str, ...], dict[str, Any]]
 SHEET: Argument = (("--sheet",), {"metavar": "XLSX", "help": "coding sheet: a path, or a file name inside ROOT"})
-APEX_FALLBACK: Argument = (("--apex-fallback",), {"choices": ("skip", "middle"), "default": "skip",
-                                                  "help": APEX_FALLBACK_HELP})  # fmt: skip
-APEX_SHEET: Argument = (("--apex-sheet",), {
-    "metavar": "CSV", "type": Path,
-    "help": "apex frames from a sheet (.csv or .xlsx): header subject,clip,apex (or Subject,Filename,Apex), apex = "
-            "the absolute frame number; clips it does not list keep the middle frame (or --apex)"})  # fmt: skip
+APEX_FALLBACK: Argument = (
+    ("--apex-fallback",),
+    {"choices": ("skip", "middle"), "default": "skip", "help": APEX_FALLBACK_HELP},
+)
+APEX_SHEET: Argument = (
+    ("--apex-sheet",),
+    {
+        "metavar": "CSV",
+        "type": Path,
+        "help": "apex frames from a sheet (.csv or .xlsx): header subject,clip,apex (or Subject,Filename,Apex), apex = "
+        "the absolute frame number; clips it does not list keep the middle frame (or --apex)",
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -167,8 +174,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", required=True, type=Path, metavar="CLIPS.parquet", help="clip table to write")
     common.add_argument("--strict", action="store_true", help="stop at the first problem (exit 2) instead of skipping")
-    common.add_argument("--overwrite", action="store_true",
-                        help="replace an existing --out file that is not a clip table")  # fmt: skip
+    common.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out file that is not a clip table"
+    )
     subparsers = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
     parser.epilog = (
         "examples:\n"
@@ -185,8 +193,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
             epilog=_epilog(command),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        sub.add_argument("root", metavar="ROOT", type=Path, nargs="?" if command.root_optional else None,
-                         help="the corpus folder (your licensed copy)")  # fmt: skip
+        sub.add_argument(
+            "root",
+            metavar="ROOT",
+            type=Path,
+            nargs="?" if command.root_optional else None,
+            help="the corpus folder (your licensed copy)",
+        )
         for flags, kwargs in command.arguments:
             sub.add_argument(*flags, **kwargs)
         sub.set_defaults(_corpus=command)
@@ -252,8 +265,9 @@ def run(args: argparse.Namespace) -> int:
 
     command: CorpusCommand = args._corpus
     inputs = [getattr(args, dest, None) for dest in SHEET_OPTIONS]
-    out = guard_output_file(args.out, inputs=inputs, overwrite=args.overwrite,
-                            ours=_is_clip_table(args.out) if args.out.is_file() else None)  # fmt: skip
+    out = guard_output_file(
+        args.out, inputs=inputs, overwrite=args.overwrite, ours=_is_clip_table(args.out) if args.out.is_file() else None
+    )
     _check_sheets(command, args)
     reader = READERS[command.name]
     corpus = reader(args.root, strict=args.strict, **reader_options(command, args))

@@ -71,11 +71,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from ..generators.devices import parse_device
 
     parser.epilog = EPILOG
-    parser.add_argument("--generator", choices=("warp", "ganimation"), help="the generator to render with (needed "
-                        "unless --judgement)")  # fmt: skip
+    parser.add_argument(
+        "--generator", choices=("warp", "ganimation"), help="the generator to render with (needed unless --judgement)"
+    )
     parser.add_argument("--checkpoint", help="GANimation: save_pretrained folder or official/replicate .pth")
-    parser.add_argument("--faces", help="face pool folder (`miex faces` output), its crops/, or a folder of aligned "
-                        "crops (default: the skimage astronaut)")  # fmt: skip
+    parser.add_argument(
+        "--faces",
+        help="face pool folder (`miex faces` output), its crops/, or a folder of aligned "
+        "crops (default: the skimage astronaut)",
+    )
     parser.add_argument("--out", required=True, help="report JSON path (its folder is created)")
     parser.add_argument("--grid", help="PNG grid path (default: REPORT with .png)")
     parser.add_argument("--size", type=int, default=128, help="face crop size")
@@ -87,18 +91,37 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="how frames are re-measured (default: geometry; see the report's judge entry)",
     )
     parser.add_argument("--intensities", type=float, nargs="+", help="levels of each sweep (default: 0 1 2 3 4 5)")
-    parser.add_argument("--aus", nargs="+", choices=AU_NAMES, metavar="AU",
-                        help="sweep only these AUs (default: all 17; a prototype needs all its AUs)")  # fmt: skip
-    parser.add_argument("--export", metavar="DIR", help="write every input face and render as PNG with manifest.csv "
-                        "(for OpenFace); with --judgement: the export its CSVs judged")  # fmt: skip
-    parser.add_argument("--judgement", nargs="+", metavar="CSV", help="OpenFace-format AU CSVs (or folders of them) "
-                        "of an --export DIR's renders: score them instead of rendering")  # fmt: skip
+    parser.add_argument(
+        "--aus",
+        nargs="+",
+        choices=AU_NAMES,
+        metavar="AU",
+        help="sweep only these AUs (default: all 17; a prototype needs all its AUs)",
+    )
+    parser.add_argument(
+        "--export",
+        metavar="DIR",
+        help="write every input face and render as PNG with manifest.csv "
+        "(for OpenFace); with --judgement: the export its CSVs judged",
+    )
+    parser.add_argument(
+        "--judgement",
+        nargs="+",
+        metavar="CSV",
+        help="OpenFace-format AU CSVs (or folders of them) "
+        "of an --export DIR's renders: score them instead of rendering",
+    )
     parser.add_argument("--no-appearance", action="store_true", help="warp: no wrinkle/furrow shading")
-    parser.add_argument("--overwrite", action="store_true", help="write --export into a non-empty folder that is not "
-                        "an eval-generator export (its export.json, manifest.csv and face renders are then "
-                        "replaced)")  # fmt: skip
-    parser.add_argument("--device", type=parse_device, help="torch device: cpu, cuda, cuda:N, mps (default: cuda "
-                        "when available)")  # fmt: skip
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write --export into a non-empty folder that is not "
+        "an eval-generator export (its export.json, manifest.csv and face renders are then "
+        "replaced)",
+    )
+    parser.add_argument(
+        "--device", type=parse_device, help="torch device: cpu, cuda, cuda:N, mps (default: cuda when available)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,8 +134,9 @@ def run(args: argparse.Namespace) -> int:
 
     # every input and output is checked before the long work, and inputs before any output folder is made
     if args.generator is None:
-        raise MiexInputError("--generator is required (or --judgement CSV ... --export DIR to score a judge's CSVs)",
-                             field="--generator")  # fmt: skip
+        raise MiexInputError(
+            "--generator is required (or --judgement CSV ... --export DIR to score a judge's CSVs)", field="--generator"
+        )
     out = guard_output_file(args.out, option="--out")
     grid = grid_output(args, out)
     if args.size < 16:
@@ -135,9 +159,16 @@ def run(args: argparse.Namespace) -> int:
                 held.enter_context(OutputLock(args.export))
                 check_export_folder(args.export, overwrite=args.overwrite, inputs=[args.faces])
                 mark_output(args.export, EVAL_EXPORT_KIND, "miex eval-generator")
-            report = evaluate_generator(generator, faces, intensities=args.intensities or DEFAULT_INTENSITIES,
-                                        grid_path=grid, judge=args.judge or "geometry", grid_faces=args.grid_faces,
-                                        aus=args.aus, export=args.export)  # fmt: skip
+            report = evaluate_generator(
+                generator,
+                faces,
+                intensities=args.intensities or DEFAULT_INTENSITIES,
+                grid_path=grid,
+                judge=args.judge or "geometry",
+                grid_faces=args.grid_faces,
+                aus=args.aus,
+                export=args.export,
+            )
     finally:
         close_shared_analyzer()  # MediaPipe's landmarker is closed here, success or error, never at interpreter exit
     write_report(report, out)
@@ -158,11 +189,13 @@ def run_judgement(args: argparse.Namespace) -> int:
 
     given = [f"--{name.replace('_', '-')}" for name in RENDER_OPTIONS if getattr(args, name) is not None]
     if given:
-        raise MiexInputError(f"{', '.join(given)}: for rendering, not for --judgement (which scores a previous "
-                             "export)", field=given[0])  # fmt: skip
+        raise MiexInputError(
+            f"{', '.join(given)}: for rendering, not for --judgement (which scores a previous export)", field=given[0]
+        )
     if args.export is None:
-        raise MiexInputError("--judgement needs --export DIR: the export whose renders the CSVs judged",
-                             field="--export")  # fmt: skip
+        raise MiexInputError(
+            "--judgement needs --export DIR: the export whose renders the CSVs judged", field="--export"
+        )
     out = guard_output_file(args.out, option="--out")
     report = judge_export(args.export, args.judgement)
     write_report(report, writable_output(out, "--out"))

@@ -67,16 +67,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "linear calibration (v1) of their estimate",
     )
     parser.add_argument(
-        "--openface-dir", metavar="DIR",
+        "--openface-dir",
+        metavar="DIR",
         help="OpenFace CSVs: <image stem>.csv per image, <clip>.csv per clip (FeatureExtraction on its frames), or "
         "the CSVs of an --openface-layout (found through its manifest); with --openface-layout: where OpenFace will "
         "write them (default: the layout folder)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--openface-layout", metavar="DIR",
+        "--openface-layout",
+        metavar="DIR",
         help="clip tables: write the aligned onset/apex frames (all with --all-frames) for OpenFace into "
         "DIR/<dataset>/<subject>/<clip>/ with a manifest, print the OpenFace commands and the read-back; no AU table",
-    )  # fmt: skip
+    )
     parser.add_argument("--all-frames", action="store_true", help="measure every frame of each clip")
     parser.add_argument(
         "--size",
@@ -109,8 +111,11 @@ def _check_inputs(args: argparse.Namespace) -> None:
         raise MiexInputError("--out AUS.parquet is required (unless --openface-layout DIR)", field="--out")
     guard_table_output(args.out, AU_TABLE_KIND, inputs=[source, args.calibration], overwrite=args.overwrite)
     if source.is_dir() and Path(args.out).resolve().is_relative_to(source.resolve()):
-        raise MiexInputError(f"--out lies inside the image folder {source} it measures: the table and its .parts "
-                             "would mix into the input; choose an --out outside it", file=args.out)  # fmt: skip
+        raise MiexInputError(
+            f"--out lies inside the image folder {source} it measures: the table and its .parts "
+            "would mix into the input; choose an --out outside it",
+            file=args.out,
+        )
 
 
 def _lay_out(args: argparse.Namespace) -> int:
@@ -121,19 +126,27 @@ def _lay_out(args: argparse.Namespace) -> int:
     from ..faces.openface_layout import COMMANDS_FILE, LAYOUT_MANIFEST, lay_out_clips
 
     if not is_clip_table(_check_source(args)):
-        raise MiexInputError("--openface-layout lays out a clip table's clips: give the clip table `miex corpus` "
-                             "wrote", file=args.source)  # fmt: skip
-    measuring = {"--backend openface": args.backend == "openface", "--calibration": bool(args.calibration),
-                 "--method": args.method != "calibrated", "--reference": args.reference != "onset"}  # fmt: skip
+        raise MiexInputError(
+            "--openface-layout lays out a clip table's clips: give the clip table `miex corpus` wrote", file=args.source
+        )
+    measuring = {
+        "--backend openface": args.backend == "openface",
+        "--calibration": bool(args.calibration),
+        "--method": args.method != "calibrated",
+        "--reference": args.reference != "onset",
+    }
     refused = [option for option, given in measuring.items() if given]
     if refused:
-        raise MiexInputError(f"{', '.join(refused)}: for measuring, not for --openface-layout (which only prepares "
-                             "OpenFace's input; read its CSVs back with --backend openface --openface-dir)",
-                             field=refused[0])  # fmt: skip
+        raise MiexInputError(
+            f"{', '.join(refused)}: for measuring, not for --openface-layout (which only prepares "
+            "OpenFace's input; read its CSVs back with --backend openface --openface-dir)",
+            field=refused[0],
+        )
     folder = Path(args.openface_layout)
     csv_dir = Path(args.openface_dir) if args.openface_dir else folder
-    manifest, report, commands = lay_out_clips(args.source, folder, csv_dir=csv_dir, all_frames=args.all_frames,
-                                               size=args.size, model_path=resolve_model(args))  # fmt: skip
+    manifest, report, commands = lay_out_clips(
+        args.source, folder, csv_dir=csv_dir, all_frames=args.all_frames, size=args.size, model_path=resolve_model(args)
+    )
     print(report.render())
     if manifest.empty:
         raise MiexInputError(f"no frame was laid out ({len(report)} problem(s) listed above)", file=args.source)
@@ -141,8 +154,17 @@ def _lay_out(args: argparse.Namespace) -> int:
     print(f"{len(manifest)} frame(s) of {clips} clip(s) -> {folder} ({LAYOUT_MANIFEST}, {COMMANDS_FILE})")
     print("run OpenFace 2.2 on every clip folder (one CSV per clip):")
     print("\n".join(f"  {line}" for line in commands))
-    read_back = ["miex", "extract-aus", args.source, "--backend", "openface", "--openface-dir", str(csv_dir),
-                 "--out", args.out or "aus.parquet"] + (["--all-frames"] if args.all_frames else [])  # fmt: skip
+    read_back = [
+        "miex",
+        "extract-aus",
+        args.source,
+        "--backend",
+        "openface",
+        "--openface-dir",
+        str(csv_dir),
+        "--out",
+        args.out or "aus.parquet",
+    ] + (["--all-frames"] if args.all_frames else [])
     print(f"then read the CSVs back into an AU table:\n  {shlex.join(read_back)}")
     return 0
 
@@ -158,8 +180,9 @@ def _nothing_measured(args: argparse.Namespace, report_lines: int, clips: bool) 
     if args.backend == "openface" and clips and has_layout(args.openface_dir):
         check = f"that the CSVs {LAYOUT_MANIFEST} names exist (run the FeatureExtraction commands the layout printed)"
     elif args.backend == "openface":
-        check = (f"that {args.openface_dir} holds one readable OpenFace CSV per "
-                 f"{'clip (<clip>.csv)' if clips else 'image'}")  # fmt: skip
+        check = (
+            f"that {args.openface_dir} holds one readable OpenFace CSV per {'clip (<clip>.csv)' if clips else 'image'}"
+        )
     elif clips:
         check = (
             "that the clip table's frame paths exist from this folder (run where `miex corpus` ran, or remake "

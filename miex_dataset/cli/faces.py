@@ -46,8 +46,12 @@ def crop_side(text: str) -> int:
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Options every face command shares: workers and where the landmarker bundle comes from."""
-    parser.add_argument("--workers", type=int, default=default_workers(),
-                        help="processes, at least 1 (default and most: the cores this process may use)")  # fmt: skip
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes, at least 1 (default and most: the cores this process may use)",
+    )
     parser.add_argument("--model", metavar="TASK", help="path to face_landmarker.task (default: see miex faces docs)")
     parser.add_argument(
         "--download-model", action="store_true", help="fetch face_landmarker.task into the user cache if missing"
@@ -61,8 +65,9 @@ def checked_workers(requested: int) -> int:
         raise MiexInputError(f"--workers must be at least 1, got {requested} (leave it out to use every core)")
     cores = default_workers()
     if requested > cores:
-        logger.warning("--workers %d is more than the %d core(s) this process may use: using %d", requested, cores,
-                       cores)  # fmt: skip
+        logger.warning(
+            "--workers %d is more than the %d core(s) this process may use: using %d", requested, cores, cores
+        )
         return cores
     return requested
 
@@ -77,30 +82,43 @@ def resolve_model(args: argparse.Namespace) -> str:
 def configure(parser: argparse.ArgumentParser) -> None:
     suffixes = ", ".join(sorted(FACE_IMAGE_SUFFIXES))
     parser.add_argument(
-        "source", metavar="SRC",
+        "source",
+        metavar="SRC",
         help=f"an image, or a folder searched recursively (symlinked folders too) for {suffixes} files; other files "
         "are counted in the report; EXIF rotation and 16-bit images are handled",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--out", required=True, metavar="DIR",
+        "--out",
+        required=True,
+        metavar="DIR",
         help="output folder (crops/ and index.parquet); may lie inside SRC, it is never scanned itself",
-    )  # fmt: skip
-    parser.add_argument("--size", type=crop_side, default=DEFAULT_SIZE,
-                        help=f"crop side in pixels, {MIN_CROP} to {MAX_CROP} (default {DEFAULT_SIZE})")  # fmt: skip
+    )
+    parser.add_argument(
+        "--size",
+        type=crop_side,
+        default=DEFAULT_SIZE,
+        help=f"crop side in pixels, {MIN_CROP} to {MAX_CROP} (default {DEFAULT_SIZE})",
+    )
     parser.add_argument("--multi", action="store_true", help="keep every face of a multi-face image")
     parser.add_argument(
-        "--max-faces", type=int, default=DEFAULT_MAX_FACES, metavar="N",
+        "--max-faces",
+        type=int,
+        default=DEFAULT_MAX_FACES,
+        metavar="N",
         help=f"with --multi, keep at most N faces per image, largest first; the rest are reported "
         f"(default {DEFAULT_MAX_FACES})",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--identity-from", choices=("image", "folder"), default="image",
+        "--identity-from",
+        choices=("image", "folder"),
+        default="image",
         help="identity per image (default) or the parent folder's name (<person>/<image> trees)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="write into a non-empty --out that is not a face pool (its crops/ and index.parquet are then replaced)",
-    )  # fmt: skip
+    )
     add_common_options(parser)
     parser.epilog = EXAMPLES
 
@@ -110,9 +128,15 @@ def guard_pool_folder(out: str, overwrite: bool) -> None:
     from ..faces.pool import CROPS_DIR, INDEX_NAME, PARTS_DIR
     from ..fileio import FACE_POOL_KIND, guard_output_folder
 
-    guard_output_folder(out, overwrite, kind=FACE_POOL_KIND, command="miex faces",
-                        writes=(INDEX_NAME, PARTS_DIR, CROPS_DIR), trees=(PARTS_DIR, CROPS_DIR),
-                        replaced="its crops/ and index.parquet")  # fmt: skip
+    guard_output_folder(
+        out,
+        overwrite,
+        kind=FACE_POOL_KIND,
+        command="miex faces",
+        writes=(INDEX_NAME, PARTS_DIR, CROPS_DIR),
+        trees=(PARTS_DIR, CROPS_DIR),
+        replaced="its crops/ and index.parquet",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,15 +145,24 @@ def run(args: argparse.Namespace) -> int:
 
     workers, model = checked_workers(args.workers), resolve_model(args)  # a bad option touches no folder
     if Path(args.source).is_dir() and same_file(args.source, args.out):  # inside SRC is fine: it is never scanned
-        raise MiexInputError("--out is the source folder itself: the crops would land among the photos; choose an "
-                             "--out of its own (it may lie inside SRC)", file=args.out)  # fmt: skip
+        raise MiexInputError(
+            "--out is the source folder itself: the crops would land among the photos; choose an "
+            "--out of its own (it may lie inside SRC)",
+            file=args.out,
+        )
     guard_pool_folder(args.out, args.overwrite)  # before the lock: a refused folder gets no .miex/
     with OutputLock(args.out):
         guard_pool_folder(args.out, args.overwrite)  # again under the lock; build_face_pool then marks it
         index, report = build_face_pool(
-            args.source, args.out, size=args.size, multi=args.multi, max_faces=args.max_faces,
-            identity_from=args.identity_from, model_path=model, workers=workers,
-        )  # fmt: skip
+            args.source,
+            args.out,
+            size=args.size,
+            multi=args.multi,
+            max_faces=args.max_faces,
+            identity_from=args.identity_from,
+            model_path=model,
+            workers=workers,
+        )
     print(report.render())
     if index.empty:
         raise MiexInputError(

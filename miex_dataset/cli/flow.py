@@ -21,19 +21,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("input", metavar="INPUT", help="clip table from `miex corpus`, or a MiE-X folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--method", choices=("tvl1", "farneback"), default=default_method(),
-                        help="flow algorithm (default: tvl1 when cv2.optflow exists)")  # fmt: skip
-    parser.add_argument("--size", type=crop_side, default=DEFAULT_SIZE,
-                        help=f"aligned crop side the flow is computed on (default {DEFAULT_SIZE})")  # fmt: skip
-    parser.add_argument("--overwrite", action="store_true",
-                        help="write into a non-empty --out that is not a flow set of `miex flow` (its flow files, "
-                             "index.parquet and release are then replaced)")  # fmt: skip
-    parser.add_argument("--release", action="store_true",
-                        help="also write composite flow images (28x28 u/v/strain PNGs + labels.csv) in "
-                             "DIR/release/")  # fmt: skip
-    parser.add_argument("--layout", choices=("flat", "loso"), default="flat",
-                        help="release layout: flat (<subject>_<clip> .png + labels.csv) or loso (per-subject "
-                             "u_train/u_test folders)")  # fmt: skip
+    parser.add_argument(
+        "--method",
+        choices=("tvl1", "farneback"),
+        default=default_method(),
+        help="flow algorithm (default: tvl1 when cv2.optflow exists)",
+    )
+    parser.add_argument(
+        "--size",
+        type=crop_side,
+        default=DEFAULT_SIZE,
+        help=f"aligned crop side the flow is computed on (default {DEFAULT_SIZE})",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty --out that is not a flow set of `miex flow` (its flow files, "
+        "index.parquet and release are then replaced)",
+    )
+    parser.add_argument(
+        "--release",
+        action="store_true",
+        help="also write composite flow images (28x28 u/v/strain PNGs + labels.csv) in DIR/release/",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=("flat", "loso"),
+        default="flat",
+        help="release layout: flat (<subject>_<clip> .png + labels.csv) or loso (per-subject u_train/u_test folders)",
+    )
     add_common_options(parser)
     parser.epilog = """\
 examples:
@@ -54,9 +70,16 @@ def guard_flow_folder(out: str, overwrite: bool, inputs: list[Path]) -> None:
     --overwrite) is a non-empty folder that is not a flow set of ``miex flow``."""
     from ..fileio import FLOW_KIND, guard_output_folder
 
-    guard_output_folder(out, overwrite, kind=FLOW_KIND, command="miex flow", writes=FLOW_WRITES,
-                        trees=(".parts", "release"), inputs=inputs,
-                        replaced="its flow files, index.parquet and release")  # fmt: skip
+    guard_output_folder(
+        out,
+        overwrite,
+        kind=FLOW_KIND,
+        command="miex flow",
+        writes=FLOW_WRITES,
+        trees=(".parts", "release"),
+        inputs=inputs,
+        replaced="its flow files, index.parquet and release",
+    )
 
 
 def _inputs(source: Path, out: str) -> list[Path]:
@@ -89,8 +112,10 @@ def run(args: argparse.Namespace) -> int:
         from ..corpora.clips import FLOW_IMAGES, table_holds
 
         if table_holds(source) == FLOW_IMAGES:
-            raise MiexInputError("this clip table already holds flow images (`miex corpus flow-images`): train on it "
-                                 "as it is", file=source)  # fmt: skip
+            raise MiexInputError(
+                "this clip table already holds flow images (`miex corpus flow-images`): train on it as it is",
+                file=source,
+            )
     model = None if source.is_dir() else resolve_model(args)
     inputs = _inputs(source, args.out)
     guard_flow_folder(args.out, args.overwrite, inputs)  # before the lock: a refused folder gets no .miex/
@@ -109,13 +134,16 @@ def _clip_flows(source: Path, args: argparse.Namespace, params, model: str | Non
     """The clip-table path: flow per clip, its index, and with --release the composite images."""
     from ..faces.flow_clips import compute_clip_flows
 
-    index, report = compute_clip_flows(source, args.out, params=params, size=args.size, model_path=model,
-                                       workers=workers)  # fmt: skip
+    index, report = compute_clip_flows(
+        source, args.out, params=params, size=args.size, model_path=model, workers=workers
+    )
     print(report.render())
     if index.empty:
-        raise MiexInputError("0 clip flows computed, no index written: every clip failed (the problems above say "
-                             "why); check the clip table's frames and that faces are visible on the onset frames",
-                             file=source)  # fmt: skip
+        raise MiexInputError(
+            "0 clip flows computed, no index written: every clip failed (the problems above say "
+            "why); check the clip table's frames and that faces are visible on the onset frames",
+            file=source,
+        )
     print(f"{len(index)} clip flow(s) ({args.method}) -> {args.out}")
     if args.release:
         count = export_clip_flows(source, index, Path(args.out), args.layout)
@@ -153,16 +181,19 @@ def export_miex(folder: Path, out: Path, params, layout: str, workers: int) -> i
     try:
         dataset = load(folder)
     except ValueError as error:  # datasets' "Instruction 'train' corresponds to no data", no data files, ...
-        raise MiexInputError(f"not a MiE-X folder with rows ({first_line(error)}); give a folder `miex synthesize` "
-                             "made", file=folder) from error  # fmt: skip
+        raise MiexInputError(
+            f"not a MiE-X folder with rows ({first_line(error)}); give a folder `miex synthesize` made", file=folder
+        ) from error
     needed = [c for c in ("identity", "sample_id") if c not in dataset.column_names]
     if needed:
         raise MiexInputError(f"MiE-X folder lacks column(s) {needed} that name the exported files", file=folder)
     if len(dataset) == 0:
-        raise MiexInputError("not a MiE-X folder with rows: nothing to export (remake it with `miex synthesize`)",
-                             file=folder)  # fmt: skip
+        raise MiexInputError(
+            "not a MiE-X folder with rows: nothing to export (remake it with `miex synthesize`)", file=folder
+        )
     images = pairs_to_images(dataset_pairs(dataset), params, workers=workers, desc="MiE-X flow images")
-    entries = [ReleaseEntry("miex", str(identity), str(sample), int(label))
-               for identity, sample, label in zip(dataset["identity"], dataset["sample_id"], dataset["label"],
-                                                  strict=True)]  # fmt: skip
+    entries = [
+        ReleaseEntry("miex", str(identity), str(sample), int(label))
+        for identity, sample, label in zip(dataset["identity"], dataset["sample_id"], dataset["label"], strict=True)
+    ]
     return write_release(out, entries, images, layout=layout)

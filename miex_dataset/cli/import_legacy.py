@@ -33,8 +33,14 @@ def run(args: argparse.Namespace) -> int:
     from ..synthesis.card import counts_table, read_columns
     from ..synthesis.legacy import import_legacy
 
-    count, report = import_legacy(args.release, args.out, shard_size=args.shard_size, source_map=args.source_map,
-                                  strict=args.strict, overwrite=args.overwrite)  # fmt: skip
+    count, report = import_legacy(
+        args.release,
+        args.out,
+        shard_size=args.shard_size,
+        source_map=args.source_map,
+        strict=args.strict,
+        overwrite=args.overwrite,
+    )
     if len(report):
         print(report.render())
     print(counts_table(read_columns(Path(args.out), ["label", "source"])))

@@ -25,8 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faces", required=True, help="face pool folder (index.parquet) or plain image folder")
     parser.add_argument("--pool", required=True, help="AU pool from `miex au-pool`")
     parser.add_argument("--out", required=True, help="output plan (.parquet)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing --out that is not a plan made by miex")  # fmt: skip
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out that is not a plan made by miex"
+    )
     # the plan knobs and --seed of `miex synthesize` (one declaration: SynthesisConfig)
     add_arguments(parser, SynthesisConfig, groups=("plan",), names=("seed",), titled=False)
 

@@ -30,18 +30,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.epilog = EXAMPLES
     parser.add_argument("dir", metavar="DIR", help="the folder to upload (a MiE-X output folder of `miex synthesize`)")
-    parser.add_argument("--repo", required=True, metavar="ORG/NAME",
-                        help="Hub repo id to create or update, e.g. my-lab/miex")  # fmt: skip
+    parser.add_argument(
+        "--repo", required=True, metavar="ORG/NAME", help="Hub repo id to create or update, e.g. my-lab/miex"
+    )
     parser.add_argument(
         "--private",
         action="store_true",
         help="create the repo private (only when it does not exist yet; visibility is not changed)",
     )
-    parser.add_argument("--token", metavar="T", help="Hub token with write access (default: HF_TOKEN or the token of "
-                        "`hf auth login`)")  # fmt: skip
+    parser.add_argument(
+        "--token", metavar="T", help="Hub token with write access (default: HF_TOKEN or the token of `hf auth login`)"
+    )
     parser.add_argument("--message", metavar="M", help="commit message (default: 'Upload MiE-X dataset with miex')")
-    parser.add_argument("--repo-type", choices=("dataset", "model"), default="dataset",
-                        help="dataset (default) or model, for a trained model folder with its card")  # fmt: skip
+    parser.add_argument(
+        "--repo-type",
+        choices=("dataset", "model"),
+        default="dataset",
+        help="dataset (default) or model, for a trained model folder with its card",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,12 +55,20 @@ def run(args: argparse.Namespace) -> int:
 
     if not getattr(args, "verbose", False):  # one INFO line per HTTP request drowns the summary
         logging.getLogger("httpx2").setLevel(logging.WARNING)
-    url = push_folder(args.dir, args.repo, repo_type=args.repo_type, private=args.private, token=args.token,
-                      commit_message=args.message)  # fmt: skip
+    url = push_folder(
+        args.dir,
+        args.repo,
+        repo_type=args.repo_type,
+        private=args.private,
+        token=args.token,
+        commit_message=args.message,
+    )
     print(f"pushed {args.dir} to {url}")
     if args.repo_type == "dataset":
         print(f'load it with: from datasets import load_dataset; ds = load_dataset("{args.repo}", split="train")')
     else:
-        print(f'load it with: from_pretrained("{args.repo}") (transformers Auto classes, with trust_remote_code if '
-              "the model needs its code)")  # fmt: skip
+        print(
+            f'load it with: from_pretrained("{args.repo}") (transformers Auto classes, with trust_remote_code if '
+            "the model needs its code)"
+        )
     return 0

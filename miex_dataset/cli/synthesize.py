@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from ..synthesis.config import OutputOptions, SynthesisConfig
 
     config, output = SynthesisConfig.from_namespace(args), OutputOptions.from_namespace(args)
-    summary = synthesize(config, output.out, overwrite=output.overwrite, push_to_hub=output.push_to_hub,
-                         private=output.private)  # fmt: skip
+    summary = synthesize(
+        config, output.out, overwrite=output.overwrite, push_to_hub=output.push_to_hub, private=output.private
+    )
     if not PartialState().is_main_process:
         return 0
     if len(summary.report):

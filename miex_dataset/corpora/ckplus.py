@@ -27,8 +27,15 @@ from .report import ValidationReport
 FPS = 30.0
 IMAGES, EMOTION, FACS = "cohn-kanade-images", "Emotion", "FACS"
 EMOTION_CODES: dict[int, str] = {
-    0: "neutral", 1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happiness", 6: "sadness", 7: "surprise",
-}  # fmt: skip
+    0: "neutral",
+    1: "anger",
+    2: "contempt",
+    3: "disgust",
+    4: "fear",
+    5: "happiness",
+    6: "sadness",
+    7: "surprise",
+}
 INTENSITY_LETTERS = "ABCDE"
 
 
@@ -50,8 +57,9 @@ def read_emotion(path: Path, report: ValidationReport, clip: str) -> tuple[str, 
         values = []
     code = int(values[0]) if len(values) == 1 and float(values[0]).is_integer() else None
     if code not in EMOTION_CODES:
-        report.add(f"expected one emotion code 0..7, got {path.read_text().strip()!r}", file=path, field="emotion",
-                   clip=clip)  # fmt: skip
+        report.add(
+            f"expected one emotion code 0..7, got {path.read_text().strip()!r}", file=path, field="emotion", clip=clip
+        )
         return None
     name = EMOTION_CODES[code]
     label = emotion_to_label(name)

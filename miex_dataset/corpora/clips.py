@@ -61,9 +61,20 @@ class Clip:
 
 
 CLIP_COLUMNS: tuple[str, ...] = (
-    "dataset", "subject", "clip", "frames", "frame_numbers", "onset", "apex", "offset",
-    "emotion", "label", "fps", "aus", "expression",
-)  # fmt: skip
+    "dataset",
+    "subject",
+    "clip",
+    "frames",
+    "frame_numbers",
+    "onset",
+    "apex",
+    "offset",
+    "emotion",
+    "label",
+    "fps",
+    "aus",
+    "expression",
+)
 """The columns every clip table has (older tables included)."""
 APEX_SOURCE = "apex_source"
 """An optional column: written by every reader since it exists, read back as '' from older tables."""
@@ -178,15 +189,21 @@ def check_clip_rows(frame: pd.DataFrame, path: str | PathLike[str]) -> None:
         name = "/".join(keys.iloc[later])
         raise MiexInputError(
             f"clip {name} is listed twice (rows {first} and {later}): one row per clip (dataset, subject, clip); "
-            "remove one, or re-create the table with `miex corpus`", file=path, row=later, field="clip",
-        )  # fmt: skip
+            "remove one, or re-create the table with `miex corpus`",
+            file=path,
+            row=later,
+            field="clip",
+        )
     for row, value in enumerate(frame["label"]):
         integral = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
         if not integral or int(value) not in LABELS:
             raise MiexInputError(
                 f"label {value!r} is not a class id: expected 0 (negative), 1 (positive), 2 (surprise) or "
-                f"{NO_LABEL} (no 3-class label)", file=path, row=row, field="label",
-            )  # fmt: skip
+                f"{NO_LABEL} (no 3-class label)",
+                file=path,
+                row=row,
+                field="label",
+            )
 
 
 def table_holds(path: str | PathLike[str]) -> str:
@@ -251,7 +268,9 @@ def summarize_clips(frame: pd.DataFrame) -> str:
     guessed = frame[frame[APEX_SOURCE].isin(("middle", "fraction"))] if APEX_SOURCE in frame else frame.iloc[:0]
     if len(guessed):
         per = ", ".join(f"{d} {n}" for d, n in guessed["dataset"].value_counts().sort_index().items())
-        lines.append(f"{len(guessed)} clip(s) have no annotated apex ({per}): apex = the middle frame or a fixed "
-                     "fraction of the clip (column apex_source; for SMIC, an apex sheet gives real ones: "
-                     "--apex-sheet, or --smic-apex-sheet for megc2019)")  # fmt: skip
+        lines.append(
+            f"{len(guessed)} clip(s) have no annotated apex ({per}): apex = the middle frame or a fixed "
+            "fraction of the clip (column apex_source; for SMIC, an apex sheet gives real ones: "
+            "--apex-sheet, or --smic-apex-sheet for megc2019)"
+        )
     return "\n".join(lines)

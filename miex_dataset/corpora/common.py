@@ -301,8 +301,12 @@ def _row_clip(
         return None
     frames, frame_numbers, unnumbered = numbered_frames(folder)
     if unnumbered:
-        report.note(f"{len(unnumbered)} image file(s) without a frame number ignored, first {unnumbered[0].name}",
-                    field="frames", clip=label_of, **where)  # fmt: skip
+        report.note(
+            f"{len(unnumbered)} image file(s) without a frame number ignored, first {unnumbered[0].name}",
+            field="frames",
+            clip=label_of,
+            **where,
+        )
     indices = _indices(sheet, row, numbers, frame_numbers, report, label_of, folder)
     if indices is None:
         return None

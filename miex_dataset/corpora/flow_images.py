@@ -38,8 +38,12 @@ from .report import ValidationReport
 
 LABEL_COLUMNS = ("dataset", "sub", "filename_o", "label")
 DATASETS = ("casme2", "samm", "smic")
-COMPOSITE = {"clips": 442, "subjects": 68, "classes": (250, 109, 83),
-             "datasets": {"casme2": 145, "samm": 133, "smic": 164}}  # fmt: skip
+COMPOSITE = {
+    "clips": 442,
+    "subjects": 68,
+    "classes": (250, 109, 83),
+    "datasets": {"casme2": 145, "samm": 133, "smic": 164},
+}
 """The MEGC2019 composite as published (docs/reference.md §Corpora), to compare a release with."""
 SUBJECT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("casme2", re.compile(r"sub\d+")),
@@ -82,8 +86,11 @@ def read_labels(path: str | PathLike[str], report: ValidationReport) -> list[Gro
     header = [name.strip() for name in lines[0]] if lines else []
     missing = [name for name in LABEL_COLUMNS if name not in header]
     if missing:
-        raise MiexInputError(f"label CSV lacks column(s) {missing}; expected a header with {', '.join(LABEL_COLUMNS)} "
-                             f"(got {header})", file=path, row=1)  # fmt: skip
+        raise MiexInputError(
+            f"label CSV lacks column(s) {missing}; expected a header with {', '.join(LABEL_COLUMNS)} (got {header})",
+            file=path,
+            row=1,
+        )
     where = {name: header.index(name) for name in LABEL_COLUMNS}
     rows = []
     for number, fields in enumerate(lines[1:], start=2):
@@ -95,8 +102,12 @@ def read_labels(path: str | PathLike[str], report: ValidationReport) -> list[Gro
         value = {name: fields[index].strip() for name, index in where.items()}
         dataset = value["dataset"].lower()
         if not DATASET_NAME.fullmatch(dataset):
-            report.add(f"dataset {value['dataset']!r} is not a plain name (e.g. casme2, samm, smic, miex)", file=path,
-                       row=number, field="dataset")  # fmt: skip
+            report.add(
+                f"dataset {value['dataset']!r} is not a plain name (e.g. casme2, samm, smic, miex)",
+                file=path,
+                row=number,
+                field="dataset",
+            )
             continue
         if value["label"] not in ("0", "1", "2"):
             report.add(f"label {value['label']!r} is not 0, 1 or 2", file=path, row=number, field="label")
@@ -111,8 +122,19 @@ def read_labels(path: str | PathLike[str], report: ValidationReport) -> list[Gro
 
 def flow_clip(dataset: str, subject: str, clip: str, image: Path, label: int) -> Clip:
     """A clip-table row whose one frame is the clip's flow image."""
-    return Clip(dataset=dataset, subject=subject, clip=clip, frames=[str(image)], frame_numbers=[0], onset=0, apex=0,
-                offset=0, emotion=label_name(label), label=label, fps=0.0)  # fmt: skip
+    return Clip(
+        dataset=dataset,
+        subject=subject,
+        clip=clip,
+        frames=[str(image)],
+        frame_numbers=[0],
+        onset=0,
+        apex=0,
+        offset=0,
+        emotion=label_name(label),
+        label=label,
+        fps=0.0,
+    )
 
 
 def check_image(path: Path, report: ValidationReport, *, clip: str, size: int) -> bool:
@@ -141,23 +163,32 @@ def read_flat(
         files[stem] = path
     guard, clips, used = DuplicateGuard(), [], set()
     for row in progress(labels, "flow images"):
-        if guard.is_duplicate((row.dataset, row.subject, row.clip), report, file=labels_file, row=row.row,
-                              field="filename_o"):  # fmt: skip
+        if guard.is_duplicate(
+            (row.dataset, row.subject, row.clip), report, file=labels_file, row=row.row, field="filename_o"
+        ):
             continue
         stem = file_stem(row)
         path = files.get(stem)
         name = f"{row.subject}/{row.clip}"
         if path is None:
-            report.add(f"label without file: no {stem!r} .png in {root}", file=labels_file, row=row.row,
-                       field="filename_o", clip=name)  # fmt: skip
+            report.add(
+                f"label without file: no {stem!r} .png in {root}",
+                file=labels_file,
+                row=row.row,
+                field="filename_o",
+                clip=name,
+            )
             continue
         used.add(stem)
         if check_image(path, report, clip=name, size=size):
             clips.append(flow_clip(row.dataset, row.subject, row.clip, path, row.label))
     for stem, path in sorted(files.items()):
         if stem not in used:
-            report.add(f"no label: {path.name!r} has no row in {labels_file.name} (sub + '_' + filename_o)",
-                       file=path, field="file")  # fmt: skip
+            report.add(
+                f"no label: {path.name!r} has no row in {labels_file.name} (sub + '_' + filename_o)",
+                file=path,
+                field="file",
+            )
     return clips
 
 
@@ -184,8 +215,9 @@ def loso_files(root: Path, report: ValidationReport) -> list[LosoFile]:
                 continue
             for label_folder in sorted(p for p in folder.iterdir() if p.is_dir()):
                 if label_folder.name not in ("0", "1", "2"):
-                    report.add("label folder is not 0, 1 or 2: its images are not read", file=label_folder,
-                               field="label")  # fmt: skip
+                    report.add(
+                        "label folder is not 0, 1 or 2: its images are not read", file=label_folder, field="label"
+                    )
                     continue
                 found += [LosoFile(subject.name, split, int(label_folder.name), p) for p in png_files(label_folder)]
     return found
@@ -202,8 +234,12 @@ def read_loso(
             continue
         if item.stem in tests:
             first = tests[item.stem]
-            report.add(f"clip in two subjects' test folders ({first.subject} and {item.subject}): a LOSO release "
-                       "tests each clip once; kept in the first", file=item.path, field="u_test")  # fmt: skip
+            report.add(
+                f"clip in two subjects' test folders ({first.subject} and {item.subject}): a LOSO release "
+                "tests each clip once; kept in the first",
+                file=item.path,
+                field="u_test",
+            )
             continue
         tests[item.stem] = item
     trained: dict[str, set[int]] = {}
@@ -213,39 +249,62 @@ def read_loso(
         trained.setdefault(item.stem, set()).add(item.label)
         owner = tests.get(item.stem)
         if owner is not None and owner.subject == item.subject:
-            report.add(f"subject {item.subject}'s own clip is among its training files (test data leaks into "
-                       "training in this release)", file=item.path, field="u_train")  # fmt: skip
+            report.add(
+                f"subject {item.subject}'s own clip is among its training files (test data leaks into "
+                "training in this release)",
+                file=item.path,
+                field="u_train",
+            )
     clips = []
     for stem, item in progress(sorted(tests.items()), "flow images"):
         name = f"{item.subject}/{stem}"
         if len(trained.get(stem, {item.label}) | {item.label}) > 1:
-            report.add(f"label {item.label} in u_test but {sorted(trained[stem])} in u_train folders", file=item.path,
-                       field="label", clip=name)  # fmt: skip
+            report.add(
+                f"label {item.label} in u_test but {sorted(trained[stem])} in u_train folders",
+                file=item.path,
+                field="label",
+                clip=name,
+            )
             continue
         clip_name = stem.removeprefix(f"{item.subject}_")
         dataset = dataset_of_subject(item.subject)
         if by_stem is not None:
             row = by_stem.get(stem)
             if row is None:
-                report.add(f"no label: {item.path.name!r} has no row in the label CSV", file=item.path, field="file",
-                           clip=name)  # fmt: skip
+                report.add(
+                    f"no label: {item.path.name!r} has no row in the label CSV", file=item.path, field="file", clip=name
+                )
                 continue
             if row.label != item.label:
-                report.add(f"label {item.label} by folder but {row.label} in the label CSV (row {row.row})",
-                           file=item.path, field="label", clip=name)  # fmt: skip
+                report.add(
+                    f"label {item.label} by folder but {row.label} in the label CSV (row {row.row})",
+                    file=item.path,
+                    field="label",
+                    clip=name,
+                )
                 continue
             dataset, clip_name = row.dataset, row.clip
         if dataset is None:
-            report.add(f"cannot tell the dataset of subject {item.subject!r} (not sub01 / 006 / s01 spelling); pass "
-                       "--labels CSV", file=item.path, field="subject", clip=name)  # fmt: skip
+            report.add(
+                f"cannot tell the dataset of subject {item.subject!r} (not sub01 / 006 / s01 spelling); pass "
+                "--labels CSV",
+                file=item.path,
+                field="subject",
+                clip=name,
+            )
             continue
         if check_image(item.path, report, clip=name, size=size):
             clips.append(flow_clip(dataset, item.subject, clip_name, item.path, item.label))
     if by_stem is not None:
         for stem, row in by_stem.items():
             if stem not in tests:
-                report.add(f"label without file: {stem!r} is in no subject's u_test folder", file=labels_file,
-                           row=row.row, field="filename_o", clip=f"{row.subject}/{row.clip}")  # fmt: skip
+                report.add(
+                    f"label without file: {stem!r} is in no subject's u_test folder",
+                    file=labels_file,
+                    row=row.row,
+                    field="filename_o",
+                    clip=f"{row.subject}/{row.clip}",
+                )
     return clips
 
 
@@ -255,8 +314,9 @@ def detect_layout(root: Path) -> str:
         return "loso"
     if any(p.suffix.lower() == ".png" for p in root.iterdir() if p.is_file()):
         return "flat"
-    raise MiexInputError("neither layout found: no PNG files in ROOT (flat) and no <subject>/u_test/ folders (LOSO)",
-                         file=root)  # fmt: skip
+    raise MiexInputError(
+        "neither layout found: no PNG files in ROOT (flat) and no <subject>/u_test/ folders (LOSO)", file=root
+    )
 
 
 def compare_with_composite(clips: Iterable[Clip], report: ValidationReport, root: Path) -> None:
@@ -269,8 +329,11 @@ def compare_with_composite(clips: Iterable[Clip], report: ValidationReport, root
     subjects = len({(c.dataset, c.subject) for c in clips})
     found = {"clips": len(clips), "subjects": subjects, "classes": classes, "datasets": per_dataset}
     if found == COMPOSITE:
-        report.note("matches the MEGC2019 composite: 442 clips, 68 subjects, 250/109/83 negative/positive/surprise, "
-                    "CASME II 145, SAMM 133, SMIC 164", file=root)  # fmt: skip
+        report.note(
+            "matches the MEGC2019 composite: 442 clips, 68 subjects, 250/109/83 negative/positive/surprise, "
+            "CASME II 145, SAMM 133, SMIC 164",
+            file=root,
+        )
         return
     differs = [f"{key} {found[key]} (composite {COMPOSITE[key]})" for key in COMPOSITE if found[key] != COMPOSITE[key]]
     report.note(f"differs from the MEGC2019 composite: {'; '.join(differs)}", file=root)

@@ -33,8 +33,13 @@ from .report import ValidationReport
 from .sheets import utf8_csv_text
 
 GT_FILE = "combined_3class_gt.csv"
-DATASET_NAMES: dict[str, str] = {"casme2": "casme2", "casmeii": "casme2", "casme_ii": "casme2", "samm": "samm",
-                                 "smic": "smic"}  # fmt: skip
+DATASET_NAMES: dict[str, str] = {
+    "casme2": "casme2",
+    "casmeii": "casme2",
+    "casme_ii": "casme2",
+    "samm": "samm",
+    "smic": "smic",
+}
 DEFAULT_FOLDERS: dict[str, tuple[str, ...]] = {
     "casme2": ("CASME2", "CASME_II", "CASMEII", "casme2"),
     "samm": ("SAMM", "samm"),
@@ -198,13 +203,20 @@ def read_megc2019(
         )
     readers: dict[str, Callable[[Path, ValidationReport], Corpus]] = {
         "casme2": lambda path, part: casme2.read_casme2(
-            path, sheet=casme2_sheet, frames=casme2_frames, apex_fallback=apex_fallback, report=part,
-            sheet_option="--casme2-sheet"),
+            path,
+            sheet=casme2_sheet,
+            frames=casme2_frames,
+            apex_fallback=apex_fallback,
+            report=part,
+            sheet_option="--casme2-sheet",
+        ),
         "samm": lambda path, part: samm.read_samm(
-            path, sheet=samm_sheet, apex_fallback=apex_fallback, report=part, sheet_option="--samm-sheet"),
-        "smic": lambda path, part: smic.read_smic(path, apex=smic_apex, apex_sheet=smic_apex_sheet, report=part,
-                                                  sheet_option="--smic-apex-sheet"),
-    }  # fmt: skip
+            path, sheet=samm_sheet, apex_fallback=apex_fallback, report=part, sheet_option="--samm-sheet"
+        ),
+        "smic": lambda path, part: smic.read_smic(
+            path, apex=smic_apex, apex_sheet=smic_apex_sheet, report=part, sheet_option="--smic-apex-sheet"
+        ),
+    }
     gt_clips = {(row.dataset, f"{row.subject}/{row.clip}") for row in truth}
     available: dict[tuple[str, str, str], Clip] = {}
     for name, path in roots.items():
@@ -244,8 +256,11 @@ def _report_missing_part(
     where = f" in {base} (no {'/, '.join(DEFAULT_FOLDERS[name])}/)" if base is not None else ""
     how = f"give --{name}-root DIR"
     if not rows:
-        report.note(f"{PART_NAMES[name]} not found{where}; the ground truth has no {name} rows, nothing is lost",
-                    file=gt_path, field="dataset")  # fmt: skip
+        report.note(
+            f"{PART_NAMES[name]} not found{where}; the ground truth has no {name} rows, nothing is lost",
+            file=gt_path,
+            field="dataset",
+        )
         return
     report.add(
         f"{PART_NAMES[name]} not found{where}: the composite is PARTIAL, its {len(rows)} ground-truth clip(s) "
@@ -270,8 +285,12 @@ def _join(
             continue
         clip = available.get(row.key)
         if clip is None:
-            report.add(f"{row.dataset} clip in the ground truth but not read from disk (missing, or skipped: see "
-                       "the problems above)", field="clip", **where)  # fmt: skip
+            report.add(
+                f"{row.dataset} clip in the ground truth but not read from disk (missing, or skipped: see "
+                "the problems above)",
+                field="clip",
+                **where,
+            )
             continue
         if clip.label != row.label:
             report.note(

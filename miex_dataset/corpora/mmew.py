@@ -52,8 +52,9 @@ def folder_subject(value: object) -> str:
     return f"S{int(text):02d}" if re.fullmatch(r"\d+", text) else text
 
 
-def _micro_clips(root: Path, sheet: str | PathLike[str] | None, apex_fallback: ApexFallback,
-                 report: ValidationReport) -> list[Clip]:  # fmt: skip
+def _micro_clips(
+    root: Path, sheet: str | PathLike[str] | None, apex_fallback: ApexFallback, report: ValidationReport
+) -> list[Clip]:
     coding = open_sheet(resolve_sheet(root, sheet, SHEET), required=REQUIRED_COLUMNS)
     if not (root / MICRO).is_dir():
         raise MiexInputError("no MMEW micro-expression frame tree", file=root / MICRO, field="frames")
@@ -71,8 +72,9 @@ def _macro_clips(root: Path, report: ValidationReport, guard: DuplicateGuard) ->
     for clip_dir in progress(sorted(p for p in (root / MACRO).glob("*/*") if p.is_dir()), "reading mmew macro"):
         emotion = lookup_emotion(clip_dir.parent.name, report, file=clip_dir.parent, field="emotion folder")
         subject = clip_dir.name.split("-")[0]
-        if emotion is None or guard.is_duplicate(("mmew", subject, clip_dir.name), report, file=clip_dir,
-                                                 field="clip folder"):  # fmt: skip
+        if emotion is None or guard.is_duplicate(
+            ("mmew", subject, clip_dir.name), report, file=clip_dir, field="clip folder"
+        ):
             continue
         clip = sequence_clip(
             dataset="mmew",

@@ -53,8 +53,9 @@ def read_samm(
     root = require_root(root, "SAMM")
     report = new_report(report, strict)
     tree = frame_tree(root)
-    coding = open_sheet(resolve_sheet(root, sheet, SHEET), required=REQUIRED_COLUMNS, sheet=worksheet,
-                        option=sheet_option)  # fmt: skip
+    coding = open_sheet(
+        resolve_sheet(root, sheet, SHEET), required=REQUIRED_COLUMNS, sheet=worksheet, option=sheet_option
+    )
 
     def folder(subject: str, clip: str) -> Path:
         return clip_folder(tree, subject, clip)

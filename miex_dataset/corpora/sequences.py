@@ -38,8 +38,11 @@ def parse_label_map(text: str | PathLike[str] | None) -> dict[str, str]:
     mapping = _load_map_file(path) if path.is_file() else _parse_pairs(str(text))
     for folder, emotion in mapping.items():
         if canonical_emotion(emotion) is None:
-            raise MiexInputError(f"label map sends {folder!r} to unknown emotion {emotion!r}",
-                                 file=path if path.is_file() else None, field="label-map")  # fmt: skip
+            raise MiexInputError(
+                f"label map sends {folder!r} to unknown emotion {emotion!r}",
+                file=path if path.is_file() else None,
+                field="label-map",
+            )
     return mapping
 
 
@@ -88,8 +91,11 @@ def read_sequences(
     clips: list[Clip] = []
     emotion_dirs = sorted(p for p in root.glob("*/*") if p.is_dir())
     if not emotion_dirs:
-        report.add("no <subject>/<emotion folder>/ sub-folders found (layout: ROOT/<subject>/<emotion>/<frames>)",
-                   file=root, field="frames")  # fmt: skip
+        report.add(
+            "no <subject>/<emotion folder>/ sub-folders found (layout: ROOT/<subject>/<emotion>/<frames>)",
+            file=root,
+            field="frames",
+        )
     for emotion_dir in progress(emotion_dirs, f"reading {dataset}", unit="folder"):
         subject = emotion_dir.parent.name
         native = mapping.get(emotion_dir.name.lower(), emotion_dir.name)

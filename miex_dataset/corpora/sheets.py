@@ -121,8 +121,9 @@ def utf8_csv_text(path: Path, advice: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise MiexInputError(f"not UTF-8 text (undecodable byte at offset {error.start}); {advice}",
-                             file=path) from error  # fmt: skip
+        raise MiexInputError(
+            f"not UTF-8 text (undecodable byte at offset {error.start}); {advice}", file=path
+        ) from error
 
 
 def cell_text(value: object) -> str:

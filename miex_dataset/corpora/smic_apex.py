@@ -74,8 +74,7 @@ class ApexSheet:
         return self.headers.get(role, role)
 
 
-def read_apex_sheet(path: str | PathLike[str], report: ValidationReport, *, option: str = "--apex-sheet"
-                    ) -> ApexSheet:  # fmt: skip
+def read_apex_sheet(path: str | PathLike[str], report: ValidationReport, *, option: str = "--apex-sheet") -> ApexSheet:
     """The sheet's rows; a missing or unreadable file, or one without clip and apex columns, is an error (nothing
     sensible can be read from it); each bad row is reported and left out."""
     path = Path(path)
@@ -83,8 +82,11 @@ def read_apex_sheet(path: str | PathLike[str], report: ValidationReport, *, opti
         state = "is a folder" if path.is_dir() else "not found"
         raise MiexInputError(f"apex sheet {state}; pass a .csv or .xlsx file with {option}", file=path)
     if path.suffix.lower() not in SUFFIXES:
-        raise MiexInputError(f"an apex sheet is a .csv or .xlsx file, not {path.suffix or 'a file without suffix'}; "
-                             "save it as CSV (subject,clip,apex)", file=path)  # fmt: skip
+        raise MiexInputError(
+            f"an apex sheet is a .csv or .xlsx file, not {path.suffix or 'a file without suffix'}; "
+            "save it as CSV (subject,clip,apex)",
+            file=path,
+        )
     table = _xlsx_rows(path) if path.suffix.lower() == ".xlsx" else _csv_rows(path)
     header_row, columns = _header(table, path)
     headers = {role: str(table[header_row - 1][index]).strip() for role, index in columns.items()}
@@ -105,8 +107,10 @@ def _xlsx_rows(path: Path) -> list[list[Any]]:
     try:
         workbook = openpyxl.load_workbook(path, data_only=True, read_only=True)
     except Exception as error:  # openpyxl raises several unrelated types for a non-xlsx file
-        raise MiexInputError(f"cannot read as an xlsx workbook ({first_line(error)}); save the apex sheet as CSV "
-                             "(subject,clip,apex)", file=path) from error  # fmt: skip
+        raise MiexInputError(
+            f"cannot read as an xlsx workbook ({first_line(error)}); save the apex sheet as CSV (subject,clip,apex)",
+            file=path,
+        ) from error
     try:
         return [list(values) for values in workbook.worksheets[0].iter_rows(values_only=True)]
     finally:
@@ -117,8 +121,11 @@ def _header(table: Sequence[Sequence[Any]], path: Path) -> tuple[int, dict[str, 
     """The 1-based header row and the column index of each role found in it (clip and apex required)."""
     for number, cells in enumerate(table[:HEADER_SEARCH_ROWS], start=1):
         keys = [header_key(cell) for cell in cells]
-        columns = {role: next(i for i, key in enumerate(keys) if key in names)
-                   for role, names in ROLES.items() if any(key in names for key in keys)}  # fmt: skip
+        columns = {
+            role: next(i for i, key in enumerate(keys) if key in names)
+            for role, names in ROLES.items()
+            if any(key in names for key in keys)
+        }
         if "clip" in columns and "apex" in columns:
             return number, columns
     first = next((cells for cells in table if any(cell_text(c) for c in cells)), [])
@@ -130,8 +137,9 @@ def _header(table: Sequence[Sequence[Any]], path: Path) -> tuple[int, dict[str, 
     )
 
 
-def _add_row(sheet: ApexSheet, number: int, cells: Sequence[Any], columns: dict[str, int],
-             report: ValidationReport) -> None:  # fmt: skip
+def _add_row(
+    sheet: ApexSheet, number: int, cells: Sequence[Any], columns: dict[str, int], report: ValidationReport
+) -> None:
     from .smic import folder_clip, folder_subject
 
     def cell(role: str) -> Any:
@@ -154,26 +162,38 @@ def _add_row(sheet: ApexSheet, number: int, cells: Sequence[Any], columns: dict[
         text = f"s{numbered}" if numbered is not None and numbered >= 0 else cell_text(cell("subject"))
         subject = folder_subject(text)
         if not subject:
-            report.add(f"{cell('subject')!r} is not a SMIC subject (s1, s01 or 1)", field=sheet.field("subject"),
-                       **where)  # fmt: skip
+            report.add(
+                f"{cell('subject')!r} is not a SMIC subject (s1, s01 or 1)", field=sheet.field("subject"), **where
+            )
             return
     else:
         subject = folder_subject(clip.partition("_")[0])
         if not subject:
-            report.add(f"clip {name!r} does not start with its subject (s1_...); add a subject column",
-                       field=sheet.field("clip"), **where)  # fmt: skip
+            report.add(
+                f"clip {name!r} does not start with its subject (s1_...); add a subject column",
+                field=sheet.field("clip"),
+                **where,
+            )
             return
     label = f"{subject}/{clip}"
     raw = cell("apex")
     frame = cell_int(raw)
     if frame is None or frame < 0:
-        report.add(f"apex {raw!r} is not a whole frame number (the absolute number in the frame file names)",
-                   field=sheet.field("apex"), clip=label, **where)  # fmt: skip
+        report.add(
+            f"apex {raw!r} is not a whole frame number (the absolute number in the frame file names)",
+            field=sheet.field("apex"),
+            clip=label,
+            **where,
+        )
         return
     first = sheet.rows.get((subject, clip))
     if first is not None:
-        report.add(f"duplicate row for this clip (first on row {first.row}, apex {first.frame}); the first is kept",
-                   field=sheet.field("clip"), clip=label, **where)  # fmt: skip
+        report.add(
+            f"duplicate row for this clip (first on row {first.row}, apex {first.frame}); the first is kept",
+            field=sheet.field("clip"),
+            clip=label,
+            **where,
+        )
         return
     sheet.rows[(subject, clip)] = ApexRow(row=number, subject=subject, clip=clip, frame=frame)
 
@@ -203,13 +223,21 @@ def apply_apex_sheet(
     read = {(clip.subject, clip.clip) for clip in clips}
     for key, entry in sheet.rows.items():
         if key not in read and key not in folders:
-            report.add(f"unknown clip: no SMIC-HS clip folder {entry.subject}/micro/<emotion>/{entry.clip}",
-                       file=sheet.path, row=entry.row, field=sheet.field("clip"),
-                       clip=f"{entry.subject}/{entry.clip}")  # fmt: skip
+            report.add(
+                f"unknown clip: no SMIC-HS clip folder {entry.subject}/micro/<emotion>/{entry.clip}",
+                file=sheet.path,
+                row=entry.row,
+                field=sheet.field("clip"),
+                clip=f"{entry.subject}/{entry.clip}",
+            )
     if missing:
         names = ", ".join(f"{c.subject}/{c.clip}" for c in missing[:3]) + (", ..." if len(missing) > 3 else "")
-        report.note(f"{len(missing)} of {len(clips)} SMIC clip(s) are not in the apex sheet and keep the {fallback} "
-                    f"as their apex ({names})", file=sheet.path, field=sheet.field("apex"))  # fmt: skip
+        report.note(
+            f"{len(missing)} of {len(clips)} SMIC clip(s) are not in the apex sheet and keep the {fallback} "
+            f"as their apex ({names})",
+            file=sheet.path,
+            field=sheet.field("apex"),
+        )
     return taken
 
 
@@ -217,12 +245,14 @@ def _with_apex(clip: Clip, entry: ApexRow, sheet: ApexSheet, report: ValidationR
     where = {"file": sheet.path, "row": entry.row, "field": sheet.field("apex"), "clip": f"{clip.subject}/{clip.clip}"}
     first, last = clip.frame_numbers[clip.onset], clip.frame_numbers[clip.offset]
     if not first <= entry.frame <= last:
-        report.add(f"apex {entry.frame} outside the clip's onset..offset {first}..{last} (absolute frame numbers)",
-                   **where)  # fmt: skip
+        report.add(
+            f"apex {entry.frame} outside the clip's onset..offset {first}..{last} (absolute frame numbers)", **where
+        )
         return None
     index = index_of_frame(clip.frame_numbers, entry.frame)
     if index < 0:
-        report.add(f"apex {entry.frame} has no frame file in the clip (its frames run {first}..{last} with gaps)",
-                   **where)  # fmt: skip
+        report.add(
+            f"apex {entry.frame} has no frame file in the clip (its frames run {first}..{last} with gaps)", **where
+        )
         return None
     return replace(clip, apex=index, apex_source="apex-sheet")

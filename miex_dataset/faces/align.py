@@ -35,13 +35,15 @@ image-left and image-right mouth corners. Symmetric, so a mirrored face aligns t
 def stable_points(landmarks: np.ndarray) -> np.ndarray:
     """The five stable points (5 x 2) in :data:`TEMPLATE` order from 478 MediaPipe landmarks."""
     marks = np.asarray(landmarks, dtype=np.float64)
-    return np.stack([
-        marks[list(IMAGE_LEFT_EYE)].mean(axis=0),
-        marks[list(IMAGE_RIGHT_EYE)].mean(axis=0),
-        marks[NOSE_TIP],
-        marks[MOUTH_CORNERS[0]],
-        marks[MOUTH_CORNERS[1]],
-    ])  # fmt: skip
+    return np.stack(
+        [
+            marks[list(IMAGE_LEFT_EYE)].mean(axis=0),
+            marks[list(IMAGE_RIGHT_EYE)].mean(axis=0),
+            marks[NOSE_TIP],
+            marks[MOUTH_CORNERS[0]],
+            marks[MOUTH_CORNERS[1]],
+        ]
+    )
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -87,8 +89,14 @@ class Alignment:
         if border != "soft":
             raise ValueError(f"border must be 'replicate' or 'soft', got {border!r}")
         mirrored = cv2.warpAffine(rgb, self.matrix, shape, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        inside = cv2.warpAffine(np.ones(rgb.shape[:2], np.uint8), self.matrix, shape, flags=cv2.INTER_NEAREST,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+        inside = cv2.warpAffine(
+            np.ones(rgb.shape[:2], np.uint8),
+            self.matrix,
+            shape,
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
         if inside.all():
             return mirrored
         distance = cv2.distanceTransform((1 - inside).astype(np.uint8), cv2.DIST_L2, 3)  # px from the image

@@ -113,9 +113,11 @@ class Calibration:
             "format": CALIBRATION_FORMAT,
             "model": "per-AU linear: openface = slope * mediapipe_proxy + intercept, clipped to 0..5",
             "frames": self.frames,
-            "aus": {au: {"slope": float(s), "intercept": float(b)} for au, s, b in zip(
-                AU_NAMES, self.slope, self.intercept, strict=True)},
-        }  # fmt: skip
+            "aus": {
+                au: {"slope": float(s), "intercept": float(b)}
+                for au, s, b in zip(AU_NAMES, self.slope, self.intercept, strict=True)
+            },
+        }
         with atomic_path(path) as temporary:
             temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
         return path
@@ -174,8 +176,12 @@ class FeatureCalibration:
 
     def linear(self, values: Mapping[str, float]) -> np.ndarray:
         """(17,) unclipped ``Σ weight · feature`` (no intercept)."""
-        return np.array([sum(w * values[n] for n, w in zip(names, weights, strict=True))
-                         for names, weights in zip(self.features, self.weights, strict=True)])  # fmt: skip
+        return np.array(
+            [
+                sum(w * values[n] for n, w in zip(names, weights, strict=True))
+                for names, weights in zip(self.features, self.weights, strict=True)
+            ]
+        )
 
     def apply(self, values: Mapping[str, float], onset: Mapping[str, float] | None = None) -> np.ndarray:
         """(17,) float32 on 0..5: the calibrated reading, or with ``onset`` the change from the onset frame."""
@@ -192,9 +198,12 @@ class FeatureCalibration:
         payload = _calibration_json(path)
         if not isinstance(payload, dict) or payload.get("format") != FEATURE_CALIBRATION_FORMAT:
             found = payload.get("format") if isinstance(payload, dict) else None
-            raise MiexInputError(f"not a feature calibration (format {found!r}, expected "
-                                 f"{FEATURE_CALIBRATION_FORMAT!r}; a {CALIBRATION_FORMAT!r} file goes with "
-                                 "--method geometry or blendshapes)", file=path)  # fmt: skip
+            raise MiexInputError(
+                f"not a feature calibration (format {found!r}, expected "
+                f"{FEATURE_CALIBRATION_FORMAT!r}; a {CALIBRATION_FORMAT!r} file goes with "
+                "--method geometry or blendshapes)",
+                file=path,
+            )
         aus = payload.get("aus")
         if not isinstance(aus, dict):
             raise MiexInputError("no 'aus' object (one entry per AU)", file=path, field="aus")
@@ -220,17 +229,18 @@ def _calibration_row(entry: object, au: str, path: Path) -> tuple[list[str], lis
         kind, _, what = str(name).partition(":")
         valid = (kind == "geometry" and what in AU_NAMES) or (kind == "blendshape" and all(what.split("+")))
         if not valid:
-            raise MiexInputError(f"{au}: unknown feature {name!r} (use geometry:AUxx or blendshape:NAME[+NAME])",
-                                 **where)  # fmt: skip
+            raise MiexInputError(
+                f"{au}: unknown feature {name!r} (use geometry:AUxx or blendshape:NAME[+NAME])", **where
+            )
     try:
         weights = [float(w) for w in features.values()]
         intercept, reliability = float(entry["intercept"]), float(entry["reliability"])
     except (KeyError, TypeError, ValueError) as error:
-        raise MiexInputError(f"{au}: weight, intercept or reliability missing or not a number ({error})",
-                             **where) from error  # fmt: skip
+        raise MiexInputError(
+            f"{au}: weight, intercept or reliability missing or not a number ({error})", **where
+        ) from error
     if not np.isfinite([*weights, intercept, reliability]).all() or not -1 <= reliability <= 1:
-        raise MiexInputError(f"{au}: weights and intercept must be finite, reliability a correlation in -1..1",
-                             **where)  # fmt: skip
+        raise MiexInputError(f"{au}: weights and intercept must be finite, reliability a correlation in -1..1", **where)
     return list(features), weights, intercept, reliability
 
 
@@ -261,8 +271,11 @@ class MediapipeAUExtractor:
         if method not in METHODS:
             raise MiexInputError(f"unknown AU method {method!r} (choose from {', '.join(METHODS)})", field="method")
         if calibration is not None and method == "calibrated":
-            raise MiexInputError("a per-AU linear calibration (v1) maps the geometry or blendshapes method; the "
-                                 "calibrated method takes a feature calibration (v2)", field="calibration")  # fmt: skip
+            raise MiexInputError(
+                "a per-AU linear calibration (v1) maps the geometry or blendshapes method; the "
+                "calibrated method takes a feature calibration (v2)",
+                field="calibration",
+            )
         self.analyzer = analyzer or FaceAnalyzer(max_faces=1)
         self.calibration = calibration
         self.method = method
@@ -330,9 +343,13 @@ class OpenFaceAUReader:
         """AUs of OpenFace ``frame`` (1-based, sorted-file order) of ``csv``, or of its first row when None."""
         table = self._table(csv)
         if frame is not None and "frame" not in table:  # every frame would get the first row's AUs
-            raise MiexInputError("the CSV has no 'frame' column, so its rows cannot be matched to the clip's frames: "
-                                 "use the CSV OpenFace's FeatureExtraction wrote (it has one)", file=csv, row=1,
-                                 field="frame")  # fmt: skip
+            raise MiexInputError(
+                "the CSV has no 'frame' column, so its rows cannot be matched to the clip's frames: "
+                "use the CSV OpenFace's FeatureExtraction wrote (it has one)",
+                file=csv,
+                row=1,
+                field="frame",
+            )
         rows = table if frame is None else table[table["frame"] == frame]
         if rows.empty:
             raise MiexInputError(f"no successful OpenFace row for frame {frame}", file=csv, field="frame")

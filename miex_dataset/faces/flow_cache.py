@@ -114,10 +114,18 @@ def pairs_to_images(
             todo[key] = (onset, apex, params, size, key)
     if todo:
         repeats = len(pairs) - from_cache - len(todo)
-        logger.info("%s: %d of %d pair(s) to compute (%d cached, %d repeating another pair), %d process(es)", desc,
-                    len(todo), len(pairs), from_cache, repeats, workers)  # fmt: skip
-        bar = tqdm(total=len(todo), desc=desc, unit="pair", disable=None if progress is None else not progress,
-                   mininterval=1.0)  # fmt: skip
+        logger.info(
+            "%s: %d of %d pair(s) to compute (%d cached, %d repeating another pair), %d process(es)",
+            desc,
+            len(todo),
+            len(pairs),
+            from_cache,
+            repeats,
+            workers,
+        )
+        bar = tqdm(
+            total=len(todo), desc=desc, unit="pair", disable=None if progress is None else not progress, mininterval=1.0
+        )
         jobs = list(todo.values())
         if workers > 1 and len(jobs) > 1:
             # forkserver, not fork: a process that ran torch or the landmarker holds thread locks a forked child

@@ -47,8 +47,10 @@ def clip_flow(analyzer: FaceAnalyzer, job: FlowJob) -> dict[str, Any]:
     except MiexInputError as error:
         return {"skip": error.reason, "file": error.file}
     if onset.shape != apex.shape:
-        return {"skip": f"onset {onset.shape[1]}x{onset.shape[0]} and apex {apex.shape[1]}x{apex.shape[0]} differ "
-                "in size", "file": job.apex_path}  # fmt: skip
+        return {
+            "skip": f"onset {onset.shape[1]}x{onset.shape[0]} and apex {apex.shape[1]}x{apex.shape[0]} differ in size",
+            "file": job.apex_path,
+        }
     faces = analyzer.analyze(onset)
     if not faces:
         return {"skip": "no face found on the onset frame", "file": job.onset_path}
@@ -71,14 +73,17 @@ def flow_target(out: Path, row: Any, *, clip_table: str | PathLike[str], row_num
         return contained(out, relative, what="flow output")
     except MiexInputError as error:
         field = next((name for name in PATH_FIELDS if _escapes(getattr(row, name))), None)
-        raise MiexInputError(f"{error.reason}; fix or drop this row of the clip table", file=clip_table,
-                             row=row_number, field=field) from error  # fmt: skip
+        raise MiexInputError(
+            f"{error.reason}; fix or drop this row of the clip table", file=clip_table, row=row_number, field=field
+        ) from error
 
 
 def flow_targets(table: pd.DataFrame, out: str | PathLike[str], clip_table: str | PathLike[str]) -> list[Path]:
     """Every clip's output path (:func:`flow_target`), all checked before anything is created."""
-    return [flow_target(Path(out).resolve(), row, clip_table=clip_table, row_number=number)
-            for number, row in enumerate(table.itertuples(index=False))]  # fmt: skip
+    return [
+        flow_target(Path(out).resolve(), row, clip_table=clip_table, row_number=number)
+        for number, row in enumerate(table.itertuples(index=False))
+    ]
 
 
 def compute_clip_flows(
@@ -98,9 +103,14 @@ def compute_clip_flows(
         jobs.append((content_key(f"{row.dataset}/{row.subject}/{row.clip}", [job.onset_path, job.apex_path]), job))
     options = {"size": size, **params.to_json()}
     results = run_resumable(
-        clip_flow, jobs, parts_dir=out / ".parts", options=options,
-        factory=functools.partial(FaceAnalyzer, model_path, max_faces=1), workers=workers, desc="flow",
-    )  # fmt: skip
+        clip_flow,
+        jobs,
+        parts_dir=out / ".parts",
+        options=options,
+        factory=functools.partial(FaceAnalyzer, model_path, max_faces=1),
+        workers=workers,
+        desc="flow",
+    )
     write_params(out, params)
     report = ValidationReport()
     rows = []
@@ -110,8 +120,17 @@ def compute_clip_flows(
             clip = f"{row.dataset}/{row.subject}/{row.clip}"
             report.add(reason, file=result.get("file") or job.onset_path, clip=clip)
             continue
-        rows.append((row.dataset, row.subject, row.clip, row.frame_numbers[row.onset], row.frame_numbers[row.apex],
-                     Path(result["file"]).relative_to(out).as_posix(), params.method))  # fmt: skip
+        rows.append(
+            (
+                row.dataset,
+                row.subject,
+                row.clip,
+                row.frame_numbers[row.onset],
+                row.frame_numbers[row.apex],
+                Path(result["file"]).relative_to(out).as_posix(),
+                params.method,
+            )
+        )
     index = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
     if rows:
         with atomic_path(out / "index.parquet") as temporary:

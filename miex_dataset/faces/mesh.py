@@ -37,8 +37,41 @@ MOUTH_CORNERS = (61, 291)
 
 # MediaPipe's Procrustes landmarks (geometry_pipeline_metadata of the landmarker bundle): points that barely move with
 # expression, used to normalise head pose before measuring motion.
-RIGID_POINTS = (4, 6, 10, 33, 54, 67, 117, 119, 121, 127, 129, 132, 133, 136, 143, 147, 198, 205, 263, 284, 297,
-                346, 348, 350, 356, 358, 361, 362, 365, 372, 376, 420, 425)  # fmt: skip
+RIGID_POINTS = (
+    4,
+    6,
+    10,
+    33,
+    54,
+    67,
+    117,
+    119,
+    121,
+    127,
+    129,
+    132,
+    133,
+    136,
+    143,
+    147,
+    198,
+    205,
+    263,
+    284,
+    297,
+    346,
+    348,
+    350,
+    356,
+    358,
+    361,
+    362,
+    365,
+    372,
+    376,
+    420,
+    425,
+)
 
 
 @dataclass(frozen=True)

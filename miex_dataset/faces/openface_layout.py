@@ -84,8 +84,11 @@ def check_layout_folder(folder: Path, option: str) -> None:
     if folder.exists() and not folder.is_dir():
         raise MiexInputError(f"{option} names a file; give a folder (it is created when missing)", file=folder)
     if folder.is_dir() and not (folder / LAYOUT_MANIFEST).is_file() and any(folder.iterdir()):
-        raise MiexInputError(f"{option} folder is not empty and holds no {LAYOUT_MANIFEST} (no previous layout): "
-                             "choose a new or empty folder", file=folder)  # fmt: skip
+        raise MiexInputError(
+            f"{option} folder is not empty and holds no {LAYOUT_MANIFEST} (no previous layout): "
+            "choose a new or empty folder",
+            file=folder,
+        )
 
 
 def _previous_images(folder: Path) -> list[Path]:
@@ -129,18 +132,31 @@ def _lay_out_clip(
         image = f"{relative}/{place:0{width}d}_{role}_f{number}.png"
         with atomic_path(folder / image, suffix=".png") as temporary:
             Image.fromarray(alignment.apply(rgb)).save(temporary, format="PNG")
-        rows.append({"dataset": job.dataset, "subject": job.subject, "clip": job.clip, "position": position,
-                     "frame": number, "role": role, "image": image, "openface_frame": place,
-                     "csv": csv, "source": job.frames[position]})  # fmt: skip
+        rows.append(
+            {
+                "dataset": job.dataset,
+                "subject": job.subject,
+                "clip": job.clip,
+                "position": position,
+                "frame": number,
+                "role": role,
+                "image": image,
+                "openface_frame": place,
+                "csv": csv,
+                "source": job.frames[position],
+            }
+        )
     return rows
 
 
 def openface_commands(manifest: pd.DataFrame, folder: Path, csv_dir: Path) -> list[str]:
     """One ``FeatureExtraction`` run per laid-out clip folder, writing ``CSVDIR/<dataset>/<subject>/<clip>.csv``."""
     folders = [Path(image).parent.as_posix() for image in manifest["image"]]
-    return [f"FeatureExtraction -fdir {shlex.quote(str(folder / image_folder))} "
-            f"-out_dir {shlex.quote(str((csv_dir / csv).parent))} -aus"
-            for image_folder, csv in dict.fromkeys(zip(folders, manifest["csv"], strict=True))]  # fmt: skip
+    return [
+        f"FeatureExtraction -fdir {shlex.quote(str(folder / image_folder))} "
+        f"-out_dir {shlex.quote(str((csv_dir / csv).parent))} -aus"
+        for image_folder, csv in dict.fromkeys(zip(folders, manifest["csv"], strict=True))
+    ]
 
 
 def read_layout(csv_dir: str | PathLike[str]) -> pd.DataFrame:
@@ -167,8 +183,12 @@ def read_layout_aus(
     manifest in ``csv_dir``: a frame's CSV and row), written to ``out``; frames without a row are reported."""
     csv_dir = Path(csv_dir)
     manifest = read_layout(csv_dir)
-    where = {(d, s, c, int(p)): (csv, int(f)) for d, s, c, p, csv, f in manifest[
-        ["dataset", "subject", "clip", "position", "csv", "openface_frame"]].itertuples(index=False)}  # fmt: skip
+    where = {
+        (d, s, c, int(p)): (csv, int(f))
+        for d, s, c, p, csv, f in manifest[
+            ["dataset", "subject", "clip", "position", "csv", "openface_frame"]
+        ].itertuples(index=False)
+    }
     reader = OpenFaceAUReader(csv_dir)
     report = ValidationReport()
     rows = []
@@ -176,8 +196,12 @@ def read_layout_aus(
         for position in job.positions:
             found = where.get((job.dataset, job.subject, job.clip, position))
             if found is None:
-                report.add(f"frame not in the OpenFace layout ({LAYOUT_MANIFEST}); lay the clips out again with the "
-                           "same --all-frames", file=job.frames[position], clip=job.name)  # fmt: skip
+                report.add(
+                    f"frame not in the OpenFace layout ({LAYOUT_MANIFEST}); lay the clips out again with the "
+                    "same --all-frames",
+                    file=job.frames[position],
+                    clip=job.name,
+                )
                 continue
             csv = contained(csv_dir, found[0], what="CSV")
             if not csv.is_file() and (csv_dir / csv.name).is_file():  # every clip run into one -out_dir

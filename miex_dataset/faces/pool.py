@@ -170,8 +170,12 @@ def crop_faces(analyzer: FaceAnalyzer, job: CropJob) -> dict[str, Any]:
         else:
             accepted.append((face, crop, landmarks))
     if len(accepted) > 1 and not job.multi:
-        return {"rows": [], "skip": f"{len(accepted)} faces found (pass --multi to keep every face)",
-                "digest": digest, "dropped": dropped}  # fmt: skip
+        return {
+            "rows": [],
+            "skip": f"{len(accepted)} faces found (pass --multi to keep every face)",
+            "digest": digest,
+            "dropped": dropped,
+        }
     for face, _, _ in accepted[job.max_faces :]:
         dropped.append(f"face {_where(face)} dropped: beyond --max-faces {job.max_faces} (larger faces kept)")
     accepted = accepted[: job.max_faces]
@@ -182,12 +186,20 @@ def crop_faces(analyzer: FaceAnalyzer, job: CropJob) -> dict[str, Any]:
         file = crop_name(job.relative, job.digest, number)
         save_png(Path(job.out_dir) / file, crop)
         identity = job.identity if len(accepted) == 1 else f"{job.identity}#{number}"
-        rows.append({
-            "file": file, "identity": identity, "source": job.source,
-            "landmarks": [float(v) for v in landmarks.reshape(-1)],
-            "yaw": face.yaw, "pitch": face.pitch, "roll": face.roll, "score": face.score,
-            "width": job.size, "height": job.size,
-        })  # fmt: skip
+        rows.append(
+            {
+                "file": file,
+                "identity": identity,
+                "source": job.source,
+                "landmarks": [float(v) for v in landmarks.reshape(-1)],
+                "yaw": face.yaw,
+                "pitch": face.pitch,
+                "roll": face.roll,
+                "score": face.score,
+                "width": job.size,
+                "height": job.size,
+            }
+        )
     return {"rows": rows, "skip": None, "digest": digest, "dropped": dropped}
 
 
@@ -243,17 +255,31 @@ def build_face_pool(
     jobs = []
     for image, digest in _byte_digests(scan.images, report):
         relative = image.relative_to(base)
-        job = CropJob(str(image), relative.as_posix(), digest, _identity(relative, identity_from), str(out), size,
-                      multi, max_faces if multi else 1)  # fmt: skip
+        job = CropJob(
+            str(image),
+            relative.as_posix(),
+            digest,
+            _identity(relative, identity_from),
+            str(out),
+            size,
+            multi,
+            max_faces if multi else 1,
+        )
         jobs.append((f"{job.relative}\n{digest}", job))
     parts_dir = out / PARTS_DIR
     mark_output(out, FACE_POOL_KIND, "miex faces")  # before any crop: the folder is a face pool from now on
     _forget_parts_with_missing_crops(parts_dir, jobs, out)
     factory = functools.partial(FaceAnalyzer, model_path, max_faces=max_faces + DETECT_MARGIN)
-    options = {"size": size, "multi": multi, "max_faces": max_faces, "identity_from": identity_from,
-               "quality_gate": QUALITY_GATE_VERSION}  # fmt: skip
-    results = run_resumable(crop_faces, jobs, parts_dir=parts_dir, options=options, factory=factory,
-                            workers=workers, desc="faces")  # fmt: skip
+    options = {
+        "size": size,
+        "multi": multi,
+        "max_faces": max_faces,
+        "identity_from": identity_from,
+        "quality_gate": QUALITY_GATE_VERSION,
+    }
+    results = run_resumable(
+        crop_faces, jobs, parts_dir=parts_dir, options=options, factory=factory, workers=workers, desc="faces"
+    )
     index = _merge(jobs, results, report)
     if index.empty:  # an index of no face would read as a finished, empty pool
         (out / INDEX_NAME).unlink(missing_ok=True)
@@ -311,8 +337,10 @@ def write_index(index: pd.DataFrame, path: Path) -> None:
     """Write ``index.parquet`` with ``file`` and ``source`` stored by the rule of :mod:`miex_dataset.paths`
     (relative to the pool folder when inside it, else absolute), so the pool works from any folder."""
     path = Path(path)
-    stored = index.assign(file=store_paths(index["file"].map(lambda name: path.parent / str(name)), path.parent),
-                          source=store_paths(index["source"].map(str), path.parent))  # fmt: skip
+    stored = index.assign(
+        file=store_paths(index["file"].map(lambda name: path.parent / str(name)), path.parent),
+        source=store_paths(index["source"].map(str), path.parent),
+    )
     schema = pool_schema()
     schema = schema.with_metadata(with_paths_rule(schema.metadata))
     arrow = pa.Table.from_pandas(stored, schema=schema, preserve_index=False)
@@ -347,29 +375,47 @@ def check_landmarks(index: pd.DataFrame, path: Path) -> None:
     """Refuse, naming file, row and field, a pool row whose crop size is not positive or whose landmarks are not 478
     finite points inside its crop: synthesis warps the face along them, and a NaN or far-off point gives an apex
     equal to its onset that still carries AU labels."""
-    for row, (values, width, height) in enumerate(zip(index["landmarks"], index["width"], index["height"],
-                                                      strict=True)):  # fmt: skip
+    for row, (values, width, height) in enumerate(
+        zip(index["landmarks"], index["width"], index["height"], strict=True)
+    ):
         if not (np.isfinite(width) and np.isfinite(height) and width >= 1 and height >= 1):
-            raise MiexInputError(f"crop size {width}x{height} is not a size in pixels; remake the pool with "
-                                 "`miex faces`", file=path, row=row, field="width")  # fmt: skip
+            raise MiexInputError(
+                f"crop size {width}x{height} is not a size in pixels; remake the pool with `miex faces`",
+                file=path,
+                row=row,
+                field="width",
+            )
         points = np.asarray([] if values is None else values, dtype=np.float64)
         if points.size != NUM_LANDMARKS * 2:
-            raise MiexInputError(f"expected {NUM_LANDMARKS * 2} landmark values (x, y of {NUM_LANDMARKS} points), "
-                                 f"got {points.size}; remake the pool with `miex faces`", file=path, row=row,
-                                 field="landmarks")  # fmt: skip
+            raise MiexInputError(
+                f"expected {NUM_LANDMARKS * 2} landmark values (x, y of {NUM_LANDMARKS} points), "
+                f"got {points.size}; remake the pool with `miex faces`",
+                file=path,
+                row=row,
+                field="landmarks",
+            )
         points = points.reshape(NUM_LANDMARKS, 2)
         if not np.isfinite(points).all():
             point = int(np.flatnonzero(~np.isfinite(points).all(axis=1))[0])
-            raise MiexInputError(f"landmark {point} is not a finite number ({points[point].tolist()}); remake the "
-                                 "pool with `miex faces`", file=path, row=row, field="landmarks")  # fmt: skip
+            raise MiexInputError(
+                f"landmark {point} is not a finite number ({points[point].tolist()}); remake the "
+                "pool with `miex faces`",
+                file=path,
+                row=row,
+                field="landmarks",
+            )
         size = np.array([width, height], dtype=np.float64)
         outside = ((points < -LANDMARK_MARGIN * size) | (points > (1 + LANDMARK_MARGIN) * size)).any(axis=1)
         if outside.any():
             point = int(np.flatnonzero(outside)[0])
             x, y = points[point]
-            raise MiexInputError(f"landmark {point} at ({x:.6g}, {y:.6g}) lies outside the {int(width)}x{int(height)} "
-                                 "crop; remake the pool with `miex faces`", file=path, row=row,
-                                 field="landmarks")  # fmt: skip
+            raise MiexInputError(
+                f"landmark {point} at ({x:.6g}, {y:.6g}) lies outside the {int(width)}x{int(height)} "
+                "crop; remake the pool with `miex faces`",
+                file=path,
+                row=row,
+                field="landmarks",
+            )
 
 
 def check_crop_size(crop: str | PathLike[str], width: int, height: int, *, index: Path, row: int) -> None:
@@ -384,9 +430,12 @@ def check_crop_size(crop: str | PathLike[str], width: int, height: int, *, index
     except (OSError, UnidentifiedImageError, ValueError):
         return
     if actual != (int(width), int(height)):
-        raise MiexInputError(f"crop is {actual[0]}x{actual[1]} px but row {row} of {index} says {int(width)}x"
-                             f"{int(height)} (its landmarks are in those pixels): the crop was replaced or resized; "
-                             "remake the pool with `miex faces`", file=crop)  # fmt: skip
+        raise MiexInputError(
+            f"crop is {actual[0]}x{actual[1]} px but row {row} of {index} says {int(width)}x"
+            f"{int(height)} (its landmarks are in those pixels): the crop was replaced or resized; "
+            "remake the pool with `miex faces`",
+            file=crop,
+        )
 
 
 def crop_paths(index: pd.DataFrame, folder: str | PathLike[str]) -> list[str]:

@@ -151,8 +151,9 @@ def run_resumable(
     todo = [(key, item) for key, item in jobs if not part_path(parts_dir, key).is_file()]
     keys = [key for key, _ in todo]
     failed: dict[str, Any] = {}
-    for key, (_, result) in zip(keys, map_items(function, [item for _, item in todo], factory=factory,
-                                                 workers=workers, desc=desc), strict=True):  # fmt: skip
+    for key, (_, result) in zip(
+        keys, map_items(function, [item for _, item in todo], factory=factory, workers=workers, desc=desc), strict=True
+    ):
         if failure(result):
             failed[key] = result
         else:

@@ -84,8 +84,14 @@ class FaceGenerator(abc.ABC):
 
         with tempfile.TemporaryDirectory(prefix="miex-generator-") as folder:
             self.save_pretrained(folder)
-            return push_folder(folder, repo_id, repo_type="model", private=private, token=token,
-                               commit_message=f"Upload the {self.name} generator with miex")  # fmt: skip
+            return push_folder(
+                folder,
+                repo_id,
+                repo_type="model",
+                private=private,
+                token=token,
+                commit_message=f"Upload the {self.name} generator with miex",
+            )
 
     @property
     @abc.abstractmethod

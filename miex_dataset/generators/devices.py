@@ -50,8 +50,11 @@ def device_problem(text: str) -> str | None:
         backend = getattr(torch, device.type)
         count = backend.device_count() if backend.is_available() else 0
         if count == 0:
-            why = "this torch has no CUDA support" if device.type == "cuda" and not torch.backends.cuda.is_built() \
-                else f"no {device.type.upper()} device is visible"  # fmt: skip
+            why = (
+                "this torch has no CUDA support"
+                if device.type == "cuda" and not torch.backends.cuda.is_built()
+                else f"no {device.type.upper()} device is visible"
+            )
             return f"{text!r} is not available ({why}); this machine has: {choices}"
         if device.index is not None and device.index >= count:
             return f"{text!r} is not available (only {count} {device.type} device(s)); this machine has: {choices}"

@@ -79,9 +79,16 @@ def check_export_folder(
     if folder.exists() and not folder.is_dir():
         raise MiexInputError("--export names a file; give a folder (it is created when missing)", file=folder)
     try:
-        guard_output_folder(folder, overwrite, kind=EVAL_EXPORT_KIND, command=COMMAND,
-                            writes=(EXPORT_INFO, MANIFEST), trees=(".",), inputs=inputs,
-                            replaced="its export.json, manifest.csv and face renders")  # fmt: skip
+        guard_output_folder(
+            folder,
+            overwrite,
+            kind=EVAL_EXPORT_KIND,
+            command=COMMAND,
+            writes=(EXPORT_INFO, MANIFEST),
+            trees=(".",),
+            inputs=inputs,
+            replaced="its export.json, manifest.csv and face renders",
+        )
     except MiexInputError as error:  # the contract's messages speak of --out; this folder is --export
         raise MiexInputError(error.reason.replace("--out", "--export"), file=error.file) from None
     return folder
@@ -98,8 +105,16 @@ class RenderExport:
     ``export.json`` is written first (it marks the folder as an export), ``manifest.csv`` last: a folder without a
     manifest is an interrupted export, which :func:`judge_export` refuses."""
 
-    def __init__(self, folder: str | PathLike[str], plan: pd.DataFrame, targets: np.ndarray, *, faces: int,
-                 size: int, info: dict[str, Any]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        folder: str | PathLike[str],
+        plan: pd.DataFrame,
+        targets: np.ndarray,
+        *,
+        faces: int,
+        size: int,
+        info: dict[str, Any],
+    ) -> None:
         self.folder = check_export_folder(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         mark_output(self.folder, EVAL_EXPORT_KIND, COMMAND)  # before any render: the folder is an export from now on
@@ -140,9 +155,19 @@ class RenderExport:
             with atomic_path(self.folder / file, suffix=".png") as temporary:
                 Image.fromarray(image).save(temporary, format="PNG")
             requested = dict(zip(AU_NAMES, map(float, vectors[place]), strict=True))
-            self.rows.append({"file": file, "folder": folder, "openface_frame": place + 1, "face": number,
-                              "kind": kind, "label": label, "au": label if kind == "sweep" else "",
-                              "intensity": level, **requested})  # fmt: skip
+            self.rows.append(
+                {
+                    "file": file,
+                    "folder": folder,
+                    "openface_frame": place + 1,
+                    "face": number,
+                    "kind": kind,
+                    "label": label,
+                    "au": label if kind == "sweep" else "",
+                    "intensity": level,
+                    **requested,
+                }
+            )
 
     def finish(self) -> pd.DataFrame:
         """Write ``manifest.csv`` (the export is complete from then on) and return it."""
@@ -159,18 +184,23 @@ def export_commands(folder: Path, faces: int) -> dict[str, list[str]]:
     quote = shlex.quote
     commands: dict[str, list[str]] = {}
     for tool, out in (("FeatureExtraction", "openface"), ("FaceLandmarkImg", "openface_images")):
-        commands[tool] = [f"{tool} -fdir {quote(str(folder / name))} -out_dir {quote(str(folder / out))} -aus"
-                          for name in names]  # fmt: skip
-        commands[tool].append(f"miex eval-generator --judgement {quote(str(folder / out))} --export "
-                              f"{quote(str(folder))} --out {quote(str(folder / out))}.json")  # fmt: skip
+        commands[tool] = [
+            f"{tool} -fdir {quote(str(folder / name))} -out_dir {quote(str(folder / out))} -aus" for name in names
+        ]
+        commands[tool].append(
+            f"miex eval-generator --judgement {quote(str(folder / out))} --export "
+            f"{quote(str(folder))} --out {quote(str(folder / out))}.json"
+        )
     return commands
 
 
 def export_instructions(folder: Path, faces: int) -> str:
     """What to print after an export: both ways to run OpenFace on it, each followed by its read-back."""
     commands = export_commands(folder, faces)
-    lines = ["judge the export with OpenFace 2.2, one CSV per face folder (FeatureExtraction reads a folder as one "
-             "sequence), then read the CSVs back:"]  # fmt: skip
+    lines = [
+        "judge the export with OpenFace 2.2, one CSV per face folder (FeatureExtraction reads a folder as one "
+        "sequence), then read the CSVs back:"
+    ]
     lines += [f"  {line}" for line in commands["FeatureExtraction"]]
     lines += ["or one CSV per image (FaceLandmarkImg judges each image on its own):"]
     lines += [f"  {line}" for line in commands["FaceLandmarkImg"]]
@@ -181,12 +211,14 @@ def read_export(folder: str | PathLike[str]) -> tuple[dict[str, Any], pd.DataFra
     """``export.json`` and ``manifest.csv`` of a finished export; anything missing or malformed names its file."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise MiexInputError("--export folder not found (make one with `miex eval-generator ... --export DIR`)",
-                             file=folder)  # fmt: skip
+        raise MiexInputError(
+            "--export folder not found (make one with `miex eval-generator ... --export DIR`)", file=folder
+        )
     info = read_json(folder / EXPORT_INFO) if (folder / EXPORT_INFO).is_file() else None
     if not isinstance(info, dict) or info.get("format") != EXPORT_FORMAT:
-        raise MiexInputError(f"not an eval-generator export (no {EXPORT_INFO} of format {EXPORT_FORMAT})",
-                             file=folder / EXPORT_INFO)  # fmt: skip
+        raise MiexInputError(
+            f"not an eval-generator export (no {EXPORT_INFO} of format {EXPORT_FORMAT})", file=folder / EXPORT_INFO
+        )
     if not (folder / MANIFEST).is_file():
         raise MiexInputError("the export has no manifest: it was interrupted; export again", file=folder / MANIFEST)
     try:
@@ -215,8 +247,11 @@ def judge_export(export: str | PathLike[str], csvs: Sequence[str | PathLike[str]
         tools += [value for column in TOOL_COLUMNS if column in table for value in table[column] if value]
         for index, row in _chosen_rows(table, lookup.rows_of(table, csv)):
             if judged_by[index] is not None:
-                raise MiexInputError(f"{manifest.file[index]} is judged twice (also {judged_by[index]}); give each "
-                                     "render's CSV once", file=csv, row=int(row["line"]))  # fmt: skip
+                raise MiexInputError(
+                    f"{manifest.file[index]} is judged twice (also {judged_by[index]}); give each render's CSV once",
+                    file=csv,
+                    row=int(row["line"]),
+                )
             judged_by[index] = f"{csv} line {int(row['line'])}"
             if int(row.get("success", 1)) == 1:
                 readings[index] = row[list(AU_NAMES)].to_numpy(dtype=float)
@@ -225,8 +260,12 @@ def judge_export(export: str | PathLike[str], csvs: Sequence[str | PathLike[str]
     change, no_input = _change_from_input(manifest, readings)
     renders = (manifest["kind"] != "input").to_numpy()
     rows = manifest.loc[renders, ["face", "kind", "label", "intensity"]].reset_index(drop=True)
-    scores = score_sweeps(rows, manifest.loc[renders, list(AU_NAMES)].to_numpy(dtype=float), change[renders],
-                          tolerance=MONOTONIC_TOLERANCE)  # fmt: skip
+    scores = score_sweeps(
+        rows,
+        manifest.loc[renders, list(AU_NAMES)].to_numpy(dtype=float),
+        change[renders],
+        tolerance=MONOTONIC_TOLERANCE,
+    )
     tools = list(dict.fromkeys(tools))
     shown = ", ".join(path.name for path in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
     judge = {
@@ -238,12 +277,17 @@ def judge_export(export: str | PathLike[str], csvs: Sequence[str | PathLike[str]
     }
     unjudged = [manifest.file[i] for i, source in enumerate(judged_by) if source is None]
     return build_report(
-        info.get("generator", "?"), info.get("generator_config"), judge, faces=int(manifest["face"].nunique()),
-        intensities=info.get("intensities", sorted(set(rows["intensity"]))), scores=scores,
-        couplings=info.get("declared_couplings", {}), identity=_export_identity(folder, manifest),
+        info.get("generator", "?"),
+        info.get("generator_config"),
+        judge,
+        faces=int(manifest["face"].nunique()),
+        intensities=info.get("intensities", sorted(set(rows["intensity"]))),
+        scores=scores,
+        couplings=info.get("declared_couplings", {}),
+        identity=_export_identity(folder, manifest),
         export=str(folder),
         failed_frames={"count": len(failed), "frames": failed, "unjudged": unjudged, "faces_without_input": no_input},
-    )  # fmt: skip
+    )
 
 
 def _expand(csvs: Sequence[str | PathLike[str]], export: Path) -> list[Path]:
@@ -285,14 +329,17 @@ class _Lookup:
             raise MiexInputError(
                 f"cannot tell which render each row judges: name the CSV after a face folder (face00.csv) or an "
                 f"image, add a column naming the file ({', '.join(NAME_COLUMNS[:3])}), or give one row per image of "
-                f"the whole export in manifest order ({self.size} rows)", file=csv)  # fmt: skip
+                f"the whole export in manifest order ({self.size} rows)",
+                file=csv,
+            )
         return places
 
     def _named(self, value: str, csv: Path, line: int, column: str) -> int:
         stem = PurePosixPath(value.replace("\\", "/")).stem
         if stem not in self.stems:
-            raise MiexInputError(f"names {value!r}, which is not in the export's manifest", file=csv, row=line,
-                                 field=column)  # fmt: skip
+            raise MiexInputError(
+                f"names {value!r}, which is not in the export's manifest", file=csv, row=line, field=column
+            )
         return self.stems[stem]
 
     @staticmethod
@@ -302,8 +349,12 @@ class _Lookup:
         outside = np.flatnonzero((places < 0) | (places >= count))
         if len(outside):
             row = table.iloc[outside[0]]
-            raise MiexInputError(f"row {places[outside[0]] + 1} of a folder of {count} image(s): the CSV does not "
-                                 "belong to this export", file=csv, row=int(row["line"]), field="frame")  # fmt: skip
+            raise MiexInputError(
+                f"row {places[outside[0]] + 1} of a folder of {count} image(s): the CSV does not belong to this export",
+                file=csv,
+                row=int(row["line"]),
+                field="frame",
+            )
         return places
 
 

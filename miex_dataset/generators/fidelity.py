@@ -86,8 +86,9 @@ def load_faces(folder: str | PathLike[str], size: int = 128, limit: int | None =
     if limit is not None and limit < 1:
         raise MiexInputError(f"at least 1 face is needed, got {limit}", field="--max-faces")
     if folder.exists() and not folder.is_dir():
-        raise MiexInputError("--faces names a file; give a `miex faces` output folder or a folder of crops",
-                             file=folder)  # fmt: skip
+        raise MiexInputError(
+            "--faces names a file; give a `miex faces` output folder or a folder of crops", file=folder
+        )
     if not folder.is_dir():
         raise MiexInputError("face folder not found", file=folder)
     if (folder / "index.parquet").exists():
@@ -225,15 +226,25 @@ def evaluate_generator(
     delivered: dict[str, dict[str, list[float]]] = {au: {"landmarks": [], "pixels": []} for au in AU_NAMES}
     psnr, ssim, grid_rows = [], [], []
     sweeps = plan.label.nunique()
-    bar = tqdm(total=len(faces) * len(targets), desc=f"eval-generator {len(faces)} face(s) x {sweeps} sweeps",
-               unit="frame", disable=not progress)  # fmt: skip
+    bar = tqdm(
+        total=len(faces) * len(targets),
+        desc=f"eval-generator {len(faces)} face(s) x {sweeps} sweeps",
+        unit="frame",
+        disable=not progress,
+    )
     with bar:
         for number, face in enumerate(faces):
             bar.set_postfix_str(f"face {number + 1}/{len(faces)}")
             frames = _evaluate_face(
-                generator, judge_tool, face, number, plan, targets, bar.update,
+                generator,
+                judge_tool,
+                face,
+                number,
+                plan,
+                targets,
+                bar.update,
                 (requested, measured, delivered, psnr, ssim),
-            )  # fmt: skip
+            )
             if number < grid_faces:
                 grid_rows.append(frames)
             if exporter is not None:
@@ -249,18 +260,31 @@ def evaluate_generator(
         _save_grid(grid_rows, list(dict.fromkeys(plan.label)), intensities, grid_path)
     judge_block = {"name": judge, "label": JUDGE_LABELS[judge], "description": JUDGES[judge]}
     return build_report(
-        generator.name, generator.config, judge_block, faces=len(faces), intensities=intensities, scores=scores,
-        couplings=couplings, identity=(psnr, ssim),
+        generator.name,
+        generator.config,
+        judge_block,
+        faces=len(faces),
+        intensities=intensities,
+        scores=scores,
+        couplings=couplings,
+        identity=(psnr, ssim),
         grid=None if grid_path is None else str(grid_path),
         export=None if export is None else str(export),
-    )  # fmt: skip
+    )
 
 
 def build_report(
-    generator: str, config: Any, judge: dict[str, Any], *, faces: int, intensities: Sequence[float],
-    scores: dict[str, Any], couplings: dict[str, dict[str, str]], identity: tuple[list[float], list[float]],
+    generator: str,
+    config: Any,
+    judge: dict[str, Any],
+    *,
+    faces: int,
+    intensities: Sequence[float],
+    scores: dict[str, Any],
+    couplings: dict[str, dict[str, str]],
+    identity: tuple[list[float], list[float]],
     **extra: Any,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The report of any judge: who judged what, :func:`score_sweeps`' scores, the leaks at or above
     :data:`LEAK_THRESHOLD` (declared couplings apart) and identity (PSNR/SSIM of every render against its input);
     ``extra`` keys follow."""
@@ -308,8 +332,11 @@ def score_sweeps(rows: pd.DataFrame, requested: np.ndarray, measured: np.ndarray
         entry["monotonic_faces"] = per_face
         entry["monotonic_count"] = sum(value is True for value in per_face)
         fidelity[au] = entry
-        leaks[au] = {other: _round(np.nanmean(at_top[:, j]) if np.isfinite(at_top[:, j]).any() else math.nan)
-                     for j, other in enumerate(AU_NAMES) if j != i and len(at_top)}  # fmt: skip
+        leaks[au] = {
+            other: _round(np.nanmean(at_top[:, j]) if np.isfinite(at_top[:, j]).any() else math.nan)
+            for j, other in enumerate(AU_NAMES)
+            if j != i and len(at_top)
+        }
     emotions = {}
     for emotion in dict.fromkeys(labels[kinds == "emotion"]):
         mask = (kinds == "emotion") & (labels == emotion)
@@ -328,8 +355,9 @@ def score_sweeps(rows: pd.DataFrame, requested: np.ndarray, measured: np.ndarray
     }
 
 
-def leak_list(leaks: dict[str, dict[str, float | None]], couplings: dict[str, dict[str, str]],
-              threshold: float = LEAK_THRESHOLD) -> dict[str, Any]:  # fmt: skip
+def leak_list(
+    leaks: dict[str, dict[str, float | None]], couplings: dict[str, dict[str, str]], threshold: float = LEAK_THRESHOLD
+) -> dict[str, Any]:
     """Every leak at or above ``threshold`` as ``{"au", "into", "change"}``, declared couplings of the motion model
     listed apart from undeclared ones."""
     found: dict[str, list[dict[str, Any]]] = {"declared": [], "undeclared": []}
@@ -342,9 +370,15 @@ def leak_list(leaks: dict[str, dict[str, float | None]], couplings: dict[str, di
 
 
 def _evaluate_face(
-    generator: FaceGenerator, judge: Judge, face: torch.Tensor, number: int, plan: pd.DataFrame, targets: np.ndarray,
-    on_frame: Callable[[], object], results: tuple[list, list, dict, list, list],
-) -> torch.Tensor:  # fmt: skip
+    generator: FaceGenerator,
+    judge: Judge,
+    face: torch.Tensor,
+    number: int,
+    plan: pd.DataFrame,
+    targets: np.ndarray,
+    on_frame: Callable[[], object],
+    results: tuple[list, list, dict, list, list],
+) -> torch.Tensor:
     """Render every target on one face and append its judged change, delivered motion and identity scores to
     ``results`` (requested, measured, delivered, psnr, ssim); return the frames."""
     requested, measured, delivered, psnr, ssim = results
@@ -377,9 +411,15 @@ def _monotonic(sweep: np.ndarray, tolerance: float) -> bool | None:
 
 
 def _delivered_motion(
-    generator: FaceGenerator, face: torch.Tensor, frames: torch.Tensor, neutral: np.ndarray, targets: np.ndarray,
-    redetected: list[np.ndarray | None], plan: pd.DataFrame, out: dict[str, dict[str, list[float]]],
-) -> None:  # fmt: skip
+    generator: FaceGenerator,
+    face: torch.Tensor,
+    frames: torch.Tensor,
+    neutral: np.ndarray,
+    targets: np.ndarray,
+    redetected: list[np.ndarray | None],
+    plan: pd.DataFrame,
+    out: dict[str, dict[str, list[float]]],
+) -> None:
     """Delivered motion at the top intensity of each single-AU sweep of ``plan``, by two instruments (only for
     generators that say where landmarks should go):
 
@@ -411,8 +451,13 @@ def _delivered_motion(
             got = frame.to_local(redetected[row]) - frame.to_local(neutral)
             out[au]["landmarks"].append(delivered_ratio(want[moving], got[moving]))
         main = np.flatnonzero(size >= 0.5 * size.max())
-        shift_px, found = track_points(before, to_uint8(frames[row : row + 1])[0], neutral[main],
-                                       radius=max(3, round(0.08 * iod)), search=round(0.3 * iod) + 2)  # fmt: skip
+        shift_px, found = track_points(
+            before,
+            to_uint8(frames[row : row + 1])[0],
+            neutral[main],
+            radius=max(3, round(0.08 * iod)),
+            search=round(0.3 * iod) + 2,
+        )
         if found.any():
             intended = (aimed - neutral)[main][found]
             gains = (intended * shift_px[found]).sum(1) / (intended * intended).sum(1)
@@ -426,8 +471,9 @@ def _save_grid(rows: list[torch.Tensor], labels: list[str], intensities: Sequenc
     for f, frames in enumerate(rows):
         for r, label in enumerate(labels):
             blocks.append((frames[r * steps : (r + 1) * steps], f"face {f} {label}"))
-    grid = image_grid([b for b, _ in blocks], row_labels=[name for _, name in blocks],
-                      column_labels=[f"{v:g}" for v in intensities])  # fmt: skip
+    grid = image_grid(
+        [b for b, _ in blocks], row_labels=[name for _, name in blocks], column_labels=[f"{v:g}" for v in intensities]
+    )
     with atomic_path(path, suffix=Path(path).suffix) as temporary:
         grid.save(temporary)
 
@@ -439,12 +485,18 @@ def summary(report: dict[str, Any]) -> str:
     threshold = report.get("leaks", {}).get("threshold", LEAK_THRESHOLD)
     header = f"{'AU':<5} {'r':>6} {'slope':>6} {'d@top':>6} {'mono':>5}"
     header += f" {'motion':>7} {'pixels':>7}" if motion else ""
-    lines = [f"{report['generator']} judged by {judge['name']} on {report['faces']} face(s)",
-             f"judge: {judge.get('label', judge['name'])}", f"{header}  leaks >= {threshold:g}"]  # fmt: skip
+    lines = [
+        f"{report['generator']} judged by {judge['name']} on {report['faces']} face(s)",
+        f"judge: {judge.get('label', judge['name'])}",
+        f"{header}  leaks >= {threshold:g}",
+    ]
     for au, entry in report["au_fidelity"].items():
         row = report["leaks_at_top"].get(au, {})
-        leaks = [f"{k}{'*' if k in couplings.get(au, {}) else ''} {v:.1f}"
-                 for k, v in row.items() if v is not None and v >= threshold]  # fmt: skip
+        leaks = [
+            f"{k}{'*' if k in couplings.get(au, {}) else ''} {v:.1f}"
+            for k, v in row.items()
+            if v is not None and v >= threshold
+        ]
         faces = entry.get("monotonic_faces", [])
         mono = "-" if entry["monotonic"] is None else f"{entry.get('monotonic_count', 0)}/{len(faces)}"
         line = f"{au:<5} {_fmt(entry['correlation']):>6} {_fmt(entry['slope']):>6} {_fmt(entry['change_at_top']):>6} "
@@ -452,12 +504,16 @@ def summary(report: dict[str, Any]) -> str:
         if motion:
             line += f" {_fmt(entry.get('delivered_motion')):>7} {_fmt(entry.get('delivered_motion_pixels')):>7}"
         lines.append(f"{line}  {', '.join(leaks)}")
-    lines.append(f"mean r {_fmt(report['mean_correlation'])}; identity PSNR {_fmt(report['identity']['psnr_db'])} dB, "
-                 f"SSIM {_fmt(report['identity']['ssim'])}; * = declared coupling")  # fmt: skip
+    lines.append(
+        f"mean r {_fmt(report['mean_correlation'])}; identity PSNR {_fmt(report['identity']['psnr_db'])} dB, "
+        f"SSIM {_fmt(report['identity']['ssim'])}; * = declared coupling"
+    )
     expert = report.get("expert_agreement")
     if expert:
-        lines.append(f"expert prototypes: r {_fmt(expert['correlation'])}, slope {_fmt(expert['slope'])} over "
-                     f"{expert['n']} requested/judged cells")  # fmt: skip
+        lines.append(
+            f"expert prototypes: r {_fmt(expert['correlation'])}, slope {_fmt(expert['slope'])} over "
+            f"{expert['n']} requested/judged cells"
+        )
     if report.get("failed_frames") is not None:
         lines += _failed_lines(report["failed_frames"])
     lines.append(f"about the judge: {judge['description']}")

@@ -14,8 +14,15 @@ from typing import Any
 
 from ..errors import MiexInputError
 
-__all__ = ["INTEGER_BOUNDS", "INTEGER_OPTIONS", "MAX_TOTAL_STEPS", "TrainConfig", "check_config", "config_from_args",
-           "configure"]  # fmt: skip
+__all__ = [
+    "INTEGER_BOUNDS",
+    "INTEGER_OPTIONS",
+    "MAX_TOTAL_STEPS",
+    "TrainConfig",
+    "check_config",
+    "config_from_args",
+    "configure",
+]
 
 
 @dataclass
@@ -51,8 +58,13 @@ class TrainConfig:
 
     def architecture(self) -> tuple[dict[str, Any], dict[str, Any]]:
         replicate = self.preset == "replicate"
-        generator = {"width": self.width, "num_residual_blocks": self.residual_blocks, "image_size": self.image_size,
-                     "norm_affine": not replicate, "conv_bias": replicate}  # fmt: skip
+        generator = {
+            "width": self.width,
+            "num_residual_blocks": self.residual_blocks,
+            "image_size": self.image_size,
+            "norm_affine": not replicate,
+            "conv_bias": replicate,
+        }
         critic = {"width": self.critic_width, "num_layers": self.critic_layers, "image_size": self.image_size}
         return generator, critic
 
@@ -77,11 +89,22 @@ INTEGER_OPTIONS: dict[str, str] = {
 """The integer options of ``miex train-generator`` and their help (defaults from :class:`TrainConfig`)."""
 
 INTEGER_BOUNDS: dict[str, tuple[int, int]] = {
-    "image_size": (16, 1024), "width": (1, 1024), "residual_blocks": (0, 64), "critic_width": (1, 1024),
-    "critic_layers": (1, 10), "batch_size": (1, 4096), "critic_steps": (1, 100), "epochs": (0, 100_000),
-    "decay_epochs": (0, 100_000), "max_steps": (1, 10**9), "decay_start": (0, 10**9), "save_every": (1, 10**9),
-    "sample_every": (0, 10**9), "log_every": (1, 10**9), "seed": (0, 2**32 - 1),
-}  # fmt: skip
+    "image_size": (16, 1024),
+    "width": (1, 1024),
+    "residual_blocks": (0, 64),
+    "critic_width": (1, 1024),
+    "critic_layers": (1, 10),
+    "batch_size": (1, 4096),
+    "critic_steps": (1, 100),
+    "epochs": (0, 100_000),
+    "decay_epochs": (0, 100_000),
+    "max_steps": (1, 10**9),
+    "decay_start": (0, 10**9),
+    "save_every": (1, 10**9),
+    "sample_every": (0, 10**9),
+    "log_every": (1, 10**9),
+    "seed": (0, 2**32 - 1),
+}
 """The range each integer option may take: beyond it a value is a typo or a run that could never finish (the
 paper's schedule is about 240,000 steps), refused where it enters rather than failing deep inside torch."""
 MAX_TOTAL_STEPS = 10**9
@@ -96,13 +119,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="face folder (with --au-table) or GANimation sample-data folder")
     parser.add_argument("--out", dest="output_dir", required=True, help="output folder (checkpoints, generator/)")
     parser.add_argument("--au-table", help="AU table (parquet/CSV) for a face folder; rows matched by path or name")
-    parser.add_argument("--preset", choices=("paper", "replicate"), default="paper",
-                        help="paper: the official GANimation (affine norms, AU weight 4000/batch); replicate: the "
-                             "variant the MiE-X authors trained (no-affine norms, conv bias, AU weight 160) "
-                             "(default: %(default)s; docs/reference.md §GANimation)")  # fmt: skip
+    parser.add_argument(
+        "--preset",
+        choices=("paper", "replicate"),
+        default="paper",
+        help="paper: the official GANimation (affine norms, AU weight 4000/batch); replicate: the "
+        "variant the MiE-X authors trained (no-affine norms, conv bias, AU weight 160) "
+        "(default: %(default)s; docs/reference.md §GANimation)",
+    )
     for name, text in INTEGER_OPTIONS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
-                            help=f"{text} (default: %(default)s)")  # fmt: skip
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=int,
+            default=getattr(defaults, name),
+            help=f"{text} (default: %(default)s)",
+        )
     parser.add_argument(
         "--lr",
         type=float,
@@ -149,8 +180,10 @@ def check_config(config: TrainConfig) -> TrainConfig:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise MiexInputError(f"must be a whole number from {low} to {high}, got {value!r}", field=_flag(name))
     if config.image_size % 4:
-        raise MiexInputError(f"--image-size must be a multiple of 4 (the generator halves it twice), got "
-                             f"{config.image_size}", field="--image-size")  # fmt: skip
+        raise MiexInputError(
+            f"--image-size must be a multiple of 4 (the generator halves it twice), got {config.image_size}",
+            field="--image-size",
+        )
     if config.image_size % 2**config.critic_layers:
         largest = max(n for n in range(1, 11) if config.image_size % 2**n == 0)
         raise MiexInputError(
@@ -166,8 +199,9 @@ def check_config(config: TrainConfig) -> TrainConfig:
     if len(config.betas) != 2 or not all(isinstance(b, int | float) and 0 <= b < 1 for b in config.betas):
         raise MiexInputError(f"betas must be two numbers in [0, 1), got {config.betas!r}", field="betas")
     if config.max_steps is None and (config.epochs + config.decay_epochs) == 0:
-        raise MiexInputError("--epochs and --decay-epochs are both 0: nothing to train; give --epochs or "
-                             "--max-steps", field="--epochs")  # fmt: skip
+        raise MiexInputError(
+            "--epochs and --decay-epochs are both 0: nothing to train; give --epochs or --max-steps", field="--epochs"
+        )
     return config
 
 

@@ -78,8 +78,17 @@ class Nuisance:
         return {name: float(value) for name, value in asdict(self).items()}
 
 
-REAL = Nuisance(translation=0.5, rotation=0.05, scale=0.001, gain=0.015, offset=0.5, gradient=0.005, blur=0.6,
-                read_noise=1.0, shot_noise=1.5)  # fmt: skip
+REAL = Nuisance(
+    translation=0.5,
+    rotation=0.05,
+    scale=0.001,
+    gain=0.015,
+    offset=0.5,
+    gradient=0.005,
+    blur=0.6,
+    read_noise=1.0,
+    shot_noise=1.5,
+)
 """The ``real`` preset (docs/reference.md §Nuisance between onset and apex gives the figures behind each value)."""
 NUISANCE_PRESETS: dict[str, Nuisance] = {"off": Nuisance(), "real": REAL}
 """Named settings of ``miex synthesize --nuisance``. ``real`` is calibrated so that MiE-X's composite flow images
@@ -92,8 +101,9 @@ def nuisance_preset(name: str | Nuisance) -> Nuisance:
     if isinstance(name, Nuisance):
         return name
     if name not in NUISANCE_PRESETS:
-        raise MiexInputError(f"unknown nuisance preset {name!r} (choose from {', '.join(NUISANCE_PRESETS)})",
-                             field="nuisance")  # fmt: skip
+        raise MiexInputError(
+            f"unknown nuisance preset {name!r} (choose from {', '.join(NUISANCE_PRESETS)})", field="nuisance"
+        )
     return NUISANCE_PRESETS[name]
 
 
@@ -115,10 +125,15 @@ def _draw(nuisance: Nuisance, rng: np.random.Generator, width: int) -> _Draws:
     normal = rng.standard_normal(7)
     direction = float(rng.uniform(0.0, 2.0 * math.pi))
     step = nuisance.translation * width / REFERENCE_WIDTH
-    return _Draws(shift=(float(normal[0] * step), float(normal[1] * step)), angle=float(normal[2] * nuisance.rotation),
-                  zoom=float(normal[3] * nuisance.scale), gain=float(normal[4] * nuisance.gain),
-                  offset=float(normal[5] * nuisance.offset), slope=float(normal[6] * nuisance.gradient),
-                  direction=direction)  # fmt: skip
+    return _Draws(
+        shift=(float(normal[0] * step), float(normal[1] * step)),
+        angle=float(normal[2] * nuisance.rotation),
+        zoom=float(normal[3] * nuisance.scale),
+        gain=float(normal[4] * nuisance.gain),
+        offset=float(normal[5] * nuisance.offset),
+        slope=float(normal[6] * nuisance.gradient),
+        direction=direction,
+    )
 
 
 def _move(frame: np.ndarray, draws: _Draws, share: float) -> np.ndarray:
@@ -132,8 +147,13 @@ def _move(frame: np.ndarray, draws: _Draws, share: float) -> np.ndarray:
     height, width = frame.shape[:2]
     matrix = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), angle, zoom)
     matrix[:, 2] += (shift_x, shift_y)
-    moved = cv2.warpAffine(np.ascontiguousarray(frame, dtype=np.float32), matrix, (width, height),
-                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+    moved = cv2.warpAffine(
+        np.ascontiguousarray(frame, dtype=np.float32),
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
+    )
     return moved.reshape(frame.shape)
 
 
@@ -145,8 +165,9 @@ def _light(frame: np.ndarray, draws: _Draws, share: float) -> np.ndarray:
     height, width = frame.shape[:2]
     x = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
     y = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
-    plane = (1.0 + gain) * (1.0 + slope * (np.float32(math.cos(draws.direction)) * x
-                                           + np.float32(math.sin(draws.direction)) * y))  # fmt: skip
+    plane = (1.0 + gain) * (
+        1.0 + slope * (np.float32(math.cos(draws.direction)) * x + np.float32(math.sin(draws.direction)) * y)
+    )
     plane = plane.astype(np.float32)
     return frame * (plane[..., None] if frame.ndim == 3 else plane) + np.float32(offset)
 
@@ -156,8 +177,13 @@ def _blur(frame: np.ndarray, sigma: float) -> np.ndarray:
 
     if sigma < SMALLEST_SIGMA:
         return frame
-    blurred = cv2.GaussianBlur(np.ascontiguousarray(frame, dtype=np.float32), (0, 0), sigmaX=sigma, sigmaY=sigma,
-                               borderType=cv2.BORDER_REFLECT_101)  # fmt: skip
+    blurred = cv2.GaussianBlur(
+        np.ascontiguousarray(frame, dtype=np.float32),
+        (0, 0),
+        sigmaX=sigma,
+        sigmaY=sigma,
+        borderType=cv2.BORDER_REFLECT_101,
+    )
     return blurred.reshape(frame.shape)
 
 
@@ -178,11 +204,13 @@ def _check(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
     arrays = [np.asarray(frame) for frame in frames]
     for index, array in enumerate(arrays):
         if array.dtype != np.uint8 or array.ndim not in (2, 3):
-            raise MiexInputError(f"frames are uint8 H x W (x C), got {array.dtype} {array.shape}", row=index,
-                                 field="frame")  # fmt: skip
+            raise MiexInputError(
+                f"frames are uint8 H x W (x C), got {array.dtype} {array.shape}", row=index, field="frame"
+            )
         if array.shape != arrays[0].shape:
-            raise MiexInputError(f"frames differ in size: {arrays[0].shape} and {array.shape}", row=index,
-                                 field="frame")  # fmt: skip
+            raise MiexInputError(
+                f"frames differ in size: {arrays[0].shape} and {array.shape}", row=index, field="frame"
+            )
     return arrays
 
 

@@ -79,8 +79,13 @@ class WarpGenerator(FaceGenerator):
             return cls(**kwargs)
         from ..hub import resolve_pretrained
 
-        found = resolve_pretrained(pretrained, revision=revision, required=(DEFAULT_MODEL_NAME,),
-                                   optional=(CONFIG_NAME,), option="--warp-model")  # fmt: skip
+        found = resolve_pretrained(
+            pretrained,
+            revision=revision,
+            required=(DEFAULT_MODEL_NAME,),
+            optional=(CONFIG_NAME,),
+            option="--warp-model",
+        )
         settings = _read_settings(found.path / CONFIG_NAME) if found.path.is_dir() else {}
         generator = cls(found.path, **{**settings, **kwargs})
         generator.model_path, generator.revision = found.source, found.revision
@@ -98,10 +103,14 @@ class WarpGenerator(FaceGenerator):
 
     @property
     def config(self) -> dict[str, Any]:
-        settings = {"name": self.name, "model": self.model_path or DEFAULT_MODEL_NAME,
-                    "model_sha256": self.motion.digest, "appearance": self.appearance,
-                    "geometry": "piecewise-affine over the face mesh",
-                    "format": self.model.get("format", "")}  # fmt: skip
+        settings = {
+            "name": self.name,
+            "model": self.model_path or DEFAULT_MODEL_NAME,
+            "model_sha256": self.motion.digest,
+            "appearance": self.appearance,
+            "geometry": "piecewise-affine over the face mesh",
+            "format": self.model.get("format", ""),
+        }
         return settings | ({"revision": self.revision} if self.revision else {})
 
     def detect_landmarks(self, faces: torch.Tensor) -> torch.Tensor:
@@ -154,8 +163,9 @@ class WarpGenerator(FaceGenerator):
         else:
             points = torch.as_tensor(landmarks, dtype=torch.float32, device=faces.device)
             if points.ndim != 3 or points.shape[1:] != (NUM_LANDMARKS, 2) or points.shape[0] != faces.shape[0]:
-                raise MiexInputError(f"landmarks must be N x 478 x 2 pixel coordinates, got {tuple(points.shape)}",
-                                     field="landmarks")  # fmt: skip
+                raise MiexInputError(
+                    f"landmarks must be N x 478 x 2 pixel coordinates, got {tuple(points.shape)}", field="landmarks"
+                )
         output = faces.clone()  # rows with zero AUs stay the input, bit for bit
         rows = torch.nonzero(moving).flatten()
         for start in range(0, len(rows), RENDER_CHUNK):
@@ -177,9 +187,10 @@ class WarpGenerator(FaceGenerator):
             targets = targets.copy()
             mesh = np.s_[:MESH_VERTICES]
             targets[moving, mesh] = untangle(sources[moving, mesh], targets[moving, mesh], self._mesh.face_triangles)
-        grids = [self._mesh.grid(s, t, height, width, None if around is None else _box(s, t, around),
-                                 quantum=FIELD_QUANTUM)
-                 for s, t in zip(sources, targets, strict=True)]  # fmt: skip
+        grids = [
+            self._mesh.grid(s, t, height, width, None if around is None else _box(s, t, around), quantum=FIELD_QUANTUM)
+            for s, t in zip(sources, targets, strict=True)
+        ]
         return torch.from_numpy(np.stack(grids)).float().to(target.device)
 
     def _raise_lids(
@@ -196,8 +207,13 @@ class WarpGenerator(FaceGenerator):
         still = aus.clone()
         still[:, AU_INDEX["AU05"]] = 0
         rest = self.targets(landmarks, still)
-        eye = F.grid_sample(faces, self._grid(landmarks, rest, height, width, EYE_LANDMARKS), mode="bilinear",
-                            padding_mode="border", align_corners=False)  # fmt: skip
+        eye = F.grid_sample(
+            faces,
+            self._grid(landmarks, rest, height, width, EYE_LANDMARKS),
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )
         params = dict(self.motion.raw.get("eyelids", {}).get("AU05", {}))
         local = LocalFrames(landmarks, height, width)
         return raise_lids(frames, eye, rest, target, local, params)
@@ -213,8 +229,9 @@ class WarpGenerator(FaceGenerator):
             self._shade(frames, fold_darkening(grid, self.motion.shading.get("folds", {})))
         raising = torch.nonzero(aus[:, AU_INDEX["AU05"]] > 0).flatten()
         if len(raising):
-            frames[raising] = self._raise_lids(faces[raising], frames[raising], landmarks[raising], aus[raising],
-                                               target[raising])  # fmt: skip
+            frames[raising] = self._raise_lids(
+                faces[raising], frames[raising], landmarks[raising], aus[raising], target[raising]
+            )
         closure = to_generator_scale(aus[:, AU_INDEX["AU45"]]) * float(self.motion.eyelids.get("closure_at_5", 0.0))
         closing = torch.nonzero(closure > 0).flatten()
         if len(closing):
@@ -224,8 +241,9 @@ class WarpGenerator(FaceGenerator):
             moving = torch.nonzero(_mouth_changes(landmarks, target, self.motion.mouth)).flatten()
             if len(moving):
                 local = LocalFrames(landmarks[moving], height, width)
-                frames[moving] = redraw_mouth(frames[moving], faces[moving], landmarks[moving], target[moving], local,
-                                            self.motion.mouth)  # fmt: skip
+                frames[moving] = redraw_mouth(
+                    frames[moving], faces[moving], landmarks[moving], target[moving], local, self.motion.mouth
+                )
         if self.appearance and self.motion.appearance:
             self._shade(frames, self._cue_darkening(target, aus, height, width))
         return frames.clamp_(0, 1)
@@ -359,9 +377,18 @@ def fit_displacement_model(
     solution, *_ = np.linalg.lstsq(weights, local[:, chosen].reshape(len(weights), -1), rcond=None)
     solution = solution.reshape(NUM_AUS, len(chosen), 2)
     base = MotionModel.load().raw
-    fitted = {name: [{"landmarks": [int(lm)], "shift": [round(float(v), 5) for v in solution[a, k]]}
-                     for k, lm in enumerate(chosen) if np.abs(solution[a, k]).max() > 1e-3]
-              for a, name in enumerate(AU_NAMES)}  # fmt: skip
+    fitted = {
+        name: [
+            {"landmarks": [int(lm)], "shift": [round(float(v), 5) for v in solution[a, k]]}
+            for k, lm in enumerate(chosen)
+            if np.abs(solution[a, k]).max() > 1e-3
+        ]
+        for a, name in enumerate(AU_NAMES)
+    }
     keep = ("format", "anchors", "mirror_pairs", "eyelids", "mouth", "couplings", "appearance")
-    return {**{k: base[k] for k in keep if k in base}, "description": "fitted by fit_displacement_model",
-            "version": base.get("version", 2), "aus": {k: v for k, v in fitted.items() if v}}  # fmt: skip
+    return {
+        **{k: base[k] for k in keep if k in base},
+        "description": "fitted by fit_displacement_model",
+        "version": base.get("version", 2),
+        "aus": {k: v for k, v in fitted.items() if v},
+    }

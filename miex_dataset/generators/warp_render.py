@@ -529,8 +529,13 @@ def _nasolabial(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, 
         mid = (a + b) / 2 + torch.cat([outward * 0.05, torch.zeros_like(outward)], -1)
         tail = b + torch.cat([outward * 0.04, torch.full_like(outward, 0.06)], -1)
 
-        def draw(p: torch.Tensor, a: torch.Tensor = a, mid: torch.Tensor = mid, b: torch.Tensor = b,
-                 tail: torch.Tensor = tail) -> torch.Tensor:  # fmt: skip
+        def draw(
+            p: torch.Tensor,
+            a: torch.Tensor = a,
+            mid: torch.Tensor = mid,
+            b: torch.Tensor = b,
+            tail: torch.Tensor = tail,
+        ) -> torch.Tensor:
             distance = torch.minimum(_distance_to_segment(p, a, mid), _distance_to_segment(p, mid, b))
             return _gauss(torch.minimum(distance, _distance_to_segment(p, b, tail)), width)
 
@@ -588,6 +593,11 @@ def _brow_lines(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, 
 
 
 _CUES: dict[str, Callable[..., list[Site]]] = {
-    "furrow": _furrow, "nose_wrinkle": _nose_wrinkle, "crows_feet": _crows_feet, "nasolabial": _nasolabial,
-    "dimple": _dimple, "chin_boss": _chin_boss, "brow_lines": _brow_lines,
-}  # fmt: skip
+    "furrow": _furrow,
+    "nose_wrinkle": _nose_wrinkle,
+    "crows_feet": _crows_feet,
+    "nasolabial": _nasolabial,
+    "dimple": _dimple,
+    "chin_boss": _chin_boss,
+    "brow_lines": _brow_lines,
+}

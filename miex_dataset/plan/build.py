@@ -55,8 +55,11 @@ class PlanConfig:
 
     def __post_init__(self) -> None:
         """Refuse knobs that would silently mean something else (``--samples-per-identity 0`` is not "default")."""
-        for option, value in (("--identities", self.identities), ("--triplets", self.triplets),
-                              ("--samples-per-identity", self.samples_per_identity)):  # fmt: skip
+        for option, value in (
+            ("--identities", self.identities),
+            ("--triplets", self.triplets),
+            ("--samples-per-identity", self.samples_per_identity),
+        ):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
                 raise MiexInputError(
                     f"{option} must be a whole number >= 1, got {value!r} (leave it out for the default)"
@@ -186,14 +189,21 @@ def build_plan(faces: pd.DataFrame, pool: pd.DataFrame, config: PlanConfig | Non
             counters[cell] = k + 1
             triplet = groups[cell].iloc[int(rng.integers(len(groups[cell])))]
             sample_id = f"{identity}-{cell[0]}-{cell[1]}-{k}"
-            rows.append({
-                "sample_id": sample_id, "identity": identity, "face": files[int(rng.integers(len(files)))],
-                "label": cell[1], "source": cell[0], "emotion": triplet["emotion"],
-                "onset_au": triplet["onset_au"], "apex_au": triplet["apex_au"],
-                **({"frames_au": triplet["frames_au"]} if video else {}),
-                **{name: triplet[name] for name in PROVENANCE},
-                "seed": stable_int(config.seed, "sample", sample_id),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "sample_id": sample_id,
+                    "identity": identity,
+                    "face": files[int(rng.integers(len(files)))],
+                    "label": cell[1],
+                    "source": cell[0],
+                    "emotion": triplet["emotion"],
+                    "onset_au": triplet["onset_au"],
+                    "apex_au": triplet["apex_au"],
+                    **({"frames_au": triplet["frames_au"]} if video else {}),
+                    **{name: triplet[name] for name in PROVENANCE},
+                    "seed": stable_int(config.seed, "sample", sample_id),
+                }
+            )
     params = {**asdict(config), "sources": list(sources), "identities_used": len(identities)}
     return PlanResult(pd.DataFrame(rows, columns=plan_columns(video)), report, params, cells)
 

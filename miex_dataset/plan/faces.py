@@ -33,18 +33,24 @@ def load_faces(folder: str | PathLike[str]) -> pd.DataFrame:
         missing = [c for c in ("identity", "file") if c not in frame.columns]
         if missing:
             raise MiexInputError(f"face index lacks columns {missing}", file=index)
-        faces = pd.DataFrame({
-            "identity": frame["identity"].astype(str),
-            "face": resolve_paths(frame["file"].map(str), folder),  # the pool contract: relative to the folder
-            **{c: frame[c].astype(np.float64) if c in frame else np.nan for c in ("yaw", "pitch", "roll")},
-        })  # fmt: skip
+        faces = pd.DataFrame(
+            {
+                "identity": frame["identity"].astype(str),
+                "face": resolve_paths(frame["file"].map(str), folder),  # the pool contract: relative to the folder
+                **{c: frame[c].astype(np.float64) if c in frame else np.nan for c in ("yaw", "pitch", "roll")},
+            }
+        )
     else:
         files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in FACE_IMAGE_SUFFIXES)
-        faces = pd.DataFrame({
-            "identity": [p.relative_to(folder).with_suffix("").as_posix() for p in files],
-            "face": [str(p) for p in files],
-            "yaw": np.nan, "pitch": np.nan, "roll": np.nan,
-        })  # fmt: skip
+        faces = pd.DataFrame(
+            {
+                "identity": [p.relative_to(folder).with_suffix("").as_posix() for p in files],
+                "face": [str(p) for p in files],
+                "yaw": np.nan,
+                "pitch": np.nan,
+                "roll": np.nan,
+            }
+        )
     if faces.empty:
         raise MiexInputError("no faces found (expected index.parquet or image files)", file=folder)
     if faces["face"].duplicated().any():

@@ -30,8 +30,11 @@ def validate_plan(frame: pd.DataFrame, where: str | PathLike[str] = "plan") -> p
             f"not a synthesis plan: no column {missing[0]!r} (make one with `miex plan`)", file=where, field=missing[0]
         )
     if frame.empty:
-        raise MiexInputError("the plan is empty (0 rows): there is nothing to synthesize; make a plan with "
-                             "`miex plan --faces POOL --pool AU_POOL --out PLAN`", file=where)  # fmt: skip
+        raise MiexInputError(
+            "the plan is empty (0 rows): there is nothing to synthesize; make a plan with "
+            "`miex plan --faces POOL --pool AU_POOL --out PLAN`",
+            file=where,
+        )
     frame = frame.reset_index(drop=True)
     for column in ("sample_id", "face"):
         blank = frame[column].isna().to_numpy() | (frame[column].astype(str).str.strip() == "").to_numpy()

@@ -76,8 +76,10 @@ def load_expert_table(path: str | PathLike[str] | None = None) -> ExpertTable:
         if not any(probability > 0.0 for probability in entry.values()):
             raise MiexInputError(
                 f"{emotion!r} activates no AU (every probability is 0): its samples would show no expression; give "
-                "at least one of its AUs a probability above 0", file=path, field=emotion,
-            )  # fmt: skip
+                "at least one of its AUs a probability above 0",
+                file=path,
+                field=emotion,
+            )
         table[key] = entry
     absent = sorted(known - set(table))
     if absent:
@@ -119,8 +121,9 @@ def draw_apex(
         raise MiexInputError(
             f"{emotion!r} activated no AU in {MAX_REDRAWS} draws: its probabilities are too small to draw an "
             "expression; raise them, or pass --expert-empty keep to keep all-zero apexes",
-            file=where or "builtin:expert_table.json", field=emotion,
-        )  # fmt: skip
+            file=where or "builtin:expert_table.json",
+            field=emotion,
+        )
     apex = np.zeros(NUM_AUS, dtype=np.float32)
     low, high = config.intensity
     apex[indices[active]] = rng.uniform(low, high, size=int(active.sum()))
@@ -152,10 +155,16 @@ def expert_triplets(
             for _ in range(per_class):
                 emotion = emotions[int(rng.integers(len(emotions)))]
                 apex = draw_apex(emotion, table, config, rng, where=where)
-                triplets.append(Triplet(
-                    source="expert", emotion=emotion, label=label, onset_au=np.zeros(NUM_AUS, np.float32),
-                    apex_au=apex, frames_au=linear_ramp(apex) if config.video else None,
-                ))  # fmt: skip
+                triplets.append(
+                    Triplet(
+                        source="expert",
+                        emotion=emotion,
+                        label=label,
+                        onset_au=np.zeros(NUM_AUS, np.float32),
+                        apex_au=apex,
+                        frames_au=linear_ramp(apex) if config.video else None,
+                    )
+                )
                 bar.update()
     return triplets
 

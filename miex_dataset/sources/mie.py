@@ -30,11 +30,18 @@ def clip_triplet(
     if values is None:
         return None
     return Triplet(
-        source=source, emotion=str(clip["emotion"]), label=int(clip["label"]), onset_au=values[0],
-        apex_au=values[-1], source_dataset=str(clip["dataset"]), source_subject=str(clip["subject"]),
-        source_clip=str(clip["clip"]), onset_frame=int(numbers[onset]), apex_frame=int(numbers[apex]),
+        source=source,
+        emotion=str(clip["emotion"]),
+        label=int(clip["label"]),
+        onset_au=values[0],
+        apex_au=values[-1],
+        source_dataset=str(clip["dataset"]),
+        source_subject=str(clip["subject"]),
+        source_clip=str(clip["clip"]),
+        onset_frame=int(numbers[onset]),
+        apex_frame=int(numbers[apex]),
         frames_au=resample(values) if video else None,
-    )  # fmt: skip
+    )
 
 
 def mie_triplets(

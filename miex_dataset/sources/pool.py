@@ -43,8 +43,10 @@ class PoolConfig:
         check_per_class(self.expert)
         if self.mae_draws > MAX_MAE_DRAWS:
             raise MiexInputError(f"--mae-draws {self.mae_draws}: at most {MAX_MAE_DRAWS} draws per clip; ask for fewer")
-        for option, (low, high), top in (("--mae-interval", self.mae_interval, 1.0),
-                                         ("--expert-intensity", self.expert_intensity, 5.0)):  # fmt: skip
+        for option, (low, high), top in (
+            ("--mae-interval", self.mae_interval, 1.0),
+            ("--expert-intensity", self.expert_intensity, 5.0),
+        ):
             if not (np.isfinite(low) and np.isfinite(high) and 0.0 <= low <= high <= top):
                 raise MiexInputError(f"{option} {low:g} {high:g}: need 0 <= first <= second <= {top:g}")
 
@@ -103,13 +105,17 @@ def build_pool(config: PoolConfig) -> PoolResult:
             "the AU pool would be empty: every source gave 0 triplets" + (f"\n{report.render()}" if len(report) else "")
         )
     params = {
-        "seed": config.seed, "video": config.video,
+        "seed": config.seed,
+        "video": config.video,
         "mie": [[str(Path(c)), str(Path(a))] for c, a in config.mie],
         "mae": [[str(Path(c)), str(Path(a))] for c, a in config.mae],
-        "mae_interval": list(config.mae_interval), "mae_draws": config.mae_draws,
-        "expert_per_class": config.expert, "expert_intensity": list(config.expert_intensity),
-        "expert_table": table_path or "builtin:expert_table.json", "expert_empty_draw": config.empty_draw,
-    }  # fmt: skip
+        "mae_interval": list(config.mae_interval),
+        "mae_draws": config.mae_draws,
+        "expert_per_class": config.expert,
+        "expert_intensity": list(config.expert_intensity),
+        "expert_table": table_path or "builtin:expert_table.json",
+        "expert_empty_draw": config.empty_draw,
+    }
     return PoolResult(triplets_to_frame(triplets, video=config.video), report, unlabelled, params)
 
 

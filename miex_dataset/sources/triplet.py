@@ -30,9 +30,18 @@ VIDEO_FRAMES: int = 10
 """Frames per sample of the video variant (docs/reference.md §AU sources, 'Video variant')."""
 
 POOL_COLUMNS: tuple[str, ...] = (
-    "triplet_id", "source", "emotion", "label", "onset_au", "apex_au",
-    "source_dataset", "source_subject", "source_clip", "onset_frame", "apex_frame",
-)  # fmt: skip
+    "triplet_id",
+    "source",
+    "emotion",
+    "label",
+    "onset_au",
+    "apex_au",
+    "source_dataset",
+    "source_subject",
+    "source_clip",
+    "onset_frame",
+    "apex_frame",
+)
 PARAMS_KEY = b"miex.params"
 POOL_KIND = "au_pool"
 
@@ -124,8 +133,10 @@ def validate_labels(frame: pd.DataFrame, where: str) -> pd.DataFrame:
         if not integral or int(value) not in range(len(LABEL_NAMES)):
             raise MiexInputError(
                 f"label {value!r} is not a class id: expected the integer 0, 1 or 2 ({', '.join(LABEL_NAMES)})",
-                file=where, row=row, field="label",
-            )  # fmt: skip
+                file=where,
+                row=row,
+                field="label",
+            )
     return frame.assign(label=labels.astype(np.int64))
 
 

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 def resolve_config(config: SynthesisConfig | None = None, **overrides: Any) -> SynthesisConfig:
     """``config`` (default: the embedded default) with ``overrides`` applied, checked as the command line checks."""
     if config is not None and not isinstance(config, SynthesisConfig):
-        raise MiexInputError(f"expected a SynthesisConfig, got {type(config).__name__} (or pass its fields as "
-                             "keywords)", field="config")  # fmt: skip
+        raise MiexInputError(
+            f"expected a SynthesisConfig, got {type(config).__name__} (or pass its fields as keywords)", field="config"
+        )
     return (config or SynthesisConfig()).overridden(**overrides)
 
 
@@ -72,13 +73,27 @@ def synthesize(
     if output.push_to_hub is not None:
         check_repo_id(output.push_to_hub)
     generator = load_configured_generator(config)
-    inputs = [config.plan, config.faces, config.pool, *config.mie_clips, *config.mie_aus, *config.mae_clips,
-              *config.mae_aus]  # fmt: skip
+    inputs = [
+        config.plan,
+        config.faces,
+        config.pool,
+        *config.mie_clips,
+        *config.mie_aus,
+        *config.mae_clips,
+        *config.mae_aus,
+    ]
     guard_output_folder(Path(output.out), output.overwrite, inputs)
     resolved = resolve_plan(config.inputs())
     context = {"inputs": resolved.description, "load_path": output.push_to_hub or output.out}
-    summary = render(resolved.plan, generator, output.out, faces_dir=resolved.faces_dir, config=engine,
-                     plan_params=resolved.params, card_context=context)  # fmt: skip
+    summary = render(
+        resolved.plan,
+        generator,
+        output.out,
+        faces_dir=resolved.faces_dir,
+        config=engine,
+        plan_params=resolved.params,
+        card_context=context,
+    )
     if output.push_to_hub is not None and PartialState().is_main_process:
         summary.pushed = push_folder(output.out, output.push_to_hub, private=output.private)
     return summary
@@ -100,8 +115,11 @@ def synthesize_dataset(
 
     config = resolve_config(config, **overrides)
     defaults = SynthesisConfig()
-    changed = {item.name: getattr(config, item.name) for item in fields(SynthesisConfig)
-               if getattr(config, item.name) != getattr(defaults, item.name)}  # fmt: skip
+    changed = {
+        item.name: getattr(config, item.name)
+        for item in fields(SynthesisConfig)
+        if getattr(config, item.name) != getattr(defaults, item.name)
+    }
     builder = MiEX(config_name="miex", cache_dir=None if cache_dir is None else str(cache_dir), **changed)
     builder.download_and_prepare(download_mode=download_mode)
     return builder.as_dataset(split="train")

@@ -56,10 +56,12 @@ def card_data(out: Path, features: datasets.Features, *, video: bool) -> Dataset
     splits.add(split)
     info = datasets.DatasetInfo(features=features, splits=splits, dataset_name="miex", config_name=name)
     data = DatasetCardData(
-        pretty_name="MiE-X (synthetic micro-expressions)", license="other", task_categories=["image-classification"],
+        pretty_name="MiE-X (synthetic micro-expressions)",
+        license="other",
+        task_categories=["image-classification"],
         tags=["micro-expression", "facial-action-units", "synthetic", "affective-computing", "miex"],
         size_categories=[_size_category(split.num_examples)],
-    )  # fmt: skip
+    )
     DatasetInfosDict({name: info}).to_dataset_card_data(data)
     configs = {name: {"data_files": [{"split": SPLIT, "path": f"data/{SPLIT}-*"}], "default": True}}
     MetadataConfigs(configs).to_dataset_card_data(data)
@@ -80,8 +82,12 @@ def read_columns(out: Path, columns: list[str]) -> pd.DataFrame:
 
 def counts_table(meta: pd.DataFrame) -> str:
     """Markdown table of samples per source x class, with totals."""
-    table = pd.crosstab(meta["source"].map(dict(enumerate(SOURCES))), meta["label"].map(dict(enumerate(LABEL_NAMES))),
-                        margins=True, margins_name="total")  # fmt: skip
+    table = pd.crosstab(
+        meta["source"].map(dict(enumerate(SOURCES))),
+        meta["label"].map(dict(enumerate(LABEL_NAMES))),
+        margins=True,
+        margins_name="total",
+    )
     header = "| source | " + " | ".join(map(str, table.columns)) + " |"
     lines = [header, "|---" * (len(table.columns) + 1) + "|"]
     lines += [f"| {index} | " + " | ".join(str(int(v)) for v in row) + " |" for index, row in table.iterrows()]
@@ -151,8 +157,10 @@ def tile_label(meta: pd.DataFrame, row: int) -> list[tuple[str, tuple[int, int, 
     """Lines (text, colour) above a tile: identity, source and class, then the top AU changes."""
     record = meta.iloc[row]
     label = int(record["label"])
-    lines = [(str(record["identity"]), (0, 0, 0)),
-             (f"{SOURCES[int(record['source'])]} · {LABEL_NAMES[label]}", CLASS_COLOURS[label])]  # fmt: skip
+    lines = [
+        (str(record["identity"]), (0, 0, 0)),
+        (f"{SOURCES[int(record['source'])]} · {LABEL_NAMES[label]}", CLASS_COLOURS[label]),
+    ]
     changes = top_au_changes(record["onset_au"], record["apex_au"])
     if changes is None:
         lines.append(("AUs not in the data", (110, 110, 110)))
@@ -168,8 +176,12 @@ def tile_images(onset: np.ndarray, apex: np.ndarray) -> list[np.ndarray]:
     return [onset, apex, magnify_pair(onset, apex, CARD_MAGNIFICATION), motion_image(onset, apex)]
 
 
-GRID_ROWS = ("onset", "apex", f"apex,\n{magnification_label(CARD_MAGNIFICATION.alpha)}\n(EVM)",
-             "change\nred brighter\nblue darker")  # fmt: skip
+GRID_ROWS = (
+    "onset",
+    "apex",
+    f"apex,\n{magnification_label(CARD_MAGNIFICATION.alpha)}\n(EVM)",
+    "change\nred brighter\nblue darker",
+)
 
 
 def sample_grid(out: Path, meta: pd.DataFrame, *, video: bool) -> Image.Image:
@@ -246,8 +258,10 @@ def grid_caption(meta: pd.DataFrame, *, video: bool) -> str:
 def au_caption(meta: pd.DataFrame) -> str:
     """What a reader sees in the AU figure (Markdown)."""
     if not _has_aus(meta):
-        return ("*AU figure.* This dataset carries no AU vectors (`onset_au`/`apex_au` are NaN), so the figure only "
-                "says so; the sample grid's change row shows where the faces moved.")  # fmt: skip
+        return (
+            "*AU figure.* This dataset carries no AU vectors (`onset_au`/`apex_au` are NaN), so the figure only "
+            "says so; the sample grid's change row shows where the faces moved."
+        )
     return (
         "*AU figure.* One panel per AU source present (sources without samples are left out), with the number of "
         "samples: for every AU, one bar per class giving the mean change of its intensity from the onset to the "
@@ -359,8 +373,11 @@ def _bar_panel(title: str, means: np.ndarray | None, bottom: float, top: float) 
     draw.line([(left, head), (left, head + height)], fill="black")
     for a, name in enumerate(AU_NAMES):
         draw.text((left + a * group + 1, head + height + 4), name[2:], fill="black")
-    draw.text((left, head + height + 18), "AU (bars: " + ", ".join(LABEL_NAMES) + "); mean apex - onset, 0-5 scale",
-              fill="black")  # fmt: skip
+    draw.text(
+        (left, head + height + 18),
+        "AU (bars: " + ", ".join(LABEL_NAMES) + "); mean apex - onset, 0-5 scale",
+        fill="black",
+    )
     for label, colour in enumerate(CLASS_COLOURS):
         x0 = panel.width - right - 70
         draw.rectangle([x0, 6 + 9 * label, x0 + 6, 12 + 9 * label], fill=colour)
@@ -377,8 +394,9 @@ def finish_dataset(
 
     from .faces import PROGRESS_DELAY
 
-    steps = tqdm(total=4, desc="dataset card", unit="step", delay=PROGRESS_DELAY, disable=not progress,
-                 dynamic_ncols=True)  # fmt: skip
+    steps = tqdm(
+        total=4, desc="dataset card", unit="step", delay=PROGRESS_DELAY, disable=not progress, dynamic_ncols=True
+    )
     meta = read_columns(out, ["label", "source", "onset_au", "apex_au", "identity"])
     steps.update()
     (out / IMAGES_DIR).mkdir(exist_ok=True)
@@ -389,22 +407,32 @@ def finish_dataset(
         au_plot(meta, temporary)
     steps.update()
     run = read_json(out / STATE_DIR / "run.json")
-    generation = {"generator": run["generator"], "plan": run["plan_params"],
-                  "engine": {k: v for k, v in run["engine"].items() if k not in ("overwrite", "device", "strict")},
-                  **{k: v for k, v in context.items() if k not in ("notes", "load_path")}}  # fmt: skip
+    generation = {
+        "generator": run["generator"],
+        "plan": run["plan_params"],
+        "engine": {k: v for k, v in run["engine"].items() if k not in ("overwrite", "device", "strict")},
+        **{k: v for k, v in context.items() if k not in ("notes", "load_path")},
+    }
     encoding = run["engine"]["encoding"]
     body = render_template(
         "dataset_card.md",
         pretty_name="MiE-X (synthetic micro-expressions)",
-        frames_per_sample=10 if video else 2, samples=len(meta), identities=meta["identity"].nunique(),
-        frames=len(meta) * (10 if video else 2), config_name=config_name(video),
-        kind="10 frames per sample" if video else "onset + apex frames", generator_name=run["generator"]["name"],
+        frames_per_sample=10 if video else 2,
+        samples=len(meta),
+        identities=meta["identity"].nunique(),
+        frames=len(meta) * (10 if video else 2),
+        config_name=config_name(video),
+        kind="10 frames per sample" if video else "onset + apex frames",
+        generator_name=run["generator"]["name"],
         image_format="lossless PNG" if encoding["format"] == "png" else f"JPEG quality {encoding['jpeg_quality']}",
-        load_path=context.get("load_path", str(out)), column_table=column_table(features),
+        load_path=context.get("load_path", str(out)),
+        column_table=column_table(features),
         notes=f"\n{context['notes']}\n" if context.get("notes") else "",
-        counts_table=counts_table(meta), generation_json=json.dumps(generation, indent=2, sort_keys=True),
-        sample_grid_caption=grid_caption(meta, video=video), au_figure_caption=au_caption(meta),
-    )  # fmt: skip
+        counts_table=counts_table(meta),
+        generation_json=json.dumps(generation, indent=2, sort_keys=True),
+        sample_grid_caption=grid_caption(meta, video=video),
+        au_figure_caption=au_caption(meta),
+    )
     text = f"---\n{card_data(out, features, video=video).to_yaml()}\n---\n\n{body}"
     with atomic_path(out / CARD_NAME) as temporary:
         temporary.write_text(text, encoding="utf-8")

@@ -106,9 +106,14 @@ def default_of(piece: type, name: str) -> Any:
 
 
 def option(
-    default: Any = None, *, help: str, group: str, like: tuple[type, str] | None = None, path: bool = False,
+    default: Any = None,
+    *,
+    help: str,
+    group: str,
+    like: tuple[type, str] | None = None,
+    path: bool = False,
     **argparse_options: Any,
-) -> Any:  # fmt: skip
+) -> Any:
     """A config field with its CLI description: ``help`` (``%(default)s`` allowed), ``group`` (a key of
     :data:`GROUPS`), ``like=(Piece, "name")`` to take the default from that piece, ``path`` for file options
     (``Path`` values become ``str``), and argparse keywords (``type``, ``choices``, ``nargs``, ``metavar``,
@@ -127,103 +132,190 @@ class SynthesisConfig:
     ``datasets`` sets builder parameters by attribute; :meth:`checked` gives a validated, normalised copy."""
 
     # what to synthesize
-    plan: str | None = option(help="a plan from `miex plan` (give --faces too, for the crops' landmarks)",
-                              group="what", path=True)  # fmt: skip
-    faces: str | None = option(help="face pool from `miex faces` (index.parquet with landmarks)", group="what",
-                               path=True)  # fmt: skip
-    pool: str | None = option(help="AU pool from `miex au-pool` (or build one here with the source options)",
-                              group="what", path=True)  # fmt: skip
-    seed: int = option(like=(PlanConfig, "seed"), type=SEED, group="what",
-                       help="seed of every draw: mae and expert triplets, identities, triplets, cells (default: "
-                       "%(default)s)")  # fmt: skip
+    plan: str | None = option(
+        help="a plan from `miex plan` (give --faces too, for the crops' landmarks)", group="what", path=True
+    )
+    faces: str | None = option(
+        help="face pool from `miex faces` (index.parquet with landmarks)", group="what", path=True
+    )
+    pool: str | None = option(
+        help="AU pool from `miex au-pool` (or build one here with the source options)", group="what", path=True
+    )
+    seed: int = option(
+        like=(PlanConfig, "seed"),
+        type=SEED,
+        group="what",
+        help="seed of every draw: mae and expert triplets, identities, triplets, cells (default: %(default)s)",
+    )
     # AU sources
-    mie_clips: tuple[str, ...] = option((), group="sources", path=True, action="append", metavar="CLIPS",
-                                        help="clip table of a real MiE corpus (repeatable; pair each with "
-                                        "--mie-aus)")  # fmt: skip
-    mie_aus: tuple[str, ...] = option((), group="sources", path=True, action="append", metavar="AUS",
-                                      help="AU table for --mie-clips")  # fmt: skip
-    mae_clips: tuple[str, ...] = option((), group="sources", path=True, action="append", metavar="CLIPS",
-                                        help="clip table of macro sequences (CK+, MMEW macro, Oulu; repeatable; "
-                                        "pair each with --mae-aus)")  # fmt: skip
-    mae_aus: tuple[str, ...] = option((), group="sources", path=True, action="append", metavar="AUS",
-                                      help="AU table (all frames)")  # fmt: skip
-    mae_interval: tuple[float, float] = option(like=(PoolConfig, "mae_interval"), group="sources", nargs=2,
-                                               type=number_between(0, 1), metavar=("A", "B"),
-                                               help="apex = floor(N*p), p ~ U(A, B) (default: "
-                                               "%(default)s)")  # fmt: skip
-    mae_draws: int = option(like=(PoolConfig, "mae_draws"), group="sources", type=whole_number(1),
-                            help="triplets drawn per macro clip (default: %(default)s)")  # fmt: skip
-    expert: int = option(like=(PoolConfig, "expert"), group="sources", type=whole_number(0), metavar="N",
-                         help="expert draws per class (default: %(default)s)")  # fmt: skip
-    expert_intensity: tuple[float, float] = option(like=(PoolConfig, "expert_intensity"), group="sources", nargs=2,
-                                                   type=number_between(0, 5), metavar=("C", "D"),
-                                                   help="active AU intensity ~ U(C, D) on 0-5 (default: %(default)s; "
-                                                   "macro control 1.5 4.0)")  # fmt: skip
-    expert_table: str | None = option(like=(PoolConfig, "expert_table"), group="sources", path=True,
-                                      help="JSON {emotion: {AU: probability}} replacing the built-in "
-                                      "table")  # fmt: skip
-    expert_empty: str = option(like=(PoolConfig, "empty_draw"), group="sources", choices=("redraw", "keep"),
-                               help="an expert draw with no active AU (Fear can) is redrawn or kept (default: "
-                               "%(default)s)")  # fmt: skip
-    video: bool = option(like=(PoolConfig, "video"), group="sources",
-                         help="the 10-frame variant: 10 AU vectors per triplet (frames_au), 10 frames per "
-                         "sample")  # fmt: skip
+    mie_clips: tuple[str, ...] = option(
+        (),
+        group="sources",
+        path=True,
+        action="append",
+        metavar="CLIPS",
+        help="clip table of a real MiE corpus (repeatable; pair each with --mie-aus)",
+    )
+    mie_aus: tuple[str, ...] = option(
+        (), group="sources", path=True, action="append", metavar="AUS", help="AU table for --mie-clips"
+    )
+    mae_clips: tuple[str, ...] = option(
+        (),
+        group="sources",
+        path=True,
+        action="append",
+        metavar="CLIPS",
+        help="clip table of macro sequences (CK+, MMEW macro, Oulu; repeatable; pair each with --mae-aus)",
+    )
+    mae_aus: tuple[str, ...] = option(
+        (), group="sources", path=True, action="append", metavar="AUS", help="AU table (all frames)"
+    )
+    mae_interval: tuple[float, float] = option(
+        like=(PoolConfig, "mae_interval"),
+        group="sources",
+        nargs=2,
+        type=number_between(0, 1),
+        metavar=("A", "B"),
+        help="apex = floor(N*p), p ~ U(A, B) (default: %(default)s)",
+    )
+    mae_draws: int = option(
+        like=(PoolConfig, "mae_draws"),
+        group="sources",
+        type=whole_number(1),
+        help="triplets drawn per macro clip (default: %(default)s)",
+    )
+    expert: int = option(
+        like=(PoolConfig, "expert"),
+        group="sources",
+        type=whole_number(0),
+        metavar="N",
+        help="expert draws per class (default: %(default)s)",
+    )
+    expert_intensity: tuple[float, float] = option(
+        like=(PoolConfig, "expert_intensity"),
+        group="sources",
+        nargs=2,
+        type=number_between(0, 5),
+        metavar=("C", "D"),
+        help="active AU intensity ~ U(C, D) on 0-5 (default: %(default)s; macro control 1.5 4.0)",
+    )
+    expert_table: str | None = option(
+        like=(PoolConfig, "expert_table"),
+        group="sources",
+        path=True,
+        help="JSON {emotion: {AU: probability}} replacing the built-in table",
+    )
+    expert_empty: str = option(
+        like=(PoolConfig, "empty_draw"),
+        group="sources",
+        choices=("redraw", "keep"),
+        help="an expert draw with no active AU (Fear can) is redrawn or kept (default: %(default)s)",
+    )
+    video: bool = option(
+        like=(PoolConfig, "video"),
+        group="sources",
+        help="the 10-frame variant: 10 AU vectors per triplet (frames_au), 10 frames per sample",
+    )
     # plan knobs
-    identities: int | None = option(like=(PlanConfig, "identities"), group="plan", type=whole_number(1),
-                                    help="seeded subset of N identities (default: all)")  # fmt: skip
-    triplets: int | None = option(like=(PlanConfig, "triplets"), group="plan", type=whole_number(1),
-                                  help="N distinct pool triplets shared by all identities")  # fmt: skip
-    samples_per_identity: int | None = option(like=(PlanConfig, "samples_per_identity"), group="plan",
-                                              type=whole_number(1), help="default: one per source x class the "
-                                              "plan covers (e.g. 6 for a mie + expert pool)")  # fmt: skip
-    sources: tuple[str, ...] | None = option(like=(PlanConfig, "sources"), group="plan", type=source_list,
-                                             metavar="SOURCES", help=f"comma list of {','.join(SOURCES)} (default: "
-                                             "every source the AU pool holds)")  # fmt: skip
-    balanced: bool = option(like=(PlanConfig, "balanced"), group="plan",
-                            help="cycle every identity through all source x class cells (default) or draw cells in "
-                            "pool proportions (--no-balanced)")  # fmt: skip
-    allow_missing: bool = option(like=(PlanConfig, "allow_missing"), group="plan",
-                                 help="warn instead of failing when a requested source x class has no "
-                                 "triplet")  # fmt: skip
-    frontal_only: bool = option(like=(PlanConfig, "frontal_only"), group="plan",
-                                help="keep crops within --max-yaw/--max-pitch")  # fmt: skip
-    max_yaw: float = option(like=(PlanConfig, "max_yaw"), group="plan", type=number_between(0, 180),
-                            help="degrees (default: %(default)s)")  # fmt: skip
-    max_pitch: float = option(like=(PlanConfig, "max_pitch"), group="plan", type=number_between(0, 180),
-                              help="degrees (default: %(default)s)")  # fmt: skip
+    identities: int | None = option(
+        like=(PlanConfig, "identities"),
+        group="plan",
+        type=whole_number(1),
+        help="seeded subset of N identities (default: all)",
+    )
+    triplets: int | None = option(
+        like=(PlanConfig, "triplets"),
+        group="plan",
+        type=whole_number(1),
+        help="N distinct pool triplets shared by all identities",
+    )
+    samples_per_identity: int | None = option(
+        like=(PlanConfig, "samples_per_identity"),
+        group="plan",
+        type=whole_number(1),
+        help="default: one per source x class the plan covers (e.g. 6 for a mie + expert pool)",
+    )
+    sources: tuple[str, ...] | None = option(
+        like=(PlanConfig, "sources"),
+        group="plan",
+        type=source_list,
+        metavar="SOURCES",
+        help=f"comma list of {','.join(SOURCES)} (default: every source the AU pool holds)",
+    )
+    balanced: bool = option(
+        like=(PlanConfig, "balanced"),
+        group="plan",
+        help="cycle every identity through all source x class cells (default) or draw cells in "
+        "pool proportions (--no-balanced)",
+    )
+    allow_missing: bool = option(
+        like=(PlanConfig, "allow_missing"),
+        group="plan",
+        help="warn instead of failing when a requested source x class has no triplet",
+    )
+    frontal_only: bool = option(
+        like=(PlanConfig, "frontal_only"), group="plan", help="keep crops within --max-yaw/--max-pitch"
+    )
+    max_yaw: float = option(
+        like=(PlanConfig, "max_yaw"), group="plan", type=number_between(0, 180), help="degrees (default: %(default)s)"
+    )
+    max_pitch: float = option(
+        like=(PlanConfig, "max_pitch"), group="plan", type=number_between(0, 180), help="degrees (default: %(default)s)"
+    )
     # rendering
-    generator: str = option("warp", group="rendering", choices=tuple(GENERATORS),
-                            help="face generator (default: %(default)s, needs no weights)")  # fmt: skip
-    checkpoint: str | None = option(group="rendering", path=True,
-                                    help="GANimation weights: a save_pretrained folder, a Hub model repo ORG/NAME, "
-                                    "or an original .pth")  # fmt: skip
-    warp_model: str | None = option(group="rendering", path=True,
-                                    help="the warp's motion model: a save_pretrained folder, a Hub model repo "
-                                    "ORG/NAME, or a JSON file (default: the built-in one)")  # fmt: skip
-    revision: str | None = option(group="rendering",
-                                  help="branch, tag or commit of a Hub repo given as --checkpoint or --warp-model "
-                                  "(default: main); the commit it resolves to is recorded with the run")  # fmt: skip
-    size: int = option(128, group="rendering", type=int,
-                       help="face size fed to the generator (default: %(default)s)")  # fmt: skip
+    generator: str = option(
+        "warp",
+        group="rendering",
+        choices=tuple(GENERATORS),
+        help="face generator (default: %(default)s, needs no weights)",
+    )
+    checkpoint: str | None = option(
+        group="rendering",
+        path=True,
+        help="GANimation weights: a save_pretrained folder, a Hub model repo ORG/NAME, or an original .pth",
+    )
+    warp_model: str | None = option(
+        group="rendering",
+        path=True,
+        help="the warp's motion model: a save_pretrained folder, a Hub model repo "
+        "ORG/NAME, or a JSON file (default: the built-in one)",
+    )
+    revision: str | None = option(
+        group="rendering",
+        help="branch, tag or commit of a Hub repo given as --checkpoint or --warp-model "
+        "(default: main); the commit it resolves to is recorded with the run",
+    )
+    size: int = option(128, group="rendering", type=int, help="face size fed to the generator (default: %(default)s)")
     batch_size: int = option(32, group="rendering", type=int, help="samples per generator call (default: %(default)s)")
-    device: str | None = option(group="rendering", type=parse_device,
-                                help="torch device (default: this rank's GPU if any, else cpu)")  # fmt: skip
+    device: str | None = option(
+        group="rendering", type=parse_device, help="torch device (default: this rank's GPU if any, else cpu)"
+    )
     compile: bool = option(False, group="rendering", help="torch.compile the GANimation generator")
-    no_appearance: bool = option(False, group="rendering",
-                                 help="warp: motion only, no wrinkle, furrow or fold shading (as `miex eval-generator "
-                                 "--no-appearance`; docs/reference.md §Warp generator)")  # fmt: skip
-    nuisance: str = option("off", group="rendering", choices=tuple(NUISANCE_PRESETS),
-                           help="recording nuisance between onset and apex, seeded per sample: head motion, light "
-                           "change, blur and sensor noise (default: %(default)s; real: calibrated on the MEGC2019 "
-                           "flow release, docs/reference.md §Nuisance between onset and apex)")  # fmt: skip
+    no_appearance: bool = option(
+        False,
+        group="rendering",
+        help="warp: motion only, no wrinkle, furrow or fold shading (as `miex eval-generator "
+        "--no-appearance`; docs/reference.md §Warp generator)",
+    )
+    nuisance: str = option(
+        "off",
+        group="rendering",
+        choices=tuple(NUISANCE_PRESETS),
+        help="recording nuisance between onset and apex, seeded per sample: head motion, light "
+        "change, blur and sensor noise (default: %(default)s; real: calibrated on the MEGC2019 "
+        "flow release, docs/reference.md §Nuisance between onset and apex)",
+    )
     # output (what the rows look like; where the folder goes is OutputOptions)
     shard_size: int = option(1000, group="output", type=int, help="samples per parquet shard (default: %(default)s)")
-    image_format: str = option("png", group="output", choices=("png", "jpeg"),
-                               help="png (lossless, default: micro-movements survive) or jpeg")  # fmt: skip
+    image_format: str = option(
+        "png", group="output", choices=("png", "jpeg"), help="png (lossless, default: micro-movements survive) or jpeg"
+    )
     jpeg_quality: int = option(95, group="output", type=int, help="with --image-format jpeg (default: %(default)s)")
-    encode_workers: int | None = option(group="output", type=int,
-                                        help="threads encoding frames (default: the cores left beside the generator, "
-                                        "at most 4)")  # fmt: skip
+    encode_workers: int | None = option(
+        group="output",
+        type=int,
+        help="threads encoding frames (default: the cores left beside the generator, at most 4)",
+    )
     strict: bool = option(False, group="output", help="an unusable face is an error, not a reported skip")
 
     def __post_init__(self) -> None:
@@ -244,8 +336,10 @@ class SynthesisConfig:
         known = {item.name for item in fields(SynthesisConfig)}
         unknown = sorted(set(overrides) - known)
         if unknown:
-            raise MiexInputError(f"unknown synthesis option(s) {', '.join(unknown)} (choose from "
-                                 f"{', '.join(sorted(known))})", field=unknown[0])  # fmt: skip
+            raise MiexInputError(
+                f"unknown synthesis option(s) {', '.join(unknown)} (choose from {', '.join(sorted(known))})",
+                field=unknown[0],
+            )
         return replace(self.checked(), **overrides)
 
     @property
@@ -255,27 +349,45 @@ class SynthesisConfig:
 
     def pool_config(self) -> PoolConfig:
         return PoolConfig(
-            mie=_pairs(self.mie_clips, self.mie_aus, "mie"), mae=_pairs(self.mae_clips, self.mae_aus, "mae"),
-            mae_interval=tuple(self.mae_interval), mae_draws=self.mae_draws, expert=self.expert,
-            expert_intensity=tuple(self.expert_intensity), expert_table=self.expert_table,
-            empty_draw=self.expert_empty, video=self.video, seed=self.seed,
-        )  # fmt: skip
+            mie=_pairs(self.mie_clips, self.mie_aus, "mie"),
+            mae=_pairs(self.mae_clips, self.mae_aus, "mae"),
+            mae_interval=tuple(self.mae_interval),
+            mae_draws=self.mae_draws,
+            expert=self.expert,
+            expert_intensity=tuple(self.expert_intensity),
+            expert_table=self.expert_table,
+            empty_draw=self.expert_empty,
+            video=self.video,
+            seed=self.seed,
+        )
 
     def plan_config(self) -> PlanConfig:
         return PlanConfig(
-            seed=self.seed, sources=self.sources, identities=self.identities, triplets=self.triplets,
-            samples_per_identity=self.samples_per_identity, balanced=self.balanced, allow_missing=self.allow_missing,
-            frontal_only=self.frontal_only, max_yaw=self.max_yaw, max_pitch=self.max_pitch,
-        )  # fmt: skip
+            seed=self.seed,
+            sources=self.sources,
+            identities=self.identities,
+            triplets=self.triplets,
+            samples_per_identity=self.samples_per_identity,
+            balanced=self.balanced,
+            allow_missing=self.allow_missing,
+            frontal_only=self.frontal_only,
+            max_yaw=self.max_yaw,
+            max_pitch=self.max_pitch,
+        )
 
     def inputs(self) -> SynthesisInputs:
         """Where the plan comes from (a plan file, faces + AU pool or sources, or the embedded default)."""
         from .inputs import SynthesisInputs
 
-        return SynthesisInputs(plan=self.plan, faces=self.faces, pool=self.pool,
-                               pool_config=self.pool_config() if self.has_sources else None,
-                               plan_config=self.plan_config(), sources_given=self.sources is not None,
-                               video=self.video)  # fmt: skip
+        return SynthesisInputs(
+            plan=self.plan,
+            faces=self.faces,
+            pool=self.pool,
+            pool_config=self.pool_config() if self.has_sources else None,
+            plan_config=self.plan_config(),
+            sources_given=self.sources is not None,
+            video=self.video,
+        )
 
     def engine_config(self, *, overwrite: bool = False) -> EngineConfig:
         """How the plan is rendered and stored (imports torch: call it when the job runs)."""
@@ -283,10 +395,17 @@ class SynthesisConfig:
         from .render import Encoding
 
         workers = {} if self.encode_workers is None else {"encode_workers": self.encode_workers}
-        return EngineConfig(shard_size=self.shard_size, batch_size=self.batch_size, size=self.size,
-                            encoding=Encoding(self.image_format, self.jpeg_quality), device=self.device,
-                            strict=self.strict, overwrite=overwrite, nuisance=self.nuisance,
-                            **workers)  # fmt: skip
+        return EngineConfig(
+            shard_size=self.shard_size,
+            batch_size=self.batch_size,
+            size=self.size,
+            encoding=Encoding(self.image_format, self.jpeg_quality),
+            device=self.device,
+            strict=self.strict,
+            overwrite=overwrite,
+            nuisance=self.nuisance,
+            **workers,
+        )
 
     def generator_arguments(self) -> tuple[str | None, dict[str, Any]]:
         """``(pretrained, options)`` for ``load_generator(self.generator, pretrained, **options)``."""
@@ -302,14 +421,19 @@ class SynthesisConfig:
 class OutputOptions:
     """Where ``miex synthesize`` (and :func:`miex_dataset.synthesis.api.synthesize`) put the dataset folder."""
 
-    out: str = option(DEFAULT_OUT, group="output", path=True,
-                      help="output folder (default: ./miex, so load_dataset('miex') works)")  # fmt: skip
-    overwrite: bool = option(False, group="output",
-                             help="replace an output folder holding another run (or write into a non-empty folder "
-                             "that miex did not make); without it such a folder is refused and nothing is "
-                             "changed")  # fmt: skip
-    push_to_hub: str | None = option(group="output", metavar="ORG/NAME",
-                                     help="upload the finished folder as a dataset repo")  # fmt: skip
+    out: str = option(
+        DEFAULT_OUT, group="output", path=True, help="output folder (default: ./miex, so load_dataset('miex') works)"
+    )
+    overwrite: bool = option(
+        False,
+        group="output",
+        help="replace an output folder holding another run (or write into a non-empty folder "
+        "that miex did not make); without it such a folder is refused and nothing is "
+        "changed",
+    )
+    push_to_hub: str | None = option(
+        group="output", metavar="ORG/NAME", help="upload the finished folder as a dataset repo"
+    )
     private: bool = option(False, group="output", help="with --push-to-hub: create a private repo")
 
     def __post_init__(self) -> None:
@@ -343,9 +467,14 @@ def add_arguments(
 
     ``groups``/``names`` select fields (by group, or by name; both None/empty: every field); ``titled`` puts them in
     titled argument groups (``miex synthesize``) rather than straight on ``parser`` (``miex au-pool``, ``plan``)."""
-    chosen = [item for config in configs for item in fields(config)
-              if (groups is None and not names) or (groups is not None and item.metadata["group"] in groups)
-              or item.name in names]  # fmt: skip
+    chosen = [
+        item
+        for config in configs
+        for item in fields(config)
+        if (groups is None and not names)
+        or (groups is not None and item.metadata["group"] in groups)
+        or item.name in names
+    ]
     containers: dict[str, Any] = {}
     for group in GROUPS:
         for item in (item for item in chosen if item.metadata["group"] == group):
@@ -407,8 +536,7 @@ def _normalised(item: Field[Any], value: Any) -> Any:
             raise MiexInputError(f"{where} expects a path, got {value!r}", field=item.name)
         return os.fspath(value)
     if "choices" in options and value not in options["choices"]:
-        raise MiexInputError(f"{where} must be one of {', '.join(options['choices'])}, got {value!r}",
-                             field=item.name)  # fmt: skip
+        raise MiexInputError(f"{where} must be one of {', '.join(options['choices'])}, got {value!r}", field=item.name)
     return _parsed(options.get("type"), value, where, item.name)
 
 
@@ -430,8 +558,10 @@ def _parsed(parse: Callable[[str], Any] | None, value: Any, where: str, name: st
 
 def _pairs(clips: tuple[str, ...], aus: tuple[str, ...], kind: str) -> list[tuple[str, str]]:
     if len(clips) != len(aus):
-        raise MiexInputError(f"give one --{kind}-aus per --{kind}-clips ({len(clips)} vs {len(aus)}), in the same "
-                             "order", field=f"{kind}_aus")  # fmt: skip
+        raise MiexInputError(
+            f"give one --{kind}-aus per --{kind}-clips ({len(clips)} vs {len(aus)}), in the same order",
+            field=f"{kind}_aus",
+        )
     return list(zip(clips, aus, strict=True))
 
 
@@ -443,15 +573,18 @@ def _check_combinations(config: SynthesisConfig) -> None:
     own = PRETRAINED_OPTION[config.generator]
     for generator, name in PRETRAINED_OPTION.items():
         if generator != config.generator and getattr(config, name) is not None:
-            raise MiexInputError(f"{_flag(name)} names the {generator} generator's files, but --generator is "
-                                 f"{config.generator}: give --generator {generator}, or {_flag(own)} instead",
-                                 field=name)  # fmt: skip
+            raise MiexInputError(
+                f"{_flag(name)} names the {generator} generator's files, but --generator is "
+                f"{config.generator}: give --generator {generator}, or {_flag(own)} instead",
+                field=name,
+            )
     for name, generator in GENERATOR_ONLY.items():
         if getattr(config, name) and config.generator != generator:
             raise MiexInputError(f"{_flag(name)} applies to --generator {generator} only", field=name)
     if config.revision is not None and getattr(config, own) is None:
-        raise MiexInputError(f"--revision picks a commit of the Hub repo given as {_flag(own)}: give that too",
-                             field="revision")  # fmt: skip
+        raise MiexInputError(
+            f"--revision picks a commit of the Hub repo given as {_flag(own)}: give that too", field="revision"
+        )
 
 
 def _flag(name: str) -> str:

@@ -83,8 +83,9 @@ class EngineConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise MiexInputError(f"{option} must be a whole number of at least 1, got {value!r}", field=name)
         if self.encode_workers < 1:
-            raise MiexInputError(f"--encode-workers must be at least 1, got {self.encode_workers}",
-                                 field="encode_workers")  # fmt: skip
+            raise MiexInputError(
+                f"--encode-workers must be at least 1, got {self.encode_workers}", field="encode_workers"
+            )
         nuisance_preset(self.nuisance)  # an unknown preset is refused here, naming the known ones
 
 
@@ -105,9 +106,11 @@ class SynthesisSummary:
     def render(self) -> str:
         rate = self.timings.samples / self.seconds if self.seconds else 0.0
         frames = self.timings.frames / self.seconds if self.seconds else 0.0
-        return (f"{self.samples} samples in {self.shards} shard(s) at {self.out}: {len(self.written)} rendered, "
-                f"{len(self.kept)} kept from an earlier run; {self.seconds:.1f} s this process "
-                f"({rate:.1f} samples/s, {frames:.1f} frames/s)")  # fmt: skip
+        return (
+            f"{self.samples} samples in {self.shards} shard(s) at {self.out}: {len(self.written)} rendered, "
+            f"{len(self.kept)} kept from an earlier run; {self.seconds:.1f} s this process "
+            f"({rate:.1f} samples/s, {frames:.1f} frames/s)"
+        )
 
 
 def is_video(plan: pd.DataFrame) -> bool:
@@ -162,13 +165,24 @@ def run_parts(
     and weights, and the options that reach the encoder (the generator's own device type: CPU and CUDA kernels
     round differently)."""
     device_type = torch.device(getattr(generator, "device", device)).type
-    options = {"shard_size": config.shard_size, "size": config.size, "encoding": asdict(config.encoding),
-               "video": is_video(plan), "batch_size": config.batch_size, "device": device_type}  # fmt: skip
+    options = {
+        "shard_size": config.shard_size,
+        "size": config.size,
+        "encoding": asdict(config.encoding),
+        "video": is_video(plan),
+        "batch_size": config.batch_size,
+        "device": device_type,
+    }
     nuisance = nuisance_preset(config.nuisance)
     if nuisance.active:  # its magnitudes, not its name; absent when off, so runs made before it keep their identity
         options["nuisance"] = nuisance.to_json()
-    return {"plan": plan_digest(plan), "faces": faces.content_digest(), "generator": _json_digest(generator.config),
-            "weights": weights_digest(generator), "options": _json_digest(options)}  # fmt: skip
+    return {
+        "plan": plan_digest(plan),
+        "faces": faces.content_digest(),
+        "generator": _json_digest(generator.config),
+        "weights": weights_digest(generator),
+        "options": _json_digest(options),
+    }
 
 
 IDENTITY_PARTS = ("plan", "options")
@@ -186,21 +200,42 @@ def shard_key(shard: Shard, plan: pd.DataFrame, faces: FaceBank, parts: dict[str
     """The content key of one shard: the run, the generator settings and weights, and the pixels and landmarks of
     the faces its rows use. A shard is reused only when its receipt carries this key."""
     used = sorted({face_key(face) for face in plan["face"].iloc[shard.start : shard.stop]})
-    return _json_digest({"run": run_fingerprint(parts), "generator": parts["generator"], "weights": parts["weights"],
-                         "faces": [faces.digests.get(key) for key in used]})  # fmt: skip
+    return _json_digest(
+        {
+            "run": run_fingerprint(parts),
+            "generator": parts["generator"],
+            "weights": parts["weights"],
+            "faces": [faces.digests.get(key) for key in used],
+        }
+    )
 
 
-DATASET_WRITES = (DATA_DIR, CARD_NAME, PLAN_NAME, IMAGES_DIR, *(f"{IMAGES_DIR}/{name}" for name in CARD_IMAGES),
-                  f"{STATE_DIR}/{RUN_NAME}", f"{STATE_DIR}/shards", f"{STATE_DIR}/{STAGING_DIR}")  # fmt: skip
+DATASET_WRITES = (
+    DATA_DIR,
+    CARD_NAME,
+    PLAN_NAME,
+    IMAGES_DIR,
+    *(f"{IMAGES_DIR}/{name}" for name in CARD_IMAGES),
+    f"{STATE_DIR}/{RUN_NAME}",
+    f"{STATE_DIR}/shards",
+    f"{STATE_DIR}/{STAGING_DIR}",
+)
 """What synthesis and import-legacy write or delete inside a dataset folder (relative paths): none may be a link."""
 
 
 def guard_output_folder(out: Path, overwrite: bool, inputs: Iterable[str | PathLike[str] | None] = ()) -> None:
     """Refuse an ``--out`` that is a file, overlaps one of ``inputs``, or holds links where a dataset is written;
     and, unless ``overwrite``, a non-empty folder whose marker does not say it is a MiE-X dataset."""
-    guard_folder(out, overwrite, kind=DATASET_KIND, command="miex synthesize", writes=DATASET_WRITES,
-                 trees=(STATE_DIR, DATA_DIR, IMAGES_DIR), inputs=inputs,
-                 replaced="its README.md, plan.parquet, images/ and data/")  # fmt: skip
+    guard_folder(
+        out,
+        overwrite,
+        kind=DATASET_KIND,
+        command="miex synthesize",
+        writes=DATASET_WRITES,
+        trees=(STATE_DIR, DATA_DIR, IMAGES_DIR),
+        inputs=inputs,
+        replaced="its README.md, plan.parquet, images/ and data/",
+    )
 
 
 def claim_output(
@@ -223,8 +258,10 @@ def check_output(out: Path, fingerprint: str, overwrite: bool, parts: dict[str, 
     run_file = out / STATE_DIR / RUN_NAME
     if not run_file.is_file():
         if (out / DATA_DIR).is_dir() and any((out / DATA_DIR).iterdir()) and not overwrite:
-            raise MiexInputError("output folder already holds data not written by this run: choose another --out "
-                                 "or pass --overwrite", file=out)  # fmt: skip
+            raise MiexInputError(
+                "output folder already holds data not written by this run: choose another --out or pass --overwrite",
+                file=out,
+            )
         return (out / DATA_DIR).is_dir()
     try:
         stored = read_json(run_file)
@@ -235,14 +272,19 @@ def check_output(out: Path, fingerprint: str, overwrite: bool, parts: dict[str, 
     changed = [text for name, text in RUN_PARTS.items() if parts and before and before.get(name) != parts.get(name)]
     if stored.get("fingerprint") == fingerprint:
         if changed:
-            log.warning("since this folder's run began, %s changed: the shards made from them are rendered again",
-                        ", ".join(changed))  # fmt: skip
+            log.warning(
+                "since this folder's run began, %s changed: the shards made from them are rendered again",
+                ", ".join(changed),
+            )
         return False
     if not overwrite:
         what = ", ".join(changed) if changed else "other plan or encoding"
-        raise MiexInputError(f"output folder holds a different synthesis run ({what} changed), so its shards cannot "
-                             "be reused: rerun with the same inputs to resume, choose another --out, or pass "
-                             "--overwrite to render everything again", file=run_file)  # fmt: skip
+        raise MiexInputError(
+            f"output folder holds a different synthesis run ({what} changed), so its shards cannot "
+            "be reused: rerun with the same inputs to resume, choose another --out, or pass "
+            "--overwrite to render everything again",
+            file=run_file,
+        )
     return True
 
 
@@ -299,9 +341,14 @@ def synthesize(
         raise MiexInputError("not a synthesis plan: no onset_au/apex_au columns (make one with `miex plan`)")
     if state.is_main_process:
         guard_output_folder(out, config.overwrite, [faces_dir])  # before any face is decoded: refusing is cheap
-    plan, faces = check_faces(plan, size=config.size, needs_landmarks=generator.needs_landmarks,
-                              faces_dir=faces_dir, report=report,
-                              progress=state.is_local_main_process)  # fmt: skip
+    plan, faces = check_faces(
+        plan,
+        size=config.size,
+        needs_landmarks=generator.needs_landmarks,
+        faces_dir=faces_dir,
+        report=report,
+        progress=state.is_local_main_process,
+    )
     device = torch.device(config.device) if config.device else state.device
     parts = run_parts(plan, faces, generator, config, device)
     fingerprint = run_fingerprint(parts)
@@ -322,29 +369,47 @@ def synthesize(
         state.wait_for_everyone()
         features = miex_features(video=video)
         mine = shards[state.process_index :: state.num_processes]
-        verify = tqdm(mine, desc="verify shards", unit="shard", delay=PROGRESS_DELAY, dynamic_ncols=True,
-                      disable=not state.is_local_main_process)  # fmt: skip
+        verify = tqdm(
+            mine,
+            desc="verify shards",
+            unit="shard",
+            delay=PROGRESS_DELAY,
+            dynamic_ncols=True,
+            disable=not state.is_local_main_process,
+        )
         keys = {shard.name: shard_key(shard, plan, faces, parts) for shard in mine}
         todo = [shard for shard in verify if not is_finished(shard, out, keys[shard.name])]
         kept = [shard.name for shard in mine if shard not in todo]
         written = []
         with (
-            tqdm(total=sum(s.stop - s.start for s in todo), unit="sample", desc="synthesize",
-                 disable=not state.is_local_main_process or not todo, dynamic_ncols=True) as bar,
-            Renderer(generator, faces, batch_size=config.batch_size, device=device, encoding=config.encoding,
-                     encode_workers=config.encode_workers, nuisance=config.nuisance) as renderer,
-        ):  # fmt: skip
+            tqdm(
+                total=sum(s.stop - s.start for s in todo),
+                unit="sample",
+                desc="synthesize",
+                disable=not state.is_local_main_process or not todo,
+                dynamic_ncols=True,
+            ) as bar,
+            Renderer(
+                generator,
+                faces,
+                batch_size=config.batch_size,
+                device=device,
+                encoding=config.encoding,
+                encode_workers=config.encode_workers,
+                nuisance=config.nuisance,
+            ) as renderer,
+        ):
             for shard in todo:
                 written.append(_render_shard(shard, plan, renderer, features, out, keys[shard.name], bar))
         state.wait_for_everyone()
         if state.is_main_process:
             from .card import finish_dataset
 
-            finish_dataset(out, features, video=video, context=card_context or {},
-                           progress=state.is_local_main_process)  # fmt: skip
+            finish_dataset(out, features, video=video, context=card_context or {}, progress=state.is_local_main_process)
         state.wait_for_everyone()
-    return SynthesisSummary(out, len(plan), len(shards), written, kept, time.perf_counter() - began,
-                            renderer.timings, report, fingerprint)  # fmt: skip
+    return SynthesisSummary(
+        out, len(plan), len(shards), written, kept, time.perf_counter() - began, renderer.timings, report, fingerprint
+    )
 
 
 def _render_shard(
@@ -378,8 +443,13 @@ def _write_run_state(
     table = to_arrow(published[[f.name for f in plan_fields(video)]], plan_fields(video), plan_params)
     write_parquet(table, out / PLAN_NAME)
     nuisance = {"preset": config.nuisance, **nuisance_preset(config.nuisance).to_json()}
-    settings = {"fingerprint": fingerprint, "parts": parts, "shards": shards, "samples": len(plan),
-                "generator": generator.config,
-                "engine": {**asdict(config), "encoding": asdict(config.encoding), "nuisance": nuisance},
-                "plan_params": plan_params}  # fmt: skip
+    settings = {
+        "fingerprint": fingerprint,
+        "parts": parts,
+        "shards": shards,
+        "samples": len(plan),
+        "generator": generator.config,
+        "engine": {**asdict(config), "encoding": asdict(config.encoding), "nuisance": nuisance},
+        "plan_params": plan_params,
+    }
     write_json_atomic(out / STATE_DIR / RUN_NAME, settings)

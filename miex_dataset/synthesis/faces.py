@@ -41,12 +41,17 @@ def index_landmarks(faces_dir: str | PathLike[str] | None) -> dict[str, np.ndarr
     index = read_index(Path(faces_dir) / INDEX_NAME)  # landmarks checked there: finite, inside their crop
     points = {}
     for row, (crop, values) in enumerate(zip(crop_paths(index, faces_dir), index["landmarks"], strict=True)):
-        check_crop_size(crop, index["width"].iat[row], index["height"].iat[row], index=Path(faces_dir) / INDEX_NAME,
-                        row=row)  # fmt: skip
+        check_crop_size(
+            crop, index["width"].iat[row], index["height"].iat[row], index=Path(faces_dir) / INDEX_NAME, row=row
+        )
         array = np.asarray(values, np.float32)
         if array.size != NUM_LANDMARKS * 2:
-            raise MiexInputError(f"expected {NUM_LANDMARKS * 2} landmark values, got {array.size}",
-                                 file=Path(faces_dir) / INDEX_NAME, row=row, field="landmarks")  # fmt: skip
+            raise MiexInputError(
+                f"expected {NUM_LANDMARKS * 2} landmark values, got {array.size}",
+                file=Path(faces_dir) / INDEX_NAME,
+                row=row,
+                field="landmarks",
+            )
         points[face_key(crop)] = array.reshape(NUM_LANDMARKS, 2)
     return points
 
@@ -127,8 +132,9 @@ def check_faces(
     bank = FaceBank(size)
     bad: set[str] = set()
     unique = sorted(set(plan["face"]))
-    for path in tqdm(unique, desc="check faces", unit="face", delay=PROGRESS_DELAY, disable=not progress,
-                     dynamic_ncols=True):  # fmt: skip
+    for path in tqdm(
+        unique, desc="check faces", unit="face", delay=PROGRESS_DELAY, disable=not progress, dynamic_ncols=True
+    ):
         key = face_key(path)
         try:
             rgb, scale = load_face(path, size)

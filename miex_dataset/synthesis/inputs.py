@@ -85,17 +85,26 @@ def resolve_plan(inputs: SynthesisInputs) -> ResolvedPlan:
     if inputs.is_default:
         faces_dir = str(default_faces_dir())
         pool_config = PoolConfig(expert=DEFAULT_EXPERT_PER_CLASS, seed=inputs.plan_config.seed, video=inputs.video)
-        plan_config = replace(inputs.plan_config, samples_per_identity=inputs.plan_config.samples_per_identity
-                              or DEFAULT_SAMPLES_PER_IDENTITY)  # fmt: skip
+        plan_config = replace(
+            inputs.plan_config,
+            samples_per_identity=inputs.plan_config.samples_per_identity or DEFAULT_SAMPLES_PER_IDENTITY,
+        )
         description = "embedded default: the scikit-image astronaut, expert AUs"  # the generator is recorded apart
-        return _plan_from(faces_dir, pool_config, None, plan_config, sources_given=inputs.sources_given,
-                          description=description)  # fmt: skip
+        return _plan_from(
+            faces_dir, pool_config, None, plan_config, sources_given=inputs.sources_given, description=description
+        )
     if inputs.faces is None:
         raise MiexInputError("give --faces (a face pool from `miex faces`) with the AU pool, or a --plan")
     if inputs.pool is None and inputs.pool_config is None:
         raise MiexInputError("give an AU pool: --pool POOL.parquet, or the sources (--expert N, --mie-clips ...)")
-    return _plan_from(inputs.faces, inputs.pool_config, inputs.pool, inputs.plan_config,
-                      sources_given=inputs.sources_given, description=f"faces {inputs.faces}")  # fmt: skip
+    return _plan_from(
+        inputs.faces,
+        inputs.pool_config,
+        inputs.pool,
+        inputs.plan_config,
+        sources_given=inputs.sources_given,
+        description=f"faces {inputs.faces}",
+    )
 
 
 def _plan_from(

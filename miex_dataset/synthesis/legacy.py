@@ -33,10 +33,25 @@ from .schema import miex_features
 from .shards import STATE_DIR, is_finished, plan_shards, write_shard
 
 SOURCE_ALIASES: dict[str, str] = {
-    "mie": "mie", "micro": "mie", "real": "mie", "casme": "mie", "samm": "mie", "smic": "mie",
-    "mae": "mae", "macro": "mae", "early": "mae", "ck": "mae", "ckplus": "mae", "ck+": "mae", "oulu": "mae",
-    "expert": "expert", "au": "expert", "rule": "expert", "rules": "expert", "knowledge": "expert",
-}  # fmt: skip
+    "mie": "mie",
+    "micro": "mie",
+    "real": "mie",
+    "casme": "mie",
+    "samm": "mie",
+    "smic": "mie",
+    "mae": "mae",
+    "macro": "mae",
+    "early": "mae",
+    "ck": "mae",
+    "ckplus": "mae",
+    "ck+": "mae",
+    "oulu": "mae",
+    "expert": "expert",
+    "au": "expert",
+    "rule": "expert",
+    "rules": "expert",
+    "knowledge": "expert",
+}
 """Spellings of the AU source in release folder names (case-insensitive); extend with ``--source-map``."""
 
 FRAMES = ("0.jpg", "1.jpg")
@@ -47,8 +62,11 @@ These frames are the MiE-X release of the paper's authors (rendered with GANimat
 NaN (never a measurement), the provenance columns are empty (so the fold filter cannot remove samples derived from
 real test subjects: do not mix this set with a real corpus's test subjects unless you know the release excluded
 them), and there is no `plan.parquet`. Sources were read from the folder names (`<identity>_<source>_<label>`)."""
-LEGACY_GENERATOR = {"name": "legacy-release", "model": "GANimation (MiE-X authors' release)",
-                    "aus": "not released: onset_au/apex_au are NaN"}  # fmt: skip
+LEGACY_GENERATOR = {
+    "name": "legacy-release",
+    "model": "GANimation (MiE-X authors' release)",
+    "aus": "not released: onset_au/apex_au are NaN",
+}
 
 
 @dataclass(frozen=True)
@@ -68,14 +86,16 @@ def load_source_map(spec: str | PathLike[str] | None) -> dict[str, str]:
     try:
         extra = json.loads(text if text.lstrip().startswith("{") else Path(text).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
-        raise MiexInputError(f"--source-map takes a JSON object or a JSON file ({error})", file=text,
-                             field="source_map") from error  # fmt: skip
+        raise MiexInputError(
+            f"--source-map takes a JSON object or a JSON file ({error})", file=text, field="source_map"
+        ) from error
     if not isinstance(extra, dict):
         raise MiexInputError("--source-map must be a JSON object {spelling: source}", file=text, field="source_map")
     for spelling, source in extra.items():
         if source not in ("mie", "mae", "expert"):
-            raise MiexInputError(f"{spelling!r} maps to {source!r}; expected mie, mae or expert", file=text,
-                                 field=spelling)  # fmt: skip
+            raise MiexInputError(
+                f"{spelling!r} maps to {source!r}; expected mie, mae or expert", file=text, field=spelling
+            )
         aliases[spelling.lower()] = source
     return aliases
 
@@ -119,8 +139,9 @@ def scan_release(root: Path, aliases: dict[str, str], report: ValidationReport) 
             continue
         label = parse_label(label_text)
         if label is None:
-            report.add(f"unknown label {label_text!r} (expected 0/1/2 or {'/'.join(LABEL_NAMES)})", file=folder,
-                       field="label")  # fmt: skip
+            report.add(
+                f"unknown label {label_text!r} (expected 0/1/2 or {'/'.join(LABEL_NAMES)})", file=folder, field="label"
+            )
             continue
         missing = [name for name in FRAMES if not (folder / name).is_file()]
         if missing:
@@ -128,8 +149,9 @@ def scan_release(root: Path, aliases: dict[str, str], report: ValidationReport) 
             continue
         outside = [name for name in FRAMES if _leads_outside(root, folder / name)]
         if outside:
-            report.add("frame is a link leading outside the release; not imported", file=folder / outside[0],
-                       field=outside[0])  # fmt: skip
+            report.add(
+                "frame is a link leading outside the release; not imported", file=folder / outside[0], field=outside[0]
+            )
             continue
         key = (identity, source, label)
         if key in first:
@@ -138,8 +160,11 @@ def scan_release(root: Path, aliases: dict[str, str], report: ValidationReport) 
         first[key] = folder.name
         samples.append(LegacySample(folder, identity, source, label))
     if not samples:
-        raise MiexInputError("no sample folder found (expected <identity>_<source>_<label>/0.jpg, 1.jpg)" +
-                             (f"\n{report.render()}" if len(report) else ""), file=root)  # fmt: skip
+        raise MiexInputError(
+            "no sample folder found (expected <identity>_<source>_<label>/0.jpg, 1.jpg)"
+            + (f"\n{report.render()}" if len(report) else ""),
+            file=root,
+        )
     return samples
 
 
@@ -160,13 +185,21 @@ def _checked_frame(path: Path) -> tuple[str, tuple[int, int]]:
 def legacy_row(sample: LegacySample, frames: list[bytes]) -> dict[str, Any]:
     nan = [math.nan] * NUM_AUS
     return {
-        "onset": {"bytes": frames[0], "path": None}, "apex": {"bytes": frames[1], "path": None},
-        "label": sample.label, "source": sample.source, "emotion": LABEL_NAMES[sample.label],
-        "onset_au": nan, "apex_au": nan, "identity": sample.identity,
-        "source_dataset": "", "source_subject": "", "source_clip": "",
+        "onset": {"bytes": frames[0], "path": None},
+        "apex": {"bytes": frames[1], "path": None},
+        "label": sample.label,
+        "source": sample.source,
+        "emotion": LABEL_NAMES[sample.label],
+        "onset_au": nan,
+        "apex_au": nan,
+        "identity": sample.identity,
+        "source_dataset": "",
+        "source_subject": "",
+        "source_clip": "",
         "generator": json.dumps(LEGACY_GENERATOR, sort_keys=True, separators=(",", ":")),
-        "sample_id": sample.folder.name, "seed": stable_int(0, "legacy", sample.folder.name),
-    }  # fmt: skip
+        "sample_id": sample.folder.name,
+        "seed": stable_int(0, "legacy", sample.folder.name),
+    }
 
 
 def _readable(samples: list[LegacySample], report: ValidationReport) -> tuple[list[LegacySample], list[str]]:
@@ -182,8 +215,7 @@ def _readable(samples: list[LegacySample], report: ValidationReport) -> tuple[li
             report.add(error.reason, file=error.file or sample.folder, field="frame")
             continue
         if frames[0][1] != frames[1][1]:
-            report.add(f"onset is {frames[0][1]} but apex is {frames[1][1]} pixels", file=sample.folder,
-                       field="frame")  # fmt: skip
+            report.add(f"onset is {frames[0][1]} but apex is {frames[1][1]} pixels", file=sample.folder, field="frame")
             continue
         checked.append((sample, frames))
     sizes = Counter(frames[0][1] for _, frames in checked)
@@ -191,8 +223,9 @@ def _readable(samples: list[LegacySample], report: ValidationReport) -> tuple[li
     kept, digests = [], []
     for sample, frames in checked:
         if frames[0][1] != common:
-            report.add(f"frames are {frames[0][1]} pixels, the release's are {common}", file=sample.folder,
-                       field="frame")  # fmt: skip
+            report.add(
+                f"frames are {frames[0][1]} pixels, the release's are {common}", file=sample.folder, field="frame"
+            )
             continue
         kept.append(sample)
         digests.append(f"{sample.folder.name}:{sample.source}:{sample.label}:{frames[0][0]}:{frames[1][0]}")
@@ -218,20 +251,31 @@ def import_legacy(
     guard_output_folder(out, overwrite, [root])
     with OutputLock(out):  # one run at a time writes the folder
         claim_output(out, fingerprint, overwrite, command="miex import-legacy")
-        write_json_atomic(out / STATE_DIR / RUN_NAME, {
-            "fingerprint": fingerprint, "samples": len(samples), "generator": LEGACY_GENERATOR,
-            "plan_params": {"imported_from": "MiE-X authors' release", "source_map": source_map or "builtin"},
-            "engine": {"shard_size": shard_size, "encoding": {"format": "jpeg", "jpeg_quality": "as released"}},
-        })  # fmt: skip
+        write_json_atomic(
+            out / STATE_DIR / RUN_NAME,
+            {
+                "fingerprint": fingerprint,
+                "samples": len(samples),
+                "generator": LEGACY_GENERATOR,
+                "plan_params": {"imported_from": "MiE-X authors' release", "source_map": source_map or "builtin"},
+                "engine": {"shard_size": shard_size, "encoding": {"format": "jpeg", "jpeg_quality": "as released"}},
+            },
+        )
         features = miex_features()
         shards = plan_shards(len(samples), shard_size)
         with tqdm(total=len(samples), desc="import", unit="sample") as bar:
             for shard in shards:
                 if not is_finished(shard, out, fingerprint):
-                    rows = [legacy_row(s, [(s.folder / n).read_bytes() for n in FRAMES])
-                            for s in samples[shard.start : shard.stop]]  # fmt: skip
+                    rows = [
+                        legacy_row(s, [(s.folder / n).read_bytes() for n in FRAMES])
+                        for s in samples[shard.start : shard.stop]
+                    ]
                     write_shard(shard, out, rows, features, fingerprint)
                 bar.update(shard.stop - shard.start)
-        finish_dataset(out, features, video=False, context={"inputs": "the MiE-X authors' release",
-                                                            "load_path": str(out), "notes": IMPORT_NOTES})  # fmt: skip
+        finish_dataset(
+            out,
+            features,
+            video=False,
+            context={"inputs": "the MiE-X authors' release", "load_path": str(out), "notes": IMPORT_NOTES},
+        )
     return len(samples), report

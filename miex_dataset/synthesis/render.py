@@ -163,8 +163,12 @@ class Renderer:
         if video:
             targets = np.stack([np.asarray(v, np.float32) for v in batch["frames_au"]])  # N x T x 17
         else:
-            targets = np.stack([np.stack([np.asarray(a, np.float32), np.asarray(b, np.float32)])
-                                for a, b in zip(batch["onset_au"], batch["apex_au"], strict=True)])  # fmt: skip
+            targets = np.stack(
+                [
+                    np.stack([np.asarray(a, np.float32), np.asarray(b, np.float32)])
+                    for a, b in zip(batch["onset_au"], batch["apex_au"], strict=True)
+                ]
+            )
         count, steps = targets.shape[:2]
         # frame-major order: all onsets, then all apexes (or frame t of every sample), one batched call
         faces = torch.from_numpy(images).permute(0, 3, 1, 2).to(self.device).repeat(steps, 1, 1, 1)
@@ -178,8 +182,10 @@ class Renderer:
         frames = to_uint8(output).reshape(steps, count, *output.shape[2:], output.shape[1])
         samples = [np.ascontiguousarray(frames[:, i]) for i in range(count)]
         if self.nuisance.active:  # per sample, from the sample's own seed: the bytes do not depend on the batching
-            samples = [np.stack(apply_nuisance_sequence(list(sample), self.nuisance, keyed_rng(int(seed), "nuisance")))
-                       for sample, seed in zip(samples, batch["seed"], strict=True)]  # fmt: skip
+            samples = [
+                np.stack(apply_nuisance_sequence(list(sample), self.nuisance, keyed_rng(int(seed), "nuisance")))
+                for sample, seed in zip(samples, batch["seed"], strict=True)
+            ]
         self.timings.generate += time.perf_counter() - began
         self.timings.frames += count * steps
         return samples
@@ -204,5 +210,12 @@ def dataset_row(record: dict[str, Any], images: list[dict[str, Any]], generator:
     if video:
         aus["frames_au"] = np.asarray(record["frames_au"], np.float32).tolist()
     text = {name: str(record[name]) for name in TEXT_COLUMNS if name not in ("generator",)}
-    return {**frames, "label": int(record["label"]), "source": record["source"], **aus, **text,
-            "generator": generator, "seed": int(record["seed"])}  # fmt: skip
+    return {
+        **frames,
+        "label": int(record["label"]),
+        "source": record["source"],
+        **aus,
+        **text,
+        "generator": generator,
+        "seed": int(record["seed"]),
+    }

@@ -40,17 +40,19 @@ def miex_features(*, video: bool = False) -> datasets.Features:
         if video
         else {"onset": datasets.Image(), "apex": datasets.Image()}
     )
-    return datasets.Features({
-        **frames,
-        "label": datasets.ClassLabel(names=list(LABEL_NAMES)),
-        "source": datasets.ClassLabel(names=list(SOURCES)),
-        "emotion": datasets.Value("string"),
-        "onset_au": au_feature(),
-        "apex_au": au_feature(),
-        **({"frames_au": datasets.List(au_feature(), length=VIDEO_FRAMES)} if video else {}),
-        **{name: datasets.Value("string") for name in TEXT_COLUMNS if name != "emotion"},
-        "seed": datasets.Value("int64"),
-    })  # fmt: skip
+    return datasets.Features(
+        {
+            **frames,
+            "label": datasets.ClassLabel(names=list(LABEL_NAMES)),
+            "source": datasets.ClassLabel(names=list(SOURCES)),
+            "emotion": datasets.Value("string"),
+            "onset_au": au_feature(),
+            "apex_au": au_feature(),
+            **({"frames_au": datasets.List(au_feature(), length=VIDEO_FRAMES)} if video else {}),
+            **{name: datasets.Value("string") for name in TEXT_COLUMNS if name != "emotion"},
+            "seed": datasets.Value("int64"),
+        }
+    )
 
 
 def column_table(features: datasets.Features) -> str:

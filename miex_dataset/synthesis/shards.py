@@ -51,8 +51,9 @@ class Shard:
 def plan_shards(rows: int, shard_size: int) -> list[Shard]:
     """Cut ``rows`` plan rows into fixed shards of ``shard_size`` (the last may be shorter)."""
     if shard_size < 1:
-        raise MiexInputError(f"the shard size must be at least 1 sample, got {shard_size} (--shard-size)",
-                             field="shard_size")  # fmt: skip
+        raise MiexInputError(
+            f"the shard size must be at least 1 sample, got {shard_size} (--shard-size)", field="shard_size"
+        )
     count = max(1, math.ceil(rows / shard_size))
     return [Shard(i, count, i * shard_size, min(rows, (i + 1) * shard_size)) for i in range(count)]
 
@@ -89,8 +90,7 @@ def shard_problem(path: Path, receipt: Path, *, rows: int | None = None, fingerp
 
 def is_finished(shard: Shard, out: Path, fingerprint: str) -> bool:
     """True when the shard file matches its receipt (rows, size, sha256) and the receipt is of this run."""
-    problem = shard_problem(shard.path(out), shard.receipt(out), rows=shard.stop - shard.start,
-                            fingerprint=fingerprint)  # fmt: skip
+    problem = shard_problem(shard.path(out), shard.receipt(out), rows=shard.stop - shard.start, fingerprint=fingerprint)
     return problem is None
 
 
@@ -105,8 +105,12 @@ def write_shard(
     path = shard.path(out)
     with atomic_path(path, staging=out / STATE_DIR / STAGING_DIR) as temporary:
         pq.write_table(table, temporary, row_group_size=ROW_GROUP_SIZE, compression="zstd", write_page_checksum=True)
-    receipt = {"rows": table.num_rows, "bytes": path.stat().st_size, "sha256": sha256_of(path),
-               "fingerprint": fingerprint}  # fmt: skip
+    receipt = {
+        "rows": table.num_rows,
+        "bytes": path.stat().st_size,
+        "sha256": sha256_of(path),
+        "fingerprint": fingerprint,
+    }
     write_json_atomic(shard.receipt(out), receipt)
     return receipt
 

@@ -57,19 +57,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--recipe", metavar="NAME|FILE.yaml", help="the recipe to run: a shipped recipe's name (see "
-                       "--list-recipes) or a YAML file")  # fmt: skip
-    which.add_argument("--list-recipes", action="store_true",
-                       help="print each shipped recipe's name and what it reproduces, then exit")  # fmt: skip
+    which.add_argument(
+        "--recipe",
+        metavar="NAME|FILE.yaml",
+        help="the recipe to run: a shipped recipe's name (see --list-recipes) or a YAML file",
+    )
+    which.add_argument(
+        "--list-recipes", action="store_true", help="print each shipped recipe's name and what it reproduces, then exit"
+    )
     parser.add_argument("--out", metavar="DIR", help="output folder (default: the recipe's output.dir)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help="override a recipe value (YAML), e.g. training.epochs=1 or stages.1.batch_size=32; "
-                        "repeatable")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a recipe value (YAML), e.g. training.epochs=1 or stages.1.batch_size=32; repeatable",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a previous run in the output folder")
-    parser.add_argument("--check", action="store_true", help="only validate the recipe, the data, the folds and MiE-X "
-                        "provenance, then exit")  # fmt: skip
-    parser.add_argument("--no-progress", dest="progress", action="store_false",
-                        help="no progress bars on stderr (log lines only), e.g. for batch jobs")  # fmt: skip
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only validate the recipe, the data, the folds and MiE-X provenance, then exit",
+    )
+    parser.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bars on stderr (log lines only), e.g. for batch jobs",
+    )
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="upload model/ (weights + card) as a Hub model repo")
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
 
@@ -89,8 +105,14 @@ def run(args: argparse.Namespace) -> int:
     check_inputs(recipe)
     from miex_train.runner import run as run_recipe
 
-    run_recipe(recipe, overwrite=args.overwrite, check=args.check, push_to_hub_repo=args.push_to_hub,
-               private=args.private, progress=args.progress)  # fmt: skip
+    run_recipe(
+        recipe,
+        overwrite=args.overwrite,
+        check=args.check,
+        push_to_hub_repo=args.push_to_hub,
+        private=args.private,
+        progress=args.progress,
+    )
     return 0
 
 

@@ -70,9 +70,12 @@ def scores_from_confusion(matrix: np.ndarray, *, absent: Absent = "exclude") -> 
 
 
 def uf1_uar(
-    predictions: Sequence[int], references: Sequence[int], num_classes: int | None = None, *,
+    predictions: Sequence[int],
+    references: Sequence[int],
+    num_classes: int | None = None,
+    *,
     absent: Absent = "exclude",
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """UF1 and UAR of one pooled set of predictions (concatenate folds first, or use :func:`pool_folds`).
     ``num_classes`` defaults to the largest class id seen plus one; give it when a class may be missing from both
     the predictions and the references (MiE-X's 3 classes: 3)."""

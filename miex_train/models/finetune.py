@@ -39,6 +39,10 @@ def load_for_finetuning(
     model.reset_head(dict(enumerate(names)))
     logger.warning(
         "%s: head re-initialised for a new label space (%d classes %s -> %d classes %s); encoder weights kept",
-        path, len(old), old, len(names), names,
-    )  # fmt: skip
+        path,
+        len(old),
+        old,
+        len(names),
+        names,
+    )
     return model

@@ -29,9 +29,19 @@ CHUNK = 16
 
 class _TrainStem(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gamma: torch.Tensor,
-                beta: torch.Tensor, conv_padding: int, pool: int, pool_padding: int, eps: float,
-                chunk: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        gamma: torch.Tensor,
+        beta: torch.Tensor,
+        conv_padding: int,
+        pool: int,
+        pool_padding: int,
+        eps: float,
+        chunk: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # the sign of BatchNorm's scale is gamma's: pool the ReLU output times that sign, a max that is a min where
         # the scale is negative
         sign = torch.where(gamma >= 0, 1.0, -1.0).to(x.dtype).view(1, -1, 1, 1)
@@ -89,20 +99,45 @@ class _TrainStem(torch.autograd.Function):
         for number, (relu, where) in enumerate(zip(ctx.relus, ctx.positions, strict=True)):
             rows = slice(number * chunk, number * chunk + relu.shape[0])
             grad_relu = torch.ops.aten.max_pool2d_with_indices_backward(
-                pooled_grad[rows].contiguous(memory_format=torch.channels_last), relu, [pool, pool], [pool, pool],
-                [pool_padding, pool_padding], [1, 1], False, where,
-            )  # fmt: skip
+                pooled_grad[rows].contiguous(memory_format=torch.channels_last),
+                relu,
+                [pool, pool],
+                [pool, pool],
+                [pool_padding, pool_padding],
+                [1, 1],
+                False,
+                where,
+            )
             grad_relu.add_((relu - centre).mul_(to_var)).add_(to_mean)
             grad_relu = torch.ops.aten.threshold_backward(grad_relu, relu, 0.0)
             _, chunk_weight, chunk_bias = torch.ops.aten.convolution_backward(
-                grad_relu, x[rows], weight, [weight.shape[0]], [1, 1], [conv_padding, conv_padding], [1, 1], False,
-                [0, 0], 1, [False, True, True],
-            )  # fmt: skip
+                grad_relu,
+                x[rows],
+                weight,
+                [weight.shape[0]],
+                [1, 1],
+                [conv_padding, conv_padding],
+                [1, 1],
+                False,
+                [0, 0],
+                1,
+                [False, True, True],
+            )
             grad_weight += chunk_weight
             grad_bias += chunk_bias
         ctx.relus = ctx.chosen = ctx.positions = None
-        return (None, grad_weight.contiguous(), grad_bias, grad_gamma.to(gamma.dtype), grad_shift.to(gamma.dtype),
-                None, None, None, None, None)  # fmt: skip
+        return (
+            None,
+            grad_weight.contiguous(),
+            grad_bias,
+            grad_gamma.to(gamma.dtype),
+            grad_shift.to(gamma.dtype),
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
 
 
 class ConvReluNormPool(nn.Module):
@@ -122,8 +157,18 @@ class ConvReluNormPool(nn.Module):
         if not (self.training and norm.track_running_stats) or x.requires_grad or x.shape[0] < 2:
             return F.max_pool2d(norm(F.relu(self.conv(x))), self.pool, self.pool, self.pool_padding)
         conv = self.conv
-        out, mean, var = _TrainStem.apply(x, conv.weight, conv.bias, norm.weight, norm.bias, conv.padding[0],
-                                          self.pool, self.pool_padding, norm.eps, CHUNK)  # fmt: skip
+        out, mean, var = _TrainStem.apply(
+            x,
+            conv.weight,
+            conv.bias,
+            norm.weight,
+            norm.bias,
+            conv.padding[0],
+            self.pool,
+            self.pool_padding,
+            norm.eps,
+            CHUNK,
+        )
         with torch.no_grad():
             reach = 2 * self.conv.padding[0] - (self.conv.kernel_size[0] - 1)
             count = x.shape[0] * (x.shape[2] + reach) * (x.shape[3] + reach)

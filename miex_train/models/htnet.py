@@ -221,14 +221,16 @@ class LocalTransformer(nn.Module):
         self.blocks_per_side = blocks_per_side
         self.block_side = block_side
         self.position_embedding = nn.Parameter(torch.zeros(block_side * block_side))
-        self.layers = nn.Sequential(*(
-            module
-            for _ in range(depth)
-            for module in (
-                PreNormResidual(dim, BlockAttention(dim, heads, dropout)),
-                PreNormResidual(dim, FeedForward(dim, mlp_mult, dropout)),
+        self.layers = nn.Sequential(
+            *(
+                module
+                for _ in range(depth)
+                for module in (
+                    PreNormResidual(dim, BlockAttention(dim, heads, dropout)),
+                    PreNormResidual(dim, FeedForward(dim, mlp_mult, dropout)),
+                )
             )
-        ))  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, height, width = x.shape

@@ -38,8 +38,11 @@ def au_draws(dataset: datasets.Dataset) -> list[str]:
     (compared to 6 decimals: samples of one pool triplet carry the very same values)."""
     columns = [name for name in AU_COLUMNS if name in dataset.column_names]
     if not {"onset_au", "apex_au"} <= set(columns):
-        raise MiexInputError("holding out AU draws needs the onset_au and apex_au columns MiE-X carries; this dataset "
-                             f"has {dataset.column_names}", field="apex_au")  # fmt: skip
+        raise MiexInputError(
+            "holding out AU draws needs the onset_au and apex_au columns MiE-X carries; this dataset "
+            f"has {dataset.column_names}",
+            field="apex_au",
+        )
     table = dataset.select_columns(columns).to_pandas()
     keys = [
         np.round(np.concatenate([np.ravel(np.asarray(value, dtype=np.float64)) for value in values]), 6).tobytes()
@@ -69,8 +72,11 @@ def unit_table(dataset: datasets.Dataset, by: str) -> pd.DataFrame:
 def too_few_units(count: int, needed: int, by: str) -> str:
     """Why a split cannot be made, and what to change."""
     what = "identity" if by == "identity" else "AU draw"
-    hint = (" (the embedded default shows one face: hold out AU draws instead, held_out: au_draw)"
-            if by == "identity" else "")  # fmt: skip
+    hint = (
+        " (the embedded default shows one face: hold out AU draws instead, held_out: au_draw)"
+        if by == "identity"
+        else ""
+    )
     return f"this MiE-X has {count} {what}{'' if count == 1 else 's'}, too few for {needed} folds{hint}"
 
 

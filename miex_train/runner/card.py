@@ -34,8 +34,18 @@ from .claims import Ran, attribution, differences, miex_text, published_setup, t
 from .recipe import Recipe, TrainingSpec
 from .titles import DATASET_TITLES, MODEL_TITLES, dataset_title, listed, model_title, plural
 
-__all__ = ["CARD_FIGURES", "DATASET_TITLES", "MODEL_TITLES", "ScoredCorpus", "card_summary", "dataset_title",
-           "published_figure", "render_card", "reproduction_note", "write_card"]  # fmt: skip
+__all__ = [
+    "CARD_FIGURES",
+    "DATASET_TITLES",
+    "MODEL_TITLES",
+    "ScoredCorpus",
+    "card_summary",
+    "dataset_title",
+    "published_figure",
+    "render_card",
+    "reproduction_note",
+    "write_card",
+]
 
 CARD_TEMPLATE = "model_card.md"
 METRICS: tuple[tuple[str, str], ...] = (("uf1", "UF1"), ("uar", "UAR"), ("accuracy", "Accuracy"))
@@ -117,9 +127,13 @@ def source_sizes(results: Mapping[str, Any]) -> dict[str, int]:
 
 
 def source_title(
-    source: str, test: ScoredCorpus, sizes: Mapping[str, int], *, with_size: bool = True,
+    source: str,
+    test: ScoredCorpus,
+    sizes: Mapping[str, int],
+    *,
+    with_size: bool = True,
     miex: Mapping[str, Any] | None = None,
-) -> str:  # fmt: skip
+) -> str:
     """``real`` is the test corpus (its training subjects); ``miex`` MiE-X (with its identities and AU sources when
     results.json records them); an extra source its dataset's name."""
     title = test.title if source == "real" else dataset_title(source)
@@ -181,8 +195,7 @@ def reproduction_note(recipe: Recipe, results: Mapping[str, Any]) -> str:
         missing = unpublished(paper)
         caveat = f" (not published, so not compared: {', '.join(missing)})" if missing else ""
         return f"This run reproduces {target}: it matches every published fact of that setup{caveat}."
-    return (f"This run is adapted from the recipe for {target}, but {but}, so the published figure does not apply "
-            "to it.")  # fmt: skip
+    return f"This run is adapted from the recipe for {target}, but {but}, so the published figure does not apply to it."
 
 
 def published_figure(recipe: Recipe) -> str:
@@ -192,8 +205,10 @@ def published_figure(recipe: Recipe) -> str:
         return "No published figure: the recipe names no paper result."
     if not paper.scores:
         return f"No published figure exists for this setup ({paper.paper}: {paper.row})."
-    return (f"{attribution(recipe)}: {paper.scores} ({paper.paper}: {paper.row}). Published setup: "
-            f"{published_setup(paper)}.")  # fmt: skip
+    return (
+        f"{attribution(recipe)}: {paper.scores} ({paper.paper}: {paper.row}). Published setup: "
+        f"{published_setup(paper)}."
+    )
 
 
 def card_summary(recipe: Recipe, results: Mapping[str, Any]) -> str:
@@ -203,20 +218,31 @@ def card_summary(recipe: Recipe, results: Mapping[str, Any]) -> str:
     ran = Ran.of(recipe, results)
     sizes = source_sizes(results)
     miex = results.get("miex")
-    stages = "; ".join(f"{stage.name}: {' + '.join(source_title(s, test, sizes, miex=miex) for s in stage.sources)}, "
-                       f"{plural(stage.epochs, 'epoch')}" for stage in ran.stages)  # fmt: skip
+    stages = "; ".join(
+        f"{stage.name}: {' + '.join(source_title(s, test, sizes, miex=miex) for s in stage.sources)}, "
+        f"{plural(stage.epochs, 'epoch')}"
+        for stage in ran.stages
+    )
     labels = results["label_names"]
-    folds = (f"all {ran.folds} folds run" if ran.folds >= ran.folds_defined
-             else f"{ran.folds} of its {ran.folds_defined} folds run")  # fmt: skip
-    weights = (f"Encoders initialised from `{ran.backbone}`" if ran.backbone
-               else "Weights initialised at random (no pretrained checkpoint)")  # fmt: skip
+    folds = (
+        f"all {ran.folds} folds run"
+        if ran.folds >= ran.folds_defined
+        else f"{ran.folds} of its {ran.folds_defined} folds run"
+    )
+    weights = (
+        f"Encoders initialised from `{ran.backbone}`"
+        if ran.backbone
+        else "Weights initialised at random (no pretrained checkpoint)"
+    )
     seeds = ", ".join(map(str, ran.seeds))
     tested = synthetic_test_text(results) or tested_text(ran.tested, recorded=ran.subjects_recorded)
-    return (f"A {model_title(recipe.model.name)} micro-expression recognizer tested on "
-            f"{test.title}, {tested}, by {results['protocol']['description']}, "
-            f"{folds}, in {len(labels)} classes ({', '.join(labels)}). {weights}. Trained in "
-            f"{plural(len(ran.stages), 'stage')}: {stages}. Scores are the mean over "
-            f"{plural(len(ran.seeds), 'seed')} ({seeds}).")  # fmt: skip
+    return (
+        f"A {model_title(recipe.model.name)} micro-expression recognizer tested on "
+        f"{test.title}, {tested}, by {results['protocol']['description']}, "
+        f"{folds}, in {len(labels)} classes ({', '.join(labels)}). {weights}. Trained in "
+        f"{plural(len(ran.stages), 'stage')}: {stages}. Scores are the mean over "
+        f"{plural(len(ran.seeds), 'seed')} ({seeds})."
+    )
 
 
 def eval_results(recipe: Recipe, results: Mapping[str, Any]) -> list[EvalResult]:
@@ -276,8 +302,10 @@ def results_table(summary: Mapping[str, Any], test: ScoredCorpus) -> str:
     for part in parts:
         entry = summary[part]
         name = test.title if part == "all" else dataset_title(part)
-        lines.append(f"| {name} | {entry['num_samples']} | {_pm(entry['uf1'])} | {_pm(entry['uar'])} | "
-                     f"{_pm(entry['accuracy'])} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {entry['num_samples']} | {_pm(entry['uf1'])} | {_pm(entry['uar'])} | "
+            f"{_pm(entry['accuracy'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -320,19 +348,25 @@ def _magnification(spec: Magnification | None) -> str:
     """One line saying whether the inputs were motion-magnified (a deviation from the paper when they were)."""
     if spec is None:
         return "Motion magnification: off (the paper's setting)."
-    return (f"Motion magnification: on, linear Eulerian (α = {spec.alpha:g}, {spec.levels} levels, cutoff wavelength "
-            f"{spec.cutoff_wavelength:g} px), applied to the apex of every real and MiE-X sample before augmentation "
-            "or flow (docs/reference.md §Motion magnification); the paper trains on unmagnified frames.")  # fmt: skip
+    return (
+        f"Motion magnification: on, linear Eulerian (α = {spec.alpha:g}, {spec.levels} levels, cutoff wavelength "
+        f"{spec.cutoff_wavelength:g} px), applied to the apex of every real and MiE-X sample before augmentation "
+        "or flow (docs/reference.md §Motion magnification); the paper trains on unmagnified frames."
+    )
 
 
 def _stages(recipe: Recipe) -> str:
     lines = []
     for index, stage in enumerate(recipe.stages, 1):
-        lines.append(f"{index}. **{stage.name}**: trains on {', '.join(f'`{s}`' for s in stage.train)} for "
-                     f"{stage.training.total_epochs} epoch(s)")  # fmt: skip
+        lines.append(
+            f"{index}. **{stage.name}**: trains on {', '.join(f'`{s}`' for s in stage.train)} for "
+            f"{stage.training.total_epochs} epoch(s)"
+        )
     if len(recipe.stages) > 1:
-        lines.append("\nEach stage continues from the previous stage's weights; where the label space changes, the "
-                     "classification head is re-initialised and the encoders kept.")  # fmt: skip
+        lines.append(
+            "\nEach stage continues from the previous stage's weights; where the label space changes, the "
+            "classification head is re-initialised and the encoders kept."
+        )
     return "\n".join(lines)
 
 
@@ -356,9 +390,11 @@ def _training_data(recipe: Recipe, results: Mapping[str, Any]) -> str:
     test = ScoredCorpus.of(results)
     synthetic = synthetic_test_text(results)
     if synthetic:
-        return (f"- `real`: MiE-X folder `{real.clips.name}`: {synthetic}, 3-class (negative, positive, "
-                f"surprise), every fold tested on {results['evaluation']['held_out'].replace('_', ' ')}s it never "
-                "trained on")  # fmt: skip
+        return (
+            f"- `real`: MiE-X folder `{real.clips.name}`: {synthetic}, 3-class (negative, positive, "
+            f"surprise), every fold tested on {results['evaluation']['held_out'].replace('_', ' ')}s it never "
+            "trained on"
+        )
     sizes = source_sizes(results)
     labels = "3-class (negative, positive, surprise)" if real.labels is None else f"native classes {list(real.labels)}"
     called = f" (named {real.name!r} in the recipe)" if real.name and slug(real.name) != test.key else ""
@@ -370,12 +406,17 @@ def _training_data(recipe: Recipe, results: Mapping[str, Any]) -> str:
         if test.clips == total
         else f"{total} labelled clips, {test.clips} of them ({test.title}) tested in the {folds} of {defined} folds run"
     )
-    lines = [f"- `real`: clip table `{real.clips.name}`: {what}{called}"
-             + (f", datasets filtered to {list(real.datasets)}" if real.datasets else "") + f", {labels}"]  # fmt: skip
+    lines = [
+        f"- `real`: clip table `{real.clips.name}`: {what}{called}"
+        + (f", datasets filtered to {list(real.datasets)}" if real.datasets else "")
+        + f", {labels}"
+    ]
     used = {source for stage in recipe.stages for source in stage.train}
     if data.miex and "miex" in used:
-        lines.append(f"- `miex`: {source_title('miex', test, sizes, miex=results.get('miex'))} from "
-                     f"`{data.miex.path.name}` (split `{data.miex.split}`)")  # fmt: skip
+        lines.append(
+            f"- `miex`: {source_title('miex', test, sizes, miex=results.get('miex'))} from "
+            f"`{data.miex.path.name}` (split `{data.miex.split}`)"
+        )
     for name, spec in data.extra.items():
         if name not in used:
             continue
@@ -471,8 +512,10 @@ def checkpoint_inputs(recipe: Recipe) -> str:
         return f"pixel_values (B, 2, {spec.sequence - 1}, {side}, {side}): u, v flow between consecutive frames"
     if spec.flow:
         side, channels = spec.flow_size or crop, "u, v" if spec.flow == "uv" else "u, v, optical strain"
-        return (f"pixel_values (B, {len(channels.split(', '))}, {side}, {side}): {channels} of the composite flow "
-                "image, values 0-255 (docs/reference.md §Flow images)")  # fmt: skip
+        return (
+            f"pixel_values (B, {len(channels.split(', '))}, {side}, {side}): {channels} of the composite flow "
+            "image, values 0-255 (docs/reference.md §Flow images)"
+        )
     names = ["pixel_values"] if len(spec.frames) == 1 else [f"pixel_values_{frame}" for frame in spec.frames]
     return f"{' and '.join(names)} (B, 3, {crop}, {crop}), ImageNet-normalised"
 
@@ -493,7 +536,10 @@ def push_to_hub(folder: Path, repo_id: str, *, private: bool = False, token: str
     try:
         from miex_dataset.hub import push_folder
     except ImportError as error:  # the Hub helper ships with `miex push`
-        raise MiexInputError(f"--push-to-hub needs miex_dataset.hub.push_folder ({error}); the run's folder {folder} "
-                             "is complete, upload it later with `huggingface-cli upload`") from error  # fmt: skip
-    return push_folder(folder, repo_id, repo_type="model", private=private, token=token,
-                       commit_message=f"miex train: {folder.name}")  # fmt: skip
+        raise MiexInputError(
+            f"--push-to-hub needs miex_dataset.hub.push_folder ({error}); the run's folder {folder} "
+            "is complete, upload it later with `huggingface-cli upload`"
+        ) from error
+    return push_folder(
+        folder, repo_id, repo_type="model", private=private, token=token, commit_message=f"miex train: {folder.name}"
+    )

@@ -25,8 +25,18 @@ from .specs import Recipe
 
 logger = logging.getLogger(__name__)
 
-WRITTEN = ("recipe.yaml", "folds.json", "results.json", "run_info.json", "curves.json", "predictions", "plots",
-           "model", "fold_models", ".trainer")  # fmt: skip
+WRITTEN = (
+    "recipe.yaml",
+    "folds.json",
+    "results.json",
+    "run_info.json",
+    "curves.json",
+    "predictions",
+    "plots",
+    "model",
+    "fold_models",
+    ".trainer",
+)
 """Everything a run writes in its output folder (``--overwrite`` removes exactly these)."""
 
 
@@ -56,8 +66,11 @@ def check_flow_method(method: str, *, file: Any = None, field: str = "data.flow.
     from miex_dataset.faces.flow import tvl1_available
 
     if not tvl1_available():
-        raise MiexInputError("TV-L1 flow needs opencv-contrib (cv2.optflow); install it or set data.flow.method: "
-                             "farneback", file=file, field=field)  # fmt: skip
+        raise MiexInputError(
+            "TV-L1 flow needs opencv-contrib (cv2.optflow); install it or set data.flow.method: farneback",
+            file=file,
+            field=field,
+        )
 
 
 @dataclass
@@ -93,8 +106,12 @@ def check_model(recipe: Recipe) -> dict[str, Any]:
     known = model_config_keys(recipe.model.name)  # unknown family: error listing the known ones
     unknown = sorted(set(recipe.model.config) - set(known))
     if unknown:
-        raise MiexInputError(f"unknown {recipe.model.name} config key(s) {unknown}; known: {known} (the label space "
-                             "comes from the data)", file=recipe.source, field="model.config")  # fmt: skip
+        raise MiexInputError(
+            f"unknown {recipe.model.name} config key(s) {unknown}; known: {known} (the label space "
+            "comes from the data)",
+            file=recipe.source,
+            field="model.config",
+        )
     return dict(recipe.model.config)
 
 
@@ -112,8 +129,9 @@ def new_recognizer(
     except MiexInputError:
         raise
     except (TypeError, ValueError, KeyError, IndexError) as error:
-        raise MiexInputError(f"cannot build {name} from model.config {config}: {error!r}", file=file,
-                             field="model.config") from error  # fmt: skip
+        raise MiexInputError(
+            f"cannot build {name} from model.config {config}: {error!r}", file=file, field="model.config"
+        ) from error
 
 
 def stage_label_spaces(recipe: Recipe, sources: Sources) -> list[list[str]]:
@@ -126,8 +144,9 @@ def stage_label_spaces(recipe: Recipe, sources: Sources) -> list[list[str]]:
             raise MiexInputError(
                 f"label space mismatch in stage {stage.name!r}: {names}; sources trained together need the same "
                 "classes in the same order (set data.<source>.labels, or train them in separate stages)",
-                file=recipe.source, field=f"stages[{index}].train",
-            )  # fmt: skip
+                file=recipe.source,
+                field=f"stages[{index}].train",
+            )
         spaces.append(list(next(iter(distinct))))
     test = sources.real.label_names
     if spaces[-1] != test:
@@ -135,8 +154,9 @@ def stage_label_spaces(recipe: Recipe, sources: Sources) -> list[list[str]]:
             f"label space mismatch: the last stage {recipe.stages[-1].name!r} trains on classes {spaces[-1]} but the "
             f"test corpus has {test}; add a final stage that fine-tunes on `real`, or set data.real.labels: "
             "three_class to test in MiE-X's label space",
-            file=recipe.source, field="stages",
-        )  # fmt: skip
+            file=recipe.source,
+            field="stages",
+        )
     return spaces
 
 
@@ -157,8 +177,11 @@ def make_folds(recipe: Recipe, sources: Sources) -> list[Fold]:
         validate_fold(fold, table)  # no test samples, overlapping subjects: clear errors
         for subject in fold.test_subjects:
             if subject in tested:
-                raise MiexInputError(f"subject {subject} is tested in folds {tested[subject]!r} and {fold.name!r}: "
-                                     "pooled scores would count its clips twice", field="test_subjects")  # fmt: skip
+                raise MiexInputError(
+                    f"subject {subject} is tested in folds {tested[subject]!r} and {fold.name!r}: "
+                    "pooled scores would count its clips twice",
+                    field="test_subjects",
+                )
             tested[subject] = fold.name
     present = {(str(d), str(s)) for d, s in table[["dataset", "subject"]].itertuples(index=False)}
     untested = sorted(present - set(tested))
@@ -194,8 +217,11 @@ def _inside_written(out: Path, inputs: list[Path]) -> None:
         source = Path(given).resolve()
         for target in written:
             if source == target or source.is_relative_to(target):
-                raise MiexInputError(f"the input {given} lies in {target.name}/ of the output folder, which the run "
-                                     "replaces; move it elsewhere or choose another --out", file=out)  # fmt: skip
+                raise MiexInputError(
+                    f"the input {given} lies in {target.name}/ of the output folder, which the run "
+                    "replaces; move it elsewhere or choose another --out",
+                    file=out,
+                )
 
 
 def prepare_output(recipe: Recipe, *, overwrite: bool) -> None:
@@ -204,13 +230,24 @@ def prepare_output(recipe: Recipe, *, overwrite: bool) -> None:
     run is replaced only with ``--overwrite``."""
     out = recipe.output.dir
     inputs = run_inputs(recipe)
-    guard_output_folder(out, overwrite, kind=RUN_KIND, command=RUN_COMMAND, writes=WRITTEN, trees=RUN_TREES,
-                        inputs=inputs, replaced="the earlier run's files (" + ", ".join(WRITTEN) + ")")  # fmt: skip
+    guard_output_folder(
+        out,
+        overwrite,
+        kind=RUN_KIND,
+        command=RUN_COMMAND,
+        writes=WRITTEN,
+        trees=RUN_TREES,
+        inputs=inputs,
+        replaced="the earlier run's files (" + ", ".join(WRITTEN) + ")",
+    )
     _inside_written(out, inputs)
     existing = [name for name in WRITTEN if (out / name).exists()]
     if existing and not overwrite:
-        raise MiexInputError(f"output folder already holds a run ({', '.join(existing)}); pass --overwrite to replace "
-                             "it or --out DIR for a new folder", file=out)  # fmt: skip
+        raise MiexInputError(
+            f"output folder already holds a run ({', '.join(existing)}); pass --overwrite to replace "
+            "it or --out DIR for a new folder",
+            file=out,
+        )
 
 
 def preflight(recipe: Recipe, *, overwrite: bool = False, push: bool = False) -> Plan:
@@ -228,8 +265,11 @@ def preflight(recipe: Recipe, *, overwrite: bool = False, push: bool = False) ->
     folds = make_folds(recipe, sources)
     total = len(folds)
     if recipe.protocol.max_folds is not None and recipe.protocol.max_folds < total:
-        logger.warning("protocol.max_folds: running %d of %d folds (a smoke run: scores cover only those folds' "
-                       "test subjects)", recipe.protocol.max_folds, total)  # fmt: skip
+        logger.warning(
+            "protocol.max_folds: running %d of %d folds (a smoke run: scores cover only those folds' test subjects)",
+            recipe.protocol.max_folds,
+            total,
+        )
         folds = folds[: recipe.protocol.max_folds]
     protocol = recipe.protocol
     plans = [
@@ -242,8 +282,11 @@ def preflight(recipe: Recipe, *, overwrite: bool = False, push: bool = False) ->
         for stage in recipe.stages:
             used = sum(len(source_rows(plan, sources, name)[0]) for name in stage.train)
             if used == 0:
-                raise MiexInputError(f"fold {plan.name!r}, stage {stage.name!r}: no training samples left from "
-                                     f"{list(stage.train)}", file=recipe.source, field="stages")  # fmt: skip
+                raise MiexInputError(
+                    f"fold {plan.name!r}, stage {stage.name!r}: no training samples left from {list(stage.train)}",
+                    file=recipe.source,
+                    field="stages",
+                )
     if push and not recipe.output.final_model:
         raise MiexInputError("--push-to-hub needs a model: set output.final_model: true", file=recipe.source)
     if push and importlib.util.find_spec("miex_dataset.hub") is None:
@@ -254,9 +297,12 @@ def preflight(recipe: Recipe, *, overwrite: bool = False, push: bool = False) ->
         from .flow_run import build_flow_tensors
 
         if recipe.data.magnify is not None:
-            raise MiexInputError("data.magnify is not applied to flow images (the flow of a magnified pair is not a "
-                                 "micro-expression's flow); remove it for this flow recognizer", file=recipe.source,
-                                 field="data.magnify")  # fmt: skip
+            raise MiexInputError(
+                "data.magnify is not applied to flow images (the flow of a magnified pair is not a "
+                "micro-expression's flow); remove it for this flow recognizer",
+                file=recipe.source,
+                field="data.magnify",
+            )
         plan.flow_tensors = build_flow_tensors(plan, probe.config)
     return plan
 
@@ -270,6 +316,10 @@ def check_flow_image_tables(recipe: Recipe, sources: Sources, spec: Any) -> None
     for corpus in (sources.real, *sources.extra.values()):
         if corpus.holds == FLOW_IMAGES:
             where = "data.real.clips" if corpus.name == "real" else f"data.extra.{corpus.name}.clips"
-            raise MiexInputError(f"this clip table holds flow images, which {recipe.model.name} cannot read (it needs "
-                                 "video frames); train a flow recognizer (ststnet, offapexnet, htnet, apexme with "
-                                 "input_kind: flow) on it", file=recipe.source, field=where)  # fmt: skip
+            raise MiexInputError(
+                f"this clip table holds flow images, which {recipe.model.name} cannot read (it needs "
+                "video frames); train a flow recognizer (ststnet, offapexnet, htnet, apexme with "
+                "input_kind: flow) on it",
+                file=recipe.source,
+                field=where,
+            )

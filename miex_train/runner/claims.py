@@ -16,8 +16,10 @@ from typing import Any
 from .specs import PublishedCount, Recipe, ReproducesSpec
 from .titles import dataset_title, listed, method_title, plural, titles
 
-INPUT_VERBS = {"frames": "computed its inputs from the clips' frames",
-               "flow-images": "read the shared composite flow images"}  # fmt: skip
+INPUT_VERBS = {
+    "frames": "computed its inputs from the clips' frames",
+    "flow-images": "read the shared composite flow images",
+}
 """What a model read, for ``input``: the corpus's video frames, or the composite flow images the field shares."""
 INPUT_NOUNS = {"frames": "inputs computed from the clips' frames", "flow-images": "the shared composite flow images"}
 
@@ -69,8 +71,12 @@ class Ran:
         last = results["last_epoch"]
         datasets = tuple(part for part in last if part not in ("note", "all"))
         recorded = results.get("tested") or {}
-        tested = {d: Count(int(recorded[d]["clips"]), recorded[d].get("subjects")) if d in recorded
-                  else Count(int(last[d]["num_samples"])) for d in datasets}  # fmt: skip
+        tested = {
+            d: Count(int(recorded[d]["clips"]), recorded[d].get("subjects"))
+            if d in recorded
+            else Count(int(last[d]["num_samples"]))
+            for d in datasets
+        }
         protocol = results["protocol"]
         stages = _stages_of(recipe, results)
         weights = results.get("initialisation")
@@ -131,9 +137,13 @@ def tested_text(counts: Mapping[str, Count | PublishedCount], *, recorded: bool 
     subjects = None if any(p.subjects is None for p in parts) else sum(p.subjects for p in parts)  # type: ignore[misc]
     notes = []
     if len(counts) > 1:
-        notes.append(", ".join(f"{dataset_title(d)} {'?' if c.clips is None else f'{c.clips:,}'}"
-                               + (f" of {c.subjects:,}" if c.subjects is not None else "")
-                               for d, c in counts.items()))  # fmt: skip
+        notes.append(
+            ", ".join(
+                f"{dataset_title(d)} {'?' if c.clips is None else f'{c.clips:,}'}"
+                + (f" of {c.subjects:,}" if c.subjects is not None else "")
+                for d, c in counts.items()
+            )
+        )
     if not recorded:
         notes.append("subjects not recorded in results.json")
     text = count_text(PublishedCount(clips=clips, subjects=subjects))
@@ -160,8 +170,10 @@ def miex_text(samples: int | None, identities: int | None, sources: Any) -> str:
 
 def published_setup(paper: ReproducesSpec) -> str:
     """The published setup in words (unpublished facts left out)."""
-    parts = [f"tested on {titles(paper.datasets)}" + (f", {tested_text(paper.tested)}" if paper.tested else ""),
-             paper.protocol]  # fmt: skip
+    parts = [
+        f"tested on {titles(paper.datasets)}" + (f", {tested_text(paper.tested)}" if paper.tested else ""),
+        paper.protocol,
+    ]
     if paper.classes:
         parts.append(f"{paper.classes} classes")
     if paper.input:
@@ -185,11 +197,16 @@ def published_setup(paper: ReproducesSpec) -> str:
 
 def unpublished(paper: ReproducesSpec) -> list[str]:
     """The facts a card could compare that this publication does not state."""
-    missing = {"clips and subjects tested": not paper.tested, "classes": paper.classes is None,
-               "input": paper.input is None, "training stages": paper.stages is None,
-               "epochs": paper.epochs is None, "initialisation": paper.initialisation is None,
-               "number of runs": paper.runs is None,
-               "pre-training epochs": len(paper.stages or ()) > 1 and paper.pretrain_epochs is None}  # fmt: skip
+    missing = {
+        "clips and subjects tested": not paper.tested,
+        "classes": paper.classes is None,
+        "input": paper.input is None,
+        "training stages": paper.stages is None,
+        "epochs": paper.epochs is None,
+        "initialisation": paper.initialisation is None,
+        "number of runs": paper.runs is None,
+        "pre-training epochs": len(paper.stages or ()) > 1 and paper.pretrain_epochs is None,
+    }
     uses_miex = paper.miex is not None or any("miex" in stage for stage in paper.stages or ())
     if uses_miex and (paper.miex is None or paper.miex.samples is None or paper.miex.sources is None):
         missing["MiE-X size and sources"] = True
@@ -217,8 +234,10 @@ def _tested(paper: ReproducesSpec, ran: Ran) -> list[str]:
             break
     else:
         return []
-    return [f"it tested {tested_text(ran.tested, recorded=ran.subjects_recorded)} where the paper tested "
-            f"{tested_text(paper.tested)}"]  # fmt: skip
+    return [
+        f"it tested {tested_text(ran.tested, recorded=ran.subjects_recorded)} where the paper tested "
+        f"{tested_text(paper.tested)}"
+    ]
 
 
 def _protocol(paper: ReproducesSpec, ran: Ran) -> list[str]:
@@ -236,16 +255,20 @@ def _classes(paper: ReproducesSpec, ran: Ran) -> list[str]:
         return []
     if not ran.label_names:
         return ["results.json does not record its classes"]
-    return [f"it told {len(ran.label_names)} classes apart ({', '.join(ran.label_names)}) where the paper told "
-            f"{paper.classes}"]  # fmt: skip
+    return [
+        f"it told {len(ran.label_names)} classes apart ({', '.join(ran.label_names)}) where the paper told "
+        f"{paper.classes}"
+    ]
 
 
 def _validation(paper: ReproducesSpec, ran: Ran) -> list[str]:
     if bool(ran.validation) == paper.validation:
         return []
     if ran.validation:
-        return [f"it held {ran.validation:g} of each fold's training subjects out for validation where the paper "
-                "trained on all of them"]  # fmt: skip
+        return [
+            f"it held {ran.validation:g} of each fold's training subjects out for validation where the paper "
+            "trained on all of them"
+        ]
     return ["it carved no validation split from the training subjects where the paper did"]
 
 
@@ -275,8 +298,10 @@ def _epochs(paper: ReproducesSpec, ran: Ran) -> list[str]:
             clauses.append(f"it has no pre-training stage where the paper pre-trained {paper.pretrain_epochs} epochs")
         for stage in ran.stages[:-1]:
             if stage.epochs != paper.pretrain_epochs:
-                clauses.append(f"its {stage.name} stage trained {plural(stage.epochs, 'epoch')} where the paper "
-                               f"pre-trained {paper.pretrain_epochs}")  # fmt: skip
+                clauses.append(
+                    f"its {stage.name} stage trained {plural(stage.epochs, 'epoch')} where the paper "
+                    f"pre-trained {paper.pretrain_epochs}"
+                )
     return clauses
 
 
@@ -292,8 +317,10 @@ def _runs(paper: ReproducesSpec, ran: Ran) -> list[str]:
     if paper.runs is None or len(ran.seeds) == paper.runs:
         return []
     seeds = ", ".join(map(str, ran.seeds))
-    return [f"it averaged {plural(len(ran.seeds), 'run')} (seed{'s' if len(ran.seeds) > 1 else ''} {seeds}) where "
-            f"the paper averaged {paper.runs}"]  # fmt: skip
+    return [
+        f"it averaged {plural(len(ran.seeds), 'run')} (seed{'s' if len(ran.seeds) > 1 else ''} {seeds}) where "
+        f"the paper averaged {paper.runs}"
+    ]
 
 
 def _miex(paper: ReproducesSpec, ran: Ran) -> list[str]:
@@ -311,29 +338,46 @@ def _miex(paper: ReproducesSpec, ran: Ran) -> list[str]:
         mine = miex_text(samples, identities, None) if samples is not None else "an unrecorded number of samples"
         if published.identities is not None and identities is None:
             mine += " (identities not recorded: no `identity` column)"
-        clauses.append(f"its MiE-X held {mine} where the paper's held "
-                       f"{miex_text(published.samples, published.identities, None)}")  # fmt: skip
+        clauses.append(
+            f"its MiE-X held {mine} where the paper's held {miex_text(published.samples, published.identities, None)}"
+        )
     if published.sources is not None:
         used = [name for name, n in (sources or {}).items() if n]
         if sources is None:
             clauses.append("results.json does not record its MiE-X's AU sources (no `source` column)")
         elif set(used) != set(published.sources):
-            clauses.append(f"its MiE-X drew on AU sources {listed(used)} where the paper's drew on "
-                           f"{listed(list(published.sources))}")  # fmt: skip
+            clauses.append(
+                f"its MiE-X drew on AU sources {listed(used)} where the paper's drew on "
+                f"{listed(list(published.sources))}"
+            )
     return clauses
 
 
 def _magnified(paper: ReproducesSpec, ran: Ran) -> list[str]:
     if ran.magnified == paper.magnified:
         return []
-    return ["its inputs were motion-magnified where the paper's were not" if ran.magnified
-            else "its inputs were not motion-magnified where the paper's were"]  # fmt: skip
+    return [
+        "its inputs were motion-magnified where the paper's were not"
+        if ran.magnified
+        else "its inputs were not motion-magnified where the paper's were"
+    ]
 
 
 CHECKS: tuple[Callable[[ReproducesSpec, Ran], list[str]], ...] = (
-    _datasets, _tested, _protocol, _folds, _classes, _validation, _input, _stages, _epochs, _initialisation, _runs,
-    _miex, _magnified,
-)  # fmt: skip
+    _datasets,
+    _tested,
+    _protocol,
+    _folds,
+    _classes,
+    _validation,
+    _input,
+    _stages,
+    _epochs,
+    _initialisation,
+    _runs,
+    _miex,
+    _magnified,
+)
 """Every fact compared, in the order the card names differences."""
 
 

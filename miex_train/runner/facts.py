@@ -55,11 +55,16 @@ def miex_used(plan: Plan) -> dict[str, Any] | None:
         counts = Counter(column_text(dataset, "source"))
         order = sorted(counts, key=lambda s: (MIEX_SOURCES.index(s) if s in MIEX_SOURCES else 99, s))
         sources = {name: counts[name] for name in order}
-    identities = (int(column_text(dataset, "identity").nunique()) if "identity" in dataset.column_names
-                  else None)  # fmt: skip
+    identities = int(column_text(dataset, "identity").nunique()) if "identity" in dataset.column_names else None
     frames = len(dataset[0]["frames"]) if "frames" in dataset.column_names and len(dataset) else 2
-    return {"path": str(spec.path), "split": spec.split, "samples": len(dataset), "identities": identities,
-            "sources": sources, "frames_per_sample": frames}  # fmt: skip
+    return {
+        "path": str(spec.path),
+        "split": spec.split,
+        "samples": len(dataset),
+        "identities": identities,
+        "sources": sources,
+        "frames_per_sample": frames,
+    }
 
 
 def stage_facts(stage: StageSpec, results: Sequence[FoldResult], miex: dict[str, Any] | None) -> dict[str, Any]:

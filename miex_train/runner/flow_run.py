@@ -79,8 +79,9 @@ def build_flow_tensors(plan: Plan, config: Any) -> FlowTensors:
     sources = plan.sources
     corpora = {"real": sources.real, **sources.extra}
     images = {name: corpus_images(corpus, params, workers) for name, corpus in corpora.items()}
-    labels = {name: torch.as_tensor(np.asarray(corpus.dataset["label"], dtype=np.int64))
-              for name, corpus in corpora.items()}  # fmt: skip
+    labels = {
+        name: torch.as_tensor(np.asarray(corpus.dataset["label"], dtype=np.int64)) for name, corpus in corpora.items()
+    }
     if sources.miex is not None and any("miex" in stage.train for stage in plan.recipe.stages):
         images["miex"] = dataset_flow_images(sources.miex, params, workers=workers, desc="flow images (MiE-X)")
         labels["miex"] = torch.as_tensor(np.asarray(sources.miex["label"], dtype=np.int64))
@@ -113,9 +114,14 @@ def _state(model: MiexPreTrainedModel) -> dict[str, torch.Tensor]:
 
 
 def train_stages(
-    plan: Plan, tensors: FlowTensors, fold: FoldPlan | None, seed: int, *, stop: int | None = None,
+    plan: Plan,
+    tensors: FlowTensors,
+    fold: FoldPlan | None,
+    seed: int,
+    *,
+    stop: int | None = None,
     start: tuple[int, dict[str, Any]] | None = None,
-) -> tuple[MiexPreTrainedModel, dict, dict, Validation | None]:  # fmt: skip
+) -> tuple[MiexPreTrainedModel, dict, dict, Validation | None]:
     """Stages ``[first, stop)`` of one fold (``None``: all subjects) from a fresh model, or from ``start`` =
     (first stage, the prefix's saved entry). Returns the model, counts, curves and the validation tracker."""
     recipe = plan.recipe
@@ -139,12 +145,16 @@ def train_stages(
         validation = None
         if last and fold is not None and fold.validation:
             rows = np.flatnonzero(subject_mask(plan.sources.real.subjects, fold.validation))
-            validation = Validation(tensors.sources["real"][torch.as_tensor(rows)],
-                                    tensors.labels["real"][torch.as_tensor(rows)].numpy(), len(names),
-                                    recipe.protocol.absent)  # fmt: skip
+            validation = Validation(
+                tensors.sources["real"][torch.as_tensor(rows)],
+                tensors.labels["real"][torch.as_tensor(rows)].numpy(),
+                len(names),
+                recipe.protocol.absent,
+            )
         label = f"seed {seed} fold {fold.name}/{stage.name}" if fold is not None else f"final model/{stage.name}"
-        history[stage.name] = train_on_tensors(model, inputs, labels, stage.training, seed=seed * 1000 + index,
-                                               validation=validation, label=label)  # fmt: skip
+        history[stage.name] = train_on_tensors(
+            model, inputs, labels, stage.training, seed=seed * 1000 + index, validation=validation, label=label
+        )
     return model, counts, history, validation
 
 
@@ -177,10 +187,19 @@ def _fold_job(job: tuple[int, int, int, dict[str, Any] | None]) -> outputs.FoldR
         best, best_epoch = predict_tensors(model, test_inputs).argmax(axis=-1), validation.epoch
     columns = {name: [str(v) for v in test[name]] for name in ("dataset", "subject", "clip")}
     return outputs.FoldResult(
-        seed=seed, fold=fold.name, test_subjects=list(fold.fold.test_subjects), datasets=columns["dataset"],
-        subjects=columns["subject"], clips=columns["clip"], truth=truth, last=last, best=best,
-        best_epoch=best_epoch, counts=counts, history=history,
-    )  # fmt: skip
+        seed=seed,
+        fold=fold.name,
+        test_subjects=list(fold.fold.test_subjects),
+        datasets=columns["dataset"],
+        subjects=columns["subject"],
+        clips=columns["clip"],
+        truth=truth,
+        last=last,
+        best=best,
+        best_epoch=best_epoch,
+        counts=counts,
+        history=history,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -45,22 +45,28 @@ def check_miex_folder(path: Path, where: str = "data.miex") -> None:
     check, in the runner."""
     if not path.is_dir():
         what = "is a file, not a MiE-X folder" if path.exists() else "MiE-X folder not found"
-        raise MiexInputError(f"{what} (make one with `miex synthesize ...`){_elsewhere(where)}", file=path,
-                             field=where)  # fmt: skip
+        raise MiexInputError(f"{what} (make one with `miex synthesize ...`){_elsewhere(where)}", file=path, field=where)
     try:
         empty = not any(os.scandir(path))
     except OSError as error:
-        raise MiexInputError(f"cannot read the MiE-X folder ({error.strerror or error})", file=path,
-                             field=where) from None  # fmt: skip
+        raise MiexInputError(
+            f"cannot read the MiE-X folder ({error.strerror or error})", file=path, field=where
+        ) from None
     if empty:
-        raise MiexInputError(f"the MiE-X folder is empty (make one with `miex synthesize ...`){_elsewhere(where)}",
-                             file=path, field=where)  # fmt: skip
+        raise MiexInputError(
+            f"the MiE-X folder is empty (make one with `miex synthesize ...`){_elsewhere(where)}",
+            file=path,
+            field=where,
+        )
 
 
 def check_fold_file(path: Path, where: str = "protocol.file") -> None:
     if not path.is_file():
-        raise MiexInputError(f"fold file not found (write one with miex_train.protocols.save_folds){_elsewhere(where)}",
-                             file=path, field=where)  # fmt: skip
+        raise MiexInputError(
+            f"fold file not found (write one with miex_train.protocols.save_folds){_elsewhere(where)}",
+            file=path,
+            field=where,
+        )
     if not os.access(path, os.R_OK):
         raise MiexInputError("fold file is not readable", file=path, field=where)
 

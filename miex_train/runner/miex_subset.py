@@ -34,9 +34,12 @@ def identity_order(names: Iterable[str]) -> list[str]:
 
 def _column(dataset: datasets.Dataset, name: str, spec: MiexSpec, option: str) -> pd.Series:
     if name not in dataset.column_names:
-        raise MiexInputError(f"data.miex.{option} needs MiE-X's {name!r} column, which this dataset lacks; re-create "
-                             f"it with `miex synthesize` or remove data.miex.{option}", file=spec.path,
-                             field=name)  # fmt: skip
+        raise MiexInputError(
+            f"data.miex.{option} needs MiE-X's {name!r} column, which this dataset lacks; re-create "
+            f"it with `miex synthesize` or remove data.miex.{option}",
+            file=spec.path,
+            field=name,
+        )
     return column_text(dataset, name)
 
 
@@ -59,21 +62,32 @@ def select_miex(dataset: datasets.Dataset, spec: MiexSpec) -> tuple[datasets.Dat
         present = sorted(set(sources))
         absent = [s for s in spec.sources if s not in present]
         if absent:
-            raise MiexInputError(f"data.miex.sources asks for {absent} but this MiE-X has no such sample (its "
-                                 f"sources: {', '.join(present) or 'none'}); synthesize it with those sources",
-                                 file=spec.path, field="source")  # fmt: skip
+            raise MiexInputError(
+                f"data.miex.sources asks for {absent} but this MiE-X has no such sample (its "
+                f"sources: {', '.join(present) or 'none'}); synthesize it with those sources",
+                file=spec.path,
+                field="source",
+            )
         keep &= sources.isin(spec.sources).to_numpy()
         record["sources"] = list(spec.sources)
     if spec.identities is not None:
         identities = _column(dataset, "identity", spec, "identities")
         ranked = identity_order(identities[keep])
         if len(ranked) < spec.identities:
-            raise MiexInputError(f"data.miex.identities is {spec.identities} but this MiE-X has {len(ranked)} "
-                                 "identit(ies) with samples of the chosen sources; lower it or synthesize more "
-                                 "identities", file=spec.path, field="identity")  # fmt: skip
+            raise MiexInputError(
+                f"data.miex.identities is {spec.identities} but this MiE-X has {len(ranked)} "
+                "identit(ies) with samples of the chosen sources; lower it or synthesize more "
+                "identities",
+                file=spec.path,
+                field="identity",
+            )
         chosen = ranked[: spec.identities]
         keep &= identities.isin(chosen).to_numpy()
-        record |= {"identities": spec.identities, "identities_available": len(ranked), "identity_rule": IDENTITY_RULE,
-                   "first_identities": chosen[:5]}  # fmt: skip
+        record |= {
+            "identities": spec.identities,
+            "identities_available": len(ranked),
+            "identity_rule": IDENTITY_RULE,
+            "first_identities": chosen[:5],
+        }
     record["samples"] = int(keep.sum())
     return dataset.select(np.flatnonzero(keep).tolist()), record

@@ -39,13 +39,18 @@ def is_miex_folder(spec: RealSpec) -> bool:
 
 def _refuse_clip_options(spec: RealSpec, where: str) -> None:
     """Options that select or align a clip table's frames mean nothing for MiE-X: refused rather than ignored."""
-    for key, set_to in (("labels", spec.labels is not None), ("datasets", spec.datasets is not None),
-                        ("frames", spec.frames != "annotated"),
-                        ("alignment", spec.alignment != AlignmentSettings())):  # fmt: skip
+    for key, set_to in (
+        ("labels", spec.labels is not None),
+        ("datasets", spec.datasets is not None),
+        ("frames", spec.frames != "annotated"),
+        ("alignment", spec.alignment != AlignmentSettings()),
+    ):
         if set_to:
-            raise MiexInputError(f"{key} applies to clip tables; {spec.clips} is a MiE-X folder (3 classes, "
-                                 "aligned crops, one onset and apex per sample): remove it",
-                                 field=f"{where}.{key}")  # fmt: skip
+            raise MiexInputError(
+                f"{key} applies to clip tables; {spec.clips} is a MiE-X folder (3 classes, "
+                "aligned crops, one onset and apex per sample): remove it",
+                field=f"{where}.{key}",
+            )
 
 
 def miex_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
@@ -58,26 +63,46 @@ def miex_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
     columns = SEQUENCE_COLUMNS if sequence else FRAME_COLUMNS
     missing = [column for column in columns if column not in dataset.column_names]
     if missing:
-        raise MiexInputError(f"this recognizer reads {list(columns)}; the MiE-X folder lacks {missing} (a video "
-                             "recognizer needs `miex synthesize --video`)", file=spec.clips, field=where)  # fmt: skip
+        raise MiexInputError(
+            f"this recognizer reads {list(columns)}; the MiE-X folder lacks {missing} (a video "
+            "recognizer needs `miex synthesize --video`)",
+            file=spec.clips,
+            field=where,
+        )
     identities = len(set(dataset["identity"])) if "identity" in dataset.column_names else None
     if spec.held_out == "identity" and identities is not None and identities < 2:
-        raise MiexInputError(f"held_out: identity needs several identities, and this MiE-X shows {identities} (the "
-                             "embedded default's one face): set held_out: au_draw to hold out AU draws, or synthesize "
-                             "from a face pool (miex synthesize --faces pool/)", file=spec.clips,
-                             field=f"{where}.held_out")  # fmt: skip
+        raise MiexInputError(
+            f"held_out: identity needs several identities, and this MiE-X shows {identities} (the "
+            "embedded default's one face): set held_out: au_draw to hold out AU draws, or synthesize "
+            "from a face pool (miex synthesize --faces pool/)",
+            file=spec.clips,
+            field=f"{where}.held_out",
+        )
     subjects = unit_table(dataset, spec.held_out)
-    samples = (dataset["sample_id"] if "sample_id" in dataset.column_names
-               else [f"sample-{row}" for row in range(len(dataset))])  # fmt: skip
-    corpus = (dataset.select_columns(list(columns))
-              .add_column("dataset", subjects["dataset"].tolist())
-              .add_column("subject", subjects["subject"].tolist())
-              .add_column("clip", [str(sample) for sample in samples]))  # fmt: skip
+    samples = (
+        dataset["sample_id"]
+        if "sample_id" in dataset.column_names
+        else [f"sample-{row}" for row in range(len(dataset))]
+    )
+    corpus = (
+        dataset.select_columns(list(columns))
+        .add_column("dataset", subjects["dataset"].tolist())
+        .add_column("subject", subjects["subject"].tolist())
+        .add_column("clip", [str(sample) for sample in samples])
+    )
     pairs = set(subjects[["dataset", "subject"]].itertuples(index=False, name=None))
     subjects.attrs["identities"] = identities  # for results.json, without reading the folder again
     faces = f", {identities} identit{'y' if identities == 1 else 'ies'}" if spec.held_out == "au_draw" else ""
-    logger.info("%s: %d MiE-X samples from %s held out by %s (%d %s%s): a synthetic test set", where, len(corpus),
-                spec.clips, UNIT_NAMES[spec.held_out][0], len(pairs), UNIT_NAMES[spec.held_out][1], faces)  # fmt: skip
+    logger.info(
+        "%s: %d MiE-X samples from %s held out by %s (%d %s%s): a synthetic test set",
+        where,
+        len(corpus),
+        spec.clips,
+        UNIT_NAMES[spec.held_out][0],
+        len(pairs),
+        UNIT_NAMES[spec.held_out][1],
+        faces,
+    )
     return Corpus(name=name, dataset=corpus, subjects=subjects, table_subjects=pairs, alignment=None, holds=FRAMES)
 
 
@@ -89,9 +114,15 @@ def evaluation(plan: Plan) -> dict[str, Any] | None:
         return None
     subjects = plan.sources.real.subjects
     units, identities = subjects["subject"].nunique(), subjects.attrs.get("identities")
-    return {"test_data": "MiE-X (synthetic)", "miex": str(spec.clips), "held_out": spec.held_out,
-            "held_out_units": int(units), "identities": identities, "claim": "none: not a result on real data",
-            "note": note(spec.held_out, identities)}  # fmt: skip
+    return {
+        "test_data": "MiE-X (synthetic)",
+        "miex": str(spec.clips),
+        "held_out": spec.held_out,
+        "held_out_units": int(units),
+        "identities": identities,
+        "claim": "none: not a result on real data",
+        "note": note(spec.held_out, identities),
+    }
 
 
 def note(held_out: str, identities: int | None) -> str:
@@ -101,9 +132,11 @@ def note(held_out: str, identities: int | None) -> str:
     else:
         faces = "the same face as in training" if identities == 1 else "faces seen in training"
     what = UNIT_NAMES[held_out][1]
-    return (f"What this score means: the test samples are held-out MiE-X samples (other {what}, {faces}) made by the "
-            "same generator as the training samples, so it shows that the pipeline learns; it is not a "
-            "micro-expression recognition result on real data.")  # fmt: skip
+    return (
+        f"What this score means: the test samples are held-out MiE-X samples (other {what}, {faces}) made by the "
+        "same generator as the training samples, so it shows that the pipeline learns; it is not a "
+        "micro-expression recognition result on real data."
+    )
 
 
 def annotate(plan: Plan, payload: dict[str, Any]) -> None:
@@ -117,12 +150,16 @@ def annotate(plan: Plan, payload: dict[str, Any]) -> None:
     seen = ""
     if info["held_out"] == "au_draw" and count is not None:
         seen = f"; {count} identit{'y' if count == 1 else 'ies'}, seen in training"
-    meaning = ("MiE-X samples of the generator that made the training samples: the score shows that the pipeline "
-               "learns, it is not a result on real data")  # fmt: skip
+    meaning = (
+        "MiE-X samples of the generator that made the training samples: the score shows that the pipeline "
+        "learns, it is not a result on real data"
+    )
     protocol = payload["protocol"]
-    protocol["description"] = (f"a held-out synthetic evaluation ({meaning}): {protocol['description']}, each subject "
-                               f"being one {singular} ({info['held_out_units']} {plural}, never split between "
-                               f"training and test{seen})")  # fmt: skip
+    protocol["description"] = (
+        f"a held-out synthetic evaluation ({meaning}): {protocol['description']}, each subject "
+        f"being one {singular} ({info['held_out_units']} {plural}, never split between "
+        f"training and test{seen})"
+    )
     payload["evaluation"] = info
 
 

@@ -159,8 +159,16 @@ def predictions_csv(results: Sequence[FoldResult], label_names: Sequence[str]) -
     lines = [header]
     for r in results:
         for i in range(len(r.truth)):
-            row = [r.fold, r.datasets[i], r.subjects[i], r.clips[i], str(int(r.truth[i])), str(int(r.last[i])),
-                   label_names[int(r.truth[i])], label_names[int(r.last[i])]]  # fmt: skip
+            row = [
+                r.fold,
+                r.datasets[i],
+                r.subjects[i],
+                r.clips[i],
+                str(int(r.truth[i])),
+                str(int(r.last[i])),
+                label_names[int(r.truth[i])],
+                label_names[int(r.last[i])],
+            ]
             if r.best is not None:
                 row.append(str(int(r.best[i])))
             lines.append(",".join(_csv_cell(v) for v in row))
@@ -174,8 +182,9 @@ def _csv_cell(value: str) -> str:
 def write_json(path: Path, payload: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:  # a killed run never leaves a half-written results.json
-        temporary.write_text(json.dumps(payload, indent=1, sort_keys=True, default=_json_default) + "\n",
-                             encoding="utf-8")  # fmt: skip
+        temporary.write_text(
+            json.dumps(payload, indent=1, sort_keys=True, default=_json_default) + "\n", encoding="utf-8"
+        )
     return path
 
 
@@ -265,12 +274,24 @@ def curves_figure(results: Sequence[FoldResult], stages: Sequence[str]) -> Figur
                 if key == "eval_uf1":
                     twin = twin or axes.twinx()
                 target = twin if key == "eval_uf1" else axes
-                target.plot(epochs, values, linestyle=linestyle, marker=marker,
-                            label=f"{kind}, {name}" if first else "_nolegend_", **style)  # fmt: skip
+                target.plot(
+                    epochs,
+                    values,
+                    linestyle=linestyle,
+                    marker=marker,
+                    label=f"{kind}, {name}" if first else "_nolegend_",
+                    **style,
+                )
         lengths = {len(e) for e, _ in train_curves}
         if not labelled and len(lengths) == 1:
-            axes.plot(train_curves[0][0], np.mean([c for _, c in train_curves], axis=0), color="tab:blue",
-                      linewidth=2, marker="o", label=f"train loss, mean of {len(train_curves)} runs")  # fmt: skip
+            axes.plot(
+                train_curves[0][0],
+                np.mean([c for _, c in train_curves], axis=0),
+                color="tab:blue",
+                linewidth=2,
+                marker="o",
+                label=f"train loss, mean of {len(train_curves)} runs",
+            )
         axes.set_title(f"stage {stage!r}", fontsize=9)
         axes.set_xlabel("epoch")
         axes.set_ylabel("loss")

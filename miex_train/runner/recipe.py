@@ -61,11 +61,32 @@ from .specs import (
 )
 
 __all__ = [
-    "FLOW_METHODS", "FRAME_CHOICES", "OPTIMIZERS", "PRECISIONS", "PROTOCOLS", "RESERVED_SOURCES", "THREE_CLASS",
-    "DataSpec", "MiexSpec", "ModelSpec", "OutputSpec", "ProtocolSpec", "RealSpec", "Recipe", "ReproducesSpec",
-    "StageSpec", "TrainingSpec", "apply_overrides", "default_num_workers", "find_recipe", "load_recipe",
-    "parse_recipe", "recipe_list", "shipped_recipes", "yaml_problem",
-]  # fmt: skip
+    "FLOW_METHODS",
+    "FRAME_CHOICES",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "PROTOCOLS",
+    "RESERVED_SOURCES",
+    "THREE_CLASS",
+    "DataSpec",
+    "MiexSpec",
+    "ModelSpec",
+    "OutputSpec",
+    "ProtocolSpec",
+    "RealSpec",
+    "Recipe",
+    "ReproducesSpec",
+    "StageSpec",
+    "TrainingSpec",
+    "apply_overrides",
+    "default_num_workers",
+    "find_recipe",
+    "load_recipe",
+    "parse_recipe",
+    "recipe_list",
+    "shipped_recipes",
+    "yaml_problem",
+]
 
 
 def parse_recipe(raw: Mapping[str, Any], *, file: str | PathLike[str] | None = None) -> Recipe:
@@ -94,8 +115,9 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
             last = depth == len(parts) - 1
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise MiexInputError(f"--set {key}: {part!r} is not an index of a {len(node)}-item list",
-                                         field="--set")  # fmt: skip
+                    raise MiexInputError(
+                        f"--set {key}: {part!r} is not an index of a {len(node)}-item list", field="--set"
+                    )
                 index = int(part)
                 if last:
                     node[index] = value
@@ -159,8 +181,9 @@ class RecipeLoader(yaml.SafeLoader):
                 continue
             if first is not None:
                 where = f"lines {first} and {line}" if first != line else f"both on line {line}"
-                raise RecipeProblem(f"key {key!r} is given twice ({where}); YAML would silently keep the last "
-                                    "value: remove one", line)  # fmt: skip
+                raise RecipeProblem(
+                    f"key {key!r} is given twice ({where}); YAML would silently keep the last value: remove one", line
+                )
         return super().construct_mapping(node, deep=deep)
 
 
@@ -208,8 +231,9 @@ def find_recipe(reference: str | PathLike[str]) -> Path:
     if is_name and key in shipped:
         return shipped[key]
     if key in shipped:
-        raise MiexInputError(f"recipe file not found; the shipped recipe of that name runs with --recipe {key}",
-                             file=path)  # fmt: skip
+        raise MiexInputError(
+            f"recipe file not found; the shipped recipe of that name runs with --recipe {key}", file=path
+        )
     close = difflib.get_close_matches(key, list(shipped), n=3, cutoff=0.5)
     hint = f" (did you mean {' or '.join(close)}?)" if close else ""
     what = f"no shipped recipe named {key!r}" if is_name else "recipe file not found"
@@ -220,8 +244,10 @@ def recipe_list() -> list[str]:
     """One line per shipped recipe: its name and what it reproduces (paper table and row, datasets, protocol)."""
     recipes = {name: load_recipe(path) for name, path in shipped_recipes().items()}
     width = max(map(len, recipes), default=0)
-    return [f"{name:<{width}}  {recipe.reproduces.describe() if recipe.reproduces else recipe.description}"
-            for name, recipe in recipes.items()]  # fmt: skip
+    return [
+        f"{name:<{width}}  {recipe.reproduces.describe() if recipe.reproduces else recipe.description}"
+        for name, recipe in recipes.items()
+    ]
 
 
 def load_recipe(reference: str | PathLike[str], overrides: Sequence[str] = ()) -> Recipe:
@@ -231,13 +257,16 @@ def load_recipe(reference: str | PathLike[str], overrides: Sequence[str] = ()) -
     try:
         raw = read_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
-        raise MiexInputError(f"not a UTF-8 text file (byte {error.start}); save the recipe as UTF-8 YAML",
-                             file=path) from error  # fmt: skip
+        raise MiexInputError(
+            f"not a UTF-8 text file (byte {error.start}); save the recipe as UTF-8 YAML", file=path
+        ) from error
     except RecipeProblem as error:
         raise MiexInputError(f"recipe refused: {yaml_problem(error)}", file=path) from error
     except yaml.YAMLError as error:
         raise MiexInputError(f"not valid YAML: {yaml_problem(error)}", file=path) from error
     if not isinstance(raw, Mapping):
-        raise MiexInputError("a recipe is a YAML mapping (name, model, data, protocol, stages, seeds), got "
-                             f"{type(raw).__name__}", file=path)  # fmt: skip
+        raise MiexInputError(
+            f"a recipe is a YAML mapping (name, model, data, protocol, stages, seeds), got {type(raw).__name__}",
+            file=path,
+        )
     return parse_recipe(apply_overrides(raw, overrides), file=path)

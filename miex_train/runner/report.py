@@ -41,8 +41,9 @@ def start_folder(plan: Plan) -> None:
     out.mkdir(parents=True, exist_ok=True)
     mark_output(out, RUN_KIND, RUN_COMMAND)
     (out / "recipe.yaml").write_text(recipe.to_yaml(), encoding="utf-8")
-    save_folds([f.fold for f in plan.folds], out / "folds.json", protocol=recipe.protocol.kind,
-               seed=recipe.protocol.seed)  # fmt: skip
+    save_folds(
+        [f.fold for f in plan.folds], out / "folds.json", protocol=recipe.protocol.kind, seed=recipe.protocol.seed
+    )
 
 
 def protocol_info(plan: Plan) -> dict[str, Any]:
@@ -78,8 +79,9 @@ def stage_info(stage: StageSpec, *, tensors: bool = False, resnet: bool = True) 
     return {"name": stage.name, "train": list(stage.train), **settings, "effective_batch_size": batch}
 
 
-def inputs_info(data: DataSpec, spec: InputSpec, *, flow_images: bool = False, flow_computed: bool = True
-                ) -> dict[str, Any]:  # fmt: skip
+def inputs_info(
+    data: DataSpec, spec: InputSpec, *, flow_images: bool = False, flow_computed: bool = True
+) -> dict[str, Any]:
     """How frames became the model's inputs, listing only what applied to this model: RGB frame models record
     ``resize`` and ``crop_size``; flow models the side of their flow input (``crop_size`` when the model has no size of
     its own) and ``flow_method``, the method that ran (none when every source held ready flow images:
@@ -99,8 +101,10 @@ def inputs_info(data: DataSpec, spec: InputSpec, *, flow_images: bool = False, f
     if data.magnify is not None:
         info["magnify"] = data.magnify.describe()
     if flow_images:
-        info["representation"] = ("composite flow image: u, v, optical strain at 28x28, each channel min-max scaled "
-                                  "per image to 0..255, computed once per clip or pair")  # fmt: skip
+        info["representation"] = (
+            "composite flow image: u, v, optical strain at 28x28, each channel min-max scaled "
+            "per image to 0..255, computed once per clip or pair"
+        )
     return info
 
 
@@ -118,8 +122,13 @@ def versions() -> dict[str, str]:
 
     import miex_train
 
-    return {"miex": miex_train.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "datasets": datasets.__version__, "accelerate": accelerate.__version__}  # fmt: skip
+    return {
+        "miex": miex_train.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "datasets": datasets.__version__,
+        "accelerate": accelerate.__version__,
+    }
 
 
 def results_payload(plan: Plan, results: Sequence[outputs.FoldResult]) -> dict[str, Any]:
@@ -159,15 +168,21 @@ def checkpoint_note(recipe: Recipe, payload: dict[str, Any]) -> str:
         return "No checkpoint in this folder (output.final_model: false): card and results only."
     counts = payload["final_model"]["train_counts"]
     used = "; ".join(f"{stage}: " + ", ".join(f"{n} {c['used']}" for n, c in v.items()) for stage, v in counts.items())
-    return (f"Trained by the same recipe on ALL subjects (seed {recipe.seeds[0]}; samples per stage and source: "
-            f"{used}). The scores above estimate this training procedure by cross-validation; they were not measured "
-            "on this checkpoint, which has seen every test subject.")  # fmt: skip
+    return (
+        f"Trained by the same recipe on ALL subjects (seed {recipe.seeds[0]}; samples per stage and source: "
+        f"{used}). The scores above estimate this training procedure by cross-validation; they were not measured "
+        "on this checkpoint, which has seen every test subject."
+    )
 
 
 def write_outputs(
-    plan: Plan, results: list[outputs.FoldResult], payload: dict[str, Any], final_history: dict | None,
-    parameters: int, seconds: float,
-) -> None:  # fmt: skip
+    plan: Plan,
+    results: list[outputs.FoldResult],
+    payload: dict[str, Any],
+    final_history: dict | None,
+    parameters: int,
+    seconds: float,
+) -> None:
     recipe, out = plan.recipe, plan.recipe.output.dir
     names = plan.label_names
     for seed in recipe.seeds:
@@ -180,11 +195,15 @@ def write_outputs(
     if final_history is not None:
         curves["final_model"] = final_history
     outputs.write_json(out / "curves.json", curves)
-    outputs.write_json(out / "run_info.json", {"seconds": round(seconds, 2), "versions": versions(),
-                                               "world_size": payload["world_size"]})  # fmt: skip
+    outputs.write_json(
+        out / "run_info.json",
+        {"seconds": round(seconds, 2), "versions": versions(), "world_size": payload["world_size"]},
+    )
     last = payload["last_epoch"]["all"]
-    title = (f"{card_title(recipe, payload)}\nlast epoch, {len(recipe.seeds)} seed(s) pooled: "
-             f"UF1 {100 * last['uf1']['mean']:.1f}  UAR {100 * last['uar']['mean']:.1f}")  # fmt: skip
+    title = (
+        f"{card_title(recipe, payload)}\nlast epoch, {len(recipe.seeds)} seed(s) pooled: "
+        f"UF1 {100 * last['uf1']['mean']:.1f}  UAR {100 * last['uar']['mean']:.1f}"
+    )
     plots = out / "plots"
     outputs.plot_confusion(outputs.pooled_confusion(results, len(names)), names, plots / "confusion_matrix.png", title)
     outputs.plot_curves(results, [s.name for s in recipe.stages], plots / "training_curves.png")
@@ -193,10 +212,17 @@ def write_outputs(
     for name in ("confusion_matrix.png", "training_curves.png"):
         shutil.copyfile(plots / name, model_dir / name)
     shutil.copyfile(out / "results.json", model_dir / "results.json")
-    text = render_card(recipe, payload, parameters=parameters, world=payload["world_size"],
-                       checkpoint=checkpoint_note(recipe, payload))  # fmt: skip
+    text = render_card(
+        recipe, payload, parameters=parameters, world=payload["world_size"], checkpoint=checkpoint_note(recipe, payload)
+    )
     write_card(model_dir, text)
     shutil.rmtree(out / ".trainer", ignore_errors=True)
-    logger.info("results: UF1 %.4f ± %.4f, UAR %.4f ± %.4f (last epoch, %d seed(s)); written to %s",
-                last["uf1"]["mean"], last["uf1"]["std"], last["uar"]["mean"], last["uar"]["std"], len(recipe.seeds),
-                out)  # fmt: skip
+    logger.info(
+        "results: UF1 %.4f ± %.4f, UAR %.4f ± %.4f (last epoch, %d seed(s)); written to %s",
+        last["uf1"]["mean"],
+        last["uf1"]["std"],
+        last["uar"]["mean"],
+        last["uar"]["std"],
+        len(recipe.seeds),
+        out,
+    )

@@ -46,8 +46,16 @@ def new_model(plan: Plan, seed: int) -> MiexPreTrainedModel:
 def inputs(plan: Plan, dataset: Any, model: MiexPreTrainedModel, *, train: bool, seed: int = 0) -> Any:
     """``dataset`` with the model's inputs as its on-the-fly transform (the recipe's sizes, flow and magnification)."""
     data = plan.recipe.data
-    return with_model_inputs(dataset, model.config, train=train, resize=data.resize, crop_size=data.crop_size,
-                             seed=seed, flow_fn=plan.flow_fn, magnify=data.magnify)  # fmt: skip
+    return with_model_inputs(
+        dataset,
+        model.config,
+        train=train,
+        resize=data.resize,
+        crop_size=data.crop_size,
+        seed=seed,
+        flow_fn=plan.flow_fn,
+        magnify=data.magnify,
+    )
 
 
 def train_stages(
@@ -64,13 +72,21 @@ def train_stages(
         if model.config.label_names != names:
             model.reset_head(dict(enumerate(names)))
         model.load_state_dict(state)
-        logger.info("%s: stages %s trained on the same rows by an earlier fold; starting from its weights", label,
-                    [s.name for s in recipe.stages[:start]])  # fmt: skip
+        logger.info(
+            "%s: stages %s trained on the same rows by an earlier fold; starting from its weights",
+            label,
+            [s.name for s in recipe.stages[:start]],
+        )
     for index, stage in enumerate(recipe.stages[start:], start):
         names = plan.stage_labels[index]
         if model.config.label_names != names:
-            logger.info("%s: new head for stage %r (%s -> %s); encoders kept", label, stage.name,
-                        model.config.label_names, names)  # fmt: skip
+            logger.info(
+                "%s: new head for stage %r (%s -> %s); encoders kept",
+                label,
+                stage.name,
+                model.config.label_names,
+                names,
+            )
             model.reset_head(dict(enumerate(names)))
         train, counts[stage.name] = stage_training_set(fold, plan.sources, stage.train)
         last = index == len(recipe.stages) - 1
@@ -80,10 +96,17 @@ def train_stages(
         logger.info("%s stage %r: %d training samples %s", label, stage.name, len(train), counts[stage.name])
         outcome = None  # the previous stage's Trainer is not kept alive while this one trains
         outcome = train_stage(
-            model, inputs(plan, train, model, train=True, seed=seed * 1000 + index), stage.training,
-            workdir=workdir, seed=seed, label=f"{label}/{stage.name}", validation=validation,
-            num_classes=len(names), absent=recipe.protocol.absent, progress=plan.progress,
-        )  # fmt: skip
+            model,
+            inputs(plan, train, model, train=True, seed=seed * 1000 + index),
+            stage.training,
+            workdir=workdir,
+            seed=seed,
+            label=f"{label}/{stage.name}",
+            validation=validation,
+            num_classes=len(names),
+            absent=recipe.protocol.absent,
+            progress=plan.progress,
+        )
         history[stage.name] = outcome.history
         if cache and fold and not last:
             cache.store(fold.name, seed, index, model, counts, history)
@@ -109,24 +132,44 @@ def run_fold(
         best, best_epoch = predict(outcome.trainer, test, truth).argmax(axis=-1), outcome.best.epoch
     columns = {name: [str(v) for v in test_raw[name]] for name in ("dataset", "subject", "clip")}
     return outputs.FoldResult(
-        seed=seed, fold=fold.name, test_subjects=list(fold.fold.test_subjects), datasets=columns["dataset"],
-        subjects=columns["subject"], clips=columns["clip"], truth=truth,
-        last=last, best=best, best_epoch=best_epoch, counts=counts, history=history,
-    )  # fmt: skip
+        seed=seed,
+        fold=fold.name,
+        test_subjects=list(fold.fold.test_subjects),
+        datasets=columns["dataset"],
+        subjects=columns["subject"],
+        clips=columns["clip"],
+        truth=truth,
+        last=last,
+        best=best,
+        best_epoch=best_epoch,
+        counts=counts,
+        history=history,
+    )
 
 
 def run(
-    recipe: Recipe, *, overwrite: bool = False, check: bool = False, push_to_hub_repo: str | None = None,
-    private: bool = False, progress: bool = True,
-) -> dict[str, Any] | None:  # fmt: skip
+    recipe: Recipe,
+    *,
+    overwrite: bool = False,
+    check: bool = False,
+    push_to_hub_repo: str | None = None,
+    private: bool = False,
+    progress: bool = True,
+) -> dict[str, Any] | None:
     """Run ``recipe`` (or only check it with ``check``); returns the results dict on every process. ``progress``
     shows a step bar per stage and fold on stderr. An image of a MiE-X folder that fails to decode on the way is
     reported with the damaged shard's name (:func:`~miex_dataset.synthesis.verify.naming_damaged_shard`)."""
     with contextlib.ExitStack() as guards:
         for folder in miex_folders(recipe):
             guards.enter_context(naming_damaged_shard(folder))
-        return _run(recipe, overwrite=overwrite, check=check, push_to_hub_repo=push_to_hub_repo, private=private,
-                    progress=progress)  # fmt: skip
+        return _run(
+            recipe,
+            overwrite=overwrite,
+            check=check,
+            push_to_hub_repo=push_to_hub_repo,
+            private=private,
+            progress=progress,
+        )
 
 
 def miex_folders(recipe: Recipe) -> list[Path]:
@@ -144,9 +187,14 @@ def _run(
     plan.progress = progress
     if check:
         if state.is_main_process:
-            logger.info("recipe %s is valid: %d fold(s), stages %s, label space %s, %d test clip(s)", recipe.name,
-                        len(plan.folds), [s.name for s in recipe.stages], plan.label_names,
-                        len(plan.sources.real.dataset))  # fmt: skip
+            logger.info(
+                "recipe %s is valid: %d fold(s), stages %s, label space %s, %d test clip(s)",
+                recipe.name,
+                len(plan.folds),
+                [s.name for s in recipe.stages],
+                plan.label_names,
+                len(plan.sources.real.dataset),
+            )
         return None
     with contextlib.ExitStack() as held:
         state.wait_for_everyone()  # all processes passed the checks before the folder changes
@@ -162,11 +210,19 @@ def _train_and_write(plan: Plan, state: PartialState, push_to_hub_repo: str | No
     recipe = plan.recipe
     out = recipe.output.dir
     if state.is_main_process:
-        where = (f"fold processes: {recipe.protocol.workers} (flow images in memory)" if plan.flow_tensors is not None
-                 else f"DataLoader workers per process: "
-                      f"{ {stage.name: stage.training.num_workers for stage in recipe.stages} }")  # fmt: skip
-        logger.info("%d seed(s) x %d fold(s) to train%s; %s", len(recipe.seeds), len(plan.folds),
-                    " + the final model" if recipe.output.final_model else "", where)  # fmt: skip
+        where = (
+            f"fold processes: {recipe.protocol.workers} (flow images in memory)"
+            if plan.flow_tensors is not None
+            else f"DataLoader workers per process: "
+            f"{ {stage.name: stage.training.num_workers for stage in recipe.stages} }"
+        )
+        logger.info(
+            "%d seed(s) x %d fold(s) to train%s; %s",
+            len(recipe.seeds),
+            len(plan.folds),
+            " + the final model" if recipe.output.final_model else "",
+            where,
+        )
     started = time.perf_counter()
     if plan.flow_tensors is not None:  # flow recognizers: tensors in memory, folds in parallel processes
         results = flow_run.run_folds(plan, plan.flow_tensors, state)

@@ -136,8 +136,10 @@ class Reader:
             self.fail(f"expected a mapping with keys {known}, got {type(value).__name__}", where)
         for key in value:
             if key not in known:
-                self.fail(f"unknown key {key!r}{did_you_mean(str(key), known)}; known keys here: {', '.join(known)}",
-                          _join(where, str(key)))  # fmt: skip
+                self.fail(
+                    f"unknown key {key!r}{did_you_mean(str(key), known)}; known keys here: {', '.join(known)}",
+                    _join(where, str(key)),
+                )
         return dict(value)
 
     def read(
@@ -157,8 +159,11 @@ class Reader:
         defaults = dict(defaults or {})
         if rule.shorthand and value is not None and not isinstance(value, Mapping):
             if not isinstance(value, str | PathLike):
-                self.fail(f"expected a {rule.shorthand} or a mapping with keys {keys_of(cls, rule.fields)}, got "
-                          f"{type(value).__name__}", where)  # fmt: skip
+                self.fail(
+                    f"expected a {rule.shorthand} or a mapping with keys {keys_of(cls, rule.fields)}, got "
+                    f"{type(value).__name__}",
+                    where,
+                )
             hint = _hints(cls)[rule.shorthand]
             value = {rule.shorthand: self.convert(hint, value, where, rule.fields.get(rule.shorthand) or Rule())}
         own = keys_of(cls, rule.fields)
@@ -169,8 +174,7 @@ class Reader:
             if tail:
                 groups.setdefault(head, []).append(tail)
         given = self.mapping(value, where, top)
-        nested_values = {name: self.mapping(given.get(name), _join(where, name), keys)
-                         for name, keys in groups.items()}  # fmt: skip
+        nested_values = {name: self.mapping(given.get(name), _join(where, name), keys) for name, keys in groups.items()}
         got: dict[str, Any] = {}
         for item in dataclasses.fields(cls):
             item_rule = _rule(item, rule.fields)
@@ -243,8 +247,12 @@ class Reader:
             return self.names(value, where, rule) if args[0] is str else self.integers(value, where, rule)
         if origin in (Mapping, dict) or hint in (Mapping, dict):
             if not isinstance(value, Mapping):
-                self.fail(f"expected a mapping of {rule.what}" if rule.what else
-                          f"expected a mapping, got {type(value).__name__}", where)  # fmt: skip
+                self.fail(
+                    f"expected a mapping of {rule.what}"
+                    if rule.what
+                    else f"expected a mapping, got {type(value).__name__}",
+                    where,
+                )
             section = _section(args[1]) if len(args) == 2 else None
             if section is None:
                 return dict(value)

@@ -85,14 +85,21 @@ def load_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
     holds = table_holds(spec.clips)
     where = f"data.{name}" if name == "real" else f"data.extra.{name}"
     if holds == FLOW_IMAGES and (sequence or spec.frames == "early"):
-        raise MiexInputError("this clip table holds one flow image per clip (`miex corpus flow-images`): it has no "
-                             "frame sequence or early frames to read", file=spec.clips, field=where)  # fmt: skip
+        raise MiexInputError(
+            "this clip table holds one flow image per clip (`miex corpus flow-images`): it has no "
+            "frame sequence or early frames to read",
+            file=spec.clips,
+            field=where,
+        )
     if spec.datasets is not None:
         present = sorted(set(table["dataset"].astype(str)))
         missing = [d for d in spec.datasets if d not in present]
         if missing:
-            raise MiexInputError(f"datasets {missing} not in the clip table (it has {present})", file=spec.clips,
-                                 field=f"{where}.datasets")  # fmt: skip
+            raise MiexInputError(
+                f"datasets {missing} not in the clip table (it has {present})",
+                file=spec.clips,
+                field=f"{where}.datasets",
+            )
         table = table[table["dataset"].astype(str).isin(spec.datasets)]
     table_subjects = {(str(d), str(s)) for d, s in table[["dataset", "subject"]].itertuples(index=False)}
     if spec.frames == "early":
@@ -101,16 +108,25 @@ def load_corpus(spec: RealSpec, name: str, sequence: int = 0) -> Corpus:
     table = labelled_clips(table) if spec.labels is None else _in_label_space(table, spec, where)
     alignment = None
     if holds == FRAMES:  # flow images were aligned before their flow was computed
-        table, alignment = align_table(table, spec.alignment, sequence=sequence,
-                                       on_missing_face=spec.on_missing_face, table_file=spec.clips,
-                                       where=where)  # fmt: skip
-    dataset = (real_dataset(table, sequence=sequence, table_file=spec.clips) if spec.labels is None
-               else _native_labels(table, spec, sequence))  # fmt: skip
+        table, alignment = align_table(
+            table,
+            spec.alignment,
+            sequence=sequence,
+            on_missing_face=spec.on_missing_face,
+            table_file=spec.clips,
+            where=where,
+        )
+    dataset = (
+        real_dataset(table, sequence=sequence, table_file=spec.clips)
+        if spec.labels is None
+        else _native_labels(table, spec, sequence)
+    )
     if len(dataset) == 0:
         raise MiexInputError("no labelled clips left (check datasets: and labels:)", file=spec.clips, field=where)
     subjects = dataset.select_columns(["dataset", "subject", "label"]).to_pandas()
-    return Corpus(name=name, dataset=dataset, subjects=subjects, table_subjects=table_subjects, alignment=alignment,
-                  holds=holds)  # fmt: skip
+    return Corpus(
+        name=name, dataset=dataset, subjects=subjects, table_subjects=table_subjects, alignment=alignment, holds=holds
+    )
 
 
 def _early_apex(table: pd.DataFrame, spec: RealSpec) -> pd.DataFrame:
@@ -129,8 +145,9 @@ def _in_label_space(table: pd.DataFrame, spec: RealSpec, where: str) -> pd.DataF
     found = sorted(set(emotions))
     absent = [n for n in names if n not in found]
     if absent:
-        raise MiexInputError(f"no clip has emotion(s) {absent}; emotions in the table: {found}", file=spec.clips,
-                             field=f"{where}.labels")  # fmt: skip
+        raise MiexInputError(
+            f"no clip has emotion(s) {absent}; emotions in the table: {found}", file=spec.clips, field=f"{where}.labels"
+        )
     kept = emotions.isin(names)
     if (~kept).any():
         left = emotions[~kept].value_counts().to_dict()
@@ -151,8 +168,11 @@ def load_sources(real: RealSpec, extra: dict[str, RealSpec], miex: MiexSpec | No
     """Every corpus of the recipe; ``sequence`` > 0 (video recognizers) adds each clip's onset-to-apex frames."""
     synthetic = load_miex(miex.path, split=miex.split) if miex else None
     if sequence and synthetic is not None and "frames" not in synthetic.column_names:
-        raise MiexInputError("a video recognizer needs the 10-frame MiE-X: make it with `miex synthesize --video`",
-                             file=miex.path, field="frames")  # fmt: skip
+        raise MiexInputError(
+            "a video recognizer needs the 10-frame MiE-X: make it with `miex synthesize --video`",
+            file=miex.path,
+            field="frames",
+        )
     subset = None
     if synthetic is not None:
         synthetic, subset = select_miex(synthetic, miex)
@@ -191,9 +211,13 @@ def check_miex_subjects(miex: datasets.Dataset, real: Corpus, path: str) -> None
     mie = frame[frame["source"] == "mie"]
     empty = mie[(mie["source_dataset"].astype(str) == "") | (mie["source_subject"].astype(str) == "")]
     if len(empty):
-        raise MiexInputError(f"{len(empty)} 'mie' sample(s) without source_dataset/source_subject (first: row "
-                             f"{int(empty.index[0])}); the fold filter needs them", file=path, row=int(empty.index[0]),
-                             field="source_subject")  # fmt: skip
+        raise MiexInputError(
+            f"{len(empty)} 'mie' sample(s) without source_dataset/source_subject (first: row "
+            f"{int(empty.index[0])}); the fold filter needs them",
+            file=path,
+            row=int(empty.index[0]),
+            field="source_subject",
+        )
     known: dict[str, set[str]] = {}
     for dataset, subject in real.table_subjects:
         known.setdefault(dataset, set()).add(subject)

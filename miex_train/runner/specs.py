@@ -81,8 +81,13 @@ def capped_at_cores(value: int, key: str) -> int:
     cores = available_cores()
     if value <= cores:
         return value
-    logger.warning("%s: %d asked for, but this process may use %d core(s); using %d (more workers than cores only "
-                   "cost memory)", key, value, cores, cores)  # fmt: skip
+    logger.warning(
+        "%s: %d asked for, but this process may use %d core(s); using %d (more workers than cores only cost memory)",
+        key,
+        value,
+        cores,
+        cores,
+    )
     return cores
 
 
@@ -140,8 +145,11 @@ class TrainingSpec:
         for name in ("learning_rate", "weight_decay", "max_grad_norm"):  # also when built in code, not read
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
-                raise MiexInputError(f"must be a finite number >= 0, got {value} (a NaN or infinite {name} turns "
-                                     "every weight into NaN, and the scores into noise)", field=name)  # fmt: skip
+                raise MiexInputError(
+                    f"must be a finite number >= 0, got {value} (a NaN or infinite {name} turns "
+                    "every weight into NaN, and the scores into noise)",
+                    field=name,
+                )
         object.__setattr__(self, "num_workers", capped_at_cores(self.num_workers, "training.num_workers"))
 
     @property
@@ -247,8 +255,11 @@ class MiexSpec:
     def __post_init__(self) -> None:
         unknown = [s for s in self.sources or () if s not in SOURCES]
         if unknown:
-            raise MiexInputError(f"unknown AU source(s) {unknown}{did_you_mean(unknown[0], list(SOURCES))}; choose "
-                                 f"from {', '.join(SOURCES)}", field="sources")  # fmt: skip
+            raise MiexInputError(
+                f"unknown AU source(s) {unknown}{did_you_mean(unknown[0], list(SOURCES))}; choose "
+                f"from {', '.join(SOURCES)}",
+                field="sources",
+            )
 
 
 @frozen
@@ -259,8 +270,9 @@ class DataSpec:
     docs/reference.md §Motion magnification) to every recognizer input, training and test alike.
     """
 
-    real: RealSpec = setting(missing="missing the real corpus to test on: data.real.clips (a clip table from "
-                             "`miex corpus`)")  # fmt: skip
+    real: RealSpec = setting(
+        missing="missing the real corpus to test on: data.real.clips (a clip table from `miex corpus`)"
+    )
     miex: MiexSpec | None = setting(None, shorthand="path")
     extra: Mapping[str, RealSpec] = setting(default_factory=dict, what="source name -> clip table settings")
     resize: int = setting(256, key="image.resize", minimum=1)
@@ -273,11 +285,14 @@ class DataSpec:
         for name in self.extra:
             simple = isinstance(name, str) and name.replace("_", "").replace("-", "").isalnum()
             if not simple or name in RESERVED_SOURCES:
-                raise MiexInputError(f"extra source names must be simple words other than {RESERVED_SOURCES}, got "
-                                     f"{name!r}", field=f"extra.{name}")  # fmt: skip
+                raise MiexInputError(
+                    f"extra source names must be simple words other than {RESERVED_SOURCES}, got {name!r}",
+                    field=f"extra.{name}",
+                )
         if self.crop_size > self.resize:
-            raise MiexInputError(f"crop_size {self.crop_size} is larger than resize {self.resize}",
-                                 field="image.crop_size")  # fmt: skip
+            raise MiexInputError(
+                f"crop_size {self.crop_size} is larger than resize {self.resize}", field="image.crop_size"
+            )
 
     def sources(self) -> list[str]:
         return ["real", *(["miex"] if self.miex else []), *self.extra]
@@ -420,8 +435,9 @@ class ReproducesSpec:
     def __post_init__(self) -> None:
         unknown = [name for name in self.tested if name not in self.datasets]
         if unknown:
-            raise MiexInputError(f"datasets {unknown} are not among the tested datasets {list(self.datasets)}",
-                                 field="tested")  # fmt: skip
+            raise MiexInputError(
+                f"datasets {unknown} are not among the tested datasets {list(self.datasets)}", field="tested"
+            )
 
     def describe(self) -> str:
         scores = f"; paper: {self.scores}" if self.scores else ""
@@ -444,8 +460,11 @@ def _stages(reader: Reader, value: Any, where: str, got: dict[str, Any]) -> tupl
         for source in stage.train:
             if source not in sources:
                 hint = did_you_mean(source, sources)
-                reader.fail(f"unknown data source {source!r}{hint}; this recipe defines {sources} (add it under data: "
-                            "miex or data.extra)", f"{here}.train")  # fmt: skip
+                reader.fail(
+                    f"unknown data source {source!r}{hint}; this recipe defines {sources} (add it under data: "
+                    "miex or data.extra)",
+                    f"{here}.train",
+                )
         stages.append(stage)
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
@@ -454,8 +473,9 @@ def _stages(reader: Reader, value: Any, where: str, got: dict[str, Any]) -> tupl
 
 
 def _output(reader: Reader, value: Any, where: str, got: dict[str, Any]) -> OutputSpec:
-    return reader.read(OutputSpec, value, where, defaults={"dir": Path("runs") / got["name"]},
-                       rule=Rule(shorthand="dir"))  # fmt: skip
+    return reader.read(
+        OutputSpec, value, where, defaults={"dir": Path("runs") / got["name"]}, rule=Rule(shorthand="dir")
+    )
 
 
 @frozen

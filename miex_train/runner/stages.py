@@ -92,8 +92,14 @@ class StageProgress(TrainerCallback):
 
         if state.is_world_process_zero:
             interactive = sys.stderr.isatty()  # a log file gets a line every 30 s, not a redraw per step
-            self.bar = tqdm(total=state.max_steps, desc=self.label, unit="step", file=sys.stderr,
-                            dynamic_ncols=True, mininterval=0.5 if interactive else 30.0)  # fmt: skip
+            self.bar = tqdm(
+                total=state.max_steps,
+                desc=self.label,
+                unit="step",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                mininterval=0.5 if interactive else 30.0,
+            )
 
     def on_step_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
         if self.bar is not None:
@@ -190,8 +196,13 @@ def training_arguments(
     world = world_size()
     per_device = per_device_batch(spec.batch_size, world)
     if per_device * world != spec.batch_size:
-        logger.warning("batch_size %d does not split over %d processes: global batch %d (%d per process)",
-                       spec.batch_size, world, per_device * world, per_device)  # fmt: skip
+        logger.warning(
+            "batch_size %d does not split over %d processes: global batch %d (%d per process)",
+            spec.batch_size,
+            world,
+            per_device * world,
+            per_device,
+        )
     per_device_eval = max(1, math.ceil(spec.eval_batch_size / world))
     return TrainingArguments(
         output_dir=str(workdir),

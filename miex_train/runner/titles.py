@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-MODEL_TITLES = {"branches": "Branches", "apexme": "ApexME", "ststnet": "STSTNet", "offapexnet": "OFF-ApexNet",
-                "dtscnn": "DTSCNN", "htnet": "HTNet"}  # fmt: skip
-MODEL_CITATIONS = {"branches": "Liu et al., FG 2019", "apexme": "Li, Huang & Zhao, ICIP 2018",
-                   "ststnet": "Liong et al., FG 2019", "offapexnet": "Gan et al., 2019",
-                   "dtscnn": "Peng et al., 2017", "htnet": "Wang et al., 2024"}  # fmt: skip
+MODEL_TITLES = {
+    "branches": "Branches",
+    "apexme": "ApexME",
+    "ststnet": "STSTNet",
+    "offapexnet": "OFF-ApexNet",
+    "dtscnn": "DTSCNN",
+    "htnet": "HTNet",
+}
+MODEL_CITATIONS = {
+    "branches": "Liu et al., FG 2019",
+    "apexme": "Li, Huang & Zhao, ICIP 2018",
+    "ststnet": "Liong et al., FG 2019",
+    "offapexnet": "Gan et al., 2019",
+    "dtscnn": "Peng et al., 2017",
+    "htnet": "Wang et al., 2024",
+}
 """The paper of each recognizer family (docs/reference.md §Recognizers): a published figure is attributed to it."""
-DATASET_TITLES = {"casme2": "CASME II", "casme": "CASME", "samm": "SAMM", "smic": "SMIC", "mmew": "MMEW",
-                  "ckplus": "CK+", "miex": "MiE-X"}  # fmt: skip
+DATASET_TITLES = {
+    "casme2": "CASME II",
+    "casme": "CASME",
+    "samm": "SAMM",
+    "smic": "SMIC",
+    "mmew": "MMEW",
+    "ckplus": "CK+",
+    "miex": "MiE-X",
+}
 
 
 def model_title(name: str) -> str:

@@ -38,18 +38,24 @@ LEGACY_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 _RENAMES: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("generator", "official"): [
-        (r"^main\.(\d+)\.main\.", r"trunk.\1.block."), (r"^main\.", "trunk."),
-        (r"^img_reg\.", "color_head."), (r"^attetion_reg\.", "attention_head."),
+        (r"^main\.(\d+)\.main\.", r"trunk.\1.block."),
+        (r"^main\.", "trunk."),
+        (r"^img_reg\.", "color_head."),
+        (r"^attetion_reg\.", "attention_head."),
     ],
     ("generator", "replicate"): [
-        (r"^model\.(\d+)\.conv_block\.", r"trunk.\1.block."), (r"^model\.", "trunk."),
-        (r"^color_top\.", "color_head."), (r"^au_top\.", "attention_head."),
+        (r"^model\.(\d+)\.conv_block\.", r"trunk.\1.block."),
+        (r"^model\.", "trunk."),
+        (r"^color_top\.", "color_head."),
+        (r"^au_top\.", "attention_head."),
     ],
     ("critic", "official"): [(r"^main\.", "trunk."), (r"^conv1\.", "realness_head."), (r"^conv2\.", "au_head.")],
     ("critic", "replicate"): [
-        (r"^model\.", "trunk."), (r"^dis_top\.", "realness_head."), (r"^aus_top\.", "au_head."),
+        (r"^model\.", "trunk."),
+        (r"^dis_top\.", "realness_head."),
+        (r"^aus_top\.", "au_head."),
     ],
-}  # fmt: skip
+}
 
 
 def detect_layout(state_dict: dict[str, torch.Tensor]) -> str:
@@ -66,8 +72,9 @@ def to_native(state_dict: dict[str, torch.Tensor], kind: Kind = "generator") -> 
     stripped = {key.removeprefix("module."): value for key, value in state_dict.items()}
     legacy = [key for key in stripped if key.rsplit(".", 1)[-1] in LEGACY_BUFFERS]
     if legacy:
-        logger.warning("ignoring %d legacy normalisation buffers (e.g. %s): instance norm keeps none", len(legacy),
-                       legacy[0])  # fmt: skip
+        logger.warning(
+            "ignoring %d legacy normalisation buffers (e.g. %s): instance norm keeps none", len(legacy), legacy[0]
+        )
     kept = {key: value for key, value in stripped.items() if key not in legacy}
     layout = detect_layout(kept)
     if layout == "native":
@@ -91,8 +98,12 @@ def infer_config(state_dict: dict[str, torch.Tensor], kind: Kind = "generator") 
     if kind == "critic":
         convs = [key for key in state_dict if re.fullmatch(r"trunk\.\d+\.weight", key)]
         head = state_dict["au_head.weight"]
-        return {"num_aus": int(head.shape[0]), "width": int(first.shape[0]), "num_layers": len(convs),
-                "image_size": int(head.shape[-1]) * 2 ** len(convs)}  # fmt: skip
+        return {
+            "num_aus": int(head.shape[0]),
+            "width": int(first.shape[0]),
+            "num_layers": len(convs),
+            "image_size": int(head.shape[-1]) * 2 ** len(convs),
+        }
     blocks = {int(m.group(1)) for key in state_dict if (m := re.match(r"trunk\.(\d+)\.block\.", key))}
     return {
         "num_aus": int(first.shape[1]) - 3,
@@ -108,8 +119,9 @@ def load_into(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], *, w
     expected = module.state_dict()
     for key, value in state_dict.items():
         if key not in expected:
-            raise MiexInputError(f"unexpected key {key!r} (not in the {type(module).__name__} architecture)",
-                                 file=where)  # fmt: skip
+            raise MiexInputError(
+                f"unexpected key {key!r} (not in the {type(module).__name__} architecture)", file=where
+            )
         if tuple(value.shape) != tuple(expected[key].shape):
             raise MiexInputError(
                 f"key {key!r} has shape {tuple(value.shape)}, the model expects {tuple(expected[key].shape)}",
@@ -130,8 +142,9 @@ def read_state_dict(path: str | PathLike[str]) -> dict[str, torch.Tensor]:
         try:
             return load_file(str(path))
         except (SafetensorError, OSError) as error:
-            raise MiexInputError(f"not a readable safetensors file ({first_line(error)}); download or save it "
-                                 "again", file=path) from error  # fmt: skip
+            raise MiexInputError(
+                f"not a readable safetensors file ({first_line(error)}); download or save it again", file=path
+            ) from error
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
@@ -146,9 +159,13 @@ def read_state_dict(path: str | PathLike[str]) -> dict[str, torch.Tensor]:
 PRETRAINED_FILES = ("config.json", "model.safetensors")
 """What ``save_pretrained`` (the Hub mixin) writes and loading reads; a model repo also carries the README card."""
 CONFIG_FIELDS: dict[str, tuple[type, int, int]] = {
-    "num_aus": (int, NUM_AUS, NUM_AUS), "width": (int, 1, 1024), "num_residual_blocks": (int, 0, 64),
-    "image_size": (int, 16, 1024), "norm_affine": (bool, 0, 1), "conv_bias": (bool, 0, 1),
-}  # fmt: skip
+    "num_aus": (int, NUM_AUS, NUM_AUS),
+    "width": (int, 1, 1024),
+    "num_residual_blocks": (int, 0, 64),
+    "image_size": (int, 16, 1024),
+    "norm_affine": (bool, 0, 1),
+    "conv_bias": (bool, 0, 1),
+}
 """The generator's ``config.json`` keys: type and range (the same bounds as ``miex train-generator``'s options)."""
 
 
@@ -163,8 +180,9 @@ def read_pretrained_config(path: Path) -> dict[str, int | bool]:
         raise MiexInputError(f"expected a JSON object of generator settings, got {type(config).__name__}", file=path)
     unknown = sorted(set(config) - set(CONFIG_FIELDS))
     if unknown:
-        raise MiexInputError(f"unknown generator setting(s) {unknown} (expected {sorted(CONFIG_FIELDS)})",
-                             file=path, field=unknown[0])  # fmt: skip
+        raise MiexInputError(
+            f"unknown generator setting(s) {unknown} (expected {sorted(CONFIG_FIELDS)})", file=path, field=unknown[0]
+        )
     for key, value in config.items():
         kind, low, high = CONFIG_FIELDS[key]
         if kind is bool and not isinstance(value, bool):
@@ -217,16 +235,21 @@ CHECKPOINT_FORMAT = "miex-ganimation-checkpoint/1"
 
 def _checkpoint_files(folder: Path) -> dict[str, Path]:
     """Every file under ``folder`` except the manifest, by its POSIX path relative to ``folder``."""
-    return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*"))
-            if path.name != CHECKPOINT_MANIFEST and (path.is_file() or path.is_symlink())}  # fmt: skip
+    return {
+        path.relative_to(folder).as_posix(): path
+        for path in sorted(folder.rglob("*"))
+        if path.name != CHECKPOINT_MANIFEST and (path.is_file() or path.is_symlink())
+    }
 
 
 def write_checkpoint_manifest(folder: str | PathLike[str]) -> Path:
     """Record the sha256 of every file of a just-saved checkpoint folder; written last and atomically, so its presence
     means the save completed."""
     folder = Path(folder)
-    manifest = {"format": CHECKPOINT_FORMAT,
-                "files": {name: sha256_of(path) for name, path in _checkpoint_files(folder).items()}}  # fmt: skip
+    manifest = {
+        "format": CHECKPOINT_FORMAT,
+        "files": {name: sha256_of(path) for name, path in _checkpoint_files(folder).items()},
+    }
     with atomic_path(folder / CHECKPOINT_MANIFEST) as temporary:
         temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
     return folder / CHECKPOINT_MANIFEST
@@ -242,8 +265,9 @@ def verify_checkpoint_folder(folder: str | PathLike[str]) -> Path:
     file, no file added, missing, linked or changed. Nothing in the folder is deserialised before this passes."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise MiexInputError("--resume: checkpoint folder not found (give OUT/checkpoints/step_N or 'latest')",
-                             file=folder)  # fmt: skip
+        raise MiexInputError(
+            "--resume: checkpoint folder not found (give OUT/checkpoints/step_N or 'latest')", file=folder
+        )
     manifest_path = folder / CHECKPOINT_MANIFEST
     if not manifest_path.is_file():
         raise MiexInputError(
@@ -257,18 +281,24 @@ def verify_checkpoint_folder(folder: str | PathLike[str]) -> Path:
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise MiexInputError(f"unreadable checkpoint manifest ({error})", file=manifest_path) from error
     if not isinstance(expected, dict):
-        raise MiexInputError(f"not a {CHECKPOINT_FORMAT} manifest; resume only from checkpoints miex saved",
-                             file=manifest_path)  # fmt: skip
+        raise MiexInputError(
+            f"not a {CHECKPOINT_FORMAT} manifest; resume only from checkpoints miex saved", file=manifest_path
+        )
     found = _checkpoint_files(folder)
     for name, path in found.items():
         if name not in expected:
-            raise MiexInputError("file is not part of the saved checkpoint (added afterwards); refusing to resume "
-                                 "from this folder", file=path)  # fmt: skip
+            raise MiexInputError(
+                "file is not part of the saved checkpoint (added afterwards); refusing to resume from this folder",
+                file=path,
+            )
         if path.is_symlink():
             raise MiexInputError("checkpoint file is a link; refusing to resume from this folder", file=path)
         if sha256_of(path) != expected[name]:
-            raise MiexInputError("checkpoint file changed since it was saved (sha256 differs from the manifest); "
-                                 "refusing to load it, resume from another step_N folder", file=path)  # fmt: skip
+            raise MiexInputError(
+                "checkpoint file changed since it was saved (sha256 differs from the manifest); "
+                "refusing to load it, resume from another step_N folder",
+                file=path,
+            )
     missing = sorted(set(expected) - set(found))
     if missing:
         raise MiexInputError(f"checkpoint is missing {', '.join(missing)} listed in its manifest", file=folder)

@@ -78,8 +78,14 @@ class GANimationGenerator(nn.Module, PyTorchModelHubMixin, library_name="miex", 
         super().__init__()
         self.num_aus = num_aus
         self.image_size = image_size
-        self.architecture = {"num_aus": num_aus, "width": width, "num_residual_blocks": num_residual_blocks,
-                             "norm_affine": norm_affine, "conv_bias": conv_bias, "image_size": image_size}  # fmt: skip
+        self.architecture = {
+            "num_aus": num_aus,
+            "width": width,
+            "num_residual_blocks": num_residual_blocks,
+            "norm_affine": norm_affine,
+            "conv_bias": conv_bias,
+            "image_size": image_size,
+        }
         layers: list[nn.Module] = [
             nn.Conv2d(3 + num_aus, width, 7, 1, 3, bias=conv_bias),
             _norm(width, norm_affine),

@@ -47,8 +47,11 @@ class GANimationPipeline(FaceGenerator):
         """Load a ``save_pretrained`` folder, a Hub model repo ``ORG/NAME`` at ``revision`` (the folder
         :meth:`save_pretrained` or ``miex train-generator`` wrote, pushed), or an official/replicate ``.pth``."""
         if pretrained is None:
-            raise MiexInputError("the ganimation generator needs a checkpoint: a save_pretrained folder, a Hub model "
-                                 "repo ORG/NAME or an original .pth (--checkpoint)", field="checkpoint")  # fmt: skip
+            raise MiexInputError(
+                "the ganimation generator needs a checkpoint: a save_pretrained folder, a Hub model "
+                "repo ORG/NAME or an original .pth (--checkpoint)",
+                field="checkpoint",
+            )
         from ...hub import resolve_pretrained
 
         found = resolve_pretrained(pretrained, revision=revision, required=PRETRAINED_FILES, option="--checkpoint")
@@ -65,8 +68,13 @@ class GANimationPipeline(FaceGenerator):
 
     @property
     def config(self) -> dict[str, Any]:
-        settings = {"name": self.name, "checkpoint": self.checkpoint, "architecture": dict(self.model.architecture),
-                    "bf16": self.bf16, "compile": self.compiled}  # fmt: skip
+        settings = {
+            "name": self.name,
+            "checkpoint": self.checkpoint,
+            "architecture": dict(self.model.architecture),
+            "bf16": self.bf16,
+            "compile": self.compiled,
+        }
         return settings | ({"revision": self.revision} if self.revision else {})
 
     def _animate(self, faces: torch.Tensor, aus: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

@@ -63,9 +63,15 @@ SAMPLING_STATE = "sampling_state.json"
 COMMAND = "miex train-generator"
 OUTPUT_TREES = ("checkpoints", "samples", "generator", "critic", "logs")
 """Folders train-generator writes inside its output folder (none may be, or hold, a link)."""
-OUTPUT_WRITES = (*OUTPUT_TREES, "train_config.json",
-                 *(f"{model}/{name}" for model in ("generator", "critic")
-                   for name in ("config.json", "model.safetensors", "README.md")))  # fmt: skip
+OUTPUT_WRITES = (
+    *OUTPUT_TREES,
+    "train_config.json",
+    *(
+        f"{model}/{name}"
+        for model in ("generator", "critic")
+        for name in ("config.json", "model.safetensors", "README.md")
+    ),
+)
 """Every path train-generator writes inside its output folder, relative to it."""
 LOW_SPACE_BYTES = 16 << 20
 """A save that fails with less free space than this left on the disk failed because the disk is full."""
@@ -74,9 +80,16 @@ LOW_SPACE_BYTES = 16 << 20
 def guard_output(config: TrainConfig) -> None:
     """Refuse an output folder that is a file, overlaps the training data, holds links where the run writes, or
     (without ``--overwrite``) is non-empty and not a train-generator output; read-only, so every rank may call it."""
-    guard_output_folder(config.output_dir, config.overwrite, kind=GENERATOR_KIND, command=COMMAND,
-                        writes=OUTPUT_WRITES, trees=OUTPUT_TREES, inputs=(config.data, config.au_table),
-                        replaced="its checkpoints/, samples/, generator/, critic/ and train_config.json")  # fmt: skip
+    guard_output_folder(
+        config.output_dir,
+        config.overwrite,
+        kind=GENERATOR_KIND,
+        command=COMMAND,
+        writes=OUTPUT_WRITES,
+        trees=OUTPUT_TREES,
+        inputs=(config.data, config.au_table),
+        replaced="its checkpoints/, samples/, generator/, critic/ and train_config.json",
+    )
 
 
 @contextlib.contextmanager
@@ -148,8 +161,9 @@ def load_dataset(config: TrainConfig) -> FaceAUDataset:
     if (root / "aus_openface.pkl").is_file():
         return from_ganimation_layout(root, image_size=config.image_size)
     if config.au_table is None:
-        raise MiexInputError("a face folder needs --au-table (or use GANimation's layout with aus_openface.pkl)",
-                             file=root)  # fmt: skip
+        raise MiexInputError(
+            "a face folder needs --au-table (or use GANimation's layout with aus_openface.pkl)", file=root
+        )
     return from_face_folder(root, config.au_table, image_size=config.image_size)
 
 
@@ -213,12 +227,15 @@ class GANimationTrainer:
         """``resume`` itself, or for 'latest' the newest checkpoint whose save completed (interrupted ones skipped)."""
         if resume != "latest":
             return Path(resume)
-        found = sorted((p for p in (self.output / "checkpoints").glob("step_*") if p.name[5:].isdigit()),
-                       key=lambda p: int(p.name[5:]))  # fmt: skip
+        found = sorted(
+            (p for p in (self.output / "checkpoints").glob("step_*") if p.name[5:].isdigit()),
+            key=lambda p: int(p.name[5:]),
+        )
         complete = [p for p in found if is_complete_checkpoint(p)]
         if not complete:
-            raise MiexInputError("no completed checkpoint to resume from; train without --resume",
-                                 file=self.output / "checkpoints")  # fmt: skip
+            raise MiexInputError(
+                "no completed checkpoint to resume from; train without --resume", file=self.output / "checkpoints"
+            )
         if complete[-1] != found[-1]:
             logger.warning("skipping %s: its save did not complete", found[-1])
         return complete[-1]
@@ -284,15 +301,23 @@ class GANimationTrainer:
                 cycle, cycle_mask = animate(self.generator, fake, real_cond)
                 loss_au_g = F.mse_loss(aus_fake.float(), target)
                 loss_cycle = F.l1_loss(cycle.float(), real)
-                loss_g = (-w.adversarial * score.mean() + w.au * loss_au_g + w.cycle * loss_cycle
-                          + attention_losses(w, mask.float(), cycle_mask.float()))  # fmt: skip
+                loss_g = (
+                    -w.adversarial * score.mean()
+                    + w.au * loss_au_g
+                    + w.cycle * loss_cycle
+                    + attention_losses(w, mask.float(), cycle_mask.float())
+                )
             self._check_finite("generator", loss_g)
             self.optimizer_g.zero_grad(set_to_none=True)
             accelerator.backward(loss_g)
             self.optimizer_g.step()
             self.critic.requires_grad_(True)
-            logs.update(generator=loss_g.item(), generator_au=loss_au_g.item(), cycle=loss_cycle.item(),
-                        attention=mask.float().mean().item())  # fmt: skip
+            logs.update(
+                generator=loss_g.item(),
+                generator_au=loss_au_g.item(),
+                cycle=loss_cycle.item(),
+                attention=mask.float().mean().item(),
+            )
         self.state.step += 1
         return logs
 
@@ -313,9 +338,11 @@ class GANimationTrainer:
         """Never save weights that are no longer finite (a step whose loss was finite can still overflow them)."""
         for model, name in ((self.generator, "generator"), (self.critic, "critic")):
             if not all(torch.isfinite(p).all() for p in model.parameters()):
-                raise TrainingDiverged(f"training diverged by step {self.state.step}: the {name}'s weights are no "
-                                       f"longer finite, so they were not saved; try a lower --lr (now "
-                                       f"{self.config.lr:g}) or --au-weight")  # fmt: skip
+                raise TrainingDiverged(
+                    f"training diverged by step {self.state.step}: the {name}'s weights are no "
+                    f"longer finite, so they were not saved; try a lower --lr (now "
+                    f"{self.config.lr:g}) or --au-weight"
+                )
 
     def save_checkpoint(self) -> Path:
         """accelerate's state, then the sampling state, then the manifest (last: its presence marks a full save)."""
@@ -355,8 +382,14 @@ class GANimationTrainer:
         history = []
         stop = min(until or self.total, self.total)
         sampling = self.config.sample_every and self.accelerator.is_main_process
-        with tqdm(total=stop, initial=self.state.step, desc="train-generator", unit="step", file=sys.stderr,
-                  disable=not self.accelerator.is_main_process or self.state.step >= stop) as bar:  # fmt: skip
+        with tqdm(
+            total=stop,
+            initial=self.state.step,
+            desc="train-generator",
+            unit="step",
+            file=sys.stderr,
+            disable=not self.accelerator.is_main_process or self.state.step >= stop,
+        ) as bar:
             while self.state.step < stop:  # (the bar ends its line before any error is printed)
                 logs = self.step()
                 history.append(logs)
