@@ -53,14 +53,6 @@ class MiEXConfig(datasets.BuilderConfig, SynthesisConfig):
         """The rendering options as an :class:`EngineConfig`."""
         return self.checked().engine_config()
 
-    @engine.setter
-    def engine(self, engine: EngineConfig) -> None:
-        """``engine=EngineConfig(...)`` (the parameter of earlier releases) sets the matching fields."""
-        self.shard_size, self.batch_size, self.size = engine.shard_size, engine.batch_size, engine.size
-        self.image_format, self.jpeg_quality = engine.encoding.format, engine.encoding.jpeg_quality
-        self.encode_workers, self.device, self.strict = engine.encode_workers, engine.device, engine.strict
-        self.nuisance = engine.nuisance
-
 
 def _config(name: str, description: str, **options: Any) -> MiEXConfig:
     return MiEXConfig(name=name, version=datasets.Version("1.0.0"), description=description, **options)

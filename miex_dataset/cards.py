@@ -1,9 +1,8 @@
 """Card templates (``cards/*.md``): dataset cards for MiE-X folders and model cards for trained recognizers.
 
-Templates are plain Markdown with ``{placeholder}`` fields filled by :func:`render_template`; YAML front matter is
-never part of a template: callers generate it from what was actually written (docs/reference.md §Hugging Face stack),
-so split sizes and
-metrics in a card cannot drift from the data. The folder is found beside the source tree (checkout or editable
+Templates are plain Markdown with ``{placeholder}`` fields filled by :func:`render_template`; YAML front matter is never
+part of a template: callers generate it from what was actually written (docs/reference.md §Hugging Face stack), so split
+sizes and metrics in a card cannot drift from the data. The folder is found beside the source tree (checkout or editable
 install) or under ``<prefix>/share/miex/cards`` (wheel install, see ``[tool.setuptools.data-files]``).
 """
 

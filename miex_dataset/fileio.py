@@ -23,9 +23,12 @@ import os
 from collections.abc import Iterable, Iterator
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import MiexInputError
+
+if TYPE_CHECKING:
+    import argparse
 
 RUN_STATE = ".miex"
 """Hidden folder of run state inside an output folder (receipts, parts, the lock); never published."""
@@ -319,6 +322,21 @@ def guard_output_folder(
         f"--overwrite to write into it ({replaced} are then replaced)",
         file=out,
     )
+
+
+def overwrite_help(replaced: str, *, option: str = "--out") -> str:
+    """The help of ``--overwrite``, one sentence for every command: ``replaced`` says what it replaces (``"its
+    crops/ and index.parquet"``, ``"it with the plan"``), ``option`` names the output it applies to."""
+    return (
+        f"write to {option} even when it holds something else, replacing {replaced}; without it miex refuses such "
+        "an output and changes nothing"
+    )
+
+
+def add_overwrite_option(parser: argparse.ArgumentParser, replaced: str, *, option: str = "--out") -> None:
+    """Declare ``--overwrite`` (the only way past the refusals of :func:`guard_output_file` and
+    :func:`guard_output_folder`) with :func:`overwrite_help`."""
+    parser.add_argument("--overwrite", action="store_true", help=overwrite_help(replaced, option=option))
 
 
 class OutputLock:

@@ -27,6 +27,7 @@ from pathlib import Path
 from . import __version__
 from .errors import MiexInputError
 from .fileio import RUN_STATE, OutputLock, read_json
+from .progress import PROGRESS_DELAY_S
 
 logger = logging.getLogger(__name__)
 
@@ -166,11 +167,10 @@ def _check_receipts(root: Path, data_files: list[str]) -> int:
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
-    from .synthesis.faces import PROGRESS_DELAY
     from .synthesis.shards import receipt_of, shard_problem
 
     total = 0
-    for name in tqdm(data_files, desc="verify shards", unit="shard", delay=PROGRESS_DELAY, dynamic_ncols=True):
+    for name in tqdm(data_files, desc="verify shards", unit="shard", delay=PROGRESS_DELAY_S, dynamic_ncols=True):
         path = root / name
         receipt = receipt_of(path, root)
         if not receipt.is_file():

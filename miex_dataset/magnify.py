@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import MiexInputError
+from .pixels import luma, round_to_uint8
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -152,10 +153,6 @@ def _collapse(bands: list[np.ndarray]) -> np.ndarray:
     return current
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
-
-
 def magnify_pair(onset: np.ndarray, apex: np.ndarray, spec: Magnification = Magnification()) -> np.ndarray:
     """The apex with its change from the onset amplified (uint8, the apex's shape).
 
@@ -169,7 +166,7 @@ def magnify_pair(onset: np.ndarray, apex: np.ndarray, spec: Magnification = Magn
     alphas = level_alphas(spec, levels)
     bands = _pyramid(last.astype(np.float32) - first.astype(np.float32), levels)
     boost = _collapse([band * alpha for band, alpha in zip(bands, alphas, strict=True)])
-    return _to_uint8(last.astype(np.float32) + boost)
+    return round_to_uint8(last.astype(np.float32) + boost)
 
 
 def magnify_sequence(frames: np.ndarray, spec: Magnification = Magnification(), *, fps: float) -> np.ndarray:
@@ -203,7 +200,7 @@ def magnify_sequence(frames: np.ndarray, spec: Magnification = Magnification(), 
     out = np.empty_like(data)
     for index in range(len(video)):
         out[index] = data[index] + _collapse([level[index] for level in filtered])
-    return _to_uint8(out)
+    return round_to_uint8(out)
 
 
 def _ideal_band_pass(frames: int, fps: float, low_hz: float, high_hz: float) -> np.ndarray:
@@ -223,8 +220,8 @@ def motion_image(onset: np.ndarray, apex: np.ndarray, *, gain: float | None = No
     change is drawn at full colour, so even a one-grey-level micro-expression is visible.
     """
     first, last = _check_pair(onset, apex)
-    base = _grey(first)
-    change = cv2.GaussianBlur(_grey(last) - base, (0, 0), sigmaX=1.0)
+    base = luma(first)
+    change = cv2.GaussianBlur(luma(last) - base, (0, 0), sigmaX=1.0)
     if gain is None:
         peak = float(np.percentile(np.abs(change), 99.5))
         gain = 1.0 / peak if peak > 1e-3 else 0.0
@@ -235,13 +232,4 @@ def motion_image(onset: np.ndarray, apex: np.ndarray, *, gain: float | None = No
     red = np.where(strength > 0, backdrop + strength * (255.0 - backdrop), backdrop * (1.0 + strength))
     blue = np.where(strength < 0, backdrop - strength * (255.0 - backdrop), backdrop * (1.0 - strength))
     green = backdrop * (1.0 - np.abs(strength))
-    return _to_uint8(np.stack([red, green, blue], axis=-1))
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    array = image.astype(np.float32)
-    if array.ndim == 2:
-        return array
-    if array.shape[2] == 1:
-        return array[..., 0]
-    return array[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return round_to_uint8(np.stack([red, green, blue], axis=-1))

@@ -2,9 +2,7 @@
 
 The rule (recorded in a parquet file's schema metadata as ``miex.paths = relative-to-file``): a path is stored
 relative to the folder of the file that holds it when the target lies inside that folder, else absolute. Readers
-resolve a stored path against the holding file's folder, whatever the current folder is. Files written before the
-rule (no such metadata) hold paths relative to the folder they were made in: when such a path does not exist beside
-the file but does from the current folder, that one is used, so an old file still loads where it was made.
+resolve a stored path against the holding file's folder, whatever the current folder is.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import os
 from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 PATHS_KEY = b"miex.paths"
 RELATIVE_TO_FILE = b"relative-to-file"
@@ -39,32 +36,18 @@ def store_paths(paths: Iterable[StrPath], folder: StrPath) -> list[str]:
     return [store_path(path, folder) for path in paths]
 
 
-def resolve_path(stored: StrPath, folder: StrPath, *, legacy: bool = False) -> str:
-    """The absolute path a file in ``folder`` means by ``stored``.
-
-    ``legacy``: the file predates the rule, so a relative path that is missing beside the file but present from the
-    current folder (where an old file was made) is taken from the current folder."""
+def resolve_path(stored: StrPath, folder: StrPath) -> str:
+    """The absolute path a file in ``folder`` means by ``stored`` (absolute as stored, else joined to ``folder``)."""
     text = os.fspath(stored)
     if os.path.isabs(text):
         return os.path.normpath(text)
-    beside = os.path.normpath(os.path.join(absolute(folder), text))
-    if legacy and not os.path.exists(beside):
-        from_here = absolute(text)
-        if os.path.exists(from_here):
-            return from_here
-    return beside
+    return os.path.normpath(os.path.join(absolute(folder), text))
 
 
-def resolve_paths(stored: Iterable[StrPath], folder: StrPath, *, legacy: bool = False) -> list[str]:
-    return [resolve_path(path, folder, legacy=legacy) for path in stored]
+def resolve_paths(stored: Iterable[StrPath], folder: StrPath) -> list[str]:
+    return [resolve_path(path, folder) for path in stored]
 
 
 def with_paths_rule(metadata: dict[bytes, bytes] | None) -> dict[bytes, bytes]:
     """Schema metadata plus the record that this file's paths follow the rule."""
     return {**(metadata or {}), PATHS_KEY: RELATIVE_TO_FILE}
-
-
-def follows_paths_rule(schema: Any) -> bool:
-    """Whether a parquet schema (pyarrow) says its paths are relative to the file; False for older files."""
-    metadata = getattr(schema, "metadata", None) or {}
-    return metadata.get(PATHS_KEY) == RELATIVE_TO_FILE

@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 ALIGNMENT_METHODS: tuple[str, ...] = ("onset-similarity", "precropped", "none")
 """``onset-similarity``: detect the face on the onset frame, one similarity transform for the clip (frames named like
 CASME II's cropped release are only padded and resized); ``precropped``: pad and resize every clip, no detection;
-``none``: whole raw frames, as before alignment existed (the recognizers' transform resizes them)."""
+``none``: whole raw frames, for comparison (the recognizers' transform resizes them)."""
 MISSING_FACE_CHOICES: tuple[str, ...] = ("stop", "skip")
 """What a clip whose onset has no face does: stop the run before training (default), or be left out and recorded."""
 CROPPED_FRAME = re.compile(r"reg_img\d+", re.IGNORECASE)

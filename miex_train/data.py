@@ -28,6 +28,7 @@ from miex_dataset.corpora.clips import read_clip_table
 from miex_dataset.errors import MiexInputError
 from miex_dataset.magnify import Magnification, magnify_pair
 from miex_dataset.paths import absolute
+from miex_dataset.pixels import grey_uint8
 from miex_dataset.synthesis.verify import naming_damaged_shard, verify_shards
 
 from .flow import FlowFn, flow_channels, resize_square
@@ -303,14 +304,12 @@ def _rgb(image: Any) -> np.ndarray:
 def _flow_input(onset: Any, apex: Any, flow_fn: FlowFn, spec: InputSpec, default_size: int) -> torch.Tensor:
     """One pair -> its composite flow image as the model reads it (docs/reference.md §Flow images): the same
     representation the recipe runner and :func:`miex_train.train_recognizer` compute once per pair."""
-    import cv2
-
     from miex_dataset.faces.flow_image import flow_to_image
 
     from .flow_inputs import model_tensor
 
-    # OpenCV's luminance, as the cached path's optical_flow converts: the pipeline's flow gives the same image
-    onset_grey, apex_grey = (cv2.cvtColor(_rgb(image), cv2.COLOR_RGB2GRAY) / 255.0 for image in (onset, apex))
+    # the grey the cached path's optical_flow computes flow on: the pipeline's flow gives the same image
+    onset_grey, apex_grey = (grey_uint8(_rgb(image)) / 255.0 for image in (onset, apex))
     u, v = flow_fn(onset_grey, apex_grey)
     image = flow_to_image(np.stack([np.asarray(u, dtype=np.float32), np.asarray(v, dtype=np.float32)], axis=-1))
     return model_tensor(image[None], spec, spec.flow_size or default_size)[0]
@@ -319,7 +318,7 @@ def _flow_input(onset: Any, apex: Any, flow_fn: FlowFn, spec: InputSpec, default
 def _flow_sequence(frames: Sequence[Any], flow_fn: FlowFn, spec: InputSpec, default_size: int) -> torch.Tensor:
     """A frame sequence -> (channels, spec.sequence - 1, S, S): flow between consecutive frames, resized."""
     chosen = [frames[i] for i in sequence_indices(0, len(frames) - 1, spec.sequence)]
-    greys = [to_tensor(image).mean(0).numpy() for image in chosen]
+    greys = [grey_uint8(_rgb(image)) / 255.0 for image in chosen]  # the grey of `miex flow` and the pair inputs
     steps = []
     for before, after in itertools.pairwise(greys):
         u, v = (torch.as_tensor(np.asarray(c, dtype=np.float32)) for c in flow_fn(before, after))

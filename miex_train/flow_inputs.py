@@ -21,6 +21,7 @@ from miex_dataset.errors import MiexInputError
 from miex_dataset.faces.flow import FlowParams
 from miex_dataset.faces.flow_cache import dataset_pairs, pairs_to_images
 from miex_dataset.faces.flow_image import RELEASE_SIZE, images_to_tensor, read_flow_png
+from miex_dataset.pixels import round_to_uint8
 
 from .models.base import InputSpec
 
@@ -64,7 +65,7 @@ def column_flow_images(dataset: datasets.Dataset, *, size: int = RELEASE_SIZE) -
                     row=row,
                     field=FLOW_IMAGE_COLUMN,
                 )
-            array = np.rint(array).astype(np.uint8)
+            array = round_to_uint8(array)
         images.append(array)
     if not images:
         return np.zeros((0, size, size, 3), dtype=np.uint8)

@@ -1,12 +1,11 @@
 """Image transforms in plain torch ops (no torchvision on these machines, docs/reference.md §Face pipeline).
 
 Training (docs/reference.md §Recognizers): resize the shorter side to 256, random rotation within ±10°, colour jitter
-0.2, random
-224 crop. Evaluation is deterministic: resize + centre crop. The frames of one sample (onset and apex) get the SAME
-random parameters, so augmentation never fakes motion between them. Randomness comes from the transform's own
-seeded ``torch.Generator``: same seed and same call order -> same tensors. Inside a DataLoader worker the
-generator is re-seeded from the transform's seed and the worker's seed (which the DataLoader draws anew each epoch
-from its own, Trainer-seeded, generator), so workers and epochs differ while runs stay reproducible.
+0.2, random 224 crop. Evaluation is deterministic: resize + centre crop. The frames of one sample (onset and apex) get
+the SAME random parameters, so augmentation never fakes motion between them. Randomness comes from the transform's own
+seeded ``torch.Generator``: same seed and same call order -> same tensors. Inside a DataLoader worker the generator is
+re-seeded from the transform's seed and the worker's seed (which the DataLoader draws anew each epoch from its own,
+Trainer-seeded, generator), so workers and epochs differ while runs stay reproducible.
 """
 
 from __future__ import annotations
@@ -18,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from PIL import Image
+
+from miex_dataset.pixels import LUMA_WEIGHTS
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -68,7 +69,7 @@ def rotate(image: torch.Tensor, degrees: float) -> torch.Tensor:
 
 
 def grey(image: torch.Tensor) -> torch.Tensor:
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype).view(3, 1, 1)
+    weights = torch.tensor(LUMA_WEIGHTS, dtype=image.dtype).view(3, 1, 1)
     return (image * weights).sum(0, keepdim=True)
 
 

@@ -114,7 +114,8 @@ def write_miex(folder: Path, rows: dict[str, list], features: datasets.Features 
 
 
 def build_miex(folder: Path, mie_subjects: Sequence[tuple[str, str]], *, drop: Sequence[str] = (), **options) -> Path:
-    """A MiE-X folder; ``drop`` removes columns (e.g. the provenance columns of an old release)."""
+    """A MiE-X folder; ``drop`` removes columns (e.g. the provenance columns, to test the refusal of a folder
+    without them)."""
     rows = {k: v for k, v in miex_rows(mie_subjects, **options).items() if k not in drop}
     return write_miex(folder, rows)
 

@@ -399,7 +399,7 @@ def test_train_names_the_shard_of_an_image_that_does_not_decode(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A folder without receipts (a download, an older release): the image fails mid-training; the error names the
+    """A folder without receipts (a download of the shards alone): the image fails mid-training; the error names the
     shard and the row, and says how to get a good copy."""
     rows = mf.miex_rows(MIE_SUBJECTS, size=32)
     rows["apex"][4] = {"bytes": broken_png(), "path": None}

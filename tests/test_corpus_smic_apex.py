@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from corpus_fixtures import SMALL_COMPOSITE, build_composite, write_apex_sheet
 
 from miex_dataset.cli import main
-from miex_dataset.corpora import clips_to_frame, read_clip_table, summarize_clips, write_clip_table
+from miex_dataset.corpora import read_clip_table
 from miex_dataset.corpora.megc2019 import read_megc2019
 from miex_dataset.corpora.smic import read_smic
 from miex_dataset.errors import MiexInputError
@@ -122,15 +121,6 @@ def test_the_clip_table_records_where_each_apex_came_from(
     assert table.loc["s1_ne_01", "apex_source"] == "apex-sheet" and table.loc["s1_ne_01", "apex"] == 2
     assert table.loc["s2_sur_01", "apex_source"] == "middle"
     assert main(["corpus", "smic", str(smic_root), "--apex-sheet", str(out), "--out", str(out)]) == 2  # --out = input
-
-
-def test_older_tables_read_back_with_an_unknown_apex_source(smic_root: Path, tmp_path: Path) -> None:
-    path = write_clip_table(clips_to_frame(read_smic(smic_root).clips), tmp_path / "t.parquet")
-    old = pq.read_table(path)
-    pq.write_table(old.drop_columns(["apex_source"]).replace_schema_metadata(old.schema.metadata), path)
-    frame = read_clip_table(path)
-    assert list(frame["apex_source"]) == ["", "", ""]
-    assert "no annotated apex" not in summarize_clips(frame)
 
 
 def test_megc2019_takes_smic_apex_from_a_sheet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -124,8 +124,8 @@ def _use_an_inherited_analyzer(analyzer: FaceAnalyzer) -> None:
 
 def test_a_forked_child_exits_at_once_after_the_landmarker_ran(analyzer: FaceAnalyzer) -> None:
     """DataLoader workers are forks of a process that may have used both the pool's and the generators' landmarker;
-    closing the copies (by hand, by the threading-exit hooks, or by garbage collection) used to hang each worker
-    until it was killed (5 s each)."""
+    closing the copies (by hand, by the threading-exit hooks, or by garbage collection) must not hang a worker
+    until it is killed (5 s each)."""
     import multiprocessing
 
     from miex_dataset.generators.mediapipe_face import measure_face

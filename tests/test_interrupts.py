@@ -162,7 +162,7 @@ def test_a_pool_left_by_an_exception_drops_its_queue() -> None:
 
 @pytest.mark.slow
 def test_ranks_end_when_torchrun_is_killed(tmp_path: Path, miex_cache: Path) -> None:
-    """``kill -9`` of ``torchrun ... builder.py`` ends both ranks (they were left running, reparented, for minutes)."""
+    """``kill -9`` of ``torchrun ... builder.py`` ends both ranks (none is left running, reparented, for minutes)."""
     command = [
         sys.executable,
         "-m",

@@ -251,8 +251,8 @@ def test_synthesize_records_the_nuisance_and_keeps_off_runs_as_they_were(
         "video": False,
         "batch_size": 3,
         "device": "cpu",
-    }  # the rendering options a run had before the option existed
-    assert off["parts"]["options"] == _json_digest(before)  # so off runs made before it still resume
+    }  # the rendering options without the nuisance entry
+    assert off["parts"]["options"] == _json_digest(before)  # preset off adds nothing to the options digest
     assert run["fingerprint"] != off["fingerprint"]
     with pytest.raises(MiexInputError, match="unknown nuisance preset"):
         EngineConfig(nuisance="loud")

@@ -15,7 +15,6 @@ import corpus_fixtures as cf
 import face_fixtures as ff
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
@@ -193,21 +192,6 @@ def test_a_table_outside_its_frames_stores_them_absolute_and_reads_them_from_any
     assert pq.read_table(table).column("frames")[0].as_py()[0] == str(tmp_path / onset)
     monkeypatch.chdir("/")
     assert read_clip_table(tmp_path / table)["frames"][0][0] == str(tmp_path / onset)
-
-
-def test_an_old_table_relative_to_the_folder_that_made_it_still_loads_there(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    table, onset = _one_clip_table(Path("data"), Path("tables/clips.parquet"))
-    old = pq.read_table(table)
-    frames = pa.array(
-        [[str(Path("data/sub01/EP01") / f"img{n}.jpg") for n in (46, 47, 48)]], old.schema.field("frames").type
-    )
-    old = old.set_column(old.schema.get_field_index("frames"), "frames", frames)
-    pq.write_table(old.replace_schema_metadata({b"miex.table": b"clips"}), table)
-    assert read_clip_table(table)["frames"][0][0] == str(tmp_path / onset)  # from the folder that made it
-    assert len(real_dataset(table)) == 1
 
 
 @given(

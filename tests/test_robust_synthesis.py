@@ -24,7 +24,7 @@ from miex_dataset.cli import main
 from miex_dataset.errors import MiexInputError
 from miex_dataset.fileio import OutputLock
 from miex_dataset.hub import check_folder
-from miex_dataset.synthesis import engine, faces, shards
+from miex_dataset.synthesis import engine, shards
 from miex_dataset.synthesis.shards import shard_files
 
 SMALL = ["--expert", "4", "--samples-per-identity", "12", "--shard-size", "4", "--batch-size", "4"]
@@ -410,8 +410,8 @@ def test_engine_config_refuses_impossible_settings() -> None:
 def test_face_check_shard_verification_and_card_show_progress(
     tmp_path: Path, pool_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(faces, "PROGRESS_DELAY", 0)
-    monkeypatch.setattr(engine, "PROGRESS_DELAY", 0)
+    for module in ("faces", "engine", "card"):  # every bar of a synthesis run shows at once
+        monkeypatch.setattr(f"miex_dataset.synthesis.{module}.PROGRESS_DELAY_S", 0)
     out = tmp_path / "out"
     assert synthesize(out, "--faces", str(pool_copy), *SMALL) == 0
     assert synthesize(out, "--faces", str(pool_copy), *SMALL) == 0  # resumed: every shard verified

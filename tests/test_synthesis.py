@@ -210,10 +210,15 @@ def test_video_config_has_ten_frames(tmp_path: Path, env: dict[str, str]) -> Non
 
 
 def test_builder_class_gives_the_cli_rows(default_run: Path, tmp_path: Path) -> None:
-    from miex_dataset.builder import MiEX, MiEXConfig
+    from miex_dataset.builder import MiEX
 
-    engine = MiEXConfig().engine.__class__(shard_size=8, batch_size=4)
-    builder = MiEX(config_name="miex-expert", cache_dir=str(tmp_path / "cache"), samples_per_identity=24, engine=engine)
+    builder = MiEX(
+        config_name="miex-expert",
+        cache_dir=str(tmp_path / "cache"),
+        samples_per_identity=24,
+        shard_size=8,
+        batch_size=4,
+    )
     builder.download_and_prepare()
     built = builder.as_dataset(split="train").cast_column("onset", datasets.Image(decode=False))
     built = built.cast_column("apex", datasets.Image(decode=False))

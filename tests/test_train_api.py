@@ -81,8 +81,9 @@ def real_rows(count: int, seed: int = 1) -> datasets.Dataset:
     return datasets.Dataset.from_dict(rows, features=real_features())
 
 
-def old_factor(step: int, epochs: int, total_epochs: int, steps: int) -> float:
-    """The runner's schedule as it was written in runner/stages.py before the shared schedule module."""
+def reference_factor(step: int, epochs: int, total_epochs: int, steps: int) -> float:
+    """The runner's schedule written out plainly: 1 for the first ``epochs / total_epochs`` of the steps, then a
+    straight line to 0."""
     stable = math.floor(steps * epochs / total_epochs)
     if step < stable or steps <= stable:
         return 1.0
@@ -114,7 +115,7 @@ def test_miex_train_real_eval_scores_and_schedule(monkeypatch: pytest.MonkeyPatc
     steps = (FAST["epochs"] + FAST["decay_epochs"]) * math.ceil(len(train) / FAST["batch_size"])
     assert len(RecordLR.seen) == steps
     total = FAST["epochs"] + FAST["decay_epochs"]
-    assert RecordLR.seen == [0.01 * old_factor(s, FAST["epochs"], total, steps) for s in range(steps)]
+    assert RecordLR.seen == [0.01 * reference_factor(s, FAST["epochs"], total, steps) for s in range(steps)]
     truth = np.asarray(test["label"])
     assert result.predictions.shape == truth.shape and np.array_equal(result.predictions, result.logits.argmax(-1))
     assert result.scores["uf1"] == pytest.approx(f1_score(truth, result.predictions, average="macro"))
@@ -199,25 +200,26 @@ def test_schedule_per_step_is_the_runners_formula(epochs: int, decay_epochs: int
         rates.append(trainer.optimizer.param_groups[0]["lr"])
         trainer.optimizer.step()
         trainer.lr_scheduler.step()
-    assert rates == [0.1 * old_factor(s, epochs, epochs + decay_epochs, steps) for s in range(steps)]
+    assert rates == [0.1 * reference_factor(s, epochs, epochs + decay_epochs, steps) for s in range(steps)]
     stable = math.floor(steps * epochs / (epochs + decay_epochs))
     assert rates == [0.1 * stable_then_linear(s, stable=stable, total=steps) for s in range(steps)]  # GANimation's
 
 
 @pytest.mark.parametrize(("total", "decay_start"), [(100, 60), (7, 7), (5, 9), (30, 0), (1, 0), (64, 63)])
 def test_ganimation_schedule_is_the_shared_function(total: int, decay_start: int) -> None:
-    """GANimation's own copy (``linear_decay``, removed) and the shared function agree on every step it trains."""
+    """GANimation's schedule (1 until ``decay_start``, then a straight line to 0 at ``total``) is the shared function
+    on every step it trains."""
 
-    def old_linear_decay(step: int) -> float:
+    def ganimation_decay(step: int) -> float:
         return 1.0 if step < decay_start else max(0.0, (total - step) / max(1, total - decay_start))
 
     shared = [stable_then_linear(step, stable=decay_start, total=total) for step in range(total)]
-    assert shared == [old_linear_decay(step) for step in range(total)]
+    assert shared == [ganimation_decay(step) for step in range(total)]
 
 
 def test_transformers_wsd_is_the_same_line_but_not_the_same_bits() -> None:
     """Why the schedule is not ``lr_scheduler_type="warmup_stable_decay"``: equal to ~1e-15, not bit for bit. If
-    this starts failing on equality, transformers now computes the same numbers and its scheduler can replace ours."""
+    this starts failing on equality, transformers computes the same numbers and its scheduler can replace ours."""
     differ = 0
     for epochs, decay_epochs, steps in [(10, 10, 40), (2, 3, 35), (0, 3, 9), (3, 1, 700)]:
         stable = math.floor(steps * epochs / (epochs + decay_epochs))

@@ -435,8 +435,8 @@ def test_identical_pretraining_is_trained_once_per_seed(
 
 
 def test_stratified_kfold_tests_someone_in_every_fold() -> None:
-    """Regression: with as many subjects as folds, the greedy class balancing used to leave a fold without test
-    subjects (and the runner would have stopped with "no test samples")."""
+    """With as many subjects as folds, the greedy class balancing still gives every fold test subjects (a fold
+    without any would stop the runner with "no test samples")."""
     import pandas as pd
 
     from miex_train.protocols import kfold

@@ -11,8 +11,9 @@ import torch
 from face_fixtures import shifted
 
 from miex_dataset.aus import au_vector
-from miex_dataset.generators.tracking import _grey, _match, track_points
+from miex_dataset.generators.tracking import _match, track_points
 from miex_dataset.generators.warp import WarpGenerator
+from miex_dataset.pixels import luma
 
 
 def _faint(seed: int, size: int = 96) -> np.ndarray:
@@ -37,7 +38,7 @@ def test_the_round_trip_keeps_true_motion_of_faint_texture() -> None:
 
 def test_the_round_trip_rejects_spurious_matches_on_faint_texture() -> None:
     before, after = _faint(1), _faint(2)  # unrelated content: every match is spurious
-    forward = sum(_match(_grey(before), _grey(after), p, 3, 15) is not None for p in POINTS)
+    forward = sum(_match(luma(before), luma(after), p, 3, 15) is not None for p in POINTS)
     _, found = track_points(before, after, POINTS, radius=3, search=15)
     assert forward > 0.9 * len(POINTS)  # one-way matching alone accepts nearly all of them
     assert found.sum() < 0.6 * forward

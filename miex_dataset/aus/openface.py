@@ -1,9 +1,8 @@
 """Reader for the CSV files that OpenFace 2.x writes (FeatureExtraction and FaceLandmarkImg).
 
 Columns are found by NAME after stripping spaces (docs/reference.md §Action units): older builds separate fields with
-``", "`` so names
-carry a leading space, optional blocks (gaze, pose, landmarks, shape) shift positions, and some builds have no
-``face_id``. Slicing by position, as the MiE-X authors did, silently reads the wrong columns on such files.
+``", "`` so names carry a leading space, optional blocks (gaze, pose, landmarks, shape) shift positions, and some builds
+have no ``face_id``. Slicing by position, as the MiE-X authors did, silently reads the wrong columns on such files.
 """
 
 from __future__ import annotations

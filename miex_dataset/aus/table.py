@@ -39,21 +39,14 @@ SCALE_METADATA = {b"miex.au_scale": b"0-5", b"miex.table": b"au", KIND_KEY: AU_T
 
 
 def parquet_kind(path: str | PathLike[str]) -> str | None:
-    """Which miex table ``path`` is (``au_table``, ``au_pool``, ``plan``), or None for any other file.
-
-    Files written before the ``miex.kind`` key existed are recognised by their older markers."""
+    """Which miex table ``path`` is (``au_table``, ``au_pool``, ``plan``: its ``miex.kind``), or None for any other
+    file."""
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError, ValueError):  # not a parquet file at all: certainly not one of ours
         return None
-    metadata = schema.metadata or {}
-    if KIND_KEY in metadata:
-        return metadata[KIND_KEY].decode(errors="replace")
-    if metadata.get(b"miex.table") == b"au":
-        return AU_TABLE_KIND
-    if b"miex.params" in metadata:
-        return "plan" if "sample_id" in schema.names else "au_pool" if "triplet_id" in schema.names else None
-    return None
+    kind = (schema.metadata or {}).get(KIND_KEY)
+    return None if kind is None else kind.decode(errors="replace")
 
 
 def guard_table_output(

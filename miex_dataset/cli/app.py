@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..fileio import add_overwrite_option
+
 DESCRIPTION = """\
 A local web app in the browser, with three tabs:
   Generate  pick a face (one of a face pool, or an uploaded photo, aligned like `miex faces`), move the 17 AU
@@ -71,12 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="write a Hugging Face Space folder for the app to DIR (new, "
         "empty, or a Space written before) and exit, instead of serving",
     )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="with --space: write into DIR even though it holds "
-        "other files (its app.py, packages, requirements.txt and README.md are replaced)",
-    )
+    add_overwrite_option(parser, "its app.py, packages, requirements.txt and README.md", option="--space")
     parser.add_argument(
         "--share",
         action="store_true",

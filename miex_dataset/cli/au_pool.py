@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..fileio import add_overwrite_option
 from ..sources import PoolConfig, build_pool, pool_counts, write_pool
 from ..synthesis.config import SynthesisConfig, add_arguments
 
@@ -19,9 +20,7 @@ then: miex plan --faces pool/ --pool au_pool.parquet --out plan.parquet
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     parser.add_argument("--out", required=True, help="output AU pool (.parquet)")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --out that is not an AU pool made by miex"
-    )
+    add_overwrite_option(parser, "it with the AU pool")
     # the AU-source options and --seed of `miex synthesize` (one declaration: SynthesisConfig)
     add_arguments(parser, SynthesisConfig, groups=("sources",), names=("seed",), titled=False)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MiexInputError
-from ..fileio import guard_output_file
+from ..fileio import add_overwrite_option, guard_output_file
 
 APEX_FALLBACK_HELP = "what to do with a '/', empty or -1 apex: skip the clip (default) or take the middle frame"
 
@@ -174,9 +174,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", required=True, type=Path, metavar="CLIPS.parquet", help="clip table to write")
     common.add_argument("--strict", action="store_true", help="stop at the first problem (exit 2) instead of skipping")
-    common.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --out file that is not a clip table"
-    )
+    add_overwrite_option(common, "it with the clip table")
     subparsers = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
     parser.epilog = (
         "examples:\n"

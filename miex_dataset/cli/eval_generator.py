@@ -20,7 +20,15 @@ import os
 from pathlib import Path
 
 from ..errors import MiexInputError
-from ..fileio import EVAL_EXPORT_KIND, OutputLock, describe_os_error, guard_output_file, mark_output, same_file
+from ..fileio import (
+    EVAL_EXPORT_KIND,
+    OutputLock,
+    add_overwrite_option,
+    describe_os_error,
+    guard_output_file,
+    mark_output,
+    same_file,
+)
 
 EPILOG = """\
 examples:
@@ -112,13 +120,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "of an --export DIR's renders: score them instead of rendering",
     )
     parser.add_argument("--no-appearance", action="store_true", help="warp: no wrinkle/furrow shading")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="write --export into a non-empty folder that is not "
-        "an eval-generator export (its export.json, manifest.csv and face renders are then "
-        "replaced)",
-    )
+    add_overwrite_option(parser, "its export.json, manifest.csv and face renders", option="--export")
     parser.add_argument(
         "--device", type=parse_device, help="torch device: cpu, cuda, cuda:N, mps (default: cuda when available)"
     )

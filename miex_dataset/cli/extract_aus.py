@@ -4,12 +4,12 @@ SRC is an image, a folder of images (or frames), or a clip table from ``miex cor
 (every frame with ``--all-frames``) of each clip are measured after aligning the clip with its onset transform.
 Backends: ``mediapipe`` -- ``--method calibrated`` (default: geometry and blendshape features mapped per AU onto
 OpenFace 2.2 readings by a shipped calibration; the AU table records each AU's measured agreement), ``geometry``
-(landmark motion explained by the FACS motion model) or ``blendshapes`` (the older proxy), the last two UNCALIBRATED
-unless ``--calibration``; a clip's frames are measured as change from its onset frame, so a micro-expression's AUs
-are the expression, not the resting face; or ``openface`` (CSVs
-made elsewhere: the paper-exact path). ``--openface-layout DIR`` prepares OpenFace's input instead of measuring: the
-clips' aligned frames in ``DIR/<dataset>/<subject>/<clip>/`` with a manifest, and the commands to run.
-docs/reference.md §AU extraction says what each AU measures.
+(landmark motion explained by the FACS motion model) or ``blendshapes`` (a coarse proxy), the last two UNCALIBRATED
+unless ``--calibration``; a clip's frames are measured as change from its onset frame, so a micro-expression's AUs are
+the expression, not the resting face; or ``openface`` (CSVs made elsewhere: the paper-exact path).
+``--openface-layout DIR`` prepares OpenFace's input instead of measuring: the clips' aligned frames in
+``DIR/<dataset>/<subject>/<clip>/`` with a manifest, and the commands to run. docs/reference.md §AU extraction says what
+each AU measures.
 
 Examples:
   miex extract-aus clips.parquet --out aus.parquet                  # onset/apex of every clip, change from onset
@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import MiexInputError
 from ..faces.align import DEFAULT_SIZE
+from ..fileio import add_overwrite_option
 from .faces import MIN_CROP, add_common_options, checked_workers, crop_side, resolve_model
 
 EXAMPLES = """\
@@ -44,9 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     parser.add_argument("source", metavar="SRC", help="image, image/frame folder, or clip table (.parquet)")
     parser.add_argument("--out", metavar="AUS.parquet", help="output AU table (required unless --openface-layout)")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --out that is not an AU table made by miex"
-    )
+    add_overwrite_option(parser, "it with the AU table")
     parser.add_argument("--backend", choices=("mediapipe", "openface"), default="mediapipe")
     parser.add_argument(
         "--method",

@@ -16,6 +16,7 @@ from ..faces.align import DEFAULT_SIZE
 from ..faces.image import FACE_IMAGE_SUFFIXES
 from ..faces.pool import DEFAULT_MAX_FACES
 from ..faces.runner import default_workers
+from ..fileio import add_overwrite_option
 
 logger = logging.getLogger(__name__)
 
@@ -114,11 +115,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="image",
         help="identity per image (default) or the parent folder's name (<person>/<image> trees)",
     )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="write into a non-empty --out that is not a face pool (its crops/ and index.parquet are then replaced)",
-    )
+    add_overwrite_option(parser, "its crops/ and index.parquet")
     add_common_options(parser)
     parser.epilog = EXAMPLES
 

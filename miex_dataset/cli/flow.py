@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import MiexInputError
 from ..faces.align import DEFAULT_SIZE
-from ..fileio import first_line
+from ..fileio import add_overwrite_option, first_line
 from .faces import add_common_options, checked_workers, crop_side, resolve_model
 
 
@@ -33,12 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_SIZE,
         help=f"aligned crop side the flow is computed on (default {DEFAULT_SIZE})",
     )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="write into a non-empty --out that is not a flow set of `miex flow` (its flow files, "
-        "index.parquet and release are then replaced)",
-    )
+    add_overwrite_option(parser, "its flow files, index.parquet and release")
     parser.add_argument(
         "--release",
         action="store_true",

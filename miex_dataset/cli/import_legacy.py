@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..fileio import add_overwrite_option
+
 EPILOG = """\
 The release holds one folder per sample, <identity>_<source>_<label>/ with 0.jpg (onset) and 1.jpg (apex).
 Sources are recognised by the spellings in miex_dataset.synthesis.legacy.SOURCE_ALIASES (mie/micro/real,
@@ -24,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default: 1000)")
     parser.add_argument("--source-map", metavar="JSON", help='extra source spellings, e.g. {"oulu": "mae"}')
     parser.add_argument("--strict", action="store_true", help="a bad folder is an error, not a reported skip")
-    parser.add_argument("--overwrite", action="store_true", help="replace an output folder holding another run")
+    add_overwrite_option(parser, "its README.md, plan.parquet, images/ and data/")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..fileio import add_overwrite_option
 from ..synthesis.config import SEED, SynthesisConfig, add_arguments, number_between, whole_number
 
 if TYPE_CHECKING:
@@ -25,9 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faces", required=True, help="face pool folder (index.parquet) or plain image folder")
     parser.add_argument("--pool", required=True, help="AU pool from `miex au-pool`")
     parser.add_argument("--out", required=True, help="output plan (.parquet)")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --out that is not a plan made by miex"
-    )
+    add_overwrite_option(parser, "it with the plan")
     # the plan knobs and --seed of `miex synthesize` (one declaration: SynthesisConfig)
     add_arguments(parser, SynthesisConfig, groups=("plan",), names=("seed",), titled=False)
 

@@ -13,8 +13,7 @@ Columns:
 - ``label``: 3-class label (0 negative, 1 positive, 2 surprise; -1 when the emotion has no 3-class counterpart);
 - ``fps``: recording frame rate; ``aus``: the FACS string of the corpus ('' when it has none);
 - ``expression``: ``micro`` or ``macro``;
-- ``apex_source``: where ``apex`` came from (:data:`APEX_SOURCES`; '' when the reader does not say, as in tables
-  written before the column existed, which read back with '').
+- ``apex_source``: where ``apex`` came from (:data:`APEX_SOURCES`; '' when the reader does not say).
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import pyarrow.parquet as pq
 from ..aus.schema import LABEL_NAMES, NO_LABEL
 from ..errors import MiexInputError
 from ..fileio import atomic_path, read_parquet
-from ..paths import absolute, follows_paths_rule, resolve_paths, store_paths, with_paths_rule
+from ..paths import absolute, resolve_paths, store_paths, with_paths_rule
 from .labels import label_name
 from .report import ValidationReport
 
@@ -75,9 +74,9 @@ CLIP_COLUMNS: tuple[str, ...] = (
     "aus",
     "expression",
 )
-"""The columns every clip table has (older tables included)."""
+"""The columns of a clip table that every corpus reader fills."""
 APEX_SOURCE = "apex_source"
-"""An optional column: written by every reader since it exists, read back as '' from older tables."""
+"""The clip table's last column: how ``apex`` was chosen; a frame given to :func:`write_clip_table` may omit it ('')."""
 APEX_SOURCES: dict[str, str] = {
     "annotated": "the corpus's own coding sheet",
     "apex-sheet": "an apex sheet the user gave (SMIC: --apex-sheet / --smic-apex-sheet)",
@@ -159,20 +158,17 @@ def write_clip_table(frame: pd.DataFrame, path: str | PathLike[str], *, holds: s
 
 def read_clip_table(path: str | PathLike[str]) -> pd.DataFrame:
     """Read a clip table; missing columns are an error that names them. ``frames`` come back absolute, resolved
-    against the table's folder (older tables: against the current folder when that is where the frames are)."""
+    against the table's folder."""
     path = Path(path)
     if not path.is_file():
         raise MiexInputError("clip table not found (make one with `miex corpus ...`)", file=path)
     arrow = read_parquet(path, "clip table")
     frame = arrow.to_pandas()
-    missing = [c for c in CLIP_COLUMNS if c not in frame.columns]
+    missing = [c for c in (*CLIP_COLUMNS, APEX_SOURCE) if c not in frame.columns]
     if missing:
         raise MiexInputError(f"not a clip table: missing columns {missing}", file=path)
-    legacy = not follows_paths_rule(arrow.schema)
-    frame["frames"] = [resolve_paths(frames, path.parent, legacy=legacy) for frames in frame["frames"]]
+    frame["frames"] = [resolve_paths(frames, path.parent) for frames in frame["frames"]]
     frame["frame_numbers"] = frame["frame_numbers"].map(lambda values: [int(v) for v in values])
-    if APEX_SOURCE not in frame:
-        frame[APEX_SOURCE] = ""
     check_clip_rows(frame, path)
     return frame
 

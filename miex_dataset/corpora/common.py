@@ -12,6 +12,7 @@ from typing import Literal, NamedTuple, TypeVar
 
 from ..errors import MiexInputError
 from ..fileio import contained
+from ..progress import PROGRESS_DELAY_S
 from .clips import Clip, check_clip_frames, index_of_frame
 from .labels import canonical_emotion, emotion_to_label
 from .report import ValidationReport
@@ -22,8 +23,6 @@ ApexFallback = Literal["skip", "middle"]
 _TRAILING_DIGITS = re.compile(r"(\d+)$")
 _PATH_SEPARATORS = ("/", "\\", "\0")
 Item = TypeVar("Item")
-PROGRESS_DELAY_S = 1.0
-"""A corpus read faster than this shows no bar at all (most test corpora, small releases)."""
 
 
 class Corpus(NamedTuple):
@@ -62,7 +61,8 @@ def name_problem(text: str) -> str | None:
 def progress(
     items: Iterable[Item], description: str, *, total: int | None = None, unit: str = "clip"
 ) -> Iterator[Item]:
-    """``items`` with a tqdm bar on stderr once reading takes longer than :data:`PROGRESS_DELAY_S` (not on pipes)."""
+    """``items`` with a tqdm bar on stderr once reading takes longer than
+    :data:`~miex_dataset.progress.PROGRESS_DELAY_S` (not on pipes)."""
     from tqdm import tqdm
 
     yield from tqdm(

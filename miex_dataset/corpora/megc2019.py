@@ -1,10 +1,9 @@
 """MEGC2019 composite (CompMiE) reader: the official ground truth joined to the CASME II, SAMM and SMIC readers.
 
-``combined_3class_gt.csv`` has NO header and CRLF line endings; rows are ``dataset, subject, clip, label`` with
-dataset ``casme2`` / ``samm`` / ``smic`` and label 0 negative, 1 positive, 2 surprise (a class name is accepted
-too). 442 rows = CASME II 145 + SAMM 133 + SMIC 164 (docs/reference.md §Corpora). Its ids are not folder names: SAMM
-``6`` ->
-``006``, SMIC ``s01`` / ``s01_ne_01`` -> ``s1`` / ``s1_ne_01``, CASME II ``01`` / ``1`` / ``sub01`` -> ``sub01``.
+``combined_3class_gt.csv`` has NO header and CRLF line endings; rows are ``dataset, subject, clip, label`` with dataset
+``casme2`` / ``samm`` / ``smic`` and label 0 negative, 1 positive, 2 surprise (a class name is accepted too). 442 rows =
+CASME II 145 + SAMM 133 + SMIC 164 (docs/reference.md §Corpora). Its ids are not folder names: SAMM ``6`` -> ``006``,
+SMIC ``s01`` / ``s01_ne_01`` -> ``s1`` / ``s1_ne_01``, CASME II ``01`` / ``1`` / ``sub01`` -> ``sub01``.
 
 The ground truth decides which clips belong to the composite and their label: a corpus clip outside it (CASME II
 fear, sadness, others; SAMM Other; …) is not taken, and a GT label that disagrees with the corpus's own merged

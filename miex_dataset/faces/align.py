@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..pixels import round_to_uint8
 from .image import as_rgb
 
 DEFAULT_SIZE = 128
@@ -102,7 +103,7 @@ class Alignment:
         distance = cv2.distanceTransform((1 - inside).astype(np.uint8), cv2.DIST_L2, 3)  # px from the image
         blurred = cv2.GaussianBlur(mirrored, (0, 0), SOFT_BORDER_BLUR * self.size)
         weight = np.clip(distance / (SOFT_BORDER_RAMP * self.size), 0.0, 1.0)[..., None]
-        return np.rint(mirrored * (1.0 - weight) + blurred * weight).astype(np.uint8)
+        return round_to_uint8(mirrored * (1.0 - weight) + blurred * weight)
 
     def points(self, points: np.ndarray) -> np.ndarray:
         """Map (N, 2) source pixel coordinates into crop coordinates (float32)."""

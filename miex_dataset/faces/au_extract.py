@@ -6,7 +6,7 @@
   (:class:`FeatureCalibration`; its per-AU held-out agreement is recorded as the AU table's reliability);
   ``geometry``: :mod:`.au_geometry` -- the change from a neutral reference of the same face (a clip's
   onset frame) explained by the FACS motion model, or per-AU resting-norm measures when a single image has no
-  reference; ``blendshapes``: the older proxy (mean of left/right blendshapes × 5, docs/reference.md §AU
+  reference; ``blendshapes``: a coarse proxy (mean of left/right blendshapes × 5, docs/reference.md §AU
   extraction), which reads resting state and has dead channels (AU06, AU09). These two are UNCALIBRATED estimates
   of OpenFace intensities; :class:`Calibration` maps either towards OpenFace with a per-AU linear fit (a few hundred
   calibration frames cannot constrain a full 17 x 18 affine map without cross-AU leakage).

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 
 from ..fileio import atomic_path
+from ..pixels import grey_uint8, round_to_uint8
 
 FlowMethod = Literal["tvl1", "farneback"]
 
@@ -65,23 +66,12 @@ def default_method() -> FlowMethod:
     return "tvl1" if tvl1_available() else "farneback"
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
-    import cv2
-
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        raise ValueError(f"expected uint8 frames, got {array.dtype}")
-    if array.ndim == 3:
-        return cv2.cvtColor(np.ascontiguousarray(array[:, :, :3]), cv2.COLOR_RGB2GRAY)
-    return array
-
-
 def optical_flow(onset: np.ndarray, apex: np.ndarray, params: FlowParams | None = None) -> np.ndarray:
     """Dense flow (H, W, 2) float32 from ``onset`` to ``apex``: ``onset(x) ≈ apex(x + flow(x))``."""
     import cv2
 
     params = params or FlowParams(method=default_method())
-    first, second = _gray(onset), _gray(apex)
+    first, second = grey_uint8(onset), grey_uint8(apex)
     if first.shape != second.shape:
         raise ValueError(f"onset {first.shape} and apex {second.shape} differ in size")
     cv2.setNumThreads(1)
@@ -130,10 +120,10 @@ def optical_strain(flow: np.ndarray) -> np.ndarray:
 
 def flow_image(flow: np.ndarray, strain: np.ndarray, *, max_motion: float = 4.0) -> np.ndarray:
     """3-channel uint8 image (u, v, strain) for CNNs: u and v map [-max, max] to 0..255, strain [0, max] to 0..255."""
-    u = np.clip(flow[..., 0] / max_motion * 127.5 + 127.5, 0, 255)
-    v = np.clip(flow[..., 1] / max_motion * 127.5 + 127.5, 0, 255)
-    s = np.clip(strain / max_motion * 255.0, 0, 255)
-    return np.rint(np.stack([u, v, s], axis=-1)).astype(np.uint8)
+    u = flow[..., 0] / max_motion * 127.5 + 127.5
+    v = flow[..., 1] / max_motion * 127.5 + 127.5
+    s = strain / max_motion * 255.0
+    return round_to_uint8(np.stack([u, v, s], axis=-1))
 
 
 def save_flow(path: str | PathLike[str], flow: np.ndarray, strain: np.ndarray, *, png: bool = True) -> Path:

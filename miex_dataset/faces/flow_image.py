@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import MiexInputError
 from ..fileio import atomic_path
+from ..pixels import round_to_uint8
 from .flow import FlowParams, optical_flow, optical_strain
 
 RELEASE_SIZE = 28
@@ -37,7 +38,7 @@ def scale_per_channel(channels: np.ndarray) -> np.ndarray:
     low = values.min(axis=(0, 1), keepdims=True)
     span = values.max(axis=(0, 1), keepdims=True) - low
     scaled = np.where(span > 0, (values - low) / np.where(span > 0, span, 1.0) * 255.0, 0.0)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return round_to_uint8(scaled)
 
 
 def resize_area(channels: np.ndarray, size: int) -> np.ndarray:

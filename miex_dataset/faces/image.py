@@ -11,6 +11,7 @@ import numpy as np
 
 from ..corpora.common import IMAGE_SUFFIXES
 from ..errors import MiexInputError
+from ..pixels import round_to_uint8
 
 FACE_IMAGE_SUFFIXES: frozenset[str] = IMAGE_SUFFIXES | {".tif", ".tiff"}
 """File suffixes the face pipeline reads (case-insensitive); other files are counted and reported, never decoded."""
@@ -38,7 +39,7 @@ def _to_8bit(image: Any) -> np.ndarray:
     if image.mode.startswith("I;16") or image.mode == "I":
         values = np.asarray(image).astype(np.float64)
         full_scale = 255.0 if values.max(initial=0) <= 255 else 65535.0
-        return np.rint(np.clip(values, 0, full_scale) * (255.0 / full_scale)).astype(np.uint8)
+        return round_to_uint8(values * (255.0 / full_scale))
     if image.mode == "L":
         return np.asarray(image)
     return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))

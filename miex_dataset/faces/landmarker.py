@@ -1,9 +1,9 @@
 """MediaPipe face landmarker (IMAGE mode) -> per face: 478 landmarks, 52 blendshapes, head pose and a score.
 
 The landmarker's detector is short-range (docs/reference.md §Face pipeline): a small face in a large photo is missed.
-When the whole image
-yields no face, :class:`FaceAnalyzer` scans overlapping crops at two scales and maps the landmarks back, so no Haar or
-other extra model is needed offline. The mediapipe object is not picklable: create one analyzer per process.
+When the whole image yields no face, :class:`FaceAnalyzer` scans overlapping crops at two scales and maps the landmarks
+back, so no Haar or other extra model is needed offline. The mediapipe object is not picklable: create one analyzer per
+process.
 """
 
 from __future__ import annotations

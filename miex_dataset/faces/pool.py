@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..fileio import FACE_POOL_KIND, atomic_path, mark_output, read_json, read_parquet
-from ..paths import follows_paths_rule, resolve_paths, store_paths, with_paths_rule
+from ..paths import resolve_paths, store_paths, with_paths_rule
 from .align import DEFAULT_SIZE, align_face
 from .image import FACE_IMAGE_SUFFIXES, pixel_digest, read_rgb
 from .landmarker import FaceAnalyzer, FaceRecord, crop_problem, mesh_problem
@@ -361,7 +361,7 @@ def read_index(path: str | PathLike[str]) -> pd.DataFrame:
     missing = [name for name in pool_schema().names if name not in frame.columns]
     if missing:
         raise MiexInputError(f"not a face-pool index: missing columns {missing}", file=path)
-    frame["source"] = resolve_paths(frame["source"].map(str), path.parent, legacy=not follows_paths_rule(arrow.schema))
+    frame["source"] = resolve_paths(frame["source"].map(str), path.parent)
     check_landmarks(frame, path)
     return frame
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ..errors import MiexInputError
+from ..fileio import add_overwrite_option
 
 __all__ = [
     "INTEGER_BOUNDS",
@@ -153,12 +154,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a checkpoint folder this command saved (OUT/checkpoints/step_N; every file is checked against its "
         "miex_checkpoint.json before loading, tensors only), or 'latest' for the newest complete one under OUT",
     )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="write into a non-empty --out that train-generator did not make (its checkpoints/, samples/, "
-        "generator/, critic/ and train_config.json are then replaced)",
-    )
+    add_overwrite_option(parser, "its checkpoints/, samples/, generator/, critic/ and train_config.json")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -8,10 +8,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ..pixels import round_to_uint8
+
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """N x 3 x H x W in [0, 1] -> N x H x W x 3 uint8."""
-    return (images.detach().float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return round_to_uint8(images.detach().float() * 255).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def image_grid(

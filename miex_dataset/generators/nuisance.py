@@ -14,9 +14,8 @@ off), and :func:`apply_nuisance_pair` applies them to a rendered pair:
 
 Every draw comes from the ``rng`` given, in a fixed order that does not depend on which components are on (seven
 normals: x and y shift, angle, zoom, gain, offset, gradient slope; the gradient's direction; one blur fraction per
-frame; then each frame's noise, only when noise is on), so the same rng gives the same bytes and turning one
-component off leaves the others' draws as they were. Lengths are given
-for a 128 px frame and scale with the frame's width.
+frame; then each frame's noise, only when noise is on), so the same rng gives the same bytes and turning one component
+off leaves the others' draws as they were. Lengths are given for a 128 px frame and scale with the frame's width.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from ..errors import MiexInputError
+from ..pixels import round_to_uint8
 
 REFERENCE_WIDTH = 128
 """Frame width (px) at which the pixel magnitudes of :class:`Nuisance` hold; they scale with the actual width."""
@@ -196,10 +196,6 @@ def _sensor(frame: np.ndarray, nuisance: Nuisance, rng: np.random.Generator) -> 
     return frame + sd * rng.standard_normal(frame.shape, dtype=np.float32)
 
 
-def _to_uint8(frame: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-
-
 def _check(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
     arrays = [np.asarray(frame) for frame in frames]
     for index, array in enumerate(arrays):
@@ -236,7 +232,7 @@ def apply_nuisance_sequence(
         frame = _move(array.astype(np.float32), draws, share)
         frame = _light(frame, draws, share)
         frame = _blur(frame, float(sigmas[index]))
-        out.append(_to_uint8(_sensor(frame, nuisance, rng)))
+        out.append(round_to_uint8(_sensor(frame, nuisance, rng)))
     return out
 
 
@@ -261,7 +257,7 @@ def apply_nuisance(apex: np.ndarray, nuisance: Nuisance, rng: np.random.Generato
     if nuisance.read_noise or nuisance.shot_noise:  # the onset's noise: drawn and dropped, to stay in step
         rng.standard_normal(arrays[0].shape, dtype=np.float32)
     frame = _light(_move(arrays[0].astype(np.float32), draws, 1.0), draws, 1.0)
-    return _to_uint8(_sensor(_blur(frame, float(sigmas[1])), nuisance, rng))
+    return round_to_uint8(_sensor(_blur(frame, float(sigmas[1])), nuisance, rng))
 
 
 __all__ = [

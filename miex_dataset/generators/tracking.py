@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..pixels import luma
+
 MIN_PEAK = 0.6
 """Correlation a match must reach to count: below it the patch is too uniform or changed too much to locate."""
 ROUND_TRIP = 1.0
@@ -31,7 +33,7 @@ def track_points(
     ``before``, lands within :data:`ROUND_TRIP` pixels of the start. On weakly textured skin a small patch can
     correlate well with an unrelated spot of a large search window; such a match rarely survives the round trip
     (forward-backward error, Kalal et al. 2010)."""
-    grey = [_grey(before), _grey(after)]
+    grey = [luma(before), luma(after)]
     moved = np.zeros((len(points), 2))
     found = np.zeros(len(points), dtype=bool)
     for k, start in enumerate(np.asarray(points, np.float64)):
@@ -76,10 +78,3 @@ def _vertex(left: float, centre: float, right: float) -> float:
     """Offset of a parabola's vertex through three equally spaced samples (in [-0.5, 0.5] for a true peak)."""
     curvature = left - 2 * centre + right
     return 0.0 if abs(curvature) < 1e-9 else float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim == 3:
-        image = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.ascontiguousarray(image, dtype=np.float32)

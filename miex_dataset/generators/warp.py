@@ -55,14 +55,12 @@ class WarpGenerator(FaceGenerator):
         model: MotionModel | dict[str, Any] | str | PathLike[str] | None = None,
         *,
         appearance: bool = True,
-        shading: bool | None = None,
     ) -> None:
         self.motion = model if isinstance(model, MotionModel) else load_motion_model(model)
         self.model = self.motion.raw
         self.model_path = None if model is None else self.motion.source
-        self.appearance = appearance if shading is None else shading
+        self.appearance = appearance
         self.control = list(self.motion.control)
-        self.basis = torch.from_numpy(self.motion.basis).float()  # AU -> per-control-point shift at 5 (IOD)
         # AU -> shift of all 468 mesh vertices, made now so that a malformed model fails here, not mid-run
         self._dense = torch.tensor(_checked(self.motion, lambda: dense_basis(self.motion)))
         self._mesh: MeshWarp | None = None
@@ -124,15 +122,6 @@ class WarpGenerator(FaceGenerator):
                 raise MiexInputError("no face found by the landmarker; pass landmarks= explicitly", row=index)
             points.append(torch.from_numpy(measured.landmarks))
         return torch.stack(points).to(faces.device)
-
-    def displacements(self, landmarks: torch.Tensor, aus: torch.Tensor) -> torch.Tensor:
-        """Image-space pixel shift (N x K x 2) of the control landmarks for ``aus`` on the 0 to 5 scale.
-
-        A sum over AUs per element, not a matrix product: a product's rounding can depend on the batch size."""
-        local = (to_generator_scale(aus)[:, :, None, None] * self.basis.to(landmarks)[None]).sum(1)
-        frames = LocalFrames(landmarks, 1, 1)
-        shift = local[..., :1] * frames.across[:, None] + local[..., 1:] * frames.down[:, None]
-        return shift * frames.iod[:, None, None]
 
     def targets(self, landmarks: torch.Tensor, aus: torch.Tensor) -> torch.Tensor:
         """All 478 landmarks where the AUs move them: the model's landmarks exactly, the other mesh vertices with
@@ -289,7 +278,7 @@ warp = load_generator("warp", "ORG/NAME")     # or: miex synthesize --warp-model
 
 
 def _read_settings(path: Path) -> dict[str, Any]:
-    """The ``appearance`` setting of a save_pretrained folder (an older folder without ``config.json``: none)."""
+    """The ``appearance`` setting of a save_pretrained folder (a folder holding only the motion model: none)."""
     if not path.is_file():
         return {}
     try:

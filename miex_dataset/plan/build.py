@@ -22,6 +22,7 @@ from tqdm import tqdm
 from ..aus.schema import LABEL_NAMES
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
+from ..progress import PROGRESS_DELAY_S
 from ..sources.triplet import SOURCES, au_field, to_arrow, write_parquet
 from .faces import frontal
 from .seeds import keyed_rng, stable_int
@@ -180,7 +181,7 @@ def build_plan(faces: pd.DataFrame, pool: pd.DataFrame, config: PlanConfig | Non
     identities = _subset(sorted(crops), config.identities, config.seed, "identities")
     video = "frames_au" in pool.columns
     rows = []
-    for identity in tqdm(identities, desc="plan", unit="identity", delay=2.0):
+    for identity in tqdm(identities, desc="plan", unit="identity", delay=PROGRESS_DELAY_S):
         counters: dict[Cell, int] = {}
         rng = keyed_rng(config.seed, "assign", identity)
         files = crops[identity].tolist()

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from ..aus.schema import AU_INDEX, NUM_AUS
 from ..corpora.labels import NEGATIVE, POSITIVE, SURPRISE
 from ..errors import MiexInputError
+from ..progress import PROGRESS_DELAY_S
 from .triplet import VIDEO_FRAMES, Triplet
 
 # docs/reference.md §AU sources: positive -> Happiness; surprise -> Surprise; negative -> one of five, uniformly.
@@ -150,7 +151,9 @@ def expert_triplets(
     table = load_expert_table() if table is None else table
     config = config or ExpertConfig()
     triplets = []
-    with tqdm(total=per_class * len(CLASS_EMOTIONS), desc="au-pool expert", unit="triplet", delay=2.0) as bar:
+    with tqdm(
+        total=per_class * len(CLASS_EMOTIONS), desc="au-pool expert", unit="triplet", delay=PROGRESS_DELAY_S
+    ) as bar:
         for label, emotions in CLASS_EMOTIONS.items():
             for _ in range(per_class):
                 emotion = emotions[int(rng.integers(len(emotions)))]

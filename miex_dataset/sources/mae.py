@@ -12,6 +12,7 @@ from tqdm import tqdm
 from ..aus.schema import NO_LABEL
 from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
+from ..progress import PROGRESS_DELAY_S
 from .frames import FrameAUs
 from .mie import clip_triplet
 from .triplet import Triplet
@@ -48,7 +49,7 @@ def mae_triplets(
     aus = FrameAUs(au_table)
     triplets: list[Triplet] = []
     unlabelled = 0
-    for _, clip in tqdm(clips.iterrows(), total=len(clips), desc="au-pool mae", unit="clip", delay=2.0):
+    for _, clip in tqdm(clips.iterrows(), total=len(clips), desc="au-pool mae", unit="clip", delay=PROGRESS_DELAY_S):
         name = f"{clip['dataset']}/{clip['subject']}/{clip['clip']}"
         if str(clip["expression"]) != "macro":
             report.add(f"expression is {clip['expression']!r}, not 'macro'", file=file, field="expression", clip=name)

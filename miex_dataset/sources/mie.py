@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from ..aus.schema import NO_LABEL
 from ..corpora.report import ValidationReport
+from ..progress import PROGRESS_DELAY_S
 from .frames import FrameAUs, resample
 from .triplet import Triplet
 
@@ -57,7 +58,7 @@ def mie_triplets(
     aus = FrameAUs(au_table)
     triplets: list[Triplet] = []
     unlabelled = 0
-    for _, clip in tqdm(clips.iterrows(), total=len(clips), desc="au-pool mie", unit="clip", delay=2.0):
+    for _, clip in tqdm(clips.iterrows(), total=len(clips), desc="au-pool mie", unit="clip", delay=PROGRESS_DELAY_S):
         if int(clip["label"]) == NO_LABEL:
             unlabelled += 1  # docs/reference.md §Corpora: 'others' etc. have no 3-class label
             continue

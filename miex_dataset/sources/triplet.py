@@ -1,8 +1,7 @@
 """The AU triplet record shared by the three sources, and the AU pool file (validated read/write).
 
 A triplet = onset AU vector, apex AU vector (17 floats, 0 to 5 scale, docs/reference.md §Action units) and a 3-class
-label
-(0 negative, 1 positive, 2 surprise, docs/reference.md §AU sources), plus the provenance the fold filter needs
+label (0 negative, 1 positive, 2 surprise, docs/reference.md §AU sources), plus the provenance the fold filter needs
 (docs/reference.md §AU sources).
 """
 

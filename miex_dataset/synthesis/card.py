@@ -24,6 +24,7 @@ from ..aus.schema import AU_DESCRIPTIONS, AU_NAMES, LABEL_NAMES
 from ..cards import render_template
 from ..fileio import atomic_path, read_json, read_parquet
 from ..magnify import Magnification, magnification_label, magnify_pair, motion_image
+from ..progress import PROGRESS_DELAY_S
 from ..sources.triplet import SOURCES
 from .schema import column_table
 from .shards import SPLIT, STATE_DIR, shard_files
@@ -392,10 +393,8 @@ def finish_dataset(
     atomically; ``progress`` shows the steps on stderr when they take more than a moment."""
     from tqdm.auto import tqdm
 
-    from .faces import PROGRESS_DELAY
-
     steps = tqdm(
-        total=4, desc="dataset card", unit="step", delay=PROGRESS_DELAY, disable=not progress, dynamic_ncols=True
+        total=4, desc="dataset card", unit="step", delay=PROGRESS_DELAY_S, disable=not progress, dynamic_ncols=True
     )
     meta = read_columns(out, ["label", "source", "onset_au", "apex_au", "identity"])
     steps.update()

@@ -25,6 +25,7 @@ from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MiexInputError
+from ..fileio import overwrite_help
 from ..generators import GENERATORS
 from ..generators.devices import parse_device
 from ..generators.nuisance import NUISANCE_PRESETS
@@ -425,11 +426,7 @@ class OutputOptions:
         DEFAULT_OUT, group="output", path=True, help="output folder (default: ./miex, so load_dataset('miex') works)"
     )
     overwrite: bool = option(
-        False,
-        group="output",
-        help="replace an output folder holding another run (or write into a non-empty folder "
-        "that miex did not make); without it such a folder is refused and nothing is "
-        "changed",
+        False, group="output", help=overwrite_help("its README.md, plan.parquet, images/ and data/")
     )
     push_to_hub: str | None = option(
         group="output", metavar="ORG/NAME", help="upload the finished folder as a dataset repo"

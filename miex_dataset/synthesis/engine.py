@@ -40,10 +40,11 @@ from ..generators.base import FaceGenerator
 from ..generators.nuisance import nuisance_preset
 from ..plan.build import plan_fields
 from ..plan.faces import portable_faces, published_faces
+from ..progress import PROGRESS_DELAY_S
 from ..sources.triplet import to_arrow, write_parquet
 from .card import CARD_IMAGES, CARD_NAME, IMAGES_DIR
 from .config import DEFAULT_OUT, SynthesisConfig, default_of
-from .faces import PROGRESS_DELAY, FaceBank, check_faces, face_key
+from .faces import FaceBank, check_faces, face_key
 from .render import Encoding, Renderer, Timings, default_encode_workers
 from .schema import miex_features
 from .shards import DATA_DIR, STAGING_DIR, STATE_DIR, Shard, is_finished, plan_shards, write_shard
@@ -373,7 +374,7 @@ def synthesize(
             mine,
             desc="verify shards",
             unit="shard",
-            delay=PROGRESS_DELAY,
+            delay=PROGRESS_DELAY_S,
             dynamic_ncols=True,
             disable=not state.is_local_main_process,
         )

@@ -23,6 +23,7 @@ from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..faces.image import read_rgb
 from ..faces.pool import INDEX_NAME, check_crop_size, crop_paths, read_index
+from ..progress import PROGRESS_DELAY_S
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,6 @@ def load_face(path: str, size: int) -> tuple[np.ndarray, float]:
         return rgb, 1.0
     return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC)), size / width
 
-
-PROGRESS_DELAY = 1.0
-"""Seconds of work before a progress bar appears (quick steps stay silent)."""
 
 FACE_CACHE = 1024
 """Decoded faces kept in memory (about 50 MB at 128²): a plan visits each identity's samples consecutively."""
@@ -133,7 +131,7 @@ def check_faces(
     bad: set[str] = set()
     unique = sorted(set(plan["face"]))
     for path in tqdm(
-        unique, desc="check faces", unit="face", delay=PROGRESS_DELAY, disable=not progress, dynamic_ncols=True
+        unique, desc="check faces", unit="face", delay=PROGRESS_DELAY_S, disable=not progress, dynamic_ncols=True
     ):
         key = face_key(path)
         try:

@@ -1,8 +1,8 @@
 """What to synthesize: a plan file, or faces + an AU pool (file or sources) + plan knobs, or the embedded default.
 
 The embedded default needs no user data: the public-domain astronaut photo that scikit-image ships (docs/reference.md
-§Face pipeline),
-aligned once by the face pipeline into the user cache, animated with expert-rule AUs by the warp generator.
+§Face pipeline), aligned once by the face pipeline into the user cache, animated with expert-rule AUs by the warp
+generator.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import MiexInputError
-from ..paths import absolute, follows_paths_rule, resolve_paths
+from ..paths import absolute, resolve_paths
 from ..plan import PlanConfig, build_plan, load_faces, read_plan
 from ..plan.build import PlanResult
 from ..sources import PoolConfig, build_pool, read_params, read_pool
@@ -134,15 +134,11 @@ def _plan_from(
 def _plan_faces(plan: pd.DataFrame, plan_path: Path, faces_dir: str | None) -> pd.DataFrame:
     """The plan with absolute face paths, found from any working folder.
 
-    A stored path is resolved against the plan's folder (:mod:`miex_dataset.paths`; an older plan, made relative
-    to the folder it was made in, also from the current folder). A face still not on disk is looked up in
-    ``faces_dir`` (``--faces``) by its path inside the pool, e.g. ``crops/ann_0.png``: a plan and its pool moved
-    together, or a pool copied elsewhere, still find their faces."""
-    import pyarrow.parquet as pq
-
-    legacy = not follows_paths_rule(pq.read_schema(plan_path))
+    A stored path is resolved against the plan's folder (:mod:`miex_dataset.paths`). A face still not on disk is
+    looked up in ``faces_dir`` (``--faces``) by its path inside the pool, e.g. ``crops/ann_0.png``: a plan and its
+    pool moved together, or a pool copied elsewhere, still find their faces."""
     stored = sorted(set(plan["face"].astype(str)))
-    found = dict(zip(stored, resolve_paths(stored, plan_path.parent, legacy=legacy), strict=True))
+    found = dict(zip(stored, resolve_paths(stored, plan_path.parent), strict=True))
     missing = [face for face in found.values() if not os.path.exists(face)]
     if missing and faces_dir is not None:
         moved = _faces_in_pool(missing, faces_dir)

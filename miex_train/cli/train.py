@@ -14,6 +14,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from miex_dataset.fileio import add_overwrite_option
+
 DESCRIPTION = "Train and evaluate a micro-expression recognizer from a recipe (YAML)."
 
 EPILOG = """\
@@ -74,7 +76,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="KEY.PATH=VALUE",
         help="override a recipe value (YAML), e.g. training.epochs=1 or stages.1.batch_size=32; repeatable",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace a previous run in the output folder")
+    add_overwrite_option(parser, "the earlier run's results, predictions, plots and models")
     parser.add_argument(
         "--check",
         action="store_true",

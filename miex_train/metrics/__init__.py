@@ -1,8 +1,7 @@
 """UF1 / UAR: plain functions (:mod:`.scores`) and an ``evaluate`` metric module shipped as package data.
 
 ``evaluate.load(miex_train.metrics.UF1_UAR)`` loads the metric offline from its folder (docs/reference.md §Hugging Face
-stack: Hub-hosted
-metrics do not load offline; a local ``<dir>/<dir>.py`` does).
+stack: Hub-hosted metrics do not load offline; a local ``<dir>/<dir>.py`` does).
 """
 
 from pathlib import Path

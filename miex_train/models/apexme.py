@@ -1,6 +1,6 @@
 """ApexME (Li, Huang & Zhao, ICIP 2018; docs/reference.md §Recognizers): one CNN on one image, the apex frame or the
-onset->apex flow
-image (the MiE-X authors ran a ResNet-18 on the flow image). ``encoder_type`` picks ResNet (default) or VGG-16."""
+onset->apex flow image (the MiE-X authors ran a ResNet-18 on the flow image). ``encoder_type`` picks ResNet (default) or
+VGG-16."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
 """Shared config/model base for every miex recognizer: label space, head, loss, weight init.
 
-Each family (one module per family) subclasses :class:`MiexConfig` and :class:`MiexPreTrainedModel`, so the
-Trainer, ``save_pretrained`` and the Auto classes see ordinary transformers models (docs/reference.md §Hugging Face
-stack: a plain
-``nn.Module`` saves weights only).
+Each family (one module per family) subclasses :class:`MiexConfig` and :class:`MiexPreTrainedModel`, so the Trainer,
+``save_pretrained`` and the Auto classes see ordinary transformers models (docs/reference.md §Hugging Face stack: a
+plain ``nn.Module`` saves weights only).
 """
 
 from __future__ import annotations

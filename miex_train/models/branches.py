@@ -1,6 +1,5 @@
 """Branches (docs/reference.md §Recognizers, the authors' recognizer): ResNet-18 on the onset frame and another on the
-apex frame,
-concatenated 512 + 512 features -> MLP 1024-128-32-C with ReLU and dropout 0.5."""
+apex frame, concatenated 512 + 512 features -> MLP 1024-128-32-C with ReLU and dropout 0.5."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """DTSCNN (Peng et al., Front. Psychol. 2017; docs/reference.md §Recognizers): two independent shallow 3-D CNN streams
-over an
-optical-flow sequence at two temporal scales, late fusion of their class scores.
+over an optical-flow sequence at two temporal scales, late fusion of their class scores.
 
 Input ``pixel_values`` is (B, 2, T, H, W), the u/v flow between consecutive frames (T = 9 for the 10-frame MiE-X
 variant). Stream ``i`` first resamples the sequence in time to ``temporal_scales[i]`` frames by linear interpolation

@@ -55,9 +55,9 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """Keeps ``miex_train.runner.run`` the function, as the eager import used to: importing the submodule of the same
-    name (``from miex_train.runner.run import ...``) makes the import system set the package's ``run`` attribute to
-    the submodule, which is replaced here by the submodule's function (the submodule stays in ``sys.modules``)."""
+    """Keeps ``miex_train.runner.run`` the function: importing the submodule of the same name
+    (``from miex_train.runner.run import ...``) makes the import system set the package's ``run`` attribute to the
+    submodule, which is replaced here by the submodule's function (the submodule stays in ``sys.modules``)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "run" and isinstance(value, types.ModuleType):

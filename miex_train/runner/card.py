@@ -1,10 +1,9 @@
 """The model card of a run: ``cards/model_card.md`` filled from the results, with a generated YAML header.
 
-The header comes from ``huggingface_hub.ModelCardData(eval_results=[EvalResult(...)])`` (docs/reference.md §Hugging
-Face stack: the Trainer's
-``create_model_card`` does not put custom metrics into ``model-index``), one ``EvalResult`` per metric (UF1, UAR,
-accuracy; last epoch, mean over seeds) for the test corpus and, when it holds several datasets, each of them: every
-result appears once. So the numbers in the card are the numbers in ``results.json``.
+The header comes from ``huggingface_hub.ModelCardData(eval_results=[EvalResult(...)])`` (docs/reference.md §Hugging Face
+stack: the Trainer's ``create_model_card`` does not put custom metrics into ``model-index``), one ``EvalResult`` per
+metric (UF1, UAR, accuracy; last epoch, mean over seeds) for the test corpus and, when it holds several datasets, each
+of them: every result appears once. So the numbers in the card are the numbers in ``results.json``.
 
 Title, summary and ``model-index`` say what RAN: the datasets found in the test predictions (after the recipe's
 filters), the protocol, the label space and the sources of each stage with their sizes, never the recipe's name or

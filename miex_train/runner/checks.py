@@ -16,6 +16,7 @@ from transformers import PreTrainedConfig
 
 from miex_dataset.errors import MiexInputError
 from miex_dataset.fileio import RUN_KIND, guard_output_folder
+from miex_dataset.pixels import round_to_uint8
 
 from ..models import create_config, create_model, model_class
 from ..models.base import MiexPreTrainedModel
@@ -52,10 +53,8 @@ class FlowFunction:
     def __call__(self, onset: np.ndarray, apex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from miex_dataset.faces.flow import optical_flow
 
-        def to_uint8(image: np.ndarray) -> np.ndarray:
-            return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
-
-        flow = optical_flow(to_uint8(onset), to_uint8(apex), self.params)
+        onset, apex = (round_to_uint8(np.asarray(image) * 255.0) for image in (onset, apex))  # [0, 1] -> 0..255
+        flow = optical_flow(onset, apex, self.params)
         return flow[..., 0], flow[..., 1]
 
 

@@ -1,11 +1,10 @@
 """What a run writes: MEGC-format prediction logs, the results JSON, a confusion-matrix plot and training curves.
 
 Scores follow docs/reference.md §Protocols and metrics exactly: for each seed, the out-of-fold predictions of ALL test
-folds are pooled into one
-confusion matrix (TP/FP/FN summed over folds first) and UF1/UAR computed from it; the per-dataset parts of a composite
-come from the same pooled predictions restricted to that dataset (:func:`miex_train.metrics.per_dataset`). The mean
-and the sample standard deviation (ddof 1; 0 for a single seed) are then taken over seeds. The mean of per-fold
-scores is stored too, labelled as NOT the protocol's metric.
+folds are pooled into one confusion matrix (TP/FP/FN summed over folds first) and UF1/UAR computed from it; the
+per-dataset parts of a composite come from the same pooled predictions restricted to that dataset
+(:func:`miex_train.metrics.per_dataset`). The mean and the sample standard deviation (ddof 1; 0 for a single seed) are
+then taken over seeds. The mean of per-fold scores is stored too, labelled as NOT the protocol's metric.
 """
 
 from __future__ import annotations
@@ -137,9 +136,9 @@ def pooled_confusion(results: Sequence[FoldResult], num_classes: int) -> np.ndar
 
 
 def megc_log(results: Sequence[FoldResult]) -> str:
-    """MEGC2019 submission format (docs/reference.md §Protocols and metrics): per test subject a header ``<dataset>
-    <subject>``, then one line
-    ``<clip> <truth> <prediction>`` per clip (class ids), folds in protocol order."""
+    """MEGC2019 submission format (docs/reference.md §Protocols and metrics): per test subject a header
+    ``<dataset> <subject>``, then one line ``<clip> <truth> <prediction>`` per clip (class ids), folds in protocol
+    order."""
     lines = []
     for r in results:
         for dataset, subject in r.test_subjects:

@@ -59,8 +59,6 @@ class GANimationPipeline(FaceGenerator):
         pipeline.revision = found.revision
         return pipeline
 
-    from_checkpoint = from_pretrained  # the name of earlier releases
-
     def save_pretrained(self, folder: str | PathLike[str]) -> Path:
         """The generator's ``config.json``, ``model.safetensors`` and model card (its Hub mixin's format)."""
         self.model.save_pretrained(folder)
