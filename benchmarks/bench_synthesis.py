@@ -50,9 +50,9 @@ def child(samples: int, out: Path, batch: int) -> dict:
 def generator_only(samples: int, batch: int) -> float:
     """Frames/s of the generator alone on exactly the frames the pipeline renders for this size (same plan, same
     faces, same batches, no encoding or writing): the limit the pipeline is measured against."""
-    from miex_dataset.corpora.report import ValidationReport
     from miex_dataset.generators import load_generator
     from miex_dataset.plan import PlanConfig
+    from miex_dataset.report import ValidationReport
     from miex_dataset.synthesis import SynthesisInputs, resolve_plan
     from miex_dataset.synthesis.faces import check_faces
     from miex_dataset.synthesis.render import Renderer

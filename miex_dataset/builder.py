@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 
 import datasets
 
-from .corpora.report import ValidationReport
+from .report import ValidationReport
 from .sources import SOURCES
-from .synthesis.config import SynthesisConfig
+from .synthesis.config import SynthesisConfig, load_configured_generator
 from .synthesis.engine import EngineConfig
 from .synthesis.faces import check_faces
 from .synthesis.inputs import resolve_plan
@@ -51,7 +51,7 @@ class MiEXConfig(datasets.BuilderConfig, SynthesisConfig):
     @property
     def engine(self) -> EngineConfig:
         """The rendering options as an :class:`EngineConfig`."""
-        return self.checked().engine_config()
+        return EngineConfig.from_config(self.checked())
 
 
 def _config(name: str, description: str, **options: Any) -> MiEXConfig:
@@ -91,10 +91,8 @@ class MiEX(datasets.GeneratorBasedBuilder):
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN)]
 
     def _generate_examples(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        from .synthesis.api import load_configured_generator
-
         job, resolved = self._job, self._resolved
-        engine = job.engine_config()
+        engine = EngineConfig.from_config(job)
         generator = load_configured_generator(job)
         plan, faces = check_faces(
             resolved.plan,

@@ -43,6 +43,9 @@ GENERATOR_KIND = "generator checkpoint"
 RUN_KIND = "recognizer run"
 SPACE_KIND = "Hugging Face Space"
 EVAL_EXPORT_KIND = "generator evaluation"
+IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+"""Suffixes (lower case) of the image files a corpus folder of frames is listed by."""
+_PATH_SEPARATORS = ("/", "\\", "\0")
 
 
 @contextlib.contextmanager
@@ -141,6 +144,17 @@ def parquet_error(path: str | PathLike[str], what: str, error: BaseException) ->
             file=path,
         )
     return MiexInputError(f"not a readable {what} (parquet): {first_line(error)}", file=path)
+
+
+def name_problem(text: str) -> str | None:
+    """Why a subject/clip name taken from a sheet or ground-truth row cannot be a folder name, or None.
+
+    Row data becomes folder names (frames are looked up there, ``miex flow`` writes ``<subject>/<clip>.npz``), so a
+    ``..``, a path separator or an absolute path would reach outside the corpus or the output folder.
+    """
+    if text == "." or ".." in text or any(sep in text for sep in _PATH_SEPARATORS) or Path(text).is_absolute():
+        return f"{text!r} is not a plain folder name (no '.', '..', '/', '\\' or absolute paths); fix the cell"
+    return None
 
 
 def contained(

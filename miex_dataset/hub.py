@@ -27,6 +27,7 @@ from pathlib import Path
 from . import __version__
 from .errors import MiexInputError
 from .fileio import RUN_STATE, OutputLock, read_json
+from .layout import CARD_IMAGES, CARD_NAME, DATA_DIR, IMAGES_DIR, PLAN_NAME, receipt_of, shard_problem
 from .progress import PROGRESS_DELAY_S
 
 logger = logging.getLogger(__name__)
@@ -148,10 +149,6 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
 def _is_dataset_file(name: str) -> bool:
     """Whether ``name`` is one of the files a MiE-X dataset folder publishes (temp files of atomic writes are not),
     or one of its folders (which, as links, are refused)."""
-    from .synthesis.card import CARD_IMAGES, CARD_NAME, IMAGES_DIR
-    from .synthesis.engine import PLAN_NAME
-    from .synthesis.shards import DATA_DIR
-
     if name in (CARD_NAME, PLAN_NAME, DATA_DIR, IMAGES_DIR, *(f"{IMAGES_DIR}/{image}" for image in CARD_IMAGES)):
         return True
     return name.startswith(f"{DATA_DIR}/") and not _ignored(name)
@@ -166,8 +163,6 @@ def _check_receipts(root: Path, data_files: list[str]) -> int:
     reaches the Hub. Returns the rows of all shards."""
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
-
-    from .synthesis.shards import receipt_of, shard_problem
 
     total = 0
     for name in tqdm(data_files, desc="verify shards", unit="shard", delay=PROGRESS_DELAY_S, dynamic_ncols=True):

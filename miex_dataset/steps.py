@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from miex_dataset.corpora.report import ValidationReport
+from miex_dataset.report import ValidationReport
 
 PathArg = str | PathLike[str]
 

@@ -261,8 +261,8 @@ def test_non_finite_or_far_off_landmarks_are_refused_naming_file_row_and_field(
 
 def test_a_pool_with_nan_landmarks_is_refused_before_synthesis(pool_copy: Path, pool_points: np.ndarray) -> None:
     """What `miex synthesize` runs before rendering (synthesis/engine.py, builder.py): the faces of the plan."""
-    from miex_dataset.corpora.report import ValidationReport
     from miex_dataset.faces.pool import crop_paths
+    from miex_dataset.report import ValidationReport
     from miex_dataset.synthesis.faces import check_faces
 
     plan = pd.DataFrame({"face": crop_paths(read_index(pool_copy / INDEX_NAME), pool_copy)})

@@ -206,8 +206,8 @@ def test_model_card_embeds_only_the_figures_that_exist() -> None:
 def test_the_dataset_card_captions_its_figures(tmp_path: Path) -> None:
     """The README says what each figure shows, next to the figure (needs cards/dataset_card.md's caption fields)."""
     from miex_dataset.fileio import write_json_atomic
+    from miex_dataset.layout import STATE_DIR
     from miex_dataset.synthesis.card import finish_dataset
-    from miex_dataset.synthesis.shards import STATE_DIR
 
     write_folder(tmp_path, video=False)
     write_json_atomic(

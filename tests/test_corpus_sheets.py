@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from miex_dataset.corpora.report import ValidationReport
 from miex_dataset.corpora.sheets import au_numbers, cell_int, cell_text, column_key, normalize_aus, open_sheet
 from miex_dataset.errors import MiexInputError
+from miex_dataset.report import ValidationReport
 
 SAMM_REQUIRED = ("Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame")
 

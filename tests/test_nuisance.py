@@ -169,9 +169,9 @@ def test_bad_settings_are_refused() -> None:
 
 @pytest.fixture
 def default_plan(miex_cache: Path, monkeypatch: pytest.MonkeyPatch):
-    from miex_dataset.corpora.report import ValidationReport
     from miex_dataset.generators import load_generator
     from miex_dataset.plan import PlanConfig
+    from miex_dataset.report import ValidationReport
     from miex_dataset.synthesis import SynthesisInputs, resolve_plan
     from miex_dataset.synthesis.faces import check_faces
 

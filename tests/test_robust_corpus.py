@@ -21,8 +21,8 @@ from miex_dataset.cli.corpus import CORPORA
 from miex_dataset.corpora import common as corpus_common
 from miex_dataset.corpora import read_clip_table
 from miex_dataset.corpora.casme2 import read_casme2
-from miex_dataset.corpora.common import name_problem
 from miex_dataset.corpora.megc2019 import read_megc2019
+from miex_dataset.fileio import name_problem
 
 
 def run_corpus(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:

@@ -57,7 +57,7 @@ def test_defaults_are_one_set_everywhere(tmp_path: Path) -> None:
     config = SynthesisConfig.from_namespace(parsed)
     assert config == SynthesisConfig() == MiEX(config_name="miex", cache_dir=str(tmp_path)).config.checked()
     assert OutputOptions.from_namespace(parsed) == OutputOptions()
-    assert config.engine_config() == EngineConfig()
+    assert EngineConfig.from_config(config) == EngineConfig()
     assert config.plan_config() == PlanConfig()
     assert config.pool_config() == PoolConfig()
 
@@ -192,7 +192,7 @@ def test_the_api_writes_the_cli_bytes_and_the_dataset_holds_the_folder_rows(
 
 def test_no_appearance_reaches_the_warp_generator() -> None:
     """``--no-appearance`` renders motion only, the same switch as ``miex eval-generator --no-appearance``."""
-    from miex_dataset.synthesis.api import load_configured_generator
+    from miex_dataset.synthesis.config import load_configured_generator
 
     assert load_configured_generator(SynthesisConfig(no_appearance=True)).appearance is False
     assert load_configured_generator(SynthesisConfig()).appearance is True

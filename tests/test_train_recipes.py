@@ -129,11 +129,37 @@ def fold(index: int, dataset: str, truth: list[int], last: list[int], miex: int 
     )
 
 
+MIEX = {"path": "miex", "split": "train", "samples": 54, "identities": 2, "sources": None, "frames_per_sample": 2}
+"""results.json ``miex`` for a 54-sample MiE-X without a ``source`` column."""
+
+
 def results_of(recipe: Recipe, folds: list[FoldResult]) -> dict[str, Any]:
-    """What run() passes to render_card, from the runner's own summary."""
+    """What run() passes to render_card, from the runner's own summary and facts (every fact the card states)."""
     summary = summarize(folds, [0], LABELS, recipe.protocol.absent)
-    protocol = {"description": recipe.protocol.describe(), "short": recipe.protocol.short(), "folds": len(folds)}
-    return {"label_names": LABELS, "protocol": protocol, "seeds": [0], "tested": facts.tested_counts(folds), **summary}
+    protocol = {
+        "description": recipe.protocol.describe(),
+        "short": recipe.protocol.short(),
+        "folds": len(folds),
+        "folds_defined": len(folds),
+        "validation_fraction": recipe.protocol.validation_fraction,
+    }
+    tested = facts.tested_counts(folds)
+    return {
+        "label_names": LABELS,
+        "real_clips": tested["all"]["clips"],
+        "real_input": "frames",
+        "tested": tested,
+        "initialisation": facts.initialisation(recipe),
+        "miex": dict(MIEX),
+        "protocol": protocol,
+        "alignment": {},
+        "inputs": {"resize": 256, "crop_size": 224},
+        "seeds": [0],
+        "stages": [
+            {"name": s.name, "train": list(s.train), **facts.stage_facts(s, folds, MIEX)} for s in recipe.stages
+        ],
+        **summary,
+    }
 
 
 def card_of(recipe: Recipe, results: dict[str, Any], folder: Path) -> ModelCard:
@@ -271,12 +297,8 @@ def test_a_recipe_without_a_published_figure_claims_no_reproduction() -> None:
     from miex_train.runner.card import reproduction_note
 
     recipe = load_recipe(shipped_recipes()["megc2019_loso_branches"])
-    part = {"num_samples": 1}
-    results = {
-        "last_epoch": {"all": part, "casme2": part, "samm": part, "smic": part},
-        "protocol": {"short": "LOSO", "folds": 68, "folds_defined": 68},
-    }
-    note = reproduction_note(recipe, results)
+    folds = [fold(i, dataset, [0, 1, 2], [0, 1, 2]) for i, dataset in enumerate(["casme2", "samm", "smic"])]
+    note = reproduction_note(recipe, results_of(recipe, folds))
     assert "reproduces" not in note and "no published figure exists" in note
 
 

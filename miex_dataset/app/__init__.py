@@ -8,6 +8,7 @@ the Hugging Face Space entry (``app.py`` at the repository root). Gradio is impo
 
 from __future__ import annotations
 
-from .options import AppOptions, build_app, launch
+from .options import AppOptions
+from .ui import build_app, launch
 
 __all__ = ["AppOptions", "build_app", "launch"]

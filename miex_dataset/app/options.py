@@ -1,4 +1,5 @@
-"""What the app serves and where (one dataclass for `miex app` and the Space entry), and the offline-safe launch.
+"""What the app serves and where (one dataclass for `miex app` and the Space entry), and the offline-safe import
+of Gradio; :mod:`.ui` builds the page from these options and launches it.
 
 Gradio is an optional extra (``pip install 'miex[app]'``); it is imported only here and in :mod:`.ui`, so every
 other command, and ``miex app --help``, work without it.
@@ -10,7 +11,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
 from ..errors import MiexInputError
 
@@ -65,40 +65,3 @@ def require_gradio() -> ModuleType:
     except ImportError as error:
         raise MiexInputError(f"the app needs Gradio, an optional extra: {INSTALL_HINT} ({error})") from error
     return gradio
-
-
-def launch_kwargs(options: AppOptions, *, block: bool) -> dict[str, Any]:
-    """Arguments of ``Blocks.launch``: no share link unless asked, no server-side rendering (it needs Node), no
-    browser opened, errors shown in the page."""
-    from .ui import CSS
-
-    kwargs: dict[str, Any] = {
-        "share": options.share,
-        "ssr_mode": False,
-        "inbrowser": False,
-        "show_error": True,
-        "prevent_thread_lock": not block,
-        "css": CSS,
-    }
-    if options.host is not None:
-        kwargs["server_name"] = options.host
-    if options.port is not None:
-        kwargs["server_port"] = options.port
-    return kwargs
-
-
-def build_app(options: AppOptions | None = None) -> Any:
-    """The app as a ``gr.Blocks`` (not launched): mount it, test it, or ``.launch()`` it yourself."""
-    from .ui import build_blocks
-
-    return build_blocks(options or AppOptions())
-
-
-def launch(options: AppOptions | None = None, *, block: bool = True, app: Any = None) -> Any:
-    """Serve ``app`` (default: built from ``options``); with ``block`` (the command line) until Ctrl-C, else return
-    the running Blocks."""
-    options = options or AppOptions()
-    app = build_app(options) if app is None else app
-    app.queue(default_concurrency_limit=2)
-    app.launch(**launch_kwargs(options, block=block))
-    return app

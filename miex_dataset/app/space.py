@@ -66,7 +66,8 @@ dataset repo ORG/NAME for the Browse tab), `MIEX_APP_MODEL` (a recognizer model 
 def space_app() -> Any:
     """The app configured by the Space's variables (:meth:`AppOptions.from_env`); a landmarker bundle in the working
     folder (the Space's root, where :func:`write_space` puts it) is used unless ``MIEX_FACE_LANDMARKER`` is set."""
-    from .options import AppOptions, build_app
+    from .options import AppOptions
+    from .ui import build_app
 
     if (Path.cwd() / BUNDLE_NAME).is_file():
         os.environ.setdefault("MIEX_FACE_LANDMARKER", str(Path.cwd() / BUNDLE_NAME))
@@ -75,7 +76,8 @@ def space_app() -> Any:
 
 def serve(app: Any) -> None:
     """Serve the Space's app until stopped (host and port: Gradio's, from the Space's environment)."""
-    from .options import AppOptions, launch
+    from .options import AppOptions
+    from .ui import launch
 
     launch(AppOptions.from_env(), app=app)
 

@@ -1,5 +1,6 @@
 """The app's page: three tabs (generate, browse, classify) wired to :mod:`.generate`, :mod:`.browse` and
-:mod:`.classify`. Every element a test or a user script needs has a stable ``elem_id``.
+:mod:`.classify`, and served offline-safe (:func:`launch`). Every element a test or a user script needs has a stable
+``elem_id``.
 
 Per-visitor state (the chosen face, the opened MiE-X, the loaded model) lives in ``gr.State``; generators, datasets
 and models are loaded once per process and shared.
@@ -388,3 +389,36 @@ def classify_tab(gr: Any, app: Any, options: AppOptions) -> None:
     run.click(friendly(gr, run_it), [loaded, onset, apex, align, resize, crop], [probabilities, exact])
     if options.model:
         app.load(friendly(gr, load), [where], [loaded, info, align, resize, crop])
+
+
+def launch_kwargs(options: AppOptions, *, block: bool) -> dict[str, Any]:
+    """Arguments of ``Blocks.launch``: no share link unless asked, no server-side rendering (it needs Node), no
+    browser opened, errors shown in the page."""
+    kwargs: dict[str, Any] = {
+        "share": options.share,
+        "ssr_mode": False,
+        "inbrowser": False,
+        "show_error": True,
+        "prevent_thread_lock": not block,
+        "css": CSS,
+    }
+    if options.host is not None:
+        kwargs["server_name"] = options.host
+    if options.port is not None:
+        kwargs["server_port"] = options.port
+    return kwargs
+
+
+def build_app(options: AppOptions | None = None) -> Any:
+    """The app as a ``gr.Blocks`` (not launched): mount it, test it, or ``.launch()`` it yourself."""
+    return build_blocks(options or AppOptions())
+
+
+def launch(options: AppOptions | None = None, *, block: bool = True, app: Any = None) -> Any:
+    """Serve ``app`` (default: built from ``options``); with ``block`` (the command line) until Ctrl-C, else return
+    the running Blocks."""
+    options = options or AppOptions()
+    app = build_app(options) if app is None else app
+    app.queue(default_concurrency_limit=2)
+    app.launch(**launch_kwargs(options, block=block))
+    return app

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator, Mapping
 from .clips import CLIP_COLUMNS, Clip, clips_to_frame, read_clip_table, summarize_clips, write_clip_table
 from .common import Corpus
 from .labels import canonical_emotion, emotion_to_label
-from .report import Problem, ValidationReport
 from .sheets import open_sheet
 
 _READER_PATHS: dict[str, str] = {
@@ -49,8 +48,6 @@ __all__ = [
     "READERS",
     "Clip",
     "Corpus",
-    "Problem",
-    "ValidationReport",
     "canonical_emotion",
     "clips_to_frame",
     "emotion_to_label",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import MiexInputError
+from ..report import ValidationReport
 from .common import (
     ApexFallback,
     Corpus,
@@ -31,7 +32,6 @@ from .common import (
     resolve_sheet,
     sheet_clips,
 )
-from .report import ValidationReport
 from .sheets import cell_text, open_sheet
 
 FPS = 200.0

@@ -19,10 +19,10 @@ from os import PathLike
 from pathlib import Path
 
 from ..aus.schema import NO_LABEL
+from ..report import ValidationReport
 from .clips import Clip
 from .common import Corpus, new_report, progress, require_root, sequence_clip
 from .labels import emotion_to_label
-from .report import ValidationReport
 
 FPS = 30.0
 IMAGES, EMOTION, FACS = "cohn-kanade-images", "Emotion", "FACS"

@@ -32,8 +32,8 @@ from ..aus.schema import LABEL_NAMES, NO_LABEL
 from ..errors import MiexInputError
 from ..fileio import atomic_path, read_parquet
 from ..paths import absolute, resolve_paths, store_paths, with_paths_rule
+from ..report import ValidationReport
 from .labels import label_name
-from .report import ValidationReport
 
 
 @dataclass

@@ -11,17 +11,15 @@ from pathlib import Path
 from typing import Literal, NamedTuple, TypeVar
 
 from ..errors import MiexInputError
-from ..fileio import contained
+from ..fileio import IMAGE_SUFFIXES, contained, name_problem
 from ..progress import PROGRESS_DELAY_S
+from ..report import ValidationReport
 from .clips import Clip, check_clip_frames, index_of_frame
 from .labels import canonical_emotion, emotion_to_label
-from .report import ValidationReport
 from .sheets import Sheet, SheetRow, cell_int, cell_text, normalize_aus
 
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 ApexFallback = Literal["skip", "middle"]
 _TRAILING_DIGITS = re.compile(r"(\d+)$")
-_PATH_SEPARATORS = ("/", "\\", "\0")
 Item = TypeVar("Item")
 
 
@@ -45,17 +43,6 @@ def require_root(root: str | PathLike[str], corpus: str) -> Path:
             f"{corpus} ROOT {state}; give the folder of your {corpus} release (see `miex corpus --help`)", file=path
         )
     return path
-
-
-def name_problem(text: str) -> str | None:
-    """Why a subject/clip name taken from a sheet or ground-truth row cannot be a folder name, or None.
-
-    Row data becomes folder names (frames are looked up there, ``miex flow`` writes ``<subject>/<clip>.npz``), so a
-    ``..``, a path separator or an absolute path would reach outside the corpus or the output folder.
-    """
-    if text == "." or ".." in text or any(sep in text for sep in _PATH_SEPARATORS) or Path(text).is_absolute():
-        return f"{text!r} is not a plain folder name (no '.', '..', '/', '\\' or absolute paths); fix the cell"
-    return None
 
 
 def progress(

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 from ..aus.schema import NO_LABEL
+from ..fileio import IMAGE_SUFFIXES
+from ..report import ValidationReport
 from .clips import Clip, check_clip_frames
-from .common import IMAGE_SUFFIXES, Corpus, new_report, progress, require_root
-from .report import ValidationReport
+from .common import Corpus, new_report, progress, require_root
 
 IdentityFrom = Literal["image", "folder"]
 

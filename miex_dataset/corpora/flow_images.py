@@ -30,11 +30,12 @@ from pathlib import Path
 
 from ..errors import MiexInputError
 from ..faces.flow_image import RELEASE_SIZE, read_flow_png
+from ..fileio import name_problem
+from ..report import ValidationReport
 from .clips import Clip
-from .common import Corpus, DuplicateGuard, name_problem, new_report, progress, require_root
+from .common import Corpus, DuplicateGuard, new_report, progress, require_root
 from .labels import label_name
 from .megc2019 import GroundTruthRow
-from .report import ValidationReport
 
 LABEL_COLUMNS = ("dataset", "sub", "filename_o", "label")
 DATASETS = ("casme2", "samm", "smic")

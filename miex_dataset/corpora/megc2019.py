@@ -24,11 +24,12 @@ from os import PathLike
 from pathlib import Path
 
 from ..errors import MiexInputError
+from ..fileio import name_problem
+from ..report import ValidationReport
 from . import casme2, samm, smic
 from .clips import Clip
-from .common import ApexFallback, Corpus, DuplicateGuard, first_existing, name_problem, new_report, require_root
+from .common import ApexFallback, Corpus, DuplicateGuard, first_existing, new_report, require_root
 from .labels import emotion_to_label, label_name
-from .report import ValidationReport
 from .sheets import utf8_csv_text
 
 GT_FILE = "combined_3class_gt.csv"

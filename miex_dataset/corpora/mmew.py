@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import MiexInputError
+from ..report import ValidationReport
 from .clips import Clip
 from .common import (
     ApexFallback,
@@ -36,7 +37,6 @@ from .common import (
     sequence_clip,
     sheet_clips,
 )
-from .report import ValidationReport
 from .sheets import cell_text, open_sheet
 
 FPS = 90.0

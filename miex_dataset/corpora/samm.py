@@ -17,8 +17,8 @@ import re
 from os import PathLike
 from pathlib import Path
 
+from ..report import ValidationReport
 from .common import ApexFallback, Corpus, SheetLayout, clip_folder, new_report, require_root, resolve_sheet, sheet_clips
-from .report import ValidationReport
 from .sheets import cell_text, open_sheet
 
 FPS = 200.0

@@ -18,10 +18,10 @@ from os import PathLike
 from pathlib import Path
 
 from ..errors import MiexInputError
+from ..report import ValidationReport
 from .clips import Clip
 from .common import Corpus, image_files, lookup_emotion, new_report, progress, require_root, sequence_clip
 from .labels import canonical_emotion
-from .report import ValidationReport
 
 DEFAULT_FPS = 25.0
 """Oulu-CASIA's frame rate; pass ``fps`` for other corpora."""

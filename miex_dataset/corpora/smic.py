@@ -20,9 +20,9 @@ from os import PathLike
 from pathlib import Path
 from typing import Literal
 
+from ..report import ValidationReport
 from .clips import Clip
 from .common import Corpus, DuplicateGuard, lookup_emotion, new_report, progress, require_root, sequence_clip
-from .report import ValidationReport
 from .smic_apex import apply_apex_sheet, read_apex_sheet
 
 FPS = 100.0

@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MiexInputError
-from ..fileio import first_line
+from ..fileio import first_line, name_problem
+from ..report import ValidationReport
 from .clips import Clip, index_of_frame
-from .common import name_problem
-from .report import ValidationReport
 from .sheets import HEADER_SEARCH_ROWS, cell_int, cell_text, utf8_csv_text
 
 ROLES: dict[str, tuple[str, ...]] = {

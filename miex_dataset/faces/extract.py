@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 from ..aus.schema import AU_NAMES
 from ..aus.table import write_au_table
 from ..corpora.clips import CLIP_COLUMNS, read_clip_table
-from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
+from ..report import ValidationReport
 from .align import DEFAULT_SIZE, Alignment, alignment_for
 from .au_extract import (
     DEFAULT_CALIBRATION,

@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from ..corpora.clips import read_clip_table
-from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..fileio import atomic_path, contained
+from ..report import ValidationReport
 from .align import DEFAULT_SIZE, alignment_for
 from .flow import FlowParams, optical_flow, optical_strain, save_flow, write_params
 from .image import read_rgb

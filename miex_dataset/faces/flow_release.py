@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..corpora.common import name_problem
 from ..errors import MiexInputError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, name_problem
 from .flow_image import write_flow_png
 
 LAYOUTS = ("flat", "loso")

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ..corpora.common import IMAGE_SUFFIXES
 from ..errors import MiexInputError
+from ..fileio import IMAGE_SUFFIXES
 from ..pixels import round_to_uint8
 
 FACE_IMAGE_SUFFIXES: frozenset[str] = IMAGE_SUFFIXES | {".tif", ".tiff"}

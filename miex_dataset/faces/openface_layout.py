@@ -28,9 +28,9 @@ from PIL import Image
 from ..aus.schema import AU_NAMES
 from ..aus.table import write_au_table
 from ..corpora.clips import read_clip_table
-from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..fileio import atomic_path, contained
+from ..report import ValidationReport
 from .align import DEFAULT_SIZE, alignment_for
 from .au_extract import OpenFaceAUReader
 from .extract import AUJob, _row, clip_jobs

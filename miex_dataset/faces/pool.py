@@ -21,10 +21,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..fileio import FACE_POOL_KIND, atomic_path, mark_output, read_json, read_parquet
 from ..paths import resolve_paths, store_paths, with_paths_rule
+from ..report import ValidationReport
 from .align import DEFAULT_SIZE, align_face
 from .image import FACE_IMAGE_SUFFIXES, pixel_digest, read_rgb
 from .landmarker import FaceAnalyzer, FaceRecord, crop_problem, mesh_problem

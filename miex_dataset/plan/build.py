@@ -20,9 +20,9 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from ..aus.schema import LABEL_NAMES
-from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..progress import PROGRESS_DELAY_S
+from ..report import ValidationReport
 from ..sources.triplet import SOURCES, au_field, to_arrow, write_parquet
 from .faces import frontal
 from .seeds import keyed_rng, stable_int

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..aus.schema import AU_NAMES
-from ..corpora.report import ValidationReport
+from ..report import ValidationReport
 from .triplet import VIDEO_FRAMES
 
 FrameKey = tuple[str, str, str, int]

@@ -10,9 +10,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..aus.schema import NO_LABEL
-from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..progress import PROGRESS_DELAY_S
+from ..report import ValidationReport
 from .frames import FrameAUs
 from .mie import clip_triplet
 from .triplet import Triplet

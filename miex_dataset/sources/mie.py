@@ -7,8 +7,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..aus.schema import NO_LABEL
-from ..corpora.report import ValidationReport
 from ..progress import PROGRESS_DELAY_S
+from ..report import ValidationReport
 from .frames import FrameAUs, resample
 from .triplet import Triplet
 

@@ -12,8 +12,8 @@ import pandas as pd
 from ..aus.table import read_au_table
 from ..corpora.clips import read_clip_table
 from ..corpora.labels import label_name
-from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
+from ..report import ValidationReport
 from .expert import MICRO_INTENSITY, ExpertConfig, check_per_class, expert_triplets, load_expert_table
 from .mae import DEFAULT_INTERVAL, MAX_MAE_DRAWS, mae_triplets
 from .mie import mie_triplets

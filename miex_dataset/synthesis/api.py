@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MiexInputError
-from .config import DEFAULT_OUT, OutputOptions, SynthesisConfig
+from .config import DEFAULT_OUT, OutputOptions, SynthesisConfig, load_configured_generator
 
 if TYPE_CHECKING:
     import datasets
 
-    from ..generators.base import FaceGenerator
     from .engine import SynthesisSummary
 
 
@@ -34,14 +33,6 @@ def resolve_config(config: SynthesisConfig | None = None, **overrides: Any) -> S
             f"expected a SynthesisConfig, got {type(config).__name__} (or pass its fields as keywords)", field="config"
         )
     return (config or SynthesisConfig()).overridden(**overrides)
-
-
-def load_configured_generator(config: SynthesisConfig) -> FaceGenerator:
-    """The generator ``config`` names, from its folder, Hub repo (at ``revision``) or file."""
-    from ..generators import load_generator
-
-    pretrained, options = config.generator_arguments()
-    return load_generator(config.generator, pretrained, **options)
 
 
 def synthesize(
@@ -62,14 +53,14 @@ def synthesize(
     from accelerate import PartialState
 
     from ..hub import check_repo_id, push_folder
-    from .engine import guard_output_folder
+    from .engine import EngineConfig, guard_output_folder
     from .engine import synthesize as render
     from .inputs import resolve_plan
 
     config = resolve_config(config, **overrides)
     output = OutputOptions(out=out, overwrite=overwrite, push_to_hub=push_to_hub, private=private)
     # cheapest checks first: bad options, a bad repo id and a bad generator are refused before the plan is built
-    engine = config.engine_config(overwrite=output.overwrite)
+    engine = EngineConfig.from_config(config, overwrite=output.overwrite)
     if output.push_to_hub is not None:
         check_repo_id(output.push_to_hub)
     generator = load_configured_generator(config)
@@ -125,4 +116,4 @@ def synthesize_dataset(
     return builder.as_dataset(split="train")
 
 
-__all__ = ["load_configured_generator", "resolve_config", "synthesize", "synthesize_dataset"]
+__all__ = ["resolve_config", "synthesize", "synthesize_dataset"]

@@ -23,16 +23,12 @@ from PIL import Image
 from ..aus.schema import AU_DESCRIPTIONS, AU_NAMES, LABEL_NAMES
 from ..cards import render_template
 from ..fileio import atomic_path, read_json, read_parquet
+from ..layout import CARD_NAME, IMAGES_DIR, STATE_DIR
 from ..magnify import Magnification, magnification_label, magnify_pair, motion_image
 from ..progress import PROGRESS_DELAY_S
 from ..sources.triplet import SOURCES
 from .schema import column_table
-from .shards import SPLIT, STATE_DIR, shard_files
-
-CARD_NAME = "README.md"
-IMAGES_DIR = "images"
-CARD_IMAGES = ("sample_grid.png", "au_distribution.png")
-"""The card's figures under ``images/``: with the card and the shards, the files ``miex push`` publishes."""
+from .shards import SPLIT, shard_files
 
 
 def config_name(video: bool) -> str:

@@ -33,7 +33,7 @@ from ..plan.build import PlanConfig
 from ..sources import SOURCES, PoolConfig
 
 if TYPE_CHECKING:
-    from .engine import EngineConfig
+    from ..generators.base import FaceGenerator
     from .inputs import SynthesisInputs
 
 DEFAULT_OUT = "miex"
@@ -390,24 +390,6 @@ class SynthesisConfig:
             video=self.video,
         )
 
-    def engine_config(self, *, overwrite: bool = False) -> EngineConfig:
-        """How the plan is rendered and stored (imports torch: call it when the job runs)."""
-        from .engine import EngineConfig
-        from .render import Encoding
-
-        workers = {} if self.encode_workers is None else {"encode_workers": self.encode_workers}
-        return EngineConfig(
-            shard_size=self.shard_size,
-            batch_size=self.batch_size,
-            size=self.size,
-            encoding=Encoding(self.image_format, self.jpeg_quality),
-            device=self.device,
-            strict=self.strict,
-            overwrite=overwrite,
-            nuisance=self.nuisance,
-            **workers,
-        )
-
     def generator_arguments(self) -> tuple[str | None, dict[str, Any]]:
         """``(pretrained, options)`` for ``load_generator(self.generator, pretrained, **options)``."""
         options = {name: getattr(self, name) for name in LOAD_OPTIONS[self.generator]}
@@ -416,6 +398,14 @@ class SynthesisConfig:
         if self.revision is not None:
             options["revision"] = self.revision
         return getattr(self, PRETRAINED_OPTION[self.generator]), options
+
+
+def load_configured_generator(config: SynthesisConfig) -> FaceGenerator:
+    """The generator ``config`` names, from its folder, Hub repo (at ``revision``) or file (imports torch)."""
+    from ..generators import load_generator
+
+    pretrained, options = config.generator_arguments()
+    return load_generator(config.generator, pretrained, **options)
 
 
 @dataclass

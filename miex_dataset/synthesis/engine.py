@@ -32,26 +32,25 @@ import torch
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
-from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..fileio import DATASET_KIND, LOCK_NAME, MARKER_NAME, OutputLock, mark_output, read_json, write_json_atomic
 from ..fileio import guard_output_folder as guard_folder
 from ..generators.base import FaceGenerator
 from ..generators.nuisance import nuisance_preset
+from ..layout import CARD_IMAGES, CARD_NAME, DATA_DIR, IMAGES_DIR, PLAN_NAME, STATE_DIR
 from ..plan.build import plan_fields
 from ..plan.faces import portable_faces, published_faces
 from ..progress import PROGRESS_DELAY_S
+from ..report import ValidationReport
 from ..sources.triplet import to_arrow, write_parquet
-from .card import CARD_IMAGES, CARD_NAME, IMAGES_DIR
 from .config import DEFAULT_OUT, SynthesisConfig, default_of
 from .faces import FaceBank, check_faces, face_key
 from .render import Encoding, Renderer, Timings, default_encode_workers
 from .schema import miex_features
-from .shards import DATA_DIR, STAGING_DIR, STATE_DIR, Shard, is_finished, plan_shards, write_shard
+from .shards import STAGING_DIR, Shard, is_finished, plan_shards, write_shard
 
 log = logging.getLogger(__name__)
 
-PLAN_NAME = "plan.parquet"
 RUN_NAME = "run.json"
 
 
@@ -59,7 +58,7 @@ RUN_NAME = "run.json"
 class EngineConfig:
     """How a plan is rendered and stored; everything here that changes bytes is part of the run fingerprint.
 
-    Defaults are :class:`~.config.SynthesisConfig`'s (``SynthesisConfig.engine_config`` makes one from a job)."""
+    Defaults are :class:`~.config.SynthesisConfig`'s (:meth:`from_config` makes one from a job)."""
 
     shard_size: int = default_of(SynthesisConfig, "shard_size")
     batch_size: int = default_of(SynthesisConfig, "batch_size")
@@ -88,6 +87,22 @@ class EngineConfig:
                 f"--encode-workers must be at least 1, got {self.encode_workers}", field="encode_workers"
             )
         nuisance_preset(self.nuisance)  # an unknown preset is refused here, naming the known ones
+
+    @classmethod
+    def from_config(cls, config: SynthesisConfig, *, overwrite: bool = False) -> EngineConfig:
+        """How ``config``'s plan is rendered and stored: its rendering options (call it when the job runs)."""
+        workers = {} if config.encode_workers is None else {"encode_workers": config.encode_workers}
+        return cls(
+            shard_size=config.shard_size,
+            batch_size=config.batch_size,
+            size=config.size,
+            encoding=Encoding(config.image_format, config.jpeg_quality),
+            device=config.device,
+            strict=config.strict,
+            overwrite=overwrite,
+            nuisance=config.nuisance,
+            **workers,
+        )
 
 
 @dataclass

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..faces.image import read_rgb
 from ..faces.pool import INDEX_NAME, check_crop_size, crop_paths, read_index
 from ..progress import PROGRESS_DELAY_S
+from ..report import ValidationReport
 
 log = logging.getLogger(__name__)
 

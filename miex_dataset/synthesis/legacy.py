@@ -23,14 +23,15 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..aus.schema import LABEL_NAMES, NUM_AUS
-from ..corpora.report import ValidationReport
 from ..errors import MiexInputError
 from ..fileio import OutputLock, contained, write_json_atomic
+from ..layout import STATE_DIR
 from ..plan.seeds import stable_int
+from ..report import ValidationReport
 from .card import finish_dataset
 from .engine import RUN_NAME, claim_output, guard_output_folder
 from .schema import miex_features
-from .shards import STATE_DIR, is_finished, plan_shards, write_shard
+from .shards import is_finished, plan_shards, write_shard
 
 SOURCE_ALIASES: dict[str, str] = {
     "mie": "mie",

@@ -18,10 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import MiexInputError
-from ..fileio import atomic_path, read_json, sha256_of, write_json_atomic
+from ..fileio import atomic_path, sha256_of, write_json_atomic
+from ..layout import DATA_DIR, STATE_DIR, receipt_of, shard_problem
 
-DATA_DIR = "data"
-STATE_DIR = ".miex"
 STAGING_DIR = "staging"
 """Under ``.miex/``: shards are written here and renamed into ``data/`` only when complete, so no half-written file
 ever matches the card's ``data/train-*`` pattern (a kill or a full disk leaves nothing there)."""
@@ -56,36 +55,6 @@ def plan_shards(rows: int, shard_size: int) -> list[Shard]:
         )
     count = max(1, math.ceil(rows / shard_size))
     return [Shard(i, count, i * shard_size, min(rows, (i + 1) * shard_size)) for i in range(count)]
-
-
-def receipt_of(path: Path, out: Path) -> Path:
-    """Where the receipt of the shard file ``path`` (any name under ``data/``) lives."""
-    return out / STATE_DIR / "shards" / f"{path.name}.json"
-
-
-def shard_problem(path: Path, receipt: Path, *, rows: int | None = None, fingerprint: str | None = None) -> str | None:
-    """Why the shard file does not match its receipt (None when it does): missing, unreadable receipt, other run,
-    other row count, other size (truncated, empty) or other sha256 (edited, bit flips). Cheapest checks first."""
-    if not path.is_file():
-        return "the shard file is missing"
-    if not receipt.is_file():
-        return "it has no receipt (not written by `miex synthesize`, or its write never finished)"
-    try:
-        expected = read_json(receipt)
-    except (OSError, ValueError):
-        return "its receipt is unreadable"
-    if not isinstance(expected, dict):
-        return "its receipt is unreadable"
-    if fingerprint is not None and expected.get("fingerprint") != fingerprint:
-        return "it belongs to another run"
-    if not isinstance(expected.get("rows"), int) or (rows is not None and expected["rows"] != rows):
-        return f"its receipt says {expected.get('rows')} rows, the plan {rows}"
-    size = path.stat().st_size
-    if expected.get("bytes") != size:
-        return f"it has {size} bytes, its receipt {expected.get('bytes')} (truncated or replaced)"
-    if expected.get("sha256") != sha256_of(path):
-        return "its sha256 differs from its receipt (the file was changed or corrupted)"
-    return None
 
 
 def is_finished(shard: Shard, out: Path, fingerprint: str) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import MiexInputError
 from ..fileio import first_line
-from .shards import DATA_DIR, STATE_DIR, receipt_of, shard_problem
+from ..layout import DATA_DIR, STATE_DIR, receipt_of, shard_problem
 
 logger = logging.getLogger(__name__)
 

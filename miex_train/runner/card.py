@@ -29,7 +29,7 @@ from miex_dataset.errors import MiexInputError
 from miex_dataset.magnify import Magnification
 
 from ..models import model_class
-from .claims import Ran, attribution, differences, miex_text, published_setup, tested_text, unpublished
+from .claims import Ran, attribution, differences, miex_text, published_setup, recorded, tested_text, unpublished
 from .recipe import Recipe, TrainingSpec
 from .titles import DATASET_TITLES, MODEL_TITLES, dataset_title, listed, model_title, plural
 
@@ -120,8 +120,8 @@ class ScoredCorpus:
 
 def source_sizes(results: Mapping[str, Any]) -> dict[str, int]:
     """Samples of each training source (used + removed by the fold filter: the same total in every fold)."""
-    final = results.get("final_model") or {}
-    counts = final.get("train_counts") or results["runs"][0]["folds"][0]["train_counts"]
+    final = results.get("final_model")  # absent when output.final_model is off
+    counts = final["train_counts"] if final else results["runs"][0]["folds"][0]["train_counts"]
     return {source: c["used"] + c["removed"] for stage in counts.values() for source, c in stage.items()}
 
 
@@ -133,17 +133,17 @@ def source_title(
     with_size: bool = True,
     miex: Mapping[str, Any] | None = None,
 ) -> str:
-    """``real`` is the test corpus (its training subjects); ``miex`` MiE-X (with its identities and AU sources when
-    results.json records them); an extra source its dataset's name."""
+    """``real`` is the test corpus (its training subjects); ``miex`` MiE-X (with results.json ``miex``: its samples,
+    and its identities and AU sources where its columns hold them); an extra source its dataset's name."""
     title = test.title if source == "real" else dataset_title(source)
     if not with_size:
         return title
     if source == "real":
         return f"{title}, each fold's training subjects"
-    if source == "miex" and miex and miex.get("samples") is not None:
-        counts = miex.get("sources") or {}
+    if source == "miex" and miex:
+        counts = miex["sources"] or {}  # None: the MiE-X has no `source` column
         sources = f" (AU sources {', '.join(f'{name} {n:,}' for name, n in counts.items())})" if counts else ""
-        return f"{title}, {miex_text(miex['samples'], miex.get('identities'), None)}{sources}"
+        return f"{title}, {miex_text(miex['samples'], miex['identities'], None)}{sources}"
     unit = "samples" if source == "miex" else "clips"
     return f"{title}, {sizes[source]:,} {unit}" if source in sizes else title
 
@@ -165,7 +165,7 @@ def card_title(recipe: Recipe, results: Mapping[str, Any]) -> str:
     if earlier:
         title += f", pre-trained on {' + '.join(source_title(s, test, {}) for s in earlier)}"
     protocol = results["protocol"]
-    folds, defined = protocol["folds"], protocol.get("folds_defined", protocol["folds"])
+    folds, defined = protocol["folds"], recorded(protocol, "folds_defined", "protocol.")
     partial = f", {folds} of {defined} folds" if folds < defined else ""
     return f"{title} ({protocol['short']}{partial}, {len(results['label_names'])} classes)"
 
@@ -184,7 +184,7 @@ def reproduction_note(recipe: Recipe, results: Mapping[str, Any]) -> str:
     paper = recipe.reproduces
     if paper is None:
         return "The recipe names no paper result to compare with."
-    found = differences(paper, Ran.of(recipe, results))
+    found = differences(paper, Ran.of(results))
     target = _target(recipe)
     but = listed(found, "; ")
     if not paper.scores:
@@ -213,12 +213,11 @@ def published_figure(recipe: Recipe) -> str:
 def card_summary(recipe: Recipe, results: Mapping[str, Any]) -> str:
     """What ran, in one paragraph: clips and subjects tested per dataset, protocol and folds, classes, initial
     weights, each stage's sources (MiE-X's size and AU sources) and epochs, and the seeds."""
+    ran = Ran.of(results)
     test = ScoredCorpus.of(results)
-    ran = Ran.of(recipe, results)
     sizes = source_sizes(results)
-    miex = results.get("miex")
     stages = "; ".join(
-        f"{stage.name}: {' + '.join(source_title(s, test, sizes, miex=miex) for s in stage.sources)}, "
+        f"{stage.name}: {' + '.join(source_title(s, test, sizes, miex=ran.miex) for s in stage.sources)}, "
         f"{plural(stage.epochs, 'epoch')}"
         for stage in ran.stages
     )
@@ -234,7 +233,7 @@ def card_summary(recipe: Recipe, results: Mapping[str, Any]) -> str:
         else "Weights initialised at random (no pretrained checkpoint)"
     )
     seeds = ", ".join(map(str, ran.seeds))
-    tested = synthetic_test_text(results) or tested_text(ran.tested, recorded=ran.subjects_recorded)
+    tested = synthetic_test_text(results) or tested_text(ran.tested)
     return (
         f"A {model_title(recipe.model.name)} micro-expression recognizer tested on "
         f"{test.title}, {tested}, by {results['protocol']['description']}, "
@@ -312,7 +311,7 @@ def _hyperparameters(recipe: Recipe, world: int, applied: list[Mapping[str, Any]
     """The stages' training settings; ``applied``: results.json's stages, whose settings are the ones that applied
     (the flow recognizers' in-memory loop reads no ``eval_batch_size``, ``precision`` or checkpointing)."""
     keys = [name for name in TrainingSpec.__dataclass_fields__ if name != "num_workers"]
-    if applied:
+    if applied is not None:
         keys = [name for name in keys if all(name in stage for stage in applied)]
     lines = ["| stage | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for stage in recipe.stages:
@@ -372,12 +371,12 @@ def _stages(recipe: Recipe) -> str:
 def synthetic_test_text(results: Mapping[str, Any]) -> str | None:
     """``300 samples of 185 AU draws (1 identity)`` when the run tested on held-out MiE-X samples (the data-free
     first run: results.json ``evaluation``), where "clips" and "subjects" would misname what was tested."""
-    evaluation = results.get("evaluation")
+    evaluation = results.get("evaluation")  # written only when the test corpus is MiE-X
     if not evaluation:
         return None
-    units = "AU draw" if evaluation.get("held_out") == "au_draw" else "identity"
+    units = "AU draw" if evaluation["held_out"] == "au_draw" else "identity"
     samples = results["tested"]["all"]["clips"]
-    identities = evaluation.get("identities")
+    identities = evaluation["identities"]
     whose = f" ({plural(identities, 'identity', 'identities')})" if identities and units != "identity" else ""
     many = "identities" if units == "identity" else ""
     return f"{plural(samples, 'sample')} of {plural(evaluation['held_out_units'], units, many)}{whose}"
@@ -397,9 +396,8 @@ def _training_data(recipe: Recipe, results: Mapping[str, Any]) -> str:
     sizes = source_sizes(results)
     labels = "3-class (negative, positive, surprise)" if real.labels is None else f"native classes {list(real.labels)}"
     called = f" (named {real.name!r} in the recipe)" if real.name and slug(real.name) != test.key else ""
-    total = results.get("real_clips", test.clips)
-    folds = results["protocol"]["folds"]
-    defined = results["protocol"].get("folds_defined", folds)
+    total = recorded(results, "real_clips")
+    folds, defined = results["protocol"]["folds"], recorded(results["protocol"], "folds_defined", "protocol.")
     what = (
         f"{test.title}, {total} labelled clips"
         if test.clips == total
@@ -413,7 +411,7 @@ def _training_data(recipe: Recipe, results: Mapping[str, Any]) -> str:
     used = {source for stage in recipe.stages for source in stage.train}
     if data.miex and "miex" in used:
         lines.append(
-            f"- `miex`: {source_title('miex', test, sizes, miex=results.get('miex'))} from "
+            f"- `miex`: {source_title('miex', test, sizes, miex=results['miex'])} from "
             f"`{data.miex.path.name}` (split `{data.miex.split}`)"
         )
     for name, spec in data.extra.items():
@@ -421,7 +419,7 @@ def _training_data(recipe: Recipe, results: Mapping[str, Any]) -> str:
             continue
         frames = f", early frames: apex at floor(N·p), p ~ U{spec.early_interval}" if spec.frames == "early" else ""
         lines.append(f"- `{name}`: {source_title(name, test, sizes)} from clip table `{spec.clips.name}`{frames}")
-    for name, info in (results.get("alignment") or {}).items():
+    for name, info in recorded(results, "alignment").items():
         skipped = len(info.get("skipped_clips") or [])
         left_out = f"; {skipped} clip(s) with no face on the onset frame left out (results.json)" if skipped else ""
         lines.append(f"- alignment of `{name}` ({info['method']}): {info['description']}{left_out}")
@@ -450,8 +448,8 @@ def render_card(
 ) -> str:
     """The full card text (YAML header + filled template); ``figures`` are the image files present beside the card
     (None: every one of :data:`CARD_FIGURES`, which the runner always writes)."""
-    label_names = results["label_names"]
-    ran = Ran.of(recipe, results)
+    ran = Ran.of(results)  # refuses a results.json that lacks a fact the card states
+    label_names = ran.label_names
     best = results.get("best_on_validation")
     best_note = (
         "Best epoch chosen on a validation split carved from the training subjects (never on test data), for "
@@ -488,7 +486,7 @@ def render_card(
         training_data=_training_data(recipe, results),
         leakage=SYNTHETIC_LEAKAGE if results.get("evaluation") else LEAKAGE,
         stages=_stages(recipe),
-        hyperparameters=_hyperparameters(recipe, world, results.get("stages")),
+        hyperparameters=_hyperparameters(recipe, world, results["stages"]),
         checkpoint=checkpoint,
         usage=usage,
         recipe_yaml=recipe.to_yaml().rstrip(),

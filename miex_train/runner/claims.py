@@ -4,7 +4,9 @@ came from (a recipe's ``reproduces`` section, :class:`~.specs.ReproducesSpec`).
 A run reproduces a published figure only when every fact of the published setup that is known matches what the run
 did; each fact that differs becomes one clause of the card ("it tested 12 clips of 3 subjects where the paper tested
 442 clips of 68 subjects"). A fact the publication does not state is not compared (and is named as unpublished),
-and a published fact that results.json does not record counts as a difference: it cannot be shown to match.
+and a published fact the run could not measure (the identities or AU sources of a MiE-X without that column) counts
+as a difference: it cannot be shown to match. results.json is read as the runner writes it: one that lacks a fact
+came from another miex version and is refused (:func:`recorded`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from miex_dataset.errors import MiexInputError
 
 from .specs import PublishedCount, Recipe, ReproducesSpec
 from .titles import dataset_title, listed, method_title, plural, titles
@@ -26,10 +30,10 @@ INPUT_NOUNS = {"frames": "inputs computed from the clips' frames", "flow-images"
 
 @dataclass(frozen=True)
 class Count:
-    """Clips and subjects tested in one dataset (``subjects`` None: not recorded, or not published)."""
+    """Clips and subjects tested in one dataset."""
 
     clips: int
-    subjects: int | None = None
+    subjects: int
 
 
 @dataclass(frozen=True)
@@ -39,11 +43,25 @@ class Stage:
     epochs: int
 
 
+RESULTS_FILE = "results.json"
+
+
+def recorded(entry: Mapping[str, Any], key: str, where: str = "") -> Any:
+    """``entry[key]`` of results.json (``where``: the path to ``entry``, for the message). The runner writes every
+    fact a card states, so a file without one came from another miex version: refused, never described by guesses."""
+    if key not in entry:
+        raise MiexInputError(
+            "missing: written by another miex version; re-run `miex train` to record it",
+            file=RESULTS_FILE,
+            field=f"{where}{key}",
+        )
+    return entry[key]
+
+
 @dataclass(frozen=True)
 class Ran:
-    """The facts of one run that a published setup can state, read from results.json; runs recorded before
-    results.json held a fact fall back to the recipe for settings (epochs, weights) and leave measurements (subjects
-    tested, MiE-X identities) unknown."""
+    """The facts of one run that a published setup can state, read from results.json as :mod:`.facts` and
+    :mod:`.report` write them."""
 
     datasets: tuple[str, ...]
     tested: dict[str, Count]
@@ -51,72 +69,55 @@ class Ran:
     folds: int
     folds_defined: int
     label_names: tuple[str, ...]
-    """Empty: not recorded."""
-    input: str | None
+    input: str
     stages: tuple[Stage, ...]
     backbone: str | None
     seeds: tuple[int, ...]
     miex: Mapping[str, Any] | None
-    """samples, identities (None: unknown), sources (name -> samples; None: unknown) of the MiE-X trained on."""
+    """samples, identities (None: the MiE-X has no ``identity`` column), sources (name -> samples; None: no
+    ``source`` column) of the MiE-X trained on; None when no stage trained on one."""
     magnified: bool
     validation: float
 
-    @property
-    def subjects_recorded(self) -> bool:
-        """Whether results.json says how many subjects each dataset tested (runs recorded before it did: no)."""
-        return all(count.subjects is not None for count in self.tested.values())
-
     @classmethod
-    def of(cls, recipe: Recipe, results: Mapping[str, Any]) -> Ran:
-        last = results["last_epoch"]
-        datasets = tuple(part for part in last if part not in ("note", "all"))
-        recorded = results.get("tested") or {}
-        tested = {
-            d: Count(int(recorded[d]["clips"]), recorded[d].get("subjects"))
-            if d in recorded
-            else Count(int(last[d]["num_samples"]))
-            for d in datasets
-        }
-        protocol = results["protocol"]
-        stages = _stages_of(recipe, results)
-        weights = results.get("initialisation")
-        inputs = results.get("inputs") or {}
+    def of(cls, results: Mapping[str, Any]) -> Ran:
+        """The facts of ``results`` (results.json); :class:`MiexInputError` naming the first one it lacks."""
+        datasets = tuple(part for part in recorded(results, "last_epoch") if part not in ("note", "all"))
+        tested = recorded(results, "tested")
+        protocol = recorded(results, "protocol")
+        initialisation = recorded(results, "initialisation")
         return cls(
             datasets=datasets,
-            tested=tested,
-            protocol=protocol["short"],
-            folds=int(protocol["folds"]),
-            folds_defined=int(protocol.get("folds_defined", protocol["folds"])),
-            label_names=tuple(results.get("label_names") or ()),
-            input=results.get("real_input"),
-            stages=stages,
-            backbone=weights["backbone"] if weights is not None else recipe.model.backbone,
-            seeds=tuple(results.get("seeds") or recipe.seeds),
-            miex=_miex_of(recipe, results),
-            magnified=bool(inputs.get("magnify")) or recipe.data.magnify is not None,
-            validation=float(protocol.get("validation_fraction", recipe.protocol.validation_fraction)),
+            tested={d: _count(recorded(tested, d, "tested."), f"tested.{d}.") for d in datasets},
+            protocol=recorded(protocol, "short", "protocol."),
+            folds=int(recorded(protocol, "folds", "protocol.")),
+            folds_defined=int(recorded(protocol, "folds_defined", "protocol.")),
+            label_names=tuple(recorded(results, "label_names")),
+            input=recorded(results, "real_input"),
+            stages=tuple(_stage(entry, f"stages[{i}].") for i, entry in enumerate(recorded(results, "stages"))),
+            backbone=recorded(initialisation, "backbone", "initialisation."),
+            seeds=tuple(recorded(results, "seeds")),
+            miex=_miex_of(recorded(results, "miex")),
+            magnified=bool(recorded(results, "inputs").get("magnify")),  # written only when magnification was on
+            validation=float(recorded(protocol, "validation_fraction", "protocol.")),
         )
 
 
-def _stages_of(recipe: Recipe, results: Mapping[str, Any]) -> tuple[Stage, ...]:
-    """Each stage's name, sources and epochs in all, from results.json ``stages`` (the recipe's where absent)."""
-    written = results.get("stages") or []
-    if written and all("total_epochs" in entry for entry in written):
-        return tuple(Stage(e["name"], tuple(e["train"]), int(e["total_epochs"])) for e in written)
-    return tuple(Stage(s.name, s.train, s.training.total_epochs) for s in recipe.stages)
+def _count(entry: Mapping[str, Any], where: str) -> Count:
+    return Count(int(recorded(entry, "clips", where)), int(recorded(entry, "subjects", where)))
 
 
-def _miex_of(recipe: Recipe, results: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """results.json ``miex``; for older results, the MiE-X size from the training counts (identities and sources
-    unknown)."""
-    if "miex" in results:
-        return results["miex"]
-    if not any("miex" in stage.train for stage in recipe.stages):
-        return None
-    final = results.get("final_model") or {}
-    counts = final.get("train_counts") or results["runs"][0]["folds"][0]["train_counts"]
-    sizes = [c["used"] + c["removed"] for stage in counts.values() for name, c in stage.items() if name == "miex"]
-    return {"samples": sizes[0] if sizes else None, "identities": None, "sources": None}
+def _miex_of(entry: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """results.json ``miex``, its ``samples``, ``identities`` and ``sources`` present (None: no MiE-X trained on)."""
+    for key in ("samples", "identities", "sources") if entry is not None else ():
+        recorded(entry, key, "miex.")
+    return entry
+
+
+def _stage(entry: Mapping[str, Any], where: str) -> Stage:
+    """A stage's name, sources and epochs in all, from its results.json ``stages`` entry."""
+    sources = tuple(recorded(entry, "train", where))
+    return Stage(recorded(entry, "name", where), sources, int(recorded(entry, "total_epochs", where)))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -129,25 +130,21 @@ def count_text(count: Count | PublishedCount) -> str:
     return f"{clips} of {plural(count.subjects, 'subject')}" if count.subjects is not None else clips
 
 
-def tested_text(counts: Mapping[str, Count | PublishedCount], *, recorded: bool = True) -> str:
-    """The total, then each dataset when there are several: ``442 clips of 68 subjects (CASME II 145 of 24, ...)``;
-    ``recorded`` False adds that results.json does not say how many subjects were tested."""
+def tested_text(counts: Mapping[str, Count | PublishedCount]) -> str:
+    """The total, then each dataset when there are several: ``442 clips of 68 subjects (CASME II 145 of 24, ...)``
+    (a publication may state clips without subjects)."""
     parts = list(counts.values())
     clips = None if any(p.clips is None for p in parts) else sum(p.clips for p in parts)  # type: ignore[misc]
     subjects = None if any(p.subjects is None for p in parts) else sum(p.subjects for p in parts)  # type: ignore[misc]
-    notes = []
-    if len(counts) > 1:
-        notes.append(
-            ", ".join(
-                f"{dataset_title(d)} {'?' if c.clips is None else f'{c.clips:,}'}"
-                + (f" of {c.subjects:,}" if c.subjects is not None else "")
-                for d, c in counts.items()
-            )
-        )
-    if not recorded:
-        notes.append("subjects not recorded in results.json")
     text = count_text(PublishedCount(clips=clips, subjects=subjects))
-    return f"{text} ({'; '.join(notes)})" if notes else text
+    if len(counts) == 1:
+        return text
+    each = ", ".join(
+        f"{dataset_title(d)} {'?' if c.clips is None else f'{c.clips:,}'}"
+        + (f" of {c.subjects:,}" if c.subjects is not None else "")
+        for d, c in counts.items()
+    )
+    return f"{text} ({each})"
 
 
 def source_name(source: str) -> str:
@@ -234,10 +231,7 @@ def _tested(paper: ReproducesSpec, ran: Ran) -> list[str]:
             break
     else:
         return []
-    return [
-        f"it tested {tested_text(ran.tested, recorded=ran.subjects_recorded)} where the paper tested "
-        f"{tested_text(paper.tested)}"
-    ]
+    return [f"it tested {tested_text(ran.tested)} where the paper tested {tested_text(paper.tested)}"]
 
 
 def _protocol(paper: ReproducesSpec, ran: Ran) -> list[str]:
@@ -253,8 +247,6 @@ def _folds(paper: ReproducesSpec, ran: Ran) -> list[str]:
 def _classes(paper: ReproducesSpec, ran: Ran) -> list[str]:
     if paper.classes is None or len(ran.label_names) == paper.classes:
         return []
-    if not ran.label_names:
-        return ["results.json does not record its classes"]
     return [
         f"it told {len(ran.label_names)} classes apart ({', '.join(ran.label_names)}) where the paper told "
         f"{paper.classes}"
@@ -275,8 +267,6 @@ def _validation(paper: ReproducesSpec, ran: Ran) -> list[str]:
 def _input(paper: ReproducesSpec, ran: Ran) -> list[str]:
     if paper.input is None or ran.input == paper.input:
         return []
-    if ran.input is None:
-        return ["results.json does not record whether it read frames or flow images"]
     return [f"it {INPUT_VERBS.get(ran.input, ran.input)} where the published model {INPUT_VERBS[paper.input]}"]
 
 
@@ -329,13 +319,13 @@ def _miex(paper: ReproducesSpec, ran: Ran) -> list[str]:
         return []
     if ran.miex is None:
         return ["it trained on no MiE-X where the paper did"]
-    samples, identities, sources = ran.miex.get("samples"), ran.miex.get("identities"), ran.miex.get("sources")
+    samples, identities, sources = ran.miex["samples"], ran.miex["identities"], ran.miex["sources"]
     clauses = []
     size_differs = (published.samples is not None and samples != published.samples) or (
         published.identities is not None and identities != published.identities
     )
     if size_differs:
-        mine = miex_text(samples, identities, None) if samples is not None else "an unrecorded number of samples"
+        mine = miex_text(samples, identities, None)
         if published.identities is not None and identities is None:
             mine += " (identities not recorded: no `identity` column)"
         clauses.append(

@@ -11,7 +11,7 @@ from os import PathLike
 
 import pandas as pd
 
-from ..errors import MiexInputError
+from .errors import MiexInputError
 
 
 @dataclass(frozen=True)
