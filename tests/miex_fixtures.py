@@ -9,6 +9,7 @@ dataset / subject / clip they came from; ``mae`` and ``expert`` rows do not poin
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +25,22 @@ LABELS = ["negative", "positive", "surprise"]
 SOURCES = ["mie", "mae", "expert"]
 NUM_AUS = 17
 VIDEO_FRAMES = 10
+TORCHRUN_TWO_RANKS = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+"""The start of a 2-rank CPU launch, torchrun as a module (nothing depends on PATH)."""
+TINY_GANIMATION = [
+    "--image-size",
+    "32",
+    "--width",
+    "8",
+    "--residual-blocks",
+    "1",
+    "--critic-width",
+    "8",
+    "--critic-layers",
+    "5",
+]
+"""``miex train-generator`` options for a GANimation that trains a step in well under a second on a CPU (a table:
+option, value)."""
 
 
 def miex_features(*, video: bool = False) -> datasets.Features:

@@ -23,7 +23,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from miex_fixtures import folder_bytes, one_error_line
+from miex_fixtures import TINY_GANIMATION, folder_bytes, one_error_line
 from safetensors import SafetensorError
 from test_ganimation import _synthetic_faces, _tiny_config
 
@@ -38,22 +38,7 @@ from miex_dataset.generators.ganimation.checkpoints import CHECKPOINT_MANIFEST, 
 from miex_dataset.generators.ganimation.train import GANimationTrainer, TrainingDiverged
 from miex_dataset.generators.ganimation_options import INTEGER_BOUNDS, TrainConfig, check_config
 
-TINY = [
-    "--image-size",
-    "32",
-    "--width",
-    "8",
-    "--residual-blocks",
-    "1",
-    "--critic-width",
-    "8",
-    "--critic-layers",
-    "5",
-    "--batch-size",
-    "4",
-    "--sample-every",
-    "0",
-]
+TINY = [*TINY_GANIMATION, "--batch-size", "4", "--sample-every", "0"]
 """``miex train-generator`` options for a model that trains a step in well under a second on a CPU."""
 USER_BYTES = b'{"the user\'s own": "config, never to be touched"}\n'
 EXPORT = ["eval-generator", "--generator", "warp", "--size", "64", "--aus", "AU12", "--intensities", "0", "5"]

@@ -14,6 +14,7 @@ import yaml
 from flow_fixtures import composite_clips, flow_pattern, write_flat
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from miex_fixtures import TORCHRUN_TWO_RANKS
 from PIL import Image
 
 import miex
@@ -287,19 +288,13 @@ def test_two_torchrun_ranks_predict_what_one_process_predicts(tmp_path: Path, fl
     """2 CPU ranks (gloo) split the folds between them and gather the same predictions as a single process."""
     import os
     import subprocess
-    import sys
 
     repo = Path(__file__).resolve().parents[1]
     single = recipe(tmp_path / "one", flows)
     run_recipe(load_recipe(single), progress=False)
     ranks = recipe(tmp_path / "two", flows)
     command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
+        *TORCHRUN_TWO_RANKS,
         str(repo / "train.py"),
         "--recipe",
         str(ranks),

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from miex_fixtures import TINY_GANIMATION
 from PIL import Image
 
 from miex_dataset.aus import write_ganimation_aus, write_ganimation_ids
@@ -50,16 +51,7 @@ def test_train_generator_cli_writes_a_loadable_generator(tmp_path: Path) -> None
         str(out),
         "--preset",
         "replicate",
-        "--image-size",
-        "32",
-        "--width",
-        "8",
-        "--residual-blocks",
-        "1",
-        "--critic-width",
-        "8",
-        "--critic-layers",
-        "5",
+        *TINY_GANIMATION,
         "--batch-size",
         "2",
         "--max-steps",

@@ -18,6 +18,7 @@ from pathlib import Path
 import face_fixtures as ff
 import numpy as np
 import pytest
+from miex_fixtures import TORCHRUN_TWO_RANKS
 
 from miex_dataset.processes import worker_pool
 
@@ -110,8 +111,8 @@ def test_ctrl_c_while_the_command_imports_is_one_line_and_exit_130(
 
 
 def test_ctrl_c_during_faces_with_workers_stops_them_quietly(tmp_path: Path, miex_cache: Path) -> None:
-    """The terminal sends Ctrl-C to the workers too: none prints a traceback, none outlives the command, and the
-    command does not first finish the queued photos."""
+    """The terminal sends Ctrl-C to the workers too: none prints a traceback and none outlives the command (that
+    the queued photos are dropped, not finished, is :func:`test_a_pool_left_by_an_exception_drops_its_queue`)."""
     face = ff.astronaut()
     for number in range(80):
         ff.save(
@@ -125,7 +126,6 @@ def test_ctrl_c_during_faces_with_workers_stops_them_quietly(tmp_path: Path, mie
         workers[:] = [pid for pid in _children(process.pid) if "spawn_main" in _cmdline(pid)]
         return len(workers) >= 2 and all("_multiarray_umath" in _maps(pid) for pid in workers)
 
-    started = time.monotonic()
     code, err = _interrupt(command, two_workers, tmp_path, XDG_CACHE_HOME=str(miex_cache))
     assert code == 130, (code, err)
     _one_interrupt_line(err, "miex faces")
@@ -134,7 +134,6 @@ def test_ctrl_c_during_faces_with_workers_stops_them_quietly(tmp_path: Path, mie
         10,
         "the workers to end",
     )
-    assert time.monotonic() - started < 120
 
 
 def _state(pid: int) -> str:
@@ -150,13 +149,11 @@ def _sleep_a_while(seconds: float) -> float:
 
 
 def test_a_pool_left_by_an_exception_drops_its_queue() -> None:
-    """Leaving the block early (Ctrl-C is such an exception) cancels the queued jobs: 40 jobs of 1 s on 2 workers
-    would take 20 s to finish."""
-    started = time.monotonic()
+    """Leaving the block early (Ctrl-C is such an exception) cancels the queued jobs instead of running all 40 (only
+    the jobs already handed to the 2 workers, and the few queued beside them, escape cancelling)."""
     with pytest.raises(KeyboardInterrupt), worker_pool(2, "spawn") as pool:
         futures = [pool.submit(_sleep_a_while, 1.0) for _ in range(40)]
         raise KeyboardInterrupt
-    assert time.monotonic() - started < 8
     assert sum(future.cancelled() for future in futures) >= 30
 
 
@@ -164,12 +161,7 @@ def test_a_pool_left_by_an_exception_drops_its_queue() -> None:
 def test_ranks_end_when_torchrun_is_killed(tmp_path: Path, miex_cache: Path) -> None:
     """``kill -9`` of ``torchrun ... builder.py`` ends both ranks (none is left running, reparented, for minutes)."""
     command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
+        *TORCHRUN_TWO_RANKS,
         str(ROOT / "builder.py"),
         "--out",
         "out",

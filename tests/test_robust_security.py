@@ -18,6 +18,7 @@ import torch
 from corpus_fixtures import write_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from miex_fixtures import TINY_GANIMATION
 from PIL import Image
 from py2_pickle import python2_au_pickle
 from test_ganimation import _synthetic_faces, _tiny_config
@@ -31,22 +32,7 @@ from miex_dataset.generators.ganimation.checkpoints import CHECKPOINT_MANIFEST, 
 from miex_dataset.generators.ganimation.train import GANimationTrainer
 
 AUS = np.linspace(0, 5, 17)
-TINY = [
-    "--image-size",
-    "32",
-    "--width",
-    "8",
-    "--residual-blocks",
-    "1",
-    "--critic-width",
-    "8",
-    "--critic-layers",
-    "5",
-    "--batch-size",
-    "8",
-    "--sample-every",
-    "0",
-]
+TINY = [*TINY_GANIMATION, "--batch-size", "8", "--sample-every", "0"]
 """``miex train-generator`` options for a model that trains in a second on a CPU."""
 
 

@@ -26,6 +26,7 @@ import yaml
 from hub_server import serve_hub
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
+from miex_fixtures import TORCHRUN_TWO_RANKS
 from sklearn.metrics import f1_score, recall_score
 
 from miex_dataset.cli import main
@@ -358,12 +359,7 @@ def test_torchrun_two_ranks_end_to_end(data: dict[str, Path], tmp_path: Path) ->
     out = tmp_path / "run"
     recipe = write_recipe(tmp_path / "tiny.yaml", tiny(data, out))
     command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
+        *TORCHRUN_TWO_RANKS,
         str(REPO / "train.py"),
         "--recipe",
         str(recipe),

@@ -185,20 +185,8 @@ def _fold_job(job: tuple[int, int, int, dict[str, Any] | None]) -> outputs.FoldR
     if validation is not None and validation.state is not None:
         model.load_state_dict(validation.state)
         best, best_epoch = predict_tensors(model, test_inputs).argmax(axis=-1), validation.epoch
-    columns = {name: [str(v) for v in test[name]] for name in ("dataset", "subject", "clip")}
-    return outputs.FoldResult(
-        seed=seed,
-        fold=fold.name,
-        test_subjects=list(fold.fold.test_subjects),
-        datasets=columns["dataset"],
-        subjects=columns["subject"],
-        clips=columns["clip"],
-        truth=truth,
-        last=last,
-        best=best,
-        best_epoch=best_epoch,
-        counts=counts,
-        history=history,
+    return outputs.FoldResult.of(
+        seed, fold, test, truth, last, best=best, best_epoch=best_epoch, counts=counts, history=history
     )
 
 

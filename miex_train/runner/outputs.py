@@ -54,6 +54,23 @@ class FoldResult:
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, seed: int, fold: Any, tested: Any, truth: np.ndarray, last: np.ndarray, **rest: Any) -> FoldResult:
+        """The result of ``fold`` (a named protocol fold) whose test rows are ``tested`` (a table with dataset,
+        subject and clip columns, in prediction order); ``rest``: best, best_epoch, counts, history."""
+        columns = {name: [str(v) for v in tested[name]] for name in ("dataset", "subject", "clip")}
+        return cls(
+            seed=seed,
+            fold=fold.name,
+            test_subjects=list(fold.fold.test_subjects),
+            datasets=columns["dataset"],
+            subjects=columns["subject"],
+            clips=columns["clip"],
+            truth=truth,
+            last=last,
+            **rest,
+        )
+
 
 def _pooled(results: Sequence[FoldResult], which: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     predictions = np.concatenate([getattr(r, which) for r in results])

@@ -130,20 +130,8 @@ def run_fold(
     if outcome.best is not None and outcome.best.state is not None:
         model.load_state_dict(outcome.best.state)
         best, best_epoch = predict(outcome.trainer, test, truth).argmax(axis=-1), outcome.best.epoch
-    columns = {name: [str(v) for v in test_raw[name]] for name in ("dataset", "subject", "clip")}
-    return outputs.FoldResult(
-        seed=seed,
-        fold=fold.name,
-        test_subjects=list(fold.fold.test_subjects),
-        datasets=columns["dataset"],
-        subjects=columns["subject"],
-        clips=columns["clip"],
-        truth=truth,
-        last=last,
-        best=best,
-        best_epoch=best_epoch,
-        counts=counts,
-        history=history,
+    return outputs.FoldResult.of(
+        seed, fold, test_raw, truth, last, best=best, best_epoch=best_epoch, counts=counts, history=history
     )
 
 
