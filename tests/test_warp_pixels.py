@@ -11,6 +11,7 @@ import torch
 from face_fixtures import shifted
 
 from miex_dataset.aus import au_vector
+from miex_dataset.generators.fidelity import astronaut_face
 from miex_dataset.generators.tracking import _match, track_points
 from miex_dataset.generators.warp import WarpGenerator
 from miex_dataset.pixels import luma
@@ -91,11 +92,38 @@ def test_mouth_cavity_is_shaded_by_depth_and_a_narrow_parting_stays_dark() -> No
 
     params = {"cavity_colour": [0.1, 0.04, 0.04], "tongue_colour": [0.5, 0.24, 0.24], "wide_opening": 0.15}
     depth = torch.tensor([[0.0, 0.05, 0.1, 0.15]])  # below the upper lip, IOD
-    wide = _cavity_colour(params, (depth, torch.full_like(depth, 0.15)), (1, 1, 1, 4), torch.zeros(1))
-    narrow = _cavity_colour(params, (depth / 5, torch.full_like(depth, 0.03)), (1, 1, 1, 4), torch.zeros(1))
+    colour = torch.ones(1)
+    wide = _cavity_colour(params, (depth, torch.full_like(depth, 0.15)), (1, 1, 1, 4), torch.zeros(1), colour)
+    narrow = _cavity_colour(params, (depth / 5, torch.full_like(depth, 0.03)), (1, 1, 1, 4), torch.zeros(1), colour)
     red = wide[0, 0, 0]
     assert torch.all(red[1:] >= red[:-1]) and red[0] == pytest.approx(0.1) and red[-1] == pytest.approx(0.5)
     assert narrow[0, 0, 0].max() < 0.2  # a 0.03 IOD parting: dark throughout
+
+
+def test_a_greyscale_face_gets_grey_shadows_and_a_grey_mouth_interior() -> None:
+    """Shadows and the mouth interior take the skin's colour only on a face in colour: on a greyscale face (SAMM's
+    frames, old photos) they stay grey, on a face in colour shadows turn redder than they darken blue."""
+    from miex_dataset.generators.warp_render import colourfulness, shade
+
+    grey = torch.full((1, 3, 8, 8), 0.6)
+    skin = torch.tensor([0.78, 0.58, 0.48]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
+    both = torch.cat([grey, skin])
+    colourful = colourfulness(both)
+    assert colourful.tolist() == [0.0, 1.0]
+    shaded = shade(both, torch.full((2, 1, 8, 8), 0.3), [0.6, 1.0, 1.25], colourful)
+    assert torch.allclose(shaded[0, 0], shaded[0, 1]) and torch.allclose(shaded[0, 1], shaded[0, 2])
+    assert shaded[0, 0, 0, 0] < 0.6  # darker, still grey
+    ratio = shaded[1, :, 0, 0] / skin[0, :, 0, 0]
+    assert ratio[0] > ratio[1] > ratio[2]  # redder in colour
+
+    warp = WarpGenerator()
+    face = astronaut_face(128)
+    grey_face = face.mean(1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
+    frames = warp(
+        torch.cat([grey_face, face]), torch.from_numpy(np.stack([au_vector(AU26=5.0, AU04=5.0)] * 2)), seed=0
+    )
+    assert torch.equal(frames[0, 0], frames[0, 1]) and torch.equal(frames[0, 1], frames[0, 2])
+    assert not torch.equal(frames[1, 0], frames[1, 2])
 
 
 def test_lip_contours_are_rounded_keeping_their_ends() -> None:

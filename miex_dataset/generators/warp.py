@@ -33,7 +33,16 @@ from ..faces.mesh import LOWER_LID, NUM_LANDMARKS, UPPER_LID
 from .base import FaceGenerator
 from .grid import to_uint8
 from .mesh_warp import MESH_VERTICES, MeshWarp, dense_basis, untangle
-from .warp_render import LocalFrames, appearance_shading, close_lids, fold_darkening, raise_lids, redraw_mouth, shade
+from .warp_render import (
+    LocalFrames,
+    appearance_shading,
+    close_lids,
+    colourfulness,
+    fold_darkening,
+    raise_lids,
+    redraw_mouth,
+    shade,
+)
 
 CONFIG_NAME = "config.json"
 """Beside the motion model in a ``save_pretrained`` folder: the generator's other settings (``appearance``)."""
@@ -214,8 +223,9 @@ class WarpGenerator(FaceGenerator):
         target = self.targets(landmarks, aus)
         grid = self._grid(landmarks, target, height, width)
         frames = F.grid_sample(faces, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        colourful = colourfulness(faces)
         if self.appearance:  # skin squeezed into folds is shaded first: the eye and mouth drawn next are not skin
-            self._shade(frames, fold_darkening(grid, self.motion.shading.get("folds", {})))
+            self._shade(frames, fold_darkening(grid, self.motion.shading.get("folds", {})), colourful)
         raising = torch.nonzero(aus[:, AU_INDEX["AU05"]] > 0).flatten()
         if len(raising):
             frames[raising] = self._raise_lids(
@@ -234,17 +244,18 @@ class WarpGenerator(FaceGenerator):
                     frames[moving], faces[moving], landmarks[moving], target[moving], local, self.motion.mouth
                 )
         if self.appearance and self.motion.appearance:
-            self._shade(frames, self._cue_darkening(target, aus, height, width))
+            self._shade(frames, self._cue_darkening(target, aus, height, width), colourful)
         return frames.clamp_(0, 1)
 
-    def _shade(self, frames: torch.Tensor, darkening: torch.Tensor) -> None:
-        """Shadow ``frames`` in place; rows without any darkening stay untouched, bit for bit."""
+    def _shade(self, frames: torch.Tensor, darkening: torch.Tensor, colourful: torch.Tensor) -> None:
+        """Shadow ``frames`` in place, in the colours their faces can show (``colourful``: :func:`colourfulness` of
+        the input faces); rows without any darkening stay untouched, bit for bit."""
         rows = torch.nonzero(darkening.flatten(1).amax(1) > 0).flatten()
         tint = self.motion.shading.get("tint", [1.0, 1.0, 1.0])
         if len(rows) == len(frames):
-            frames.copy_(shade(frames, darkening, tint))
+            frames.copy_(shade(frames, darkening, tint, colourful))
         elif len(rows):
-            frames[rows] = shade(frames[rows], darkening[rows], tint)
+            frames[rows] = shade(frames[rows], darkening[rows], tint, colourful[rows])
 
     def _cue_darkening(self, target: torch.Tensor, aus: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """The appearance cues of the AUs (N x 1 x H x W); smooth, so drawn at half resolution and upsampled."""

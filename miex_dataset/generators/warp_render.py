@@ -332,7 +332,7 @@ def redraw_mouth(
     grid = box.to_normalised(torch.stack([u, came_from], -1)).view(-1, height, width, 2)
     teeth = F.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)
     shape = (-1, 1, height, width)
-    colour = _cavity_colour(params, (v - upper_v, lower_v - upper_v), shape, image)
+    colour = _cavity_colour(params, (v - upper_v, lower_v - upper_v), shape, image, colourfulness(face))
     interior = torch.lerp(teeth, colour, cavity.view(shape))
     result = image.clone()
     region = box.crop(result)
@@ -351,18 +351,24 @@ def _rounded(polyline: torch.Tensor, passes: int = 2) -> torch.Tensor:
 
 
 def _cavity_colour(
-    params: dict[str, Any], span: tuple[torch.Tensor, torch.Tensor], shape: tuple[int, ...], image: torch.Tensor
+    params: dict[str, Any],
+    span: tuple[torch.Tensor, torch.Tensor],
+    shape: tuple[int, ...],
+    image: torch.Tensor,
+    colourful: torch.Tensor,
 ) -> torch.Tensor:
     """The mouth interior (N x 3 x H x W): dark under the upper lip, where the lip shades it, turning towards the
-    tongue's colour near the lower lip of a wide opening (a narrow parting stays dark). ``span``: each pixel's depth
-    below the upper inner lip and the opening's height there, in IOD."""
+    tongue's colour near the lower lip of a wide opening (a narrow parting stays dark); grey on a greyscale face
+    (``colourful``, :func:`colourfulness`). ``span``: each pixel's depth below the upper inner lip and the opening's
+    height there, in IOD."""
     below_upper, height = span
     dark = torch.tensor(params.get("cavity_colour", [0.16, 0.06, 0.06]), dtype=image.dtype, device=image.device)
     tongue = torch.tensor(params.get("tongue_colour", dark.tolist()), dtype=image.dtype, device=image.device)
     depth = (below_upper / height.clamp_min(1e-6)).clamp(0, 1)
     wide = (height / float(params.get("wide_opening", 0.15))).clamp(0, 1)
     towards_tongue = (wide * ((depth - 0.5) * 2).clamp(0, 1) ** 1.5).view(shape)
-    return torch.lerp(dark.view(1, 3, 1, 1), tongue.view(1, 3, 1, 1), towards_tongue)
+    dark, tongue = in_face_colours(dark, colourful), in_face_colours(tongue, colourful)
+    return torch.lerp(dark[:, :, None, None], tongue[:, :, None, None], towards_tongue)
 
 
 def _gauss(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -450,11 +456,35 @@ def _binomial(values: torch.Tensor, dim: int) -> torch.Tensor:
     return total / 16
 
 
-def shade(frames: torch.Tensor, darkening: torch.Tensor, tint: list[float]) -> torch.Tensor:
+COLOURFUL_CHROMA = 0.15
+"""Chroma (max - min over max of a face's mean RGB) from which a face counts as fully in colour; skin in colour
+photos lies well above it, a greyscale face (SAMM, old photos) at 0."""
+
+
+def colourfulness(faces: torch.Tensor) -> torch.Tensor:
+    """Per face (N x 3 x H x W), 0 for greyscale up to 1 for a face in colour: how much of the skin's colour the
+    shadows and the mouth interior may show. A grey face must not get red-brown shadows or a maroon mouth."""
+    mean = faces.mean(dim=(2, 3))
+    brightest = mean.amax(1)
+    chroma = (brightest - mean.amin(1)) / brightest.clamp_min(1e-6)
+    return (chroma / COLOURFUL_CHROMA).clamp(0, 1)
+
+
+def in_face_colours(colours: torch.Tensor, colourful: torch.Tensor) -> torch.Tensor:
+    """``colours`` (3 or N x 3) as a face of that ``colourfulness`` (N) shows them: their own grey (BT.601 luma)
+    on a greyscale face, themselves on a face in colour (N x 3)."""
+    grey = (colours * colours.new_tensor([0.299, 0.587, 0.114])).sum(-1, keepdim=True).expand_as(colours)
+    return torch.lerp(grey, colours, colourful[:, None].to(colours.dtype))
+
+
+def shade(frames: torch.Tensor, darkening: torch.Tensor, tint: list[float], colourful: torch.Tensor) -> torch.Tensor:
     """Multiply ``frames`` (N x 3 x H x W) by ``1 - tint · darkening``: skin in shadow turns deeper and redder (light
-    under the surface scatters back reddened), not grey, so blue darkens more than red (``tint`` per channel)."""
-    weights = torch.tensor(tint, dtype=frames.dtype, device=frames.device).view(1, 3, 1, 1)
-    return frames * (1 - darkening.clamp(max=0.6) * weights)
+    under the surface scatters back reddened), not grey, so blue darkens more than red (``tint`` per channel). On a
+    greyscale face (``colourful`` 0, :func:`colourfulness`) every channel darkens alike, by the tint's mean."""
+    weights = frames.new_tensor(tint)
+    neutral = weights.mean().expand(3)
+    per_face = torch.lerp(neutral[None], weights[None], colourful[:, None].to(frames.dtype)).view(-1, 3, 1, 1)
+    return frames * (1 - darkening.clamp(max=0.6) * per_face)
 
 
 def _own_box(points: torch.Tensor, margin: torch.Tensor, box: LocalFrames) -> torch.Tensor:
