@@ -54,7 +54,33 @@ from .runner.stages import predict, train_stage
 from .runner.tensor_stage import predict_tensors, train_on_tensors
 from .train_result import TrainResult
 
-__all__ = ["TrainResult", "train_recognizer"]
+__all__ = ["API_ONLY", "RECIPE_KEYS", "TrainResult", "train_recognizer"]
+
+RECIPE_KEYS: dict[str, str] = {
+    "backbone": "model.backbone",
+    "epochs": "training.epochs",
+    "decay_epochs": "training.decay_epochs",
+    "batch_size": "training.batch_size",
+    "learning_rate": "training.learning_rate",
+    "weight_decay": "training.weight_decay",
+    "optimizer": "training.optimizer",
+    "max_grad_norm": "training.max_grad_norm",
+    "precision": "training.precision",
+    "activation_checkpointing": "training.activation_checkpointing",
+    "resize": "data.image.resize",
+    "crop_size": "data.image.crop_size",
+    "flow_method": "data.flow.method",
+    "magnify": "data.magnify",
+    "num_workers": "training.num_workers",
+    "absent": "protocol.absent",
+}
+"""The keywords of :func:`train_recognizer` that are recipe keys (:mod:`miex_train.runner.specs`): each defaults to
+what the recipe declares (``None`` where the recipe computes its default, such as ``num_workers``), so a recipe and a
+call with the same settings train the same model. Every ``training`` key is one, except ``eval_batch_size``: the
+API predicts in batches of ``batch_size``."""
+API_ONLY: tuple[str, ...] = ("train", "eval", "model", "output_dir", "seed", "progress", "model_options")
+"""The keywords that are no recipe key: the datasets, the model family (a recipe must name one; ``model.config`` is
+``**model_options``), where the model goes, the one seed (a recipe lists ``seeds``) and the step bar."""
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +136,8 @@ def train_recognizer(
     weight_decay: float = 5e-4,
     optimizer: str = "adam",
     max_grad_norm: float = 1.0,
+    precision: str = "auto",
+    activation_checkpointing: str = "auto",
     resize: int = 256,
     crop_size: int = 224,
     flow_method: str = "auto",
@@ -131,8 +159,10 @@ def train_recognizer(
         backbone: ImageNet ResNet weights for the encoders (a Hub id such as ``microsoft/resnet-18`` or a folder);
             ``None``: random initialisation.
         epochs, decay_epochs: epochs at ``learning_rate``, then epochs of linear decay to 0 (the paper: 10 + 10).
-        batch_size, learning_rate, weight_decay, optimizer, max_grad_norm: as a recipe's ``training`` (``adam`` or
-            ``adamw``; ``max_grad_norm`` 0 turns gradient clipping off).
+        batch_size, learning_rate, weight_decay, optimizer, max_grad_norm, precision, activation_checkpointing: as a
+            recipe's ``training`` (``adam`` or ``adamw``; ``max_grad_norm`` 0 turns gradient clipping off; precision
+            ``auto``, ``fp32``, ``bf16`` or ``fp16``; activation_checkpointing ``auto``, ``on`` or ``off``). Every
+            keyword that is a recipe key defaults to the recipe's default (:data:`RECIPE_KEYS`).
         resize, crop_size: the image transform (random crop and flip when training, centre crop for ``eval``).
         flow_method: optical flow for flow recognizers (``auto``, ``tvl1``, ``farneback``). Flow recognizers other
             than DTSCNN read a ``pixel_values`` column of composite flow images when the dataset has one, else
@@ -160,6 +190,8 @@ def train_recognizer(
         "weight_decay": weight_decay,
         "optimizer": optimizer,
         "max_grad_norm": max_grad_norm,
+        "precision": precision,
+        "activation_checkpointing": activation_checkpointing,
         "num_workers": num_workers,
     }
     spec: TrainingSpec = Reader().read(TrainingSpec, {k: v for k, v in settings.items() if v is not None}, "")

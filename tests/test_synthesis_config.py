@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
+import re
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from miex_dataset.builder import MiEX, builder_options
+import miex
+from miex_dataset.builder import MiEX, MiEXConfig, builder_options
 from miex_dataset.cli import main
 from miex_dataset.cli import synthesize as synthesize_command
 from miex_dataset.errors import MiexInputError
@@ -28,10 +33,14 @@ from miex_dataset.synthesis.config import (
     PRETRAINED_OPTION,
     OutputOptions,
     SynthesisConfig,
+    default_of,
+    flag,
     option_names,
 )
 from miex_dataset.synthesis.engine import EngineConfig
 from miex_dataset.synthesis.shards import shard_files
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthesize_parser() -> argparse.ArgumentParser:
@@ -40,16 +49,43 @@ def synthesize_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def test_the_cli_the_api_and_the_builder_expose_the_same_options() -> None:
-    cli = set(vars(synthesize_parser().parse_args([])))
-    assert cli == option_names(SynthesisConfig, OutputOptions)
+def declared_defaults(*configs: type) -> dict[str, Any]:
+    return {name: default_of(config, name) for config in configs for name in option_names(config)}
+
+
+def test_the_cli_the_api_and_the_builder_expose_the_same_options_with_the_same_defaults() -> None:
+    declared = declared_defaults(SynthesisConfig, OutputOptions)
+    parsed = vars(synthesize_parser().parse_args([]))
+    assert {name: tuple(v) if isinstance(v, list) else v for name, v in parsed.items()} == declared
+    shown = inspect.signature(miex.synthesize).parameters  # what help(miex) and editors show
+    assert {name: p.default for name, p in shown.items() if name != "config"} == declared
+    shown = inspect.signature(miex.synthesize_dataset).parameters
+    own = {"config", "cache_dir", "download_mode"}
+    assert {name: p.default for name, p in shown.items() if name not in own} == declared_defaults(SynthesisConfig)
     assert builder_options() == option_names(SynthesisConfig)
-    parameters = inspect.signature(api.synthesize).parameters
-    folder = {name: p.default for name, p in parameters.items() if name not in ("config", "overrides")}
-    assert folder == {item.name: item.default for item in fields(OutputOptions)}
-    assert parameters["overrides"].kind is inspect.Parameter.VAR_KEYWORD  # every SynthesisConfig field, see below
+    assert {name: default_of(MiEXConfig, name) for name in builder_options()} == declared_defaults(SynthesisConfig)
     assert {item.metadata["group"] for item in fields(SynthesisConfig)} <= set(GROUPS)
     assert set(PRETRAINED_OPTION) == set(LOAD_OPTIONS) == set(GENERATORS)  # every generator is configurable
+
+
+def help_flags(text: str) -> set[str]:
+    """The flags ``--help`` lists (an option line starts with two spaces and a dash; its help follows two spaces)."""
+    lines = [line.strip().split("  ")[0] for line in text.splitlines() if line.startswith("  -")]
+    return {word for line in lines for word in re.findall(r"--[\w-]+", line)}
+
+
+def test_synthesize_help_and_the_launchable_builder_list_every_declared_option() -> None:
+    environment = {**os.environ, "COLUMNS": "120", "PYTHONPATH": str(ROOT)}
+    shown = {}
+    for name, command in (("cli", ["-m", "miex_dataset", "synthesize"]), ("builder.py", ["builder.py"])):
+        done = subprocess.run(
+            [sys.executable, *command, "--help"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        shown[name] = done.stdout
+    assert shown["builder.py"] == shown["cli"]
+    declared = {flag(name) for name in option_names(SynthesisConfig, OutputOptions)}
+    assert help_flags(shown["cli"]) == declared | {"--help", "--no-balanced"}
 
 
 def test_defaults_are_one_set_everywhere(tmp_path: Path) -> None:

@@ -1,27 +1,18 @@
 """The clip table: one row per annotated clip of a real corpus, the common output of every corpus reader.
 
-Columns:
-
-- ``dataset``: corpus key (``casme2``, ``samm``, ``smic``, ``ckplus``, ``mmew``, or a user name for sequence folders);
-- ``subject``: the subject as named by the corpus FOLDER (``sub01``, ``006``, ``s1``, ``S005``), unique within a
-  dataset; folds and the synthetic-sample fold filter key on ``(dataset, subject)``;
-- ``clip``: the clip's folder name (unique within dataset and subject);
-- ``frames``: ordered frame file paths (the reader's root joined with the release's relative paths);
-- ``frame_numbers``: the absolute frame number of each entry of ``frames``;
-- ``onset``, ``apex``, ``offset``: 0-based INDICES into ``frames`` (not frame numbers);
-- ``emotion``: the corpus's native label, canonical spelling (see :mod:`miex_dataset.corpora.labels`);
-- ``label``: 3-class label (0 negative, 1 positive, 2 surprise; -1 when the emotion has no 3-class counterpart);
-- ``fps``: recording frame rate; ``aus``: the FACS string of the corpus ('' when it has none);
-- ``expression``: ``micro`` or ``macro``;
-- ``apex_source``: where ``apex`` came from (:data:`APEX_SOURCES`; '' when the reader does not say).
+Its columns are declared once, as the fields of :class:`Clip` (:func:`column`: the value's Arrow type and what it
+means); :data:`CLIP_COLUMNS`, :func:`clip_table_schema`, ``Clip``'s docstring and the table in docs/reference.md
+§Corpora (:func:`columns_markdown`) are derived from them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import Field, asdict, dataclass, field, fields
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,48 +26,18 @@ from ..paths import absolute, resolve_paths, store_paths, with_paths_rule
 from ..report import ValidationReport
 from .labels import label_name
 
-
-@dataclass
-class Clip:
-    dataset: str
-    subject: str
-    clip: str
-    frames: list[str]
-    frame_numbers: list[int]
-    onset: int
-    apex: int
-    offset: int
-    emotion: str
-    label: int
-    fps: float
-    aus: str = ""
-    expression: str = "micro"
-    apex_source: str = ""
-    extra: dict[str, str] = field(default_factory=dict, repr=False)
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.dataset, self.subject, self.clip)
+ARROW_TYPE, MEANING, OPTIONAL = "arrow_type", "meaning", "optional"
+"""Metadata keys of a clip-table column (:func:`column`)."""
 
 
-CLIP_COLUMNS: tuple[str, ...] = (
-    "dataset",
-    "subject",
-    "clip",
-    "frames",
-    "frame_numbers",
-    "onset",
-    "apex",
-    "offset",
-    "emotion",
-    "label",
-    "fps",
-    "aus",
-    "expression",
-)
-"""The columns of a clip table that every corpus reader fills."""
-APEX_SOURCE = "apex_source"
-"""The clip table's last column: how ``apex`` was chosen; a frame given to :func:`write_clip_table` may omit it ('')."""
+def column(arrow_type: pa.DataType, meaning: str, default: Any = ..., *, optional: bool = False) -> Any:
+    """A :class:`Clip` field that is a column of the clip table, stored as ``arrow_type``; ``meaning`` documents it
+    (reStructuredText, as docstrings write it). ``optional``: a text column that a frame given to
+    :func:`write_clip_table` may omit (written as '')."""
+    metadata = {ARROW_TYPE: arrow_type, MEANING: meaning, OPTIONAL: optional}
+    return field(metadata=metadata) if default is ... else field(default=default, metadata=metadata)
+
+
 APEX_SOURCES: dict[str, str] = {
     "annotated": "the corpus's own coding sheet",
     "apex-sheet": "an apex sheet the user gave (SMIC: --apex-sheet / --smic-apex-sheet)",
@@ -85,40 +46,88 @@ APEX_SOURCES: dict[str, str] = {
     "last": "the last frame: a posed sequence's peak (CK+, macro-expression folders)",
 }
 """Values of ``apex_source`` and what each means."""
+
+
+@dataclass
+class Clip:
+    dataset: str = column(
+        pa.string(),
+        "corpus key (``casme2``, ``samm``, ``smic``, ``ckplus``, ``mmew``, or a user name for sequence folders)",
+    )
+    subject: str = column(
+        pa.string(),
+        "the subject as named by the corpus FOLDER (``sub01``, ``006``, ``s1``, ``S005``), unique within a dataset; "
+        "folds and the synthetic-sample fold filter key on ``(dataset, subject)``",
+    )
+    clip: str = column(pa.string(), "the clip's folder name (unique within dataset and subject)")
+    frames: list[str] = column(  # noqa: RUF009 - column() is dataclasses.field with metadata
+        pa.list_(pa.string()), "ordered frame file paths (the reader's root joined with the release's relative paths)"
+    )
+    frame_numbers: list[int] = column(  # noqa: RUF009 - column() is dataclasses.field with metadata
+        pa.list_(pa.int64()), "the absolute frame number of each entry of ``frames``"
+    )
+    onset: int = column(pa.int32(), "0-based INDEX into ``frames`` (not a frame number) of the onset")
+    apex: int = column(pa.int32(), "0-based INDEX into ``frames`` of the apex")
+    offset: int = column(pa.int32(), "0-based INDEX into ``frames`` of the offset")
+    emotion: str = column(
+        pa.string(), "the corpus's native label, canonical spelling (see :mod:`miex_dataset.corpora.labels`)"
+    )
+    label: int = column(
+        pa.int8(), "3-class label (0 negative, 1 positive, 2 surprise; -1 when the emotion has no 3-class counterpart)"
+    )
+    fps: float = column(pa.float32(), "recording frame rate")
+    aus: str = column(pa.string(), "the FACS string of the corpus ('' when it has none)", "")
+    expression: str = column(pa.string(), "``micro`` or ``macro``", "micro")
+    apex_source: str = column(
+        pa.string(),
+        f"how ``apex`` was chosen: {', '.join(f'``{name}``' for name in APEX_SOURCES)}, "
+        "or '' when the reader does not say",
+        "",
+        optional=True,
+    )
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.dataset, self.subject, self.clip)
+
+
+TABLE_FIELDS: tuple[Field[Any], ...] = fields(Clip)
+"""The clip table's columns, in order: the fields of :class:`Clip`."""
+CLIP_COLUMNS: tuple[str, ...] = tuple(item.name for item in TABLE_FIELDS if not item.metadata[OPTIONAL])
+"""The columns of a clip table that every corpus reader fills."""
+OPTIONAL_COLUMNS: tuple[str, ...] = tuple(item.name for item in TABLE_FIELDS if item.metadata[OPTIONAL])
+"""The columns a frame given to :func:`write_clip_table` may omit."""
+APEX_SOURCE = "apex_source"
+"""The column saying how ``apex`` was chosen (:data:`APEX_SOURCES`)."""
+TABLE_COLUMNS: tuple[str, ...] = tuple(item.name for item in TABLE_FIELDS)
+"""Every column of a clip table, in order."""
+Clip.__doc__ = "One row of the clip table.\n\nColumns:\n\n" + "\n".join(
+    f"- ``{item.name}``: {item.metadata[MEANING]}" for item in TABLE_FIELDS
+)
+
+
+def columns_markdown() -> str:
+    """The clip table's columns as the Markdown table of docs/reference.md §Corpora."""
+    rows = ["| column | type | meaning |", "|---|---|---|"]
+    for item in TABLE_FIELDS:
+        meaning = re.sub(r":\w+:`", "`", item.metadata[MEANING].replace("``", "`"))
+        rows.append(f"| `{item.name}` | `{item.metadata[ARROW_TYPE]}` | {meaning} |")
+    return "\n".join(rows)
+
+
 LABELS: tuple[int, ...] = (*range(len(LABEL_NAMES)), NO_LABEL)
 """The values of ``label``: the 3-class ids and :data:`NO_LABEL`."""
 
 
 def clip_table_schema() -> pa.Schema:
     return pa.schema(
-        [
-            pa.field("dataset", pa.string()),
-            pa.field("subject", pa.string()),
-            pa.field("clip", pa.string()),
-            pa.field("frames", pa.list_(pa.string())),
-            pa.field("frame_numbers", pa.list_(pa.int64())),
-            pa.field("onset", pa.int32()),
-            pa.field("apex", pa.int32()),
-            pa.field("offset", pa.int32()),
-            pa.field("emotion", pa.string()),
-            pa.field("label", pa.int8()),
-            pa.field("fps", pa.float32()),
-            pa.field("aus", pa.string()),
-            pa.field("expression", pa.string()),
-            pa.field(APEX_SOURCE, pa.string()),
-        ],
-        metadata={b"miex.table": b"clips"},
+        [pa.field(item.name, item.metadata[ARROW_TYPE]) for item in TABLE_FIELDS], metadata={b"miex.table": b"clips"}
     )
 
 
 def clips_to_frame(clips: Iterable[Clip]) -> pd.DataFrame:
     """Clips -> clip table DataFrame, sorted by (dataset, subject, clip) so output is deterministic."""
-    rows = []
-    for clip in clips:
-        row = asdict(clip)
-        row.pop("extra")
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*CLIP_COLUMNS, APEX_SOURCE])
+    frame = pd.DataFrame([asdict(clip) for clip in clips], columns=list(TABLE_COLUMNS))
     return frame.sort_values(["dataset", "subject", "clip"], kind="stable").reset_index(drop=True)
 
 
@@ -145,7 +154,8 @@ def write_clip_table(frame: pd.DataFrame, path: str | PathLike[str], *, holds: s
         raise MiexInputError(f"duplicate clips in clip table: {duplicates[:5]}", file=path)
     path = Path(path)
     stored = frame[list(CLIP_COLUMNS)].assign(frames=[store_paths(frames, path.parent) for frames in frame["frames"]])
-    stored[APEX_SOURCE] = frame[APEX_SOURCE].fillna("").astype(str) if APEX_SOURCE in frame else ""
+    for name in OPTIONAL_COLUMNS:
+        stored[name] = frame[name].fillna("").astype(str) if name in frame else ""
     if holds not in TABLE_INPUTS:
         raise ValueError(f"holds must be one of {TABLE_INPUTS}, got {holds!r}")
     schema = clip_table_schema()
@@ -164,7 +174,7 @@ def read_clip_table(path: str | PathLike[str]) -> pd.DataFrame:
         raise MiexInputError("clip table not found (make one with `miex corpus ...`)", file=path)
     arrow = read_parquet(path, "clip table")
     frame = arrow.to_pandas()
-    missing = [c for c in (*CLIP_COLUMNS, APEX_SOURCE) if c not in frame.columns]
+    missing = [c for c in TABLE_COLUMNS if c not in frame.columns]
     if missing:
         raise MiexInputError(f"not a clip table: missing columns {missing}", file=path)
     frame["frames"] = [resolve_paths(frames, path.parent) for frames in frame["frames"]]

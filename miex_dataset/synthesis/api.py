@@ -6,24 +6,46 @@
     ds = synthesize_dataset(samples_per_identity=6)       # the embedded default as a datasets.Dataset
 
 Both take a config and/or its fields as keywords (an unknown keyword is refused naming the known ones); nothing
-given is the embedded default. :func:`synthesize` resolves the inputs, loads the generator (a local folder, a Hub
-repo or a file), renders with the resumable engine and writes the card; ``miex synthesize`` is this function.
+given is the embedded default. Their signatures list every field with its declared default (:func:`with_options`),
+as ``miex synthesize --help`` lists them. :func:`synthesize` resolves the inputs, loads the generator (a local
+folder, a Hub repo or a file), renders with the resumable engine and writes the card; ``miex synthesize`` is this
+function.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import fields
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MiexInputError
-from .config import DEFAULT_OUT, OutputOptions, SynthesisConfig, load_configured_generator
+from .config import DEFAULT_OUT, OutputOptions, SynthesisConfig, default_of, load_configured_generator
 
 if TYPE_CHECKING:
     import datasets
 
     from .engine import SynthesisSummary
+
+
+def with_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` whose signature shows, in place of ``**overrides``, every :class:`SynthesisConfig` field as a
+    keyword with its declared default (what ``help()`` and editors show; the call itself is unchanged)."""
+    signature = inspect.signature(function)
+    kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    options = [
+        inspect.Parameter(
+            item.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=default_of(SynthesisConfig, item.name),
+            annotation=item.type,
+        )
+        for item in fields(SynthesisConfig)
+    ]
+    function.__signature__ = signature.replace(parameters=[*kept, *options])  # type: ignore[attr-defined]
+    return function
 
 
 def resolve_config(config: SynthesisConfig | None = None, **overrides: Any) -> SynthesisConfig:
@@ -35,6 +57,7 @@ def resolve_config(config: SynthesisConfig | None = None, **overrides: Any) -> S
     return (config or SynthesisConfig()).overridden(**overrides)
 
 
+@with_options
 def synthesize(
     config: SynthesisConfig | None = None,
     out: str | PathLike[str] = DEFAULT_OUT,
@@ -90,6 +113,7 @@ def synthesize(
     return summary
 
 
+@with_options
 def synthesize_dataset(
     config: SynthesisConfig | None = None,
     *,
@@ -116,4 +140,4 @@ def synthesize_dataset(
     return builder.as_dataset(split="train")
 
 
-__all__ = ["resolve_config", "synthesize", "synthesize_dataset"]
+__all__ = ["resolve_config", "synthesize", "synthesize_dataset", "with_options"]

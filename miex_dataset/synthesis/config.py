@@ -6,7 +6,7 @@ the field's metadata, its help text, argument group and argparse type. From it:
 
 - the command line is generated (:func:`add_arguments`; ``miex au-pool`` and ``miex plan`` take their groups);
 - the builder's :class:`~miex_dataset.builder.MiEXConfig` subclasses it, so builder parameters are its fields;
-- :func:`miex_dataset.synthesis.api.synthesize` takes it (or its fields as keywords).
+- :func:`miex_dataset.synthesis.api.synthesize` takes it, or its fields as keywords, which its signature lists.
 
 Values are checked and normalised the same way whichever surface they come from (a CLI string, a Python number or
 ``Path``), so equal settings give equal configs. Where the job's *folder* goes (``--out``, ``--overwrite``,
@@ -22,7 +22,7 @@ import math
 import os
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from ..errors import MiexInputError
 from ..fileio import overwrite_help
@@ -102,8 +102,13 @@ def source_list(text: str) -> tuple[str, ...]:
 
 def default_of(piece: type, name: str) -> Any:
     """The default of ``piece.name`` (a dataclass field), so an option's default is declared once, where it is used."""
-    declared = {item.name: item for item in fields(piece)}[name]
+    declared = next(item for item in fields(piece) if item.name == name)
     return declared.default if declared.default is not MISSING else declared.default_factory()  # type: ignore[misc]
+
+
+def flag(name: str) -> str:
+    """The command-line flag of an option: ``samples_per_identity`` -> ``--samples-per-identity``."""
+    return "--" + name.replace("_", "-")
 
 
 def option(
@@ -125,8 +130,20 @@ def option(
     return field(default=default, metadata=metadata)
 
 
+class Options:
+    """A dataclass of :func:`option` fields: checked and normalised when made, and read from a parsed command line."""
+
+    def __post_init__(self) -> None:
+        normalise(self)
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> Self:
+        """The options of a parsed command line (options a command does not have keep their defaults)."""
+        return cls(**{item.name: getattr(args, item.name) for item in fields(cls) if hasattr(args, item.name)})
+
+
 @dataclass
-class SynthesisConfig:
+class SynthesisConfig(Options):
     """Everything that decides a MiE-X dataset and how it is rendered; one field per ``miex synthesize`` option.
 
     Nothing given: the embedded default (the scikit-image astronaut, expert-rule AUs, the warp). Mutable because
@@ -319,15 +336,7 @@ class SynthesisConfig:
     )
     strict: bool = option(False, group="output", help="an unusable face is an error, not a reported skip")
 
-    def __post_init__(self) -> None:
-        normalise(self)
-
     # -- derived pieces (each validates itself, naming the command-line flag) --------------------------------------
-    @classmethod
-    def from_namespace(cls, args: argparse.Namespace) -> SynthesisConfig:
-        """The options of a parsed command line (options a command does not have keep their defaults)."""
-        return cls(**{item.name: getattr(args, item.name) for item in fields(cls) if hasattr(args, item.name)})
-
     def checked(self) -> SynthesisConfig:
         """A validated, normalised plain copy (a builder config included: ``datasets`` sets its fields directly)."""
         return SynthesisConfig(**{item.name: getattr(self, item.name) for item in fields(SynthesisConfig)})
@@ -409,7 +418,7 @@ def load_configured_generator(config: SynthesisConfig) -> FaceGenerator:
 
 
 @dataclass
-class OutputOptions:
+class OutputOptions(Options):
     """Where ``miex synthesize`` (and :func:`miex_dataset.synthesis.api.synthesize`) put the dataset folder."""
 
     out: str = option(
@@ -423,24 +432,8 @@ class OutputOptions:
     )
     private: bool = option(False, group="output", help="with --push-to-hub: create a private repo")
 
-    def __post_init__(self) -> None:
-        normalise(self)
-
-    @classmethod
-    def from_namespace(cls, args: argparse.Namespace) -> OutputOptions:
-        return cls(**{item.name: getattr(args, item.name) for item in fields(cls) if hasattr(args, item.name)})
-
 
 # -- command line ---------------------------------------------------------------------------------------------------
-
-
-def flag(item: Field[Any]) -> str:
-    """The command-line flag of a field: ``samples_per_identity`` -> ``--samples-per-identity``."""
-    return _flag(item.name)
-
-
-def _field_default(item: Field[Any]) -> Any:
-    return item.default if item.default is not MISSING else item.default_factory()  # type: ignore[misc]
 
 
 def add_arguments(
@@ -455,7 +448,7 @@ def add_arguments(
     ``groups``/``names`` select fields (by group, or by name; both None/empty: every field); ``titled`` puts them in
     titled argument groups (``miex synthesize``) rather than straight on ``parser`` (``miex au-pool``, ``plan``)."""
     chosen = [
-        item
+        (config, item)
         for config in configs
         for item in fields(config)
         if (groups is None and not names)
@@ -464,20 +457,19 @@ def add_arguments(
     ]
     containers: dict[str, Any] = {}
     for group in GROUPS:
-        for item in (item for item in chosen if item.metadata["group"] == group):
+        for config, item in ((config, item) for config, item in chosen if item.metadata["group"] == group):
             if group not in containers:
                 containers[group] = parser.add_argument_group(GROUPS[group]) if titled else parser
-            _add(containers[group], item)
+            _add(containers[group], item, default_of(config, item.name))
 
 
-def _add(container: Any, item: Field[Any]) -> None:
-    default = _field_default(item)
+def _add(container: Any, item: Field[Any], default: Any) -> None:
     options = dict(item.metadata["argparse"])
     if isinstance(default, bool):
         options["action"] = argparse.BooleanOptionalAction if default else "store_true"
     if options.get("action") == "append":
         default = list(default)  # argparse appends to (a copy of) the default
-    container.add_argument(flag(item), dest=item.name, default=default, help=item.metadata["help"], **options)
+    container.add_argument(flag(item.name), dest=item.name, default=default, help=item.metadata["help"], **options)
 
 
 def option_names(*configs: type) -> set[str]:
@@ -492,15 +484,15 @@ def normalise(config: Any) -> None:
     """Check every field against its CLI description and store it in the CLI's types (tuples, str paths, ints)."""
     for item in fields(config):
         if "argparse" in item.metadata:  # an option (a builder config also has BuilderConfig's fields)
-            setattr(config, item.name, _normalised(item, getattr(config, item.name)))
+            default = default_of(type(config), item.name)
+            setattr(config, item.name, _normalised(item, default, getattr(config, item.name)))
     if isinstance(config, SynthesisConfig):
         _check_combinations(config)
 
 
-def _normalised(item: Field[Any], value: Any) -> Any:
-    meta, where = item.metadata, flag(item)
+def _normalised(item: Field[Any], default: Any, value: Any) -> Any:
+    meta, where = item.metadata, flag(item.name)
     options = meta["argparse"]
-    default = _field_default(item)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise MiexInputError(f"{where} is a switch: give True or False, got {value!r}", field=item.name)
@@ -561,31 +553,29 @@ def _check_combinations(config: SynthesisConfig) -> None:
     for generator, name in PRETRAINED_OPTION.items():
         if generator != config.generator and getattr(config, name) is not None:
             raise MiexInputError(
-                f"{_flag(name)} names the {generator} generator's files, but --generator is "
-                f"{config.generator}: give --generator {generator}, or {_flag(own)} instead",
+                f"{flag(name)} names the {generator} generator's files, but --generator is "
+                f"{config.generator}: give --generator {generator}, or {flag(own)} instead",
                 field=name,
             )
     for name, generator in GENERATOR_ONLY.items():
         if getattr(config, name) and config.generator != generator:
-            raise MiexInputError(f"{_flag(name)} applies to --generator {generator} only", field=name)
+            raise MiexInputError(f"{flag(name)} applies to --generator {generator} only", field=name)
     if config.revision is not None and getattr(config, own) is None:
         raise MiexInputError(
-            f"--revision picks a commit of the Hub repo given as {_flag(own)}: give that too", field="revision"
+            f"--revision picks a commit of the Hub repo given as {flag(own)}: give that too", field="revision"
         )
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 __all__ = [
     "DEFAULT_OUT",
     "GROUPS",
     "SEED",
+    "Options",
     "OutputOptions",
     "SynthesisConfig",
     "add_arguments",
     "default_of",
+    "flag",
     "number_between",
     "option_names",
     "source_list",
