@@ -204,7 +204,7 @@ def test_model_card_embeds_only_the_figures_that_exist() -> None:
 
 
 def test_the_dataset_card_captions_its_figures(tmp_path: Path) -> None:
-    """The README says what each figure shows, next to the figure (needs cards/dataset_card.md's caption fields)."""
+    """The README says what each figure shows, next to the figure (needs dataset_card.md's caption fields)."""
     from miex_dataset.fileio import write_json_atomic
     from miex_dataset.layout import STATE_DIR
     from miex_dataset.synthesis.card import finish_dataset
@@ -227,3 +227,17 @@ def test_the_grid_label_font_has_a_glyph_for_alpha() -> None:
     from miex_dataset.synthesis.card import label_font
 
     assert FT2Font(label_font().path).get_char_index(ord("α")) != 0
+
+
+def test_tile_labels_wrap_so_every_au_name_is_shown_whole() -> None:
+    """A tile's AU line wider than the tile ("AU01 +1.04 inner brow raiser") continues on an indented line instead of
+    losing the end of the AU's name."""
+    from miex_dataset.synthesis.card import _wrap, label_font
+
+    font = label_font()
+    text = "AU01 +1.04 inner brow raiser"
+    lines = _wrap(text, font, TILE - 4)
+    assert font.getlength(text) > TILE - 4 and len(lines) == 2
+    assert all(font.getlength(line) <= TILE - 4 for line in lines)
+    assert " ".join(line.strip() for line in lines) == text and lines[1].startswith(" ")
+    assert _wrap("AU12 +0.66 lip corner puller", font, TILE - 4) == ["AU12 +0.66 lip corner puller"]

@@ -190,7 +190,10 @@ def sample_grid(out: Path, meta: pd.DataFrame, *, video: bool) -> Image.Image:
     rows = pick_tiles(meta)
     frames = _rows_images(out, rows, ["frames"] if video else ["onset", "apex"])
     font = label_font()
-    labels = {row: [(_fit(text, font, TILE - 4), colour) for text, colour in tile_label(meta, row)] for row in rows}
+    labels = {
+        row: [(part, colour) for text, colour in tile_label(meta, row) for part in _wrap(text, font, TILE - 4)]
+        for row in rows
+    }
     line = FONT_SIZE + 3
     head = 6 + line * max((len(lines) for lines in labels.values()), default=1)
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
@@ -218,7 +221,27 @@ def sample_grid(out: Path, meta: pd.DataFrame, *, video: bool) -> Image.Image:
     return canvas
 
 
-def _fit(text: str, font: Any, width: int) -> str:
+CONTINUATION = "   "
+"""Indent of a label's wrapped lines, so they read as the line above continued."""
+
+
+def _wrap(text: str, font: Any, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` pixels, broken at spaces (an AU's name is never cut: a reader must see
+    which AU moved); a single word wider than the tile is cut with an ellipsis as the last resort."""
+    lines: list[str] = []
+    words = text.split(" ")
+    current = words[0]
+    for word in words[1:]:
+        if font.getlength(f"{current} {word}") <= width:
+            current = f"{current} {word}"
+        else:
+            lines.append(current)
+            current = CONTINUATION + word
+    lines.append(current)
+    return [_cut(line, font, width) for line in lines]
+
+
+def _cut(text: str, font: Any, width: int) -> str:
     """``text`` cut with an ellipsis so it fits ``width`` pixels."""
     if font.getlength(text) <= width:
         return text
