@@ -21,14 +21,13 @@ it never loads the model stack either.
 from __future__ import annotations
 
 import ast
-import importlib
 import importlib.util
 import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from miex_dataset import __version__  # one version for the distribution
+from miex_dataset import __version__, lazy  # one version for the distribution
 
 _EXPORTS: dict[str, str] = {
     # corpora -> clip tables
@@ -159,7 +158,7 @@ def _deferred(module: str, name: str) -> Callable[..., Any] | None:
         return None
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+        return lazy.load(f"{module}:{name}")(*args, **kwargs)
 
     call.__name__ = call.__qualname__ = name
     call.__module__ = __name__  # pickled as miex.NAME, which is this function
@@ -168,16 +167,16 @@ def _deferred(module: str, name: str) -> Callable[..., Any] | None:
     return call
 
 
+_load_export, _ = lazy.attach(__name__, _EXPORTS)
+
+
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'miex' has no attribute {name!r} (the API: {', '.join(_EXPORTS)})")
-    module, _, attribute = _EXPORTS[name].partition(":")
-    value = _deferred(module, attribute) if name in _DEFERRED else None
+    value = _deferred(*_EXPORTS[name].split(":")) if name in _DEFERRED else None
     if value is None:
-        value = getattr(importlib.import_module(module), attribute)
+        return _load_export(name)
     globals()[name] = value
     return value
 
 
-def __dir__() -> list[str]:
+def __dir__() -> list[str]:  # the API only: what tab completion offers
     return sorted(__all__)

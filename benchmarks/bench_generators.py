@@ -20,7 +20,7 @@ from timing import best_seconds
 from torch.utils.flop_counter import FlopCounterMode
 
 from miex_dataset.generators import load_generator
-from miex_dataset.generators.ganimation import GANimationGenerator, GANimationPipeline
+from miex_dataset.generators.ganimation import GANimationGenerator, GANimationNetwork
 
 SIZE = 128
 
@@ -76,10 +76,10 @@ def bench_ganimation(device: torch.device, repeats: int) -> dict[str, object]:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     bf16 = device.type == "cuda"
     torch.manual_seed(0)
-    pipeline = GANimationPipeline(GANimationGenerator(), device=device, bf16=bf16)
+    generator = GANimationGenerator(GANimationNetwork(), device=device, bf16=bf16)
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
-        pipeline.model(torch.zeros(1, 3, SIZE, SIZE, device=device), torch.zeros(1, 17, device=device))
+        generator.model(torch.zeros(1, 3, SIZE, SIZE, device=device), torch.zeros(1, 17, device=device))
     flops = counter.get_total_flops()
     result: dict[str, object] = {
         "device": str(device),
@@ -91,7 +91,7 @@ def bench_ganimation(device: torch.device, repeats: int) -> dict[str, object]:
     for batch in (1, 32):
         faces = torch.rand(batch, 3, SIZE, SIZE, device=device)
         runs = repeats if batch == 1 or device.type == "cuda" else 1
-        seconds = best_seconds(lambda: pipeline(faces, aus[:batch]), runs, sync)  # noqa: B023
+        seconds = best_seconds(lambda: generator(faces, aus[:batch]), runs, sync)  # noqa: B023
         result[f"fps_batch{batch}"] = round(batch / seconds, 2)
     dtype = torch.bfloat16 if bf16 else torch.float32
     conv = _conv_flops_per_second(device, dtype, repeats, sync)

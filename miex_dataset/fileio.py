@@ -354,49 +354,60 @@ def add_overwrite_option(parser: argparse.ArgumentParser, replaced: str, *, opti
 
 
 class OutputLock:
-    """An exclusive, non-blocking lock on an output folder, held for the whole run (``fcntl.flock`` on
-    ``<folder>/.miex/lock``; the kernel drops it when the process dies, so a killed run never leaves it stuck)."""
+    """An exclusive, non-blocking lock on an output folder, held for the whole run: ``filelock``'s kernel lock
+    (``flock``) on ``<folder>/.miex/lock``, so the kernel drops it when the process dies and a killed run never leaves
+    it stuck. The lock file is opened without following links and names its holder for the refusal of a second run."""
 
     def __init__(self, folder: str | PathLike[str]) -> None:
         self.folder = Path(folder)
         self.path = self.folder / RUN_STATE / LOCK_NAME
-        self._handle: Any = None
+        self._lock: Any = None
 
     def __enter__(self) -> OutputLock:
-        import fcntl
+        from filelock import FileLock, Timeout  # imported here: it costs ~50 ms of every `miex --help`
 
         refuse_links(self.folder, (RUN_STATE, f"{RUN_STATE}/{LOCK_NAME}"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # no-follow: a link put there between the check and the open is refused, never truncated
-            handle = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), "r+")
+        lock = FileLock(
+            self.path,
+            timeout=0,
+            thread_local=False,
+            preserve_lock_file=True,  # the kernel lock or none: never the soft lock a killed run would leave behind
+            fallback_to_soft=False,
+            on_acquired=_name_the_holder,
+        )
+        try:  # filelock opens without following links: one put there after the check is refused, never truncated
+            lock.acquire()
+        except Timeout as error:
+            raise MiexInputError(
+                f"another miex run ({self._holder()}) is writing this folder; wait for it to finish or choose another "
+                "output folder",
+                file=self.folder,
+            ) from error
         except OSError as error:
             if error.errno == errno.ELOOP:
                 _refuse_link(self.folder, self.path)
             raise
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise MiexInputError(
-                    f"another miex run ({holder}) is writing this folder; wait for it to finish or choose another "
-                    "output folder",
-                    file=self.folder,
-                ) from error
-            raise
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        self._handle = handle
+        self._lock = lock
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _holder(self) -> str:
+        """What the lock file says about the run holding it (``pid N``)."""
+        try:
+            with os.fdopen(os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW), encoding="utf-8") as handle:
+                return handle.read().strip() or "another process"
+        except (OSError, ValueError):
+            return "another process"
+
+
+def _name_the_holder(descriptor: int) -> None:
+    """Write ``pid N`` into the lock file just acquired (filelock has emptied it)."""
+    os.write(descriptor, f"pid {os.getpid()}\n".encode())
 
 
 def describe_os_error(error: OSError) -> str:

@@ -207,20 +207,23 @@ def _check_card(card: Path, rows: int | None = None) -> None:
     """The card's YAML must parse (the Hub refuses it otherwise); without ``configs:`` splits are only guessed; its
     train split size must be the ``rows`` the shards hold (else load_dataset raises NonMatchingSplitsSizesError)."""
     import yaml
+    from huggingface_hub import metadata_load
 
-    text = card.read_text(encoding="utf-8")
-    match = re.match(r"---\s*\n(.*?)\n---\s*(\n|$)", text, re.DOTALL)
-    if not match:
-        logger.warning("%s has no YAML front matter: load_dataset will guess splits and features", card)
-        return
     try:
-        metadata = yaml.safe_load(match.group(1)) or {}
+        metadata = metadata_load(card)
     except yaml.YAMLError as error:
         raise MiexInputError(
             f"the card's YAML front matter does not parse: {error}", file=card, field="YAML front matter"
         ) from error
-    if not isinstance(metadata, dict):
-        raise MiexInputError("the card's YAML front matter must be a mapping", file=card, field="YAML front matter")
+    except UnicodeDecodeError as error:
+        raise MiexInputError(f"the card is not UTF-8 text: {error}", file=card) from error
+    except ValueError as error:  # the front matter is YAML but not a mapping
+        raise MiexInputError(
+            "the card's YAML front matter must be a mapping", file=card, field="YAML front matter"
+        ) from error
+    if metadata is None:
+        logger.warning("%s has no YAML front matter: load_dataset will guess splits and features", card)
+        return
     for key in ("configs", "dataset_info"):
         if key not in metadata:
             logger.warning("%s: the YAML has no %r; re-run `miex synthesize` to regenerate the card", card, key)

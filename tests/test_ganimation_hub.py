@@ -9,12 +9,12 @@ from pathlib import Path
 import torch
 from hub_server import serve_hub
 
-from miex_dataset.generators.ganimation.model import GANimationGenerator
+from miex_dataset.generators.ganimation.model import GANimationNetwork
 
 
 def test_generator_round_trips_through_a_model_repo(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    model = GANimationGenerator(width=8, num_residual_blocks=1, image_size=32)
+    model = GANimationNetwork(width=8, num_residual_blocks=1, image_size=32)
     folder = tmp_path / "generator"
     model.save_pretrained(folder)
     assert (folder / "README.md").is_file() and (folder / "model.safetensors").is_file()
@@ -27,7 +27,7 @@ def test_generator_round_trips_through_a_model_repo(tmp_path: Path) -> None:
         pushed = subprocess.run(push, env=env, capture_output=True, text=True, timeout=120)
         assert pushed.returncode == 0, pushed.stderr[-2000:]
         code = (
-            "import torch; from miex_dataset.generators.ganimation.model import GANimationGenerator as G; "
+            "import torch; from miex_dataset.generators.ganimation.model import GANimationNetwork as G; "
             f"p = torch.load({str(tmp_path / 'probe.pt')!r}); m = G.from_pretrained('org/gan').eval(); "
             "print(torch.equal(m(p['faces'], p['aus'])[0], p['expected']))"
         )

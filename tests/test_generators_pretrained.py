@@ -19,8 +19,8 @@ from miex_dataset.aus.motion import default_model_dict
 from miex_dataset.cli import main
 from miex_dataset.errors import MiexInputError
 from miex_dataset.generators import load_generator
-from miex_dataset.generators.ganimation.model import GANimationGenerator
-from miex_dataset.generators.ganimation.pipeline import GANimationPipeline
+from miex_dataset.generators.ganimation.model import GANimationNetwork
+from miex_dataset.generators.ganimation.pipeline import GANimationGenerator
 from miex_dataset.generators.warp import WarpGenerator
 from miex_dataset.synthesis.shards import shard_files
 
@@ -33,9 +33,9 @@ OFFICIAL_NAMES = [
 ]
 
 
-def tiny_gan(image_size: int = 32) -> GANimationGenerator:
+def tiny_gan(image_size: int = 32) -> GANimationNetwork:
     torch.manual_seed(0)
-    return GANimationGenerator(width=8, num_residual_blocks=1, image_size=image_size)
+    return GANimationNetwork(width=8, num_residual_blocks=1, image_size=image_size)
 
 
 def official_key(key: str) -> str:
@@ -56,7 +56,7 @@ def slower_smile() -> WarpGenerator:
 
 def test_ganimation_loads_its_folder_and_an_original_pth_alike(tmp_path: Path) -> None:
     model = tiny_gan(128)  # an original .pth does not say its size: the release's 128 is assumed
-    folder = GANimationPipeline(model, device="cpu").save_pretrained(tmp_path / "gan")
+    folder = GANimationGenerator(model, device="cpu").save_pretrained(tmp_path / "gan")
     assert {p.name for p in folder.iterdir()} >= {"config.json", "model.safetensors", "README.md"}
     torch.save({official_key(k): v for k, v in model.state_dict().items()}, tmp_path / "net_epoch_30_id_G.pth")
     faces, aus = torch.rand(2, 3, 128, 128), np.random.default_rng(0).uniform(0, 5, (2, 17))
@@ -96,7 +96,7 @@ def rows(out: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_synthesis_from_hub_repos_records_the_commit(tmp_path: Path, miex_cache: Path) -> None:
-    GANimationPipeline(tiny_gan(), device="cpu").save_pretrained(tmp_path / "gan")
+    GANimationGenerator(tiny_gan(), device="cpu").save_pretrained(tmp_path / "gan")
     slower_smile().save_pretrained(tmp_path / "warp")
     small = ["--samples-per-identity", "3", "--batch-size", "3"]
     gan = ["--generator", "ganimation", "--size", "32", *small]

@@ -256,6 +256,28 @@ def test_check_folder_lists_what_would_be_uploaded(tmp_path: Path) -> None:
         check_folder(tmp_path / "empty", "model")
 
 
+@pytest.mark.parametrize(
+    ("card", "refusal"),
+    [
+        (b"---\nconfigs: [unclosed\n---\n", "YAML front matter does not parse"),
+        (b"---\n- a list\n---\n", "YAML front matter must be a mapping"),
+        (b"---\nlicense: \xff\n---\n", "not UTF-8 text"),
+        ("\ufeff---\nlicense: other\n---\n".encode(), None),
+        (b"# no front matter\n", None),
+    ],
+)
+def test_check_folder_reads_the_cards_front_matter(tmp_path: Path, card: bytes, refusal: str | None) -> None:
+    """A card the Hub would refuse is refused before the upload; a card without metadata passes."""
+    folder = tmp_path / "miex"
+    build_miex_folder(folder, rows=3)
+    (folder / "README.md").write_bytes(card + b"\n# MiE-X\n")
+    if refusal is None:
+        assert check_folder(folder) == ["README.md", SHARD]
+    else:
+        with pytest.raises(MiexInputError, match=refusal):
+            check_folder(folder)
+
+
 @pytest.mark.parametrize("repo_id", ["miex", "org/", "org/na me", "a/b/c", "org/x--y", ""])
 def test_check_repo_id_rejects_malformed_ids(repo_id: str) -> None:
     with pytest.raises(MiexInputError, match="ORG/NAME"):

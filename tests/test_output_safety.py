@@ -323,6 +323,17 @@ def test_faces_refuses_its_own_source_folder_as_out(tmp_path: Path, capsys: pyte
     assert folder_bytes(photos) == before
 
 
+def test_a_second_run_is_refused_with_the_holders_pid_and_leaves_it_there(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    holder = f"pid {os.getpid()}"
+    with OutputLock(out):
+        with pytest.raises(MiexInputError, match=f"another miex run \\({holder}\\) is writing this folder"):
+            OutputLock(out).__enter__()
+        assert (out / RUN_STATE / "lock").read_text().strip() == holder
+    with OutputLock(out):  # released: the next run takes it
+        assert (out / RUN_STATE / "lock").read_text().strip() == holder
+
+
 def test_a_folder_holding_only_a_stale_lock_counts_as_empty(tmp_path: Path) -> None:
     from miex_dataset.fileio import guard_output_folder
 

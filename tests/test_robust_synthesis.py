@@ -149,11 +149,11 @@ def test_a_retrained_checkpoint_at_the_same_path_is_not_resumed(
 ) -> None:
     import torch
 
-    from miex_dataset.generators.ganimation.model import GANimationGenerator
+    from miex_dataset.generators.ganimation.model import GANimationNetwork
 
     checkpoint = tmp_path / "generator"
     torch.manual_seed(0)
-    GANimationGenerator(width=8, num_residual_blocks=1, image_size=32).save_pretrained(checkpoint)
+    GANimationNetwork(width=8, num_residual_blocks=1, image_size=32).save_pretrained(checkpoint)
     inputs = [
         "--generator",
         "ganimation",
@@ -175,7 +175,7 @@ def test_a_retrained_checkpoint_at_the_same_path_is_not_resumed(
         interrupt_after_first_shard(patch)
         assert synthesize(out, *inputs) == 130
     torch.manual_seed(1)
-    GANimationGenerator(width=8, num_residual_blocks=1, image_size=32).save_pretrained(checkpoint)
+    GANimationNetwork(width=8, num_residual_blocks=1, image_size=32).save_pretrained(checkpoint)
     caplog.clear()
     assert synthesize(out, *inputs) == 0  # every shard used the old weights: all rendered again
     assert "generator weights changed" in caplog.text
@@ -187,18 +187,18 @@ def test_a_retrained_checkpoint_at_the_same_path_is_not_resumed(
 def test_weights_digest_follows_the_tensors_not_the_path() -> None:
     import torch
 
-    from miex_dataset.generators.ganimation.model import GANimationGenerator
-    from miex_dataset.generators.ganimation.pipeline import GANimationPipeline
+    from miex_dataset.generators.ganimation.model import GANimationNetwork
+    from miex_dataset.generators.ganimation.pipeline import GANimationGenerator
     from miex_dataset.generators.warp import WarpGenerator
 
     torch.manual_seed(0)
-    model = GANimationGenerator(width=8, num_residual_blocks=1, image_size=32)
-    first = engine.weights_digest(GANimationPipeline(model, checkpoint="a", device="cpu"))
-    assert first == engine.weights_digest(GANimationPipeline(model, checkpoint="b", device="cpu"))
+    model = GANimationNetwork(width=8, num_residual_blocks=1, image_size=32)
+    first = engine.weights_digest(GANimationGenerator(model, checkpoint="a", device="cpu"))
+    assert first == engine.weights_digest(GANimationGenerator(model, checkpoint="b", device="cpu"))
     with torch.no_grad():
         weight = next(model.parameters())
         weight[(0,) * weight.ndim] += 1e-3
-    assert engine.weights_digest(GANimationPipeline(model, checkpoint="a", device="cpu")) != first
+    assert engine.weights_digest(GANimationGenerator(model, checkpoint="a", device="cpu")) != first
     assert engine.weights_digest(WarpGenerator()) is None  # its config holds the motion model's digest
 
 
@@ -358,9 +358,9 @@ def test_a_shard_size_below_one_is_one_line(tmp_path: Path, size: str, capsys: p
     [
         (None, "not found"),
         ("{not json", "not readable JSON"),
-        ("[1, 2]", "not a usable motion model"),
-        ('{"aus": {"AU01": 5}}', "not a usable motion model"),
-        ('{"aus": {"AU01": [{"landmarks": [1], "shift": [1, 2]}]}, "eyelids": 3}', "not a usable motion model"),
+        ("[1, 2]", "must be a table"),
+        ('{"aus": {"AU01": 5}}', "field 'aus.AU01': must be a list"),
+        ('{"aus": {"AU01": [{"landmarks": [1], "shift": [1, 2]}]}, "eyelids": 3}', "field 'eyelids': must be a table"),
     ],
 )
 def test_a_bad_warp_model_is_one_line(

@@ -240,10 +240,10 @@ def test_builder_refuses_a_source_it_has_no_inputs_for(tmp_path: Path, env: dict
 
 
 def test_ganimation_checkpoint_renders_through_the_engine(tmp_path: Path, env: dict[str, str]) -> None:
-    from miex_dataset.generators.ganimation.model import GANimationGenerator
+    from miex_dataset.generators.ganimation.model import GANimationNetwork
 
     checkpoint = tmp_path / "generator"
-    GANimationGenerator(width=8, num_residual_blocks=1, image_size=32).save_pretrained(checkpoint)
+    GANimationNetwork(width=8, num_residual_blocks=1, image_size=32).save_pretrained(checkpoint)
     out = tmp_path / "gan"
     assert (
         synthesize(

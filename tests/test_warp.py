@@ -216,7 +216,7 @@ def test_calibration_gains_scale_one_aus_motion_and_cues_and_nothing_else() -> N
     np.testing.assert_allclose(scaled.basis[twelve], 2.0 * base.basis[twelve])
     others = [a for a in range(17) if a != twelve]
     np.testing.assert_array_equal(scaled.basis[others], base.basis[others])
-    assert scaled.appearance["AU09"]["strength"] == pytest.approx(3.0 * base.appearance["AU09"]["strength"])
+    assert scaled.appearance["AU09"].strength == pytest.approx(3.0 * base.appearance["AU09"].strength)
     assert scaled.appearance["AU12"] == base.appearance["AU12"]
     for bad in ({"motion_gain": {"AU12": 0}}, {"motion_gain": {"AU99": 1.0}}, {"appearance_gain": {"AU09": "x"}}):
         with pytest.raises(MiexInputError, match="calibration"):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from miex_dataset.aus.motion import LidRaising
 from miex_dataset.faces.mesh import LOWER_LID, UPPER_LID
 from miex_dataset.generators.warp import WarpGenerator
 from miex_dataset.generators.warp_render import LocalFrames, raise_lids
@@ -101,7 +102,7 @@ def test_no_rise_is_the_unraised_eye_and_more_rise_uncovers_more() -> None:
     points[0, [473, *range(474, 478)]] = torch.tensor([[43.0, 30], [45, 30], [43, 28], [41, 30], [43, 32]])
     frames = LocalFrames(points, size, size)
     image, eye = torch.full((1, 3, size, size), 0.8), torch.full((1, 3, size, size), 0.3)
-    unraised = raise_lids(image, eye, points, points, frames, {})
+    unraised = raise_lids(image, eye, points, points, frames, LidRaising())
     inside = unraised[0, 0, 29:32, 20:27]
     assert torch.equal(inside, torch.full_like(inside, 0.3))
     uncovered = []
@@ -109,6 +110,6 @@ def test_no_rise_is_the_unraised_eye_and_more_rise_uncovers_more() -> None:
         raised = points.clone()
         for side in ("left", "right"):
             raised[0, list(UPPER_LID[side])[1:-1], 1] -= rise
-        frame = raise_lids(image, eye, points, raised, frames, {})
+        frame = raise_lids(image, eye, points, raised, frames, LidRaising())
         uncovered.append(int(((frame - image).abs().sum(1) > 0.05).sum()))
     assert uncovered[0] < uncovered[1] < uncovered[2], uncovered

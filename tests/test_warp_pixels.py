@@ -88,9 +88,10 @@ def test_the_image_around_the_moving_landmarks_moves_as_far_as_they_do(
 def test_mouth_cavity_is_shaded_by_depth_and_a_narrow_parting_stays_dark() -> None:
     """The redrawn mouth interior: darkest under the upper lip, turning towards the tongue's colour near the lower lip
     of a wide opening; a narrow parting shows no tongue."""
+    from miex_dataset.aus.motion import MouthSettings
     from miex_dataset.generators.warp_render import _cavity_colour
 
-    params = {"cavity_colour": [0.1, 0.04, 0.04], "tongue_colour": [0.5, 0.24, 0.24], "wide_opening": 0.15}
+    params = MouthSettings(cavity_colour=(0.1, 0.04, 0.04), tongue_colour=(0.5, 0.24, 0.24), wide_opening=0.15)
     depth = torch.tensor([[0.0, 0.05, 0.1, 0.15]])  # below the upper lip, IOD
     colour = torch.ones(1)
     wide = _cavity_colour(params, (depth, torch.full_like(depth, 0.15)), (1, 1, 1, 4), torch.zeros(1), colour)
@@ -119,9 +120,7 @@ def test_a_greyscale_face_gets_grey_shadows_and_a_grey_mouth_interior() -> None:
     warp = WarpGenerator()
     face = astronaut_face(128)
     grey_face = face.mean(1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
-    frames = warp(
-        torch.cat([grey_face, face]), torch.from_numpy(np.stack([au_vector(AU26=5.0, AU04=5.0)] * 2)), seed=0
-    )
+    frames = warp(torch.cat([grey_face, face]), torch.from_numpy(np.stack([au_vector(AU26=5.0, AU04=5.0)] * 2)), seed=0)
     assert torch.equal(frames[0, 0], frames[0, 1]) and torch.equal(frames[0, 1], frames[0, 2])
     assert not torch.equal(frames[1, 0], frames[1, 2])
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from miex_dataset.aus import au_vector
+from miex_dataset.aus.motion import FoldShading
 from miex_dataset.faces.mesh import LOWER_INNER_LIP, UPPER_INNER_LIP
 from miex_dataset.generators.warp import WarpGenerator
 from miex_dataset.generators.warp_render import fold_darkening
@@ -70,7 +71,7 @@ def _squeezing_grid(height: int, width: int, band: tuple[int, int], factor: floa
 
 
 def test_squeezed_skin_darkens_and_untouched_skin_does_not() -> None:
-    settings = {"strength": 0.3, "above": 1.3, "full": 2.5}
+    settings = FoldShading(strength=0.3, above=1.3, full=2.5)
     identity = _squeezing_grid(64, 48, (20, 30), 1.0)
     assert float(fold_darkening(identity, settings).abs().max()) < 1e-6  # image edges included
     darkening = fold_darkening(_squeezing_grid(64, 48, (20, 30), 2.5), settings)[0, 0]

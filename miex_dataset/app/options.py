@@ -17,7 +17,7 @@ from ..errors import MiexInputError
 INSTALL_HINT = "pip install 'miex[app]'"
 
 ENV_PREFIX = "MIEX_APP_"
-"""Space settings: ``MIEX_APP_POOL``, ``MIEX_APP_MIEX``, ``MIEX_APP_MODEL``, ``MIEX_APP_CHECKPOINT`` (variables of
+"""Space settings: ``MIEX_APP_FACES``, ``MIEX_APP_MIEX``, ``MIEX_APP_MODEL``, ``MIEX_APP_CHECKPOINT`` (variables of
 the Space), read by :meth:`AppOptions.from_env`."""
 
 QUIET_ENVIRONMENT: dict[str, str] = {
@@ -32,7 +32,7 @@ class AppOptions:
     """What the tabs open at start and where the server listens (None: Gradio's default, or its
     ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` variables, which a Space sets)."""
 
-    pool: str | None = None
+    faces: str | None = None
     """Face pool folder of `miex faces` (index.parquet + crops); None: the embedded default, the astronaut."""
     miex: str | None = None
     """MiE-X folder of `miex synthesize`, or a Hub dataset repo, opened in the browse tab at start."""
@@ -53,7 +53,7 @@ class AppOptions:
         def value(name: str) -> str | None:
             return env.get(ENV_PREFIX + name, "").strip() or None
 
-        return cls(pool=value("POOL"), miex=value("MIEX"), model=value("MODEL"), checkpoint=value("CHECKPOINT"))
+        return cls(faces=value("FACES"), miex=value("MIEX"), model=value("MODEL"), checkpoint=value("CHECKPOINT"))
 
 
 def require_gradio() -> ModuleType:

@@ -114,12 +114,12 @@ def image_keys(face: Any, generator: str, amount: float, values: Sequence[float]
 
 
 def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
-    if options.pool is None:
+    if options.faces is None:
         from ..synthesis.inputs import default_faces_dir
 
         pool = str(default_faces_dir())
     else:
-        pool = options.pool
+        pool = options.faces
     faces = generate.pool_choices(pool)
     first = next(iter(faces))
     animators = {"warp": generate.Animator("warp")}

@@ -8,14 +8,13 @@ stays fast even though commands pull in torch, mediapipe or datasets.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from .. import processes
+from .. import lazy, processes
 from ..errors import MiexInputError
 from ..fileio import describe_os_error, first_line
 
@@ -86,7 +85,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if command.name == selected:
-            module = importlib.import_module(command.module)
+            module = lazy.load(command.module)
             module.configure(sub)
             sub.set_defaults(_run=module.run)
     return parser

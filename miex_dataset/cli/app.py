@@ -30,7 +30,7 @@ EXAMPLES = """\
 examples:
   miex app                                          # http://127.0.0.1:7860, embedded default face
   miex app --miex miex/ --model runs/branches/model # browse a MiE-X, classify with a trained recognizer
-  miex app --pool pool/ --checkpoint ganimation/    # your face pool; warp and GANimation side by side
+  miex app --faces pool/ --checkpoint ganimation/   # your face pool; warp and GANimation side by side
   miex app --host 0.0.0.0 --port 8080               # reachable from other machines of the network
   miex app --space space/                           # a Hugging Face Space folder, then (hf = huggingface_hub's CLI):
   hf repos create my-lab/miex-demo --repo-type space --space-sdk gradio --exist-ok
@@ -42,7 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.epilog = EXAMPLES
     parser.add_argument(
-        "--pool",
+        "--faces",
         metavar="DIR",
         help="face pool of `miex faces` (index.parquet + crops) to pick faces from (default: the embedded astronaut)",
     )
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     options = AppOptions(
-        pool=args.pool,
+        faces=args.faces,
         miex=args.miex,
         model=args.model,
         checkpoint=args.checkpoint,

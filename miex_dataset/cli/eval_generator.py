@@ -37,13 +37,25 @@ examples:
   miex eval-generator --generator ganimation --checkpoint run/generator --faces pool/ --out reports/gan.json
   miex eval-generator --generator warp --faces pool/ --out reports/warp.json --export renders/   # + every render
   miex eval-generator --judgement renders/openface --export renders/ --out reports/openface.json  # OpenFace's CSVs
+  miex eval-generator --generator warp --warp-model my_motion.json --faces pool/ --out reports/mine.json --export r2/
 
 writes the report JSON (--out), a PNG grid of the sweeps (--grid) and prints a per-AU summary; the report names its
 judge and the judge's blind spots. --export DIR also writes every input face and render as PNG with manifest.csv and
 prints the OpenFace 2.2 commands that judge them; --judgement reads the CSVs they write (no rendering).
 """
 DEFAULT_INTENSITIES = (0, 1, 2, 3, 4, 5)
-RENDER_OPTIONS = ("generator", "checkpoint", "faces", "grid", "judge", "intensities", "aus", "device")
+RENDER_OPTIONS = (
+    "generator",
+    "checkpoint",
+    "warp_model",
+    "revision",
+    "faces",
+    "grid",
+    "judge",
+    "intensities",
+    "aus",
+    "device",
+)
 """Options that only shape a rendering run (refused with --judgement rather than silently ignored)."""
 
 
@@ -83,6 +95,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--generator", choices=("warp", "ganimation"), help="the generator to render with (needed unless --judgement)"
     )
     parser.add_argument("--checkpoint", help="GANimation: save_pretrained folder or official/replicate .pth")
+    parser.add_argument(
+        "--warp-model",
+        help="warp: the motion model to measure, as `miex synthesize --warp-model` takes it (a JSON file, a "
+        "save_pretrained folder or a Hub repo ORG/NAME; default: the built-in one); the report records its sha256, "
+        "so a variant can be judged against the shipped model before it renders a dataset",
+    )
+    parser.add_argument("--revision", help="branch, tag or commit of a Hub repo given as --checkpoint or --warp-model")
     parser.add_argument(
         "--faces",
         help="face pool folder (`miex faces` output), its crops/, or a folder of aligned "
@@ -148,9 +167,13 @@ def run(args: argparse.Namespace) -> int:
     if args.export is not None:
         check_export_folder(args.export, overwrite=args.overwrite, inputs=[args.faces])
     if args.generator == "warp":
-        generator = load_generator("warp", appearance=not args.no_appearance)
+        if args.checkpoint is not None:
+            raise MiexInputError("--checkpoint is GANimation's; the warp takes --warp-model", field="--checkpoint")
+        generator = load_generator("warp", args.warp_model, revision=args.revision, appearance=not args.no_appearance)
     else:
-        generator = load_generator("ganimation", checkpoint=args.checkpoint, device=args.device)
+        if args.warp_model is not None:
+            raise MiexInputError("--warp-model is the warp's; GANimation takes --checkpoint", field="--warp-model")
+        generator = load_generator("ganimation", args.checkpoint, revision=args.revision, device=args.device)
     writable_output(out, "--out")
     writable_output(grid, "--grid")
     size = getattr(generator, "image_size", None) or args.size

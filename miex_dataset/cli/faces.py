@@ -53,9 +53,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         default=default_workers(),
         help="processes, at least 1 (default and most: the cores this process may use)",
     )
-    parser.add_argument("--model", metavar="TASK", help="path to face_landmarker.task (default: see miex faces docs)")
     parser.add_argument(
-        "--download-model", action="store_true", help="fetch face_landmarker.task into the user cache if missing"
+        "--landmarker",
+        metavar="TASK",
+        help="MediaPipe's face_landmarker.task (default: $MIEX_FACE_LANDMARKER, else the installed one; see docs)",
+    )
+    parser.add_argument(
+        "--download-landmarker", action="store_true", help="fetch face_landmarker.task into the user cache if missing"
     )
 
 
@@ -77,7 +81,7 @@ def resolve_model(args: argparse.Namespace) -> str:
     """Resolve the bundle once in the parent (download included) so workers only open a known file."""
     from ..faces.bundle import resolve_bundle
 
-    return str(resolve_bundle(args.model, allow_download=args.download_model))
+    return str(resolve_bundle(args.landmarker, allow_download=args.download_landmarker))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

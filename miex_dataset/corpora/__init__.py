@@ -6,24 +6,24 @@ other code look readers up there. Readers are imported lazily so importing this 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator, Mapping
 
+from .. import lazy
 from .clips import CLIP_COLUMNS, Clip, clips_to_frame, read_clip_table, summarize_clips, write_clip_table
 from .common import Corpus
 from .labels import canonical_emotion, emotion_to_label
 from .sheets import open_sheet
 
 _READER_PATHS: dict[str, str] = {
-    "casme2": "casme2:read_casme2",
-    "samm": "samm:read_samm",
-    "smic": "smic:read_smic",
-    "megc2019": "megc2019:read_megc2019",
-    "ckplus": "ckplus:read_ckplus",
-    "mmew": "mmew:read_mmew",
-    "sequences": "sequences:read_sequences",
-    "faces": "faces:read_faces",
-    "flow-images": "flow_images:read_flow_images",
+    "casme2": ".casme2:read_casme2",
+    "samm": ".samm:read_samm",
+    "smic": ".smic:read_smic",
+    "megc2019": ".megc2019:read_megc2019",
+    "ckplus": ".ckplus:read_ckplus",
+    "mmew": ".mmew:read_mmew",
+    "sequences": ".sequences:read_sequences",
+    "faces": ".faces:read_faces",
+    "flow-images": ".flow_images:read_flow_images",
 }
 
 
@@ -31,8 +31,7 @@ class _Readers(Mapping[str, Callable[..., Corpus]]):
     """name -> reader function, importing the reader's module on first lookup."""
 
     def __getitem__(self, name: str) -> Callable[..., Corpus]:
-        module, _, function = _READER_PATHS[name].partition(":")
-        return getattr(importlib.import_module(f"{__name__}.{module}"), function)
+        return lazy.load(_READER_PATHS[name], __name__)
 
     def __iter__(self) -> Iterator[str]:
         return iter(_READER_PATHS)

@@ -136,7 +136,8 @@ class GeometricAUEstimator:
 
     def _closure_column(self, neutral: np.ndarray, control: list[int]) -> np.ndarray:
         """AU45 at 5: each upper-lid control point travels to its lower-lid partner (``closure_at_5`` of the way)."""
-        closure = float(self.model.eyelids.get("closure_at_5", 1.0)) if self.model.eyelids else 0.0
+        lids = self.model.eyelids.closing
+        closure = 0.0 if lids is None else lids.closure_at_5
         frame = face_frame(neutral[:, :2])
         column = np.zeros((len(control), 2))
         position = {landmark: k for k, landmark in enumerate(control)}

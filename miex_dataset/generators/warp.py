@@ -116,7 +116,7 @@ class WarpGenerator(FaceGenerator):
             "model_sha256": self.motion.digest,
             "appearance": self.appearance,
             "geometry": "piecewise-affine over the face mesh",
-            "format": self.model.get("format", ""),
+            "format": self.motion.settings.format,
         }
         return settings | ({"revision": self.revision} if self.revision else {})
 
@@ -212,9 +212,8 @@ class WarpGenerator(FaceGenerator):
             padding_mode="border",
             align_corners=False,
         )
-        params = dict(self.motion.raw.get("eyelids", {}).get("AU05", {}))
         local = LocalFrames(landmarks, height, width)
-        return raise_lids(frames, eye, rest, target, local, params)
+        return raise_lids(frames, eye, rest, target, local, self.motion.eyelids.raising)
 
     def _render(self, faces: torch.Tensor, landmarks: torch.Tensor, aus: torch.Tensor) -> torch.Tensor:
         """Frames of moving rows. The sampling grid is made per row; every later step is per pixel and applied only
@@ -225,23 +224,25 @@ class WarpGenerator(FaceGenerator):
         frames = F.grid_sample(faces, grid, mode="bilinear", padding_mode="border", align_corners=False)
         colourful = colourfulness(faces)
         if self.appearance:  # skin squeezed into folds is shaded first: the eye and mouth drawn next are not skin
-            self._shade(frames, fold_darkening(grid, self.motion.shading.get("folds", {})), colourful)
+            self._shade(frames, fold_darkening(grid, self.motion.shading.folds), colourful)
         raising = torch.nonzero(aus[:, AU_INDEX["AU05"]] > 0).flatten()
         if len(raising):
             frames[raising] = self._raise_lids(
                 faces[raising], frames[raising], landmarks[raising], aus[raising], target[raising]
             )
-        closure = to_generator_scale(aus[:, AU_INDEX["AU45"]]) * float(self.motion.eyelids.get("closure_at_5", 0.0))
-        closing = torch.nonzero(closure > 0).flatten()
-        if len(closing):
-            local = LocalFrames(landmarks[closing], height, width)
-            frames[closing] = close_lids(frames[closing], target[closing], local, closure[closing], self.motion.eyelids)
-        if self.motion.mouth:
-            moving = torch.nonzero(_mouth_changes(landmarks, target, self.motion.mouth)).flatten()
+        lids, mouth = self.motion.eyelids.closing, self.motion.mouth
+        if lids is not None:
+            closure = to_generator_scale(aus[:, AU_INDEX["AU45"]]) * lids.closure_at_5
+            closing = torch.nonzero(closure > 0).flatten()
+            if len(closing):
+                local = LocalFrames(landmarks[closing], height, width)
+                frames[closing] = close_lids(frames[closing], target[closing], local, closure[closing], lids)
+        if mouth is not None:
+            moving = torch.nonzero(_mouth_changes(landmarks, target, mouth.open_gap)).flatten()
             if len(moving):
                 local = LocalFrames(landmarks[moving], height, width)
                 frames[moving] = redraw_mouth(
-                    frames[moving], faces[moving], landmarks[moving], target[moving], local, self.motion.mouth
+                    frames[moving], faces[moving], landmarks[moving], target[moving], local, mouth
                 )
         if self.appearance and self.motion.appearance:
             self._shade(frames, self._cue_darkening(target, aus, height, width), colourful)
@@ -251,7 +252,7 @@ class WarpGenerator(FaceGenerator):
         """Shadow ``frames`` in place, in the colours their faces can show (``colourful``: :func:`colourfulness` of
         the input faces); rows without any darkening stay untouched, bit for bit."""
         rows = torch.nonzero(darkening.flatten(1).amax(1) > 0).flatten()
-        tint = self.motion.shading.get("tint", [1.0, 1.0, 1.0])
+        tint = self.motion.shading.tint
         if len(rows) == len(frames):
             frames.copy_(shade(frames, darkening, tint, colourful))
         elif len(rows):
@@ -317,10 +318,9 @@ def _checked(motion: MotionModel | str | PathLike[str] | dict[str, Any] | None, 
 
 
 def load_motion_model(model: dict[str, Any] | str | PathLike[str] | None) -> MotionModel:
-    """:meth:`MotionModel.load` plus a check of the parts rendering reads (lids, mouth, appearance cues)."""
-    motion = _checked(model, lambda: MotionModel.load(model))
-    _checked(motion, lambda: (motion.eyelids, motion.mouth, motion.appearance, motion.shading))
-    return motion
+    """:meth:`MotionModel.load`, which checks every key the warp reads, with anything else wrong reported as the
+    user's file."""
+    return _checked(model, lambda: MotionModel.load(model))
 
 
 EYE_LANDMARKS = sorted({*UPPER_LID["left"], *UPPER_LID["right"], *LOWER_LID["left"], *LOWER_LID["right"]})
@@ -336,9 +336,9 @@ def _box(source: np.ndarray, target: np.ndarray, landmarks: list[int]) -> tuple[
     return int(low[0]), int(low[1]), int(high[0]), int(high[1])
 
 
-def _mouth_changes(source: torch.Tensor, target: torch.Tensor, mouth: dict[str, Any]) -> torch.Tensor:
+def _mouth_changes(source: torch.Tensor, target: torch.Tensor, open_gap: float) -> torch.Tensor:
     """Per row: whether the mouth opening must be redrawn: the inner lips move apart anywhere (a cavity opens), or
-    they move at all around an open mouth (its teeth must not stretch with them)."""
+    they move at all around a mouth open by ``open_gap`` IOD or more (its teeth must not stretch with them)."""
     from ..faces.mesh import LOWER_INNER_LIP, UPPER_INNER_LIP
 
     frames = LocalFrames(source, 1, 1)
@@ -350,7 +350,7 @@ def _mouth_changes(source: torch.Tensor, target: torch.Tensor, mouth: dict[str, 
     lips = list(UPPER_INNER_LIP) + list(LOWER_INNER_LIP)
     parting = (gap(target) - gap(source) > 1e-3).any(dim=1)
     lips_move = (target[:, lips] != source[:, lips]).any(dim=2).any(dim=1)
-    was_open = (gap(source) >= float(mouth.get("open_gap", 0.03))).any(dim=1)
+    was_open = (gap(source) >= open_gap).any(dim=1)
     return parting | (lips_move & was_open)
 
 
@@ -376,7 +376,7 @@ def fit_displacement_model(
     chosen = landmarks if landmarks is not None else list(range(NUM_LANDMARKS))
     solution, *_ = np.linalg.lstsq(weights, local[:, chosen].reshape(len(weights), -1), rcond=None)
     solution = solution.reshape(NUM_AUS, len(chosen), 2)
-    base = MotionModel.load().raw
+    base = MotionModel.load()
     fitted = {
         name: [
             {"landmarks": [int(lm)], "shift": [round(float(v), 5) for v in solution[a, k]]}
@@ -387,8 +387,8 @@ def fit_displacement_model(
     }
     keep = ("format", "anchors", "mirror_pairs", "eyelids", "mouth", "couplings", "appearance")
     return {
-        **{k: base[k] for k in keep if k in base},
+        **{k: base.raw[k] for k in keep if k in base.raw},
         "description": "fitted by fit_displacement_model",
-        "version": base.get("version", 2),
+        "version": base.settings.version,
         "aus": {k: v for k, v in fitted.items() if v},
     }

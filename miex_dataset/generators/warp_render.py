@@ -22,11 +22,24 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from ..aus.motion import (
+    AppearanceCue,
+    BrowLines,
+    ChinBoss,
+    CrowsFeet,
+    Dimple,
+    FoldShading,
+    Furrow,
+    LidClosing,
+    LidRaising,
+    MouthSettings,
+    Nasolabial,
+    NoseWrinkle,
+)
 from ..aus.schema import AU_INDEX, to_generator_scale
 from ..faces.mesh import LOWER_INNER_LIP, LOWER_LID, UPPER_INNER_LIP, UPPER_LID
 
@@ -110,12 +123,10 @@ def _smooth_step(value: torch.Tensor, width: float) -> torch.Tensor:
 
 
 def close_lids(
-    image: torch.Tensor, target: torch.Tensor, frames: LocalFrames, closure: torch.Tensor, params: dict[str, Any]
+    image: torch.Tensor, target: torch.Tensor, frames: LocalFrames, closure: torch.Tensor, lids: LidClosing
 ) -> torch.Tensor:
     """Slide each upper lid down by ``closure`` (N, 0..1) of the lid opening; the eye below stays as it was."""
-    band = float(params.get("skin_band", 0.12))
-    lash = float(params.get("lash_darkening", 0.0))
-    lash_width = float(params.get("lash_width", 0.018))
+    band, lash, lash_width = lids.skin_band, lids.lash_darkening, lids.lash_width
     c = closure[:, None]
     result = image.clone()
     for side in ("left", "right"):
@@ -163,7 +174,7 @@ def raise_lids(
     rest: torch.Tensor,
     target: torch.Tensor,
     frames: LocalFrames,
-    params: dict[str, Any],
+    lids: LidRaising,
 ) -> torch.Tensor:
     """Raise each upper lid from ``rest`` (the lid line without AU05) to ``target``'s lid line without moving the eye.
 
@@ -172,9 +183,7 @@ def raise_lids(
     and their shadow just inside the lid line) moves up with the lid; the strip it uncovers shows the eyeball that
     was under the lid: sclera (colour sampled beside the iris) and, inside the iris circle, the iris (colour sampled
     from its visible sides), lightly shaded under the lashes."""
-    lash = float(params.get("lash_shadow", 0.2))
-    lash_width = float(params.get("lash_shadow_width", 0.03))
-    shadow = float(params.get("shadow_band", 0.04))
+    lash, lash_width, shadow = lids.lash_shadow, lids.lash_shadow_width, lids.shadow_band
     result = image.clone()
     for side in ("left", "right"):
         upper_index, lower_index = list(UPPER_LID[side]), list(LOWER_LID[side])
@@ -290,7 +299,7 @@ def redraw_mouth(
     source: torch.Tensor,
     target: torch.Tensor,
     frames: LocalFrames,
-    params: dict[str, Any],
+    mouth: MouthSettings,
 ) -> torch.Tensor:
     """Redraw the mouth opening the way teeth move: the upper teeth stay with the skull, the lower teeth go down with
     the jaw (the chin's drop), and the mouth cavity fills the space that opens between them or that lips uncover
@@ -311,7 +320,7 @@ def redraw_mouth(
     jaw = (box.to_local(target[:, [JAW]]) - box.to_local(source[:, [JAW]]))[:, :, 1].clamp_min(0)  # N x 1
     pixel = 1 / frames.iod[:, None]
     teeth_meet = _teeth_line(face, box, u, (upper0, lower0))
-    was_open = ((lower0_v - upper0_v) >= float(params.get("open_gap", 0.03))).to(v.dtype)
+    was_open = ((lower0_v - upper0_v) >= mouth.open_gap).to(v.dtype)
     # where each output pixel finds its content in the input. Upper teeth stay in place; under a raised upper lip
     # they are taller than the opening showed, so the part above the line where they meet is stretched up to the lip
     # (anchored at that line; a lowered lip just covers them). Lower teeth are shifted by the jaw.
@@ -324,7 +333,7 @@ def redraw_mouth(
     dropped = ((lower_v - lower0_v) / (0.2 * pixel)).clamp(0, 1)
     above, below = v < upper0_v, came_from > lower0_v - 1.5 * pixel * dropped
     came_from = torch.minimum(came_from, lower0_v)
-    edge = float(params.get("edge", 0.012))
+    edge = mouth.edge
     gap_band = _smooth_step(v - teeth_meet, edge) * _smooth_step(teeth_meet + jaw - v, edge)
     cavity = torch.maximum(gap_band, torch.maximum(below.to(v.dtype), above.to(v.dtype) * (1 - was_open)))
     opening = ((v - upper_v) / pixel + 0.5).clamp(0, 1) * ((lower_v - v) / pixel + 0.5).clamp(0, 1) * inside
@@ -332,7 +341,7 @@ def redraw_mouth(
     grid = box.to_normalised(torch.stack([u, came_from], -1)).view(-1, height, width, 2)
     teeth = F.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)
     shape = (-1, 1, height, width)
-    colour = _cavity_colour(params, (v - upper_v, lower_v - upper_v), shape, image, colourfulness(face))
+    colour = _cavity_colour(mouth, (v - upper_v, lower_v - upper_v), shape, image, colourfulness(face))
     interior = torch.lerp(teeth, colour, cavity.view(shape))
     result = image.clone()
     region = box.crop(result)
@@ -351,7 +360,7 @@ def _rounded(polyline: torch.Tensor, passes: int = 2) -> torch.Tensor:
 
 
 def _cavity_colour(
-    params: dict[str, Any],
+    mouth: MouthSettings,
     span: tuple[torch.Tensor, torch.Tensor],
     shape: tuple[int, ...],
     image: torch.Tensor,
@@ -362,10 +371,10 @@ def _cavity_colour(
     (``colourful``, :func:`colourfulness`). ``span``: each pixel's depth below the upper inner lip and the opening's
     height there, in IOD."""
     below_upper, height = span
-    dark = torch.tensor(params.get("cavity_colour", [0.16, 0.06, 0.06]), dtype=image.dtype, device=image.device)
-    tongue = torch.tensor(params.get("tongue_colour", dark.tolist()), dtype=image.dtype, device=image.device)
+    dark = torch.tensor(mouth.cavity_colour, dtype=image.dtype, device=image.device)
+    tongue = torch.tensor(mouth.tongue_colour or mouth.cavity_colour, dtype=image.dtype, device=image.device)
     depth = (below_upper / height.clamp_min(1e-6)).clamp(0, 1)
-    wide = (height / float(params.get("wide_opening", 0.15))).clamp(0, 1)
+    wide = (height / mouth.wide_opening).clamp(0, 1)
     towards_tongue = (wide * ((depth - 0.5) * 2).clamp(0, 1) ** 1.5).view(shape)
     dark, tongue = in_face_colours(dark, colourful), in_face_colours(tongue, colourful)
     return torch.lerp(dark[:, :, None, None], tongue[:, :, None, None], towards_tongue)
@@ -388,7 +397,7 @@ face-frame pixel coordinates (N x P x 2)."""
 
 
 def appearance_shading(
-    target: torch.Tensor, frames: LocalFrames, aus: torch.Tensor, cues: dict[str, dict[str, Any]]
+    target: torch.Tensor, frames: LocalFrames, aus: torch.Tensor, cues: dict[str, AppearanceCue]
 ) -> torch.Tensor | None:
     """Darkening (N x 1 x H x W, for :func:`shade`) of the appearance cues of ``aus``; None when no cue is active.
 
@@ -402,23 +411,20 @@ def appearance_shading(
         if not bool((weight > 0).any()):
             continue
         active = True
-        kind = cue["kind"]
-        if kind not in _CUES:
-            raise ValueError(f"unknown appearance cue kind {kind!r} for {au}")
-        for points, margin, draw in _CUES[kind](cue, target, frames, line):
+        for points, margin, draw in _CUES[type(cue)](cue, target, frames, line):
             box = frames.around(points, margin * float(frames.iod.max()))
             if box is None:
                 continue
             y0, y1, x0, x1 = box.box
             pattern = draw(box.pixel_local).clamp(max=1).view(count, y1 - y0, x1 - x0)
             pattern = pattern * _own_box(points, margin * frames.iod, box)  # never the batch's union of boxes
-            darkening[:, y0:y1, x0:x1] += float(cue["strength"]) * weight[:, None, None] * pattern
+            darkening[:, y0:y1, x0:x1] += cue.strength * weight[:, None, None] * pattern
     if not active:
         return None
     return darkening.view(-1, 1, height, width)
 
 
-def fold_darkening(grid: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+def fold_darkening(grid: torch.Tensor, folds: FoldShading) -> torch.Tensor:
     """Darkening (N x 1 x H x W) where the warp compresses skin: compressed skin bunches into a fold whose floor is
     in shadow (under a lowered brow, beside a smile's corners), instead of showing the compressed band's own
     highlight as a bright sliver. ``grid`` is the warp's backward ``grid_sample`` grid (N x H x W x 2); its
@@ -426,8 +432,7 @@ def fold_darkening(grid: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     squeezed to half). From ``above`` to ``full`` it darkens linearly up to ``strength``; measured on every other
     pixel (of an even-sized frame), smoothed there by a 5-tap binomial filter (the determinant is constant per mesh
     triangle) and upsampled. Per-row arithmetic only, so a row's result never depends on its batch."""
-    strength = float(params.get("strength", 0.0))
-    above, full = float(params.get("above", 1.3)), float(params.get("full", 2.5))
+    strength, above, full = folds.strength, folds.above, folds.full
     _, height, width, _ = grid.shape
     step = 2 if height % 2 == 0 and width % 2 == 0 else 1  # smooth: measured and blurred at half resolution
     coarse = grid[:, ::step, ::step]
@@ -500,10 +505,10 @@ def _own_box(points: torch.Tensor, margin: torch.Tensor, box: LocalFrames) -> to
     return (inside_y[:, :, None] & inside_x[:, None, :]).to(points.dtype)
 
 
-def _furrow(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+def _furrow(cue: Furrow, target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
     sites = []
-    lines, spacing, length = int(cue["lines"]), float(cue["spacing"]), float(cue["length"])
-    for a, b in cue["between"]:
+    lines, spacing, length = cue.lines, cue.spacing, cue.length
+    for a, b in cue.between:
         centre = frames.to_local(target[:, [a, b]]).mean(1)
 
         def draw(p: torch.Tensor, centre: torch.Tensor = centre) -> torch.Tensor:
@@ -515,24 +520,24 @@ def _furrow(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line
     return sites
 
 
-def _nose_wrinkle(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
-    lines, spacing, length = int(cue["lines"]), float(cue["spacing"]), float(cue["length"])
-    centre = frames.to_local(target[:, list(cue["along"])]).mean(1)
+def _nose_wrinkle(cue: NoseWrinkle, target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    lines, spacing, length = cue.lines, cue.spacing, cue.length
+    centre = frames.to_local(target[:, list(cue.along)]).mean(1)
 
     def draw(p: torch.Tensor) -> torch.Tensor:
         du, dv = p[..., 0] - centre[:, None, 0], p[..., 1] - centre[:, None, 1]
         offsets = [(k - (lines - 1) / 2) * spacing for k in range(lines)]
         return sum(_gauss(dv - o, line) for o in offsets) * _gauss(du, length / 2)
 
-    return [(target[:, list(cue["along"])], length + spacing * lines, draw)]
+    return [(target[:, list(cue.along)], length + spacing * lines, draw)]
 
 
-def _crows_feet(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
-    spread, length, lines = math.radians(float(cue["spread_degrees"])), float(cue["length"]), int(cue["lines"])
+def _crows_feet(cue: CrowsFeet, target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    spread, length, lines = math.radians(cue.spread_degrees), cue.length, cue.lines
     sites = []
-    for landmark in cue["at"]:
+    for landmark in cue.at:
         corner = frames.to_local(target[:, [landmark]])[:, 0]
-        outward = -1.0 if landmark == cue["at"][0] else 1.0
+        outward = -1.0 if landmark == cue.at[0] else 1.0
 
         def draw(p: torch.Tensor, corner: torch.Tensor = corner, outward: float = outward) -> torch.Tensor:
             du, dv = (p[..., 0] - corner[:, None, 0]) * outward, p[..., 1] - corner[:, None, 1]
@@ -549,10 +554,10 @@ def _crows_feet(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, 
     return sites
 
 
-def _nasolabial(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
-    width = float(cue["width"])
+def _nasolabial(cue: Nasolabial, target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    width = cue.width
     sites = []
-    for start, end in zip(cue["from"], cue["to"], strict=True):
+    for start, end in zip(cue.start, cue.end, strict=True):
         a = frames.to_local(target[:, [start]])[:, 0]
         b = frames.to_local(target[:, [end]])[:, 0]
         outward = torch.sign(b[:, 0] - a[:, 0] + 1e-9)[:, None]
@@ -573,12 +578,12 @@ def _nasolabial(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, 
     return sites
 
 
-def _dimple(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
-    sigma, offset = float(cue["sigma"]), float(cue["offset"])
+def _dimple(cue: Dimple, target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    sigma, offset = cue.sigma, cue.offset
     sites = []
-    for landmark in cue["at"]:
+    for landmark in cue.at:
         corner = frames.to_local(target[:, [landmark]])[:, 0]
-        outward = -1.0 if landmark == cue["at"][0] else 1.0
+        outward = -1.0 if landmark == cue.at[0] else 1.0
         centre = corner + torch.tensor([outward * offset, 0.0], device=target.device, dtype=target.dtype)
 
         def draw(p: torch.Tensor, centre: torch.Tensor = centre) -> torch.Tensor:
@@ -588,9 +593,9 @@ def _dimple(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line
     return sites
 
 
-def _chin_boss(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
-    centre = frames.to_local(target[:, list(cue["at"])]).mean(1)
-    sigma, dimples = float(cue["sigma"]), int(cue["dimples"])
+def _chin_boss(cue: ChinBoss, target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+    centre = frames.to_local(target[:, list(cue.at)]).mean(1)
+    sigma, dimples = cue.sigma, cue.dimples
 
     def draw(p: torch.Tensor) -> torch.Tensor:
         pattern = torch.zeros_like(p[..., 0])
@@ -601,16 +606,16 @@ def _chin_boss(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, l
         furrow = _gauss(p[..., 1] - centre[:, None, 1] + sigma, 0.012) * _gauss(p[..., 0] - centre[:, None, 0], sigma)
         return pattern + 0.5 * furrow
 
-    return [(target[:, list(cue["at"])], 2.5 * sigma, draw)]
+    return [(target[:, list(cue.at)], 2.5 * sigma, draw)]
 
 
-def _brow_lines(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
+def _brow_lines(cue: BrowLines, target: torch.Tensor, frames: LocalFrames, line: torch.Tensor) -> list[Site]:
     """Horizontal forehead wrinkles that follow the arc of the brows (``brow``: landmarks along both brows' upper
     edge), ``lines`` of them from ``first`` IOD above the brow, ``spacing`` apart, in a window of ``width`` IOD
     around each of ``centres`` (face-frame u: AU01's in the middle, AU02's above the outer brows)."""
-    brow = frames.to_local(target[:, list(cue["brow"])])
-    lines, spacing, first = int(cue["lines"]), float(cue["spacing"]), float(cue["first"])
-    width, reach = float(cue["width"]), first + spacing * lines
+    brow = frames.to_local(target[:, list(cue.brow)])
+    lines, spacing, first = cue.lines, cue.spacing, cue.first
+    width, reach = cue.width, first + spacing * lines
 
     def draw(p: torch.Tensor, centre: float) -> torch.Tensor:
         above, _ = _interp(p[..., 0], brow[..., 0], brow[..., 1])
@@ -619,15 +624,16 @@ def _brow_lines(cue: dict[str, Any], target: torch.Tensor, frames: LocalFrames, 
         fade = _smooth_step(height, 0.02) * _smooth_step(reach - height, 0.03)
         return stripes * fade * _gauss(p[..., 0] - centre, width / 2)
 
-    return [(target[:, list(cue["brow"])], reach + 0.05, lambda p, c=float(c): draw(p, c)) for c in cue["centres"]]
+    return [(target[:, list(cue.brow)], reach + 0.05, lambda p, c=c: draw(p, c)) for c in cue.centres]
 
 
-_CUES: dict[str, Callable[..., list[Site]]] = {
-    "furrow": _furrow,
-    "nose_wrinkle": _nose_wrinkle,
-    "crows_feet": _crows_feet,
-    "nasolabial": _nasolabial,
-    "dimple": _dimple,
-    "chin_boss": _chin_boss,
-    "brow_lines": _brow_lines,
+_CUES: dict[type[AppearanceCue], Callable[..., list[Site]]] = {
+    Furrow: _furrow,
+    NoseWrinkle: _nose_wrinkle,
+    CrowsFeet: _crows_feet,
+    Nasolabial: _nasolabial,
+    Dimple: _dimple,
+    ChinBoss: _chin_boss,
+    BrowLines: _brow_lines,
 }
+"""How each kind of appearance cue (:data:`~miex_dataset.aus.motion.CUE_KINDS`) is drawn."""

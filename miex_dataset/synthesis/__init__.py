@@ -17,29 +17,36 @@ Names load on first use, so reading the configuration (``miex synthesize --help`
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .. import lazy
 
-_NAMES = {
-    "DEFAULT_OUT": ".config",
-    "OutputOptions": ".config",
-    "SynthesisConfig": ".config",
-    "synthesize_dataset": ".api",
-    "EngineConfig": ".engine",
-    "SynthesisSummary": ".engine",
-    "synthesize": ".engine",
-    "ResolvedPlan": ".inputs",
-    "SynthesisInputs": ".inputs",
-    "resolve_plan": ".inputs",
-    "Encoding": ".render",
-    "miex_features": ".schema",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = sorted(_NAMES)
+__getattr__, __dir__ = lazy.attach(
+    __name__,
+    {
+        "DEFAULT_OUT": ".config:DEFAULT_OUT",
+        "OutputOptions": ".config:OutputOptions",
+        "SynthesisConfig": ".config:SynthesisConfig",
+        "synthesize_dataset": ".api:synthesize_dataset",
+        "EngineConfig": ".engine:EngineConfig",
+        "SynthesisSummary": ".engine:SynthesisSummary",
+        "synthesize": ".engine:synthesize",
+        "ResolvedPlan": ".inputs:ResolvedPlan",
+        "SynthesisInputs": ".inputs:SynthesisInputs",
+        "resolve_plan": ".inputs:resolve_plan",
+        "Encoding": ".render:Encoding",
+        "miex_features": ".schema:miex_features",
+    },
+)
+__all__ = [
+    "DEFAULT_OUT",
+    "Encoding",
+    "EngineConfig",
+    "OutputOptions",
+    "ResolvedPlan",
+    "SynthesisConfig",
+    "SynthesisInputs",
+    "SynthesisSummary",
+    "miex_features",
+    "resolve_plan",
+    "synthesize",
+    "synthesize_dataset",
+]

@@ -1,4 +1,4 @@
-"""The model card of a run: ``cards/model_card.md`` filled from the results, with a generated YAML header.
+"""The model card of a run: ``card_templates/model_card.md`` filled from the results, with a generated YAML header.
 
 The header comes from ``huggingface_hub.ModelCardData(eval_results=[EvalResult(...)])`` (docs/reference.md §Hugging Face
 stack: the Trainer's ``create_model_card`` does not put custom metrics into ``model-index``), one ``EvalResult`` per

@@ -1,13 +1,14 @@
-"""GANimation (Pumarola et al., ECCV 2018): model, checkpoint layouts, inference pipeline; training in ``.train``."""
+"""GANimation (Pumarola et al., ECCV 2018): the networks (``GANimationNetwork``, ``GANimationCriticNetwork``), their
+checkpoint layouts and the face generator that runs them (``GANimationGenerator``); training in ``.train``."""
 
 from .checkpoints import load_critic_weights, load_generator_weights, to_native
-from .model import GANimationCritic, GANimationGenerator, animate, count_parameters
-from .pipeline import GANimationPipeline
+from .model import GANimationCriticNetwork, GANimationNetwork, animate, count_parameters
+from .pipeline import GANimationGenerator
 
 __all__ = [
-    "GANimationCritic",
+    "GANimationCriticNetwork",
     "GANimationGenerator",
-    "GANimationPipeline",
+    "GANimationNetwork",
     "animate",
     "count_parameters",
     "load_critic_weights",

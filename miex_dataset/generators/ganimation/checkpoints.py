@@ -29,7 +29,7 @@ from safetensors.torch import load_file
 from ...aus.schema import NUM_AUS
 from ...errors import MiexInputError
 from ...fileio import atomic_path, first_line, sha256_of
-from .model import GANimationCritic, GANimationGenerator
+from .model import GANimationCriticNetwork, GANimationNetwork
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def read_pretrained_config(path: Path) -> dict[str, int | bool]:
 
 def load_generator_weights(
     source: str | PathLike[str] | dict[str, torch.Tensor], *, image_size: int = 128, revision: str | None = None
-) -> GANimationGenerator:
+) -> GANimationNetwork:
     """A generator from a ``save_pretrained`` folder, a Hub model repo ``ORG/NAME`` (at ``revision``), a
     ``.pth``/``.safetensors`` file or an in-memory state_dict."""
     from ...hub import is_repo_id, resolve_pretrained
@@ -209,22 +209,22 @@ def load_generator_weights(
         for name in PRETRAINED_FILES:
             if not (folder / name).is_file():
                 raise MiexInputError(f"missing {name} (expected a folder written by save_pretrained)", file=folder)
-        model = GANimationGenerator(**read_pretrained_config(folder / "config.json"))
+        model = GANimationNetwork(**read_pretrained_config(folder / "config.json"))
         weights = folder / "model.safetensors"
         load_into(model, read_state_dict(weights), where=f"{weights} (for the architecture in its config.json)")
         return model
     where = "state_dict" if isinstance(source, dict) else str(source)
     state = to_native(source if isinstance(source, dict) else read_state_dict(source), "generator")
-    model = GANimationGenerator(**infer_config(state, "generator"), image_size=image_size)
+    model = GANimationNetwork(**infer_config(state, "generator"), image_size=image_size)
     load_into(model, state, where=where)
     return model
 
 
-def load_critic_weights(source: str | PathLike[str] | dict[str, torch.Tensor]) -> GANimationCritic:
+def load_critic_weights(source: str | PathLike[str] | dict[str, torch.Tensor]) -> GANimationCriticNetwork:
     """A critic from a ``.pth``/``.safetensors`` file or state_dict in any of the three layouts."""
     where = "state_dict" if isinstance(source, dict) else str(source)
     state = to_native(source if isinstance(source, dict) else read_state_dict(source), "critic")
-    model = GANimationCritic(**infer_config(state, "critic"))
+    model = GANimationCriticNetwork(**infer_config(state, "critic"))
     load_into(model, state, where=where)
     return model
 

@@ -1,4 +1,5 @@
-"""GANimation's generator and critic (Pumarola et al., ECCV 2018), exactly as docs/reference.md §GANimation describes.
+"""GANimation's generator and critic networks (Pumarola et al., ECCV 2018), exactly as docs/reference.md §GANimation
+describes; :class:`~.pipeline.GANimationGenerator` is the face generator that runs the first.
 
 One native module covers both published checkpoint layouts: ``norm_affine`` / ``conv_bias`` select the official
 (affine instance norm, bias-free convs) or the replicate variant (plain instance norm, convs with bias). Sub-module
@@ -60,7 +61,7 @@ class ResidualBlock(nn.Module):
         return x + self.block(x)
 
 
-class GANimationGenerator(nn.Module, PyTorchModelHubMixin, library_name="miex", tags=HUB_TAGS):
+class GANimationNetwork(nn.Module, PyTorchModelHubMixin, library_name="miex", tags=HUB_TAGS):
     """Image in [-1, 1] + AU conditioning in [0, 1] -> colour map ``C`` and attention mask ``A``.
 
     The animated frame is ``A * image + (1 - A) * C`` (A = 1 keeps the input pixel), see :meth:`animate`.
@@ -128,7 +129,7 @@ class GANimationGenerator(nn.Module, PyTorchModelHubMixin, library_name="miex", 
         return animate(self, images, conditioning)
 
 
-class GANimationCritic(nn.Module, PyTorchModelHubMixin, library_name="miex", tags=HUB_TAGS):
+class GANimationCriticNetwork(nn.Module, PyTorchModelHubMixin, library_name="miex", tags=HUB_TAGS):
     """WGAN critic with an AU-regression head: six 4x4 stride-2 convs, LeakyReLU 0.01, no normalisation."""
 
     def __init__(self, num_aus: int = 17, width: int = 64, num_layers: int = 6, image_size: int = 128) -> None:

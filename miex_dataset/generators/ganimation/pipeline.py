@@ -1,4 +1,5 @@
-"""GANimation behind the :class:`~miex_dataset.generators.base.FaceGenerator` interface (fast batched inference)."""
+"""GANimation behind the :class:`~miex_dataset.generators.base.FaceGenerator` interface (fast batched inference):
+:class:`GANimationGenerator` runs a :class:`~.model.GANimationNetwork`."""
 
 from __future__ import annotations
 
@@ -13,17 +14,18 @@ from ...errors import MiexInputError
 from ..base import FaceGenerator
 from ..devices import resolve_device
 from .checkpoints import PRETRAINED_FILES, load_generator_weights
-from .model import GANimationGenerator
+from .model import GANimationNetwork
 
 
-class GANimationPipeline(FaceGenerator):
-    """Runs a trained generator: inference mode, channels_last, bf16 autocast on CUDA, optional ``torch.compile``."""
+class GANimationGenerator(FaceGenerator):
+    """Runs a trained generator network: inference mode, channels_last, bf16 autocast on CUDA, optional
+    ``torch.compile``."""
 
     name = "ganimation"
 
     def __init__(
         self,
-        model: GANimationGenerator,
+        model: GANimationNetwork,
         *,
         checkpoint: str | None = None,
         device: str | torch.device | None = None,
@@ -55,9 +57,9 @@ class GANimationPipeline(FaceGenerator):
         from ...hub import resolve_pretrained
 
         found = resolve_pretrained(pretrained, revision=revision, required=PRETRAINED_FILES, option="--checkpoint")
-        pipeline = cls(load_generator_weights(found.path), checkpoint=found.source, **kwargs)
-        pipeline.revision = found.revision
-        return pipeline
+        generator = cls(load_generator_weights(found.path), checkpoint=found.source, **kwargs)
+        generator.revision = found.revision
+        return generator
 
     def save_pretrained(self, folder: str | PathLike[str]) -> Path:
         """The generator's ``config.json``, ``model.safetensors`` and model card (its Hub mixin's format)."""

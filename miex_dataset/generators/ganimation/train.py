@@ -54,7 +54,7 @@ from .checkpoints import (
 )
 from .data import FaceAUDataset, ResumableOrder, from_face_folder, from_ganimation_layout
 from .losses import LossWeights, attention_losses, gradient_penalty
-from .model import GANimationCritic, GANimationGenerator, animate
+from .model import GANimationCriticNetwork, GANimationNetwork, animate
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class GANimationTrainer:
         if config.au_weight is not None:
             self.weights = replace(self.weights, au=config.au_weight)
         generator_args, critic_args = config.architecture()
-        generator, critic = GANimationGenerator(**generator_args), GANimationCritic(**critic_args)
+        generator, critic = GANimationNetwork(**generator_args), GANimationCriticNetwork(**critic_args)
         optimizer_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
         optimizer_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
         steps_per_epoch = len(self.dataset) // (config.batch_size * self.accelerator.num_processes)
