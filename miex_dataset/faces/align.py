@@ -47,24 +47,33 @@ def stable_points(landmarks: np.ndarray) -> np.ndarray:
     )
 
 
-def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, translation; no reflection) mapping ``source`` onto
-    ``target`` (Umeyama 1991), as a 2 x 3 matrix. Closed form, so identical inputs give identical bytes."""
+def umeyama(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The least-squares similarity (rotation, uniform scale, translation; no reflection) mapping ``source`` onto
+    ``target`` (N x D each; Umeyama 1991): ``(linear, source_mean, target_mean, source_variance)``, where a point p
+    maps to ``linear @ (p - source_mean) + target_mean``. Closed form, so identical inputs give identical bytes; a
+    variance near 0 (all points at one place) is for the caller to refuse or floor."""
     src = np.asarray(source, dtype=np.float64)
     dst = np.asarray(target, dtype=np.float64)
     src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
     src_c, dst_c = src - src_mean, dst - dst_mean
-    variance = (src_c**2).sum() / len(src)
-    if variance <= 1e-12:
-        raise ValueError("landmarks are degenerate (all at one point)")
+    variance = float((src_c**2).sum() / len(src))
     u, singular, vt = np.linalg.svd(dst_c.T @ src_c / len(src))
-    sign = np.ones(2)
+    sign = np.ones(src.shape[1])
     if np.linalg.det(u) * np.linalg.det(vt) < 0:
         sign[-1] = -1
     rotation = u @ np.diag(sign) @ vt
-    scale = (singular * sign).sum() / variance
+    scale = (singular * sign).sum() / max(variance, 1e-12)
+    return scale * rotation, src_mean, dst_mean, variance
+
+
+def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """:func:`umeyama` of 2-D points as a 2 x 3 matrix (OpenCV's ``warpAffine`` form); degenerate landmarks are
+    refused."""
+    linear, src_mean, dst_mean, variance = umeyama(source, target)
+    if variance <= 1e-12:
+        raise ValueError("landmarks are degenerate (all at one point)")
     matrix = np.empty((2, 3))
-    matrix[:, :2] = scale * rotation
+    matrix[:, :2] = linear
     matrix[:, 2] = dst_mean - matrix[:, :2] @ src_mean
     return matrix
 

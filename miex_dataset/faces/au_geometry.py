@@ -20,12 +20,14 @@ extraction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..aus.motion import MotionModel
 from ..aus.schema import AU_INDEX, AU_MAX, NUM_AUS, from_generator_scale, to_generator_scale
+from .align import umeyama
 from .mesh import LOWER_LID, RIGID_POINTS, UPPER_LID, face_frame
 
 DEADZONE_SAME_FACE = 0.6
@@ -50,17 +52,11 @@ class GeometryResult:
     residual: float  # RMS of the unexplained landmark motion, IOD units
 
 
-def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``source`` (N x D, D = 2 or 3) mapped onto ``target`` by the least-squares similarity (Umeyama 1991)."""
-    src_mean, dst_mean = source.mean(0), target.mean(0)
-    src, dst = source - src_mean, target - dst_mean
-    u, singular, vt = np.linalg.svd(dst.T @ src / len(src))
-    sign = np.ones(source.shape[1])
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[-1] = -1
-    rotation = u @ np.diag(sign) @ vt
-    scale = (singular * sign).sum() / max((src**2).sum() / len(src), 1e-12)
-    return lambda points: (np.asarray(points, np.float64) - src_mean) @ (scale * rotation).T + dst_mean
+def similarity_fit(source: np.ndarray, target: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """``source`` (N x D, D = 2 or 3) mapped onto ``target`` by the least-squares similarity
+    (:func:`.align.umeyama`)."""
+    linear, src_mean, dst_mean, _ = umeyama(source, target)
+    return lambda points: (np.asarray(points, np.float64) - src_mean) @ linear.T + dst_mean
 
 
 class GeometricAUEstimator:
