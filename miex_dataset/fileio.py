@@ -315,8 +315,9 @@ def guard_output_folder(
 ) -> None:
     """Check an output folder before anything is computed or written.
 
-    Always refused: a file; a folder that is, or lies inside, one of ``inputs``; a link at any of ``writes`` (the
-    paths the command writes or deletes, relative to ``out``) or inside ``trees`` (see :func:`refuse_links`).
+    Always refused: a file; a folder that is, or lies inside, one of ``inputs``; a Python package (a checkout's own
+    source, e.g. ``miex`` run where a package of that name lies); a link at any of ``writes`` (the paths the command
+    writes or deletes, relative to ``out``) or inside ``trees`` (see :func:`refuse_links`).
     Refused unless ``overwrite``: a non-empty folder whose marker does not say ``kind`` -- another kind of miex output
     or a user's own files, which are never replaced unasked. ``replaced`` says what an ``--overwrite`` replaces."""
     out = Path(out)
@@ -326,6 +327,10 @@ def guard_output_folder(
     _overlap(out, inputs, writes)
     if not out.is_dir():
         return
+    if (out / "__init__.py").is_file():  # source code is never output, whatever --overwrite says
+        raise MiexInputError(
+            "--out is a Python package (it holds __init__.py), not an output folder: choose another --out", file=out
+        )
     refuse_links(out, writes, trees=trees)
     found = output_kind(out)
     if overwrite or found == kind or _holds_nothing(out):

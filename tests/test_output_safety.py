@@ -27,6 +27,7 @@ from miex_dataset.fileio import (
     MARKER_NAME,
     RUN_STATE,
     OutputLock,
+    guard_output_folder,
     mark_output,
     output_kind,
 )
@@ -335,8 +336,6 @@ def test_a_second_run_is_refused_with_the_holders_pid_and_leaves_it_there(tmp_pa
 
 
 def test_a_folder_holding_only_a_stale_lock_counts_as_empty(tmp_path: Path) -> None:
-    from miex_dataset.fileio import guard_output_folder
-
     out = tmp_path / "out"
     with OutputLock(out):
         guard_output_folder(out, False, kind=DATASET_KIND, command="miex synthesize")  # no refusal
@@ -344,3 +343,16 @@ def test_a_folder_holding_only_a_stale_lock_counts_as_empty(tmp_path: Path) -> N
     with pytest.raises(MiexInputError, match=r"no \.miex/output\.json marker"):
         guard_output_folder(out, False, kind=DATASET_KIND, command="miex synthesize")
     assert os.path.isfile(out / RUN_STATE / "lock")
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_python_package_is_never_an_output_folder(tmp_path: Path, overwrite: bool) -> None:
+    """`miex synthesize` run in a checkout whose source package shares the default output's name must not write into
+    (or, with --overwrite, replace) that source: a folder holding __init__.py is refused, --overwrite or not."""
+    package = tmp_path / "miex"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""the source"""\n')
+    before = folder_bytes(package)
+    with pytest.raises(MiexInputError, match="is a Python package"):
+        guard_output_folder(package, overwrite, kind="MiE-X dataset", command="miex synthesize")
+    assert folder_bytes(package) == before
