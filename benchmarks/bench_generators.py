@@ -26,9 +26,9 @@ SIZE = 128
 
 
 def _landmarks() -> tuple[torch.Tensor, torch.Tensor, str]:
-    from miex_dataset.generators.fidelity import astronaut_face
+    from miex_dataset.generators.fidelity import builtin_face
 
-    face = astronaut_face(SIZE)
+    face = builtin_face(SIZE)
     try:
         return face, load_generator("warp").detect_landmarks(face), "astronaut, MediaPipe landmarks"
     except (ImportError, RuntimeError, ValueError):  # the landmarker is optional for a timing run

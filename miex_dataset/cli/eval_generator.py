@@ -105,7 +105,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--faces",
         help="face pool folder (`miex faces` output), its crops/, or a folder of aligned "
-        "crops (default: the skimage astronaut)",
+        "crops (default: the built-in face, the aligned astronaut that the embedded default renders)",
     )
     parser.add_argument("--out", required=True, help="report JSON path (its folder is created)")
     parser.add_argument("--grid", help="PNG grid path (default: REPORT with .png)")
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         return run_judgement(args)
     from ..generators import load_generator
     from ..generators.external_judge import check_export_folder
-    from ..generators.fidelity import astronaut_face, evaluate_generator, load_faces, summary, write_report
+    from ..generators.fidelity import builtin_face, evaluate_generator, load_faces, summary, write_report
     from ..generators.mediapipe_face import close_shared_analyzer
 
     # every input and output is checked before the long work, and inputs before any output folder is made
@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     writable_output(out, "--out")
     writable_output(grid, "--grid")
     size = getattr(generator, "image_size", None) or args.size
-    faces = astronaut_face(size) if args.faces is None else load_faces(args.faces, size, args.max_faces)
+    faces = builtin_face(size) if args.faces is None else load_faces(args.faces, size, args.max_faces)
     try:
         with contextlib.ExitStack() as held:
             if args.export is not None:  # one run at a time writes the export; marked once claimed under the lock

@@ -64,17 +64,12 @@ EMOTIONS: dict[str, tuple[str, ...]] = {
 }
 """Prototypical AU combinations (EMFACS-style), animated at a common intensity."""
 
-ASTRONAUT_BOX = (40, 140, 170)
-"""(top, left, side) of the face in ``skimage.data.astronaut()``, from MediaPipe landmarks (x 181-270, y 72-177)."""
+def builtin_face(size: int = 128) -> torch.Tensor:
+    """The built-in face (:func:`~miex_dataset.faces.builtin.builtin_face_pool`, the aligned astronaut the embedded
+    default renders): 1 x 3 x size x size in [0, 1]."""
+    from ..faces.builtin import builtin_face_pool
 
-
-def astronaut_face(size: int = 128) -> torch.Tensor:
-    """The public-domain test face, cropped around the face and resized: 1 x 3 x size x size in [0, 1]."""
-    from skimage import data
-
-    top, left, side = ASTRONAUT_BOX
-    crop = Image.fromarray(data.astronaut()[top : top + side, left : left + side]).resize((size, size), Image.BICUBIC)
-    return torch.from_numpy(np.array(crop)).permute(2, 0, 1)[None].float() / 255
+    return load_faces(builtin_face_pool(), size, 1)
 
 
 def load_faces(folder: str | PathLike[str], size: int = 128, limit: int | None = None) -> torch.Tensor:

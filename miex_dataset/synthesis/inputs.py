@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import MiexInputError
+from ..faces.builtin import builtin_face_pool
 from ..paths import absolute, resolve_paths
 from ..plan import PlanConfig, build_plan, load_faces, read_plan
 from ..plan.build import PlanResult
@@ -55,25 +56,6 @@ class ResolvedPlan:
     description: str
 
 
-def default_faces_dir() -> Path:
-    """The aligned astronaut crop (made on first use): ``$XDG_CACHE_HOME/miex/default-faces``."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "miex" / "default-faces"
-    if (base / "index.parquet").is_file():
-        return base
-    from PIL import Image
-    from skimage import data
-
-    from ..faces.pool import build_face_pool
-
-    source = base.with_name("default-faces-source")
-    source.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(data.astronaut()).save(source / "astronaut.png")
-    index, report = build_face_pool(source, base, workers=1)
-    if index.empty:
-        raise MiexInputError("could not align the built-in astronaut face:\n" + report.render())
-    return base
-
-
 def resolve_plan(inputs: SynthesisInputs) -> ResolvedPlan:
     """The plan to render, its parameters (recorded in the card), and the face folder holding its landmarks."""
     if inputs.plan is not None:
@@ -83,7 +65,7 @@ def resolve_plan(inputs: SynthesisInputs) -> ResolvedPlan:
         plan = _plan_faces(read_plan(plan_path), plan_path, inputs.faces)
         return ResolvedPlan(plan, read_params(plan_path), inputs.faces, f"plan {plan_path}")
     if inputs.is_default:
-        faces_dir = str(default_faces_dir())
+        faces_dir = str(builtin_face_pool())
         pool_config = PoolConfig(expert=DEFAULT_EXPERT_PER_CLASS, seed=inputs.plan_config.seed, video=inputs.video)
         plan_config = replace(
             inputs.plan_config,
