@@ -298,3 +298,15 @@ def test_the_train_help_torchrun_line_runs_from_another_folder(tiny_data: dict[s
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["world_size"] == 2 and results["last_epoch"]["all"]["num_samples"] > 0
+
+
+def test_the_readme_flow_is_the_flow_miex_help_shows() -> None:
+    """One declaration of the whole flow (``miex_dataset.cli.FLOW``): the README's block is it, line for line, and
+    ``miex --help`` prints it, so neither can drift from the other."""
+    from miex_dataset.cli import EPILOG, flow_lines
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("## The whole flow") :]
+    block = block[block.index("```bash\n") + len("```bash\n") :]
+    assert block[: block.index("```")].splitlines() == flow_lines()
+    assert "\n".join(flow_lines("  ")) in EPILOG

@@ -46,26 +46,51 @@ COMMANDS: tuple[Command, ...] = (
 RESUMABLE = frozenset({"faces", "extract-aus", "flow", "train-generator", "synthesize", "push", "import-legacy"})
 """Commands whose rerun after an interruption keeps the finished work (said when the user presses Ctrl-C)."""
 
-EPILOG = """\
-typical flow:
-  miex corpus megc2019 DATA/ --out clips.parquet     # real clips, labels merged to 3 classes
-  miex faces PHOTOS/ --out pool/                      # aligned 128x128 identity pool + index.parquet
-  miex extract-aus clips.parquet --out aus.parquet    # onset/apex AUs of real clips (0 to 5)
-  miex flow clips.parquet --out flow/                 # onset->apex TV-L1 flow + optical strain
-  miex eval-generator --generator warp --out warp.json    # AU fidelity of a face generator
-  miex au-pool --mie-clips clips.parquet --mie-aus aus.parquet --expert 500 --out au_pool.parquet
-  miex plan --faces pool/ --pool au_pool.parquet --out plan.parquet   # one sample per identity x class x source
-  miex synthesize --faces pool/ --plan plan.parquet --out miex/    # MiE-X shards + card
-  miex push miex/ --repo ORG/miex                     # publish; then load_dataset("ORG/miex")
-  miex train --recipe table1_branches_miex_finetune         # UF1/UAR, logs, model card
-  miex app                                            # web app: AU sliders, MiE-X browser, classifier
-several processes (from any folder; `python -m miex_dataset COMMAND` is `miex COMMAND`):
-  torchrun --standalone --nproc_per_node 2 -m miex_dataset synthesize --faces pool/ --plan plan.parquet
-  accelerate launch -m miex_dataset synthesize --faces pool/ --plan plan.parquet   # every GPU
-  torchrun --standalone --nproc_per_node 2 -m miex_train --recipe table1_branches_miex_finetune
-  accelerate launch -m miex_train --recipe table1_branches_miex_finetune           # every GPU
-run `miex COMMAND --help` for the options of each command.
-"""
+FLOW: tuple[tuple[str, str], ...] = (
+    ("miex corpus megc2019 DATA/ --out clips.parquet", "real clips -> one clip table, labels merged to 3 classes"),
+    ("miex faces PHOTOS/ --out pool/", "aligned 128x128 identity pool + index.parquet"),
+    ("miex extract-aus clips.parquet --out aus.parquet", "onset/apex AUs of the real clips (0 to 5)"),
+    ("miex au-pool --mie-clips clips.parquet --mie-aus aus.parquet --expert 500 --out au_pool.parquet", ""),
+    ("miex plan --faces pool/ --pool au_pool.parquet --out plan.parquet", "identity x class x source"),
+    ("miex synthesize --plan plan.parquet --faces pool/ --out miex", "warp, or --generator ganimation --checkpoint C"),
+    (
+        "torchrun --standalone --nproc_per_node 2 -m miex_dataset synthesize --plan plan.parquet --faces pool/",
+        "same bytes, 2 ranks",
+    ),
+    ("accelerate launch -m miex_dataset synthesize --plan plan.parquet --faces pool/", "every GPU"),
+    ("miex push miex --repo org/miex", 'then load_dataset("org/miex")'),
+    ("miex import-legacy MiE-X_release/ --out miex-legacy", "the authors' released folders -> this format"),
+    ("miex train --recipe table1_branches_miex_finetune", "reads clips.parquet + miex/; UF1/UAR, logs, model card"),
+    ("accelerate launch -m miex_train --recipe table1_branches_miex_finetune", "the same run on every GPU"),
+)
+"""The whole flow, one command a line with what it does: ``miex --help`` shows it and the README's "The whole flow"
+block is it, line for line (tests/test_surfaces.py keeps them equal)."""
+
+
+FLOW_COLUMN = 56
+"""Commands up to this long share one comment column in :func:`flow_lines`."""
+
+
+def flow_lines(indent: str = "") -> list[str]:
+    """:data:`FLOW` as aligned shell lines: comments start in one column (after the longest command of at most
+    :data:`FLOW_COLUMN` characters; longer commands keep theirs two spaces on)."""
+    column = max(len(command) for command, _ in FLOW if len(command) <= FLOW_COLUMN) + 2
+    lines = []
+    for command, comment in FLOW:
+        if not comment:
+            lines.append(indent + command)
+        else:
+            lines.append(f"{indent}{command.ljust(column - 2)}  # {comment}")
+    return lines
+
+
+EPILOG = (
+    "the whole flow:\n"
+    + "\n".join(flow_lines("  "))
+    + "\n`python -m miex_dataset COMMAND` is `miex COMMAND` and `python -m miex_train` is `miex train`, so torchrun and"
+    "\naccelerate launch start them as modules from any folder.\nrun `miex COMMAND --help` for the options of each"
+    " command.\n"
+)
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
