@@ -79,7 +79,7 @@ def bench_ganimation(device: torch.device, repeats: int) -> dict[str, object]:
     generator = GANimationGenerator(GANimationNetwork(), device=device, bf16=bf16)
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
-        generator.model(torch.zeros(1, 3, SIZE, SIZE, device=device), torch.zeros(1, 17, device=device))
+        generator.network(torch.zeros(1, 3, SIZE, SIZE, device=device), torch.zeros(1, 17, device=device))
     flops = counter.get_total_flops()
     result: dict[str, object] = {
         "device": str(device),

@@ -70,7 +70,17 @@ def test_help_says_how_to_run_it_locally_and_as_a_space() -> None:
         [sys.executable, "-m", "miex_dataset", "app", "--help"], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    for text in ("--port", "--miex", "--model", "--faces", "--checkpoint", "--share", "Space", "app.py", "miex[app]"):
+    for text in (
+        "--port",
+        "--miex",
+        "--recognizer",
+        "--faces",
+        "--checkpoint",
+        "--share",
+        "Space",
+        "app.py",
+        "miex[app]",
+    ):
         assert text in done.stdout, text
 
 
@@ -96,8 +106,15 @@ def test_without_gradio_the_command_names_the_extra(monkeypatch: pytest.MonkeyPa
 def test_space_options_come_from_its_variables() -> None:
     from miex_dataset.app import AppOptions
 
-    options = AppOptions.from_env({"MIEX_APP_MIEX": "org/miex", "MIEX_APP_MODEL": " org/model ", "MIEX_APP_FACES": ""})
-    assert (options.miex, options.model, options.faces, options.checkpoint) == ("org/miex", "org/model", None, None)
+    options = AppOptions.from_env(
+        {"MIEX_APP_MIEX": "org/miex", "MIEX_APP_RECOGNIZER": " org/model ", "MIEX_APP_FACES": ""}
+    )
+    assert (options.miex, options.recognizer, options.faces, options.checkpoint) == (
+        "org/miex",
+        "org/model",
+        None,
+        None,
+    )
     assert options.share is False and options.host is None  # a Space sets GRADIO_SERVER_NAME itself
 
 
@@ -300,7 +317,7 @@ def server(work: dict[str, Path]) -> Iterator[str]:
         str(port),
         "--miex",
         str(work["miex"]),
-        "--model",
+        "--recognizer",
         str(work["model"]),
     ]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work["root"])

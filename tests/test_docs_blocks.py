@@ -50,7 +50,7 @@ REGISTRY: dict[str, str | dict[str, str]] = {
     "miex corpus flow-images RELEASE/ --labels LABELS.csv --out flows.parquet": RUNS_HERE,
     "README.md | ## See the motion: magnification and `miex app` | miex app": {
         "miex app": "not run: serves on port 7860 until stopped; tests/test_app.py serves it on a free port",
-        "miex app --miex miex/ --model runs/branches/model --faces pool/ --checkpoint ganimation/": "not run: a server, and it needs a trained model and a GANimation checkpoint (tests/test_app.py)",  # noqa: E501
+        "miex app --miex miex/ --recognizer runs/branches/model --faces pool/ --checkpoint ganimation/": "not run: a server, and it needs a trained model and a GANimation checkpoint (tests/test_app.py)",  # noqa: E501
     },
     "README.md | ## See the motion: magnification and `miex app` | miex app --space space/": RUNS_HERE,  # local Hub
     "docs/reference.md | ## Nuisance between onset and apex | "

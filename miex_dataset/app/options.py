@@ -17,7 +17,7 @@ from ..errors import MiexInputError
 INSTALL_HINT = "pip install 'miex[app]'"
 
 ENV_PREFIX = "MIEX_APP_"
-"""Space settings: ``MIEX_APP_FACES``, ``MIEX_APP_MIEX``, ``MIEX_APP_MODEL``, ``MIEX_APP_CHECKPOINT`` (variables of
+"""Space settings: ``MIEX_APP_FACES``, ``MIEX_APP_MIEX``, ``MIEX_APP_RECOGNIZER``, ``MIEX_APP_CHECKPOINT`` (variables of
 the Space), read by :meth:`AppOptions.from_env`."""
 
 QUIET_ENVIRONMENT: dict[str, str] = {
@@ -36,7 +36,7 @@ class AppOptions:
     """Face pool folder of `miex faces` (index.parquet + crops); None: the embedded default, the astronaut."""
     miex: str | None = None
     """MiE-X folder of `miex synthesize`, or a Hub dataset repo, opened in the browse tab at start."""
-    model: str | None = None
+    recognizer: str | None = None
     """Recognizer folder (`miex train` writes OUT/model) or Hub model repo, loaded in the classify tab at start."""
     checkpoint: str | None = None
     """GANimation checkpoint (folder or .pth): adds the ``ganimation`` generator beside the warp."""
@@ -53,7 +53,9 @@ class AppOptions:
         def value(name: str) -> str | None:
             return env.get(ENV_PREFIX + name, "").strip() or None
 
-        return cls(faces=value("FACES"), miex=value("MIEX"), model=value("MODEL"), checkpoint=value("CHECKPOINT"))
+        return cls(
+            faces=value("FACES"), miex=value("MIEX"), recognizer=value("RECOGNIZER"), checkpoint=value("CHECKPOINT")
+        )
 
 
 def require_gradio() -> ModuleType:

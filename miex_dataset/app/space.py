@@ -58,7 +58,7 @@ pinned: false
 
 Animate a face with the 17 Action Units, browse a MiE-X dataset, classify an onset/apex pair with a trained recognizer.
 Made with `miex app --space DIR`. Space variables (Settings -> Variables), all optional: `MIEX_APP_MIEX` (a MiE-X
-dataset repo ORG/NAME for the Browse tab), `MIEX_APP_MODEL` (a recognizer model repo for the Classify tab),
+dataset repo ORG/NAME for the Browse tab), `MIEX_APP_RECOGNIZER` (a recognizer model repo for the Classify tab),
 `MIEX_APP_FACES` (a face pool folder in this Space), `MIEX_APP_CHECKPOINT` (a GANimation checkpoint).
 """
 

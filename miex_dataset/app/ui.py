@@ -334,7 +334,7 @@ def browse_tab(gr: Any, app: Any, options: AppOptions) -> None:
 def classify_tab(gr: Any, app: Any, options: AppOptions) -> None:
     with gr.Row():
         where = gr.Textbox(
-            value=options.model or "",
+            value=options.recognizer or "",
             label="recognizer: model folder (miex train writes OUT/model) or Hub model repo ORG/NAME",
             scale=4,
             elem_id="model-where",
@@ -387,7 +387,7 @@ def classify_tab(gr: Any, app: Any, options: AppOptions) -> None:
 
     gr.on([load_button.click, where.submit], friendly(gr, load), [where], [loaded, info, align, resize, crop])
     run.click(friendly(gr, run_it), [loaded, onset, apex, align, resize, crop], [probabilities, exact])
-    if options.model:
+    if options.recognizer:
         app.load(friendly(gr, load), [where], [loaded, info, align, resize, crop])
 
 

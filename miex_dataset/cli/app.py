@@ -23,13 +23,13 @@ as a Hugging Face Space: the same app runs from app.py at the repository root. `
 complete Space folder (app.py, the miex packages, requirements.txt, README.md with the Space's settings, MediaPipe's
 landmarker bundle); publish it with `hf repos create ORG/NAME --repo-type space --space-sdk gradio --exist-ok` and
 `hf upload ORG/NAME DIR . --repo-type space --exclude '.miex/*'` (.miex/ is miex's own record of the folder), then
-set the Space's variables MIEX_APP_MIEX / MIEX_APP_MODEL (Hub repos for the Browse and Classify tabs) in its
+set the Space's variables MIEX_APP_MIEX / MIEX_APP_RECOGNIZER (Hub repos for the Browse and Classify tabs) in its
 settings."""
 
 EXAMPLES = """\
 examples:
   miex app                                          # http://127.0.0.1:7860, embedded default face
-  miex app --miex miex/ --model runs/branches/model # browse a MiE-X, classify with a trained recognizer
+  miex app --miex miex/ --recognizer runs/branches/model # browse a MiE-X, classify with a trained recognizer
   miex app --faces pool/ --checkpoint ganimation/   # your face pool; warp and GANimation side by side
   miex app --host 0.0.0.0 --port 8080               # reachable from other machines of the network
   miex app --space space/                           # a Hugging Face Space folder, then (hf = huggingface_hub's CLI):
@@ -52,7 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="MiE-X folder of `miex synthesize`, or a Hub dataset repo ORG/NAME, opened in the Browse tab",
     )
     parser.add_argument(
-        "--model",
+        "--recognizer",
         metavar="DIR_OR_REPO",
         help="recognizer folder (`miex train` writes OUT/model) or Hub model repo, loaded in the Classify tab",
     )
@@ -102,13 +102,13 @@ def run(args: argparse.Namespace) -> int:
             f"wrote a Hugging Face Space to {folder}; publish it with:\n"
             "  hf repos create ORG/NAME --repo-type space --space-sdk gradio --exist-ok\n"
             f"  hf upload ORG/NAME {folder} . --repo-type space --exclude '{UPLOAD_EXCLUDE}'\n"
-            "then set MIEX_APP_MIEX / MIEX_APP_MODEL (Hub repos) in the Space's settings -> Variables"
+            "then set MIEX_APP_MIEX / MIEX_APP_RECOGNIZER (Hub repos) in the Space's settings -> Variables"
         )
         return 0
     options = AppOptions(
         faces=args.faces,
         miex=args.miex,
-        model=args.model,
+        recognizer=args.recognizer,
         checkpoint=args.checkpoint,
         host=args.host,
         port=args.port,

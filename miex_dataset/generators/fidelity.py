@@ -64,6 +64,7 @@ EMOTIONS: dict[str, tuple[str, ...]] = {
 }
 """Prototypical AU combinations (EMFACS-style), animated at a common intensity."""
 
+
 def builtin_face(size: int = 128) -> torch.Tensor:
     """The built-in face (:func:`~miex_dataset.faces.builtin.builtin_face_pool`, the aligned astronaut the embedded
     default renders): 1 x 3 x size x size in [0, 1]."""

@@ -61,13 +61,12 @@ class WarpGenerator(FaceGenerator):
 
     def __init__(
         self,
-        model: MotionModel | dict[str, Any] | str | PathLike[str] | None = None,
+        motion: MotionModel | dict[str, Any] | str | PathLike[str] | None = None,
         *,
         appearance: bool = True,
     ) -> None:
-        self.motion = model if isinstance(model, MotionModel) else load_motion_model(model)
-        self.model = self.motion.raw
-        self.model_path = None if model is None else self.motion.source
+        self.motion = motion if isinstance(motion, MotionModel) else load_motion_model(motion)
+        self.motion_path = None if motion is None else self.motion.source
         self.appearance = appearance
         self.control = list(self.motion.control)
         # AU -> shift of all 468 mesh vertices, made now so that a malformed model fails here, not mid-run
@@ -95,14 +94,14 @@ class WarpGenerator(FaceGenerator):
         )
         settings = _read_settings(found.path / CONFIG_NAME) if found.path.is_dir() else {}
         generator = cls(found.path, **{**settings, **kwargs})
-        generator.model_path, generator.revision = found.source, found.revision
+        generator.motion_path, generator.revision = found.source, found.revision
         return generator
 
     def save_pretrained(self, folder: str | PathLike[str]) -> Path:
         """``folder/facs_motion.json`` (the motion model), ``config.json`` (settings) and a model card."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / DEFAULT_MODEL_NAME).write_text(json.dumps(self.model, indent=2) + "\n", encoding="utf-8")
+        (folder / DEFAULT_MODEL_NAME).write_text(json.dumps(self.motion.raw, indent=2) + "\n", encoding="utf-8")
         settings = {"generator": self.name, "appearance": self.appearance, "model_sha256": self.motion.digest}
         (folder / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         (folder / "README.md").write_text(WARP_CARD.format(digest=self.motion.digest), encoding="utf-8")
@@ -112,7 +111,7 @@ class WarpGenerator(FaceGenerator):
     def config(self) -> dict[str, Any]:
         settings = {
             "name": self.name,
-            "model": self.model_path or DEFAULT_MODEL_NAME,
+            "model": self.motion_path or DEFAULT_MODEL_NAME,
             "model_sha256": self.motion.digest,
             "appearance": self.appearance,
             "geometry": "piecewise-affine over the face mesh",

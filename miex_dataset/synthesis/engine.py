@@ -153,11 +153,11 @@ def weights_digest(generator: FaceGenerator) -> str | None:
 
     The loaded tensors, not the checkpoint path: a retrained checkpoint at the same path changes this digest, while
     the same weights as .pth or save_pretrained folder do not."""
-    model = getattr(generator, "model", None)
-    if not isinstance(model, torch.nn.Module):
+    network = getattr(generator, "network", None)
+    if not isinstance(network, torch.nn.Module):
         return None
     digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
+    for name, tensor in sorted(network.state_dict().items()):
         data = tensor.detach().to("cpu").contiguous().reshape(-1)
         digest.update(f"{name}|{data.dtype}|{tuple(tensor.shape)}".encode())
         digest.update(data.view(torch.uint8).numpy().tobytes())

@@ -25,7 +25,7 @@ class GANimationGenerator(FaceGenerator):
 
     def __init__(
         self,
-        model: GANimationNetwork,
+        network: GANimationNetwork,
         *,
         checkpoint: str | None = None,
         device: str | torch.device | None = None,
@@ -34,13 +34,13 @@ class GANimationGenerator(FaceGenerator):
         bf16: bool | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
-        self.image_size = model.image_size
+        self.network = network.eval().to(self.device, memory_format=torch.channels_last)
+        self.image_size = network.image_size
         self.checkpoint = checkpoint
         self.batch_size = batch_size or (32 if self.device.type == "cuda" else 8)  # CPU: activations stay in cache
         self.bf16 = self.device.type == "cuda" if bf16 is None else bf16
         self.compiled = compile
-        self._forward = torch.compile(self.model.animate) if compile else self.model.animate
+        self._forward = torch.compile(self.network.animate) if compile else self.network.animate
 
     @classmethod
     def from_pretrained(
@@ -63,7 +63,7 @@ class GANimationGenerator(FaceGenerator):
 
     def save_pretrained(self, folder: str | PathLike[str]) -> Path:
         """The generator's ``config.json``, ``model.safetensors`` and model card (its Hub mixin's format)."""
-        self.model.save_pretrained(folder)
+        self.network.save_pretrained(folder)
         return Path(folder)
 
     @property
@@ -71,7 +71,7 @@ class GANimationGenerator(FaceGenerator):
         settings = {
             "name": self.name,
             "checkpoint": self.checkpoint,
-            "architecture": dict(self.model.architecture),
+            "architecture": dict(self.network.architecture),
             "bf16": self.bf16,
             "compile": self.compiled,
         }
