@@ -5,12 +5,12 @@ torchrun --standalone --nproc_per_node 2 train.py --recipe RECIPE.yaml
 accelerate launch train.py --recipe RECIPE.yaml
 
 ``train.py`` as written resolves only in the repository root; from any folder, launch the module instead:
-``torchrun --standalone --nproc_per_node 2 -m miex_train --recipe R.yaml``, ``accelerate launch -m miex_train
---recipe R.yaml`` (``python -m miex_train`` for one process).
+``torchrun --standalone --nproc_per_node 2 -m miex train --recipe R.yaml``, ``accelerate launch -m miex train
+--recipe R.yaml`` (``python -m miex train`` for one process).
 """
 
-from miex_dataset.processes import exit_process
-from miex_train.cli.train import main
+from miex.cli.train import main
+from miex.core.processes import exit_process
 
 if __name__ == "__main__":
     exit_process(main())

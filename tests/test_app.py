@@ -1,5 +1,5 @@
 """`miex app` in a real browser: Debian's Chromium, driven by Playwright, against the app served by a subprocess
-(``python -m miex_dataset app``) on a free loopback port, fully offline.
+(``python -m miex app``) on a free loopback port, fully offline.
 
 One server and one browser serve the three browser tests (moving an AU slider re-renders the apex; browsing a
 synthesized MiE-X and filtering it by class; classifying a pair with a tiny saved recognizer). Each writes full-page
@@ -67,7 +67,7 @@ def needs_browser() -> None:
 
 def test_help_says_how_to_run_it_locally_and_as_a_space() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "miex_dataset", "app", "--help"], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "miex", "app", "--help"], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
     for text in (
@@ -94,7 +94,7 @@ def test_a_missing_browser_skips_locally_and_fails_under_ci(required: bool, monk
 
 
 def test_without_gradio_the_command_names_the_extra(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from miex_dataset.cli import main
+    from miex.cli import main
 
     monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` raises ImportError
     for name in ("GRADIO_ANALYTICS_ENABLED", "HF_HUB_DISABLE_TELEMETRY"):  # set by the app; restored afterwards
@@ -104,7 +104,7 @@ def test_without_gradio_the_command_names_the_extra(monkeypatch: pytest.MonkeyPa
 
 
 def test_space_options_come_from_its_variables() -> None:
-    from miex_dataset.app import AppOptions
+    from miex.app import AppOptions
 
     options = AppOptions.from_env(
         {"MIEX_APP_MIEX": "org/miex", "MIEX_APP_RECOGNIZER": " org/model ", "MIEX_APP_FACES": ""}
@@ -122,13 +122,13 @@ def test_space_folder_holds_entry_packages_settings_and_bundle(tmp_path: Path) -
     import yaml
 
     pytest.importorskip("gradio", reason="the app's optional extra is not installed: pip install -e '.[app]'")
-    from miex_dataset.app.space import ENTRY_SOURCE, write_space
+    from miex.app.space import ENTRY_SOURCE, write_space
 
     assert (ROOT / "app.py").read_text(encoding="utf-8") == ENTRY_SOURCE, "app.py and its copy in space.py differ"
     folder = write_space(tmp_path / "space")
     assert (folder / "app.py").read_text(encoding="utf-8") == ENTRY_SOURCE
-    assert (folder / "miex_dataset" / "app" / "ui.py").is_file() and (folder / "miex_train" / "models").is_dir()
-    assert (folder / "miex_dataset" / "sources" / "expert_table.json").is_file()  # package data travels too
+    assert (folder / "miex" / "app" / "ui.py").is_file() and (folder / "miex" / "train" / "models").is_dir()
+    assert (folder / "miex" / "data" / "sources" / "expert_table.json").is_file()  # package data travels too
     assert not list(folder.rglob("__pycache__"))
     assert (folder / "face_landmarker.task").stat().st_size > 1_000_000
     wanted = (folder / "requirements.txt").read_text(encoding="utf-8").split()
@@ -145,8 +145,8 @@ def test_the_space_folder_never_replaces_other_files(tmp_path: Path) -> None:
     """A folder of the user's own files (or another kind of miex output) is refused unless --overwrite; a Space
     inside the packages it copies is always refused."""
     pytest.importorskip("gradio", reason="the app's optional extra is not installed: pip install -e '.[app]'")
-    from miex_dataset.app.space import write_space
-    from miex_dataset.errors import MiexInputError
+    from miex.app.space import write_space
+    from miex.core.errors import MiexInputError
 
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -156,14 +156,14 @@ def test_the_space_folder_never_replaces_other_files(tmp_path: Path) -> None:
     assert (mine / "README.md").read_text(encoding="utf-8") == "my notes\n"
     assert write_space(mine, overwrite=True) == mine and (mine / "app.py").is_file()
     with pytest.raises(MiexInputError, match="inside the input folder"):
-        write_space(ROOT / "miex_dataset" / "space_here")
-    assert not (ROOT / "miex_dataset" / "space_here").exists()
+        write_space(ROOT / "src" / "miex" / "data" / "space_here")
+    assert not (ROOT / "src" / "miex" / "data" / "space_here").exists()
 
 
 def test_prototypes_are_the_expert_sources_expected_apex() -> None:
-    from miex_dataset.app.generate import INTENSITY_RANGES, prototype
-    from miex_dataset.aus.schema import AU_INDEX
-    from miex_dataset.sources.expert import MACRO_INTENSITY, MICRO_INTENSITY, load_expert_table
+    from miex.app.generate import INTENSITY_RANGES, prototype
+    from miex.data.aus.schema import AU_INDEX
+    from miex.data.sources.expert import MACRO_INTENSITY, MICRO_INTENSITY, load_expert_table
 
     assert INTENSITY_RANGES == {"micro": MICRO_INTENSITY, "macro": MACRO_INTENSITY}
     table = load_expert_table()
@@ -177,11 +177,11 @@ def test_prototypes_are_the_expert_sources_expected_apex() -> None:
 def test_an_uploaded_photo_is_aligned_and_animated(tmp_path: Path) -> None:
     from skimage import data
 
-    from miex_dataset.app.generate import Animator, au_vector, face_from_photo
-    from miex_dataset.aus.schema import AU_INDEX
-    from miex_dataset.errors import MiexInputError
-    from miex_dataset.faces.align import TEMPLATE, stable_points
-    from miex_dataset.generators.ganimation import GANimationNetwork
+    from miex.app.generate import Animator, au_vector, face_from_photo
+    from miex.core.errors import MiexInputError
+    from miex.data.aus.schema import AU_INDEX
+    from miex.data.faces.align import TEMPLATE, stable_points
+    from miex.data.generators.ganimation import GANimationNetwork
 
     face = face_from_photo(data.astronaut())
     assert face.rgb.shape == (128, 128, 3) and face.landmarks.shape == (478, 2)
@@ -205,8 +205,8 @@ def test_an_uploaded_photo_is_aligned_and_animated(tmp_path: Path) -> None:
 def test_browser_filters_by_class_source_and_identity(tmp_path: Path) -> None:
     from miex_fixtures import build_miex
 
-    from miex_dataset.app.browse import open_miex
-    from miex_dataset.aus.schema import AU_NAMES
+    from miex.app.browse import open_miex
+    from miex.data.aus.schema import AU_NAMES
 
     folder = build_miex(tmp_path / "miex", [("casme2", "sub01")], identities=2)
     browser = open_miex(str(folder))
@@ -224,7 +224,7 @@ def test_browser_filters_by_class_source_and_identity(tmp_path: Path) -> None:
     assert onset.shape == apex.shape == (40, 40, 3)
     assert list(browser.details(int(rows[0]))["AU"]) == list(AU_NAMES)  # the fixture draws every apex AU above 0
 
-    from miex_dataset.errors import MiexInputError
+    from miex.core.errors import MiexInputError
 
     with pytest.raises(MiexInputError, match="not a MiE-X folder"):
         open_miex(str(tmp_path / "missing"))
@@ -237,9 +237,9 @@ def test_browser_filters_by_class_source_and_identity(tmp_path: Path) -> None:
 def test_classify_reads_the_runs_recipe_and_computes_flow(tmp_path: Path) -> None:
     import torch
 
-    from miex_dataset.app.classify import Preprocessing, classify, load_recognizer
-    from miex_dataset.errors import MiexInputError
-    from miex_train.models import create_model
+    from miex.app.classify import Preprocessing, classify, load_recognizer
+    from miex.core.errors import MiexInputError
+    from miex.train.models import create_model
 
     recipe = tmp_path / "run" / "recipe.yaml"
     create_model("ststnet").save_pretrained(tmp_path / "run" / "model")
@@ -286,8 +286,8 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     needs_browser()
     import torch
 
-    from miex_dataset.cli import main
-    from miex_train.models import create_model
+    from miex.cli import main
+    from miex.train.models import create_model
 
     root = tmp_path_factory.mktemp("app")
     cache, miex, model = root / "cache", root / "miex", root / "model"
@@ -311,7 +311,7 @@ def server(work: dict[str, Path]) -> Iterator[str]:
     command = [
         sys.executable,
         "-m",
-        "miex_dataset",
+        "miex",
         "app",
         "--port",
         str(port),
@@ -400,7 +400,7 @@ def test_the_space_entry_builds_the_same_app(work: dict[str, Path], monkeypatch:
 
 def shown_image(page: Any, selector: str) -> np.ndarray:
     """The pixels an ``<img>`` shows, fetched from the app like the browser fetched them (once: the app never
-    rewrites an image file it has sent, see ``miex_dataset.app.ui.image_keys``, so a fetch that fails is a bug)."""
+    rewrites an image file it has sent, see ``miex.app.ui.image_keys``, so a fetch that fails is a bug)."""
     source = page.locator(f"{selector} img").first.get_attribute("src")
     response = page.request.get(source)
     assert response.ok, f"{selector}: fetching {source} gave HTTP {response.status}"
@@ -435,8 +435,8 @@ def test_moving_an_au_slider_changes_the_rendered_apex(page: Any) -> None:
     assert shown_image(page, "#magnified-image").shape == smiling.shape
     page.screenshot(path=str(ARTEFACTS / "app_generate_au12.png"), full_page=True)
 
-    from miex_dataset.app.generate import prototype
-    from miex_dataset.aus.schema import AU_NAMES
+    from miex.app.generate import prototype
+    from miex.data.aus.schema import AU_NAMES
 
     before = page.locator("#apex-image img").get_attribute("src")
     page.click("#prototype input")
@@ -482,8 +482,8 @@ def test_classifying_a_pair_with_a_tiny_saved_model(page: Any, work: dict[str, P
     import torch
     from transformers import AutoModelForImageClassification
 
-    import miex_train.models  # noqa: F401  (registers the recognizers)
-    from miex_train.data import Collator, model_inputs
+    import miex.train.models  # noqa: F401  (registers the recognizers)
+    from miex.train.data import Collator, model_inputs
 
     sample = datasets.load_dataset(str(work["miex"]), split="train")[SAMPLES - 1]
     onset, apex = work["root"] / "onset.png", work["root"] / "apex.png"

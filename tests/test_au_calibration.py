@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from miex_dataset.aus import AU_INDEX, AU_NAMES, read_au_reliability, read_au_table, write_au_table
-from miex_dataset.errors import MiexInputError
-from miex_dataset.faces import Calibration, FaceRecord, FeatureCalibration, MediapipeAUExtractor
-from miex_dataset.faces.au_extract import DEFAULT_CALIBRATION
-from miex_dataset.faces.au_geometry import GeometricAUEstimator
-from miex_dataset.faces.canonical import canonical_face
+from miex.core.errors import MiexInputError
+from miex.data.aus import AU_INDEX, AU_NAMES, read_au_reliability, read_au_table, write_au_table
+from miex.data.faces import Calibration, FaceRecord, FeatureCalibration, MediapipeAUExtractor
+from miex.data.faces.au_extractors import DEFAULT_CALIBRATION
+from miex.data.faces.au_geometry import GeometricAUEstimator
+from miex.data.faces.canonical import canonical_face
 
 RESTING_BLENDSHAPES = {
     "browInnerUp": 0.44,
@@ -177,7 +177,7 @@ def test_au_table_records_reliability(tmp_path: Path) -> None:
 
 
 def test_extract_aus_writes_the_calibrated_readings_and_their_reliability(tmp_path: Path) -> None:
-    from miex_dataset.cli import main
+    from miex.cli import main
 
     source = tmp_path / "photos"
     ff.save(source / "smile.png", ff.astronaut())

@@ -9,9 +9,9 @@ import face_fixtures as ff
 import numpy as np
 import pytest
 
-from miex_dataset.aus import AU_INDEX, AU_NAMES, NUM_AUS
-from miex_dataset.errors import MiexInputError
-from miex_dataset.faces import (
+from miex.core.errors import MiexInputError
+from miex.data.aus import AU_INDEX, AU_NAMES, NUM_AUS
+from miex.data.faces import (
     BLENDSHAPES_FOR_AU,
     Calibration,
     MediapipeAUExtractor,
@@ -19,7 +19,7 @@ from miex_dataset.faces import (
     align_face,
     blendshapes_to_aus,
 )
-from miex_dataset.faces.au_geometry import GeometricAUEstimator
+from miex.data.faces.au_geometry import GeometricAUEstimator
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +146,8 @@ def expressive() -> tuple[np.ndarray, np.ndarray]:
     import torch
     from face_fixtures import astronaut_crop
 
-    from miex_dataset.generators.grid import to_uint8
-    from miex_dataset.generators.warp import WarpGenerator
+    from miex.data.generators.grid import to_uint8
+    from miex.data.generators.warp import WarpGenerator
 
     analyzer = ff.shared_analyzer()
     face = astronaut_crop(128)

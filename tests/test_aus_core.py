@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from py2_pickle import python2_au_pickle
 
-from miex_dataset.aus import (
+from miex.core.errors import MiexInputError
+from miex.data.aus import (
     AU_NAMES,
     NUM_AUS,
     au_vector,
@@ -27,7 +28,6 @@ from miex_dataset.aus import (
     write_ganimation_aus,
     write_ganimation_ids,
 )
-from miex_dataset.errors import MiexInputError
 
 PRESENCE = [*(f"{n}_c" for n in AU_NAMES[:-1]), "AU28_c", "AU45_c"]  # OpenFace writes 18 presence columns
 
@@ -268,7 +268,7 @@ def test_au_table_reads_csv(tmp_path) -> None:
 
 
 def test_cli_help_lists_commands(capsys) -> None:
-    from miex_dataset.cli import COMMANDS, build_parser, main
+    from miex.cli import COMMANDS, build_parser, main
 
     text = build_parser().format_help()
     for command in COMMANDS:

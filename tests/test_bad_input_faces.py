@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from miex_fixtures import build_miex, folder_bytes, one_error_line
 
-from miex_dataset.aus.openface import read_openface_csv
-from miex_dataset.aus.schema import AU_NAMES
-from miex_dataset.cli import main
-from miex_dataset.errors import MiexInputError
-from miex_dataset.faces.pool import INDEX_NAME, read_index
-from miex_dataset.fileio import FLOW_KIND, output_kind
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.core.fileio import FLOW_KIND, output_kind
+from miex.data.aus.openface import read_openface_csv
+from miex.data.aus.schema import AU_NAMES
+from miex.data.faces.pool import INDEX_NAME, read_index
 
 pytestmark = pytest.mark.usefixtures("private_cache")
 
@@ -127,7 +127,7 @@ def test_flow_refuses_an_out_equal_to_or_inside_its_miex_folder(miex_folder: Pat
     out = miex_folder.joinpath(*depth)
     before = folder_bytes(miex_folder)
     with pytest.raises(MiexInputError, match="input folder"):
-        from miex_dataset.cli.flow import guard_flow_folder
+        from miex.cli.flow import guard_flow_folder
 
         guard_flow_folder(str(out), True, [miex_folder])  # even with --overwrite
     assert main(["flow", str(miex_folder), "--out", str(out), *FARNEBACK]) == 2
@@ -198,9 +198,9 @@ def test_no_workers_is_refused_alike_by_every_face_command(
 def test_workers_beyond_the_cores_are_capped_with_a_message(
     command: str, tmp_path: Path, clip_table: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import miex_dataset.faces.runner as runner
+    import miex.data.faces.runner as runner
 
-    monkeypatch.setattr("miex_dataset.cli.faces.default_workers", lambda: 1)  # this process may use one core
+    monkeypatch.setattr("miex.cli.faces.default_workers", lambda: 1)  # this process may use one core
     used = []
     real = runner.map_items
 
@@ -261,9 +261,9 @@ def test_non_finite_or_far_off_landmarks_are_refused_naming_file_row_and_field(
 
 def test_a_pool_with_nan_landmarks_is_refused_before_synthesis(pool_copy: Path, pool_points: np.ndarray) -> None:
     """What `miex synthesize` runs before rendering (synthesis/engine.py, builder.py): the faces of the plan."""
-    from miex_dataset.faces.pool import crop_paths
-    from miex_dataset.report import ValidationReport
-    from miex_dataset.synthesis.faces import check_faces
+    from miex.core.report import ValidationReport
+    from miex.data.faces.pool import crop_paths
+    from miex.data.synthesis.faces import check_faces
 
     plan = pd.DataFrame({"face": crop_paths(read_index(pool_copy / INDEX_NAME), pool_copy)})
     points = pool_points.copy()
@@ -286,8 +286,8 @@ def test_landmarks_a_little_beyond_the_crop_edge_are_kept(pool_copy: Path, pool_
 def test_a_crop_smaller_than_its_index_row_is_refused_naming_the_crop(pool_copy: Path) -> None:
     from PIL import Image
 
-    from miex_dataset.faces.pool import crop_paths
-    from miex_dataset.synthesis.faces import index_landmarks
+    from miex.data.faces.pool import crop_paths
+    from miex.data.synthesis.faces import index_landmarks
 
     crop = Path(crop_paths(read_index(pool_copy / INDEX_NAME), pool_copy)[0])
     with Image.open(crop) as image:
@@ -381,7 +381,7 @@ def test_a_bad_model_file_is_named_with_where_it_came_from(
 
 
 def test_a_zip_with_the_bundle_names_but_no_models_is_a_bad_model_file(tmp_path: Path) -> None:
-    from miex_dataset.faces import FaceAnalyzer
+    from miex.data.faces import FaceAnalyzer
 
     model = tmp_path / "face_landmarker.task"
     with zipfile.ZipFile(model, "w") as archive:
@@ -489,7 +489,7 @@ def test_a_fixed_openface_csv_is_read_again_on_the_rerun(
 ) -> None:
     """The error says what to fix; once fixed (or OpenFace rerun), the same command must read the new CSV, not replay
     the finished part of the broken one."""
-    from miex_dataset.aus.table import read_au_table
+    from miex.data.aus.table import read_au_table
 
     code, out, csv = _read_back(clip_table, tmp_path, "\n".join([HEADER, _csv_row(1), _csv_row(2, "-1")]) + "\n")
     assert code == 2

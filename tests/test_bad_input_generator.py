@@ -27,16 +27,16 @@ from miex_fixtures import TINY_GANIMATION, folder_bytes, one_error_line
 from safetensors import SafetensorError
 from test_ganimation import _synthetic_faces, _tiny_config
 
-from miex_dataset.aus import read_ganimation_aus, write_ganimation_aus, write_ganimation_ids
-from miex_dataset.aus.ganimation_format import MAX_DEPTH, check_object_graph
-from miex_dataset.cli import main
-from miex_dataset.errors import MiexInputError
-from miex_dataset.fileio import EVAL_EXPORT_KIND, GENERATOR_KIND, OutputLock, output_kind
-from miex_dataset.generators import load_generator
-from miex_dataset.generators.external_judge import check_export_folder
-from miex_dataset.generators.ganimation.checkpoints import CHECKPOINT_MANIFEST, write_checkpoint_manifest
-from miex_dataset.generators.ganimation.train import GANimationTrainer, TrainingDiverged
-from miex_dataset.generators.ganimation_options import INTEGER_BOUNDS, TrainConfig, check_config
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.core.fileio import EVAL_EXPORT_KIND, GENERATOR_KIND, OutputLock, output_kind
+from miex.data.aus import read_ganimation_aus, write_ganimation_aus, write_ganimation_ids
+from miex.data.aus.ganimation_format import MAX_DEPTH, check_object_graph
+from miex.data.generators import load_generator
+from miex.data.generators.external_judge import check_export_folder
+from miex.data.generators.ganimation.checkpoints import CHECKPOINT_MANIFEST, write_checkpoint_manifest
+from miex.data.generators.ganimation.train import GANimationTrainer, TrainingDiverged
+from miex.data.generators.ganimation_options import INTEGER_BOUNDS, TrainConfig, check_config
 
 TINY = [*TINY_GANIMATION, "--batch-size", "4", "--sample-every", "0"]
 """``miex train-generator`` options for a model that trains a step in well under a second on a CPU."""
@@ -101,7 +101,7 @@ def test_train_generator_never_writes_into_a_folder_of_user_files(
 def test_train_generator_refuses_another_kind_of_miex_output(
     sample_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from miex_dataset.fileio import FACE_POOL_KIND, mark_output
+    from miex.core.fileio import FACE_POOL_KIND, mark_output
 
     out = tmp_path / "pool"
     mark_output(out, FACE_POOL_KIND, "miex faces")
@@ -284,7 +284,7 @@ def test_a_schedule_too_long_to_finish_is_refused(
         assert exit_code([*base, *extra]) == 2
         line = one_error_line(capsys.readouterr().err)
         assert extra[0] in line and "internal error" not in line
-    from miex_dataset.generators.ganimation import train as train_module
+    from miex.data.generators.ganimation import train as train_module
 
     monkeypatch.setattr(train_module, "MAX_TOTAL_STEPS", 50)  # epochs x steps per epoch beyond the cap
     assert exit_code([*base, "--epochs", "40", "--decay-epochs", "20"]) == 2
@@ -474,7 +474,7 @@ def test_a_full_disk_in_torch_save_is_reported_as_one(
 def test_a_plain_write_hitting_a_full_disk_is_exit_1(
     sample_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from miex_dataset.generators.ganimation.train import SamplingState
+    from miex.data.generators.ganimation.train import SamplingState
 
     def full(self: object, folder: Path) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder / "sampling_state.json"))
@@ -526,7 +526,7 @@ def test_train_generator_killed_mid_run_resumes_in_its_folder(sample_data: Path,
     argv = [
         sys.executable,
         "-m",
-        "miex_dataset",
+        "miex",
         "train-generator",
         str(sample_data),
         "--out",

@@ -22,18 +22,18 @@ from test_plan import make_faces, make_pool
 from test_robust_synthesis import interrupt_after_first_shard
 from test_sources import au_rows, make_clip
 
-from miex_dataset.aus.table import read_au_table, write_au_table
-from miex_dataset.cli import main
-from miex_dataset.corpora.clips import clips_to_frame, read_clip_table, write_clip_table
-from miex_dataset.corpora.megc2019 import read_megc2019
-from miex_dataset.errors import MiexInputError
-from miex_dataset.plan import build_plan, load_faces, read_plan, write_plan
-from miex_dataset.sources import CLASS_EMOTIONS, ExpertConfig, PoolConfig, expert_triplets, read_pool, write_pool
-from miex_dataset.sources import expert as expert_module
-from miex_dataset.sources.expert import MAX_PER_CLASS, default_table_path, load_expert_table
-from miex_dataset.synthesis import engine
-from miex_dataset.synthesis.card import read_columns
-from miex_dataset.synthesis.shards import shard_files
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.data.aus.table import read_au_table, write_au_table
+from miex.data.corpora.clips import clips_to_frame, read_clip_table, write_clip_table
+from miex.data.corpora.megc2019 import read_megc2019
+from miex.data.plan import load_faces, plan_samples, read_plan, write_plan
+from miex.data.sources import CLASS_EMOTIONS, ExpertConfig, PoolConfig, expert_triplets, read_pool, write_pool
+from miex.data.sources import expert as expert_module
+from miex.data.sources.expert import MAX_PER_CLASS, default_table_path, load_expert_table
+from miex.data.synthesis import engine
+from miex.data.synthesis.card import read_columns
+from miex.data.synthesis.shards import shard_files
 
 NEGATIVE_EMOTIONS = CLASS_EMOTIONS[0]
 
@@ -201,7 +201,7 @@ def written(tmp_path):
     """A small AU pool, plan, AU table and clip table, each as miex writes it."""
     faces = make_faces(tmp_path / "faces", 2)
     pool_path = write_pool(make_pool(), tmp_path / "pool.parquet")
-    plan_path = write_plan(build_plan(load_faces(faces), read_pool(pool_path)), tmp_path / "plan.parquet")
+    plan_path = write_plan(plan_samples(load_faces(faces), read_pool(pool_path)), tmp_path / "plan.parquet")
     clip_path, au_path = corpus_files(tmp_path)
     return {
         "plan": (plan_path, read_plan, "apex_au", "miex plan"),
@@ -323,7 +323,7 @@ def test_a_zero_row_plan_says_the_plan_is_empty(written, tmp_path, capsys):
 
 def test_the_plan_digest_does_not_depend_on_where_the_faces_lie(tmp_path):
     faces = make_faces(tmp_path / "here" / "pool", 2)
-    plan = build_plan(load_faces(faces), make_pool()).frame
+    plan = plan_samples(load_faces(faces), make_pool()).frame
     moved = plan.assign(
         face=[face.replace(str(tmp_path / "here"), str(tmp_path / "else/where")) for face in plan["face"]]
     )
@@ -338,7 +338,7 @@ def face_pool(miex_cache: Path) -> Path:
     """The aligned astronaut pool (index.parquet with landmarks + crop), made once per module."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(miex_cache))
-        from miex_dataset.faces.builtin import builtin_face_pool
+        from miex.data.faces.builtin import builtin_face_pool
 
         return builtin_face_pool()
 

@@ -27,15 +27,15 @@ from PIL import Image
 from test_train_runner import MIE_SUBJECTS, data, datasets_cache, tiny, write_recipe  # noqa: F401 - fixtures
 
 import miex
-from miex_dataset.cli import main
-from miex_dataset.errors import MiexInputError
-from miex_dataset.fileio import RUN_KIND, OutputLock, output_kind
-from miex_dataset.synthesis.shards import Shard, write_shard
-from miex_train.runner import parse_recipe, run
-from miex_train.runner.recipe import MAX_DEPTH
-from miex_train.runner.specs import MAX_BATCH, MAX_EPOCHS, TrainingSpec
-from miex_train.runner.stages import StopOnNonFiniteLoss
-from miex_train.runner.tensor_stage import train_on_tensors
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.core.fileio import RUN_KIND, OutputLock, output_kind
+from miex.data.synthesis.shards import Shard, write_shard
+from miex.train.runner import parse_recipe, run
+from miex.train.runner.recipe import MAX_DEPTH
+from miex.train.runner.specs import MAX_BATCH, MAX_EPOCHS, TrainingSpec
+from miex.train.runner.stages import StopOnNonFiniteLoss
+from miex.train.runner.tensor_stage import train_on_tensors
 
 USER_BYTES = b"the user's own notes, never to be touched\n"
 QUICK = {"stages": [{"name": "finetune", "train": ["real"]}], "protocol.max_folds": 1, "output.final_model": False}
@@ -48,7 +48,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("training started although the input is bad")
 
-    monkeypatch.setattr(importlib.import_module("miex_train.runner.run"), "train_stage", refuse)
+    monkeypatch.setattr(importlib.import_module("miex.train.runner.run"), "train_stage", refuse)
 
 
 def recipe_of(data: dict[str, Path], out: Path, **changes: Any) -> Any:  # noqa: F811

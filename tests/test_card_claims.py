@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from miex_dataset.errors import MiexInputError
-from miex_train.runner import facts, load_recipe
-from miex_train.runner.card import published_figure, render_card, reproduction_note
-from miex_train.runner.claims import Ran, differences
-from miex_train.runner.outputs import FoldResult
-from miex_train.runner.recipe import Recipe
-from miex_train.runner.specs import PublishedMiex
+from miex.core.errors import MiexInputError
+from miex.train.runner import facts, load_recipe
+from miex.train.runner.card import published_figure, render_card, reproduction_note
+from miex.train.runner.claims import Ran, differences
+from miex.train.runner.outputs import FoldResult
+from miex.train.runner.recipe import Recipe
+from miex.train.runner.specs import PublishedMiex
 
 COMPMIE = {"casme2": (145, 24), "samm": (133, 28), "smic": (164, 16)}
 LABELS = ["negative", "positive", "surprise"]
@@ -480,7 +480,7 @@ def test_a_full_run_of_a_shipped_recipe_differs_from_its_paper_only_where_the_do
     """Each shipped setup agrees with its own recipe's stages, classes and MiE-X: run on the full data as shipped, a
     recipe can differ only in epochs (10 + 10 where the paper says 80), ImageNet weights miex's DTSCNN cannot load, or
     flow computed from frames where the figure used the shared flow images (docs/reference.md §Recipes and cards)."""
-    from miex_train.runner.recipe import shipped_recipes
+    from miex.train.runner.recipe import shipped_recipes
 
     documented = (
         "trained 20 epochs where the paper trained 80",

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from miex_dataset.aus.schema import AU_INDEX, NUM_AUS
-from miex_dataset.synthesis.card import (
+from miex.data.aus.schema import AU_INDEX, NUM_AUS
+from miex.data.synthesis.card import (
     CLASS_COLOURS,
     GRID_ROWS,
     GRID_TILES,
@@ -25,9 +25,9 @@ from miex_dataset.synthesis.card import (
     sample_grid,
     top_au_changes,
 )
-from miex_dataset.synthesis.schema import miex_features
-from miex_dataset.synthesis.shards import plan_shards, write_shard
-from miex_train.runner.card import CARD_FIGURES, figures_markdown
+from miex.data.synthesis.schema import miex_features
+from miex.data.synthesis.shards import plan_shards, write_shard
+from miex.train.runner.card import CARD_FIGURES, figures_markdown
 
 SIZE = 48
 PATCH_ROWS = {0: 8, 1: 20, 2: 32}  # the apex's bright patch sits higher or lower by class: tiles can be told apart
@@ -154,7 +154,7 @@ def test_grid_tiles_show_the_change_where_the_face_moved(tmp_path: Path, video: 
 
 
 def test_legacy_import_gets_the_grid_and_an_au_figure_that_says_there_are_none(tmp_path: Path) -> None:
-    from miex_dataset.synthesis.legacy import import_legacy
+    from miex.data.synthesis.legacy import import_legacy
 
     release = tmp_path / "release"
     for k, (source, label) in enumerate([("mie", 0), ("ck", 1), ("rule", 2), ("mie", 2)]):
@@ -205,9 +205,9 @@ def test_model_card_embeds_only_the_figures_that_exist() -> None:
 
 def test_the_dataset_card_captions_its_figures(tmp_path: Path) -> None:
     """The README says what each figure shows, next to the figure (needs dataset_card.md's caption fields)."""
-    from miex_dataset.fileio import write_json_atomic
-    from miex_dataset.layout import STATE_DIR
-    from miex_dataset.synthesis.card import finish_dataset
+    from miex.core.fileio import write_json_atomic
+    from miex.data.layout import STATE_DIR
+    from miex.data.synthesis.card import finish_dataset
 
     write_folder(tmp_path, video=False)
     write_json_atomic(
@@ -224,7 +224,7 @@ def test_the_grid_label_font_has_a_glyph_for_alpha() -> None:
     """ "magnification α = 4" is drawn with a font that has α (PIL's built-in one shows an empty box)."""
     from matplotlib.ft2font import FT2Font
 
-    from miex_dataset.synthesis.card import label_font
+    from miex.data.synthesis.card import label_font
 
     assert FT2Font(label_font().path).get_char_index(ord("α")) != 0
 
@@ -232,7 +232,7 @@ def test_the_grid_label_font_has_a_glyph_for_alpha() -> None:
 def test_tile_labels_wrap_so_every_au_name_is_shown_whole() -> None:
     """A tile's AU line wider than the tile ("AU01 +1.04 inner brow raiser") continues on an indented line instead of
     losing the end of the AU's name."""
-    from miex_dataset.synthesis.card import _wrap, label_font
+    from miex.data.synthesis.card import _wrap, label_font
 
     font = label_font()
     text = "AU01 +1.04 inner brow raiser"

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from miex_dataset.cli import run_reporting_errors
-from miex_dataset.errors import MiexInputError
+from miex.cli import run_reporting_errors
+from miex.core.errors import MiexInputError
 
 
 def _raise(error: BaseException) -> Callable[[], int]:
@@ -53,8 +53,8 @@ def test_verbose_shows_the_traceback_of_unexpected_errors() -> None:
 def test_the_command_line_reports_an_interrupted_resumable_command(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from miex_dataset.cli import main
-    from miex_dataset.cli import synthesize as command
+    from miex.cli import main
+    from miex.cli import synthesize as command
 
     monkeypatch.setattr(command, "run", lambda args: (_ for _ in ()).throw(KeyboardInterrupt()))
     assert main(["synthesize", "--out", "x"]) == 130
@@ -62,7 +62,7 @@ def test_the_command_line_reports_an_interrupted_resumable_command(
 
 
 def test_every_command_help_ends_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
-    from miex_dataset.cli import COMMANDS, main
+    from miex.cli import COMMANDS, main
 
     for command in COMMANDS:
         with pytest.raises(SystemExit) as done:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from miex_dataset.corpora.clips import (
+from miex.core.paths import with_paths_rule
+from miex.data.corpora.clips import (
     APEX_SOURCE,
     CLIP_COLUMNS,
     TABLE_COLUMNS,
@@ -18,7 +19,6 @@ from miex_dataset.corpora.clips import (
     read_clip_table,
     write_clip_table,
 )
-from miex_dataset.paths import with_paths_rule
 
 ROOT = Path(__file__).resolve().parents[1]
 

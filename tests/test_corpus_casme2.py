@@ -7,8 +7,8 @@ from pathlib import Path
 import corpus_fixtures as cf
 import pytest
 
-from miex_dataset.corpora.casme2 import folder_subject, read_casme2
-from miex_dataset.errors import MiexInputError
+from miex.core.errors import MiexInputError
+from miex.data.corpora.casme2 import folder_subject, read_casme2
 
 
 def _by_clip(root: Path, **options: object) -> dict:

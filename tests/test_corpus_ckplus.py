@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from miex_dataset.corpora.ckplus import EMOTION_CODES, read_ckplus
-from miex_dataset.corpora.labels import emotion_to_label
+from miex.data.corpora.ckplus import EMOTION_CODES, read_ckplus
+from miex.data.corpora.labels import emotion_to_label
 
 
 def _by_key(root: Path, **options: object) -> dict:

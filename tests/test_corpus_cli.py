@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from miex_dataset.cli import main
-from miex_dataset.cli.corpus import CORPORA
-from miex_dataset.corpora import READERS, read_clip_table
-from miex_dataset.corpora.labels import EMOTION_SYNONYMS, emotion_to_label
+from miex.cli import main
+from miex.cli.corpus import CORPORA
+from miex.data.corpora import READERS, read_clip_table
+from miex.data.corpora.labels import EMOTION_SYNONYMS, emotion_to_label
 
 
 def test_registry_and_cli_cover_the_same_corpora() -> None:

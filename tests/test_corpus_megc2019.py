@@ -10,10 +10,10 @@ from pathlib import Path
 import corpus_fixtures as cf
 import pytest
 
-from miex_dataset.cli import main
-from miex_dataset.corpora import read_clip_table
-from miex_dataset.corpora.megc2019 import default_root, parse_label, read_megc2019
-from miex_dataset.errors import MiexInputError
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.data.corpora import read_clip_table
+from miex.data.corpora.megc2019 import default_root, parse_label, read_megc2019
 
 
 def test_gt_decides_membership_and_labels(small_composite: Path) -> None:
@@ -128,14 +128,14 @@ def test_real_composition_through_the_cli(real_composite: Path, tmp_path: Path, 
 
 
 def test_real_composition_through_the_command_line_in_a_subprocess(real_composite: Path, tmp_path: Path) -> None:
-    """``python -m miex_dataset`` runs the same entry (``console``, ``main`` ended with exit status 130 after
+    """``python -m miex`` runs the same entry (``console``, ``main`` ended with exit status 130 after
     Ctrl-C) as the installed ``miex`` script (checked in the package metadata, not found on PATH: the suite passes
     from an unactivated environment)."""
     from importlib.metadata import entry_points
 
-    assert [ep.value for ep in entry_points(group="console_scripts", name="miex")] == ["miex_dataset.cli:console"]
+    assert [ep.value for ep in entry_points(group="console_scripts", name="miex")] == ["miex.cli:console"]
     out = tmp_path / "clips.parquet"
-    command = [sys.executable, "-m", "miex_dataset", "corpus", "megc2019", str(real_composite), "--out", str(out)]
+    command = [sys.executable, "-m", "miex", "corpus", "megc2019", str(real_composite), "--out", str(out)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "442 clips, 68 subjects" in result.stdout

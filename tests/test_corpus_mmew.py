@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from miex_dataset.corpora.mmew import read_mmew
-from miex_dataset.errors import MiexInputError
+from miex.core.errors import MiexInputError
+from miex.data.corpora.mmew import read_mmew
 
 
 def test_micro_clips_sorted_numerically(mmew_root: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import corpus_fixtures as cf
 import pytest
 
-from miex_dataset.corpora.samm import folder_subject, read_samm
+from miex.data.corpora.samm import folder_subject, read_samm
 
 
 def test_valid_rows_and_frame_naming(samm_root: Path) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from miex_dataset.corpora.faces import read_faces
-from miex_dataset.corpora.sequences import parse_label_map, read_sequences
-from miex_dataset.errors import MiexInputError
+from miex.core.errors import MiexInputError
+from miex.data.corpora.faces import read_faces
+from miex.data.corpora.sequences import parse_label_map, read_sequences
 
 
 def test_sequences_both_layouts_numeric_order(sequences_root: Path) -> None:

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from miex_dataset.corpora.sheets import au_numbers, cell_int, cell_text, column_key, normalize_aus, open_sheet
-from miex_dataset.errors import MiexInputError
-from miex_dataset.report import ValidationReport
+from miex.core.errors import MiexInputError
+from miex.core.report import ValidationReport
+from miex.data.corpora.sheets import au_numbers, cell_int, cell_text, column_key, normalize_aus, open_sheet
 
 SAMM_REQUIRED = ("Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame")
 

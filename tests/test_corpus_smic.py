@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from miex_dataset.corpora.smic import folder_clip, folder_subject, read_smic
+from miex.data.corpora.smic import folder_clip, folder_subject, read_smic
 
 
 def test_clips_from_folders_with_middle_apex(smic_root: Path) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from corpus_fixtures import SMALL_COMPOSITE, build_composite, write_apex_sheet
 
-from miex_dataset.cli import main
-from miex_dataset.corpora import read_clip_table
-from miex_dataset.corpora.megc2019 import read_megc2019
-from miex_dataset.corpora.smic import read_smic
-from miex_dataset.errors import MiexInputError
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.data.corpora import read_clip_table
+from miex.data.corpora.megc2019 import read_megc2019
+from miex.data.corpora.smic import read_smic
 
 # the fixture's clips (tests/corpus_fixtures.py): s1_ne_01 frames 123456..123460, s1_po_01 2000..2003,
 # s2_sur_01 998..1002; s3_ne_01 is skipped (an unnumbered file) and s3_x_01 sits in an unknown emotion folder

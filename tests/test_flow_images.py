@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from miex_dataset.corpora import READERS, clips_to_frame
-from miex_dataset.corpora.clips import FLOW_IMAGES, FRAMES, read_clip_table, table_holds, write_clip_table
-from miex_dataset.errors import MiexInputError
-from miex_dataset.faces.flow import FlowParams, optical_flow, optical_strain
-from miex_dataset.faces.flow_image import (
+from miex.core.errors import MiexInputError
+from miex.data.corpora import READERS, clips_to_frame
+from miex.data.corpora.clips import FLOW_IMAGES, FRAMES, read_clip_table, table_holds, write_clip_table
+from miex.data.faces.flow import FlowParams, optical_flow, optical_strain
+from miex.data.faces.flow_image import (
     flow_to_image,
     images_to_tensor,
     pair_to_image,
@@ -27,7 +27,7 @@ from miex_dataset.faces.flow_image import (
     scale_per_channel,
     write_flow_png,
 )
-from miex_dataset.faces.flow_release import ReleaseEntry, write_release
+from miex.data.faces.flow_release import ReleaseEntry, write_release
 
 FARNEBACK = FlowParams(method="farneback")
 
@@ -272,7 +272,7 @@ def test_miex_flow_writes_a_miex_folder_as_a_release_that_reads_back(tmp_path: P
         [
             sys.executable,
             "-m",
-            "miex_dataset",
+            "miex",
             "flow",
             str(tmp_path / "miex"),
             "--out",
@@ -302,8 +302,8 @@ def test_miex_flow_writes_a_miex_folder_as_a_release_that_reads_back(tmp_path: P
 FLOW_AFTER_SYNTHESIS = """
 import os, sys
 import miex
-from miex_dataset.faces.flow import FlowParams
-from miex_train.flow_inputs import dataset_flow_images
+from miex.data.faces.flow import FlowParams
+from miex.train.flow_inputs import dataset_flow_images
 
 def main():
     out = sys.argv[1]

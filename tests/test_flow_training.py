@@ -18,15 +18,15 @@ from miex_fixtures import TORCHRUN_TWO_RANKS
 from PIL import Image
 
 import miex
-from miex_dataset.corpora import READERS, clips_to_frame
-from miex_dataset.corpora.clips import FLOW_IMAGES, write_clip_table
-from miex_dataset.errors import MiexInputError
-from miex_dataset.schedule import stable_steps, stable_then_linear
-from miex_train.models import create_model
-from miex_train.runner import run as run_recipe
-from miex_train.runner.recipe import load_recipe
-from miex_train.runner.specs import TrainingSpec
-from miex_train.runner.tensor_stage import batch_bounds, train_on_tensors
+from miex.core.errors import MiexInputError
+from miex.core.schedule import stable_steps, stable_then_linear
+from miex.data.corpora import READERS, clips_to_frame
+from miex.data.corpora.clips import FLOW_IMAGES, write_clip_table
+from miex.train.models import create_model
+from miex.train.runner import run as run_recipe
+from miex.train.runner.recipe import load_recipe
+from miex.train.runner.specs import TrainingSpec
+from miex.train.runner.tensor_stage import batch_bounds, train_on_tensors
 
 QUICK = {
     "epochs": 25,
@@ -267,11 +267,11 @@ def test_the_loop_follows_the_stage_schedule_and_is_seeded() -> None:
 
 def test_the_on_the_fly_transform_gives_the_cached_paths_tensor(tmp_path: Path) -> None:
     """The app's classifier and other users of `model_inputs` see exactly what training on cached images saw."""
-    from miex_dataset.faces.flow import FlowParams
-    from miex_train.data import model_inputs
-    from miex_train.flow_inputs import dataset_flow_images, model_tensor
-    from miex_train.models import create_config
-    from miex_train.runner.checks import FlowFunction
+    from miex.data.faces.flow import FlowParams
+    from miex.train.data import model_inputs
+    from miex.train.flow_inputs import dataset_flow_images, model_tensor
+    from miex.train.models import create_config
+    from miex.train.runner.checks import FlowFunction
 
     pairs = datasets.load_from_disk(str(write_miex(tmp_path / "miex", [("casme2", "sub01")], per_subject=3)))
     for name in ("ststnet", "offapexnet"):
@@ -303,7 +303,7 @@ def test_two_torchrun_ranks_predict_what_one_process_predicts(tmp_path: Path, fl
         **os.environ,
         "OMP_NUM_THREADS": "1",
         "MIEX_FLOW_CACHE": str(tmp_path / "cache"),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(repo / "src"), os.environ.get("PYTHONPATH")])),
     }
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-4000:]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from miex_dataset.errors import MiexInputError
-from miex_dataset.plan import filter_trainable, trainable_mask
+from miex.core.errors import MiexInputError
+from miex.data.plan import filter_trainable, trainable_mask
 
 DATASETS = ("casme2", "samm", "smic")
 SUBJECTS = ("sub01", "sub02", "006", "s1")

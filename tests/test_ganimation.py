@@ -11,17 +11,17 @@ import torch
 from PIL import Image
 from torch import nn
 
-from miex_dataset.errors import MiexInputError
-from miex_dataset.generators import load_generator
-from miex_dataset.generators.ganimation import (
+from miex.core.errors import MiexInputError
+from miex.data.generators import load_generator
+from miex.data.generators.ganimation import (
     GANimationCriticNetwork,
     GANimationNetwork,
     count_parameters,
     load_critic_weights,
     load_generator_weights,
 )
-from miex_dataset.generators.ganimation.data import FaceAUDataset
-from miex_dataset.generators.ganimation.train import GANimationTrainer, TrainConfig
+from miex.data.generators.ganimation.data import FaceAUDataset
+from miex.data.generators.ganimation.train import GANimationTrainer, TrainConfig
 
 # --- reference networks: the original nn.Sequential structures, written out independently of our module ---
 
@@ -170,7 +170,7 @@ def test_parameter_count_matches_the_paper() -> None:
     ],
 )
 def test_full_size_layouts_map_key_for_key(reference: type[nn.Module], flags: dict[str, bool]) -> None:
-    from miex_dataset.generators.ganimation.checkpoints import to_native
+    from miex.data.generators.ganimation.checkpoints import to_native
 
     ours = GANimationNetwork(**flags).state_dict()
     theirs = to_native(reference().state_dict())
@@ -341,8 +341,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
 
 
 def test_training_reads_the_ganimation_layout(tmp_path: Path) -> None:
-    from miex_dataset.aus import write_ganimation_aus, write_ganimation_ids
-    from miex_dataset.generators.ganimation.data import from_ganimation_layout
+    from miex.data.aus import write_ganimation_aus, write_ganimation_ids
+    from miex.data.generators.ganimation.data import from_ganimation_layout
 
     dataset = _synthetic_faces(tmp_path / "imgs", count=4)
     write_ganimation_aus(
@@ -358,8 +358,8 @@ def test_training_reads_the_ganimation_layout(tmp_path: Path) -> None:
 def test_training_reads_a_face_folder_with_an_au_table(tmp_path: Path) -> None:
     import pandas as pd
 
-    from miex_dataset.aus import AU_NAMES, write_au_table
-    from miex_dataset.generators.ganimation.data import from_face_folder
+    from miex.data.aus import AU_NAMES, write_au_table
+    from miex.data.generators.ganimation.data import from_face_folder
 
     dataset = _synthetic_faces(tmp_path / "faces", count=3)
     rows = pd.DataFrame(dataset.aus, columns=list(AU_NAMES))
@@ -375,7 +375,7 @@ def test_training_reads_a_face_folder_with_an_au_table(tmp_path: Path) -> None:
 def test_every_train_generator_option_is_explained_in_help() -> None:
     import argparse
 
-    from miex_dataset.generators.ganimation.train import configure
+    from miex.data.generators.ganimation.train import configure
 
     parser = argparse.ArgumentParser()
     configure(parser)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from hub_server import serve_hub
 
-from miex_dataset.generators.ganimation.model import GANimationNetwork
+from miex.data.generators.ganimation.model import GANimationNetwork
 
 
 def test_generator_round_trips_through_a_model_repo(tmp_path: Path) -> None:
@@ -23,11 +23,11 @@ def test_generator_round_trips_through_a_model_repo(tmp_path: Path) -> None:
     torch.save({"faces": faces, "aus": aus, "expected": expected}, tmp_path / "probe.pt")
     with serve_hub(tmp_path) as hub:
         env = hub.env(tmp_path / "client")
-        push = [sys.executable, "-m", "miex_dataset", "push", str(folder), "--repo", "org/gan", "--repo-type", "model"]
+        push = [sys.executable, "-m", "miex", "push", str(folder), "--repo", "org/gan", "--repo-type", "model"]
         pushed = subprocess.run(push, env=env, capture_output=True, text=True, timeout=120)
         assert pushed.returncode == 0, pushed.stderr[-2000:]
         code = (
-            "import torch; from miex_dataset.generators.ganimation.model import GANimationNetwork as G; "
+            "import torch; from miex.data.generators.ganimation.model import GANimationNetwork as G; "
             f"p = torch.load({str(tmp_path / 'probe.pt')!r}); m = G.from_pretrained('org/gan').eval(); "
             "print(torch.equal(m(p['faces'], p['aus'])[0], p['expected']))"
         )

@@ -11,10 +11,10 @@ import torch
 from miex_fixtures import TINY_GANIMATION
 from PIL import Image
 
-from miex_dataset.aus import write_ganimation_aus, write_ganimation_ids
-from miex_dataset.cli import main
-from miex_dataset.errors import MiexInputError
-from miex_dataset.generators import GENERATORS, as_face_batch, load_generator
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.data.aus import write_ganimation_aus, write_ganimation_ids
+from miex.data.generators import GENERATORS, as_face_batch, load_generator
 
 
 def test_registry_names_both_generators_and_rejects_others() -> None:

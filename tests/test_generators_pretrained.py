@@ -15,14 +15,14 @@ import pytest
 import torch
 from hub_server import serve_hub
 
-from miex_dataset.aus.motion import default_model_dict
-from miex_dataset.cli import main
-from miex_dataset.errors import MiexInputError
-from miex_dataset.generators import load_generator
-from miex_dataset.generators.ganimation.model import GANimationNetwork
-from miex_dataset.generators.ganimation.pipeline import GANimationGenerator
-from miex_dataset.generators.warp import WarpGenerator
-from miex_dataset.synthesis.shards import shard_files
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.data.aus.motion import default_model_dict
+from miex.data.generators import load_generator
+from miex.data.generators.ganimation.model import GANimationNetwork
+from miex.data.generators.ganimation.pipeline import GANimationGenerator
+from miex.data.generators.warp import WarpGenerator
+from miex.data.synthesis.shards import shard_files
 
 # native -> the original release's key names (main.*, img_reg, attetion_reg), written out here independently
 OFFICIAL_NAMES = [
@@ -101,8 +101,8 @@ def test_synthesis_from_hub_repos_records_the_commit(tmp_path: Path, miex_cache:
     small = ["--samples-per-identity", "3", "--batch-size", "3"]
     gan = ["--generator", "ganimation", "--size", "32", *small]
     script = f"""
-from miex_dataset.cli import main
-from miex_dataset.generators import load_generator
+from miex.cli import main
+from miex.data.generators import load_generator
 load_generator("ganimation", {str(tmp_path / "gan")!r}, device="cpu").push_to_hub("org/gan")
 load_generator("warp", {str(tmp_path / "warp")!r}).push_to_hub("org/warp")
 codes = [main(["synthesize", "--out", {str(tmp_path / "hub_gan")!r}, "--checkpoint", "org/gan", *{gan!r}]),

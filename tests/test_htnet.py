@@ -10,10 +10,10 @@ import pytest
 import torch
 from transformers import AutoModelForImageClassification
 
-from miex_dataset.errors import MiexInputError
-from miex_dataset.faces.align import DEFAULT_SIZE, TEMPLATE
-from miex_train.models import HTNetConfig, HTNetForMicroExpression, create_config, create_model, list_models
-from miex_train.models.htnet import CANONICAL_REGION_CENTERS, LocalTransformer, minmax_scale
+from miex.core.errors import MiexInputError
+from miex.data.faces.align import DEFAULT_SIZE, TEMPLATE
+from miex.train.models import HTNetConfig, HTNetForMicroExpression, create_config, create_model, list_models
+from miex.train.models.htnet import CANONICAL_REGION_CENTERS, LocalTransformer, minmax_scale
 
 SMALL: dict[str, Any] = {"dim": 16, "block_repeats": [1, 1, 1]}
 

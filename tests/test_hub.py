@@ -1,4 +1,4 @@
-"""``miex push`` and ``miex_dataset.hub`` against the loopback Hub (real HTTP on 127.0.0.1, never the network).
+"""``miex push`` and ``miex.data.hub`` against the loopback Hub (real HTTP on 127.0.0.1, never the network).
 
 The Hub clients read HF_ENDPOINT / HF_HUB_DISABLE_XET at import time and this process has already imported them,
 so every client call runs in a subprocess whose environment comes from ``LoopbackHub.env``.
@@ -20,8 +20,8 @@ from hub_server import LOOPBACK_TOKEN, LoopbackHub, serve_hub
 from huggingface_hub import DatasetCard, DatasetCardData
 from PIL import Image
 
-from miex_dataset.errors import MiexInputError
-from miex_dataset.hub import check_folder, check_repo_id
+from miex.core.errors import MiexInputError
+from miex.data.hub import check_folder, check_repo_id
 
 TESTS = Path(__file__).resolve().parent
 CLASSES = ["negative", "positive", "surprise"]
@@ -98,8 +98,8 @@ def load_in_child(repo_id: str, out: str) -> None:
 
 
 def miex(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The command line as ``python -m miex_dataset`` (the console script's ``main``, found without PATH)."""
-    command = [sys.executable, "-m", "miex_dataset", *map(str, args)]
+    """The command line as ``python -m miex`` (the console script's ``main``, found without PATH)."""
+    command = [sys.executable, "-m", "miex", *map(str, args)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
 
 
@@ -231,7 +231,7 @@ def test_push_model_folder(tmp_path: Path, hub: LoopbackHub) -> None:
     (folder / ".miex").mkdir()
     (folder / ".miex" / "trainer_state.json").write_text("{}")
     code = (
-        "from miex_dataset.hub import push_folder; from huggingface_hub import snapshot_download; "
+        "from miex.data.hub import push_folder; from huggingface_hub import snapshot_download; "
         f"print(push_folder({str(folder)!r}, 'org/miex-model', repo_type='model', commit_message='model')); "
         "print(snapshot_download('org/miex-model'))"
     )
@@ -292,7 +292,7 @@ def test_loopback_env_points_everything_at_the_server(tmp_path: Path, hub: Loopb
 
 
 def test_push_help_says_how_to_load(capsys: pytest.CaptureFixture[str]) -> None:
-    from miex_dataset.cli import main
+    from miex.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["push", "--help"])

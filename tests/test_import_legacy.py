@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from miex_dataset.cli import main
-from miex_dataset.synthesis import miex_features
-from miex_dataset.synthesis.shards import shard_files
+from miex.cli import main
+from miex.data.synthesis import miex_features
+from miex.data.synthesis.shards import shard_files
 
 GOOD = {
     "00001_expert_0": "negative/expert",

@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 from miex_fixtures import TORCHRUN_TWO_RANKS
 
-from miex_dataset.processes import worker_pool
+from miex.core.processes import worker_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _env(**extra: str) -> dict[str, str]:
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", **extra}
 
 
@@ -95,8 +95,8 @@ def _one_interrupt_line(err: str, prog: str) -> None:
 @pytest.mark.parametrize(
     ("command", "prog"),
     [
-        ([sys.executable, "-m", "miex_dataset", "synthesize", "--out", "out"], "miex synthesize"),
-        ([sys.executable, "-m", "miex_dataset", "faces", "photos", "--out", "pool"], "miex faces"),
+        ([sys.executable, "-m", "miex", "synthesize", "--out", "out"], "miex synthesize"),
+        ([sys.executable, "-m", "miex", "faces", "photos", "--out", "pool"], "miex faces"),
         ([sys.executable, "train.py", "--recipe", "table1_branches_miex_finetune"], "train.py"),
     ],
 )
@@ -119,7 +119,7 @@ def test_ctrl_c_during_faces_with_workers_stops_them_quietly(tmp_path: Path, mie
             tmp_path / "photos" / f"person{number}" / "a.png",
             np.clip(face.astype(int) + number - 20, 0, 255).astype(np.uint8),
         )
-    command = [sys.executable, "-m", "miex_dataset", "faces", "photos", "--out", "pool", "--workers", "2"]
+    command = [sys.executable, "-m", "miex", "faces", "photos", "--out", "pool", "--workers", "2"]
     workers: list[int] = []
 
     def two_workers(process: subprocess.Popen) -> bool:

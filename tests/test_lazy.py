@@ -1,4 +1,4 @@
-"""``miex_dataset.lazy``: names that import their module on first use, the one mechanism behind ``import miex``, the
+"""``miex.core.lazy``: names that import their module on first use, the one mechanism behind ``import miex``, the
 packages' exports and the registries of generators, corpus readers and commands."""
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ from pathlib import Path
 import pytest
 
 import miex
-from miex_dataset import lazy
-from miex_dataset.cli import COMMANDS
-from miex_dataset.corpora import READERS
-from miex_dataset.generators import GENERATORS
+from miex.cli import COMMANDS
+from miex.core import lazy
+from miex.data.corpora import READERS
+from miex.data.generators import GENERATORS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_load_resolves_absolute_relative_and_module_targets() -> None:
-    assert lazy.load("miex_dataset.fileio:atomic_path").__name__ == "atomic_path"
-    assert lazy.load(".fileio:atomic_path", "miex_dataset") is lazy.load("miex_dataset.fileio:atomic_path")
-    assert lazy.load("miex_dataset.fileio").__name__ == "miex_dataset.fileio"
+    assert lazy.load("miex.core.fileio:atomic_path").__name__ == "atomic_path"
+    assert lazy.load(".fileio:atomic_path", "miex.core") is lazy.load("miex.core.fileio:atomic_path")
+    assert lazy.load("miex.core.fileio").__name__ == "miex.core.fileio"
 
 
 def test_every_registered_target_resolves() -> None:
@@ -37,7 +37,7 @@ def test_every_registered_target_resolves() -> None:
 
 PACKAGE = {
     "__init__.py": """
-        from miex_dataset import lazy
+        from miex.core import lazy
 
         __all__ = ["heavy", "task"]
         __getattr__, __dir__ = lazy.attach(__name__, {"heavy": ".heavy:heavy", "task": ".task:task"})
@@ -70,7 +70,7 @@ def test_attach_imports_on_first_use_keeps_the_value_and_the_export_over_its_sub
     for name, text in PACKAGE.items():
         (tmp_path / "pkg").mkdir(exist_ok=True)
         (tmp_path / "pkg" / name).write_text(textwrap.dedent(text), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "src")])}
     done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     first, second, third = done.stdout.splitlines()
@@ -79,7 +79,7 @@ def test_attach_imports_on_first_use_keeps_the_value_and_the_export_over_its_sub
     assert third == "module 'pkg' has no attribute 'missing' (the API: heavy, task)"
 
 
-@pytest.mark.parametrize("package", ["miex_dataset.generators", "miex_dataset.synthesis", "miex_train.runner"])
+@pytest.mark.parametrize("package", ["miex.data.generators", "miex.data.synthesis", "miex.train.runner"])
 def test_each_package_lists_its_lazy_names_in_all(package: str) -> None:
     module = lazy.load(package)
     assert all(getattr(module, name) is not None for name in module.__all__)

@@ -1,5 +1,5 @@
 """One magnification default, named one way: the library, a recipe's ``data.magnify``, the API, the dataset card,
-the app and the README all say "magnification α = 4", read from :data:`miex_dataset.magnify.DEFAULT_ALPHA`."""
+the app and the README all say "magnification α = 4", read from :data:`miex.data.magnify.DEFAULT_ALPHA`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from miex_dataset.magnify import DEFAULT_ALPHA, Magnification, magnification_label, magnify_pair, magnify_sequence
-from miex_dataset.synthesis.card import CARD_MAGNIFICATION, GRID_ROWS, grid_caption
-from miex_train.runner.recipe import parse_recipe
+from miex.data.magnify import DEFAULT_ALPHA, Magnification, magnification_label, magnify_pair, magnify_sequence
+from miex.data.synthesis.card import CARD_MAGNIFICATION, GRID_ROWS, grid_caption
+from miex.train.runner.recipe import parse_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 LABEL = magnification_label()
@@ -39,12 +39,12 @@ def test_a_recipe_and_the_api_default_to_it() -> None:
         "protocol": {"kind": "loso"},
     }
     assert parse_recipe(raw).data.magnify.alpha == DEFAULT_ALPHA
-    from miex_train.cli.train import EPILOG
-    from miex_train.runner import recipe
+    from miex.cli.train import EPILOG
+    from miex.train.runner import recipe
 
     for example in (EPILOG, recipe.__doc__):  # `miex train --help` and the recipe module's example
         assert f"magnify: {{alpha: {DEFAULT_ALPHA:g}}}" in example
-    from miex_train.api import train_recognizer
+    from miex.train.api import train_recognizer
 
     assert inspect.signature(train_recognizer).parameters["magnify"].default is None  # off unless asked
 
@@ -62,7 +62,7 @@ def test_the_dataset_card_names_the_default() -> None:
 
 def test_the_app_names_the_default() -> None:
     pytest.importorskip("gradio")
-    from miex_dataset.app import build_app
+    from miex.app import build_app
 
     demo = build_app()
     blocks = {block.elem_id: block for block in demo.blocks.values() if block.elem_id}

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from miex_dataset.errors import MiexInputError
-from miex_dataset.magnify import Magnification, level_alphas, magnify_pair, magnify_sequence, motion_image
+from miex.core.errors import MiexInputError
+from miex.data.magnify import Magnification, level_alphas, magnify_pair, magnify_sequence, motion_image
 
 SIZE = 128
 MARGIN = 16  # columns left out of the fit: the pyramid reflects at the border

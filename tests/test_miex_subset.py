@@ -13,13 +13,13 @@ import yaml
 from flow_fixtures import composite_clips, write_flat
 from PIL import Image
 
-from miex_dataset.corpora import READERS, clips_to_frame
-from miex_dataset.corpora.clips import FLOW_IMAGES, write_clip_table
-from miex_dataset.errors import MiexInputError
-from miex_train.runner import run as run_recipe
-from miex_train.runner.miex_subset import identity_order, select_miex
-from miex_train.runner.recipe import load_recipe, parse_recipe, shipped_recipes
-from miex_train.runner.specs import MiexSpec
+from miex.core.errors import MiexInputError
+from miex.data.corpora import READERS, clips_to_frame
+from miex.data.corpora.clips import FLOW_IMAGES, write_clip_table
+from miex.train.runner import run as run_recipe
+from miex.train.runner.miex_subset import identity_order, select_miex
+from miex.train.runner.recipe import load_recipe, parse_recipe, shipped_recipes
+from miex.train.runner.specs import MiexSpec
 
 SOURCES = ["mie", "mae", "expert"]
 LABELS = ["negative", "positive", "surprise"]

@@ -1,4 +1,4 @@
-"""The motion model file is checked against its one declaration (miex_dataset/aus/motion.py, ``MotionSettings``):
+"""The motion model file is checked against its one declaration (src/miex/data/aus/motion.py, ``MotionSettings``):
 a wrong key or value is refused with the file and the key's path, missing keys take the declared defaults, and the
 reference's table of keys is the declaration's."""
 
@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from miex_dataset.aus.motion import (
+from miex.core.errors import MiexInputError
+from miex.data.aus.motion import (
     CUE_KINDS,
     LidRaising,
     MotionModel,
@@ -20,8 +21,7 @@ from miex_dataset.aus.motion import (
     default_model_dict,
     settings_markdown,
 )
-from miex_dataset.errors import MiexInputError
-from miex_dataset.generators.warp import WarpGenerator
+from miex.data.generators.warp import WarpGenerator
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from miex_dataset.errors import MiexInputError
-from miex_dataset.faces.flow import optical_flow
-from miex_dataset.generators.nuisance import (
+from miex.core.errors import MiexInputError
+from miex.data.faces.flow import optical_flow
+from miex.data.generators.nuisance import (
     NUISANCE_PRESETS,
     Nuisance,
     apply_nuisance,
@@ -22,8 +22,8 @@ from miex_dataset.generators.nuisance import (
     apply_nuisance_sequence,
     nuisance_preset,
 )
-from miex_dataset.synthesis.config import SynthesisConfig
-from miex_dataset.synthesis.shards import shard_files
+from miex.data.synthesis.config import SynthesisConfig
+from miex.data.synthesis.shards import shard_files
 
 SIZE = 128
 
@@ -169,11 +169,11 @@ def test_bad_settings_are_refused() -> None:
 
 @pytest.fixture
 def default_plan(miex_cache: Path, monkeypatch: pytest.MonkeyPatch):
-    from miex_dataset.generators import load_generator
-    from miex_dataset.plan import PlanConfig
-    from miex_dataset.report import ValidationReport
-    from miex_dataset.synthesis import SynthesisInputs, resolve_plan
-    from miex_dataset.synthesis.faces import check_faces
+    from miex.core.report import ValidationReport
+    from miex.data.generators import load_generator
+    from miex.data.plan import PlanConfig
+    from miex.data.synthesis import SynthesisInputs, resolve_plan
+    from miex.data.synthesis.faces import check_faces
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(miex_cache))
     resolved = resolve_plan(SynthesisInputs(plan_config=PlanConfig(samples_per_identity=6)))
@@ -185,7 +185,7 @@ def default_plan(miex_cache: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_the_renderer_keys_the_nuisance_on_each_sample_seed(default_plan) -> None:
-    from miex_dataset.synthesis.render import Renderer
+    from miex.data.synthesis.render import Renderer
 
     plan, faces, generator = default_plan
     with Renderer(generator, faces, batch_size=6, nuisance="off") as renderer:
@@ -207,9 +207,9 @@ def test_the_renderer_keys_the_nuisance_on_each_sample_seed(default_plan) -> Non
 def test_synthesize_records_the_nuisance_and_keeps_off_runs_as_they_were(
     tmp_path: Path, miex_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from miex_dataset.cli import main
-    from miex_dataset.synthesis.engine import EngineConfig, _json_digest
-    from miex_dataset.synthesis.render import Encoding
+    from miex.cli import main
+    from miex.data.synthesis.engine import EngineConfig, _json_digest
+    from miex.data.synthesis.render import Encoding
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(miex_cache))
     small = ["--samples-per-identity", "6", "--shard-size", "3"]

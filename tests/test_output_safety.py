@@ -19,9 +19,9 @@ from hub_server import serve_hub
 from miex_fixtures import folder_bytes, one_error_line
 from test_hub import SHARD, build_miex_folder, miex
 
-from miex_dataset.cli import main
-from miex_dataset.errors import MiexInputError
-from miex_dataset.fileio import (
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.core.fileio import (
     DATASET_KIND,
     FACE_POOL_KIND,
     MARKER_NAME,
@@ -31,7 +31,7 @@ from miex_dataset.fileio import (
     mark_output,
     output_kind,
 )
-from miex_dataset.hub import push_folder, upload_plan
+from miex.data.hub import push_folder, upload_plan
 
 SMALL = ["--expert", "4", "--samples-per-identity", "12", "--shard-size", "4", "--batch-size", "4"]
 USER_BYTES = b"the user's own data, never to be touched\n"
@@ -230,7 +230,7 @@ def test_the_lock_never_opens_a_link_even_when_planted_after_the_check(tmp_path:
     plant_link(out, f"{RUN_STATE}/lock", user_data / "notes.txt")
     lock = OutputLock(out)
     with pytest.MonkeyPatch.context() as patch:  # the check passes, as if the link appeared just after it
-        patch.setattr("miex_dataset.fileio.refuse_links", lambda *args, **kwargs: None, raising=False)
+        patch.setattr("miex.core.fileio.refuse_links", lambda *args, **kwargs: None, raising=False)
         try:
             with pytest.raises(MiexInputError, match="a link"):
                 lock.__enter__()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from miex_dataset.cli import COMMANDS, build_parser
+from miex.cli import COMMANDS, build_parser
 
 HELP = re.compile(
     r"write to (--[a-z-]+) even when it holds something else, replacing (.+); "

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from miex_dataset.cards import TEMPLATES
+from miex.data.cards import TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "miex.py", "miex_dataset", "miex_train")
+SOURCES = ("pyproject.toml", "README.md", "src")
 """What the build reads; copied, so building writes no build/ or egg-info into the checkout."""
 
 
@@ -31,7 +31,9 @@ def test_the_wheel_carries_the_card_templates(tmp_path: Path) -> None:
     subprocess.run([*build, "-w", str(tmp_path / "wheels")], check=True, capture_output=True)
     (wheel,) = (tmp_path / "wheels").glob("miex-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        shipped = {name for name in archive.namelist() if name.startswith(f"miex_dataset/{TEMPLATES}/")}
-    templates = {f"miex_dataset/{TEMPLATES}/{path.name}" for path in (ROOT / "miex_dataset" / TEMPLATES).glob("*.md")}
-    assert {f"miex_dataset/{TEMPLATES}/{name}" for name in ("dataset_card.md", "model_card.md")} <= templates
+        shipped = {name for name in archive.namelist() if name.startswith(f"miex/data/{TEMPLATES}/")}
+    templates = {
+        f"miex/data/{TEMPLATES}/{path.name}" for path in (ROOT / "src" / "miex" / "data" / TEMPLATES).glob("*.md")
+    }
+    assert {f"miex/data/{TEMPLATES}/{name}" for name in ("dataset_card.md", "model_card.md")} <= templates
     assert shipped == templates

@@ -16,17 +16,17 @@ import pytest
 import torch
 from PIL import Image
 
-from miex_dataset.cli import main
-from miex_dataset.fileio import sha256_of
-from miex_train.api import train_recognizer
-from miex_train.data import real_features
-from miex_train.runner.outputs import FoldResult, plot_confusion, plot_curves
+from miex.cli import main
+from miex.core.fileio import sha256_of
+from miex.train.api import train_recognizer
+from miex.train.data import real_features
+from miex.train.runner.outputs import FoldResult, plot_confusion, plot_curves
 
 PINNED: dict[str, str] = {
     # miex synthesize (embedded default faces, warp generator): SYNTHESIS below
     "synthesis/data/train-00000-of-00002.parquet": "927b9d1e9b7ecf13bddca726f38ec1d7c377cd56d5bc63f035cc08580bb35865",
     "synthesis/data/train-00001-of-00002.parquet": "a6d86f868f26379e0789a13ccd8ad7640845bc5784320003cddce5cd6ad273ba",
-    "synthesis/README.md": "38e6b4879a1949de2a58bd0b027edbde4378bc81b8eac63ca791c68432401e34",
+    "synthesis/README.md": "8ff84e9e144bdd78b90ba4cfec11b7d14b077ed04bde3e7e45a46e5a87e379f6",
     "synthesis/plan.parquet": "71708aa46c51650dfda9885cecd84d49e234868716a7d5e67a266528ecb774c3",
     "synthesis/images/sample_grid.png": "4dd6c15759206de66184d2fe4cd52df3a593e6d6b0ef09fe8e20bb0f64129fcc",
     "synthesis/images/au_distribution.png": "aea5e0c864e20b730975106aa83d1aa614f212b2f1d59c68509ac27d9fe211c2",

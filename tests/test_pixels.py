@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import torch
 
-from miex_dataset.generators.grid import to_uint8
-from miex_dataset.pixels import grey_uint8, luma, round_to_uint8
+from miex.core.pixels import grey_uint8, luma, round_to_uint8
+from miex.data.generators.grid import to_uint8
 
 
 def test_uint8_rounds_half_to_even_and_saturates() -> None:
@@ -43,8 +43,8 @@ def test_luma_keeps_fractions_for_any_channel_layout() -> None:
 
 
 def test_training_pair_flow_sees_the_grey_miex_flow_sees() -> None:
-    from miex_train.data import _flow_input
-    from miex_train.models.base import InputSpec
+    from miex.train.data import _flow_input
+    from miex.train.models.base import InputSpec
 
     rng = np.random.default_rng(1)
     onset, apex = (rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(2))

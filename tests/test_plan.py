@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from miex_dataset.cli import main
-from miex_dataset.errors import MiexInputError
-from miex_dataset.plan import PlanConfig, build_plan, load_faces, write_plan
-from miex_dataset.sources import ExpertConfig, Triplet, expert_triplets, read_params, triplets_to_frame, write_pool
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.data.plan import PlanConfig, load_faces, plan_samples, write_plan
+from miex.data.sources import ExpertConfig, Triplet, expert_triplets, read_params, triplets_to_frame, write_pool
 
 
 def make_pool(per_cell: int = 4, *, seed: int = 0, video: bool = False, skip: tuple = ()) -> pd.DataFrame:
@@ -69,7 +69,7 @@ def make_faces(folder, identities: int, crops: int = 2, *, order_seed: int | Non
 
 
 def plan_bytes(tmp_path, faces, pool, config=None, name="plan.parquet") -> bytes:
-    path = write_plan(build_plan(load_faces(faces), pool, config), tmp_path / name)
+    path = write_plan(plan_samples(load_faces(faces), pool, config), tmp_path / name)
     return path.read_bytes()
 
 
@@ -77,7 +77,7 @@ def plan_bytes(tmp_path, faces, pool, config=None, name="plan.parquet") -> bytes
 @given(identities=st.integers(1, 12), seed=st.integers(0, 2**32))
 def test_default_is_one_sample_per_identity_class_source(tmp_path_factory, identities, seed):
     faces = make_faces(tmp_path_factory.mktemp("faces"), identities)
-    plan = build_plan(load_faces(faces), make_pool(seed=seed % 7), PlanConfig(seed=seed)).frame
+    plan = plan_samples(load_faces(faces), make_pool(seed=seed % 7), PlanConfig(seed=seed)).frame
     assert len(plan) == 9 * identities
     counts = plan.groupby(["identity", "label", "source"]).size()
     assert len(counts) == 9 * identities and (counts == 1).all()
@@ -102,46 +102,46 @@ def test_same_bytes_and_input_order_does_not_matter(tmp_path_factory, order_seed
 
 def test_seed_changes_plan_and_samples_stable_across_subsets(tmp_path):
     faces, pool = make_faces(tmp_path / "faces", 10), make_pool()
-    small = build_plan(load_faces(faces), pool, PlanConfig(seed=1, identities=3)).frame
-    large = build_plan(load_faces(faces), pool, PlanConfig(seed=1, identities=8)).frame
+    small = plan_samples(load_faces(faces), pool, PlanConfig(seed=1, identities=3)).frame
+    large = plan_samples(load_faces(faces), pool, PlanConfig(seed=1, identities=8)).frame
     assert set(small["identity"]) < set(large["identity"])  # nested subsets
     shared = large[large["identity"].isin(small["identity"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(
         shared.drop(columns=["onset_au", "apex_au"]), small.drop(columns=["onset_au", "apex_au"])
     )
-    other = build_plan(load_faces(faces), pool, PlanConfig(seed=2)).frame
-    assert not other["triplet_id"].equals(build_plan(load_faces(faces), pool, PlanConfig(seed=1)).frame["triplet_id"])
+    other = plan_samples(load_faces(faces), pool, PlanConfig(seed=2)).frame
+    assert not other["triplet_id"].equals(plan_samples(load_faces(faces), pool, PlanConfig(seed=1)).frame["triplet_id"])
 
 
 def test_triplets_samples_and_sources_knobs(tmp_path):
     faces, pool = make_faces(tmp_path / "faces", 30), make_pool(per_cell=6)
-    plan = build_plan(load_faces(faces), pool, PlanConfig(triplets=9)).frame
+    plan = plan_samples(load_faces(faces), pool, PlanConfig(triplets=9)).frame
     assert plan["triplet_id"].nunique() <= 9 and plan.groupby(["source", "label"]).size().size == 9
-    plan = build_plan(load_faces(faces), pool, PlanConfig(samples_per_identity=18, sources=("expert", "mie"))).frame
+    plan = plan_samples(load_faces(faces), pool, PlanConfig(samples_per_identity=18, sources=("expert", "mie"))).frame
     assert set(plan["source"]) == {"mie", "expert"}
     assert (plan.groupby(["identity", "source", "label"]).size() == 3).all()
-    plan = build_plan(load_faces(faces), pool, PlanConfig(samples_per_identity=4)).frame
+    plan = plan_samples(load_faces(faces), pool, PlanConfig(samples_per_identity=4)).frame
     assert (plan.groupby("identity").size() == 4).all()
     assert (plan.groupby(["identity", "source", "label"]).size() == 1).all()  # remainder without repetition
-    plan = build_plan(load_faces(faces), pool, PlanConfig(samples_per_identity=5, balanced=False)).frame
+    plan = plan_samples(load_faces(faces), pool, PlanConfig(samples_per_identity=5, balanced=False)).frame
     assert len(plan) == 150
     with pytest.raises(MiexInputError, match="unknown source"):
-        build_plan(load_faces(faces), pool, PlanConfig(sources=("real",)))
+        plan_samples(load_faces(faces), pool, PlanConfig(sources=("real",)))
 
 
 def test_missing_class_is_an_error_or_reported(tmp_path):
     faces, pool = make_faces(tmp_path / "faces", 3), make_pool(skip=(("mae", 2),))
     with pytest.raises(MiexInputError, match="mae triplet of class 2"):
-        build_plan(load_faces(faces), pool)
-    result = build_plan(load_faces(faces), pool, PlanConfig(allow_missing=True))
+        plan_samples(load_faces(faces), pool)
+    result = plan_samples(load_faces(faces), pool, PlanConfig(allow_missing=True))
     assert len(result.frame) == 24 and "surprise" in result.report.render()
     with pytest.raises(MiexInputError, match="empty"):
-        build_plan(load_faces(faces), pool.iloc[:0])
+        plan_samples(load_faces(faces), pool.iloc[:0])
 
 
 def test_frontal_only_and_plain_image_folder(tmp_path):
     faces = make_faces(tmp_path / "faces", 4, crops=3)  # yaw 0, 10, 20; pitch 0, -5, -10
-    plan = build_plan(load_faces(faces), make_pool(), PlanConfig(frontal_only=True, max_yaw=5, max_pitch=5)).frame
+    plan = plan_samples(load_faces(faces), make_pool(), PlanConfig(frontal_only=True, max_yaw=5, max_pitch=5)).frame
     assert plan["face"].str.endswith("_0.png").all()
     images = tmp_path / "images"
     images.mkdir()
@@ -150,11 +150,11 @@ def test_frontal_only_and_plain_image_folder(tmp_path):
     loaded = load_faces(images)
     assert loaded["identity"].tolist() == ["a", "b"]
     with pytest.raises(MiexInputError, match="yaw"):
-        build_plan(loaded, make_pool(), PlanConfig(frontal_only=True))
+        plan_samples(loaded, make_pool(), PlanConfig(frontal_only=True))
 
 
 def test_video_plan_carries_frames(tmp_path):
-    plan = build_plan(load_faces(make_faces(tmp_path / "faces", 2)), make_pool(video=True)).frame
+    plan = plan_samples(load_faces(make_faces(tmp_path / "faces", 2)), make_pool(video=True)).frame
     assert all(np.asarray(f).shape == (10, 17) for f in plan["frames_au"])
 
 

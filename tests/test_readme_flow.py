@@ -1,5 +1,5 @@
 """The README's whole flow, copied from the README itself, runs through the `miex` command line (as
-``python -m miex_dataset``, which is what the console script runs, so nothing depends on PATH) on a CASME II
+``python -m miex``, which is what the console script runs, so nothing depends on PATH) on a CASME II
 release laid out like the real one (a MEGC2019 folder holding only CASME II: the composite from the parts you have),
 and its later steps work from another folder."""
 
@@ -18,7 +18,7 @@ import yaml
 from test_robust_paths import CLIPS, build_casme2_corpus, build_photos
 
 ROOT = Path(__file__).resolve().parents[1]
-MIEX = [sys.executable, "-m", "miex_dataset"]
+MIEX = [sys.executable, "-m", "miex"]
 NEEDS_MORE = {
     "torchrun": "two ranks are tested in tests/test_synthesis.py",
     "accelerate": "needs a GANimation checkpoint",

@@ -1,6 +1,6 @@
 """The declared recipe schema: keys, types, defaults and constraints come from the dataclass fields (one declaration
 each); every error names the file, the key path and, for a typo, the closest known key. Also the ``data.magnify``
-option: parsed into :class:`miex_dataset.magnify.Magnification`, recorded in results.json, handed to the data layer.
+option: parsed into :class:`miex.data.magnify.Magnification`, recorded in results.json, handed to the data layer.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import Any, Literal
 
 import pytest
 
-from miex_dataset.errors import MiexInputError
-from miex_dataset.magnify import Magnification
-from miex_train.models.base import InputSpec
-from miex_train.runner.recipe import apply_overrides, parse_recipe
-from miex_train.runner.report import inputs_info
-from miex_train.runner.schema import Reader, keys_of, setting
-from miex_train.runner.specs import DataSpec, Recipe, TrainingSpec, frozen
+from miex.core.errors import MiexInputError
+from miex.data.magnify import Magnification
+from miex.train.models.base import InputSpec
+from miex.train.runner.recipe import apply_overrides, parse_recipe
+from miex.train.runner.report import inputs_info
+from miex.train.runner.schema import Reader, keys_of, setting
+from miex.train.runner.specs import DataSpec, Recipe, TrainingSpec, frozen
 
-run_module = importlib.import_module("miex_train.runner.run")  # the package exports a function of the same name
+run_module = importlib.import_module("miex.train.runner.run")  # the package exports a function of the same name
 
 # --------------------------------------------------------------------------------------------------------------
 # the generic reader, on sections declared here
@@ -232,7 +232,7 @@ def test_magnify_is_off_by_default_parsed_and_recorded() -> None:
 
 
 def test_the_model_card_says_whether_inputs_were_magnified() -> None:
-    from miex_train.runner.card import _hyperparameters
+    from miex.train.runner.card import _hyperparameters
 
     assert "Motion magnification: off" in _hyperparameters(recipe(), world=1)
     on = _hyperparameters(recipe(**{"data.magnify": {"alpha": 20, "levels": 3}}), world=1)

@@ -16,13 +16,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from miex_dataset.cli import main
-from miex_dataset.cli.corpus import CORPORA
-from miex_dataset.corpora import common as corpus_common
-from miex_dataset.corpora import read_clip_table
-from miex_dataset.corpora.casme2 import read_casme2
-from miex_dataset.corpora.megc2019 import read_megc2019
-from miex_dataset.fileio import name_problem
+from miex.cli import main
+from miex.cli.corpus import CORPORA
+from miex.core.fileio import name_problem
+from miex.data.corpora import common as corpus_common
+from miex.data.corpora import read_clip_table
+from miex.data.corpora.casme2 import read_casme2
+from miex.data.corpora.megc2019 import read_megc2019
 
 
 def run_corpus(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:

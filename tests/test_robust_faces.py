@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from miex_dataset.cli import main
-from miex_dataset.faces import TEMPLATE, FaceRecord, align_face, read_rgb
-from miex_dataset.faces.align import stable_points
-from miex_dataset.faces.landmarker import mesh_problem
-from miex_dataset.faces.pool import read_index
+from miex.cli import main
+from miex.data.faces import TEMPLATE, FaceRecord, align_face, read_rgb
+from miex.data.faces.align import stable_points
+from miex.data.faces.landmarker import mesh_problem
+from miex.data.faces.pool import read_index
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -248,7 +248,7 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path: Path) -> None:
     for number in range(40):
         ff.save(source / f"p{number:02d}.png", ff.shifted(ff.astronaut(), number % 9, number // 9))
     out = tmp_path / "pool"
-    command = [sys.executable, "-m", "miex_dataset", "faces", str(source), "--out", str(out), "--workers", "2"]
+    command = [sys.executable, "-m", "miex", "faces", str(source), "--out", str(out), "--workers", "2"]
     parent = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     children: set[int] = set()
     try:
@@ -282,7 +282,7 @@ def test_dev_mode_run_prints_no_exit_noise(tmp_path: Path, workers: str) -> None
         "-X",
         "dev",
         "-m",
-        "miex_dataset",
+        "miex",
         "faces",
         str(source),
         "--out",
@@ -297,7 +297,7 @@ def test_dev_mode_run_prints_no_exit_noise(tmp_path: Path, workers: str) -> None
 
 def test_resume_keys_follow_the_bytes_of_the_files_used(tmp_path: Path) -> None:
     """extract-aus and flow key each finished part on the frames it read: an edited frame is measured anew."""
-    from miex_dataset.faces.runner import content_key
+    from miex.data.faces.runner import content_key
 
     frame = tmp_path / "img46.jpg"
     frame.write_bytes(b"first")

@@ -20,14 +20,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from miex_dataset.aus import read_au_table
-from miex_dataset.cli import main
-from miex_dataset.corpora.clips import Clip, clips_to_frame, read_clip_table, write_clip_table
-from miex_dataset.errors import MiexInputError
-from miex_dataset.paths import PATHS_KEY, RELATIVE_TO_FILE, resolve_path, resolve_paths, store_path
-from miex_dataset.plan import read_plan
-from miex_dataset.synthesis.inputs import SynthesisInputs, resolve_plan
-from miex_train.data import real_dataset
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.core.paths import PATHS_KEY, RELATIVE_TO_FILE, resolve_path, resolve_paths, store_path
+from miex.data.aus import read_au_table
+from miex.data.corpora.clips import Clip, clips_to_frame, read_clip_table, write_clip_table
+from miex.data.plan import read_plan
+from miex.data.synthesis.inputs import SynthesisInputs, resolve_plan
+from miex.train.data import real_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "table1_branches_compmie.yaml"

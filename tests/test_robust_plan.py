@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from test_plan import make_faces, make_pool
 from test_sources import au_rows, make_clip
 
-from miex_dataset.aus.table import read_au_table, write_au_table
-from miex_dataset.cli import build_parser, main
-from miex_dataset.corpora.clips import clips_to_frame, write_clip_table
-from miex_dataset.errors import MiexInputError
-from miex_dataset.plan import PlanConfig, build_plan, load_faces, read_plan, validate_plan, write_plan
-from miex_dataset.sources import PoolConfig, read_pool, write_pool
+from miex.cli import build_parser, main
+from miex.core.errors import MiexInputError
+from miex.data.aus.table import read_au_table, write_au_table
+from miex.data.corpora.clips import clips_to_frame, write_clip_table
+from miex.data.plan import PlanConfig, load_faces, plan_samples, read_plan, validate_plan, write_plan
+from miex.data.sources import PoolConfig, read_pool, write_pool
 
 
 @pytest.fixture()
@@ -29,7 +29,7 @@ def flow(tmp_path):
     faces = make_faces(tmp_path / "faces", 4)
     pool = make_pool()
     pool_path = write_pool(pool[pool["source"] != "mae"].reset_index(drop=True), tmp_path / "pool.parquet")
-    plan_path = write_plan(build_plan(load_faces(faces), read_pool(pool_path)), tmp_path / "plan.parquet")
+    plan_path = write_plan(plan_samples(load_faces(faces), read_pool(pool_path)), tmp_path / "plan.parquet")
     return faces, pool_path, plan_path
 
 

@@ -23,13 +23,13 @@ from PIL import Image
 from py2_pickle import python2_au_pickle
 from test_ganimation import _synthetic_faces, _tiny_config
 
-from miex_dataset.aus import read_ganimation_aus, write_ganimation_aus, write_ganimation_ids
-from miex_dataset.cli import main
-from miex_dataset.corpora.clips import Clip, clips_to_frame, write_clip_table
-from miex_dataset.errors import MiexInputError
-from miex_dataset.faces.flow_clips import flow_target
-from miex_dataset.generators.ganimation.checkpoints import CHECKPOINT_MANIFEST, write_checkpoint_manifest
-from miex_dataset.generators.ganimation.train import GANimationTrainer
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.data.aus import read_ganimation_aus, write_ganimation_aus, write_ganimation_ids
+from miex.data.corpora.clips import Clip, clips_to_frame, write_clip_table
+from miex.data.faces.flow_clips import flow_target
+from miex.data.generators.ganimation.checkpoints import CHECKPOINT_MANIFEST, write_checkpoint_manifest
+from miex.data.generators.ganimation.train import GANimationTrainer
 
 AUS = np.linspace(0, 5, 17)
 TINY = [*TINY_GANIMATION, "--batch-size", "8", "--sample-every", "0"]

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from miex_fixtures import folder_bytes, one_error_line
 from PIL import Image
 
-from miex_dataset.cli import main
-from miex_dataset.errors import MiexInputError
-from miex_dataset.fileio import OutputLock
-from miex_dataset.hub import check_folder
-from miex_dataset.synthesis import engine, shards
-from miex_dataset.synthesis.shards import shard_files
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.core.fileio import OutputLock
+from miex.data.hub import check_folder
+from miex.data.synthesis import engine, shards
+from miex.data.synthesis.shards import shard_files
 
 SMALL = ["--expert", "4", "--samples-per-identity", "12", "--shard-size", "4", "--batch-size", "4"]
 
@@ -149,7 +149,7 @@ def test_a_retrained_checkpoint_at_the_same_path_is_not_resumed(
 ) -> None:
     import torch
 
-    from miex_dataset.generators.ganimation.model import GANimationNetwork
+    from miex.data.generators.ganimation.model import GANimationNetwork
 
     checkpoint = tmp_path / "generator"
     torch.manual_seed(0)
@@ -187,9 +187,9 @@ def test_a_retrained_checkpoint_at_the_same_path_is_not_resumed(
 def test_weights_digest_follows_the_tensors_not_the_path() -> None:
     import torch
 
-    from miex_dataset.generators.ganimation.model import GANimationNetwork
-    from miex_dataset.generators.ganimation.pipeline import GANimationGenerator
-    from miex_dataset.generators.warp import WarpGenerator
+    from miex.data.generators.ganimation.model import GANimationNetwork
+    from miex.data.generators.ganimation.pipeline import GANimationGenerator
+    from miex.data.generators.warp import WarpGenerator
 
     torch.manual_seed(0)
     model = GANimationNetwork(width=8, num_residual_blocks=1, image_size=32)
@@ -411,7 +411,7 @@ def test_face_check_shard_verification_and_card_show_progress(
     tmp_path: Path, pool_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for module in ("faces", "engine", "card"):  # every bar of a synthesis run shows at once
-        monkeypatch.setattr(f"miex_dataset.synthesis.{module}.PROGRESS_DELAY_S", 0)
+        monkeypatch.setattr(f"miex.data.synthesis.{module}.PROGRESS_DELAY_S", 0)
     out = tmp_path / "out"
     assert synthesize(out, "--faces", str(pool_copy), *SMALL) == 0
     assert synthesize(out, "--faces", str(pool_copy), *SMALL) == 0  # resumed: every shard verified

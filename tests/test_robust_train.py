@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from test_train_runner import data, datasets_cache, tiny, write_recipe  # noqa: F401 - fixtures and builders
 
-from miex_dataset.cli import main
-from miex_train.runner.recipe import default_num_workers, parse_recipe
+from miex.cli import main
+from miex.train.runner.recipe import default_num_workers, parse_recipe
 
 # --------------------------------------------------------------------------------------------------------------
 # miex train
@@ -83,9 +83,9 @@ def _refuse_work(monkeypatch: pytest.MonkeyPatch, *, loading: bool = True) -> No
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("work started before the inputs were checked")
 
-    monkeypatch.setattr("miex_dataset.generators.fidelity.evaluate_generator", refuse)
+    monkeypatch.setattr("miex.data.generators.fidelity.evaluate_generator", refuse)
     if loading:
-        monkeypatch.setattr("miex_dataset.generators.load_generator", refuse)
+        monkeypatch.setattr("miex.data.generators.load_generator", refuse)
 
 
 def _bad_faces(tmp_path: Path, kind: str) -> Path:
@@ -149,7 +149,7 @@ def test_eval_generator_creates_the_report_folder_shows_progress_and_exits_quiet
         "-X",
         "dev",
         "-m",
-        "miex_dataset",
+        "miex",
         "eval-generator",
         "--generator",
         "warp",

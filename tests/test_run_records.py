@@ -11,16 +11,16 @@ import pytest
 import yaml
 from flow_fixtures import composite_clips, write_flat
 
-from miex_dataset.corpora import READERS, clips_to_frame
-from miex_dataset.corpora.clips import FLOW_IMAGES, write_clip_table
-from miex_dataset.errors import MiexInputError
-from miex_dataset.faces.flow import default_method
-from miex_dataset.magnify import Magnification
-from miex_train.api import train_recognizer
-from miex_train.models import create_config
-from miex_train.runner import run as run_recipe
-from miex_train.runner.recipe import load_recipe, parse_recipe
-from miex_train.runner.report import TENSOR_PATH_UNUSED, inputs_info, stage_info
+from miex.core.errors import MiexInputError
+from miex.data.corpora import READERS, clips_to_frame
+from miex.data.corpora.clips import FLOW_IMAGES, write_clip_table
+from miex.data.faces.flow import default_method
+from miex.data.magnify import Magnification
+from miex.train.api import train_recognizer
+from miex.train.models import create_config
+from miex.train.runner import run as run_recipe
+from miex.train.runner.recipe import load_recipe, parse_recipe
+from miex.train.runner.report import TENSOR_PATH_UNUSED, inputs_info, stage_info
 
 
 def recipe(model: str, **data: object) -> object:

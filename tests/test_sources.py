@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from miex_dataset.aus.schema import AU_INDEX, AU_NAMES
-from miex_dataset.aus.table import read_au_table, write_au_table
-from miex_dataset.cli import main
-from miex_dataset.corpora.clips import Clip, clips_to_frame, read_clip_table, write_clip_table
-from miex_dataset.errors import MiexInputError
-from miex_dataset.report import ValidationReport
-from miex_dataset.sources import (
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.core.report import ValidationReport
+from miex.data.aus.schema import AU_INDEX, AU_NAMES
+from miex.data.aus.table import read_au_table, write_au_table
+from miex.data.corpora.clips import Clip, clips_to_frame, read_clip_table, write_clip_table
+from miex.data.sources import (
     CLASS_EMOTIONS,
     ExpertConfig,
     apex_index,

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from miex_train.models import create_model
-from miex_train.models.fused_stem import ConvReluNormPool, MaskDropout
+from miex.train.models import create_model
+from miex.train.models.fused_stem import ConvReluNormPool, MaskDropout
 
 
 def plain(module: ConvReluNormPool, x: torch.Tensor) -> torch.Tensor:

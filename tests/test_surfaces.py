@@ -30,10 +30,10 @@ import pytest
 from test_train_runner import MIE_SUBJECTS, composite_clips, tiny, write_recipe
 
 import miex
-from miex_dataset.cli import COMMANDS, main
-from miex_dataset.errors import MiexInputError
-from miex_train.runner import parse_recipe, run
-from miex_train.runner.inputs import check_inputs
+from miex.cli import COMMANDS, main
+from miex.core.errors import MiexInputError
+from miex.train.runner import parse_recipe, run
+from miex.train.runner.inputs import check_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_STACK = ("torch", "transformers", "datasets", "accelerate", "evaluate", "mediapipe", "gradio")
@@ -44,7 +44,7 @@ SMALL = ["--samples-per-identity", "24", "--shard-size", "8", "--batch-size", "4
 
 def repo_env(**extra: str) -> dict[str, str]:
     """The environment of a subprocess started outside the checkout: the package found as an install would be."""
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", **extra}
 
 
@@ -59,7 +59,7 @@ def python(code: str, cwd: Path, env: dict[str, str] | None = None) -> subproces
 
 SURFACES_PROBE = """
 import contextlib, io, json, pydoc, sys
-from miex_dataset.cli import COMMANDS, main
+from miex.cli import COMMANDS, main
 stack = {stack!r}
 surfaces = [["--help"], *([c.name, "--help"] for c in COMMANDS), ["train", "--list-recipes"], "help(miex)"]
 loaded = {{}}
@@ -107,7 +107,7 @@ def test_help_miex_documents_every_public_name() -> None:
 def test_train_recognizer_is_the_real_function_behind_a_light_front() -> None:
     """``miex.train_recognizer`` shows the real signature and docstring before torch loads and calls the real
     function: its argument checks answer."""
-    from miex_train.api import TrainResult, train_recognizer
+    from miex.train.api import TrainResult, train_recognizer
 
     front = miex.train_recognizer
     assert inspect.signature(front) == inspect.signature(train_recognizer)
@@ -120,20 +120,20 @@ def test_train_recognizer_is_the_real_function_behind_a_light_front() -> None:
 
 
 def test_the_runner_exports_run_the_function_whichever_import_comes_first(tmp_path: Path) -> None:
-    """``miex_train.runner.run`` is both a submodule and the function the package exports: importing the submodule
+    """``miex.train.runner.run`` is both a submodule and the function the package exports: importing the submodule
     first must not turn the package's ``run`` into the module."""
     code = (
         "import sys, types\n"
-        "import miex_train.runner as package\n"
+        "import miex.train.runner as package\n"
         "light = 'torch' not in sys.modules\n"
-        "from miex_train.runner.run import preflight\n"
-        "from miex_train.runner import run\n"
+        "from miex.train.runner.run import preflight\n"
+        "from miex.train.runner import run\n"
         "print(light, isinstance(run, types.FunctionType), package.run is run, run.__module__,\n"
-        "      package.preflight is preflight, type(sys.modules['miex_train.runner.run']).__name__)\n"
+        "      package.preflight is preflight, type(sys.modules['miex.train.runner.run']).__name__)\n"
     )
     done = python(code, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["True", "True", "True", "miex_train.runner.run", "True", "module"]
+    assert done.stdout.split() == ["True", "True", "True", "miex.train.runner.run", "True", "module"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -147,7 +147,7 @@ def refuse(*args, **kwargs):
     raise OSError("network refused by the test")
 socket.socket.connect = refuse
 socket.getaddrinfo = refuse
-from miex_dataset.cli import main
+from miex.cli import main
 code = main(["train", "--recipe", "table1_branches_compmie"])
 print(json.dumps({{"code": code, "attempts": attempts, "stack": [m for m in {stack!r} if m in sys.modules]}}))
 """
@@ -191,12 +191,12 @@ def test_every_unusable_input_is_named_in_one_error(tmp_path: Path) -> None:
 
 
 def test_the_runner_reads_the_data_before_it_builds_a_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """From Python (``miex_train.runner.run``), too, a missing clip table is found before any backbone is loaded."""
+    """From Python (``miex.train.runner.run``), too, a missing clip table is found before any backbone is loaded."""
 
     def no_model(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a model was built before the data was read")
 
-    monkeypatch.setattr(importlib.import_module("miex_train.runner.checks"), "create_model", no_model)
+    monkeypatch.setattr(importlib.import_module("miex.train.runner.checks"), "create_model", no_model)
     recipe = parse_recipe(
         {
             "model": {"name": "branches", "backbone": "microsoft/resnet-18"},
@@ -244,7 +244,7 @@ def one_rank(miex_cache: Path, tmp_path_factory: pytest.TempPathFactory, monkeyp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prefix", ["torchrun", "accelerate launch -m miex_dataset"])
+@pytest.mark.parametrize("prefix", ["torchrun", "accelerate launch -m miex synthesize"])
 def test_the_readme_synthesis_launch_lines_run_from_another_folder(
     prefix: str, one_rank: Path, miex_cache: Path, tmp_path: Path
 ) -> None:
@@ -252,7 +252,7 @@ def test_the_readme_synthesis_launch_lines_run_from_another_folder(
     write the bytes one process writes: 2 ranks under torchrun, all devices (here: one CPU process) under
     accelerate."""
     command = launcher(readme_flow_line(prefix), until="synthesize")
-    assert command[command.index("-m", 3) : command.index("-m", 3) + 2] == ["-m", "miex_dataset"]
+    assert command[command.index("-m", 3) : command.index("-m", 3) + 2] == ["-m", "miex"]
     done = subprocess.run(
         [*command, "--out", "launched", *SMALL],
         cwd=tmp_path,
@@ -277,18 +277,18 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.mark.slow
 def test_the_train_help_torchrun_line_runs_from_another_folder(tiny_data: dict[str, Path], tmp_path: Path) -> None:
-    """``miex train --help``'s torchrun line (2 ranks, ``-m miex_train``) trains a tiny recipe from a folder outside
+    """``miex train --help``'s torchrun line (2 ranks, ``-m miex train``) trains a tiny recipe from a folder outside
     the checkout."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
         main(["train", "--help"])
     (line,) = [line for line in out.getvalue().splitlines() if line.strip().startswith("torchrun")]
     words = shlex.split(line, comments=True)
-    assert words[-4:] == ["-m", "miex_train", "--recipe", "R.yaml"], words
+    assert words[-5:] == ["-m", "miex", "train", "--recipe", "R.yaml"], words
     smoke = {"protocol.max_folds": 1, "output.final_model": False}
     recipe = write_recipe(tmp_path / "R.yaml", tiny(tiny_data, tmp_path / "run", **smoke))
     done = subprocess.run(
-        [*launcher(words, until="miex_train"), "--recipe", recipe.name, "--no-progress"],
+        [*launcher(words, until="train"), "--recipe", recipe.name, "--no-progress"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -301,9 +301,9 @@ def test_the_train_help_torchrun_line_runs_from_another_folder(tiny_data: dict[s
 
 
 def test_the_readme_flow_is_the_flow_miex_help_shows() -> None:
-    """One declaration of the whole flow (``miex_dataset.cli.FLOW``): the README's block is it, line for line, and
+    """One declaration of the whole flow (``miex.cli.FLOW``): the README's block is it, line for line, and
     ``miex --help`` prints it, so neither can drift from the other."""
-    from miex_dataset.cli import EPILOG, flow_lines
+    from miex.cli import EPILOG, flow_lines
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     block = readme[readme.index("## The whole flow") :]

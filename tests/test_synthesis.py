@@ -18,13 +18,13 @@ import yaml
 from hub_server import serve_hub
 from PIL import Image
 
-from miex_dataset.cli import main
-from miex_dataset.synthesis import miex_features
-from miex_dataset.synthesis.shards import shard_files
+from miex.cli import main
+from miex.data.synthesis import miex_features
+from miex.data.synthesis.shards import shard_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--samples-per-identity", "24", "--shard-size", "8", "--batch-size", "4"]
-MIEX = [sys.executable, "-m", "miex_dataset"]
+MIEX = [sys.executable, "-m", "miex"]
 """The command line without the console script: tests pass from an unactivated environment (nothing on PATH)."""
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
@@ -210,7 +210,7 @@ def test_video_config_has_ten_frames(tmp_path: Path, env: dict[str, str]) -> Non
 
 
 def test_builder_class_gives_the_cli_rows(default_run: Path, tmp_path: Path) -> None:
-    from miex_dataset.builder import MiEX
+    from miex.data.builder import MiEX
 
     builder = MiEX(
         config_name="miex-expert",
@@ -231,8 +231,8 @@ def test_builder_class_gives_the_cli_rows(default_run: Path, tmp_path: Path) -> 
 
 
 def test_builder_refuses_a_source_it_has_no_inputs_for(tmp_path: Path, env: dict[str, str]) -> None:
-    from miex_dataset.builder import MiEX
-    from miex_dataset.errors import MiexInputError
+    from miex.core.errors import MiexInputError
+    from miex.data.builder import MiEX
 
     builder = MiEX(config_name="miex-mie", cache_dir=str(tmp_path / "cache"))
     with pytest.raises(MiexInputError, match="mie"):
@@ -240,7 +240,7 @@ def test_builder_refuses_a_source_it_has_no_inputs_for(tmp_path: Path, env: dict
 
 
 def test_ganimation_checkpoint_renders_through_the_engine(tmp_path: Path, env: dict[str, str]) -> None:
-    from miex_dataset.generators.ganimation.model import GANimationNetwork
+    from miex.data.generators.ganimation.model import GANimationNetwork
 
     checkpoint = tmp_path / "generator"
     GANimationNetwork(width=8, num_residual_blocks=1, image_size=32).save_pretrained(checkpoint)
@@ -293,9 +293,9 @@ def test_two_ranks_match_one_on_several_identities_and_all_three_sources(tmp_pat
     uses another batch size: neither may change a byte."""
     import face_fixtures as ff
 
-    from miex_dataset.aus.schema import AU_NAMES
-    from miex_dataset.aus.table import write_au_table
-    from miex_dataset.corpora.clips import Clip, clips_to_frame, write_clip_table
+    from miex.data.aus.schema import AU_NAMES
+    from miex.data.aus.table import write_au_table
+    from miex.data.corpora.clips import Clip, clips_to_frame, write_clip_table
 
     photos = tmp_path / "photos"
     face = ff.astronaut()
@@ -386,7 +386,7 @@ def test_the_au_figure_shows_the_change_of_each_present_source(tmp_path: Path) -
     import pandas as pd
     from PIL import Image
 
-    from miex_dataset.synthesis.card import au_changes, au_plot
+    from miex.data.synthesis.card import au_changes, au_plot
 
     resting = np.full(17, 2.0, np.float32)
     smile = resting.copy()

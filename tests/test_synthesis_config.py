@@ -19,15 +19,15 @@ import pyarrow.parquet as pq
 import pytest
 
 import miex
-from miex_dataset.builder import MiEX, MiEXConfig, builder_options
-from miex_dataset.cli import main
-from miex_dataset.cli import synthesize as synthesize_command
-from miex_dataset.errors import MiexInputError
-from miex_dataset.generators import GENERATORS
-from miex_dataset.plan import PlanConfig
-from miex_dataset.sources import PoolConfig
-from miex_dataset.synthesis import api
-from miex_dataset.synthesis.config import (
+from miex.cli import main
+from miex.cli import synthesize as synthesize_command
+from miex.core.errors import MiexInputError
+from miex.data.builder import MiEX, MiEXConfig, builder_options
+from miex.data.generators import GENERATORS
+from miex.data.plan import PlanConfig
+from miex.data.sources import PoolConfig
+from miex.data.synthesis import api
+from miex.data.synthesis.config import (
     GROUPS,
     LOAD_OPTIONS,
     PRETRAINED_OPTION,
@@ -37,8 +37,8 @@ from miex_dataset.synthesis.config import (
     flag,
     option_names,
 )
-from miex_dataset.synthesis.engine import EngineConfig
-from miex_dataset.synthesis.shards import shard_files
+from miex.data.synthesis.engine import EngineConfig
+from miex.data.synthesis.shards import shard_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,9 +75,9 @@ def help_flags(text: str) -> set[str]:
 
 
 def test_synthesize_help_and_the_launchable_builder_list_every_declared_option() -> None:
-    environment = {**os.environ, "COLUMNS": "120", "PYTHONPATH": str(ROOT)}
+    environment = {**os.environ, "COLUMNS": "120", "PYTHONPATH": str(ROOT / "src")}
     shown = {}
-    for name, command in (("cli", ["-m", "miex_dataset", "synthesize"]), ("builder.py", ["builder.py"])):
+    for name, command in (("cli", ["-m", "miex", "synthesize"]), ("builder.py", ["builder.py"])):
         done = subprocess.run(
             [sys.executable, *command, "--help"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
         )
@@ -99,7 +99,7 @@ def test_defaults_are_one_set_everywhere(tmp_path: Path) -> None:
 
 
 def test_au_pool_and_plan_take_their_options_from_the_same_declaration() -> None:
-    from miex_dataset.cli import au_pool, plan
+    from miex.cli import au_pool, plan
 
     by_group = {
         group: {item.name for item in fields(SynthesisConfig) if item.metadata["group"] == group} for group in GROUPS
@@ -228,7 +228,7 @@ def test_the_api_writes_the_cli_bytes_and_the_dataset_holds_the_folder_rows(
 
 def test_no_appearance_reaches_the_warp_generator() -> None:
     """``--no-appearance`` renders motion only, the same switch as ``miex eval-generator --no-appearance``."""
-    from miex_dataset.synthesis.config import load_configured_generator
+    from miex.data.synthesis.config import load_configured_generator
 
     assert load_configured_generator(SynthesisConfig(no_appearance=True)).appearance is False
     assert load_configured_generator(SynthesisConfig()).appearance is True

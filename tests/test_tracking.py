@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from face_fixtures import shifted, smooth_texture
 
-from miex_dataset.generators.tracking import delivered_ratio, track_points
+from miex.data.generators.tracking import delivered_ratio, track_points
 
 
 @pytest.mark.parametrize(("dx", "dy"), [(3.0, -2.0), (-5.5, 1.25), (0.0, 0.0)])

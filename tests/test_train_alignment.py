@@ -21,18 +21,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from miex_dataset.corpora.clips import Clip, clips_to_frame, write_clip_table
-from miex_dataset.errors import MiexInputError
-from miex_dataset.faces.align import TEMPLATE, align_clip, alignment_for, stable_points
-from miex_train import aligned_clips
-from miex_train.aligned_clips import AlignmentSettings, cache_stats, fit_square
-from miex_train.data import model_inputs, with_model_inputs
-from miex_train.models import create_config
-from miex_train.runner import parse_recipe, run
-from miex_train.runner.recipe import RealSpec
-from miex_train.runner.run import FlowFunction
-from miex_train.runner.sources import load_corpus
-from miex_train.transforms import IMAGENET_MEAN, IMAGENET_STD
+from miex.core.errors import MiexInputError
+from miex.data.corpora.clips import Clip, clips_to_frame, write_clip_table
+from miex.data.faces.align import TEMPLATE, align_clip, alignment_for, stable_points
+from miex.train import aligned_clips
+from miex.train.aligned_clips import AlignmentSettings, cache_stats, fit_square
+from miex.train.data import model_inputs, with_model_inputs
+from miex.train.models import create_config
+from miex.train.runner import parse_recipe, run
+from miex.train.runner.recipe import RealSpec
+from miex.train.runner.run import FlowFunction
+from miex.train.runner.sources import load_corpus
+from miex.train.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 SIZE = 128
 TOLERANCE_PX = 4.0
@@ -202,7 +202,7 @@ def test_second_run_hits_the_cache(corpus: dict[str, Path], tmp_path: Path, monk
     def no_detection(*_args: Any, **_kwargs: Any) -> None:
         raise AssertionError("the landmarker ran on a cached clip")
 
-    monkeypatch.setattr("miex_dataset.faces.landmarker.FaceAnalyzer", no_detection)
+    monkeypatch.setattr("miex.data.faces.landmarker.FaceAnalyzer", no_detection)
     again = load_corpus(spec(corpus, tmp_path / "cache"), "real")
     assert again.alignment is not None
     stats = again.alignment.stats

@@ -2,8 +2,8 @@
 stage code; that stage code's optimizer and learning-rate schedule, step by step, against the formula the runner has
 always used (and against transformers' warmup-stable-decay schedule).
 
-Datasets are built here in the project's own features (:func:`miex_dataset.synthesis.schema.miex_features`,
-:func:`miex_train.data.real_features`), 64² crops of 32 px frames; the Branches model is scaled down (ResNet widths 4,
+Datasets are built here in the project's own features (:func:`miex.data.synthesis.schema.miex_features`,
+:func:`miex.train.data.real_features`), 64² crops of 32 px frames; the Branches model is scaled down (ResNet widths 4,
 one block per stage), so each training takes seconds.
 """
 
@@ -22,15 +22,15 @@ from sklearn.metrics import f1_score, recall_score
 from transformers import TrainerCallback
 from transformers.optimization import get_wsd_schedule
 
-from miex_dataset.errors import MiexInputError
-from miex_dataset.magnify import Magnification
-from miex_dataset.schedule import stable_then_linear
-from miex_dataset.synthesis.schema import miex_features
-from miex_train.api import TrainResult, train_recognizer
-from miex_train.data import real_features, with_model_inputs
-from miex_train.models import create_model
-from miex_train.runner import stages
-from miex_train.runner.specs import TrainingSpec
+from miex.core.errors import MiexInputError
+from miex.core.schedule import stable_then_linear
+from miex.data.magnify import Magnification
+from miex.data.synthesis.schema import miex_features
+from miex.train.api import TrainResult, train_recognizer
+from miex.train.data import real_features, with_model_inputs
+from miex.train.models import create_model
+from miex.train.runner import stages
+from miex.train.runner.specs import TrainingSpec
 
 TINY = {"encoder": {"hidden_sizes": [4, 4, 4, 4], "depths": [1, 1, 1, 1], "embedding_size": 4}, "head_hidden": [8]}
 FAST = {"epochs": 1, "decay_epochs": 2, "batch_size": 4, "resize": 72, "crop_size": 64, "num_workers": 0}
@@ -67,7 +67,7 @@ def miex_rows(count: int, seed: int = 0) -> datasets.Dataset:
 
 
 def real_rows(count: int, seed: int = 1) -> datasets.Dataset:
-    """Rows in the schema of real clips read from a clip table (:func:`miex_train.data.real_dataset`)."""
+    """Rows in the schema of real clips read from a clip table (:func:`miex.train.data.real_dataset`)."""
     rng = np.random.default_rng(seed)
     labels = [(i + 1) % 3 for i in range(count)]
     rows = {
@@ -163,7 +163,7 @@ def test_real_schema_trains_saves_repeats_and_magnifies(tmp_path: Path) -> None:
 def test_bad_arguments_fail_before_training(
     change: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("miex_train.api.train_stage", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr("miex.train.api.train_stage", lambda *a, **k: pytest.fail("training started"))
     test = real_rows(3)
     kind = change.pop("eval", None)
     if kind == "no-apex":

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from miex_train.models.encoders import build_resnet, pooled
+from miex.train.models.encoders import build_resnet, pooled
 
 SMALL = {
     "num_channels": 3,
@@ -63,7 +63,7 @@ CPU_ONLY = not torch.cuda.is_available()
 
 @pytest.mark.parametrize(("setting", "expected"), [("on", True), ("off", False), ("auto", CPU_ONLY)])
 def test_auto_checkpoints_where_memory_binds(setting: str, expected: bool) -> None:
-    from miex_train.runner.stages import checkpointing_on
+    from miex.train.runner.stages import checkpointing_on
 
     assert checkpointing_on(setting) is expected
 
@@ -71,7 +71,7 @@ def test_auto_checkpoints_where_memory_binds(setting: str, expected: bool) -> No
 @pytest.mark.parametrize("family", ["branches", "apexme"])
 def test_the_recognizers_checkpoint_their_encoders_when_told(family: str) -> None:
     """The switch the runner sets reaches the ResNet encoders of both image recognizers, in training only."""
-    from miex_train.models import create_model
+    from miex.train.models import create_model
 
     model = create_model(family, encoder=SMALL).train()
     images = torch.randn(2, 3, 96, 96)

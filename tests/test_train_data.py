@@ -11,14 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from miex_dataset.aus.schema import LABEL_NAMES
-from miex_dataset.corpora.clips import CLIP_COLUMNS
-from miex_dataset.errors import MiexInputError
-from miex_train.data import Collator, fold_datasets, load_miex, model_inputs, real_dataset, with_model_inputs
-from miex_train.flow import flow_channels
-from miex_train.models import create_config, model_class
-from miex_train.protocols import make_fold
-from miex_train.transforms import EvalTransform, TrainTransform, rotate
+from miex.core.errors import MiexInputError
+from miex.data.aus.schema import LABEL_NAMES
+from miex.data.corpora.clips import CLIP_COLUMNS
+from miex.train.data import Collator, fold_datasets, load_miex, model_inputs, real_dataset, with_model_inputs
+from miex.train.flow import flow_channels
+from miex.train.models import create_config, model_class
+from miex.train.protocols import make_fold
+from miex.train.transforms import EvalTransform, TrainTransform, rotate
 
 SIZES = {"resize": 36, "crop_size": 32}
 SUBJECTS = [("casme2", "sub01"), ("casme2", "sub02"), ("samm", "006")]
@@ -56,7 +56,7 @@ def clips(tmp_path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(CLIP_COLUMNS))
 
 
-def miex_dataset(size: int = 12) -> datasets.Dataset:
+def tiny_miex(size: int = 12) -> datasets.Dataset:
     """A tiny dataset in the MiE-X format that synthesis writes."""
     features = datasets.Features(
         {
@@ -173,7 +173,7 @@ def test_label_space_mismatch_is_an_error(clips: pd.DataFrame) -> None:
 
 def test_fold_datasets_drop_leaking_synthetic_rows(clips: pd.DataFrame) -> None:
     fold = make_fold("f", SUBJECTS[1:], SUBJECTS[:1])
-    real, synthetic = real_dataset(clips), miex_dataset()
+    real, synthetic = real_dataset(clips), tiny_miex()
     train, test = fold_datasets(fold, real, synthetic)
     assert len(test) == 2 and set(test["subject"]) == {"sub01"} and set(test["dataset"]) == {"casme2"}
     leaking = sum(1 for i in range(12) if i % 3 == 0)  # the test subject's mie AND mae samples
@@ -185,10 +185,10 @@ def test_fold_datasets_drop_leaking_synthetic_rows(clips: pd.DataFrame) -> None:
 
 
 def test_load_miex_from_disk(tmp_path: Path) -> None:
-    miex_dataset(3).save_to_disk(tmp_path / "miex")
+    tiny_miex(3).save_to_disk(tmp_path / "miex")
     loaded = load_miex(tmp_path / "miex")
     assert len(loaded) == 3 and loaded.features["label"].names == list(LABEL_NAMES)
-    miex_dataset(3).remove_columns("apex").save_to_disk(tmp_path / "broken")
+    tiny_miex(3).remove_columns("apex").save_to_disk(tmp_path / "broken")
     with pytest.raises(MiexInputError, match=r"missing columns \['apex'\]"):
         load_miex(tmp_path / "broken")
     with pytest.raises(MiexInputError, match="not found"):

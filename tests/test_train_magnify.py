@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from miex_dataset.aus.schema import LABEL_NAMES
-from miex_dataset.faces.flow import FlowParams, optical_flow
-from miex_dataset.magnify import Magnification, magnify_pair
-from miex_train.data import model_inputs
-from miex_train.models import create_config
-from miex_train.transforms import EvalTransform, to_tensor
+from miex.data.aus.schema import LABEL_NAMES
+from miex.data.faces.flow import FlowParams, optical_flow
+from miex.data.magnify import Magnification, magnify_pair
+from miex.train.data import model_inputs
+from miex.train.models import create_config
+from miex.train.transforms import EvalTransform, to_tensor
 
 SIZE = 64
 

@@ -24,15 +24,15 @@ import numpy as np
 import pytest
 from datasets.table import ConcatenationTable, InMemoryTable
 
-from miex_dataset.cli import main
-from miex_dataset.plan.folds import trainable_mask
-from miex_train.data import load_miex
-from miex_train.protocols import make_fold, trainable_synthetic
-from miex_train.protocols import splits as splits_module
-from miex_train.runner import parse_recipe, preflight, run
-from miex_train.runner.sources import training_set
+from miex.cli import main
+from miex.data.plan.folds import trainable_mask
+from miex.train.data import load_miex
+from miex.train.protocols import make_fold, trainable_synthetic
+from miex.train.protocols import splits as splits_module
+from miex.train.runner import parse_recipe, preflight, run
+from miex.train.runner.sources import training_set
 
-run_module = importlib.import_module("miex_train.runner.run")  # the package exports a function of the same name
+run_module = importlib.import_module("miex.train.runner.run")  # the package exports a function of the same name
 
 MIE_SUBJECTS = [("casme2", "sub01"), ("samm", "006"), ("smic", "s1")]
 TINY_BRANCHES = {

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score, recall_score
 
-import miex_train.metrics as metrics
-from miex_dataset.errors import MiexInputError
-from miex_train.metrics import per_dataset, per_fold_mean, pool_folds, uf1_uar
+import miex.train.metrics as metrics
+from miex.core.errors import MiexInputError
+from miex.train.metrics import per_dataset, per_fold_mean, pool_folds, uf1_uar
 
 
 @st.composite
@@ -101,7 +101,7 @@ def test_evaluate_module_loads_offline_and_agrees(monkeypatch: pytest.MonkeyPatc
 def test_metric_module_is_package_data() -> None:
     from importlib.resources import files
 
-    assert (files("miex_train.metrics") / "uf1_uar" / "uf1_uar.py").is_file()
+    assert (files("miex.train.metrics") / "uf1_uar" / "uf1_uar.py").is_file()
 
 
 @settings(max_examples=50, deadline=None)

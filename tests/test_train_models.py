@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForImageClassification, ResNetConfig, ResNetForImageClassification
 
-from miex_dataset.errors import MiexInputError
-from miex_train.models import RANDOM_INIT, create_model, list_models, load_for_finetuning
+from miex.core.errors import MiexInputError
+from miex.train.models import RANDOM_INIT, create_model, list_models, load_for_finetuning
 
 TINY_RESNET: dict[str, Any] = {"hidden_sizes": [8, 16, 16, 16], "embedding_size": 8}
 TINY_VGG: dict[str, Any] = {"layers": [8, "M", 16, "M"], "pool_size": 2, "fc_sizes": [16]}

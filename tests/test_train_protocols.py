@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from miex_dataset.errors import MiexInputError
-from miex_train.protocols import (
+from miex.core.errors import MiexInputError
+from miex.train.protocols import (
     Fold,
     kfold,
     load_folds,

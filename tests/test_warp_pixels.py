@@ -10,10 +10,10 @@ import pytest
 import torch
 from face_fixtures import astronaut_crop, shifted
 
-from miex_dataset.aus import au_vector
-from miex_dataset.generators.tracking import _match, track_points
-from miex_dataset.generators.warp import WarpGenerator
-from miex_dataset.pixels import luma
+from miex.core.pixels import luma
+from miex.data.aus import au_vector
+from miex.data.generators.tracking import _match, track_points
+from miex.data.generators.warp import WarpGenerator
 
 
 def _faint(seed: int, size: int = 96) -> np.ndarray:
@@ -61,7 +61,7 @@ def test_the_image_around_the_moving_landmarks_moves_as_far_as_they_do(
     """The warp field averaged over a tracking patch around each strongly moving landmark delivers >= 90 % of the
     landmark's own motion (a field that moves only the landmark and falls off at once would not). AU04 (about
     0.87) and AU05 (about 0.7, the patch half on the still eyeball) do not yet: see the issue-11 report."""
-    from miex_dataset.generators.mesh_warp import MeshWarp
+    from miex.data.generators.mesh_warp import MeshWarp
 
     face, landmarks = face_and_landmarks
     warp = WarpGenerator()
@@ -86,8 +86,8 @@ def test_the_image_around_the_moving_landmarks_moves_as_far_as_they_do(
 def test_mouth_cavity_is_shaded_by_depth_and_a_narrow_parting_stays_dark() -> None:
     """The redrawn mouth interior: darkest under the upper lip, turning towards the tongue's colour near the lower lip
     of a wide opening; a narrow parting shows no tongue."""
-    from miex_dataset.aus.motion import MouthSettings
-    from miex_dataset.generators.warp_render import _cavity_colour
+    from miex.data.aus.motion import MouthSettings
+    from miex.data.generators.warp_render import _cavity_colour
 
     params = MouthSettings(cavity_colour=(0.1, 0.04, 0.04), tongue_colour=(0.5, 0.24, 0.24), wide_opening=0.15)
     depth = torch.tensor([[0.0, 0.05, 0.1, 0.15]])  # below the upper lip, IOD
@@ -102,7 +102,7 @@ def test_mouth_cavity_is_shaded_by_depth_and_a_narrow_parting_stays_dark() -> No
 def test_a_greyscale_face_gets_grey_shadows_and_a_grey_mouth_interior() -> None:
     """Shadows and the mouth interior take the skin's colour only on a face in colour: on a greyscale face (SAMM's
     frames, old photos) they stay grey, on a face in colour shadows turn redder than they darken blue."""
-    from miex_dataset.generators.warp_render import colourfulness, shade
+    from miex.data.generators.warp_render import colourfulness, shade
 
     grey = torch.full((1, 3, 8, 8), 0.6)
     skin = torch.tensor([0.78, 0.58, 0.48]).view(1, 3, 1, 1).expand(1, 3, 8, 8)
@@ -124,7 +124,7 @@ def test_a_greyscale_face_gets_grey_shadows_and_a_grey_mouth_interior() -> None:
 
 
 def test_lip_contours_are_rounded_keeping_their_ends() -> None:
-    from miex_dataset.generators.warp_render import _rounded
+    from miex.data.generators.warp_render import _rounded
 
     corner = torch.tensor([[[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]]])
     smooth = _rounded(corner)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from miex_dataset.aus import au_vector
-from miex_dataset.aus.motion import FoldShading
-from miex_dataset.faces.mesh import LOWER_INNER_LIP, UPPER_INNER_LIP
-from miex_dataset.generators.warp import WarpGenerator
-from miex_dataset.generators.warp_render import fold_darkening
+from miex.data.aus import au_vector
+from miex.data.aus.motion import FoldShading
+from miex.data.faces.mesh import LOWER_INNER_LIP, UPPER_INNER_LIP
+from miex.data.generators.warp import WarpGenerator
+from miex.data.generators.warp_render import fold_darkening
 
 MIDDLE = 5  # the inner-lip landmarks' middle column (13 above, 14 below)
 
@@ -107,7 +107,7 @@ def test_raised_brows_wrinkle_the_forehead_in_the_middle_or_at_the_sides(
     the brows there (compared with the same model without the cue)."""
     import copy
 
-    from miex_dataset.aus.motion import MotionModel
+    from miex.data.aus.motion import MotionModel
 
     points = landmarks[0].numpy()
     middle, iod = points[[9, 151], 0].mean(), float(np.linalg.norm(points[263] - points[33]))

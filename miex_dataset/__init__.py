@@ -1,6 +1,0 @@
-"""miex_dataset: from real corpora and face pools to MiE-X, the synthetic micro-expression dataset.
-
-Data flow: corpora -> faces and AUs -> AU sources -> synthesis plan -> generator -> parquet shards -> Hub.
-"""
-
-__version__ = "0.1.0"
