@@ -249,3 +249,16 @@ def test_magnify_reaches_the_data_layer(monkeypatch: pytest.MonkeyPatch) -> None
         run_module.inputs(plan, "rows", model, train=True, seed=5)
     assert seen[0]["magnify"] is None and seen[1]["magnify"] == Magnification(alpha=4.0)
     assert seen[1]["seed"] == 5 and seen[1]["resize"] == 256
+
+
+def test_the_reference_lists_every_recipe_key_from_the_declaration() -> None:
+    """docs/reference.md's recipe key table is the declaration's own (``keys_markdown(Recipe)``): a key added,
+    renamed or given another default in specs.py changes the table, and the docs must follow."""
+    from miex.train.runner.schema import key_rows, keys_markdown
+    from miex.train.runner.specs import Recipe
+
+    reference = (Path(__file__).resolve().parents[1] / "docs" / "reference.md").read_text(encoding="utf-8")
+    assert keys_markdown(Recipe) in reference
+    rows = {key: (takes, default) for key, takes, default in key_rows(Recipe)}
+    assert rows["training.epochs"] == ("integer (>= 0)", "`10`") and rows["name"][1] == "required"
+    assert rows["training.num_workers"][1] == "computed" and "stages[].<training key>" in rows

@@ -116,6 +116,75 @@ def keys_of(cls: type, rules: Mapping[str, Rule] | None = None) -> list[str]:
     return keys
 
 
+def key_rows(cls: type, rules: Mapping[str, Rule] | None = None, prefix: str = "") -> list[tuple[str, str, str]]:
+    """``(key path, what it takes, default)`` of every key a section accepts, nested sections expanded (a list of
+    sections as ``stages[].key``): the rows of the recipe reference, made from the declaration itself."""
+    rows: list[tuple[str, str, str]] = []
+    for item in dataclasses.fields(cls):
+        rule = _rule(item, rules or {})
+        if rule.hidden:
+            continue
+        hint = _hints(cls)[item.name]
+        key = _join(prefix, rule.key or item.name)
+        nested = _section(hint) or _listed_section(hint)
+        if nested is not None and rule.flatten:  # its keys sit beside this section's and default to the recipe's
+            rows.append((_join(prefix, f"<{item.name} key>"), f"any `{item.name}` key", f"the recipe's `{item.name}`"))
+        elif nested is not None:
+            rows += key_rows(nested, rule.fields, key + ("[]" if _listed_section(hint) else ""))
+        else:
+            rows.append((key, _takes(hint, rule), _default_text(item)))
+    return rows
+
+
+def _listed_section(hint: Any) -> type | None:
+    """The section of a ``tuple[Section, ...]`` field (a list of sections in YAML), else None."""
+    args = typing.get_args(_optional(hint))
+    return _section(args[0]) if typing.get_origin(_optional(hint)) is tuple and args else None
+
+
+def _takes(hint: Any, rule: Rule) -> str:
+    """What a key takes, in words: its type, choices and bounds."""
+    hint = _optional(hint)
+    if typing.get_origin(hint) is Literal:
+        text = "one of " + ", ".join(str(choice) for choice in typing.get_args(hint))
+    elif rule.choices:
+        text = "one of " + ", ".join(rule.choices)
+    elif typing.get_origin(hint) in (tuple, list):
+        text = f"list of {rule.what or _name(typing.get_args(hint)[0])}"
+    elif typing.get_origin(hint) in (dict, Mapping) or hint in (dict, Mapping):
+        text = f"mapping ({rule.what})" if rule.what else "mapping"
+    else:
+        text = _name(hint)
+    bounds = [f">= {rule.minimum:g}"] if rule.minimum is not None else []
+    bounds += [f"<= {rule.maximum:g}"] if rule.maximum is not None else []
+    return f"{text} ({', '.join(bounds)})" if bounds else text
+
+
+def _name(hint: Any) -> str:
+    return {int: "integer", float: "number", str: "text", bool: "true/false", Path: "path"}.get(
+        hint, getattr(hint, "__name__", str(hint))
+    )
+
+
+def _default_text(item: dataclasses.Field) -> str:
+    """The default as a reader sees it: required, computed (a factory that measures the machine) or the value."""
+    if item.default is MISSING and item.default_factory is MISSING:
+        return "required"
+    if item.default_factory is not MISSING and item.default_factory not in (dict, list, tuple):
+        return "computed"
+    value = _default(item)
+    if value is None:
+        return "none"
+    return "`" + (repr(value) if value == "" else str(list(value) if isinstance(value, tuple) else value)) + "`"
+
+
+def keys_markdown(cls: type) -> str:
+    """The key table of a section (a recipe: :class:`~miex.train.runner.specs.Recipe`) for docs/reference.md."""
+    lines = ["| key | takes | default |", "|---|---|---|"]
+    lines += [f"| `{key}` | {takes} | {default} |" for key, takes, default in key_rows(cls)]
+    return "\n".join(lines)
+
+
 class Reader:
     """Reads sections of one file; every error names that file and the key path."""
 
