@@ -241,7 +241,7 @@ class WarpGenerator(FaceGenerator):
             if len(moving):
                 local = LocalFrames(landmarks[moving], height, width)
                 frames[moving] = redraw_mouth(
-                    frames[moving], faces[moving], landmarks[moving], target[moving], local, mouth
+                    frames[moving], faces[moving], landmarks[moving], target[moving], local, mouth, colourful[moving]
                 )
         if self.appearance and self.motion.appearance:
             self._shade(frames, self._cue_darkening(target, aus, height, width), colourful)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from miex.core.pixels import LUMA_WEIGHTS
 from miex.data.aus.motion import (
     AppearanceCue,
     BrowLines,
@@ -300,12 +301,13 @@ def redraw_mouth(
     target: torch.Tensor,
     frames: LocalFrames,
     mouth: MouthSettings,
+    colourful: torch.Tensor,
 ) -> torch.Tensor:
     """Redraw the mouth opening the way teeth move: the upper teeth stay with the skull, the lower teeth go down with
     the jaw (the chin's drop), and the mouth cavity fills the space that opens between them or that lips uncover
     over a mouth that was closed. Under a raised upper lip the upper teeth show taller. ``image`` is the warp
     (its lips are kept), ``face`` the input, whose interior this shows unstretched; the warp alone stretches teeth
-    with the lips."""
+    with the lips. ``colourful``: :func:`colourfulness` of each input face (a grey face gets a grey interior)."""
     upper_index, lower_index = list(UPPER_INNER_LIP), list(LOWER_INNER_LIP)
     box = frames.around(torch.cat([target[:, upper_index], target[:, lower_index]], 1), 2.0)
     if box is None:
@@ -341,7 +343,7 @@ def redraw_mouth(
     grid = box.to_normalised(torch.stack([u, came_from], -1)).view(-1, height, width, 2)
     teeth = F.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)
     shape = (-1, 1, height, width)
-    colour = _cavity_colour(mouth, (v - upper_v, lower_v - upper_v), shape, image, colourfulness(face))
+    colour = _cavity_colour(mouth, (v - upper_v, lower_v - upper_v), shape, image, colourful)
     interior = torch.lerp(teeth, colour, cavity.view(shape))
     result = image.clone()
     region = box.crop(result)
@@ -478,7 +480,7 @@ def colourfulness(faces: torch.Tensor) -> torch.Tensor:
 def in_face_colours(colours: torch.Tensor, colourful: torch.Tensor) -> torch.Tensor:
     """``colours`` (3 or N x 3) as a face of that ``colourfulness`` (N) shows them: their own grey (BT.601 luma)
     on a greyscale face, themselves on a face in colour (N x 3)."""
-    grey = (colours * colours.new_tensor([0.299, 0.587, 0.114])).sum(-1, keepdim=True).expand_as(colours)
+    grey = (colours * colours.new_tensor(LUMA_WEIGHTS)).sum(-1, keepdim=True).expand_as(colours)
     return torch.lerp(grey, colours, colourful[:, None].to(colours.dtype))
 
 
