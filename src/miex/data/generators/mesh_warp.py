@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -123,17 +124,39 @@ class MeshWarp:
         ``within = (x0, y0, x1, y1)`` only the pixels of that box are mapped (the rest keep their own position):
         a cheaper grid for a caller that reads only that box. ``quantum``: positions rounded to multiples of
         1 / quantum."""
-        border, triangles = self._ring(source, height, width)
-        src = np.concatenate([source[:MESH_VERTICES], border])  # the border points never move
-        dst = np.concatenate([target[:MESH_VERTICES], border])
-        moved = np.abs(dst - src).max(axis=1) > 0
-        active = moved[triangles].any(axis=1)  # a triangle whose corners all stay maps every pixel to itself
-        grid = _identity_grid(height, width, quantum).copy()
-        if active.any():
-            chosen = triangles[active]
-            pixels, where = _rasterize(dst[chosen], src[chosen], height, width, within)
-            grid[pixels] = _quantised(where / np.array([width, height]) * 2 - 1, quantum)
-        return grid.reshape(height, width, 2)
+        return self.grids(source[None], target[None], height, width, [within], quantum)[0]
+
+    def grids(
+        self,
+        sources: np.ndarray,
+        targets: np.ndarray,
+        height: int,
+        width: int,
+        within: Sequence[tuple[int, int, int, int] | None] | None = None,
+        quantum: float | None = None,
+    ) -> np.ndarray:
+        """:meth:`grid` of N rows (sources, targets: N x V x 2; ``within``: a box or None per row) -> N x H x W x 2.
+        One rasterisation for all rows is cheaper than one per row; each row's grid is the same bytes as alone."""
+        count = len(sources)
+        boxes = np.array([(0, 0, width, height) if box is None else box for box in within or [None] * count])
+        corners, images = [], []
+        for image, (source, target) in enumerate(zip(sources, targets, strict=True)):
+            border, triangles = self._ring(source, height, width)
+            src = np.concatenate([source[:MESH_VERTICES], border])  # the border points never move
+            dst = np.concatenate([target[:MESH_VERTICES], border])
+            moved = np.abs(dst - src).max(axis=1) > 0
+            chosen = triangles[moved[triangles].any(axis=1)]  # a still triangle maps every pixel to itself
+            corners.append((dst[chosen], src[chosen]))
+            images.append(np.full(len(chosen), image))
+        grid = np.tile(_identity_grid(height, width, quantum), (count, 1))
+        image_of = np.concatenate(images)  # per triangle to draw
+        if len(image_of):
+            target = np.concatenate([dst for dst, _ in corners])
+            source = np.concatenate([src for _, src in corners])
+            pixels, where = _rasterize(target, source, height, width, image_of, boxes[image_of])
+            for axis, size in enumerate((width, height)):
+                grid[pixels, axis] = _quantised(where[axis] / size * 2 - 1, quantum)
+        return grid.reshape(count, height, width, 2)
 
     def _ring(self, source: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Border points (one per oval vertex, where the ray from the face centre through it meets the crop edge,
@@ -147,20 +170,16 @@ class MeshWarp:
         oval = np.asarray(face_oval())
         contour = source[oval].astype(np.float64)
         centre = source[:MESH_VERTICES].mean(axis=0)
-        border = np.array([_to_border(centre, point, height, width) for point in contour])
+        border = _to_border(centre, contour, height, width)
         corners = np.array([[0.0, 0.0], [width, 0.0], [width, height], [0.0, height]])
-        base = MESH_VERTICES  # border point k of oval vertex k has index base + k; corners follow
-        triangles = [self.face_triangles]
-        ring = []
-        count = len(oval)
-        for k in range(count):
-            a, b = oval[k], oval[(k + 1) % count]
-            ba, bb = base + k, base + (k + 1) % count
-            ring += [(a, b, bb), (a, bb, ba)]
-            for c, corner in enumerate(corners):  # a corner between two consecutive rays closes the gap
-                if _between(centre, border[k], border[(k + 1) % count], corner):
-                    ring.append((ba, bb, base + count + c))
-        triangles.append(np.asarray(ring, dtype=np.int64))
+        base, count = MESH_VERTICES, len(oval)  # border point k of oval vertex k has index base + k; corners follow
+        here, after = np.arange(count), (np.arange(count) + 1) % count
+        a, b, ba, bb = oval, oval[after], base + here, base + after
+        ring = np.stack([a, b, bb, a, bb, ba], 1).reshape(count, 2, 3)
+        # a corner between two consecutive rays closes the gap: one triangle per such corner, after the pair
+        closing = np.stack(np.broadcast_arrays(ba[:, None], bb[:, None], base + count + np.arange(4)), -1)
+        drawn = np.concatenate([np.ones((count, 2), bool), _between(centre, border, border[after], corners)], 1)
+        triangles = [self.face_triangles, np.concatenate([ring, closing], 1)[drawn]]
         result = (np.concatenate([border, corners]), np.concatenate(triangles))
         self._rings[key.digest()] = result
         if len(self._rings) > CACHE_FACES:
@@ -198,19 +217,23 @@ def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> n
     if source.ndim == 2:
         return untangle(source[None], target[None], triangles)[0]
     faces, vertices, _ = source.shape
-    before = signed_areas(source, triangles)  # N x T
+    # flat indexing: face f's vertex v is row f * V + v of ``shift``, its triangle t is entry f * T + t of ``areas``
+    corners_of = (np.arange(faces)[:, None, None] * vertices + triangles).reshape(-1, 3)
+    before = signed_areas(source, triangles).ravel()
     usable = np.abs(before) > 1e-9
     reference = np.where(usable, before, 1.0)
-    shift = (target - source).reshape(-1, 2)  # row-major: face f's vertex v is row f * V + v
-    areas = signed_areas(target, triangles)
+    shift = (target - source).reshape(-1, 2)
+    origin = source.reshape(-1, 2)
+    placed = (origin + shift).T.copy()  # x, y where ``shift`` puts each vertex, kept up to date
+    areas = signed_areas(target, triangles).ravel()
+    around = _Incidence(triangles, vertices)
     for _ in range(FOLD_ROUNDS):
         # a sliver under a quarter pixel before and after cannot show: leave it (at the lip corners they are many)
         visible = np.maximum(np.abs(before), np.abs(areas)) >= VISIBLE_AREA
-        folding = usable & visible & (areas / reference < MIN_AREA_RATIO)
-        if not folding.any():
+        folding = np.flatnonzero(usable & visible & (areas / reference < MIN_AREA_RATIO))  # per face, in order
+        if not len(folding):
             break
-        face, which = np.nonzero(folding)  # per face, its triangles in index order
-        corners = face[:, None] * vertices + triangles[which]  # F x 3 rows of ``shift``
+        corners = corners_of[folding]  # F x 3 rows of ``shift``
         moves = shift[corners]  # F x 3 x 2
         rows = np.arange(len(corners))
         laggard = np.argmin(np.linalg.norm(moves, axis=-1), axis=1)
@@ -218,10 +241,10 @@ def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> n
         # the area is linear in the laggard's position: step along the pull far enough to restore four times the
         # minimum area ratio (at most all the way; twice let neighbours fold it again, and the calibrated motions
         # took twice the rounds); a pull that cannot open the triangle is left to settling
-        points = source.reshape(-1, 2)[corners] + moves
+        points = origin[corners] + moves
         edge = points[rows, (laggard + 2) % 3] - points[rows, (laggard + 1) % 3]
         rate = 0.5 * (edge[:, 0] * towards[:, 1] - edge[:, 1] * towards[:, 0])
-        wanted = 4 * MIN_AREA_RATIO * before[face, which] - areas[face, which]
+        wanted = 4 * MIN_AREA_RATIO * before[folding] - areas[folding]
         draggable = rate * wanted > 0
         step = np.where(draggable, wanted / np.where(rate == 0, 1.0, rate), 0.0)
         pulls = np.zeros_like(moves)
@@ -232,78 +255,154 @@ def untangle(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> n
         pulls += settle * (moves.mean(axis=1, keepdims=True) - moves)
         flat, size = corners.ravel(), len(shift)
         count = np.bincount(flat, minlength=size)
-        touched = count > 0
+        touched = np.flatnonzero(count)
         for axis in (0, 1):  # each vertex moves by the mean of its folding triangles' pulls
             total = np.bincount(flat, weights=pulls[..., axis].ravel(), minlength=size)
             shift[touched, axis] += total[touched] / count[touched]
-        changed = touched.reshape(faces, vertices)[:, triangles].any(axis=2)  # only these triangles' areas moved
-        face, which = np.nonzero(changed)
-        moved = source + shift.reshape(faces, vertices, 2)
-        areas[face, which] = signed_areas(moved[face[:, None], triangles[which]], np.array([[0, 1, 2]]))[:, 0]
+        placed[:, touched] = (origin[touched] + shift[touched]).T
+        changed = around.triangles_of(touched, faces)  # only these triangles' areas moved
+        ends = corners_of[changed].T
+        (ax, bx, cx), (ay, by, cy) = placed[0].take(ends), placed[1].take(ends)
+        areas[changed] = 0.5 * ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
     return source + shift.reshape(faces, vertices, 2)
 
 
-def _to_border(centre: np.ndarray, point: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Where the ray centre -> point leaves the crop rectangle [0, W] x [0, H] (the point itself if outside)."""
-    direction = point - centre
+class _Incidence:
+    """Which triangles (T x 3 vertex indices) use each of ``vertices`` vertices, for N faces of the same mesh."""
+
+    def __init__(self, triangles: np.ndarray, vertices: int) -> None:
+        self.count = len(triangles)
+        corners = triangles.ravel()
+        self.order = np.argsort(corners, kind="stable") // 3  # triangles grouped by vertex
+        self.degree = np.bincount(corners, minlength=vertices)
+        self.start = np.cumsum(self.degree) - self.degree
+        self.vertices = vertices
+
+    def triangles_of(self, rows: np.ndarray, faces: int) -> np.ndarray:
+        """Sorted entries f * T + t of the triangles that use any of the vertex rows f * V + v (``rows``)."""
+        face, vertex = np.divmod(rows, self.vertices)
+        degree = self.degree[vertex]
+        runs = np.cumsum(degree) - degree
+        entries = self.order[np.arange(degree.sum()) + np.repeat(self.start[vertex] - runs, degree)]
+        hit = np.zeros(faces * self.count, dtype=bool)
+        hit[np.repeat(face, degree) * self.count + entries] = True
+        return np.flatnonzero(hit)
+
+
+def _to_border(centre: np.ndarray, points: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Where each ray centre -> point (P x 2) leaves the crop rectangle [0, W] x [0, H] (the point itself if
+    outside)."""
+    direction = points - centre
     steps = []
     for axis, limit in ((0, width), (1, height)):
-        if direction[axis] > 1e-9:
-            steps.append((limit - centre[axis]) / direction[axis])
-        elif direction[axis] < -1e-9:
-            steps.append(-centre[axis] / direction[axis])
-    step = min(steps) if steps else 1.0
-    return centre + direction * max(step, 1.0)
+        toward = direction[:, axis]
+        safe = np.where(np.abs(toward) > 1e-9, toward, 1.0)
+        out = np.where(toward > 1e-9, (limit - centre[axis]) / safe, -centre[axis] / safe)
+        steps.append(np.where(np.abs(toward) > 1e-9, out, np.inf))
+    step = np.minimum(steps[0], steps[1])
+    step = np.where(np.isinf(step), 1.0, step)  # a point at the centre stays
+    return centre + direction * np.maximum(step, 1.0)[:, None]
 
 
-def _between(centre: np.ndarray, first: np.ndarray, second: np.ndarray, corner: np.ndarray) -> bool:
-    """Whether ``corner`` lies strictly inside the angle first-centre-second (taken the short way round)."""
+def _between(centre: np.ndarray, first: np.ndarray, second: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """P x C: whether each of ``corners`` (C x 2) lies strictly inside the angle first-centre-second (P x 2 each,
+    taken the short way round)."""
 
-    def cross(u: np.ndarray, v: np.ndarray) -> float:
-        return float(u[0] * v[1] - u[1] * v[0])
+    def cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
 
-    a, b, c = first - centre, second - centre, corner - centre
+    a, b, c = (first - centre)[:, None], (second - centre)[:, None], (corners - centre)[None]
     turn = cross(a, b)
-    if abs(turn) < 1e-12:
-        return False
     sign = np.sign(turn)
-    return cross(a, c) * sign > 0 and cross(c, b) * sign > 0
+    return (np.abs(turn) >= 1e-12) & (cross(a, c) * sign > 0) & (cross(c, b) * sign > 0)
 
 
 def _rasterize(
-    target: np.ndarray, source: np.ndarray, height: int, width: int, within: tuple[int, int, int, int] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel centres covered by each target triangle (T x 3 x 2) and the matching source points (the triangle's
-    affine map target -> source applied to them); only those inside ``within`` (x0, y0, x1, y1) when given."""
-    x0, y0, x1, y1 = within if within is not None else (0, 0, width, height)
-    first = np.array([max(x0, 0), max(y0, 0)])
-    last = np.array([min(x1, width) - 1, min(y1, height) - 1])
-    low = np.maximum(np.ceil(target.min(axis=1) - 0.5).astype(np.int64), first)
-    high = np.minimum(np.floor(target.max(axis=1) - 0.5).astype(np.int64), last)
-    spans = np.maximum(high - low + 1, 0)
-    counts = spans[:, 0] * spans[:, 1]
-    # per triangle: barycentric coordinates l0, l1 as affine functions of (x, y), and the target -> source map
+    target: np.ndarray, source: np.ndarray, height: int, width: int, images: np.ndarray, boxes: np.ndarray
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Pixel centres covered by each target triangle (T x 3 x 2) and the matching source points (x, y: the
+    triangle's affine map target -> source applied to them), as indices into N stacked H x W images (triangle k
+    drawn in image ``images[k]``, only inside ``boxes[k]`` = (x0, y0, x1, y1)). Triangle by triangle, each in rows then
+    columns: a pixel two triangles cover appears twice, the later triangle last."""
     (x0, y0), (x1, y1), (x2, y2) = target[:, 0].T, target[:, 1].T, target[:, 2].T
+    left = np.maximum(np.ceil(np.minimum(np.minimum(x0, x1), x2) - 0.5).astype(np.int64), np.maximum(boxes[:, 0], 0))
+    top = np.maximum(np.ceil(np.minimum(np.minimum(y0, y1), y2) - 0.5).astype(np.int64), np.maximum(boxes[:, 1], 0))
+    right = np.minimum(
+        np.floor(np.maximum(np.maximum(x0, x1), x2) - 0.5).astype(np.int64), boxes[:, 2].clip(max=width) - 1
+    )
+    bottom = np.minimum(
+        np.floor(np.maximum(np.maximum(y0, y1), y2) - 0.5).astype(np.int64), boxes[:, 3].clip(max=height) - 1
+    )
+    # per triangle: barycentric coordinates l0, l1 as affine functions of (x, y), and the target -> source map
     denominator = (y1 - y2) * (x0 - x2) + (x2 - x1) * (y0 - y2)
-    keep = (np.abs(denominator) > 1e-12) & (counts > 0)
+    keep = (np.abs(denominator) > 1e-12) & (right >= left) & (bottom >= top)
     if not keep.any():
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 2))
-    target, source, low, spans, counts = target[keep], source[keep], low[keep], spans[keep], counts[keep]
+        return np.zeros(0, dtype=np.int64), (np.zeros(0), np.zeros(0))
+    source, images = source[keep], images[keep]
+    left, top, right, bottom = left[keep], top[keep], right[keep], bottom[keep]
     x0, y0, x1, y1, x2, y2, d = x0[keep], y0[keep], x1[keep], y1[keep], x2[keep], y2[keep], denominator[keep]
     a0, b0 = (y1 - y2) / d, (x2 - x1) / d
     c0 = -(a0 * x2 + b0 * y2)
     a1, b1 = (y2 - y0) / d, (x0 - x2) / d
     c1 = -(a1 * x2 + b1 * y2)
-    # source = l0 * s0 + l1 * s1 + (1 - l0 - l1) * s2 = s2 + l0 (s0 - s2) + l1 (s1 - s2)
-    e0, e1, s2 = source[:, 0] - source[:, 2], source[:, 1] - source[:, 2], source[:, 2]
-    owner = np.repeat(np.arange(len(counts)), counts)
-    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    px = low[owner, 0] + offset % spans[owner, 0]
-    py = low[owner, 1] + offset // spans[owner, 0]
+    # each pixel row of a triangle's box: only the columns near the triangle's span on it are tested
+    lines = bottom - top + 1
+    line_owner = np.repeat(np.arange(len(lines)), lines)
+    line_y = np.arange(len(line_owner)) + np.repeat(top - (np.cumsum(lines) - lines), lines)
+    first, last = _columns_on_line((a0, b0, c0), (a1, b1, c1), line_owner, line_y + 0.5, width, height)
+    first = np.maximum(first, left[line_owner])
+    last = np.minimum(last, right[line_owner])
+    counts = np.maximum(last - first + 1, 0)
+    owner = np.repeat(line_owner, counts)
+    px = np.arange(len(owner)) + np.repeat(first - (np.cumsum(counts) - counts), counts)
+    py = np.repeat(line_y, counts)
     x, y = px + 0.5, py + 0.5
     l0 = a0[owner] * x + b0[owner] * y + c0[owner]
     l1 = a1[owner] * x + b1[owner] * y + c1[owner]
     inside = (l0 >= 0) & (l1 >= 0) & (l0 + l1 <= 1)
-    owner, l0, l1 = owner[inside], l0[inside, None], l1[inside, None]
-    where = s2[owner] + l0 * e0[owner] + l1 * e1[owner]
-    return (py * width + px)[inside], where
+    owner, l0, l1 = owner[inside], l0[inside], l1[inside]
+    pixels = (images[owner] * height + py[inside]) * width + px[inside]
+    # source = l0 * s0 + l1 * s1 + (1 - l0 - l1) * s2 = s2 + l0 (s0 - s2) + l1 (s1 - s2)
+    where = []
+    for axis in (0, 1):
+        s0, s1, s2 = source[:, 0, axis], source[:, 1, axis], source[:, 2, axis]
+        where.append(s2[owner] + l0 * (s0 - s2)[owner] + l1 * (s1 - s2)[owner])
+    return pixels, (where[0], where[1])
+
+
+SPAN_TOLERANCE = 1e-9
+"""Relative to a triangle's barycentric scale: far above float64 rounding (1e-16), so a column the exact test could
+pass is never skipped."""
+_FAR = 1e9
+"""A column bound that bounds nothing (finite, unlike infinity, so that ``0 * y + _FAR`` stays far)."""
+
+
+def _columns_on_line(
+    first: tuple[np.ndarray, np.ndarray, np.ndarray],
+    second: tuple[np.ndarray, np.ndarray, np.ndarray],
+    owner: np.ndarray,
+    y: np.ndarray,
+    width: int,
+    height: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """First and last pixel column whose centre may lie in triangle ``owner`` on the pixel row at ``y``, from the
+    triangles' barycentric coordinates ``a x + b y + c`` (``first``, ``second``; the third is one minus both). Along
+    a row each coordinate is linear in x and bounds x on one side; the bound is widened far beyond the rounding of
+    the exact test, and a coordinate nearly constant along the row bounds nothing."""
+    (a0, b0, c0), (a1, b1, c1) = first, second
+    scale = np.abs(a0) * width + np.abs(b0) * height + np.abs(c0) + np.abs(a1) * width + np.abs(b1) * height
+    scale += np.abs(c1) + 1
+    lower, upper = np.full(len(owner), -_FAR), np.full(len(owner), _FAR)
+    for slope, step, level in ((a0, b0, c0), (a1, b1, c1), (-(a0 + a1), -(b0 + b1), 1 - c0 - c1)):
+        steep = np.abs(slope) * (width + height) > SPAN_TOLERANCE * scale
+        safe = np.where(steep, slope, 1.0)
+        slack = SPAN_TOLERANCE * scale / np.abs(safe)
+        # x >= (or <=) -(b y + c) / a on the row at y, widened by the slack: the line x = along * y + at
+        along, at = -step / safe, -level / safe
+        for bound, side, widen, pick in ((lower, slope > 0, -1, np.maximum), (upper, slope < 0, 1, np.minimum)):
+            here = steep & side
+            edge = np.where(here, along, 0.0).take(owner) * y
+            edge += np.where(here, at + widen * slack, widen * _FAR).take(owner)
+            pick(bound, edge, out=bound)
+    bounds = np.clip(lower, -1.0, width + 1.0), np.clip(upper, -1.0, width + 1.0)
+    return np.ceil(bounds[0] - 0.5).astype(np.int64), np.floor(bounds[1] - 0.5).astype(np.int64)

@@ -184,11 +184,9 @@ class WarpGenerator(FaceGenerator):
             targets = targets.copy()
             mesh = np.s_[:MESH_VERTICES]
             targets[moving, mesh] = untangle(sources[moving, mesh], targets[moving, mesh], self._mesh.face_triangles)
-        grids = [
-            self._mesh.grid(s, t, height, width, None if around is None else _box(s, t, around), quantum=FIELD_QUANTUM)
-            for s, t in zip(sources, targets, strict=True)
-        ]
-        return torch.from_numpy(np.stack(grids)).float().to(target.device)
+        boxes = None if around is None else [_box(s, t, around) for s, t in zip(sources, targets, strict=True)]
+        grids = self._mesh.grids(sources, targets, height, width, boxes, quantum=FIELD_QUANTUM)
+        return torch.from_numpy(grids).float().to(target.device)
 
     def _raise_lids(
         self,
@@ -249,13 +247,22 @@ class WarpGenerator(FaceGenerator):
 
     def _shade(self, frames: torch.Tensor, darkening: torch.Tensor, colourful: torch.Tensor) -> None:
         """Shadow ``frames`` in place, in the colours their faces can show (``colourful``: :func:`colourfulness` of
-        the input faces); rows without any darkening stay untouched, bit for bit."""
+        the input faces); pixels without darkening stay untouched, bit for bit, so only the rows with any and the box
+        around their darkened pixels are shaded."""
         rows = torch.nonzero(darkening.flatten(1).amax(1) > 0).flatten()
+        if not len(rows):
+            return
+        every_row = len(rows) == len(frames)
+        darkening = darkening if every_row else darkening[rows]
+        dark = darkening != 0
+        lines = torch.nonzero(dark.any(dim=3).any(dim=1).any(dim=0)).flatten()
+        columns = torch.nonzero(dark.any(dim=2).any(dim=1).any(dim=0)).flatten()
+        y, x = slice(int(lines[0]), int(lines[-1]) + 1), slice(int(columns[0]), int(columns[-1]) + 1)
         tint = self.motion.shading.tint
-        if len(rows) == len(frames):
-            frames.copy_(shade(frames, darkening, tint, colourful))
-        elif len(rows):
-            frames[rows] = shade(frames[rows], darkening[rows], tint, colourful[rows])
+        if every_row:
+            frames[..., y, x] = shade(frames[..., y, x], darkening[..., y, x], tint, colourful)
+        else:
+            frames[rows, :, y, x] = shade(frames[rows, :, y, x], darkening[..., y, x], tint, colourful[rows])
 
     def _cue_darkening(self, target: torch.Tensor, aus: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """The appearance cues of the AUs (N x 1 x H x W); smooth, so drawn at half resolution and upsampled."""
