@@ -24,14 +24,14 @@ from miex.train.runner.outputs import FoldResult, plot_confusion, plot_curves
 
 PINNED: dict[str, str] = {
     # miex synthesize (embedded default faces, warp generator): SYNTHESIS below
-    "synthesis/data/train-00000-of-00002.parquet": "927b9d1e9b7ecf13bddca726f38ec1d7c377cd56d5bc63f035cc08580bb35865",
-    "synthesis/data/train-00001-of-00002.parquet": "a6d86f868f26379e0789a13ccd8ad7640845bc5784320003cddce5cd6ad273ba",
-    "synthesis/README.md": "8ff84e9e144bdd78b90ba4cfec11b7d14b077ed04bde3e7e45a46e5a87e379f6",
+    "synthesis/data/train-00000-of-00002.parquet": "e7ebbe1d4695f5a6a33be4c107bf24cb8b8669836c855250129ecc423b46136d",
+    "synthesis/data/train-00001-of-00002.parquet": "22e6e57cc448ac494ec409262cb66e9a9c95cca3db0319616000a6d16b32f6e9",
+    "synthesis/README.md": "2feb5b4dd1e6c3077732ddd784bd815832d4a8892dbbffb312c266eaf972964d",
     "synthesis/plan.parquet": "71708aa46c51650dfda9885cecd84d49e234868716a7d5e67a266528ecb774c3",
-    "synthesis/images/sample_grid.png": "4dd6c15759206de66184d2fe4cd52df3a593e6d6b0ef09fe8e20bb0f64129fcc",
+    "synthesis/images/sample_grid.png": "7e4880e68fe0ee8c9adddefcfc350fa649cad9da160afecbe5eefcd9bd7f2127",
     "synthesis/images/au_distribution.png": "aea5e0c864e20b730975106aa83d1aa614f212b2f1d59c68509ac27d9fe211c2",
     # miex eval-generator's grid: EVAL_GENERATOR below
-    "eval-generator/grid.png": "6ddc9a88d13e01d86cfeab35c7d7b1f78dfaf3e5bc984f5a9286d4d5812bbeba",
+    "eval-generator/grid.png": "58ea08776e653d1dbf292365bd9dcd951c060991dac1494b57263ee1752068ed",
     # train_recognizer on tiny_clips(), seeded, one thread: TRAINING below
     "training/model.safetensors": "b9b34eab1b1f8311bba96dc448fe68d0f42616875ae9805c4c722f9bf400c1d2",
     # the runner's figures drawn from fixed numbers: FIGURES below

@@ -258,3 +258,24 @@ def test_model_is_a_tunable_data_file_and_can_be_fitted(tmp_path: Path) -> None:
         for k, landmark in enumerate(generator.control):
             got = refit.motion.basis[au, index[landmark]] if landmark in index else np.zeros(2)
             np.testing.assert_allclose(got, generator.motion.basis[au, k], atol=2e-3, rtol=0)
+
+
+def test_a_smile_bends_the_lip_line_into_a_curve_and_stretches_the_lips_evenly() -> None:
+    """AU12 grades each lip landmark by its own distance from the midline on the canonical face (upper and lower
+    lip at one column move together, so neither lip thickens): lifted by the square of that distance, the lip
+    line curves like a smile instead of folding into a V at the midline; pulled out in proportion to it, the lips
+    stretch evenly."""
+    from miex.data.faces.canonical import canonical_face
+    from miex.data.faces.mesh import face_frame
+
+    canonical = canonical_face()[:, :2]
+    local = face_frame(canonical).to_local(canonical)
+    model = MotionModel.load()
+    shift = {landmark: model.basis[AU_NAMES.index("AU12"), k] for k, landmark in enumerate(model.control)}
+    corner = shift[61]
+    ring = [78, 191, 80, 81, 82, 95, 88, 178, 87, 185, 40, 39, 37, 146, 91, 181, 84]
+    for landmark in ring:
+        reach = abs(local[landmark, 0]) / abs(local[61, 0])
+        assert shift[landmark][0] == pytest.approx(corner[0] * reach, rel=0.02, abs=1e-4)
+        assert shift[landmark][1] == pytest.approx(corner[1] * reach**2, rel=0.02, abs=1e-4)
+    assert abs(shift[82][1]) < 0.1 * abs(corner[1])  # beside the midline the lip line barely rises

@@ -126,3 +126,46 @@ def test_raised_brows_wrinkle_the_forehead_in_the_middle_or_at_the_sides(
         assert float(ys.float().mean()) < brow_top  # above the brows
         spread[au] = float((xs.float() + 0.5 - middle).abs().mean()) / iod
     assert spread["AU01"] < 0.25 < spread["AU02"], spread
+
+
+def test_a_raised_upper_lip_uncovers_upper_teeth_on_a_closed_mouth(face: torch.Tensor, landmarks: torch.Tensor) -> None:
+    """AU10 lifts the upper lip off a closed mouth: what shows between the lifted lip and the old lip line is the
+    upper teeth (light), not the dark cavity a model without ``mouth.teeth_colour`` draws there."""
+    import copy
+
+    from miex.data.aus.motion import MotionModel
+
+    closed = landmarks.clone()
+    closed[:, list(LOWER_INNER_LIP)] = closed[:, list(UPPER_INNER_LIP)]  # lips together
+    aus = torch.from_numpy(au_vector(AU10=5.0))[None]
+    raw = copy.deepcopy(MotionModel.load().raw)
+    assert raw["mouth"]["teeth_colour"] is not None
+    del raw["mouth"]["teeth_colour"]
+    lifted = WarpGenerator().targets(closed, aus)[0, UPPER_INNER_LIP[MIDDLE]].numpy()
+    line = closed[0, UPPER_INNER_LIP[MIDDLE]].numpy()
+    rows, x = range(int(np.ceil(lifted[1])) + 1, int(line[1])), int(lifted[0])
+    assert len(rows) >= 2
+    teeth = WarpGenerator()(face, aus, landmarks=closed)[0]
+    cavity = WarpGenerator(raw)(face, aus, landmarks=closed)[0]
+    assert _luminance(teeth, x, rows) > 0.6 and _luminance(cavity, x, rows) < 0.2
+
+
+def test_a_smile_carries_the_parted_lips_instead_of_opening_black_corners(
+    face: torch.Tensor, landmarks: torch.Tensor
+) -> None:
+    """The astronaut's lips are parted over her teeth; AU12 lifts and widens the corners without parting the lips
+    further, so the opening keeps showing what it showed (teeth, the lens's shade), not black wedges where the
+    corners moved to columns the input's opening never reached."""
+    from miex.data.generators.warp_render import LocalFrames, _interp
+
+    aus = torch.from_numpy(au_vector(AU12=5.0))[None]
+    frame = WarpGenerator()(face, aus, landmarks=landmarks)[0]
+    target = WarpGenerator().targets(landmarks, aus)
+    frames = LocalFrames(landmarks, 128, 128)
+    upper, lower = frames.to_local(target[:, list(UPPER_INNER_LIP)]), frames.to_local(target[:, list(LOWER_INNER_LIP)])
+    u, v = frames.pixel_local[..., 0], frames.pixel_local[..., 1]
+    top, inside = _interp(u, upper[..., 0], upper[..., 1])
+    bottom, _ = _interp(u, lower[..., 0], lower[..., 1])
+    opening = ((v > top) & (v < bottom) & (inside > 0)).view(128, 128)
+    assert int(opening.sum()) >= 80
+    assert float((frame.mean(0)[opening] < 0.15).float().mean()) < 0.06

@@ -167,6 +167,14 @@ class MouthSettings:
     wide_opening: float = field(
         default=0.15, metadata=spec(above=0, doc="opening height at which the tongue colour shows fully, IOD")
     )
+    teeth_colour: tuple[float, float, float] | None = field(
+        default=None,
+        metadata=spec(
+            minimum=0,
+            maximum=1,
+            doc="RGB of upper teeth uncovered where a lip rises off a closed mouth (default: the cavity colour)",
+        ),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -262,6 +262,8 @@ JAW = 152
 """The chin tip: it moves with the mandible, and so do the lower teeth."""
 PROBES = 12
 """Samples per column of the middle of the input's mouth opening searched for the line where the teeth meet."""
+CORRIDOR_DARKNESS = 0.8
+"""How dark the opening gets at the corners of a mouth that widened (1: the cavity colour)."""
 COLUMNS = 24
 """Columns across the mouth on which that line is found (and interpolated between)."""
 
@@ -317,12 +319,27 @@ def redraw_mouth(
     upper0, lower0 = box.to_local(source[:, upper_index]), box.to_local(source[:, lower_index])
     upper_v, inside = _interp(u, upper[..., 0], upper[..., 1])
     lower_v, _ = _interp(u, lower[..., 0], lower[..., 1])
-    upper0_v, _ = _interp(u, upper0[..., 0], upper0[..., 1])
-    lower0_v, _ = _interp(u, lower0[..., 0], lower0[..., 1])
+    # the input's column under each output column: the opening stretched from the input's corners to the output's
+    # (lips pulled sideways or up carry the parted lens with them; only parting lips uncover what the input hid)
+    (left, right), (left0, right0) = _corners((upper, lower)), _corners((upper0, lower0))
+    u0 = left0 + (u - left) * (right0 - left0) / (right - left).clamp_min(1e-6)
+    # the teeth do not widen with the mouth: the opening beyond the input's half-width is the dark space between
+    # the teeth and the cheeks (the buccal corridor of a broad smile), darker towards the corners
+    half, half0 = (right - left) / 2, (right0 - left0) / 2
+    corridor = ((torch.abs(u - (left + right) / 2) - half0) / (half - half0).clamp_min(1e-6)).clamp(0, 1)
+    upper0_v, _ = _interp(u0, upper0[..., 0], upper0[..., 1])
+    lower0_v, _ = _interp(u0, lower0[..., 0], lower0[..., 1])
+    # where both lips move the same way (a smile lifts, a stretch lowers the corners), the lens and what shows
+    # in it go along by the smaller of the two motions; only the rest parts or closes the lips
+    lift, drop = upper_v - upper0_v, lower_v - lower0_v
+    along = torch.where(lift * drop > 0, torch.where(lift > 0, torch.minimum(lift, drop), torch.maximum(lift, drop)), 0)
+    upper0_v, lower0_v = upper0_v + along, lower0_v + along
     jaw = (box.to_local(target[:, [JAW]]) - box.to_local(source[:, [JAW]]))[:, :, 1].clamp_min(0)  # N x 1
     pixel = 1 / frames.iod[:, None]
-    teeth_meet = _teeth_line(face, box, u, (upper0, lower0))
-    was_open = ((lower0_v - upper0_v) >= mouth.open_gap).to(v.dtype)
+    teeth_meet = _teeth_line(face, box, u0, (upper0, lower0)) + along
+    # open or closed is the whole mouth's state: decided per column, a parted lens flickers between the input's
+    # teeth and drawn cavity column by column
+    was_open = (((lower0_v - upper0_v) * inside).amax(1, keepdim=True) >= mouth.open_gap).to(v.dtype)
     # where each output pixel finds its content in the input. Upper teeth stay in place; under a raised upper lip
     # they are taller than the opening showed, so the part above the line where they meet is stretched up to the lip
     # (anchored at that line; a lowered lip just covers them). Lower teeth are shifted by the jaw.
@@ -337,18 +354,62 @@ def redraw_mouth(
     came_from = torch.minimum(came_from, lower0_v)
     edge = mouth.edge
     gap_band = _smooth_step(v - teeth_meet, edge) * _smooth_step(teeth_meet + jaw - v, edge)
-    cavity = torch.maximum(gap_band, torch.maximum(below.to(v.dtype), above.to(v.dtype) * (1 - was_open)))
-    opening = ((v - upper_v) / pixel + 0.5).clamp(0, 1) * ((lower_v - v) / pixel + 0.5).clamp(0, 1) * inside
+    # what the input never showed is dark in proportion to how far the lips parted over it: a parting under two
+    # pixels (the lens of a stretched mouth) shades its edge instead of opening a black slit
+    parting = ((lower_v - upper_v - (lower0_v - upper0_v)) / (2 * pixel)).clamp(0, 1)
+    hidden = torch.maximum(below.to(v.dtype), above.to(v.dtype) * (1 - was_open)) * parting
+    cavity = torch.maximum(torch.maximum(gap_band, hidden), CORRIDOR_DARKNESS * corridor * was_open)
+    # the share of each pixel's height that the opening covers: a parting thinner than a pixel darkens its pixels
+    # only by its width, so a lens-shaped sliver at the corners reads as a soft lip line, not black stair-steps
+    top, bottom = torch.maximum(upper_v, v - pixel / 2), torch.minimum(lower_v, v + pixel / 2)
+    opening = ((bottom - top) / pixel).clamp(0, 1) * inside
     height, width = box.box_shape
-    grid = box.to_normalised(torch.stack([u, came_from], -1)).view(-1, height, width, 2)
+    grid = box.to_normalised(torch.stack([u0, came_from - along], -1)).view(-1, height, width, 2)
     teeth = F.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)
     shape = (-1, 1, height, width)
     colour = _cavity_colour(mouth, (v - upper_v, lower_v - upper_v), shape, image, colourful)
     interior = torch.lerp(teeth, colour, cavity.view(shape))
+    if mouth.teeth_colour is not None:  # a lip raised off a closed mouth uncovers upper teeth the input never showed
+        uncovered = above.to(v.dtype) * (1 - was_open) * ((lower0_v - v) / pixel + 0.5).clamp(0, 1)
+        across = u - (upper[:, :1, 0] + upper[:, -1:, 0]) / 2  # from the mouth's midline
+        unseen = _unseen_teeth(mouth, (v - upper_v, across), box.crop(face), shape, colourful)
+        interior = torch.lerp(interior, unseen, uncovered.view(shape))
     result = image.clone()
     region = box.crop(result)
     region.copy_(torch.lerp(region, interior, opening.view(shape)))
     return result
+
+
+TOOTH_EDGES = (0.0, 0.085, 0.155, 0.215)
+"""Where the upper teeth meet, IOD from the midline (central and lateral incisors, canines; about 8.5, 7 and 6 mm
+wide at 63 mm IOD)."""
+
+
+def _unseen_teeth(
+    mouth: MouthSettings,
+    where: tuple[torch.Tensor, torch.Tensor],
+    around: torch.Tensor,
+    shape: tuple[int, ...],
+    colourful: torch.Tensor,
+) -> torch.Tensor:
+    """Upper teeth (N x 3 x H x W) for a mouth whose input showed none: ``mouth.teeth_colour`` as lit as the skin
+    and lips ``around`` the mouth (teeth in a dim photograph are grey, not white), in the upper lip's shadow just
+    below it and with a faint line where two teeth meet. ``where``: each pixel's depth below the upper inner lip
+    and its distance from the mouth's midline (IOD)."""
+    below_lip, across = where
+    colour = in_face_colours(torch.tensor(mouth.teeth_colour, dtype=around.dtype, device=around.device), colourful)
+    light = ((around * around.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)).sum(1).mean((1, 2)) / 0.55).clamp(0.5, 1.1)
+    shade = 1 - 0.6 * torch.exp(-below_lip.clamp_min(0) / (2 * mouth.edge))
+    for edge in TOOTH_EDGES:
+        for side in (-1.0, 1.0) if edge else (1.0,):
+            shade = shade - 0.07 * _gauss(across - side * edge, mouth.edge)
+    return (colour * light[:, None]).view(-1, 3, 1, 1) * shade.view(shape)
+
+
+def _corners(lips: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Leftmost and rightmost face-frame column (N x 1) of the inner ``lips`` (upper, lower: N x M x 2 each)."""
+    ends = torch.cat([lips[0][..., 0], lips[1][..., 0]], 1)
+    return ends.amin(1, keepdim=True), ends.amax(1, keepdim=True)
 
 
 def _rounded(polyline: torch.Tensor, passes: int = 2) -> torch.Tensor:
