@@ -24,14 +24,14 @@ from miex.train.runner.outputs import FoldResult, plot_confusion, plot_curves
 
 PINNED: dict[str, str] = {
     # miex synthesize (embedded default faces, warp generator): SYNTHESIS below
-    "synthesis/data/train-00000-of-00002.parquet": "e7ebbe1d4695f5a6a33be4c107bf24cb8b8669836c855250129ecc423b46136d",
-    "synthesis/data/train-00001-of-00002.parquet": "22e6e57cc448ac494ec409262cb66e9a9c95cca3db0319616000a6d16b32f6e9",
-    "synthesis/README.md": "2feb5b4dd1e6c3077732ddd784bd815832d4a8892dbbffb312c266eaf972964d",
+    "synthesis/data/train-00000-of-00002.parquet": "c8106adf466cc86aa3074a37b8be8b2a2c8a60e7d0de0cd98d7b2bf07c6b6130",
+    "synthesis/data/train-00001-of-00002.parquet": "30164c948ae9bffc40d786cf493323161ecc3783585308d6f0b4d158acde1b8d",
+    "synthesis/README.md": "c62066b2454de2e5246dec9fed56d22c69228d7166b5c37d57f4369c7cb6a38a",
     "synthesis/plan.parquet": "71708aa46c51650dfda9885cecd84d49e234868716a7d5e67a266528ecb774c3",
-    "synthesis/images/sample_grid.png": "7e4880e68fe0ee8c9adddefcfc350fa649cad9da160afecbe5eefcd9bd7f2127",
+    "synthesis/images/sample_grid.png": "52176b7c5e2780d1731f68601c8b92aa3a00dfc5c282cf25719944360e2825a7",
     "synthesis/images/au_distribution.png": "aea5e0c864e20b730975106aa83d1aa614f212b2f1d59c68509ac27d9fe211c2",
     # miex eval-generator's grid: EVAL_GENERATOR below
-    "eval-generator/grid.png": "58ea08776e653d1dbf292365bd9dcd951c060991dac1494b57263ee1752068ed",
+    "eval-generator/grid.png": "b12bbf69e0fa38f23f7a26ce4858d730d0e04673f78f8fb69b61910189f146e4",
     # train_recognizer on tiny_clips(), seeded, one thread: TRAINING below
     "training/model.safetensors": "b9b34eab1b1f8311bba96dc448fe68d0f42616875ae9805c4c722f9bf400c1d2",
     # the runner's figures drawn from fixed numbers: FIGURES below

@@ -47,7 +47,9 @@ def test_a_jaw_drop_keeps_the_upper_teeth_in_place_and_opens_the_cavity_below_th
     assert _luminance(frame, x, range(int(bottom[1]) + 1, int(new_bottom[1]) - 1)) < 0.3  # the cavity
 
 
-def test_a_closed_mouth_parts_onto_the_cavity(face: torch.Tensor, landmarks: torch.Tensor) -> None:
+def test_a_closed_mouth_parts_onto_upper_teeth_and_the_cavity(face: torch.Tensor, landmarks: torch.Tensor) -> None:
+    """Lips parting over a closed mouth show the upper incisors just under the upper lip (they reach a little below
+    where the lips met), then the dark cavity."""
     closed = landmarks.clone()
     closed[:, list(LOWER_INNER_LIP)] = closed[:, list(UPPER_INNER_LIP)]  # lips together
     aus = torch.from_numpy(au_vector(AU25=5.0))[None]
@@ -57,6 +59,7 @@ def test_a_closed_mouth_parts_onto_the_cavity(face: torch.Tensor, landmarks: tor
     assert new_bottom[1] - new_top[1] > 2
     middle = (new_top[1] + new_bottom[1]) / 2
     assert _luminance(frame, int(new_top[0]), range(int(middle), int(middle) + 1)) < 0.3
+    assert _luminance(frame, int(new_top[0]), range(int(new_top[1]) + 1, int(new_top[1]) + 2)) > 0.5
 
 
 def _squeezing_grid(height: int, width: int, band: tuple[int, int], factor: float) -> torch.Tensor:

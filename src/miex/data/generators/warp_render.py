@@ -119,6 +119,18 @@ def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> tuple[torch.
     return f0 + t * (f1 - f0), inside
 
 
+def _slope(x: torch.Tensor, line: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    """dy/dx of the polyline ``line`` (N x M x 2) at ``x`` (N x P), over ``step`` (N x 1) either side."""
+    ahead, _ = _interp(x + step, line[..., 0], line[..., 1])
+    behind, _ = _interp(x - step, line[..., 0], line[..., 1])
+    return (ahead - behind) / (2 * step)
+
+
+def _edge(distance: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """0..1 across an edge ``distance`` away (positive: inside), ramped over ``width`` centred on it."""
+    return (distance / width + 0.5).clamp(0, 1)
+
+
 def _smooth_step(value: torch.Tensor, width: float) -> torch.Tensor:
     return (value / width).clamp(0, 1)
 
@@ -350,19 +362,24 @@ def redraw_mouth(
     # below the input's lower lip line lie teeth it never showed (where the lower lip moved down at all, the last
     # 1.5 pixels above that line are its blurred edge, not teeth); over a mouth that was closed, all is cavity
     dropped = ((lower_v - lower0_v) / (0.2 * pixel)).clamp(0, 1)
-    above, below = v < upper0_v, came_from > lower0_v - 1.5 * pixel * dropped
+    # both edges fade over a pixel, widened where the lip line is steep (a hard edge steps from column to column)
+    above = _edge(upper0_v - v, pixel * (1 + _slope(u0, upper0, pixel).abs()))
+    below = _edge(came_from - (lower0_v - 1.5 * pixel * dropped), pixel * (1 + _slope(u0, lower0, pixel).abs()))
     came_from = torch.minimum(came_from, lower0_v)
     edge = mouth.edge
     gap_band = _smooth_step(v - teeth_meet, edge) * _smooth_step(teeth_meet + jaw - v, edge)
     # what the input never showed is dark in proportion to how far the lips parted over it: a parting under two
     # pixels (the lens of a stretched mouth) shades its edge instead of opening a black slit
     parting = ((lower_v - upper_v - (lower0_v - upper0_v)) / (2 * pixel)).clamp(0, 1)
-    hidden = torch.maximum(below.to(v.dtype), above.to(v.dtype) * (1 - was_open)) * parting
+    hidden = torch.maximum(below, above * (1 - was_open)) * parting
     cavity = torch.maximum(torch.maximum(gap_band, hidden), CORRIDOR_DARKNESS * corridor * was_open)
-    # the share of each pixel's height that the opening covers: a parting thinner than a pixel darkens its pixels
-    # only by its width, so a lens-shaped sliver at the corners reads as a soft lip line, not black stair-steps
-    top, bottom = torch.maximum(upper_v, v - pixel / 2), torch.minimum(lower_v, v + pixel / 2)
-    opening = ((bottom - top) / pixel).clamp(0, 1) * inside
+    # the share of each pixel the opening covers: a parting thinner than a pixel darkens its pixels only by its
+    # width (a lens-shaped sliver at the corners reads as a soft lip line, not black stair-steps), and a steep lip
+    # edge fades over the rows it crosses within a pixel's width instead of stepping from row to row
+    reach_up = pixel * (1 + _slope(u, upper, pixel).abs())
+    reach_down = pixel * (1 + _slope(u, lower, pixel).abs())
+    top, bottom = torch.maximum(upper_v, v - reach_up / 2), torch.minimum(lower_v, v + reach_down / 2)
+    opening = (2 * (bottom - top) / (reach_up + reach_down)).clamp(0, 1) * inside
     height, width = box.box_shape
     grid = box.to_normalised(torch.stack([u0, came_from - along], -1)).view(-1, height, width, 2)
     teeth = F.grid_sample(face, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -370,7 +387,7 @@ def redraw_mouth(
     colour = _cavity_colour(mouth, (v - upper_v, lower_v - upper_v), shape, image, colourful)
     interior = torch.lerp(teeth, colour, cavity.view(shape))
     if mouth.teeth_colour is not None:  # a lip raised off a closed mouth uncovers upper teeth the input never showed
-        uncovered = above.to(v.dtype) * (1 - was_open) * ((lower0_v - v) / pixel + 0.5).clamp(0, 1)
+        uncovered = (1 - was_open) * _edge(lower0_v + TEETH_SHOW - v, pixel) * _edge(v - upper_v, pixel)
         across = u - (upper[:, :1, 0] + upper[:, -1:, 0]) / 2  # from the mouth's midline
         unseen = _unseen_teeth(mouth, (v - upper_v, across), box.crop(face), shape, colourful)
         interior = torch.lerp(interior, unseen, uncovered.view(shape))
@@ -380,6 +397,8 @@ def redraw_mouth(
     return result
 
 
+TEETH_SHOW = 0.03
+"""IOD: how far the upper incisors reach below the line where closed lips meet (about 2 mm at rest)."""
 TOOTH_EDGES = (0.0, 0.085, 0.155, 0.215)
 """Where the upper teeth meet, IOD from the midline (central and lateral incisors, canines; about 8.5, 7 and 6 mm
 wide at 63 mm IOD)."""
