@@ -172,7 +172,7 @@ class MouthSettings:
         metadata=spec(
             minimum=0,
             maximum=1,
-            doc="RGB of upper teeth uncovered where a lip rises off a closed mouth (default: the cavity colour)",
+            doc="RGB of the upper teeth a closed mouth shows once its lips part (default: none, cavity colour)",
         ),
     )
 

@@ -318,10 +318,12 @@ def redraw_mouth(
     colourful: torch.Tensor,
 ) -> torch.Tensor:
     """Redraw the mouth opening the way teeth move: the upper teeth stay with the skull, the lower teeth go down with
-    the jaw (the chin's drop), and the mouth cavity fills the space that opens between them or that lips uncover
-    over a mouth that was closed. Under a raised upper lip the upper teeth show taller. ``image`` is the warp
-    (its lips are kept), ``face`` the input, whose interior this shows unstretched; the warp alone stretches teeth
-    with the lips. ``colourful``: :func:`colourfulness` of each input face (a grey face gets a grey interior)."""
+    the jaw (the chin's drop), and the mouth cavity fills the space that opens between them; lips parting over a
+    mouth that was closed uncover drawn upper teeth (``mouth.teeth_colour``), then cavity. Under a raised upper lip
+    the upper teeth show taller. Lips that move together (a smile, a stretch) carry the opening with them. ``image``
+    is the warp (its lips are kept), ``face`` the input, whose interior this shows unstretched; the warp alone
+    stretches teeth with the lips. ``colourful``: :func:`colourfulness` of each input face (a grey face gets a grey
+    interior)."""
     upper_index, lower_index = list(UPPER_INNER_LIP), list(LOWER_INNER_LIP)
     box = frames.around(torch.cat([target[:, upper_index], target[:, lower_index]], 1), 2.0)
     if box is None:
@@ -360,7 +362,8 @@ def redraw_mouth(
     in_upper = v < teeth_meet + jaw / 2
     came_from = torch.where(in_upper, teeth_meet - (teeth_meet - v).clamp_min(0) * stretch, v - jaw)
     # below the input's lower lip line lie teeth it never showed (where the lower lip moved down at all, the last
-    # 1.5 pixels above that line are its blurred edge, not teeth); over a mouth that was closed, all is cavity
+    # 1.5 pixels above that line are its blurred edge, not teeth); over a mouth that was closed, all is cavity but
+    # the upper teeth drawn below
     dropped = ((lower_v - lower0_v) / (0.2 * pixel)).clamp(0, 1)
     # both edges fade over a pixel, widened where the lip line is steep (a hard edge steps from column to column)
     above = _edge(upper0_v - v, pixel * (1 + _slope(u0, upper0, pixel).abs()))
@@ -386,9 +389,9 @@ def redraw_mouth(
     shape = (-1, 1, height, width)
     colour = _cavity_colour(mouth, (v - upper_v, lower_v - upper_v), shape, image, colourful)
     interior = torch.lerp(teeth, colour, cavity.view(shape))
-    if mouth.teeth_colour is not None:  # a lip raised off a closed mouth uncovers upper teeth the input never showed
+    if mouth.teeth_colour is not None:  # lips parting over a closed mouth uncover upper teeth the input never showed
         uncovered = (1 - was_open) * _edge(lower0_v + TEETH_SHOW - v, pixel) * _edge(v - upper_v, pixel)
-        across = u - (upper[:, :1, 0] + upper[:, -1:, 0]) / 2  # from the mouth's midline
+        across = u - (left + right) / 2  # from the mouth's midline
         unseen = _unseen_teeth(mouth, (v - upper_v, across), box.crop(face), shape, colourful)
         interior = torch.lerp(interior, unseen, uncovered.view(shape))
     result = image.clone()
