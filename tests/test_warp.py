@@ -279,3 +279,22 @@ def test_a_smile_bends_the_lip_line_into_a_curve_and_stretches_the_lips_evenly()
         assert shift[landmark][0] == pytest.approx(corner[0] * reach, rel=0.02, abs=1e-4)
         assert shift[landmark][1] == pytest.approx(corner[1] * reach**2, rel=0.02, abs=1e-4)
     assert abs(shift[82][1]) < 0.1 * abs(corner[1])  # beside the midline the lip line barely rises
+
+
+@needs_landmarker
+def test_skin_moved_in_from_beyond_the_crop_edge_continues_its_texture() -> None:
+    """The built-in aligned face's chin lies below the crop (MediaPipe puts it at y ≈ 130 of 128): AU17 lifts it
+    into view, so bottom rows are filled from outside the image. They mirror the skin at the edge instead of
+    repeating the last row into vertical streaks."""
+    from miex.data.generators.fidelity import builtin_face
+
+    face = builtin_face(128)
+    warp = WarpGenerator()
+    points = warp.detect_landmarks(face)
+    aus = torch.from_numpy(au_vector(AU17=5.0))[None]
+    frame = warp(face, aus, landmarks=points)[0]
+    grid = warp._grid(points, warp.targets(points, aus), 128, 128)[0]
+    beyond = (grid.abs() > 1).any(-1)
+    pairs = beyond[1:] & beyond[:-1]  # vertical neighbours both filled from beyond the edge
+    assert int(pairs.sum()) >= 50
+    assert float((frame[:, 1:] - frame[:, :-1]).abs().sum(0)[pairs].mean()) > 0.01  # the last row repeated: 0.0005

@@ -218,7 +218,8 @@ class WarpGenerator(FaceGenerator):
         _, _, height, width = faces.shape
         target = self.targets(landmarks, aus)
         grid = self._grid(landmarks, target, height, width)
-        frames = F.grid_sample(faces, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        # skin brought in from beyond the crop (a chin below the edge, lifted) mirrors the edge, not its last row
+        frames = F.grid_sample(faces, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         colourful = colourfulness(faces)
         if self.appearance:  # skin squeezed into folds is shaded first: the eye and mouth drawn next are not skin
             self._shade(frames, fold_darkening(grid, self.motion.shading.folds), colourful)
