@@ -24,11 +24,11 @@ from miex.train.runner.outputs import FoldResult, plot_confusion, plot_curves
 
 PINNED: dict[str, str] = {
     # miex synthesize (embedded default faces, warp generator): SYNTHESIS below
-    "synthesis/data/train-00000-of-00002.parquet": "c8106adf466cc86aa3074a37b8be8b2a2c8a60e7d0de0cd98d7b2bf07c6b6130",
-    "synthesis/data/train-00001-of-00002.parquet": "30164c948ae9bffc40d786cf493323161ecc3783585308d6f0b4d158acde1b8d",
-    "synthesis/README.md": "c62066b2454de2e5246dec9fed56d22c69228d7166b5c37d57f4369c7cb6a38a",
+    "synthesis/data/train-00000-of-00002.parquet": "50aa36b904007f09bc8394310aad256c9632bbf8d896b0e96762ce164dba1f53",
+    "synthesis/data/train-00001-of-00002.parquet": "a25283705e6ecba192b6d60289d41b26d76f9afeb19edf1710d42baac7398c11",
+    "synthesis/README.md": "696f013b3f9946cc3085771ac5b9779b346dd6ea86427c2209b6cdb6dc2fb098",
     "synthesis/plan.parquet": "71708aa46c51650dfda9885cecd84d49e234868716a7d5e67a266528ecb774c3",
-    "synthesis/images/sample_grid.png": "52176b7c5e2780d1731f68601c8b92aa3a00dfc5c282cf25719944360e2825a7",
+    "synthesis/images/sample_grid.png": "1710851b5c725e078cc5cf1b90f27302af7bf6d1638a83f368d2c93c2913a0c4",
     "synthesis/images/au_distribution.png": "aea5e0c864e20b730975106aa83d1aa614f212b2f1d59c68509ac27d9fe211c2",
     # miex eval-generator's grid: EVAL_GENERATOR below
     "eval-generator/grid.png": "b12bbf69e0fa38f23f7a26ce4858d730d0e04673f78f8fb69b61910189f146e4",

@@ -306,7 +306,7 @@ class ChinBoss:
     strength: float = field(metadata=spec(minimum=0, doc="darkening at intensity 5"))
     at: tuple[int, ...] = field(metadata=spec(doc="chin landmarks whose mean centres the dimpling", landmarks=True))
     sigma: float = field(metadata=spec(above=0, doc="radius of the chin boss, IOD"))
-    dimples: int = field(metadata=spec(minimum=1, doc="pits in the ring"))
+    dimples: int = field(metadata=spec(minimum=0, doc="pits in a ring on the boss (0: the mentolabial crease alone)"))
 
 
 AppearanceCue = BrowLines | Furrow | CrowsFeet | NoseWrinkle | Nasolabial | Dimple | ChinBoss

@@ -11,7 +11,7 @@
   closed.
 - **Appearance.** Furrows and wrinkles as multiplicative shading laid out in the face frame around the moved
   landmarks: AU01/AU02 forehead wrinkles along the brows' arc, AU04 glabellar furrows, AU06 crow's feet, AU09
-  nose-bridge wrinkles, AU10/AU12 nasolabial fold, AU14 dimples, AU17 chin-boss dimpling. Parameters live in the
+  nose-bridge wrinkles, AU10/AU12 nasolabial fold, AU14 dimples, AU17 chin-boss crease. Parameters live in the
   motion model's ``appearance`` section.
 
 Every operation is per pixel, so results do not depend on batching. Reference: docs/reference.md §Warp generator.
@@ -684,7 +684,7 @@ def _chin_boss(cue: ChinBoss, target: torch.Tensor, frames: LocalFrames, line: t
 
     def draw(p: torch.Tensor) -> torch.Tensor:
         pattern = torch.zeros_like(p[..., 0])
-        for k in range(dimples):  # a fixed ring of small pits: the peau d'orange of the mentalis
+        for k in range(dimples):  # a fixed ring of small pits: the peau d'orange of the mentalis (a dot at 128 px)
             angle = 2 * math.pi * k / dimples
             ring = torch.tensor([math.cos(angle), 0.6 * math.sin(angle)], device=p.device, dtype=p.dtype)
             pattern = pattern + _gauss((p - (centre + sigma * 0.6 * ring)[:, None]).norm(dim=-1), sigma * 0.22)
