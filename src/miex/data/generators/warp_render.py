@@ -213,11 +213,11 @@ def raise_lids(
         rise = (rest_v - lid_v).clamp_min(0)
         margin = torch.full_like(rise, shadow)
         pixel = 1 / frames.iod[:, None]  # edges are anti-aliased over one pixel
-        below_lid = ((v - lid_v) / pixel + 0.5).clamp(0, 1) * ((lower_v - v) / pixel + 0.5).clamp(0, 1) * inside
+        below_lid = _edge(v - lid_v, pixel) * _edge(lower_v - v, pixel) * inside
         # the lid margin (lashes and their shadow, just inside the lid line) rises with the lid; below it, the strip
         # the lid uncovered; then the unmoved eye. At rise 0 this is the unraised eye exactly.
-        carried = ((lid_v + margin - v) / pixel + 0.5).clamp(0, 1)
-        strip = ((rest_v + margin - v) / pixel + 0.5).clamp(0, 1) * (rise / pixel).clamp(max=1)
+        carried = _edge(lid_v + margin - v, pixel)
+        strip = _edge(rest_v + margin - v, pixel) * (rise / pixel).clamp(max=1)
         # the iris of this eye: the one nearer the eye's centre (MediaPipe's iris order is not the image side)
         centre_eye = (upper[:, 0] + upper[:, -1]) / 2
         irises = [(box.to_local(target[:, [c]])[:, 0], box.to_local(target[:, list(ring)])) for c, ring in IRISES]
@@ -227,10 +227,10 @@ def raise_lids(
         radius = (ring - iris_centre[:, None]).norm(dim=-1).mean(1)  # N (IOD)
         sclera, iris = _eye_colours(eye, box, (before, lower), iris_centre, radius)  # the unraised eye
         distance = (box.pixel_local - iris_centre[:, None]).norm(dim=-1)
-        in_iris = ((radius[:, None] - distance) / pixel + 0.5).clamp(0, 1)
+        in_iris = _edge(radius[:, None] - distance, pixel)
         # the margin carries lashes, not the iris under them: the iris stays where it is
         lifted_from = torch.stack([u, v + rise], -1)
-        from_iris = ((radius[:, None] - (lifted_from - iris_centre[:, None]).norm(dim=-1)) / pixel + 0.5).clamp(0, 1)
+        from_iris = _edge(radius[:, None] - (lifted_from - iris_centre[:, None]).norm(dim=-1), pixel)
         carried = carried * (1 - from_iris)
         fill = sclera[..., None] + (iris - sclera)[..., None] * in_iris[:, None]
         shade = 1 - lash * torch.exp(-(v - lid_v - margin).clamp_min(0) / lash_width)  # the lashes' shadow
@@ -340,7 +340,8 @@ def redraw_mouth(
     # the teeth do not widen with the mouth: the opening beyond the input's half-width is the dark space between
     # the teeth and the cheeks (the buccal corridor of a broad smile), darker towards the corners
     half, half0 = (right - left) / 2, (right0 - left0) / 2
-    corridor = ((torch.abs(u - (left + right) / 2) - half0) / (half - half0).clamp_min(1e-6)).clamp(0, 1)
+    middle = (left + right) / 2
+    corridor = ((torch.abs(u - middle) - half0) / (half - half0).clamp_min(1e-6)).clamp(0, 1)
     upper0_v, _ = _interp(u0, upper0[..., 0], upper0[..., 1])
     lower0_v, _ = _interp(u0, lower0[..., 0], lower0[..., 1])
     # where both lips move the same way (a smile lifts, a stretch lowers the corners), the lens and what shows
@@ -391,8 +392,7 @@ def redraw_mouth(
     interior = torch.lerp(teeth, colour, cavity.view(shape))
     if mouth.teeth_colour is not None:  # lips parting over a closed mouth uncover upper teeth the input never showed
         uncovered = (1 - was_open) * _edge(lower0_v + TEETH_SHOW - v, pixel) * _edge(v - upper_v, pixel)
-        across = u - (left + right) / 2  # from the mouth's midline
-        unseen = _unseen_teeth(mouth, (v - upper_v, across), box.crop(face), shape, colourful)
+        unseen = _unseen_teeth(mouth, (v - upper_v, u - middle), box.crop(face), shape, colourful)
         interior = torch.lerp(interior, unseen, uncovered.view(shape))
     result = image.clone()
     region = box.crop(result)
