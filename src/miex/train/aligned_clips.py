@@ -37,6 +37,7 @@ import pandas as pd
 
 from miex.core.errors import MiexInputError
 from miex.core.fileio import atomic_path
+from miex.core.tally import Tally
 from miex.data.faces.align import DEFAULT_SIZE, TEMPLATE, Alignment, alignment_for
 
 logger = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class AlignmentSettings:
 
 
 @dataclass
-class CacheStats:
+class CacheStats(Tally):
     """Cache counters (per process, or per table in an :class:`AlignmentReport`)."""
 
     clip_hits: int = 0
@@ -107,10 +108,6 @@ class CacheStats:
     """Onset frames the landmarker analysed (misses that were not pre-cropped)."""
     frames_warped: int = 0
     frames_reused: int = 0
-
-    def add(self, other: CacheStats) -> None:
-        for name, value in asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
 
 
 _PROCESS_STATS = CacheStats()

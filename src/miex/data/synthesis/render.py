@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from miex.core.errors import MiexInputError
+from miex.core.tally import Tally
 from miex.data.generators.base import FaceGenerator
 from miex.data.generators.grid import to_uint8
 from miex.data.generators.nuisance import Nuisance, apply_nuisance_sequence, nuisance_preset
@@ -67,7 +68,7 @@ class Encoding:
 
 
 @dataclass
-class Timings:
+class Timings(Tally):
     """Seconds spent per stage, summed over batches (the benchmark reports the shares)."""
 
     generate: float = 0.0
@@ -75,13 +76,6 @@ class Timings:
     write: float = 0.0
     frames: int = 0
     samples: int = 0
-
-    def add(self, other: Timings) -> None:
-        self.generate += other.generate
-        self.encode += other.encode
-        self.write += other.write
-        self.frames += other.frames
-        self.samples += other.samples
 
 
 def default_encode_workers() -> int:
