@@ -10,7 +10,7 @@ Columns (in this order):
 
 The parquet file carries ``miex.au_scale = 0-5`` in its schema metadata so a reader can refuse a 0-1 table, and,
 when the extractor's agreement with OpenFace was measured (``miex extract-aus``'s default calibrated method),
-``miex.au_reliability``: JSON ``{"AU01": r, ...}``, per AU the Pearson r against OpenFace 2.2 on held-out people
+``miex.au_reliability``: JSON ``{"AU01": r, ...}``, per AU the Pearson r against OpenFace 2.2 on held-out photo sources
 (:func:`read_au_reliability`; docs/reference.md §AU extraction). Trust AUs with r >= 0.5; treat the rest as hints.
 """
 

@@ -153,7 +153,7 @@ class FeatureCalibration:
     features: tuple[tuple[str, ...], ...]  # per AU, in AU_NAMES order
     weights: tuple[np.ndarray, ...]
     intercept: np.ndarray  # (17,)
-    reliability: np.ndarray  # (17,) measured agreement with OpenFace (Pearson r on held-out people)
+    reliability: np.ndarray  # (17,) measured agreement with OpenFace (Pearson r on held-out photo sources)
     source: str = ""
 
     @property
