@@ -24,14 +24,14 @@ from miex.train.runner.outputs import FoldResult, plot_confusion, plot_curves
 
 PINNED: dict[str, str] = {
     # miex synthesize (embedded default faces, warp generator): SYNTHESIS below
-    "synthesis/data/train-00000-of-00002.parquet": "50aa36b904007f09bc8394310aad256c9632bbf8d896b0e96762ce164dba1f53",
+    "synthesis/data/train-00000-of-00002.parquet": "d46010b5057240babd6f9d7597eb29b735076172cb1fe182cb07af91bd460a2f",
     "synthesis/data/train-00001-of-00002.parquet": "a25283705e6ecba192b6d60289d41b26d76f9afeb19edf1710d42baac7398c11",
-    "synthesis/README.md": "696f013b3f9946cc3085771ac5b9779b346dd6ea86427c2209b6cdb6dc2fb098",
+    "synthesis/README.md": "f3c416d53fbce6a20b108c1510b3ad10d35de9f695e07ca7e33bdba12f221b96",
     "synthesis/plan.parquet": "71708aa46c51650dfda9885cecd84d49e234868716a7d5e67a266528ecb774c3",
-    "synthesis/images/sample_grid.png": "1710851b5c725e078cc5cf1b90f27302af7bf6d1638a83f368d2c93c2913a0c4",
+    "synthesis/images/sample_grid.png": "9b693a07c017137f5429514c23135cc643733a2c5811a5321463a60a56e57f9b",
     "synthesis/images/au_distribution.png": "aea5e0c864e20b730975106aa83d1aa614f212b2f1d59c68509ac27d9fe211c2",
     # miex eval-generator's grid: EVAL_GENERATOR below
-    "eval-generator/grid.png": "b12bbf69e0fa38f23f7a26ce4858d730d0e04673f78f8fb69b61910189f146e4",
+    "eval-generator/grid.png": "9d1b96c9e57860b54aea6d64b4c50b68db11b25a859e2e628ac17a17990725a4",
     # train_recognizer on tiny_clips(), seeded, one thread: TRAINING below
     "training/model.safetensors": "b9b34eab1b1f8311bba96dc448fe68d0f42616875ae9805c4c722f9bf400c1d2",
     # the runner's figures drawn from fixed numbers: FIGURES below

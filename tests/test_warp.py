@@ -298,3 +298,45 @@ def test_skin_moved_in_from_beyond_the_crop_edge_continues_its_texture() -> None
     pairs = beyond[1:] & beyond[:-1]  # vertical neighbours both filled from beyond the edge
     assert int(pairs.sum()) >= 50
     assert float((frame[:, 1:] - frame[:, :-1]).abs().sum(0)[pairs].mean()) > 0.01  # the last row repeated: 0.0005
+
+
+def _canonical_turned(degrees: float, iod: float = 40.0) -> torch.Tensor:
+    """1 x 478 x 2 pixel landmarks of the canonical face turned by ``degrees`` of yaw (orthographic; irises at the
+    eye centres): a three-quarter view whose far side is foreshortened exactly as a rigid head's is."""
+    from miex.data.faces.canonical import canonical_face
+
+    face = canonical_face().astype(np.float64)
+    angle = np.radians(degrees)
+    points = np.stack([face[:, 0] * np.cos(angle) + face[:, 2] * np.sin(angle), face[:, 1]], -1)
+    eyes = np.stack([points[[33, 133]].mean(0), points[[263, 362]].mean(0)])
+    points = (points - points.mean(0)) / np.linalg.norm(eyes[0] - eyes[1]) * iod + 64
+    irises = np.repeat((eyes - points.mean(0)) / np.linalg.norm(eyes[0] - eyes[1]) * iod + 64, 5, axis=0)
+    return torch.tensor(np.concatenate([points, irises])[None], dtype=torch.float32)
+
+
+def test_a_turned_face_moves_its_far_side_less_so_lip_corners_stay_inside_the_cheek() -> None:
+    """The motion model is drawn on a frontal face. On a face turned by yaw the far lip corner has little room
+    before the cheek's silhouette, and the full canonical stretch (AU20 with AU12 at 5: half an IOD) carried it
+    across, folding the cheek into a stair-step. Across motion now shrinks with the foreshortening of the skin: a
+    frontal face keeps all of it, the near side of a turned one too, the far side less the more the face turns."""
+    from miex.data.generators.mesh_warp import foreshortening
+    from miex.data.generators.warp_render import LocalFrames
+
+    warp = WarpGenerator()
+    aus = torch.from_numpy(au_vector(AU20=5.0, AU12=5.0))[None]
+    frontal = _canonical_turned(0.0)
+    factors = foreshortening(LocalFrames(frontal.double(), 1, 1).to_local(frontal[:, :468].double()))
+    assert torch.equal(factors, torch.ones_like(factors))
+    far_moves = []
+    for degrees in (0.0, 15.0, 25.0, 35.0, 45.0):
+        points = _canonical_turned(degrees)
+        target = warp.targets(points, aus)
+        near, far = float(target[0, 291, 0] - points[0, 291, 0]), float(points[0, 61, 0] - target[0, 61, 0])
+        assert near == pytest.approx(float((warp.targets(frontal, aus) - frontal)[0, 291, 0]), rel=1e-3)
+        far_moves.append(far)
+        mesh = points[0, :468]
+        beside = (mesh[:, 1] - mesh[61, 1]).abs() < 4
+        silhouette = float(mesh[beside, 0].min())  # the far cheek's visible edge at the height of the mouth
+        room = float(mesh[61, 0]) - silhouette
+        assert float(target[0, 61, 0]) - silhouette > 0.1 * room, f"{degrees} degrees: the corner leaves the cheek"
+    assert far_moves[0] > far_moves[1] > far_moves[2] > far_moves[3] > 0 and far_moves[4] > 0

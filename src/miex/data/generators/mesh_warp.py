@@ -7,6 +7,9 @@
   triangle samples the same barycentric point of its source triangle. Exact at every landmark by construction, no
   linear solve per frame, and per pixel (so a frame never depends on its batch). The face mesh is the canonical
   tessellation; a ring of triangles joins the face oval to the crop border, which stays fixed.
+- :func:`foreshortening` scales each vertex's across-the-face motion by how turned the face is there: a lip corner
+  on the far side of a three-quarter view has little room before the cheek's silhouette, and the canonical motion
+  would carry it over that silhouette (a stair-step fold);
 - :func:`untangle` removes folds first (the caller's step, batched over faces): where a strongly moving feature
   would pass over thin skin beside it (lip corners at AU12/AU15, the brow over the lid fold at AU04), the lagging
   skin is dragged along, so no triangle turns over (a fold shows as a mirrored sliver with stair-step edges).
@@ -21,6 +24,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+import torch
 
 from miex.data.aus.motion import MotionModel
 from miex.data.aus.schema import NUM_AUS
@@ -100,6 +104,78 @@ def face_oval() -> tuple[int, ...]:
             return tuple(loop)
         previous = loop[-1]
         loop.append(step)
+
+
+FORESHORTENING_FULL = 0.85
+"""A vertex keeps its full across motion while its room to the face's outline is at least this fraction of its
+mirror partner's (both relative to the canonical face): frontal faces differ by up to about 15 % side to side."""
+FORESHORTENING_FLOOR = 0.15
+"""The least fraction of across motion a vertex keeps, on a face turned so far that its outline crosses it."""
+FORESHORTENING_SMOOTHING = 3
+"""Passes of 1-ring averaging, so that neighbouring vertices (measured against different outline vertices) scale
+alike."""
+
+
+@lru_cache(maxsize=1)
+def _room_tables() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per vertex: its mirror partner, the outline vertex on its side at its height, its canonical horizontal room to
+    that outline (IOD), which side it lies on, whether the room is wide enough to measure; and the mesh's edges."""
+    from miex.data.faces.canonical import canonical_face, canonical_triangles
+
+    canonical = canonical_face()[:, :2]
+    local = face_frame(canonical).to_local(canonical)
+    mirrored = local * np.array([-1.0, 1.0])
+    mirror = np.argmin(((local[None] - mirrored[:, None]) ** 2).sum(-1), axis=1)
+    oval = np.array(face_oval())
+    side = np.sign(local[:, 0])
+    outline = np.arange(MESH_VERTICES)
+    for vertex in range(MESH_VERTICES):
+        candidates = oval[np.sign(local[oval, 0]) == side[vertex]] if side[vertex] else oval
+        outline[vertex] = candidates[np.argmin(np.abs(local[candidates, 1] - local[vertex, 1]))]
+    room = np.abs(local[outline, 0] - local[:, 0])
+    measurable = (room >= 0.1) & (room[mirror] >= 0.1) & (np.abs(local[:, 0]) > 0.02)
+    edges = {(int(a), int(b)) for tri in canonical_triangles() for a, b in zip(tri, np.roll(tri, 1), strict=True)}
+    edges |= {(b, a) for a, b in edges}
+    pairs = np.array(sorted(edges))
+    return (
+        torch.from_numpy(mirror),
+        torch.from_numpy(outline),
+        torch.from_numpy(room),
+        torch.from_numpy(side),
+        torch.from_numpy(measurable),
+        torch.from_numpy(pairs),
+    )
+
+
+def foreshortening(local: torch.Tensor) -> torch.Tensor:
+    """N x 468 factors for the across component of each vertex's motion; ``local``: the face's own mesh vertices in
+    its face frame (N x 468 x 2, IOD units).
+
+    The motion model is drawn on a frontal face. Turned by yaw, a vertex's horizontal room to the outline on its
+    side shrinks on the far side and grows on the near one, in the ratio in which skin there is foreshortened; so
+    a vertex keeps the fraction ``2a / (a + b)`` (over :data:`FORESHORTENING_FULL`, at most 1) of its across motion,
+    ``a`` its room and ``b`` its mirror partner's, each over the canonical face's. Frontal faces keep all of it;
+    vertices on the midline or next to the outline are not measured (their neighbours' factors reach them by
+    smoothing). Per-row arithmetic only."""
+    mirror, outline, room, side, measurable, pairs = (t.to(local.device) for t in _room_tables())
+    room_here = (local[:, outline, 0] - local[..., 0]) * side.to(local.dtype) / room.to(local.dtype)
+    room_there = room_here[:, mirror]
+    total = room_here + room_there
+    balance = torch.where(
+        total > 1e-6,
+        2 * room_here / total.clamp_min(1e-6),
+        (room_here > room_there).to(local.dtype) * 2,
+    )
+    factor = (balance / FORESHORTENING_FULL).clamp(FORESHORTENING_FLOOR, 1.0)
+    factor = torch.where(measurable[None], factor, torch.ones_like(factor))
+    source, neighbour = pairs[:, 0], pairs[:, 1]
+    degree = torch.zeros(MESH_VERTICES, dtype=local.dtype, device=local.device).index_add_(
+        0, source, torch.ones(len(source), dtype=local.dtype, device=local.device)
+    )
+    for _ in range(FORESHORTENING_SMOOTHING):
+        summed = torch.zeros_like(factor).index_add_(1, source, factor[:, neighbour])
+        factor = (factor + summed) / (1 + degree)
+    return factor
 
 
 class MeshWarp:

@@ -32,7 +32,7 @@ from miex.data.aus.schema import AU_INDEX, AU_NAMES, NUM_AUS, to_generator_scale
 from miex.data.faces.mesh import LOWER_LID, NUM_LANDMARKS, UPPER_LID
 from miex.data.generators.base import FaceGenerator
 from miex.data.generators.grid import to_uint8
-from miex.data.generators.mesh_warp import MESH_VERTICES, MeshWarp, dense_basis, untangle
+from miex.data.generators.mesh_warp import MESH_VERTICES, MeshWarp, dense_basis, foreshortening, untangle
 from miex.data.generators.warp_render import (
     LocalFrames,
     appearance_shading,
@@ -138,7 +138,9 @@ class WarpGenerator(FaceGenerator):
         # a sum per element, not a matrix product: batch-free rounding
         local = (to_generator_scale(aus.double())[:, :, None, None] * self._dense[None]).sum(1)
         frames = LocalFrames(landmarks.double(), 1, 1)
-        shift = local[..., :1] * frames.across[:, None] + local[..., 1:] * frames.down[:, None]
+        # drawn on a frontal face: across-the-face motion shrinks where a turned face foreshortens the skin
+        across = local[..., :1] * foreshortening(frames.to_local(landmarks[:, :MESH_VERTICES].double()))[..., None]
+        shift = across * frames.across[:, None] + local[..., 1:] * frames.down[:, None]
         moved[:, :MESH_VERTICES] = (landmarks[:, :MESH_VERTICES].double() + shift * frames.iod[:, None, None]).to(
             landmarks.dtype
         )
@@ -366,7 +368,8 @@ def fit_displacement_model(
 ) -> dict[str, Any]:
     """Least-squares per-AU landmark shifts from paired frames (neutral, expressive landmarks, AUs of the latter).
 
-    Shifts are expressed like :file:`facs_motion.json` (face frame, IOD units, at intensity 5), one group per
+    Shifts are expressed like :file:`facs_motion.json` (face frame, IOD units, at intensity 5, as on a frontal face:
+    the across shifts of a turned face are divided by its :func:`foreshortening`), one group per
     landmark; anchors, mirror pairs, lids, mouth, couplings and appearance cues of the default model are kept."""
     from miex.data.faces.mesh import face_frame
 
@@ -380,6 +383,10 @@ def fit_displacement_model(
         raise MiexInputError(str(error), field="aus") from error
     pairs = zip(neutral, expressive, strict=True)
     local = np.stack([face_frame(n).to_local(e) - face_frame(n).to_local(n) for n, e in pairs])
+    # the model is drawn on a frontal face: undo the foreshortening :meth:`WarpGenerator.targets` applies
+    faces = torch.from_numpy(neutral)
+    factors = foreshortening(LocalFrames(faces, 1, 1).to_local(faces[:, :MESH_VERTICES])).numpy()
+    local[:, :MESH_VERTICES, 0] /= factors
     chosen = landmarks if landmarks is not None else list(range(NUM_LANDMARKS))
     solution, *_ = np.linalg.lstsq(weights, local[:, chosen].reshape(len(weights), -1), rcond=None)
     solution = solution.reshape(NUM_AUS, len(chosen), 2)
