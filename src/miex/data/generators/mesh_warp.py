@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -116,10 +117,22 @@ FORESHORTENING_SMOOTHING = 3
 alike."""
 
 
+@dataclass(frozen=True)
+class _Outline:
+    """The canonical mesh's per-vertex tables :func:`foreshortening` measures against."""
+
+    mirror: torch.Tensor  # 468: the vertex's mirror partner
+    outline: torch.Tensor  # 468: the face-outline vertex on its side at its height
+    room: torch.Tensor  # 468: its horizontal room to that outline vertex (IOD)
+    side: torch.Tensor  # 468: -1 left, +1 right, 0 on the midline
+    measurable: torch.Tensor  # 468: both rooms wide enough to compare and off the midline
+    source: torch.Tensor  # E: the mesh's edges, both ways
+    neighbour: torch.Tensor  # E
+    ring_size: torch.Tensor  # 468: 1 + the number of neighbours (the 1-ring average's divisor)
+
+
 @lru_cache(maxsize=1)
-def _room_tables() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per vertex: its mirror partner, the outline vertex on its side at its height, its canonical horizontal room to
-    that outline (IOD), which side it lies on, whether the room is wide enough to measure; and the mesh's edges."""
+def _outline() -> _Outline:
     from miex.data.faces.canonical import canonical_face, canonical_triangles
 
     canonical = canonical_face()[:, :2]
@@ -137,13 +150,12 @@ def _room_tables() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tens
     edges = {(int(a), int(b)) for tri in canonical_triangles() for a, b in zip(tri, np.roll(tri, 1), strict=True)}
     edges |= {(b, a) for a, b in edges}
     pairs = np.array(sorted(edges))
-    return (
-        torch.from_numpy(mirror),
-        torch.from_numpy(outline),
-        torch.from_numpy(room),
-        torch.from_numpy(side),
-        torch.from_numpy(measurable),
-        torch.from_numpy(pairs),
+    ring_size = 1.0 + np.bincount(pairs[:, 0], minlength=MESH_VERTICES)
+    return _Outline(
+        *(torch.from_numpy(t) for t in (mirror, outline, room, side, measurable)),
+        torch.from_numpy(pairs[:, 0]),
+        torch.from_numpy(pairs[:, 1]),
+        torch.from_numpy(ring_size),
     )
 
 
@@ -154,27 +166,20 @@ def foreshortening(local: torch.Tensor) -> torch.Tensor:
     The motion model is drawn on a frontal face. Turned by yaw, a vertex's horizontal room to the outline on its
     side shrinks on the far side and grows on the near one, in the ratio in which skin there is foreshortened; so
     a vertex keeps the fraction ``2a / (a + b)`` (over :data:`FORESHORTENING_FULL`, at most 1) of its across motion,
-    ``a`` its room and ``b`` its mirror partner's, each over the canonical face's. Frontal faces keep all of it;
-    vertices on the midline or next to the outline are not measured (their neighbours' factors reach them by
+    ``a`` its room and ``b`` its mirror partner's, each over the canonical face's. A symmetric face keeps all of
+    it; vertices on the midline or next to the outline are not measured (their neighbours' factors reach them by
     smoothing). Per-row arithmetic only."""
-    mirror, outline, room, side, measurable, pairs = (t.to(local.device) for t in _room_tables())
-    room_here = (local[:, outline, 0] - local[..., 0]) * side.to(local.dtype) / room.to(local.dtype)
-    room_there = room_here[:, mirror]
+    tables = _outline()
+    dtype = local.dtype
+    room_here = (local[:, tables.outline, 0] - local[..., 0]) * tables.side.to(dtype) / tables.room.to(dtype)
+    room_there = room_here[:, tables.mirror]
     total = room_here + room_there
-    balance = torch.where(
-        total > 1e-6,
-        2 * room_here / total.clamp_min(1e-6),
-        (room_here > room_there).to(local.dtype) * 2,
-    )
+    balance = torch.where(total > 1e-6, 2 * room_here / total.clamp_min(1e-6), (room_here > room_there).to(dtype) * 2)
     factor = (balance / FORESHORTENING_FULL).clamp(FORESHORTENING_FLOOR, 1.0)
-    factor = torch.where(measurable[None], factor, torch.ones_like(factor))
-    source, neighbour = pairs[:, 0], pairs[:, 1]
-    degree = torch.zeros(MESH_VERTICES, dtype=local.dtype, device=local.device).index_add_(
-        0, source, torch.ones(len(source), dtype=local.dtype, device=local.device)
-    )
+    factor = torch.where(tables.measurable[None], factor, torch.ones_like(factor))
     for _ in range(FORESHORTENING_SMOOTHING):
-        summed = torch.zeros_like(factor).index_add_(1, source, factor[:, neighbour])
-        factor = (factor + summed) / (1 + degree)
+        summed = torch.zeros_like(factor).index_add_(1, tables.source, factor[:, tables.neighbour])
+        factor = (factor + summed) / tables.ring_size.to(dtype)
     return factor
 
 
