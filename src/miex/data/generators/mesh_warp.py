@@ -109,7 +109,7 @@ def face_oval() -> tuple[int, ...]:
 
 FORESHORTENING_FULL = 0.85
 """A vertex keeps its full across motion while its room to the face's outline is at least this fraction of its
-mirror partner's (both relative to the canonical face): frontal faces differ by up to about 15 % side to side."""
+mirror partner's (both relative to the canonical face): a frontal face's two sides differ by up to about 15 %."""
 FORESHORTENING_FLOOR = 0.15
 """The least fraction of across motion a vertex keeps, on a face turned so far that its outline crosses it."""
 FORESHORTENING_SMOOTHING = 3
